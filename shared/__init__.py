@@ -1,0 +1,1 @@
+"""Code every Safepath service shares: envelope, event store, relay, inbox, settings, logging."""
