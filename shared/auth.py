@@ -1,0 +1,272 @@
+"""Bearer-JWT authentication and role checks for every FastAPI service.
+
+Tokens are verified either with a shared HS256 secret (development, tests, small
+deployments) or with the signing keys an OIDC issuer publishes (JWKS), never both at
+once: with a JWKS URL configured, HS256 tokens are refused, so a leaked development
+secret cannot mint production tokens. Issuer, audience and expiry are always checked
+and ``exp`` is required; ``none`` and any algorithm outside the allow-list are refused.
+
+Claims Safepath reads: ``sub``, ``role`` (one of ``ROLES``), ``provider_id`` (required
+for ``provider``), ``region`` and ``office`` (optional scope).
+
+Wiring in a service::
+
+    app.state.auth = AuthConfig.from_settings(settings)
+    # optional: app.state.auth_jwks_client = <PyJWKClient-like>, e.g. a fake in tests
+
+    @app.get("/cases", dependencies=[Depends(require_roles("caseworker", "supervisor"))])
+    async def list_cases(principal: CurrentPrincipal) -> ...: ...
+
+Errors never echo the token: 401 (with ``WWW-Authenticate: Bearer``) for a missing,
+malformed, badly signed or expired token, 403 for a role that may not act.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, get_args
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from shared.problems import forbidden, unauthorized
+from shared.settings import DEV_JWT_SECRET
+
+if TYPE_CHECKING:
+    from shared.settings import Settings
+
+Role = Literal["caseworker", "supervisor", "provider", "auditor", "admin"]
+ROLES: tuple[str, ...] = get_args(Role)
+
+HS_ALGORITHMS = ("HS256",)
+# Asymmetric algorithms an OIDC issuer may sign with. HS* is never accepted from JWKS:
+# that would let anyone holding the public key forge tokens (algorithm confusion).
+JWKS_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA")
+
+MIN_SECRET_BYTES = 32
+DEFAULT_TTL_SECONDS = 8 * 3600  # one working day
+
+
+class AuthError(Exception):
+    """Authentication failed. The message is safe to show: it never contains the token."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, as the token says."""
+
+    sub: str
+    role: str
+    provider_id: str | None = None
+    region: str | None = None
+    office: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.sub:
+            raise AuthError("token has no subject")
+        if self.role not in ROLES:
+            raise AuthError("token has an unknown role")
+        if self.role == "provider" and not self.provider_id:
+            raise AuthError("a provider token must name its provider_id")
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """How tokens are verified. Exactly one of ``hs256_secret`` / ``jwks_url`` is used."""
+
+    issuer: str
+    audience: str
+    hs256_secret: str | None = None
+    jwks_url: str | None = None
+    leeway_seconds: int = 30
+
+    def __post_init__(self) -> None:
+        if not self.hs256_secret and not self.jwks_url:
+            raise ValueError("AuthConfig needs hs256_secret or jwks_url")
+
+    @property
+    def uses_jwks(self) -> bool:
+        return bool(self.jwks_url)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AuthConfig:
+        """From ``SAFEPATH_JWT_*``/``SAFEPATH_JWKS_URL``; refuses weak secrets outside dev."""
+        if settings.jwks_url:
+            return cls(settings.jwt_issuer, settings.jwt_audience, jwks_url=settings.jwks_url)
+        check_secret_strength(settings.jwt_secret, settings.environment)
+        return cls(settings.jwt_issuer, settings.jwt_audience, hs256_secret=settings.jwt_secret)
+
+
+class SigningKeySource(Protocol):
+    """What ``verify_token`` needs from ``jwt.PyJWKClient`` (so tests can pass a fake)."""
+
+    def get_signing_key_from_jwt(self, token: str) -> jwt.PyJWK: ...
+
+
+def check_secret_strength(secret: str | None, environment: str) -> None:
+    """Refuse the development secret, or one shorter than 32 bytes, outside dev and test.
+
+    ``test`` is allowed the development secret because test suites mint their own
+    tokens; any real deployment runs as ``production`` (or another name) and is refused.
+    """
+    if environment in ("development", "test") or secret is None:
+        return
+    if secret == DEV_JWT_SECRET:
+        raise ValueError(f"the development JWT secret may not be used in {environment}")
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        raise ValueError(f"the JWT secret must be at least {MIN_SECRET_BYTES} bytes")
+
+
+@functools.lru_cache(maxsize=8)
+def jwks_client_for(url: str) -> jwt.PyJWKClient:
+    """One client per URL: it caches the issuer's key set between requests."""
+    return jwt.PyJWKClient(url, cache_keys=True, lifespan=300, timeout=5)
+
+
+def verify_token(
+    token: str, config: AuthConfig, jwks_client: SigningKeySource | None = None
+) -> Principal:
+    """The principal a valid token names; ``AuthError`` for anything else.
+
+    With ``config.jwks_url`` the key comes from ``jwks_client`` (default: a cached
+    ``PyJWKClient`` for the URL), which may fetch over the network.
+    """
+    try:
+        if config.uses_jwks:
+            client = jwks_client or jwks_client_for(str(config.jwks_url))
+            key: Any = client.get_signing_key_from_jwt(token).key
+            algorithms: list[str] = list(JWKS_ALGORITHMS)
+        else:
+            key = config.hs256_secret
+            algorithms = list(HS_ALGORITHMS)
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=algorithms,
+            audience=config.audience,
+            issuer=config.issuer,
+            leeway=config.leeway_seconds,
+            options={"require": ["exp", "iss", "aud", "sub"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise AuthError("token has expired") from None
+    except (jwt.InvalidAudienceError, jwt.InvalidIssuerError):
+        raise AuthError("token was not issued for this service") from None
+    except jwt.MissingRequiredClaimError as e:
+        raise AuthError(f"token lacks the {e.claim!r} claim") from None
+    except jwt.PyJWKClientConnectionError:
+        raise AuthError("the issuer's signing keys could not be fetched") from None
+    except jwt.PyJWKClientError:
+        raise AuthError("token signing key is unknown") from None
+    except jwt.PyJWTError:
+        # Bad signature, unknown algorithm, malformed token: one answer for all.
+        raise AuthError("token is invalid") from None
+    return _principal(claims)
+
+
+def _principal(claims: dict[str, Any]) -> Principal:
+    def text(name: str) -> str | None:
+        value = claims.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise AuthError(f"token claim {name!r} must be a string")
+        return value
+
+    return Principal(
+        sub=text("sub") or "",
+        role=text("role") or "",
+        provider_id=text("provider_id"),
+        region=text("region"),
+        office=text("office"),
+    )
+
+
+def mint_token(
+    config: AuthConfig,
+    sub: str,
+    role: str,
+    *,
+    provider_id: str | None = None,
+    region: str | None = None,
+    office: str | None = None,
+    ttl_seconds: int = DEFAULT_TTL_SECONDS,
+    now: datetime | None = None,
+) -> str:
+    """A signed HS256 token for local development and tests (not for JWKS deployments)."""
+    if not config.hs256_secret:
+        raise ValueError("minting needs an HS256 secret; JWKS tokens come from the issuer")
+    Principal(sub, role, provider_id, region, office)  # refuse what verify would refuse
+    issued = now or datetime.now(UTC)
+    claims: dict[str, Any] = {
+        "iss": config.issuer,
+        "aud": config.audience,
+        "sub": sub,
+        "role": role,
+        "iat": issued,
+        "exp": issued + timedelta(seconds=ttl_seconds),
+    }
+    for name, value in (("provider_id", provider_id), ("region", region), ("office", office)):
+        if value is not None:
+            claims[name] = value
+    return jwt.encode(claims, config.hs256_secret, algorithm="HS256")
+
+
+# -- FastAPI ----------------------------------------------------------------------------
+
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearerAuth",
+    bearerFormat="JWT",
+    description="A JWT from the OIDC issuer, or from `safepath token` in development.",
+)
+
+
+async def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal:
+    """The caller, from ``Authorization: Bearer``; 401 problem when absent or invalid.
+
+    Reads the ``AuthConfig`` from ``request.app.state.auth`` and, if set, a key source
+    from ``request.app.state.auth_jwks_client`` (tests put a fake there).
+    """
+    if credentials is None:
+        raise unauthorized()
+    config: AuthConfig = request.app.state.auth
+    client: SigningKeySource | None = getattr(request.app.state, "auth_jwks_client", None)
+    try:
+        if config.uses_jwks:
+            # Fetching the key set is blocking network I/O; keep it off the event loop.
+            principal = await run_in_threadpool(
+                verify_token, credentials.credentials, config, client
+            )
+        else:
+            principal = verify_token(credentials.credentials, config)
+    except AuthError as e:
+        raise unauthorized(str(e), invalid_token=True) from None
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency that lets only ``roles`` through (403 problem for the others)."""
+    unknown = set(roles) - set(ROLES)
+    if unknown or not roles:
+        raise ValueError(f"require_roles needs known roles, got {sorted(roles)}")
+    allowed = frozenset(roles)
+
+    async def dependency(principal: CurrentPrincipal) -> Principal:
+        if principal.role not in allowed:
+            raise forbidden()
+        return principal
+
+    return dependency

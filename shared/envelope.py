@@ -1,0 +1,99 @@
+"""The CloudEvents 1.0 envelope every Safepath event travels in.
+
+Core attributes: specversion, id (UUIDv7), source (``safepath/<service>``), type
+(``org.safepath.<service>.<EventName>.v<N>``), subject (the stream/aggregate id), time,
+datacontenttype, dataschema. Extensions (lower-case, string or integer, as the spec
+requires): streamversion, correlationid, causationid, actor (``<role>:<subject>``).
+On the bus it is structured-mode JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SCHEMA_BASE = "https://safepath.example.org/schemas"
+
+
+class Actor(BaseModel):
+    """Who caused an event: a person's account subject and role, or a service."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sub: str = Field(min_length=1, max_length=200)
+    role: str = Field(min_length=1, max_length=40, pattern=r"^[a-z_]+$")
+
+    def encode(self) -> str:
+        return f"{self.role}:{self.sub}"
+
+    @classmethod
+    def decode(cls, value: str) -> Actor:
+        role, _, sub = value.partition(":")
+        return cls(role=role, sub=sub)
+
+    @classmethod
+    def service(cls, name: str) -> Actor:
+        return cls(role="service", sub=name)
+
+
+class Envelope(BaseModel):
+    """A CloudEvent as Safepath writes it. ``data`` is the event model dumped to JSON."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str
+    source: str
+    type: str
+    subject: str
+    time: datetime
+    datacontenttype: Literal["application/json"] = "application/json"
+    dataschema: str
+    streamversion: int = Field(ge=1)
+    correlationid: str
+    causationid: str | None = None
+    actor: str
+    data: dict[str, Any]
+
+    @field_validator("time")
+    @classmethod
+    def _utc(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            raise ValueError("time must carry a timezone")
+        return v.astimezone(UTC)
+
+    @property
+    def service(self) -> str:
+        return self.source.removeprefix("safepath/")
+
+    @property
+    def event_name(self) -> str:
+        return self.type.split(".")[3]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.model_dump(mode="json", exclude_none=True)
+        d["time"] = format_time(self.time)
+        return d
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Envelope:
+        """Parse structured-mode JSON. Raises ValueError (incl. pydantic's) on bad input."""
+        doc = json.loads(raw)
+        if not isinstance(doc, dict):
+            raise ValueError("a CloudEvent must be a JSON object")
+        return cls.model_validate(doc)
+
+
+def format_time(t: datetime) -> str:
+    """RFC 3339 in UTC with microseconds: the one spelling used in hashes and on the bus."""
+    return t.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def dataschema_for(type_name: str) -> str:
+    return f"{SCHEMA_BASE}/{type_name}.json"

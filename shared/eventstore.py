@@ -1,0 +1,376 @@
+"""The event store: append-only streams in Postgres, one schema per service.
+
+Guarantees (each proven by a test in ``tests/integration/platform``):
+
+* ``append`` checks the expected stream version; on a mismatch it raises
+  ``ConcurrencyError`` and writes nothing.
+* Each event stores ``hash = sha256(prev_hash || sha256(canonical content))`` so a change,
+  removal or reordering is found by ``verify``. Identifying fields are ciphertext in the
+  content, so erasing a key never breaks a chain.
+* ``read_all`` follows the global order ``(tx_id, global_position)`` and only reads
+  events of transactions older than every transaction still running, so an event that
+  commits late with a lower position is never skipped, and none is read twice; writers
+  are never serialised (no table lock).
+* The database refuses UPDATE, DELETE and TRUNCATE on events (trigger).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+from uuid import UUID
+
+import asyncpg
+
+from shared.envelope import Actor, Envelope, dataschema_for, format_time
+from shared.events.base import Event
+from shared.events.registry import Registry
+from shared.events.registry import registry as default_registry
+from shared.ids import uuid7
+from shared.migrations import quote_ident
+
+
+class ConcurrencyError(Exception):
+    """The stream was not at the expected version; nothing was written."""
+
+    def __init__(self, stream_id: str, expected: int, actual: int) -> None:
+        super().__init__(f"stream at version {actual}, expected {expected}")
+        self.stream_id = stream_id
+        self.expected = expected
+        self.actual = actual
+
+
+class Checkpoint(NamedTuple):
+    """A position in the global order: (writing transaction id, global position)."""
+
+    tx_id: int = 0
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to append, with who caused it and why."""
+
+    event: Event
+    actor: Actor
+    correlation_id: str
+    causation_id: str | None = None
+    event_id: UUID = field(default_factory=uuid7)
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    global_position: int
+    tx_id: int
+    event_id: UUID
+    stream_id: str
+    stream_version: int
+    event_type: str
+    occurred_at: datetime
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    prev_hash: bytes | None
+    hash: bytes
+
+    @property
+    def checkpoint(self) -> Checkpoint:
+        return Checkpoint(self.tx_id, self.global_position)
+
+    @property
+    def event_name(self) -> str:
+        return self.event_type.split(".")[3]
+
+    def to_envelope(self, service: str) -> Envelope:
+        return Envelope(
+            id=str(self.event_id),
+            source=f"safepath/{service}",
+            type=self.event_type,
+            subject=self.stream_id,
+            time=self.occurred_at,
+            dataschema=dataschema_for(self.event_type),
+            streamversion=self.stream_version,
+            correlationid=self.metadata["correlationid"],
+            causationid=self.metadata.get("causationid"),
+            actor=self.metadata["actor"],
+            data=self.data,
+        )
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def content_digest(
+    event_id: UUID | str,
+    stream_id: str,
+    stream_version: int,
+    event_type: str,
+    occurred_at: datetime,
+    data: Any,
+    metadata: Any,
+) -> bytes:
+    """sha256 of the canonical content of an event: what the hash chain protects."""
+    return hashlib.sha256(
+        canonical_json(
+            {
+                "id": str(event_id),
+                "stream_id": stream_id,
+                "stream_version": stream_version,
+                "type": event_type,
+                "time": format_time(occurred_at),
+                "data": data,
+                "metadata": metadata,
+            }
+        )
+    ).digest()
+
+
+def chain_hash(prev_hash: bytes | None, digest: bytes) -> bytes:
+    return hashlib.sha256((prev_hash or b"") + digest).digest()
+
+
+_COLUMNS = (
+    "global_position, tx_id::text AS tx, event_id, stream_id, stream_version, event_type,"
+    " occurred_at, data::text AS data, metadata::text AS metadata, prev_hash, hash"
+)
+
+
+def _row_to_event(r: asyncpg.Record) -> StoredEvent:
+    return StoredEvent(
+        global_position=r["global_position"],
+        tx_id=int(r["tx"]),
+        event_id=r["event_id"],
+        stream_id=r["stream_id"],
+        stream_version=r["stream_version"],
+        event_type=r["event_type"],
+        occurred_at=r["occurred_at"],
+        data=json.loads(r["data"]),
+        metadata=json.loads(r["metadata"]),
+        prev_hash=r["prev_hash"],
+        hash=r["hash"],
+    )
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class EventStore:
+    """One service's event store. The store does not own the pool (it never closes it)."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        service: str,
+        *,
+        schema: str | None = None,
+        registry: Registry = default_registry,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.pool = pool
+        self.service = service
+        self.schema = schema or service
+        self.registry = registry
+        self.clock = clock
+        self._t = f"{quote_ident(self.schema)}.event"
+        self._listeners: list[Callable[[], None]] = []
+        q = self._t
+        self._sql_append_one = f"""
+            WITH last AS (
+                SELECT stream_version, hash FROM {q}
+                WHERE stream_id = $1 ORDER BY stream_version DESC LIMIT 1)
+            INSERT INTO {q} (event_id, stream_id, stream_version, event_type, occurred_at,
+                             data, metadata, prev_hash, hash)
+            SELECT $2, $1, $3, $4, $5, $6::jsonb, $7::jsonb, last.hash,
+                   sha256(coalesce(last.hash, ''::bytea) || $8::bytea)
+            FROM (SELECT 1) AS one LEFT JOIN last ON true
+            WHERE coalesce(last.stream_version, 0) = $3 - 1
+            RETURNING global_position, tx_id::text AS tx_id, prev_hash, hash"""
+
+    def on_append(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after each successful append (e.g. to wake the relay)."""
+        self._listeners.append(listener)
+
+    def _notify(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    # -- writing -----------------------------------------------------------------------
+
+    def _prepare(self, stream_id: str, version: int, new: NewEvent) -> tuple[Any, ...]:
+        ev = new.event
+        data = ev.model_dump(mode="json")
+        meta: dict[str, Any] = {"actor": new.actor.encode(), "correlationid": new.correlation_id}
+        if new.causation_id:
+            meta["causationid"] = new.causation_id
+        at = (new.occurred_at or self.clock()).astimezone(UTC)
+        type_name = ev.type_name()
+        digest = content_digest(new.event_id, stream_id, version, type_name, at, data, meta)
+        return (new.event_id, stream_id, version, type_name, at, data, meta, digest)
+
+    async def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        *,
+        conn: asyncpg.Connection | None = None,
+    ) -> list[StoredEvent]:
+        """Append ``events`` to ``stream_id`` if it is at ``expected_version`` (0 = new).
+
+        With ``conn`` the append joins the caller's transaction (the caller commits).
+        Raises ``ConcurrencyError`` when the stream moved on; nothing is written then.
+        """
+        if not events:
+            return []
+        rows = [
+            self._prepare(stream_id, expected_version + i + 1, e) for i, e in enumerate(events)
+        ]
+        try:
+            if conn is not None:
+                stored = await self._append_rows(conn, stream_id, expected_version, rows)
+            else:
+                async with self.pool.acquire() as c:
+                    stored = await self._append_rows(c, stream_id, expected_version, rows)
+        except asyncpg.UniqueViolationError as e:
+            if "stream_id" not in (e.constraint_name or "") and "stream" not in str(e):
+                raise
+            actual = await self.stream_version(stream_id)
+            raise ConcurrencyError(stream_id, expected_version, actual) from None
+        self._notify()
+        return stored
+
+    async def _append_rows(
+        self, c: asyncpg.Connection, stream_id: str, expected: int, rows: list[tuple[Any, ...]]
+    ) -> list[StoredEvent]:
+        if len(rows) == 1:
+            eid, sid, ver, typ, at, data, meta, digest = rows[0]
+            r = await c.fetchrow(
+                self._sql_append_one,
+                sid, eid, ver, typ, at, json.dumps(data), json.dumps(meta), digest,
+            )
+            if r is None:
+                raise ConcurrencyError(stream_id, expected, await self.stream_version(stream_id))
+            return [
+                StoredEvent(r["global_position"], int(r["tx_id"]), eid, sid, ver, typ, at,
+                            data, meta, r["prev_hash"], r["hash"])
+            ]
+        async with c.transaction():
+            last = await c.fetchrow(
+                f"SELECT stream_version, hash FROM {self._t} WHERE stream_id = $1"
+                " ORDER BY stream_version DESC LIMIT 1",
+                stream_id,
+            )
+            actual = last["stream_version"] if last else 0
+            if actual != expected:
+                raise ConcurrencyError(stream_id, expected, actual)
+            prev: bytes | None = last["hash"] if last else None
+            prevs: list[bytes | None] = []
+            hashes: list[bytes] = []
+            for row in rows:
+                prevs.append(prev)
+                prev = chain_hash(prev, row[7])
+                hashes.append(prev)
+            recs = await c.fetch(
+                f"""INSERT INTO {self._t} (event_id, stream_id, stream_version, event_type,
+                        occurred_at, data, metadata, prev_hash, hash)
+                    SELECT e, $1, v, t, o, d::jsonb, m::jsonb, p, h
+                    FROM unnest($2::uuid[], $3::int[], $4::text[], $5::timestamptz[],
+                                $6::text[], $7::text[], $8::bytea[], $9::bytea[])
+                         AS u(e, v, t, o, d, m, p, h)
+                    ORDER BY v
+                    RETURNING global_position, tx_id::text AS tx_id""",
+                stream_id,
+                [r[0] for r in rows],
+                [r[2] for r in rows],
+                [r[3] for r in rows],
+                [r[4] for r in rows],
+                [json.dumps(r[5]) for r in rows],
+                [json.dumps(r[6]) for r in rows],
+                prevs,
+                hashes,
+            )
+        recs = sorted(recs, key=lambda x: x["global_position"])
+        return [
+            StoredEvent(rec["global_position"], int(rec["tx_id"]), row[0], row[1], row[2], row[3],
+                        row[4], row[5], row[6], p, h)
+            for rec, row, p, h in zip(recs, rows, prevs, hashes, strict=True)
+        ]
+
+    # -- reading -----------------------------------------------------------------------
+
+    async def stream_version(self, stream_id: str, *, conn: asyncpg.Connection | None = None) -> int:
+        sql = f"SELECT coalesce(max(stream_version), 0) FROM {self._t} WHERE stream_id = $1"
+        if conn is not None:
+            return int(await conn.fetchval(sql, stream_id))
+        return int(await self.pool.fetchval(sql, stream_id))
+
+    async def read_stream(
+        self,
+        stream_id: str,
+        *,
+        up_to_time: datetime | None = None,
+        conn: asyncpg.Connection | None = None,
+    ) -> list[StoredEvent]:
+        """The stream's events in version order; with ``up_to_time``, those at or before it."""
+        sql = f"SELECT {_COLUMNS} FROM {self._t} WHERE stream_id = $1"
+        args: list[Any] = [stream_id]
+        if up_to_time is not None:
+            sql += " AND occurred_at <= $2"
+            args.append(up_to_time)
+        sql += " ORDER BY stream_version"
+        rows = await (conn or self.pool).fetch(sql, *args)
+        return [_row_to_event(r) for r in rows]
+
+    async def read_all(
+        self, after: Checkpoint = Checkpoint(), limit: int = 500,
+        *, conn: asyncpg.Connection | None = None,
+    ) -> list[StoredEvent]:
+        """Events after ``after`` in global order, only from transactions no longer running."""
+        rows = await (conn or self.pool).fetch(
+            f"""SELECT {_COLUMNS} FROM {self._t}
+                WHERE (tx_id, global_position) > ($1::text::xid8, $2)
+                  AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+                ORDER BY tx_id, global_position
+                LIMIT $3""",
+            str(after.tx_id), after.position, limit,
+        )
+        return [_row_to_event(r) for r in rows]
+
+    def load(self, stored: StoredEvent) -> Event:
+        """The stored event as its current schema (upcast if it was written by older code)."""
+        return self.registry.load(stored.event_type, stored.data)
+
+    # -- checkpoints ---------------------------------------------------------------------
+
+    async def get_checkpoint(self, name: str, *, conn: asyncpg.Connection | None = None) -> Checkpoint:
+        r = await (conn or self.pool).fetchrow(
+            f"SELECT tx_id::text AS tx_id, position FROM {quote_ident(self.schema)}.checkpoint"
+            " WHERE name = $1",
+            name,
+        )
+        return Checkpoint(int(r["tx_id"]), r["position"]) if r else Checkpoint()
+
+    async def save_checkpoint(
+        self, name: str, cp: Checkpoint, *, conn: asyncpg.Connection | None = None
+    ) -> None:
+        await (conn or self.pool).execute(
+            f"""INSERT INTO {quote_ident(self.schema)}.checkpoint (name, tx_id, position)
+                VALUES ($1, $2::text::xid8, $3)
+                ON CONFLICT (name) DO UPDATE
+                SET tx_id = excluded.tx_id, position = excluded.position, updated_at = now()""",
+            name, str(cp.tx_id), cp.position,
+        )
+
+    async def oldest_open_transaction_seconds(self) -> float:
+        """Age of the oldest transaction holding an xid: what delays global readers."""
+        v = await self.pool.fetchval(
+            "SELECT coalesce(extract(epoch FROM clock_timestamp() - min(xact_start)), 0)"
+            " FROM pg_stat_activity WHERE backend_xid IS NOT NULL"
+        )
+        return float(v)

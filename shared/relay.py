@@ -1,0 +1,140 @@
+"""The relay: the events table is the outbox.
+
+One background task per service reads committed events in global order from its
+checkpoint, publishes each to ``<namespace>.<service>.<stream_id>.<EventName>`` with
+``Nats-Msg-Id`` = event id, waits for JetStream's ack, then advances the checkpoint. A
+crash between publish and checkpoint republishes at most one batch; JetStream drops
+those duplicates by message id, and on start the relay also skips what the stream
+already holds (its last message names the last event published), so an event lands on
+the stream once even when the relay was down longer than the duplicate window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+
+import nats.errors
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from shared.eventstore import Checkpoint, EventStore, StoredEvent
+from shared.logging import get_logger
+
+log = get_logger("safepath.relay")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")
+
+
+def subject_for(root: str, event: StoredEvent) -> str:
+    return f"{root}.{_UNSAFE.sub('_', event.stream_id)}.{event.event_name}"
+
+
+class Relay:
+    """Publishes one service's events to its JetStream stream, in global order."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        js: JetStreamContext,
+        *,
+        subject_root: str,
+        stream: str,
+        name: str = "relay",
+        batch: int = 500,
+        poll_seconds: float = 0.05,
+    ) -> None:
+        self.store = store
+        self.js = js
+        self.root = subject_root
+        self.stream = stream
+        self.name = name
+        self.batch = batch
+        self.poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        self.published = 0
+        # Test hook: called after an event's publish was acked, before its checkpoint.
+        self.after_publish: Callable[[StoredEvent], Awaitable[None]] | None = None
+        store.on_append(self.nudge)
+
+    def nudge(self) -> None:
+        self._wake.set()
+
+    async def _already_published(self, cp: Checkpoint) -> Checkpoint:
+        """Advance ``cp`` past events the stream already holds (crash after publish)."""
+        info = await self.js.stream_info(self.stream)
+        if not info.state.last_seq:
+            return cp
+        try:
+            msg = await self.js.get_msg(self.stream, seq=info.state.last_seq)
+        except NotFoundError:
+            return cp
+        event_id = (msg.headers or {}).get("Nats-Msg-Id")
+        if not event_id:
+            return cp
+        row = await self.store.pool.fetchrow(
+            f'SELECT tx_id::text AS tx_id, global_position FROM "{self.store.schema}".event'
+            " WHERE event_id = $1::uuid",
+            event_id,
+        )
+        if row is None:
+            return cp
+        last = Checkpoint(int(row["tx_id"]), row["global_position"])
+        return last if last > cp else cp
+
+    async def publish_batch(self, cp: Checkpoint) -> tuple[Checkpoint, int]:
+        """Publish the next batch after ``cp``; return the new checkpoint and the count."""
+        events = await self.store.read_all(cp, self.batch)
+        done = cp
+        sent = 0
+        try:
+            for ev in events:
+                payload = ev.to_envelope(self.store.service).to_json()
+                await self.js.publish(
+                    subject_for(self.root, ev),
+                    payload,
+                    stream=self.stream,
+                    headers={
+                        "Nats-Msg-Id": str(ev.event_id),
+                        "Content-Type": "application/cloudevents+json",
+                    },
+                )
+                if self.after_publish is not None:
+                    await self.after_publish(ev)
+                done = ev.checkpoint
+                sent += 1
+        finally:
+            if done != cp:
+                await self.store.save_checkpoint(self.name, done)
+                self.published += sent
+        return done, sent
+
+    async def run(self) -> None:
+        """Run until cancelled. Survives NATS and Postgres outages by retrying."""
+        cp: Checkpoint | None = None
+        delay = 0.2
+        while True:
+            try:
+                if cp is None:
+                    cp = await self._already_published(await self.store.get_checkpoint(self.name))
+                    await self.store.save_checkpoint(self.name, cp)
+                cp, sent = await self.publish_batch(cp)
+                delay = 0.2
+                if sent == 0:
+                    self._wake.clear()
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                    except TimeoutError:
+                        pass
+            except asyncio.CancelledError:
+                raise
+            except (nats.errors.Error, OSError, TimeoutError) as e:
+                log.warning("relay_publish_failed", error=type(e).__name__, retry_in=delay)
+                cp = None  # re-read the saved checkpoint and the stream's last message
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            except Exception as e:  # Postgres down, etc.: keep trying, never die silently
+                log.error("relay_failed", error=type(e).__name__, retry_in=delay)
+                cp = None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)

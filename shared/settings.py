@@ -1,0 +1,60 @@
+"""Settings from the environment (``SAFEPATH_*``), one class for every service.
+
+Defaults suit a developer's machine; outside ``development`` the settings refuse the
+development secrets (see ``check_production``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEV_JWT_SECRET = "safepath-development-secret-do-not-use-in-production"
+DEV_MASTER_KEY = "ZGV2ZWxvcG1lbnQtbWFzdGVyLWtleS0zMi1ieXRlcyE="  # 32 bytes, development only
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SAFEPATH_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str | None = None
+    nats_url: str | None = None
+    data_dir: Path = PROJECT_ROOT / "data"
+    # Prefix of every subject and stream name; tests use their own to stay isolated.
+    namespace: str = Field(default="safepath", pattern=r"^[a-z][a-z0-9_]*$")
+    host: str = "127.0.0.1"
+    case_port: int = 8000
+    referral_port: int = 8001
+    notify_port: int = 8002
+    log_level: str = "INFO"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_issuer: str = "safepath-dev"
+    jwt_audience: str = "safepath"
+    jwks_url: str | None = None
+    master_key: str = DEV_MASTER_KEY
+
+    relay_poll_seconds: float = 0.05
+    relay_batch: int = 500
+    stream_max_age_days: int = 0  # 0 keeps events on JetStream forever
+    stream_replicas: int = 1
+    idle_in_transaction_timeout_ms: int = 60_000
+
+    def check_production(self) -> None:
+        """Refuse development secrets anywhere but development and test."""
+        if self.environment == "production":
+            if self.jwt_secret == DEV_JWT_SECRET and not self.jwks_url:
+                raise ValueError("SAFEPATH_JWT_SECRET must be set in production")
+            if self.master_key == DEV_MASTER_KEY:
+                raise ValueError("SAFEPATH_MASTER_KEY must be set in production")
+
+    def stream_name(self, service: str) -> str:
+        return f"{self.namespace}_{service}".upper()
+
+    def subject_root(self, service: str) -> str:
+        return f"{self.namespace}.{service}"
