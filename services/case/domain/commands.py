@@ -1,0 +1,161 @@
+"""What a caseworker (or the case service on their behalf) asks the case to do.
+
+Commands are imperative and validated on construction. Identifying data arrives already
+sealed with the case key (the app layer encrypts before calling ``decide``), the age band
+arrives already computed, and every id is chosen by the caller. The case id is not a field:
+the app layer loads the stream by id and hands ``decide`` its state.
+"""
+
+from __future__ import annotations
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from shared.events.base import Sealed
+from shared.events.case import (
+    AccessedFields,
+    Agency,
+    Categories,
+    CloseReason,
+    Code,
+    ConsentGiver,
+    ConsentPurpose,
+    DataCategories,
+    Endpoint,
+    ErasureReason,
+    IdentificationBasis,
+    IdentificationStatus,
+    Identifier,
+    Needs,
+    Office,
+    ProviderIds,
+    ReopenReason,
+    Role,
+    ServiceTypes,
+    Subject,
+    SurvivorProfile,
+    UuidString,
+)
+from shared.events.vocabulary import Region, Urgency
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class OpenCase(Command):
+    """Open a case, optionally with the profile taken at intake (one request, two events)."""
+
+    caseworker: Subject  # the opening caseworker's account subject; becomes responsible
+    office: Office | None = None
+    region: Region
+    categories: Categories
+    profile: SurvivorProfile | None = None
+
+
+class RecordProfile(Command):
+    profile: SurvivorProfile
+
+
+class UpdateProfile(Command):
+    """Replace the whole profile (PUT semantics)."""
+
+    profile: SurvivorProfile
+
+
+class AssessNeeds(Command):
+    needs: ServiceTypes  # [] = assessed, no needs found
+    note: Sealed | None = None
+
+
+class RecordIdentification(Command):
+    status: IdentificationStatus
+    basis: IdentificationBasis
+    deciding_agency: Agency
+    note: Sealed | None = None
+
+
+class GiveConsent(Command):
+    consent_id: Identifier
+    purpose: ConsentPurpose
+    service_types: ServiceTypes = []
+    provider_ids: ProviderIds = []
+    data_categories: DataCategories
+    given_by: ConsentGiver = "survivor"
+    expires_at: AwareDatetime | None = None
+
+
+class WithdrawConsent(Command):
+    consent_id: Identifier
+    reason_code: Code | None = None
+
+
+class RequestReferral(Command):
+    """Ask for the needs to be routed to providers.
+
+    ``consent_id`` picks the consent to share under; when omitted the newest active consent
+    covering every need is used. An ``emergency`` may proceed without covering consent only
+    with a sealed ``emergency_reason``.
+    """
+
+    referral_id: UuidString
+    needs: Needs
+    urgency: Urgency
+    consent_id: Identifier | None = None
+    emergency_reason: Sealed | None = None
+    note: Sealed | None = None
+
+
+class AddNote(Command):
+    note_id: Identifier
+    note: Sealed
+
+
+class CloseCase(Command):
+    reason: CloseReason
+    note: Sealed | None = None
+
+
+class ReopenCase(Command):
+    reason: ReopenReason
+    note: Sealed | None = None
+
+
+class TransferCase(Command):
+    """Hand the case to another caseworker and/or office (at least one must change)."""
+
+    to_caseworker: Subject | None = None
+    to_office: Office | None = None
+
+
+class EraseIdentity(Command):
+    """Record that the case key is (being) destroyed. The app layer deletes the key."""
+
+    erased_by: Subject
+    reason_code: ErasureReason
+
+
+class RecordAccess(Command):
+    """Record a read of identifying fields (who, in which role, which fields, where)."""
+
+    who: Subject
+    role: Role
+    fields: AccessedFields
+    endpoint: Endpoint
+
+
+CaseCommand = (
+    OpenCase
+    | RecordProfile
+    | UpdateProfile
+    | AssessNeeds
+    | RecordIdentification
+    | GiveConsent
+    | WithdrawConsent
+    | RequestReferral
+    | AddNote
+    | CloseCase
+    | ReopenCase
+    | TransferCase
+    | EraseIdentity
+    | RecordAccess
+)

@@ -1,0 +1,98 @@
+"""A case as the domain sees it: the fold of its events. Holds no identifying data in clear."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from shared.events.case import (
+    CloseReason,
+    ConsentGiver,
+    ConsentPurpose,
+    ConsentScope,
+    DataCategory,
+    IdentificationStatus,
+    SurvivorProfile,
+)
+from shared.events.vocabulary import Category, Region, ServiceType, Urgency
+
+CaseStatus = Literal["open", "closed"]
+
+# What every referral request shares with the referral service and, through it, providers.
+REFERRAL_DATA: frozenset[DataCategory] = frozenset({"needs", "demographics"})
+
+
+@dataclass(frozen=True)
+class Consent:
+    consent_id: str
+    purpose: ConsentPurpose
+    service_types: tuple[ServiceType, ...]
+    provider_ids: tuple[str, ...]
+    data_categories: tuple[DataCategory, ...]
+    given_by: ConsentGiver
+    expires_at: datetime | None
+    withdrawn: bool = False
+
+    def is_active(self, now: datetime) -> bool:
+        return not self.withdrawn and (self.expires_at is None or now < self.expires_at)
+
+    def covers_referral(self, needs: Sequence[ServiceType]) -> bool:
+        """True when this consent lets the case service request a referral for ``needs``.
+
+        A consent for named providers only (no service types) covers any need: the referral
+        service must then route only to those providers (it gets ``provider_ids`` in scope).
+        """
+        if self.purpose != "referral" or not REFERRAL_DATA <= set(self.data_categories):
+            return False
+        if not self.service_types:
+            return bool(self.provider_ids)
+        return all(need in self.service_types for need in needs)
+
+    def scope(self) -> ConsentScope:
+        return ConsentScope(
+            consent_id=self.consent_id,
+            service_types=list(self.service_types),
+            provider_ids=list(self.provider_ids),
+            data_categories=list(self.data_categories),
+            expires_at=self.expires_at,
+        )
+
+
+@dataclass(frozen=True)
+class RequestedReferral:
+    referral_id: str
+    needs: tuple[ServiceType, ...]
+    urgency: Urgency
+    consent_id: str | None  # None: an emergency referral without consent
+
+
+@dataclass(frozen=True)
+class Case:
+    status: CaseStatus
+    caseworker: str
+    office: str | None
+    # Until a profile is recorded, region and categories are those given at opening.
+    region: Region
+    categories: tuple[Category, ...]
+    profile: SurvivorProfile | None = None
+    needs: tuple[ServiceType, ...] = ()
+    identification: IdentificationStatus | None = None
+    # A reopening after a conclusive decision lets a new presumption be recorded.
+    reopened_since_identification: bool = False
+    consents: tuple[Consent, ...] = ()
+    referrals: tuple[RequestedReferral, ...] = ()
+    note_ids: frozenset[str] = field(default_factory=frozenset)
+    close_reason: CloseReason | None = None
+    identity_erased: bool = False
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status == "closed"
+
+    def consent(self, consent_id: str) -> Consent | None:
+        return next((c for c in self.consents if c.consent_id == consent_id), None)
+
+    def referral(self, referral_id: str) -> RequestedReferral | None:
+        return next((r for r in self.referrals if r.referral_id == referral_id), None)

@@ -1,0 +1,200 @@
+"""``safepath``: the one command for operators and developers.
+
+    safepath up                      start Postgres + NATS (from wheels) and the three services
+    safepath migrate                 apply migrations to SAFEPATH_DATABASE_URL
+    safepath token --role R --sub S  mint a development token
+    safepath directory validate F    check a service-directory file
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from shared.settings import Settings
+
+SERVICES = ("case", "referral", "notify")
+
+
+def _port_of(settings: Settings, service: str) -> int:
+    return int(getattr(settings, f"{service}_port"))
+
+
+def _wait_ready(url: str, procs: list[subprocess.Popen[bytes]], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs):
+            raise RuntimeError("a service exited during start-up; see its log lines above")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:  # noqa: S310 - local URL
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready within {timeout}s")
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from shared.auth import AuthConfig, mint_token
+    from shared.devservers import EmbeddedNats, EmbeddedPostgres, port_open
+
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)  # stop cleanly under a supervisor too
+    settings = Settings()
+    data = Path(settings.data_dir)
+    data.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    pg: EmbeddedPostgres | None = None
+    ns: EmbeddedNats | None = None
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        if settings.database_url:
+            db_url = settings.database_url
+        else:
+            if port_open(settings.embedded_postgres_port):
+                print(f"port {settings.embedded_postgres_port} is taken; set "
+                      "SAFEPATH_EMBEDDED_POSTGRES_PORT or SAFEPATH_DATABASE_URL", file=sys.stderr)
+                return 2
+            pg = EmbeddedPostgres(data / "postgres", settings.embedded_postgres_port)
+            admin = pg.start()
+            db_url = admin.rsplit("/", 1)[0] + "/safepath"
+            asyncio.run(_create_database(admin, "safepath"))
+        if settings.nats_url:
+            nats_url = settings.nats_url
+        else:
+            if port_open(settings.embedded_nats_port):
+                print(f"port {settings.embedded_nats_port} is taken; set "
+                      "SAFEPATH_EMBEDDED_NATS_PORT or SAFEPATH_NATS_URL", file=sys.stderr)
+                return 2
+            ns = EmbeddedNats(data / "nats", settings.embedded_nats_port)
+            nats_url = ns.start()
+        from services.migrations import migrate_all
+
+        asyncio.run(migrate_all(db_url))
+        env.update(SAFEPATH_DATABASE_URL=db_url, SAFEPATH_NATS_URL=nats_url)
+        for svc in SERVICES:
+            procs.append(subprocess.Popen([sys.executable, "-m", f"services.{svc}"], env=env))
+        for svc in SERVICES:
+            _wait_ready(f"http://{settings.host}:{_port_of(settings, svc)}/readyz", procs)
+        auth = AuthConfig.from_settings(settings)
+        token = mint_token(auth, "dev-caseworker", "caseworker", region="sughd", office="khujand")
+        print("\nSafepath is running:")
+        print(f"  Postgres            {db_url}" + ("  (embedded)" if pg else ""))
+        print(f"  NATS JetStream      {nats_url}" + ("  (embedded)" if ns else ""))
+        for svc in SERVICES:
+            base = f"http://{settings.host}:{_port_of(settings, svc)}"
+            print(f"  {svc:<8} service    {base}   (API docs {base}/docs)")
+        print(f"  data directory      {data}")
+        print(f"\nA development caseworker token (12 h):\n  {token}")
+        print("\nPress Ctrl-C to stop everything.", flush=True)
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+        print("a service stopped unexpectedly; shutting down", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping…", flush=True)
+        return 0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if ns is not None:
+            ns.stop()
+        if pg is not None:
+            pg.stop()
+
+
+async def _create_database(admin_url: str, name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_url)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from services.migrations import migrate_all
+
+    settings = Settings()
+    if not settings.database_url:
+        print("SAFEPATH_DATABASE_URL is not set", file=sys.stderr)
+        return 2
+    for svc, files in asyncio.run(migrate_all(settings.database_url)).items():
+        print(f"{svc}: {', '.join(files) if files else 'up to date'}")
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from shared.auth import AuthConfig, mint_token
+
+    settings = Settings()
+    print(
+        mint_token(
+            AuthConfig.from_settings(settings), args.sub, args.role,
+            provider_id=args.provider_id, region=args.region, office=args.office,
+            ttl_seconds=args.ttl,
+        )
+    )
+    return 0
+
+
+def cmd_directory_validate(args: argparse.Namespace) -> int:
+    from services.referral.domain.directory import validate_directory_text
+
+    path = Path(args.file)
+    problems = validate_directory_text(path.read_text(encoding="utf-8"))
+    for p in problems:
+        print(f"{path}:{p.line}: {p.path}: {p.message}")
+    if not problems:
+        print(f"{path}: ok")
+    return 1 if problems else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="safepath", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start everything on this machine").set_defaults(fn=cmd_up)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
+    t = sub.add_parser("token", help="mint a development token")
+    t.add_argument("--role", required=True,
+                   choices=["caseworker", "supervisor", "provider", "auditor", "admin"])
+    t.add_argument("--sub", required=True)
+    t.add_argument("--region")
+    t.add_argument("--office")
+    t.add_argument("--provider-id")
+    t.add_argument("--ttl", type=int, default=12 * 3600)
+    t.set_defaults(fn=cmd_token)
+    d = sub.add_parser("directory", help="service directory tools")
+    dsub = d.add_subparsers(dest="directory_command", required=True)
+    v = dsub.add_parser("validate", help="check a directory file, reporting every problem")
+    v.add_argument("file")
+    v.set_defaults(fn=cmd_directory_validate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.fn(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

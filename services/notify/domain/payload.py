@@ -1,0 +1,134 @@
+"""The notification a recipient receives: a CloudEvents 1.0 structured-mode JSON object.
+
+Built from an allow-list: the data is assembled field by field from ``ReferralFacts``,
+each value checked against the shared vocabulary, so whatever else an input event
+carries (names, phone numbers, birth dates, narratives) cannot reach a recipient. The
+message text is rendered from the same checked values. The case id itself never
+leaves: recipients get a keyed hash of it (``case_reference``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from datetime import UTC, datetime
+from typing import Any, get_args
+
+from services.notify.domain.recipients import NotificationPlan
+from services.notify.domain.referral_facts import ReferralFacts
+from services.notify.domain.rendering import TemplateSet
+from shared.events.vocabulary import (
+    AGE_BANDS,
+    CATEGORIES,
+    LANGUAGES,
+    REGIONS,
+    SERVICE_TYPES,
+    URGENCIES,
+    Sex,
+    region_of,
+)
+
+SOURCE = "safepath/notify"
+SCHEMA_BASE = "https://safepath.example.org/schemas"
+SEXES: tuple[str, ...] = get_args(Sex)
+NOTIFICATION_TYPES = {
+    "provider": "org.safepath.notify.ProviderNotification.v1",
+    "coordinator": "org.safepath.notify.CoordinatorNotification.v1",
+    "caseworker": "org.safepath.notify.CaseworkerNotification.v1",
+}
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+
+
+class NotShareable(ValueError):
+    """A fact is outside the vocabulary that may be shared. Names the field, never the value."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"{field} is not a shareable value")
+        self.field = field
+
+
+def case_reference(key: bytes, case_id: str) -> str:
+    """A pseudonymous, stable reference to a case: HMAC-SHA256(key, case id), 80 bits.
+
+    Without the key nobody can go from the reference back to the case id (or check a
+    guess); with it, the case and referral services can match a provider's question.
+    Shown as ``SP-XXXX-XXXX-XXXX-XXXX`` (base32, easy to read out on the phone).
+    """
+    if not key:
+        raise ValueError("case reference key must not be empty")
+    digest = hmac.new(key, case_id.encode(), hashlib.sha256).digest()[:10]
+    code = base64.b32encode(digest).decode()
+    return "SP-" + "-".join(code[i : i + 4] for i in range(0, 16, 4))
+
+
+def shareable_facts(facts: ReferralFacts, case_key: bytes) -> dict[str, Any]:
+    """The allow-listed facts, checked; raises ``NotShareable`` for anything else."""
+    district = facts.district
+    if district is not None and region_of(district) != facts.region:
+        raise NotShareable("district")
+    return {
+        "referral_id": _identifier("referral_id", facts.referral_id),
+        "case_reference": case_reference(case_key, _identifier("case_id", facts.case_id)),
+        "needs": [_member("needs", n, SERVICE_TYPES) for n in facts.needs],
+        "urgency": _member("urgency", facts.urgency, URGENCIES),
+        "categories": [_member("categories", c, CATEGORIES) for c in facts.categories],
+        "region": _member("region", facts.region, REGIONS),
+        "district": district,
+        "sex": _member("sex", facts.sex, SEXES),
+        "age_band": _member("age_band", facts.age_band, AGE_BANDS),
+        "language": _member("language", facts.language, LANGUAGES),
+        "disability": bool(facts.disability),
+    }
+
+
+def referral_actions(recipient_kind: str, referral_id: str) -> dict[str, dict[str, str]]:
+    """How the recipient acts on the referral through the referral service's API."""
+    actions = {"view": {"method": "GET", "path": f"/referrals/{referral_id}"}}
+    if recipient_kind == "provider":
+        actions["accept"] = {"method": "POST", "path": f"/referrals/{referral_id}/accept"}
+        actions["decline"] = {"method": "POST", "path": f"/referrals/{referral_id}/decline"}
+    return actions
+
+
+def build_notification(
+    plan: NotificationPlan,
+    *,
+    notification_id: str,
+    now: datetime,
+    case_key: bytes,
+    templates: TemplateSet,
+) -> dict[str, Any]:
+    """The CloudEvent for ``plan``; ``notification_id`` is its id on every attempt."""
+    facts = shareable_facts(plan.facts, case_key)
+    text, text_language = templates.render(plan.template, plan.language, facts)
+    type_name = NOTIFICATION_TYPES[plan.recipient_kind]
+    return {
+        "specversion": "1.0",
+        "id": _identifier("notification_id", notification_id),
+        "source": SOURCE,
+        "type": type_name,
+        "subject": facts["referral_id"],
+        "time": now.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "datacontenttype": "application/json",
+        "dataschema": f"{SCHEMA_BASE}/{type_name}.json",
+        "data": {
+            "kind": plan.template,
+            **facts,
+            "actions": referral_actions(plan.recipient_kind, facts["referral_id"]),
+            "message": {"language": text_language, "text": text},
+        },
+    }
+
+
+def _member(field: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise NotShareable(field)
+    return value
+
+
+def _identifier(field: str, value: str) -> str:
+    if not _ID.match(value):
+        raise NotShareable(field)
+    return value

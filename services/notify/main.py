@@ -1,0 +1,19 @@
+"""The notify service process: wiring only (see ``create_app``)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.migrations import migration_dirs
+from shared.app import create_service_app
+from shared.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return create_service_app(
+        "notify",
+        title="Safepath notify service",
+        description="Provider notifications over NATS and signed webhooks, with delivery records.",
+        settings=settings,
+        migrations=migration_dirs("notify"),
+    )

@@ -1,0 +1,110 @@
+"""What can be asked of a referral. One referral per need of a referral request."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from services.referral.domain.routing import RoutingFacts, order_needs
+from shared.events.base import Sealed
+from shared.events.case import ConsentScope, ReferralRequested
+from shared.events.referral import DeclineReason, WithdrawalCause
+from shared.events.vocabulary import ServiceType, Urgency
+
+
+def referral_id_for(request_id: str, need: str) -> str:
+    """The referral id of one need: the same for a redelivered request."""
+    return str(uuid.uuid5(uuid.UUID(request_id), need))
+
+
+@dataclass(frozen=True)
+class OpenReferral:
+    """Route a need of a request for the first time."""
+
+    referral_id: str
+    request_id: str
+    case_id: str
+    need: ServiceType
+    urgency: Urgency
+    facts: RoutingFacts
+    consent: ConsentScope
+    emergency_without_consent: bool
+
+
+def open_referrals(request: ReferralRequested, case_id: str) -> list[OpenReferral]:
+    """One ``OpenReferral`` per need, life-and-safety needs first when urgent.
+
+    ``case_id`` is the request's stream id (the envelope's subject), not a field.
+    """
+    facts = RoutingFacts(
+        categories=tuple(request.categories),
+        region=request.region,
+        district=request.district,
+        sex=request.sex,
+        age_band=request.age_band,
+        language=request.language,
+        disability=request.disability,
+    )
+    return [
+        OpenReferral(
+            referral_id=referral_id_for(request.referral_id, need),
+            request_id=request.referral_id,
+            case_id=case_id,
+            need=need,
+            urgency=request.urgency,
+            facts=facts,
+            consent=request.consent,
+            emergency_without_consent=request.emergency_without_consent,
+        )
+        for need in order_needs(request.needs, request.urgency)
+    ]
+
+
+@dataclass(frozen=True)
+class AcceptReferral:
+    referral_id: str
+    provider_id: str
+
+
+@dataclass(frozen=True)
+class DeclineReferral:
+    referral_id: str
+    provider_id: str
+    reason_code: DeclineReason
+    reason_note: Sealed | None = None  # sealed by the caller; never free text in clear
+
+
+@dataclass(frozen=True)
+class StartService:
+    referral_id: str
+    provider_id: str
+
+
+@dataclass(frozen=True)
+class CompleteService:
+    referral_id: str
+    provider_id: str
+
+
+@dataclass(frozen=True)
+class EscalateReferral:
+    """Sent by the deadline timer. Harmless when early, late or repeated (see ``decide``)."""
+
+    referral_id: str
+
+
+@dataclass(frozen=True)
+class WithdrawReferral:
+    referral_id: str
+    cause: WithdrawalCause
+
+
+Command = (
+    OpenReferral
+    | AcceptReferral
+    | DeclineReferral
+    | StartService
+    | CompleteService
+    | EscalateReferral
+    | WithdrawReferral
+)

@@ -1,0 +1,222 @@
+"""Referral decisions: (state, command, now, directory, SLAs) -> new events. No I/O.
+
+Routing attempts share one path (``_route_attempt``): the first routing, the re-routing
+after a decline and the re-routing after an unanswered deadline. Every provider ever tried
+is excluded, so no provider receives the same referral twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from services.referral.domain.commands import (
+    AcceptReferral,
+    Command,
+    DeclineReferral,
+    EscalateReferral,
+    OpenReferral,
+    StartService,
+    WithdrawReferral,
+)
+from services.referral.domain.directory_view import DirectoryView
+from services.referral.domain.errors import (
+    InvalidTransition,
+    NoCoordinator,
+    NotAssignedProvider,
+    ReferralAlreadyOpened,
+    ReferralNotFound,
+)
+from services.referral.domain.routing import RoutingFacts, route
+from services.referral.domain.sla import DEFAULT_SLAS, Slas
+from services.referral.domain.state import Referral, Status
+from shared.events.base import Event
+from shared.events.case import ConsentScope
+from shared.events.referral import (
+    ReferralAccepted,
+    ReferralDeclined,
+    ReferralEscalated,
+    ReferralRouted,
+    ReferralUnroutable,
+    ReferralWithdrawn,
+    ServiceCompleted,
+    ServiceStarted,
+)
+from shared.events.vocabulary import ServiceType, Urgency
+
+
+def decide(
+    state: Referral | None,
+    command: Command,
+    now: datetime,
+    directory: DirectoryView,
+    slas: Slas = DEFAULT_SLAS,
+) -> list[Event]:
+    """The events ``command`` produces, or a ``ReferralError``.
+
+    ``directory`` is the view at ``now`` (with places in use); ``slas`` the answer time per
+    urgency. Opening an already-open referral of the same request, withdrawing a finished
+    one, and escalating one that is answered or not yet due all produce nothing, so
+    redelivered messages and timers firing twice are harmless.
+    """
+    if isinstance(command, OpenReferral):
+        return _open(state, command, now, directory, slas)
+    if state is None or state.referral_id != command.referral_id:
+        raise ReferralNotFound(command.referral_id)
+    if isinstance(command, EscalateReferral):
+        return _escalate(state, now, directory, slas)
+    if isinstance(command, WithdrawReferral):
+        if not state.is_open:
+            return []
+        return [_event(ReferralWithdrawn, state, provider_id=_holder(state), cause=command.cause)]
+    if state.provider_id != command.provider_id:
+        raise NotAssignedProvider(state.referral_id, command.provider_id)
+    if isinstance(command, AcceptReferral):
+        _require(state, "awaiting_answer", "accept")
+        return [_event(ReferralAccepted, state, provider_id=command.provider_id)]
+    if isinstance(command, DeclineReferral):
+        _require(state, "awaiting_answer", "decline")
+        declined = _event(
+            ReferralDeclined,
+            state,
+            provider_id=command.provider_id,
+            reason_code=command.reason_code,
+            reason_note=command.reason_note,
+        )
+        return [declined, _next_attempt(state, now, directory, slas)]
+    if isinstance(command, StartService):
+        _require(state, "accepted", "start service on")
+        return [_event(ServiceStarted, state, provider_id=command.provider_id)]
+    _require(state, "in_service", "complete service on")
+    return [_event(ServiceCompleted, state, provider_id=command.provider_id)]
+
+
+def consent_in_force(consent: ConsentScope, now: datetime) -> ConsentScope:
+    """The consent as it stands at ``now``: once expired it covers no one."""
+    if consent.expires_at is not None and now >= consent.expires_at:
+        return consent.model_copy(update={"service_types": [], "provider_ids": []})
+    return consent
+
+
+def _open(
+    state: Referral | None,
+    command: OpenReferral,
+    now: datetime,
+    directory: DirectoryView,
+    slas: Slas,
+) -> list[Event]:
+    if state is not None:
+        if state.request_id == command.request_id:
+            return []  # the same request delivered again
+        raise ReferralAlreadyOpened(command.referral_id)
+    return [
+        _route_attempt(
+            referral_id=command.referral_id,
+            request_id=command.request_id,
+            case_id=command.case_id,
+            need=command.need,
+            urgency=command.urgency,
+            facts=command.facts,
+            consent=command.consent,
+            emergency_without_consent=command.emergency_without_consent,
+            tried=frozenset(),
+            attempt=1,
+            now=now,
+            directory=directory,
+            slas=slas,
+        )
+    ]
+
+
+def _escalate(state: Referral, now: datetime, directory: DirectoryView, slas: Slas) -> list[Event]:
+    if state.status != "awaiting_answer" or state.respond_by is None or now < state.respond_by:
+        return []  # answered, already escalated, or not yet due
+    assert state.provider_id is not None  # awaiting an answer means someone holds it
+    escalated = _event(
+        ReferralEscalated, state, provider_id=state.provider_id, deadline=state.respond_by
+    )
+    return [escalated, _next_attempt(state, now, directory, slas)]
+
+
+def _next_attempt(state: Referral, now: datetime, directory: DirectoryView, slas: Slas) -> Event:
+    return _route_attempt(
+        referral_id=state.referral_id,
+        request_id=state.request_id,
+        case_id=state.case_id,
+        need=state.need,
+        urgency=state.urgency,
+        facts=state.facts,
+        consent=state.consent,
+        emergency_without_consent=state.emergency_without_consent,
+        tried=state.tried,
+        attempt=state.attempt + 1,
+        now=now,
+        directory=directory,
+        slas=slas,
+    )
+
+
+def _route_attempt(
+    *,
+    referral_id: str,
+    request_id: str,
+    case_id: str,
+    need: ServiceType,
+    urgency: Urgency,
+    facts: RoutingFacts,
+    consent: ConsentScope,
+    emergency_without_consent: bool,
+    tried: frozenset[str],
+    attempt: int,
+    now: datetime,
+    directory: DirectoryView,
+    slas: Slas,
+) -> Event:
+    decision = route(
+        need,
+        facts,
+        directory,
+        tried,
+        consent_in_force(consent, now),
+        emergency_without_consent=emergency_without_consent,
+    )
+    common = {
+        "referral_id": referral_id,
+        "case_id": case_id,
+        "request_id": request_id,
+        "need": need,
+        "urgency": urgency,
+        "attempt": attempt,
+        "reasons": decision.reasons,
+        "categories": list(facts.categories),
+        "region": facts.region,
+        "district": facts.district,
+        "sex": facts.sex,
+        "age_band": facts.age_band,
+        "language": facts.language,
+        "disability": facts.disability,
+        "consent": consent,
+        "emergency_without_consent": emergency_without_consent,
+    }
+    if decision.provider_id is not None:
+        return ReferralRouted(
+            **common, provider_id=decision.provider_id, respond_by=now + slas[urgency]
+        )
+    if decision.coordinator_id is None:
+        raise NoCoordinator(facts.categories)
+    return ReferralUnroutable(**common, coordinator_id=decision.coordinator_id)
+
+
+def _require(state: Referral, status: Status, action: str) -> None:
+    if state.status != status:
+        raise InvalidTransition(state.referral_id, state.status, action)
+
+
+def _holder(state: Referral) -> str | None:
+    # Only a provider that still holds the referral is told to discard it.
+    return (
+        state.provider_id if state.status in ("awaiting_answer", "accepted", "in_service") else None
+    )
+
+
+def _event[E: Event](cls: type[E], state: Referral, **fields: object) -> E:
+    return cls(referral_id=state.referral_id, case_id=state.case_id, **fields)

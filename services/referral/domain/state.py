@@ -1,0 +1,43 @@
+"""A referral as its events leave it. ``None`` stands for a referral not yet opened."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from services.referral.domain.routing import RoutingFacts
+from shared.events.case import ConsentScope
+from shared.events.vocabulary import ServiceType, Urgency
+
+Status = Literal[
+    "awaiting_answer",  # routed to provider_id, who must answer by respond_by
+    "accepted",
+    "in_service",
+    "completed",
+    "unroutable",  # no provider left: the coordinator has it
+    "withdrawn",
+]
+FINISHED: frozenset[Status] = frozenset({"completed", "withdrawn"})
+
+
+@dataclass(frozen=True)
+class Referral:
+    referral_id: str
+    request_id: str
+    case_id: str
+    need: ServiceType
+    urgency: Urgency
+    facts: RoutingFacts
+    consent: ConsentScope
+    emergency_without_consent: bool
+    status: Status
+    provider_id: str | None  # the provider holding it (after completion: the one that served)
+    attempt: int  # routing attempts so far
+    tried: frozenset[str]  # every provider it was ever routed to
+    respond_by: datetime | None  # set while awaiting an answer
+    coordinator_id: str | None  # set when unroutable
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in FINISHED

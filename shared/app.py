@@ -1,0 +1,84 @@
+"""Builds a service's FastAPI application: lifespan, correlation ids, errors, health."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import structlog
+from fastapi import APIRouter, FastAPI, Request, Response
+
+from shared.health import router as health_router
+from shared.ids import uuid7
+from shared.logging import configure_logging, get_logger
+from shared.runtime import Runtime, start_runtime, stop_runtime
+from shared.settings import Settings
+
+log = get_logger("safepath.http")
+
+CORRELATION_HEADER = "X-Correlation-Id"
+
+
+def create_service_app(
+    service: str,
+    *,
+    title: str,
+    description: str,
+    settings: Settings | None = None,
+    migrations: Sequence[Path] = (),
+    wire: Callable[[Runtime], None] | None = None,
+    routers: Sequence[APIRouter] = (),
+    on_started: Callable[[Runtime], Awaitable[None]] | None = None,
+) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = await start_runtime(service, settings, migrations=migrations, wire=wire)
+        app.state.runtime = rt
+        if on_started is not None:
+            await on_started(rt)
+        try:
+            yield
+        finally:
+            await stop_runtime(rt)
+
+    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    _install_auth_and_problems(app, settings)
+
+    @app.middleware("http")
+    async def correlation(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        structlog.contextvars.clear_contextvars()
+        cid = request.headers.get(CORRELATION_HEADER) or str(uuid7())
+        cid = cid[:100]
+        structlog.contextvars.bind_contextvars(correlation_id=cid, service=service)
+        request.state.correlation_id = cid
+        response = await call_next(request)
+        response.headers[CORRELATION_HEADER] = cid
+        # One canonical line per request; paths carry ids only, never personal data.
+        log.info(
+            "request", method=request.method, route=_route_of(request),
+            status=response.status_code,
+        )
+        return response
+
+    app.include_router(health_router)
+    for r in routers:
+        app.include_router(r)
+    return app
+
+
+def _route_of(request: Request) -> str:
+    route = request.scope.get("route")
+    return getattr(route, "path", "unmatched")
+
+
+def _install_auth_and_problems(app: FastAPI, settings: Settings) -> None:
+    from shared.auth import AuthConfig
+    from shared.problems import install_problem_handlers
+
+    app.state.auth = AuthConfig.from_settings(settings)
+    install_problem_handlers(app)

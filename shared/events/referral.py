@@ -1,0 +1,379 @@
+"""Events of the referral service, and the directory entries they carry.
+
+Two kinds of stream:
+
+- one ``Referral`` stream per need of a referral request (stream id = the referral id,
+  ``uuid5(request referral_id, need)``): routed, accepted or declined, served, escalated,
+  withdrawn. Every lifecycle event repeats ``referral_id`` and ``case_id`` so a consumer
+  (case timeline, notify) needs nothing but the event.
+- one ``Directory`` stream: providers and coordinators as they were at each moment, so a
+  routing decision can be replayed against the directory it was made on.
+
+Nothing here identifies a person: a referral carries only the routing facts (region,
+district, sex, age band, language, disability flag, categories). A provider's own words
+(a decline note) travel only as ``Sealed`` ciphertext.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from shared.events.base import Event, Sealed
+from shared.events.case import ConsentScope
+from shared.events.registry import registry
+from shared.events.vocabulary import (
+    AgeBand,
+    Category,
+    Language,
+    Region,
+    ServiceType,
+    Sex,
+    Urgency,
+    region_of,
+)
+
+# -- directory entries -----------------------------------------------------------------------
+
+# A provider or coordinator id: a lowercase slug, stable across directory versions.
+DirectoryId = Annotated[
+    str, StringConstraints(min_length=2, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")
+]
+# The provider's NATS subject suffix: notifications go to ``safepath.notify.<suffix>...``.
+SubjectSuffix = Annotated[
+    str,
+    StringConstraints(
+        min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)*$"
+    ),
+]
+WebhookUrl = Annotated[str, StringConstraints(max_length=500, pattern=r"^https://[^\s]+$")]
+Age = Annotated[int, Field(ge=0, le=130)]
+
+OrgType = Literal["government", "ngo", "international", "un_agency", "red_crescent"]
+# How near a provider is to the person: its own district, its region, or nationwide.
+Proximity = Literal["district", "region", "nationwide"]
+SuspensionReason = Literal[
+    "closed_temporarily", "under_review", "safeguarding_concern", "seasonal", "other"
+]
+
+
+def _known_district(value: str) -> str:
+    if region_of(value) is None:
+        raise ValueError(f"unknown district {value!r}")
+    return value
+
+
+District = Annotated[str, AfterValidator(_known_district)]
+
+
+class LocalisedName(BaseModel):
+    """A name in English and, where known, Russian and Tajik."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    en: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    ru: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    tg: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+
+
+class ServiceArea(BaseModel):
+    """Where a provider takes people from. ``districts`` are its sites (nearest match)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    nationwide: bool = False
+    regions: list[Region] = Field(default_factory=list)
+    districts: list[District] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> ServiceArea:
+        if not (self.nationwide or self.regions or self.districts):
+            raise ValueError("serves nowhere: give nationwide, regions or districts")
+        return self
+
+
+class Eligibility(BaseModel):
+    """Who a provider may take. ``sexes`` None = any; ages are inclusive whole years."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sexes: list[Sex] | None = None
+    min_age: Age | None = None
+    max_age: Age | None = None
+    child_appropriate: bool = False
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Eligibility:
+        if self.min_age is not None and self.max_age is not None and self.min_age > self.max_age:
+            raise ValueError(f"min_age {self.min_age} is above max_age {self.max_age}")
+        if self.max_age is not None and self.max_age < 18 and not self.child_appropriate:
+            raise ValueError("serves only children but is not child_appropriate")
+        return self
+
+
+class ContactChannel(BaseModel):
+    """How the notify service reaches a provider: a NATS subject, optionally a webhook."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    subject: SubjectSuffix
+    webhook: WebhookUrl | None = None
+
+
+class Provider(BaseModel):
+    """One entry of the service directory (one site, where sites route differently)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: DirectoryId
+    name: LocalisedName
+    org_type: OrgType
+    area: ServiceArea
+    categories: Annotated[list[Category], Field(min_length=1)]
+    services: Annotated[list[ServiceType], Field(min_length=1)]
+    eligibility: Eligibility = Eligibility()
+    languages: Annotated[list[Language], Field(min_length=1)]
+    capacity: Annotated[int, Field(ge=0)] | None = None  # None: not capacity-limited
+    contact: ContactChannel
+
+
+class Coordinator(BaseModel):
+    """The national coordinator alerted when no provider can take a referral."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: DirectoryId
+    category: Category
+    name: LocalisedName
+    contact: ContactChannel
+
+
+# -- routing reasons -------------------------------------------------------------------------
+
+# The rules a candidate is checked against, in the order the policy states them.
+Rule = Literal[
+    "category",
+    "service",
+    "area",
+    "sex",
+    "age",
+    "child_appropriate",
+    "capacity",
+    "consent",
+    "suspended",
+    "already_tried",
+]
+ConsentBasis = Literal["service_type", "provider_id", "emergency_without_consent"]
+
+
+class ExcludedCandidate(BaseModel):
+    """A provider that serves the category and offers the service, and why it was not used."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    provider_id: str
+    failed: list[Rule]
+
+
+class RankedCandidate(BaseModel):
+    """A provider that passed every rule but ranked below the chosen one."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    provider_id: str
+    proximity: Proximity
+    language_match: bool
+
+
+class RoutingReasons(BaseModel):
+    """Why a referral went where it went (or nowhere), for an auditor to read."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    matched: list[Rule]  # rules the chosen provider met ([] when unroutable)
+    proximity: Proximity | None  # how near the chosen provider is
+    language_match: bool | None  # whether it speaks the person's language
+    consent_basis: ConsentBasis | None
+    passed_over: list[RankedCandidate]  # suitable, but less near / no language match / later id
+    excluded: list[ExcludedCandidate]  # candidates failing at least one rule
+    not_offering: int  # providers serving none of the categories or not offering the service
+    summary: str  # one plain-language sentence; ids and vocabulary values only
+
+
+# -- referral lifecycle events ---------------------------------------------------------------
+
+DeclineReason = Literal[
+    "no_capacity",
+    "not_eligible",
+    "outside_service_area",
+    "service_unavailable",
+    "safety_concern",
+    "conflict_of_interest",
+    "other",
+]
+WithdrawalCause = Literal["case_closed", "consent_withdrawn"]
+
+
+class _ReferralEvent(Event):
+    service = "referral"
+    referral_id: str
+    case_id: str
+
+
+class _RoutingAttempt(_ReferralEvent):
+    """Fields shared by ``ReferralRouted`` and ``ReferralUnroutable``: the request's facts.
+
+    Each attempt repeats them so an attempt can be read (and re-routed) on its own.
+    """
+
+    request_id: str
+    need: ServiceType
+    urgency: Urgency
+    attempt: Annotated[int, Field(ge=1)]
+    reasons: RoutingReasons
+    categories: Annotated[list[Category], Field(min_length=1)]
+    region: Region
+    district: str | None
+    sex: Sex
+    age_band: AgeBand
+    language: Language
+    disability: bool
+    consent: ConsentScope
+    emergency_without_consent: bool
+
+
+@registry.register
+class ReferralRouted(_RoutingAttempt):
+    """The referral was sent to ``provider_id``, who must answer by ``respond_by``."""
+
+    provider_id: str
+    respond_by: AwareDatetime
+
+
+@registry.register
+class ReferralUnroutable(_RoutingAttempt):
+    """No provider is left for this need; the category's national coordinator takes over."""
+
+    coordinator_id: str
+
+
+@registry.register
+class ReferralAccepted(_ReferralEvent):
+    provider_id: str
+
+
+@registry.register
+class ReferralDeclined(_ReferralEvent):
+    """The provider said no. A ``ReferralRouted`` or ``ReferralUnroutable`` follows."""
+
+    provider_id: str
+    reason_code: DeclineReason
+    reason_note: Sealed | None = None  # the provider's own words, never in clear
+
+
+@registry.register
+class ReferralEscalated(_ReferralEvent):
+    """``provider_id`` did not answer by ``deadline``. A re-routing attempt follows."""
+
+    provider_id: str
+    deadline: AwareDatetime
+
+
+@registry.register
+class ServiceStarted(_ReferralEvent):
+    provider_id: str
+
+
+@registry.register
+class ServiceCompleted(_ReferralEvent):
+    provider_id: str
+
+
+@registry.register
+class ReferralWithdrawn(_ReferralEvent):
+    """The referral must stop: ``provider_id`` (if one held it) is told to discard it."""
+
+    provider_id: str | None
+    cause: WithdrawalCause
+
+
+# -- directory events ------------------------------------------------------------------------
+
+
+class _DirectoryEvent(Event):
+    service = "referral"
+
+
+@registry.register
+class ProviderRegistered(_DirectoryEvent):
+    provider: Provider
+
+
+@registry.register
+class ProviderUpdated(_DirectoryEvent):
+    """The whole entry as it now stands (replaces the previous one)."""
+
+    provider: Provider
+
+
+@registry.register
+class CapacityChanged(_DirectoryEvent):
+    provider_id: str
+    capacity: Annotated[int, Field(ge=0)] | None
+
+
+@registry.register
+class ProviderSuspended(_DirectoryEvent):
+    """Routing skips the provider until it is reinstated; referrals it holds stay with it."""
+
+    provider_id: str
+    reason_code: SuspensionReason
+
+
+@registry.register
+class ProviderReinstated(_DirectoryEvent):
+    provider_id: str
+
+
+@registry.register
+class CoordinatorAssigned(_DirectoryEvent):
+    """``coordinator`` is now the one alerted for its category."""
+
+    coordinator: Coordinator
+
+
+@registry.register
+class DirectoryImported(_DirectoryEvent):
+    """A directory file of this version was loaded (the events before it are its changes)."""
+
+    directory_version: Annotated[int, Field(ge=1)]
+
+
+REFERRAL_EVENTS: tuple[type[Event], ...] = (
+    ReferralRouted,
+    ReferralUnroutable,
+    ReferralAccepted,
+    ReferralDeclined,
+    ReferralEscalated,
+    ServiceStarted,
+    ServiceCompleted,
+    ReferralWithdrawn,
+)
+DIRECTORY_EVENTS: tuple[type[Event], ...] = (
+    ProviderRegistered,
+    ProviderUpdated,
+    CapacityChanged,
+    ProviderSuspended,
+    ProviderReinstated,
+    CoordinatorAssigned,
+    DirectoryImported,
+)

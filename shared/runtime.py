@@ -1,0 +1,142 @@
+"""What every service process runs around its own code: pool, NATS, store, relay, consumers.
+
+``start_runtime`` is the one place resources are created (never at import time);
+``stop_runtime`` shuts them down in reverse order so in-flight work finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import nats
+from faststream.nats import NatsBroker
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from shared.consumer import DeadLetters
+from shared.eventstore import EventStore
+from shared.jetstream import dead_letter_stream, dead_letter_subject, ensure_stream, stream_config
+from shared.logging import get_logger
+from shared.migrations import apply_migrations
+from shared.relay import Relay
+from shared.settings import Settings
+
+log = get_logger("safepath.runtime")
+
+
+@dataclass
+class Runtime:
+    service: str
+    settings: Settings
+    pool: asyncpg.Pool
+    nc: NATS
+    js: JetStreamContext
+    store: EventStore
+    relay: Relay
+    broker: NatsBroker
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def stream(self) -> str:
+        return self.settings.stream_name(self.service)
+
+    def stream_of(self, service: str) -> str:
+        return self.settings.stream_name(service)
+
+    def subjects_of(self, service: str) -> str:
+        return f"{self.settings.subject_root(service)}.>"
+
+    def dead_letters(self, consumer: str) -> DeadLetters:
+        return DeadLetters(self.js, dead_letter_subject(self.settings.namespace, consumer))
+
+
+async def start_runtime(
+    service: str,
+    settings: Settings,
+    *,
+    migrations: Sequence[Path] = (),
+    wire: Callable[[Runtime], None] | None = None,
+) -> Runtime:
+    """Connect, migrate, declare streams, start the relay, let ``wire`` add consumers."""
+    if settings.database_url is None or settings.nats_url is None:
+        raise RuntimeError("SAFEPATH_DATABASE_URL and SAFEPATH_NATS_URL must be set")
+    settings.check_production()
+    pool = await asyncpg.create_pool(
+        settings.database_url,
+        min_size=2,
+        max_size=20,
+        server_settings={
+            "idle_in_transaction_session_timeout": str(settings.idle_in_transaction_timeout_ms),
+            "application_name": f"safepath-{service}",
+        },
+    )
+    async with pool.acquire() as conn:
+        applied = await apply_migrations(conn, service, migrations)
+    if applied:
+        log.info("migrations_applied", service=service, files=applied)
+    nc = await nats.connect(
+        settings.nats_url, name=f"safepath-{service}", max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+    )
+    js = nc.jetstream(timeout=5.0)
+    await ensure_stream(
+        js,
+        stream_config(
+            settings.stream_name(service), [f"{settings.subject_root(service)}.>"],
+            replicas=settings.stream_replicas, max_age_days=settings.stream_max_age_days,
+        ),
+    )
+    await ensure_stream(js, dead_letter_stream(settings.namespace, replicas=settings.stream_replicas))
+    store = EventStore(pool, service)
+    relay = Relay(
+        store, js, subject_root=settings.subject_root(service),
+        stream=settings.stream_name(service), batch=settings.relay_batch,
+        poll_seconds=settings.relay_poll_seconds,
+    )
+    broker = NatsBroker(settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+    rt = Runtime(service, settings, pool, nc, js, store, relay, broker)
+    if wire is not None:
+        wire(rt)
+    rt.tasks.append(asyncio.create_task(relay.run(), name=f"{service}-relay"))
+    if broker.subscribers:
+        await broker.start()
+    log.info("service_started", service=service)
+    return rt
+
+
+async def stop_runtime(rt: Runtime) -> None:
+    with contextlib.suppress(Exception):
+        await rt.broker.stop()
+    for t in rt.tasks:
+        t.cancel()
+    for t in rt.tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await t
+    with contextlib.suppress(Exception):
+        await rt.nc.drain()
+    await rt.pool.close()
+    log.info("service_stopped", service=rt.service)
+
+
+async def readiness(rt: Runtime) -> dict[str, Any]:
+    """Postgres and NATS reachable, and how far global readers may be held back."""
+    checks: dict[str, Any] = {}
+    try:
+        async with asyncio.timeout(2):
+            await rt.pool.fetchval("SELECT 1")
+            checks["postgres"] = "ok"
+            checks["oldest_open_transaction_seconds"] = round(
+                await rt.store.oldest_open_transaction_seconds(), 3
+            )
+    except Exception as e:
+        checks["postgres"] = f"unavailable: {type(e).__name__}"
+    checks["nats"] = "ok" if rt.nc.is_connected else "unavailable"
+    checks["relay_published"] = rt.relay.published
+    return checks

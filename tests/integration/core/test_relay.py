@@ -1,0 +1,153 @@
+"""The relay against real Postgres and NATS JetStream: nothing lost, nothing doubled."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import nats
+import pytest
+from nats.js import JetStreamContext
+
+from shared.devservers import EmbeddedNats
+from shared.eventstore import Checkpoint, EventStore, StoredEvent
+from shared.jetstream import ensure_stream, stream_config
+from shared.relay import Relay
+from tests.integration.core.events import noted, test_registry
+
+
+class Killed(BaseException):
+    """Stands for the process dying: nothing after it runs (not even the checkpoint save)."""
+
+
+async def stream_messages(js: JetStreamContext, stream: str) -> list[dict[str, object]]:
+    info = await js.stream_info(stream)
+    out = []
+    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+        msg = await js.get_msg(stream, seq)
+        out.append({**json.loads(msg.data or b"{}"), "nats_subject": msg.subject})
+    return out
+
+
+def make_relay(store: EventStore, js: JetStreamContext, ns: str) -> Relay:
+    return Relay(store, js, subject_root=f"{ns}.case", stream=f"{ns}_CASE".upper(), batch=50)
+
+
+@pytest.fixture
+async def setup(pool: asyncpg.Pool, js: JetStreamContext, namespace: str) -> AsyncIterator[EventStore]:
+    await ensure_stream(js, stream_config(f"{namespace}_CASE".upper(), [f"{namespace}.case.>"]))
+    yield EventStore(pool, "case", registry=test_registry)
+
+
+async def test_publishes_each_event_once_with_its_id_as_message_id(
+    setup: EventStore, js: JetStreamContext, namespace: str
+) -> None:
+    store = setup
+    for s in ("a", "b"):
+        for i in range(3):
+            await store.append(s, i, [noted(i)])
+    relay = make_relay(store, js, namespace)
+    cp, sent = await relay.publish_batch(Checkpoint())
+    assert sent == 6 and await relay.publish_batch(cp) == (cp, 0)
+    msgs = await stream_messages(js, f"{namespace}_CASE".upper())
+    assert [m["nats_subject"] for m in msgs][:3] == [f"{namespace}.case.a.Noted"] * 3
+    assert [m["streamversion"] for m in msgs if m["nats_subject"].endswith("b.Noted")] == [1, 2, 3]
+    ids = [str(e.event_id) for e in await store.read_all(Checkpoint())]
+    assert [m["id"] for m in msgs] == ids
+    # The message id header is what JetStream deduplicates on.
+    raw = await js.get_msg(f"{namespace}_CASE".upper(), 1)
+    assert raw.headers and raw.headers["Nats-Msg-Id"] == ids[0]
+    assert await store.get_checkpoint("relay") == cp
+
+
+async def test_killed_between_publish_and_checkpoint_then_restarted(
+    setup: EventStore, js: JetStreamContext, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = setup
+    for i in range(20):
+        await store.append("s", i, [noted(i)])
+    relay = make_relay(store, js, namespace)
+
+    async def die_after_seventh(ev: StoredEvent) -> None:
+        if ev.stream_version == 7:
+            raise Killed
+
+    async def no_save(*_: object, **__: object) -> None:
+        raise Killed  # the process is gone: the checkpoint is never written
+
+    relay.after_publish = die_after_seventh
+    with monkeypatch.context() as m:
+        m.setattr(store, "save_checkpoint", no_save)
+        with pytest.raises(Killed):
+            await relay.publish_batch(Checkpoint())
+    assert await store.get_checkpoint("relay") == Checkpoint()  # publish happened, checkpoint not
+
+    restarted = make_relay(store, js, namespace)
+    task = asyncio.create_task(restarted.run())
+    try:
+        for _ in range(200):
+            info = await js.stream_info(f"{namespace}_CASE".upper())
+            if info.state.messages >= 20 and restarted.published >= 13:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    msgs = await stream_messages(js, f"{namespace}_CASE".upper())
+    assert [m["streamversion"] for m in msgs] == list(range(1, 21))
+    assert restarted.published == 13  # the 7 already on the stream were skipped, not resent
+
+
+async def test_nats_down_then_up_delivers_all_events_in_stream_order(
+    pool: asyncpg.Pool, tmp_path: Path, namespace: str
+) -> None:
+    server = EmbeddedNats(tmp_path / "nats")
+    server.start()
+    nc = await nats.connect(
+        server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1, allow_reconnect=True
+    )
+    try:
+        js = nc.jetstream(timeout=1.0)
+        stream = f"{namespace}_CASE".upper()
+        await ensure_stream(js, stream_config(stream, [f"{namespace}.case.>"]))
+        store = EventStore(pool, "case", registry=test_registry)
+        relay = Relay(store, js, subject_root=f"{namespace}.case", stream=stream, batch=100)
+        task = asyncio.create_task(relay.run())
+        await store.append("warm", 0, [noted(0)])
+        for _ in range(100):
+            if relay.published:
+                break
+            await asyncio.sleep(0.05)
+
+        server.stop()
+        versions = {f"s{k}": 0 for k in range(10)}
+        for i in range(1000):
+            sid = f"s{i % 10}"
+            await store.append(sid, versions[sid], [noted(i)])
+            versions[sid] += 1
+        await asyncio.sleep(1.0)
+        server.start()  # same port, same store directory
+
+        for _ in range(600):
+            if relay.published >= 1001:
+                break
+            await asyncio.sleep(0.05)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        msgs = await stream_messages(js, stream)
+    finally:
+        await nc.close()
+        server.stop()
+    by_stream: dict[str, list[int]] = defaultdict(list)
+    for m in msgs:
+        by_stream[str(m["nats_subject"]).split(".")[2]].append(int(m["streamversion"]))  # type: ignore[call-overload]
+    assert len(msgs) == 1001
+    assert all(v == list(range(1, 101)) for k, v in by_stream.items() if k != "warm")
+    assert len(by_stream) == 11
