@@ -46,7 +46,8 @@ from shared.events.vocabulary import (
 
 # A provider or coordinator id: a lowercase slug, stable across directory versions.
 DirectoryId = Annotated[
-    str, StringConstraints(min_length=2, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")
+    str,
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$"),
 ]
 # The provider's NATS subject suffix: notifications go to ``safepath.notify.<suffix>...``.
 SubjectSuffix = Annotated[

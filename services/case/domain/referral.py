@@ -2,7 +2,7 @@
 
 A consent covers a request when it is active at ``now`` (not withdrawn, not expired), is for
 the purpose ``referral``, lets us share ``needs`` and ``demographics``, and names every need
-among its service types (or names providers only; see ``Consent.covers_referral``). Without
+among its service types or names providers (see ``Consent.covers_referral``). Without
 one, only an ``emergency`` with a recorded reason proceeds, flagged
 ``emergency_without_consent``.
 """

@@ -41,14 +41,14 @@ class Consent:
     def covers_referral(self, needs: Sequence[ServiceType]) -> bool:
         """True when this consent lets the case service request a referral for ``needs``.
 
-        A consent for named providers only (no service types) covers any need: the referral
-        service must then route only to those providers (it gets ``provider_ids`` in scope).
+        Recipients are the union of what the consent names: any provider of a listed service
+        type, and any named provider for any service. So a need outside ``service_types`` is
+        still covered when providers are named: the referral service may then send it only to
+        those providers (it gets ``provider_ids`` in the scope and checks each recipient).
         """
         if self.purpose != "referral" or not REFERRAL_DATA <= set(self.data_categories):
             return False
-        if not self.service_types:
-            return bool(self.provider_ids)
-        return all(need in self.service_types for need in needs)
+        return all(need in self.service_types or self.provider_ids for need in needs)
 
     def scope(self) -> ConsentScope:
         return ConsentScope(

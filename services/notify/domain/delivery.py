@@ -198,7 +198,9 @@ def _attempt(state: DeliveryRecord, c: RecordAttempt) -> list[DeliveryEvent]:
         )
     ]
     if succeeded:
-        events.append(NotificationDelivered(notification_id=nid, channel=c.channel, attempt=attempt))
+        events.append(
+            NotificationDelivered(notification_id=nid, channel=c.channel, attempt=attempt)
+        )
         return events
     outcome: int | ErrorKind = c.status_code if c.status_code is not None else _error(c)
     if not should_retry(outcome):

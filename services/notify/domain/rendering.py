@@ -85,9 +85,7 @@ class TemplateSet:
             language, chosen = FALLBACK_LANGUAGE, self.languages[FALLBACK_LANGUAGE]
         if template not in chosen.templates:
             raise TemplateError(f"no template {template!r}")
-        values = {
-            name: _label(chosen, name, fields.get(name)) for name in PLACEHOLDERS
-        }
+        values = {name: _label(chosen, name, fields.get(name)) for name in PLACEHOLDERS}
         return chosen.templates[template].format_map(values), language
 
 

@@ -67,17 +67,30 @@ def decide(
     if isinstance(command, WithdrawReferral):
         if not state.is_open:
             return []
-        return [_event(ReferralWithdrawn, state, provider_id=_holder(state), cause=command.cause)]
+        return [
+            ReferralWithdrawn(
+                referral_id=state.referral_id,
+                case_id=state.case_id,
+                provider_id=_holder(state),
+                cause=command.cause,
+            )
+        ]
     if state.provider_id != command.provider_id:
         raise NotAssignedProvider(state.referral_id, command.provider_id)
     if isinstance(command, AcceptReferral):
         _require(state, "awaiting_answer", "accept")
-        return [_event(ReferralAccepted, state, provider_id=command.provider_id)]
+        return [
+            ReferralAccepted(
+                referral_id=state.referral_id,
+                case_id=state.case_id,
+                provider_id=command.provider_id,
+            )
+        ]
     if isinstance(command, DeclineReferral):
         _require(state, "awaiting_answer", "decline")
-        declined = _event(
-            ReferralDeclined,
-            state,
+        declined = ReferralDeclined(
+            referral_id=state.referral_id,
+            case_id=state.case_id,
             provider_id=command.provider_id,
             reason_code=command.reason_code,
             reason_note=command.reason_note,
@@ -85,9 +98,19 @@ def decide(
         return [declined, _next_attempt(state, now, directory, slas)]
     if isinstance(command, StartService):
         _require(state, "accepted", "start service on")
-        return [_event(ServiceStarted, state, provider_id=command.provider_id)]
+        return [
+            ServiceStarted(
+                referral_id=state.referral_id,
+                case_id=state.case_id,
+                provider_id=command.provider_id,
+            )
+        ]
     _require(state, "in_service", "complete service on")
-    return [_event(ServiceCompleted, state, provider_id=command.provider_id)]
+    return [
+        ServiceCompleted(
+            referral_id=state.referral_id, case_id=state.case_id, provider_id=command.provider_id
+        )
+    ]
 
 
 def consent_in_force(consent: ConsentScope, now: datetime) -> ConsentScope:
@@ -131,8 +154,11 @@ def _escalate(state: Referral, now: datetime, directory: DirectoryView, slas: Sl
     if state.status != "awaiting_answer" or state.respond_by is None or now < state.respond_by:
         return []  # answered, already escalated, or not yet due
     assert state.provider_id is not None  # awaiting an answer means someone holds it
-    escalated = _event(
-        ReferralEscalated, state, provider_id=state.provider_id, deadline=state.respond_by
+    escalated = ReferralEscalated(
+        referral_id=state.referral_id,
+        case_id=state.case_id,
+        provider_id=state.provider_id,
+        deadline=state.respond_by,
     )
     return [escalated, _next_attempt(state, now, directory, slas)]
 
@@ -216,7 +242,3 @@ def _holder(state: Referral) -> str | None:
     return (
         state.provider_id if state.status in ("awaiting_answer", "accepted", "in_service") else None
     )
-
-
-def _event[E: Event](cls: type[E], state: Referral, **fields: object) -> E:
-    return cls(referral_id=state.referral_id, case_id=state.case_id, **fields)

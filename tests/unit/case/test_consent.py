@@ -98,11 +98,11 @@ def test_consent_scope_values_come_from_the_vocabulary() -> None:
             purpose="marketing",
             service_types=["shelter"],
             data_categories=["needs"],
-        )  # type: ignore[arg-type]
+        )
     with pytest.raises(ValidationError):
         GiveConsent(
             consent_id="c", purpose="referral", service_types=["spa"], data_categories=["needs"]
-        )  # type: ignore[list-item]
+        )
     with pytest.raises(ValidationError):
         GiveConsent(
             consent_id="c",

@@ -142,7 +142,7 @@ def test_access_records_name_fields_never_values(bad: dict[str, object]) -> None
     }
     fields.update(bad)
     with pytest.raises(ValidationError):
-        CaseAccessed(**fields)  # type: ignore[arg-type]
+        CaseAccessed(**fields)
 
 
 def test_subjects_and_offices_are_bounded() -> None:

@@ -42,7 +42,7 @@ def request(
         referral_id=REFERRAL_ID,
         needs=needs or ["shelter", "legal_aid"],
         urgency=urgency,
-        **extra,  # type: ignore[arg-type]
+        **extra,
     )
 
 
@@ -272,7 +272,7 @@ def test_malformed_requests_cannot_be_constructed(bad: dict[str, object]) -> Non
     }
     fields.update(bad)
     with pytest.raises(ValidationError):
-        RequestReferral(**fields)  # type: ignore[arg-type]
+        RequestReferral(**fields)
 
 
 def test_referral_ids_are_canonical_uuids_so_consumers_derive_the_same_per_need_ids() -> None:
@@ -301,3 +301,12 @@ def test_the_event_refuses_a_flagged_referral_that_is_not_an_emergency() -> None
 
     with pytest.raises(ValidationError, match="emergency"):
         ReferralRequested(**data)
+
+
+def test_named_providers_widen_a_consent_by_type_to_other_needs() -> None:
+    history = [opened(), profiled(), consent_given(provider_ids=["femida-shelter"])]
+
+    event = only(when(history, request(["shelter", "psychosocial"])))
+
+    assert event.consent.service_types == ["shelter", "medical", "legal_aid"]
+    assert event.consent.provider_ids == ["femida-shelter"]

@@ -1,0 +1,27 @@
+"""The notify service's pure core: who hears what, what they receive, how delivery is tracked.
+
+No I/O, no clock, no randomness (except ``signing.generate_secret``, for the shell).
+"""
+
+from services.notify.domain.payload import NotShareable, build_notification, case_reference
+from services.notify.domain.recipients import (
+    Contact,
+    DirectoryLookup,
+    NotificationPlan,
+    who_hears_what,
+)
+from services.notify.domain.rendering import TemplateError, TemplateSet
+from services.notify.domain.retry import should_retry
+
+__all__ = [
+    "Contact",
+    "DirectoryLookup",
+    "NotShareable",
+    "NotificationPlan",
+    "TemplateError",
+    "TemplateSet",
+    "build_notification",
+    "case_reference",
+    "should_retry",
+    "who_hears_what",
+]
