@@ -239,7 +239,7 @@ async def describe_machine(admin_url: str, embedded: bool) -> list[str]:
 def table(results: dict[tuple[str, int, str], int], seconds: float) -> list[str]:
     head = (f"| {'writers':>7} | {'mode':<5} | {'safepath ev/s':>13} | {'eventsourcing ev/s':>18}"
             f" | {'raw INSERT ev/s':>15} | {'safepath/eventsourcing':>22} | {'safepath/raw':>12} |")
-    lines = [head, "|" + "|".join("-" * (len(c) + 2) for c in head.split("|")[1:-1]) + "|"]
+    lines = [head, "|" + "|".join("-" * len(c) for c in head.split("|")[1:-1]) + "|"]
     for w in WRITERS:
         for mode, _ in MODES:
             sp, es, raw = (results[(c, w, mode)] / seconds for c in CONTENDERS)

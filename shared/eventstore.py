@@ -191,6 +191,30 @@ class EventStore:
             FROM (SELECT 1) AS one LEFT JOIN last ON true
             WHERE coalesce(last.stream_version, 0) = $3 - 1
             RETURNING global_position, tx_id::text AS tx_id, prev_hash, hash"""
+        # A batch in one statement (one round trip, atomic without BEGIN/COMMIT): the
+        # chain is folded in SQL, event i hashing onto event i-1, the first onto the
+        # stream's last hash; no row is written unless the stream is at version $2.
+        self._sql_append_many = f"""
+            WITH RECURSIVE
+            last AS (
+                SELECT stream_version, hash FROM {q}
+                WHERE stream_id = $1 ORDER BY stream_version DESC LIMIT 1),
+            new AS (
+                SELECT * FROM unnest($3::uuid[], $4::text[], $5::timestamptz[], $6::text[],
+                                     $7::text[], $8::bytea[])
+                    WITH ORDINALITY AS u(e, t, o, d, m, g, i)),
+            chain AS (
+                SELECT 0::bigint AS i, NULL::bytea AS prev, (SELECT hash FROM last) AS h
+                UNION ALL
+                SELECT n.i, c.h, sha256(coalesce(c.h, ''::bytea) || n.g)
+                FROM chain AS c JOIN new AS n ON n.i = c.i + 1)
+            INSERT INTO {q} (event_id, stream_id, stream_version, event_type, occurred_at,
+                             data, metadata, prev_hash, hash)
+            SELECT n.e, $1, $2 + n.i::int, n.t, n.o, n.d::jsonb, n.m::jsonb, c.prev, c.h
+            FROM new AS n JOIN chain AS c ON c.i = n.i
+            WHERE coalesce((SELECT stream_version FROM last), 0) = $2
+            ORDER BY n.i
+            RETURNING global_position, tx_id::text AS tx_id, stream_version, prev_hash, hash"""
 
     def on_append(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after each successful append (e.g. to wake the relay)."""
@@ -255,51 +279,31 @@ class EventStore:
                 sid, eid, ver, typ, at, json.dumps(data), json.dumps(meta), digest,
             )
             if r is None:
-                raise ConcurrencyError(stream_id, expected, await self.stream_version(stream_id))
+                actual = await self.stream_version(stream_id, conn=c)
+                raise ConcurrencyError(stream_id, expected, actual)
             return [
                 StoredEvent(r["global_position"], int(r["tx_id"]), eid, sid, ver, typ, at,
                             data, meta, r["prev_hash"], r["hash"])
             ]
-        async with c.transaction():
-            last = await c.fetchrow(
-                f"SELECT stream_version, hash FROM {self._t} WHERE stream_id = $1"
-                " ORDER BY stream_version DESC LIMIT 1",
-                stream_id,
-            )
-            actual = last["stream_version"] if last else 0
-            if actual != expected:
-                raise ConcurrencyError(stream_id, expected, actual)
-            prev: bytes | None = last["hash"] if last else None
-            prevs: list[bytes | None] = []
-            hashes: list[bytes] = []
-            for row in rows:
-                prevs.append(prev)
-                prev = chain_hash(prev, row[7])
-                hashes.append(prev)
-            recs = await c.fetch(
-                f"""INSERT INTO {self._t} (event_id, stream_id, stream_version, event_type,
-                        occurred_at, data, metadata, prev_hash, hash)
-                    SELECT e, $1, v, t, o, d::jsonb, m::jsonb, p, h
-                    FROM unnest($2::uuid[], $3::int[], $4::text[], $5::timestamptz[],
-                                $6::text[], $7::text[], $8::bytea[], $9::bytea[])
-                         AS u(e, v, t, o, d, m, p, h)
-                    ORDER BY v
-                    RETURNING global_position, tx_id::text AS tx_id""",
-                stream_id,
-                [r[0] for r in rows],
-                [r[2] for r in rows],
-                [r[3] for r in rows],
-                [r[4] for r in rows],
-                [json.dumps(r[5]) for r in rows],
-                [json.dumps(r[6]) for r in rows],
-                prevs,
-                hashes,
-            )
-        recs = sorted(recs, key=lambda x: x["global_position"])
+        recs = await c.fetch(
+            self._sql_append_many,
+            stream_id,
+            expected,
+            [r[0] for r in rows],
+            [r[3] for r in rows],
+            [r[4] for r in rows],
+            [json.dumps(r[5]) for r in rows],
+            [json.dumps(r[6]) for r in rows],
+            [r[7] for r in rows],
+        )
+        if not recs:
+            actual = await self.stream_version(stream_id, conn=c)
+            raise ConcurrencyError(stream_id, expected, actual)
+        recs = sorted(recs, key=lambda x: x["stream_version"])
         return [
             StoredEvent(rec["global_position"], int(rec["tx_id"]), row[0], row[1], row[2], row[3],
-                        row[4], row[5], row[6], p, h)
-            for rec, row, p, h in zip(recs, rows, prevs, hashes, strict=True)
+                        row[4], row[5], row[6], rec["prev_hash"], rec["hash"])
+            for rec, row in zip(recs, rows, strict=True)
         ]
 
     # -- reading -----------------------------------------------------------------------

@@ -29,6 +29,8 @@ from shared.settings import Settings
 
 log = get_logger("safepath.runtime")
 
+SERVICE_NAMES = ("case", "referral", "notify")
+
 
 @dataclass
 class Runtime:
@@ -86,13 +88,16 @@ async def start_runtime(
         reconnect_time_wait=0.5,
     )
     js = nc.jetstream(timeout=5.0)
-    await ensure_stream(
-        js,
-        stream_config(
-            settings.stream_name(service), [f"{settings.subject_root(service)}.>"],
-            replicas=settings.stream_replicas, max_age_days=settings.stream_max_age_days,
-        ),
-    )
+    # Declare every service's stream (idempotent), so a consumer never waits for the
+    # producing service to have started first.
+    for name in SERVICE_NAMES:
+        await ensure_stream(
+            js,
+            stream_config(
+                settings.stream_name(name), [f"{settings.subject_root(name)}.>"],
+                replicas=settings.stream_replicas, max_age_days=settings.stream_max_age_days,
+            ),
+        )
     await ensure_stream(js, dead_letter_stream(settings.namespace, replicas=settings.stream_replicas))
     store = EventStore(pool, service)
     relay = Relay(

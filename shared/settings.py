@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     jwt_audience: str = "safepath"
     jwks_url: str | None = None
     master_key: str = DEV_MASTER_KEY
+    # HMAC key for pseudonymous case references shown to providers (same in every service).
+    case_reference_key: str = "safepath-development-case-reference-key"
 
     relay_poll_seconds: float = 0.05
     relay_batch: int = 500
@@ -53,6 +55,8 @@ class Settings(BaseSettings):
         if self.environment == "production":
             if self.jwt_secret == DEV_JWT_SECRET and not self.jwks_url:
                 raise ValueError("SAFEPATH_JWT_SECRET must be set in production")
+            if self.case_reference_key.startswith("safepath-development"):
+                raise ValueError("SAFEPATH_CASE_REFERENCE_KEY must be set in production")
             if self.master_key == DEV_MASTER_KEY:
                 raise ValueError("SAFEPATH_MASTER_KEY must be set in production")
 

@@ -9,9 +9,6 @@ leaves: recipients get a keyed hash of it (``case_reference``).
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import re
 from datetime import UTC, datetime
 from typing import Any, get_args
@@ -29,6 +26,7 @@ from shared.events.vocabulary import (
     Sex,
     region_of,
 )
+from shared.pseudonym import case_reference
 
 SOURCE = "safepath/notify"
 SCHEMA_BASE = "https://safepath.example.org/schemas"
@@ -47,20 +45,6 @@ class NotShareable(ValueError):
     def __init__(self, field: str) -> None:
         super().__init__(f"{field} is not a shareable value")
         self.field = field
-
-
-def case_reference(key: bytes, case_id: str) -> str:
-    """A pseudonymous, stable reference to a case: HMAC-SHA256(key, case id), 80 bits.
-
-    Without the key nobody can go from the reference back to the case id (or check a
-    guess); with it, the case and referral services can match a provider's question.
-    Shown as ``SP-XXXX-XXXX-XXXX-XXXX`` (base32, easy to read out on the phone).
-    """
-    if not key:
-        raise ValueError("case reference key must not be empty")
-    digest = hmac.new(key, case_id.encode(), hashlib.sha256).digest()[:10]
-    code = base64.b32encode(digest).decode()
-    return "SP-" + "-".join(code[i : i + 4] for i in range(0, 16, 4))
 
 
 def shareable_facts(facts: ReferralFacts, case_key: bytes) -> dict[str, Any]:

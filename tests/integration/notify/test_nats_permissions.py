@@ -73,8 +73,8 @@ class Errors:
     async def record(self, e: Exception) -> None:
         self.seen.append(str(e))
 
-    async def wait_for(self, fragment: str, timeout: float = 3.0) -> str:
-        deadline = asyncio.get_running_loop().time() + timeout
+    async def wait_for(self, fragment: str, within: float = 3.0) -> str:
+        deadline = asyncio.get_running_loop().time() + within
         while asyncio.get_running_loop().time() < deadline:
             for message in self.seen:
                 if fragment.lower() in message.lower():
@@ -145,9 +145,11 @@ async def test_a_provider_cannot_read_another_providers_notifications(server: Se
 
     # Not by subscribing to B's subject, nor to every provider's ...
     await nc.subscribe(provider_subject(PROVIDER_B))
-    await errors.wait_for(f'Permissions Violation for Subscription to "{provider_subject(PROVIDER_B)}"')
+    await errors.wait_for(
+        f'Permissions Violation for Subscription to "{provider_subject(PROVIDER_B)}"'
+    )
     await nc.subscribe("safepath.provider.*.notifications")
-    await errors.wait_for("Permissions Violation for Subscription to \"safepath.provider.*")
+    await errors.wait_for('Permissions Violation for Subscription to "safepath.provider.*')
     # ... nor to the inboxes where others' replies (and pulled messages) arrive ...
     await nc.subscribe("_INBOX.>")
     await errors.wait_for('Permissions Violation for Subscription to "_INBOX.>"')
@@ -158,15 +160,15 @@ async def test_a_provider_cannot_read_another_providers_notifications(server: Se
     with pytest.raises(nats.errors.TimeoutError):
         await sub_b.fetch(1, timeout=1)
     await errors.wait_for(
-        f"Permissions Violation for Publish to \"$JS.API.CONSUMER.MSG.NEXT.{STREAM}."
-        f"{provider_durable(PROVIDER_B)}\""
+        f'Permissions Violation for Publish to "$JS.API.CONSUMER.MSG.NEXT.{STREAM}.'
+        f'{provider_durable(PROVIDER_B)}"'
     )
     # ... nor by creating a consumer of its own on B's subject.
     with pytest.raises(nats.errors.TimeoutError):
         await nc.jetstream().pull_subscribe(
             provider_subject(PROVIDER_B), durable="sneaky", stream=STREAM
         )
-    await errors.wait_for("Permissions Violation for Publish to \"$JS.API.CONSUMER.INFO")
+    await errors.wait_for('Permissions Violation for Publish to "$JS.API.CONSUMER.INFO')
 
     # B's notification is still waiting for B, unread.
     service = await connect_service(server.url)

@@ -134,7 +134,7 @@ def eligible(
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     directory=directories(),
     person=people(),
@@ -171,7 +171,7 @@ def test_routing_picks_an_eligible_provider_whenever_there_is_one(
     assert listed | {decision.provider_id} >= {p.id for p in suitable}
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(directory=directories(), person=people(), need=st.sampled_from(NEEDS))
 def test_declining_again_and_again_never_repeats_a_provider(
     directory: DirectoryView, person: RoutingFacts, need: str

@@ -1,0 +1,132 @@
+"""Write use cases: load the case, check scope and version, decide, append, project.
+
+All in the caller's transaction (the one that also holds the Idempotency-Key row), so a
+case, its key, its events, its summary row and the stored response commit together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+
+from services.case.app.policy import in_scope
+from services.case.app.projection import project
+from services.case.domain import Case, decide, fold
+from services.case.domain.commands import CaseCommand, OpenCase
+from shared.auth import Principal
+from shared.commands import execute, load
+from shared.crypto import PgKeyStore
+from shared.envelope import Actor
+from shared.events.base import Event
+from shared.eventstore import EventStore, NewEvent
+
+
+class CaseNotVisible(Exception):
+    """No such case, or one outside the caller's scope (answered alike: 404)."""
+
+
+class OutOfScope(Exception):
+    """The caller may not open a case there (region/office outside their scope)."""
+
+
+class StaleVersion(Exception):
+    """``If-Match`` named a version the case is no longer at."""
+
+    def __init__(self, current: int) -> None:
+        super().__init__(f"case is at version {current}")
+        self.current = current
+
+
+@dataclass(frozen=True)
+class Written:
+    version: int
+    events: list[Event]
+
+
+# Builds the command once the case (None when opening) and its key are known.
+BuildCommand = Callable[[Case, bytes | None, datetime], CaseCommand]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def actor_of(principal: Principal) -> Actor:
+    return Actor(sub=principal.sub, role=principal.role)
+
+
+def visible(principal: Principal, case: Case | None) -> bool:
+    return case is not None and in_scope(
+        principal, region=case.region, office=case.office, caseworker=case.caseworker
+    )
+
+
+@dataclass
+class CaseWrites:
+    store: EventStore
+    keys: PgKeyStore
+    clock: Callable[[], datetime] = _utcnow
+
+    async def open_case(
+        self,
+        conn: asyncpg.Connection,
+        principal: Principal,
+        case_id: str,
+        build: Callable[[bytes, datetime], OpenCase],
+        correlation_id: str,
+    ) -> Written:
+        """Create the case key and open the case (with its intake profile, if any)."""
+        key = await self.keys.create(case_id, conn)
+        now = self.clock()
+        command = build(key, now)
+        region = command.profile.region if command.profile else command.region
+        if not in_scope(
+            principal, region=region, office=command.office, caseworker=command.caseworker
+        ):
+            raise OutOfScope()
+        stored, version = await execute(
+            self.store, conn, case_id, fold=fold, decide=decide, command=command, now=now,
+            actor=actor_of(principal), correlation_id=correlation_id,
+        )
+        await project(conn, stored)
+        return Written(version, [self.store.load(e) for e in stored])
+
+    async def change(
+        self,
+        conn: asyncpg.Connection,
+        principal: Principal,
+        case_id: str,
+        build: BuildCommand,
+        *,
+        expected_version: int | None,
+        correlation_id: str,
+    ) -> Written:
+        """Decide ``build(...)`` on the case and append what it decides.
+
+        Scope is checked before the version, so a stale ``If-Match`` on a case the caller
+        may not see is still a 404. A concurrent writer that appended after our load makes
+        the append raise ``ConcurrencyError`` (nothing is written).
+        """
+        loaded = await load(self.store, case_id, fold, conn=conn)
+        case = loaded.state
+        if case is None or not visible(principal, case):
+            raise CaseNotVisible()
+        if expected_version is not None and expected_version != loaded.version:
+            raise StaleVersion(loaded.version)
+        key = await self.keys.get(case_id, conn)
+        now = self.clock()
+        events: Sequence[Event] = decide(case, build(case, key, now), now)
+        if not events:
+            return Written(loaded.version, [])
+        actor = actor_of(principal)
+        stored = await self.store.append(
+            case_id,
+            loaded.version,
+            [NewEvent(e, actor, correlation_id, occurred_at=now) for e in events],
+            conn=conn,
+        )
+        await project(conn, stored)
+        return Written(stored[-1].stream_version, list(events))

@@ -1,0 +1,151 @@
+"""The case as the API shows it (read models). Identifying fields are ``None`` unless the
+caller's role may see them (``identifying_fields_visible``) and the key still exists."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.events.case import (
+    Agency,
+    CitizenshipStatus,
+    CloseReason,
+    ConsentGiver,
+    ConsentPurpose,
+    DataCategory,
+    DisabilityKind,
+    IdentificationBasis,
+    IdentificationStatus,
+)
+from shared.events.vocabulary import (
+    AgeBand,
+    Category,
+    Language,
+    Region,
+    ServiceType,
+    Sex,
+    Urgency,
+)
+
+
+class View(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IdentifyingView(View):
+    given_name: str | None = None
+    family_name: str | None = None
+    date_of_birth: date | None = None
+    estimated_age_years: int | None = None
+    contact_arrangement: str | None = None
+    address: str | None = None
+    document_numbers: list[str] = []
+    narrative: str | None = None
+
+
+class ProfileView(View):
+    age_band: AgeBand
+    sex: Sex
+    disability: bool
+    disability_kind: DisabilityKind | None
+    nationality: str | None
+    citizenship_status: CitizenshipStatus
+    language: Language
+    region: Region
+    district: str | None
+    categories: list[Category]
+    identifying: IdentifyingView | None = Field(
+        description="Decrypted identifying fields; null when erased or not visible to the role."
+    )
+
+
+class NeedsView(View):
+    needs: list[ServiceType]
+    note: str | None
+    assessed_at: datetime
+
+
+class IdentificationView(View):
+    status: IdentificationStatus
+    basis: IdentificationBasis
+    deciding_agency: Agency
+    note: str | None
+    recorded_at: datetime
+
+
+class ConsentView(View):
+    consent_id: str
+    purpose: ConsentPurpose
+    service_types: list[ServiceType]
+    provider_ids: list[str]
+    data_categories: list[DataCategory]
+    given_by: ConsentGiver
+    expires_at: datetime | None
+    given_at: datetime
+    status: Literal["active", "expired", "withdrawn"]
+    withdrawn_at: datetime | None = None
+
+
+class ReferralView(View):
+    referral_id: str
+    needs: list[ServiceType]
+    urgency: Urgency
+    consent_id: str | None
+    emergency_without_consent: bool
+    emergency_reason: str | None
+    note: str | None
+    requested_at: datetime
+    status: Literal["requested"] = Field(
+        "requested", description="Later filled from the referral service's events."
+    )
+
+
+class NoteView(View):
+    note_id: str
+    text: str | None
+    added_at: datetime
+    added_by: str = Field(description="`<role>:<subject>` of the author.")
+
+
+class CaseView(View):
+    id: str
+    version: int
+    status: Literal["open", "closed"]
+    caseworker: str
+    office: str | None
+    region: Region
+    district: str | None
+    categories: list[Category]
+    opened_at: datetime
+    updated_at: datetime
+    close_reason: CloseReason | None
+    identity_erased: bool
+    identifying_fields_visible: bool = Field(
+        description="Whether this response carries identifying fields (and was recorded)."
+    )
+    profile: ProfileView | None
+    needs: NeedsView | None
+    identification: IdentificationView | None
+    consents: list[ConsentView]
+    referrals: list[ReferralView]
+    notes: list[NoteView]
+
+
+class CaseSummaryView(View):
+    id: str
+    status: Literal["open", "closed"]
+    region: Region
+    district: str | None
+    categories: list[Category]
+    office: str | None
+    caseworker: str
+    opened_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class CasePage(View):
+    items: list[CaseSummaryView]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
