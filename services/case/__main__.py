@@ -11,8 +11,11 @@ from shared.settings import Settings
 def main() -> None:
     settings = Settings()
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.case_port,
-        log_config=None, timeout_graceful_shutdown=10,
+        create_app(settings),
+        host=settings.host,
+        port=settings.case_port,
+        log_config=None,
+        timeout_graceful_shutdown=10,
     )
 
 

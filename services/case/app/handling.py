@@ -88,8 +88,15 @@ class CaseWrites:
         ):
             raise OutOfScope()
         stored, version = await execute(
-            self.store, conn, case_id, fold=fold, decide=decide, command=command, now=now,
-            actor=actor_of(principal), correlation_id=correlation_id,
+            self.store,
+            conn,
+            case_id,
+            fold=fold,
+            decide=decide,
+            command=command,
+            now=now,
+            actor=actor_of(principal),
+            correlation_id=correlation_id,
         )
         await project(conn, stored)
         return Written(version, [self.store.load(e) for e in stored])

@@ -60,9 +60,15 @@ def scope_filter(principal: Principal, first_arg: int) -> tuple[str, list[Any]]:
             return f"region = ${n}", [principal.region]
         case "caseworker":
             if principal.office is not None:
-                return f"(caseworker = ${n} OR office = ${n + 1})", [principal.sub, principal.office]
+                return f"(caseworker = ${n} OR office = ${n + 1})", [
+                    principal.sub,
+                    principal.office,
+                ]
             if principal.region is not None:
-                return f"(caseworker = ${n} OR region = ${n + 1})", [principal.sub, principal.region]
+                return f"(caseworker = ${n} OR region = ${n + 1})", [
+                    principal.sub,
+                    principal.region,
+                ]
             return f"caseworker = ${n}", [principal.sub]
         case _:
             return "false", []

@@ -66,9 +66,7 @@ def seal_profile(
             sealed = previous.identifying
     if sealed is None:
         sealed = seal_details(key, case_id, details)
-    return SurvivorProfile(
-        identifying=sealed, age_band=band_for(details, now.date()), **clear
-    )
+    return SurvivorProfile(identifying=sealed, age_band=band_for(details, now.date()), **clear)
 
 
 def open_details(key: bytes, case_id: str, sealed: Sealed) -> IdentifyingDetails:

@@ -23,8 +23,13 @@ NEEDS = ("shelter", "legal_aid", "medical")  # few, so that candidates often com
 SEXES = ("female", "male", "other", "unknown")
 ALL_DISTRICTS = tuple(d for ds in DISTRICTS.values() for d in ds)
 BAND_YEARS = {
-    "0-4": (0, 4), "5-11": (5, 11), "12-17": (12, 17), "18-24": (18, 24),
-    "25-39": (25, 39), "40-59": (40, 59), "60+": (60, 130),
+    "0-4": (0, 4),
+    "5-11": (5, 11),
+    "12-17": (12, 17),
+    "18-24": (18, 24),
+    "25-39": (25, 39),
+    "40-59": (40, 59),
+    "60+": (60, 130),
 }
 IDS = [f"p{i:02d}" for i in range(12)]
 
@@ -154,7 +159,8 @@ def test_routing_picks_an_eligible_provider_whenever_there_is_one(
     decision = route(need, person, directory, tried, scope, emergency_without_consent=emergency)  # type: ignore[arg-type]
 
     suitable = [
-        p for p in directory.providers.values()
+        p
+        for p in directory.providers.values()
         if eligible(p, need, person, directory, tried, scope, emergency)
     ]
     if decision.provider_id is None:

@@ -67,13 +67,18 @@ def test_each_failed_rule_is_named() -> None:
         provider("full", capacity=2),
         provider("suspended"),
         provider("tried"),
-        provider("everything-wrong", area={"regions": ["gbao"]}, capacity=0,
-                 eligibility={"sexes": ["male"], "min_age": 40}),
+        provider(
+            "everything-wrong",
+            area={"regions": ["gbao"]},
+            capacity=0,
+            eligibility={"sexes": ["male"], "min_age": 40},
+        ),
         provider("legal-only", services=["legal_aid"]),
         provider("mine-only", categories=["mine_eo"]),
     )
-    directory = view(*directory.providers.values(), suspended=frozenset({"suspended"}),
-                     in_use={"full": 2})
+    directory = view(
+        *directory.providers.values(), suspended=frozenset({"suspended"}), in_use={"full": 2}
+    )
 
     decision = route("shelter", facts(), directory, {"tried"}, EVERY_SERVICE)
 
@@ -121,7 +126,9 @@ def test_a_provider_with_room_left_is_used_and_capacity_none_never_fills() -> No
     directory = view(provider("a-one-bed-left", capacity=3), provider("b-unlimited"))
     directory = view(*directory.providers.values(), in_use={"a-one-bed-left": 2, "b-unlimited": 99})
 
-    assert route("shelter", facts(), directory, set(), EVERY_SERVICE).provider_id == "a-one-bed-left"
+    assert (
+        route("shelter", facts(), directory, set(), EVERY_SERVICE).provider_id == "a-one-bed-left"
+    )
     full = view(*directory.providers.values(), in_use={"a-one-bed-left": 3, "b-unlimited": 99})
     assert route("shelter", facts(), full, set(), EVERY_SERVICE).provider_id == "b-unlimited"
 
@@ -144,9 +151,7 @@ def test_an_emergency_without_consent_bypasses_consent_and_says_so() -> None:
     nothing = consent(consent_id=None)
 
     refused = route("shelter", facts(), directory, set(), nothing)
-    emergency = route(
-        "shelter", facts(), directory, set(), nothing, emergency_without_consent=True
-    )
+    emergency = route("shelter", facts(), directory, set(), nothing, emergency_without_consent=True)
 
     assert refused.provider_id is None
     assert emergency.provider_id == "a-shelter"
@@ -166,7 +171,10 @@ def test_a_person_in_several_categories_reaches_providers_of_each() -> None:
     directory = view(provider("a-refugee-shelter", categories=["refugee_asylum"]))
 
     decision = route(
-        "shelter", facts(categories=("trafficking", "refugee_asylum")), directory, set(),
+        "shelter",
+        facts(categories=("trafficking", "refugee_asylum")),
+        directory,
+        set(),
         EVERY_SERVICE,
     )
 
@@ -175,7 +183,10 @@ def test_a_person_in_several_categories_reaches_providers_of_each() -> None:
 
 def test_the_unroutable_coordinator_is_the_one_of_the_first_category() -> None:
     decision = route(
-        "shelter", facts(categories=("refugee_asylum", "trafficking")), view(), set(),
+        "shelter",
+        facts(categories=("refugee_asylum", "trafficking")),
+        view(),
+        set(),
         EVERY_SERVICE,
     )
 
@@ -186,7 +197,11 @@ def test_urgent_medical_and_shelter_needs_come_first() -> None:
     needs = ["legal_aid", "shelter", "psychosocial", "medical_emergency", "medical"]
 
     assert order_needs(needs, "emergency") == [
-        "medical_emergency", "medical", "shelter", "legal_aid", "psychosocial"
+        "medical_emergency",
+        "medical",
+        "shelter",
+        "legal_aid",
+        "psychosocial",
     ]
     assert order_needs(needs, "urgent")[:3] == ["medical_emergency", "medical", "shelter"]
     assert order_needs(needs, "routine") == needs

@@ -34,7 +34,10 @@ CHILD_MINE_SURVIVOR_IN_GBAO = facts(
     categories=("mine_eo",), region="gbao", district="shugnon", sex="male", age_band="5-11"
 )
 AFGHAN_ASYLUM_SEEKER_IN_DUSHANBE = facts(
-    categories=("refugee_asylum",), region="dushanbe", district="dushanbe", sex="male",
+    categories=("refugee_asylum",),
+    region="dushanbe",
+    district="dushanbe",
+    sex="male",
     language="other",
 )
 

@@ -1,0 +1,11 @@
+"""The case service's HTTP API: every route needs a bearer JWT (see ``docs/case-api.md``)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from services.case.entrypoints.routes_cases import router as cases_router
+from services.case.entrypoints.routes_changes import router as changes_router
+from services.case.entrypoints.routes_lifecycle import router as lifecycle_router
+
+ROUTERS: tuple[APIRouter, ...] = (cases_router, changes_router, lifecycle_router)

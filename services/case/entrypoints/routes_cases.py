@@ -1,0 +1,160 @@
+"""Open, list and read cases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+from uuid import UUID
+
+import asyncpg
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
+
+from services.case.app.handling import visible
+from services.case.app.policy import READ_ROLES, WRITE_ROLES, sees_identifying
+from services.case.app.projection import BadCursor, decode_cursor, list_cases
+from services.case.app.reading import case_view, record_access
+from services.case.app.sealing import seal_profile
+from services.case.app.views import CasePage, CaseSummaryView, CaseView
+from services.case.domain import fold
+from services.case.domain.commands import OpenCase
+from services.case.entrypoints.schemas import CaseWritten, OpenCaseIn
+from services.case.entrypoints.writes import (
+    ETAG_HEADER,
+    LOCATION_HEADER,
+    IdempotencyKey,
+    case_writes,
+    etag,
+    run_write,
+    runtime,
+)
+from shared.auth import CurrentPrincipal, Principal, require_roles
+from shared.commands import load
+from shared.events.case import Office
+from shared.events.vocabulary import Category, Region
+from shared.ids import uuid7
+from shared.problems import forbidden, not_found, problem_responses, unprocessable
+
+router = APIRouter(tags=["cases"])
+
+CaseId = Annotated[UUID, Path(description="The case id (a UUID).")]
+GET_CASE = "GET /cases/{case_id}"
+
+
+@router.post(
+    "/cases",
+    status_code=201,
+    response_model=CaseWritten,
+    summary="Open a case (optionally with the intake profile)",
+    dependencies=[Depends(require_roles(*WRITE_ROLES))],
+    responses={
+        201: {"description": "Case opened.", "headers": {**LOCATION_HEADER, **ETAG_HEADER}},
+        **problem_responses(401, 403, 422),
+    },
+)
+async def open_case(
+    request: Request,
+    body: OpenCaseIn,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    office = _office_for(principal, body.office)
+    case_id = str(uuid7())
+
+    def build(key: bytes, now: datetime) -> OpenCase:
+        profile = None
+        if body.profile is not None:
+            p = body.profile
+            profile = seal_profile(key, case_id, p.identifying(), p.clear(), now)
+        return OpenCase(
+            caseworker=principal.sub,
+            office=office,
+            region=body.region,
+            categories=body.categories,
+            profile=profile,
+        )
+
+    async def work(conn: asyncpg.Connection) -> tuple[int, CaseWritten, dict[str, str]]:
+        written = await case_writes(request).open_case(
+            conn, principal, case_id, build, request.state.correlation_id
+        )
+        headers = {"Location": f"/cases/{case_id}", "ETag": etag(written.version)}
+        return 201, CaseWritten(id=case_id, version=written.version), headers
+
+    return await run_write(request, principal, idempotency_key, body, work)
+
+
+def _office_for(principal: Principal, office: Office | None) -> str | None:
+    """A caseworker opens cases for their own office; others may name one."""
+    if principal.role == "caseworker":
+        if office is not None and office != principal.office:
+            raise forbidden("A caseworker opens cases for their own office only.")
+        return principal.office
+    return office
+
+
+@router.get(
+    "/cases",
+    summary="List cases in your scope (no identifying fields)",
+    dependencies=[Depends(require_roles(*READ_ROLES))],
+    responses=problem_responses(401, 403, 422),
+)
+async def list_cases_route(
+    request: Request,
+    principal: CurrentPrincipal,
+    status: Annotated[str | None, Query(pattern="^(open|closed)$")] = None,
+    region: Region | None = None,
+    category: Category | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=100, description="From `next_cursor`.")] = None,
+) -> CasePage:
+    try:
+        after = decode_cursor(cursor) if cursor is not None else None
+    except BadCursor as e:
+        raise unprocessable(str(e)) from None
+    page, next_cursor = await list_cases(
+        runtime(request).pool,
+        principal,
+        status=status,
+        region=region,
+        category=category,
+        limit=limit,
+        after=after,
+    )
+    return CasePage(items=[CaseSummaryView(**vars(s)) for s in page], next_cursor=next_cursor)
+
+
+@router.get(
+    "/cases/{case_id}",
+    summary="Read a case (identifying fields for caseworkers and supervisors, recorded)",
+    dependencies=[Depends(require_roles(*READ_ROLES))],
+    response_model=CaseView,
+    responses={
+        200: {"description": "The case.", "headers": ETAG_HEADER},
+        **problem_responses(401, 403, 404, 422),
+    },
+)
+async def get_case(request: Request, case_id: CaseId, principal: CurrentPrincipal) -> JSONResponse:
+    rt = runtime(request)
+    sid = str(case_id)
+    loaded = await load(rt.store, sid, fold)
+    case = loaded.state
+    if case is None or not visible(principal, case):
+        raise not_found("No such case.")
+    writes = case_writes(request)
+    key = await writes.keys.get(sid) if sees_identifying(principal) else None
+    events = [rt.store.load(e) for e in loaded.events]
+    view, fields = case_view(sid, loaded, events, key, datetime.now(UTC))
+    if fields:
+        # Recorded before the data leaves: no record, no response.
+        await record_access(
+            rt.store,
+            case,
+            sid,
+            principal,
+            fields,
+            GET_CASE,
+            request.state.correlation_id,
+            writes.clock,
+        )
+    return JSONResponse(view.model_dump(mode="json"), headers={"ETag": etag(loaded.version)})

@@ -1,0 +1,179 @@
+"""Who the recipients are: the directory view, caseworkers per case, routing facts.
+
+The view starts from the default directory file (so a notification can go out before the
+referral service has published anything) and is overridden by the referral service's
+directory events. ``contacts_for`` reads what one referral event needs into an in-memory
+``DirectoryLookup`` for the pure ``who_hears_what``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from services.notify.domain.recipients import Contact
+from services.notify.domain.referral_facts import ReferralFacts
+from services.referral.domain.directory import load_directory
+from shared.events.base import Event
+from shared.events.referral import (
+    CoordinatorAssigned,
+    Provider,
+    ProviderRegistered,
+    ProviderReinstated,
+    ProviderSuspended,
+    ProviderUpdated,
+)
+from shared.migrations import quote_ident
+
+# Facts of a routing attempt worth keeping: the allow-list of ``payload.shareable_facts``
+# plus the ids needed to address recipients. Free text (``reasons``) is never kept.
+KEPT_FACTS = (
+    "referral_id", "case_id", "need", "needs", "urgency", "categories", "region", "district",
+    "sex", "age_band", "language", "disability", "provider_id",
+)
+_TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+def recipient_token(account_subject: str) -> str:
+    """A caseworker's account subject as a subject token: itself when it fits, else a hash
+    (an e-mail address or a name must not become part of a NATS subject)."""
+    if _TOKEN.match(account_subject):
+        return account_subject
+    return "cw-" + hashlib.sha256(account_subject.encode()).hexdigest()[:32]
+
+
+@dataclass
+class Contacts:
+    """A ``DirectoryLookup`` over rows read for one event."""
+
+    providers: dict[str, Contact] = field(default_factory=dict)
+    coordinators: dict[str, Contact] = field(default_factory=dict)
+    caseworkers: dict[str, Contact] = field(default_factory=dict)
+
+    def provider(self, provider_id: str) -> Contact | None:
+        return self.providers.get(provider_id)
+
+    def coordinator(self, category: str) -> Contact | None:
+        return self.coordinators.get(category)
+
+    def caseworker(self, case_id: str) -> Contact | None:
+        return self.caseworkers.get(case_id)
+
+
+class DirectoryViews:
+    def __init__(self, schema: str, default_language: str = "en") -> None:
+        q = quote_ident(schema)
+        self.q = q
+        self.default_language = default_language
+
+    # -- writing ---------------------------------------------------------------------------
+
+    async def load_file(self, conn: asyncpg.Connection, path: Path) -> int:
+        """Seed the view from a directory file; entries set by events are left alone."""
+        directory = load_directory(path)
+        for p in directory.providers:
+            await self._put_provider(conn, p, "file")
+        for c in directory.coordinators:
+            await self._put_coordinator(conn, c.category, c.id, "file")
+        return len(directory.providers)
+
+    async def apply_directory_event(self, conn: asyncpg.Connection, event: Event) -> None:
+        if isinstance(event, ProviderRegistered | ProviderUpdated):
+            await self._put_provider(conn, event.provider, "event")
+        elif isinstance(event, CoordinatorAssigned):
+            c = event.coordinator
+            await self._put_coordinator(conn, c.category, c.id, "event")
+        elif isinstance(event, ProviderSuspended | ProviderReinstated):
+            await conn.execute(
+                f"UPDATE {self.q}.provider_contact SET suspended = $2, source = 'event',"
+                " updated_at = now() WHERE provider_id = $1",
+                event.provider_id, isinstance(event, ProviderSuspended),
+            )
+
+    async def _put_provider(self, conn: asyncpg.Connection, p: Provider, source: str) -> None:
+        await conn.execute(
+            f"""INSERT INTO {self.q}.provider_contact (provider_id, languages, source)
+                VALUES ($1, $2, $3)
+                ON CONFLICT (provider_id) DO UPDATE
+                SET languages = excluded.languages, source = excluded.source, updated_at = now()
+                WHERE $3 = 'event' OR {self.q}.provider_contact.source = 'file'""",
+            p.id, list(p.languages), source,
+        )
+
+    async def _put_coordinator(
+        self, conn: asyncpg.Connection, category: str, coordinator_id: str, source: str
+    ) -> None:
+        await conn.execute(
+            f"""INSERT INTO {self.q}.coordinator_contact (category, coordinator_id, source)
+                VALUES ($1, $2, $3)
+                ON CONFLICT (category) DO UPDATE
+                SET coordinator_id = excluded.coordinator_id, source = excluded.source,
+                    updated_at = now()
+                WHERE $3 = 'event' OR {self.q}.coordinator_contact.source = 'file'""",
+            category, coordinator_id, source,
+        )
+
+    async def set_caseworker(self, conn: asyncpg.Connection, case_id: str, who: str) -> None:
+        await conn.execute(
+            f"""INSERT INTO {self.q}.case_caseworker (case_id, caseworker) VALUES ($1, $2)
+                ON CONFLICT (case_id) DO UPDATE SET caseworker = excluded.caseworker,
+                updated_at = now()""",
+            case_id, recipient_token(who),
+        )
+
+    async def keep_facts(self, conn: asyncpg.Connection, data: Mapping[str, Any]) -> None:
+        kept = {k: data[k] for k in KEPT_FACTS if k in data}
+        await conn.execute(
+            f"""INSERT INTO {self.q}.referral_facts (referral_id, case_id, facts)
+                VALUES ($1, $2, $3::jsonb)
+                ON CONFLICT (referral_id) DO UPDATE SET facts = excluded.facts,
+                updated_at = now()""",
+            str(data["referral_id"]), str(data["case_id"]), json.dumps(kept),
+        )
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def facts_of(self, conn: asyncpg.Connection, referral_id: str) -> dict[str, Any]:
+        raw = await conn.fetchval(
+            f"SELECT facts::text FROM {self.q}.referral_facts WHERE referral_id = $1",
+            referral_id,
+        )
+        return dict(json.loads(raw)) if raw else {}
+
+    async def contacts_for(self, conn: asyncpg.Connection, facts: ReferralFacts) -> Contacts:
+        contacts = Contacts()
+        if facts.provider_id:
+            row = await conn.fetchrow(
+                f"""SELECT p.languages, w.provider_id IS NOT NULL AS has_webhook
+                    FROM (SELECT $1::text AS id) AS wanted
+                    LEFT JOIN {self.q}.provider_contact p ON p.provider_id = wanted.id
+                    LEFT JOIN {self.q}.webhook w ON w.provider_id = wanted.id""",
+                facts.provider_id,
+            )
+            languages = list(row["languages"] or [])
+            contacts.providers[facts.provider_id] = Contact(
+                id=facts.provider_id,
+                language=languages[0] if languages else self.default_language,
+                has_webhook=bool(row["has_webhook"]),
+            )
+        for r in await conn.fetch(
+            f"SELECT category, coordinator_id FROM {self.q}.coordinator_contact"
+            " WHERE category = ANY($1::text[])",
+            list(facts.categories),
+        ):
+            contacts.coordinators[r["category"]] = Contact(
+                id=r["coordinator_id"], language=self.default_language
+            )
+        who = await conn.fetchval(
+            f"SELECT caseworker FROM {self.q}.case_caseworker WHERE case_id = $1", facts.case_id
+        )
+        if who is not None:
+            contacts.caseworkers[facts.case_id] = Contact(id=who, language=self.default_language)
+        return contacts

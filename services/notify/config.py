@@ -1,0 +1,52 @@
+"""The notify service's own settings (``SAFEPATH_NOTIFY_*``); the shared ones stay in
+``shared.settings``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.settings import PROJECT_ROOT
+
+DEFAULT_DIRECTORY = PROJECT_ROOT / "deploy" / "directory" / "tajikistan.yaml"
+LOOPBACK_PREFIXES = ("http://127.0.0.1:", "http://127.0.0.1/", "http://localhost:")
+
+
+class NotifySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SAFEPATH_NOTIFY_", extra="ignore")
+
+    # Delay before retry n (n = 1, 2, ...); its length + 1 is the number of attempts.
+    backoff_seconds: Annotated[list[float], Field(min_length=1)] = [5.0, 30.0, 120.0, 600.0]
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    nats_timeout_seconds: float = Field(default=5.0, gt=0)
+    # How long a rotated-out webhook secret keeps signing next to the new one.
+    secret_overlap_hours: float = Field(default=24.0, ge=0)
+    directory_file: Path | None = DEFAULT_DIRECTORY
+    # Language for recipients the directory has no language for (coordinators, caseworkers).
+    default_language: str = "en"
+    # Notifications handled at once by the delivery consumer.
+    delivery_workers: int = Field(default=8, ge=1, le=256)
+
+    @model_validator(mode="after")
+    def _positive(self) -> NotifySettings:
+        if any(b <= 0 for b in self.backoff_seconds):
+            raise ValueError("backoff_seconds must all be positive")
+        return self
+
+    @property
+    def max_attempts(self) -> int:
+        return len(self.backoff_seconds) + 1
+
+    def retry_delay(self, attempt: int) -> float:
+        """The delay after the ``attempt``-th failed try (1-based)."""
+        return self.backoff_seconds[min(attempt, len(self.backoff_seconds)) - 1]
+
+
+def webhook_url_allowed(url: str, environment: str) -> bool:
+    """HTTPS everywhere; plain HTTP to the loopback only in development and test."""
+    if url.startswith("https://") and len(url) > len("https://"):
+        return True
+    return environment in ("development", "test") and url.startswith(LOOPBACK_PREFIXES)

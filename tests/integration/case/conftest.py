@@ -1,0 +1,56 @@
+"""The case service running against this test's database and namespace, and tokens."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.case.main import create_app
+from shared.auth import AuthConfig, mint_token
+from shared.settings import Settings
+
+Token = Callable[..., dict[str, str]]
+
+
+@pytest.fixture
+def settings(database_url: str, nats_url: str, namespace: str) -> Settings:
+    return Settings(
+        database_url=database_url, nats_url=nats_url, namespace=namespace, environment="test"
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c
+
+
+@pytest.fixture
+def auth(settings: Settings) -> Token:
+    """``auth("caseworker", office="khujand-nrm")`` → an Authorization header."""
+    config = AuthConfig.from_settings(settings)
+
+    def make(role: str = "caseworker", sub: str | None = None, **claims: Any) -> dict[str, str]:
+        if role == "caseworker":
+            claims.setdefault("office", "khujand-nrm")
+            claims.setdefault("region", "sughd")
+        if role == "supervisor":
+            claims.setdefault("region", "sughd")
+        if role == "provider":
+            claims.setdefault("provider_id", "prov-1")
+        token = mint_token(config, sub or f"{role}-1", role, **claims)
+        return {"Authorization": f"Bearer {token}"}
+
+    return make
