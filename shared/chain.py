@@ -40,8 +40,13 @@ class ChainReport:
 
 def _digest(r: Any, version: int) -> bytes:
     return content_digest(
-        r["event_id"], r["stream_id"], version, r["event_type"], r["occurred_at"],
-        json.loads(r["data"]), json.loads(r["metadata"]),
+        r["event_id"],
+        r["stream_id"],
+        version,
+        r["event_type"],
+        r["occurred_at"],
+        json.loads(r["data"]),
+        json.loads(r["metadata"]),
     )
 
 
@@ -61,7 +66,10 @@ class _StreamCheck:
         eid = str(r["event_id"])
         if v != self.expected_version:
             self.broken = ChainBreak(
-                self.stream_id, self.expected_version, None, "missing",
+                self.stream_id,
+                self.expected_version,
+                None,
+                "missing",
                 f"versions {self.expected_version}..{v - 1} are missing before event {eid}",
             )
             return
@@ -70,7 +78,10 @@ class _StreamCheck:
             moved_from = self._original_version(r)
             if moved_from is not None:
                 self.broken = ChainBreak(
-                    self.stream_id, v, eid, "reordered",
+                    self.stream_id,
+                    v,
+                    eid,
+                    "reordered",
                     f"event was written at version {moved_from}, now stands at {v}",
                 )
             else:
@@ -80,7 +91,10 @@ class _StreamCheck:
             return
         if r["prev_hash"] != self.prev_hash:
             self.broken = ChainBreak(
-                self.stream_id, v, eid, "reordered",
+                self.stream_id,
+                v,
+                eid,
+                "reordered",
                 "previous-hash link does not match the event before it"
                 " (an event before it was removed, replaced or moved)",
             )

@@ -14,7 +14,6 @@ from __future__ import annotations
 import enum
 import hashlib
 from collections.abc import Awaitable, Callable, Collection
-from typing import Any
 
 import asyncpg
 import structlog
@@ -60,7 +59,8 @@ class DeadLetters:
             raw,
             headers={
                 # Stable per original delivery, so re-sending after a crash is deduplicated.
-                "Nats-Msg-Id": "dl-" + hashlib.sha256(f"{self.subject}|{msg_key}".encode()).hexdigest()[:32],
+                "Nats-Msg-Id": "dl-"
+                + hashlib.sha256(f"{self.subject}|{msg_key}".encode()).hexdigest()[:32],
                 "Safepath-Dead-Letter-Reason": reason[:500],
                 "Safepath-Original-Subject": origin,
             },
@@ -164,8 +164,10 @@ def subscribe(
                 await msg.ack()
             else:
                 log.warning(
-                    "handler_failed_will_retry", consumer=consumer.name,
-                    error=type(e).__name__, attempt=meta.num_delivered,
+                    "handler_failed_will_retry",
+                    consumer=consumer.name,
+                    error=type(e).__name__,
+                    attempt=meta.num_delivered,
                 )
                 await msg.nack(delay=redeliver_after * meta.num_delivered)
             return
@@ -185,5 +187,3 @@ def subscribe(
         ),
         ack_policy=AckPolicy.MANUAL,
     )(on_message)
-
-

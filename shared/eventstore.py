@@ -101,8 +101,40 @@ class StoredEvent:
         )
 
 
+# One encoder, built once: ``json.dumps`` with these options builds a new one per call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical_text(value: Any) -> str:
+    """Sorted keys, no spaces, UTF-8 as is: the one JSON spelling that is hashed."""
+    return _CANONICAL.encode(value)
+
+
 def canonical_json(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return canonical_text(value).encode()
+
+
+def _content_digest(
+    event_id: UUID | str,
+    stream_id: str,
+    stream_version: int,
+    event_type: str,
+    occurred_at: datetime,
+    data_text: str,
+    metadata_text: str,
+) -> bytes:
+    # Spelled out in sorted key order so that data and metadata, already canonical text
+    # (what append stores), are not encoded twice. The bytes are exactly
+    # canonical_json({"id": ..., "stream_id": ..., "stream_version": ..., "type": ...,
+    # "time": ..., "data": ..., "metadata": ...}).
+    enc = _CANONICAL.encode
+    return hashlib.sha256(
+        (
+            f'{{"data":{data_text},"id":{enc(str(event_id))},"metadata":{metadata_text},'
+            f'"stream_id":{enc(stream_id)},"stream_version":{enc(stream_version)},'
+            f'"time":{enc(format_time(occurred_at))},"type":{enc(event_type)}}}'
+        ).encode()
+    ).digest()
 
 
 def content_digest(
@@ -115,19 +147,10 @@ def content_digest(
     metadata: Any,
 ) -> bytes:
     """sha256 of the canonical content of an event: what the hash chain protects."""
-    return hashlib.sha256(
-        canonical_json(
-            {
-                "id": str(event_id),
-                "stream_id": stream_id,
-                "stream_version": stream_version,
-                "type": event_type,
-                "time": format_time(occurred_at),
-                "data": data,
-                "metadata": metadata,
-            }
-        )
-    ).digest()
+    return _content_digest(
+        event_id, stream_id, stream_version, event_type, occurred_at,
+        canonical_text(data), canonical_text(metadata),
+    )
 
 
 def chain_hash(prev_hash: bytes | None, digest: bytes) -> bytes:
@@ -234,8 +257,13 @@ class EventStore:
             meta["causationid"] = new.causation_id
         at = (new.occurred_at or self.clock()).astimezone(UTC)
         type_name = ev.type_name()
-        digest = content_digest(new.event_id, stream_id, version, type_name, at, data, meta)
-        return (new.event_id, stream_id, version, type_name, at, data, meta, digest)
+        # Encoded once: the same text is hashed and stored (jsonb normalises it anyway).
+        data_text, meta_text = canonical_text(data), canonical_text(meta)
+        digest = _content_digest(
+            new.event_id, stream_id, version, type_name, at, data_text, meta_text
+        )
+        return (new.event_id, stream_id, version, type_name, at, data, meta, digest,
+                data_text, meta_text)
 
     async def append(
         self,
@@ -252,9 +280,7 @@ class EventStore:
         """
         if not events:
             return []
-        rows = [
-            self._prepare(stream_id, expected_version + i + 1, e) for i, e in enumerate(events)
-        ]
+        rows = [self._prepare(stream_id, expected_version + i + 1, e) for i, e in enumerate(events)]
         try:
             if conn is not None:
                 stored = await self._append_rows(conn, stream_id, expected_version, rows)
@@ -276,14 +302,32 @@ class EventStore:
             eid, sid, ver, typ, at, data, meta, digest = rows[0]
             r = await c.fetchrow(
                 self._sql_append_one,
-                sid, eid, ver, typ, at, json.dumps(data), json.dumps(meta), digest,
+                sid,
+                eid,
+                ver,
+                typ,
+                at,
+                json.dumps(data),
+                json.dumps(meta),
+                digest,
             )
             if r is None:
                 actual = await self.stream_version(stream_id, conn=c)
                 raise ConcurrencyError(stream_id, expected, actual)
             return [
-                StoredEvent(r["global_position"], int(r["tx_id"]), eid, sid, ver, typ, at,
-                            data, meta, r["prev_hash"], r["hash"])
+                StoredEvent(
+                    r["global_position"],
+                    int(r["tx_id"]),
+                    eid,
+                    sid,
+                    ver,
+                    typ,
+                    at,
+                    data,
+                    meta,
+                    r["prev_hash"],
+                    r["hash"],
+                )
             ]
         recs = await c.fetch(
             self._sql_append_many,
@@ -292,8 +336,8 @@ class EventStore:
             [r[0] for r in rows],
             [r[3] for r in rows],
             [r[4] for r in rows],
-            [json.dumps(r[5]) for r in rows],
-            [json.dumps(r[6]) for r in rows],
+            [r[8] for r in rows],
+            [r[9] for r in rows],
             [r[7] for r in rows],
         )
         if not recs:
@@ -301,14 +345,27 @@ class EventStore:
             raise ConcurrencyError(stream_id, expected, actual)
         recs = sorted(recs, key=lambda x: x["stream_version"])
         return [
-            StoredEvent(rec["global_position"], int(rec["tx_id"]), row[0], row[1], row[2], row[3],
-                        row[4], row[5], row[6], rec["prev_hash"], rec["hash"])
+            StoredEvent(
+                rec["global_position"],
+                int(rec["tx_id"]),
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                row[5],
+                row[6],
+                rec["prev_hash"],
+                rec["hash"],
+            )
             for rec, row in zip(recs, rows, strict=True)
         ]
 
     # -- reading -----------------------------------------------------------------------
 
-    async def stream_version(self, stream_id: str, *, conn: asyncpg.Connection | None = None) -> int:
+    async def stream_version(
+        self, stream_id: str, *, conn: asyncpg.Connection | None = None
+    ) -> int:
         sql = f"SELECT coalesce(max(stream_version), 0) FROM {self._t} WHERE stream_id = $1"
         if conn is not None:
             return int(await conn.fetchval(sql, stream_id))
@@ -332,8 +389,11 @@ class EventStore:
         return [_row_to_event(r) for r in rows]
 
     async def read_all(
-        self, after: Checkpoint = Checkpoint(), limit: int = 500,
-        *, conn: asyncpg.Connection | None = None,
+        self,
+        after: Checkpoint = Checkpoint(),
+        limit: int = 500,
+        *,
+        conn: asyncpg.Connection | None = None,
     ) -> list[StoredEvent]:
         """Events after ``after`` in global order, only from transactions no longer running."""
         rows = await (conn or self.pool).fetch(
@@ -342,7 +402,9 @@ class EventStore:
                   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
                 ORDER BY tx_id, global_position
                 LIMIT $3""",
-            str(after.tx_id), after.position, limit,
+            str(after.tx_id),
+            after.position,
+            limit,
         )
         return [_row_to_event(r) for r in rows]
 
@@ -352,7 +414,9 @@ class EventStore:
 
     # -- checkpoints ---------------------------------------------------------------------
 
-    async def get_checkpoint(self, name: str, *, conn: asyncpg.Connection | None = None) -> Checkpoint:
+    async def get_checkpoint(
+        self, name: str, *, conn: asyncpg.Connection | None = None
+    ) -> Checkpoint:
         r = await (conn or self.pool).fetchrow(
             f"SELECT tx_id::text AS tx_id, position FROM {quote_ident(self.schema)}.checkpoint"
             " WHERE name = $1",
@@ -368,7 +432,9 @@ class EventStore:
                 VALUES ($1, $2::text::xid8, $3)
                 ON CONFLICT (name) DO UPDATE
                 SET tx_id = excluded.tx_id, position = excluded.position, updated_at = now()""",
-            name, str(cp.tx_id), cp.position,
+            name,
+            str(cp.tx_id),
+            cp.position,
         )
 
     async def oldest_open_transaction_seconds(self) -> float:

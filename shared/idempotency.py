@@ -66,13 +66,16 @@ class IdempotentWrite:
             inserted = await self._conn.fetchval(
                 f"INSERT INTO {self.table} (principal, key, request_hash) VALUES ($1, $2, $3)"
                 " ON CONFLICT DO NOTHING RETURNING 1",
-                self.principal, self.key, self.request_hash,
+                self.principal,
+                self.key,
+                self.request_hash,
             )
             if inserted is None:
                 row = await self._conn.fetchrow(
                     f"SELECT request_hash, status, body::text AS body, headers::text AS headers"
                     f" FROM {self.table} WHERE principal = $1 AND key = $2",
-                    self.principal, self.key,
+                    self.principal,
+                    self.key,
                 )
                 if row["request_hash"] != self.request_hash:
                     raise IdempotencyKeyReused(self.key)
@@ -97,7 +100,10 @@ class IdempotentWrite:
                 await self.conn.execute(
                     f"UPDATE {self.table} SET status = $3, body = $4::jsonb, headers = $5::jsonb"
                     " WHERE principal = $1 AND key = $2",
-                    self.principal, self.key, status, json.dumps(body, default=str),
+                    self.principal,
+                    self.key,
+                    status,
+                    json.dumps(body, default=str),
                     json.dumps(headers),
                 )
         except BaseException:

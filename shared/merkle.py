@@ -67,7 +67,9 @@ def inclusion_proof(hashes: Sequence[bytes], index: int, size: int | None = None
     return path(index, 0, n)
 
 
-def verify_inclusion(leaf_hash_: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> bool:
+def verify_inclusion(
+    leaf_hash_: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
+) -> bool:
     if index >= size:
         return False
     fn, sn = index, size - 1
@@ -88,7 +90,9 @@ def verify_inclusion(leaf_hash_: bytes, index: int, size: int, proof: Sequence[b
     return sn == 0 and r == root
 
 
-def consistency_proof(hashes: Sequence[bytes], old_size: int, new_size: int | None = None) -> list[bytes]:
+def consistency_proof(
+    hashes: Sequence[bytes], old_size: int, new_size: int | None = None
+) -> list[bytes]:
     """Proof that the first ``old_size`` leaves are a prefix of the ``new_size`` tree."""
     n = len(hashes) if new_size is None else new_size
     if not 0 < old_size <= n:

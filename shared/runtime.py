@@ -25,6 +25,7 @@ from shared.jetstream import dead_letter_stream, dead_letter_subject, ensure_str
 from shared.logging import get_logger
 from shared.migrations import apply_migrations
 from shared.relay import Relay
+from shared.sealer import Sealer, load_signing_key
 from shared.settings import Settings
 
 log = get_logger("safepath.runtime")
@@ -84,7 +85,9 @@ async def start_runtime(
     if applied:
         log.info("migrations_applied", service=service, files=applied)
     nc = await nats.connect(
-        settings.nats_url, name=f"safepath-{service}", max_reconnect_attempts=-1,
+        settings.nats_url,
+        name=f"safepath-{service}",
+        max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
     )
     js = nc.jetstream(timeout=5.0)
@@ -94,22 +97,46 @@ async def start_runtime(
         await ensure_stream(
             js,
             stream_config(
-                settings.stream_name(name), [f"{settings.subject_root(name)}.>"],
-                replicas=settings.stream_replicas, max_age_days=settings.stream_max_age_days,
+                settings.stream_name(name),
+                [f"{settings.subject_root(name)}.>"],
+                replicas=settings.stream_replicas,
+                max_age_days=settings.stream_max_age_days,
             ),
         )
-    await ensure_stream(js, dead_letter_stream(settings.namespace, replicas=settings.stream_replicas))
+    await ensure_stream(
+        js, dead_letter_stream(settings.namespace, replicas=settings.stream_replicas)
+    )
+    await ensure_stream(
+        js,
+        stream_config(
+            settings.audit_stream,
+            [f"{settings.namespace}.audit.>"],
+            replicas=settings.stream_replicas,
+        ),
+    )
     store = EventStore(pool, service)
     relay = Relay(
-        store, js, subject_root=settings.subject_root(service),
-        stream=settings.stream_name(service), batch=settings.relay_batch,
+        store,
+        js,
+        subject_root=settings.subject_root(service),
+        stream=settings.stream_name(service),
+        batch=settings.relay_batch,
         poll_seconds=settings.relay_poll_seconds,
     )
-    broker = NatsBroker(settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+    broker = NatsBroker(settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=1)
     rt = Runtime(service, settings, pool, nc, js, store, relay, broker)
     if wire is not None:
         wire(rt)
     rt.tasks.append(asyncio.create_task(relay.run(), name=f"{service}-relay"))
+    sealer = Sealer(
+        store,
+        js,
+        load_signing_key(settings.audit_signing_key),
+        namespace=settings.namespace,
+        interval_seconds=settings.seal_interval_seconds,
+    )
+    rt.extras["sealer"] = sealer
+    rt.tasks.append(asyncio.create_task(sealer.run(), name=f"{service}-sealer"))
     if broker.subscribers:
         await broker.start()
     log.info("service_started", service=service)

@@ -14,6 +14,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEV_JWT_SECRET = "safepath-development-secret-do-not-use-in-production"
+DEV_AUDIT_SIGNING_KEY = (
+    "c2FmZXBhdGgtZGV2ZWxvcG1lbnQtYXVkaXQta2V5ISE="  # Ed25519 seed, development only
+)
 DEV_MASTER_KEY = "ZGV2ZWxvcG1lbnQtbWFzdGVyLWtleS0zMi1ieXRlcyE="  # 32 bytes, development only
 
 
@@ -44,6 +47,11 @@ class Settings(BaseSettings):
     # HMAC key for pseudonymous case references shown to providers (same in every service).
     case_reference_key: str = "safepath-development-case-reference-key"
 
+    # Ed25519 seed (base64) signing Merkle checkpoints; keep it outside the database.
+    audit_signing_key: str = DEV_AUDIT_SIGNING_KEY
+    # For verifiers that must not hold the signing key (base64 Ed25519 public key).
+    audit_public_key: str | None = None
+    seal_interval_seconds: float = 2.0
     relay_poll_seconds: float = 0.05
     relay_batch: int = 500
     stream_max_age_days: int = 0  # 0 keeps events on JetStream forever
@@ -57,8 +65,21 @@ class Settings(BaseSettings):
                 raise ValueError("SAFEPATH_JWT_SECRET must be set in production")
             if self.case_reference_key.startswith("safepath-development"):
                 raise ValueError("SAFEPATH_CASE_REFERENCE_KEY must be set in production")
+            if self.audit_signing_key == DEV_AUDIT_SIGNING_KEY:
+                raise ValueError("SAFEPATH_AUDIT_SIGNING_KEY must be set in production")
             if self.master_key == DEV_MASTER_KEY:
                 raise ValueError("SAFEPATH_MASTER_KEY must be set in production")
+
+    def audit_verify_key(self) -> str:
+        if self.audit_public_key:
+            return self.audit_public_key
+        from shared.sealer import load_signing_key, public_key_b64
+
+        return public_key_b64(load_signing_key(self.audit_signing_key))
+
+    @property
+    def audit_stream(self) -> str:
+        return f"{self.namespace}_audit".upper()
 
     def stream_name(self, service: str) -> str:
         return f"{self.namespace}_{service}".upper()

@@ -43,6 +43,7 @@ TemplateName = Literal[
     "referral_accepted",
     "referral_declined",
     "service_completed",
+    "provider_unreachable",  # to the coordinator: a provider's notification was dead-lettered
 ]
 
 Identifier = Annotated[

@@ -34,7 +34,9 @@ class Registry:
         self._current[key] = cls
         return cls
 
-    def upcaster(self, service: str, name: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+    def upcaster(
+        self, service: str, name: str, from_version: int
+    ) -> Callable[[Upcaster], Upcaster]:
         """Register a function turning data of ``from_version`` into ``from_version + 1``."""
 
         def add(fn: Upcaster) -> Upcaster:

@@ -70,7 +70,8 @@ def age_band(age_years: int | None) -> str:
     """The band an age in whole years falls in ("unknown" when not known)."""
     if age_years is None or age_years < 0:
         return "unknown"
-    for upper, band in ((4, "0-4"), (11, "5-11"), (17, "12-17"), (24, "18-24"), (39, "25-39"), (59, "40-59")):
+    bands = ((4, "0-4"), (11, "5-11"), (17, "12-17"), (24, "18-24"), (39, "25-39"), (59, "40-59"))
+    for upper, band in bands:
         if age_years <= upper:
             return band
     return "60+"

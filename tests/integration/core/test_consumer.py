@@ -20,8 +20,8 @@ from shared.relay import Relay
 from tests.integration.core.events import Noted, noted, test_registry
 
 
-async def wait_for(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(int(timeout / 0.05)):
+async def wait_for(predicate, within: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(int(within / 0.05)):
         if await predicate():
             return
         await asyncio.sleep(0.05)
@@ -50,8 +50,12 @@ async def env(
     consumer = IdempotentConsumer(pool, "referral", "case-events", apply, registry=test_registry)
     broker = NatsBroker(nats_url)
     subscribe(
-        broker, consumer, DeadLetters(js, dead_letter_subject(namespace, "referral-case-events")),
-        stream=stream, subject=f"{namespace}.case.>", durable="referral-case-events",
+        broker,
+        consumer,
+        DeadLetters(js, dead_letter_subject(namespace, "referral-case-events")),
+        stream=stream,
+        subject=f"{namespace}.case.>",
+        durable="referral-case-events",
         redeliver_after=0.1,
     )
     await broker.start()
@@ -116,12 +120,17 @@ async def test_poison_messages_go_to_dead_letters_and_do_not_block(
     subject = f"{namespace}.case.x.Noted"
     good = json.loads((await _one_envelope(pool)).to_json())
     await js.publish(subject, b"\xff not json", headers={"Nats-Msg-Id": "p1"})
-    await js.publish(subject, json.dumps({**good, "type": "org.safepath.case.Nope.v1"}).encode(),
-                     headers={"Nats-Msg-Id": "p2"})
-    await js.publish(subject, json.dumps({**good, "data": {"n": "many"}}).encode(),
-                     headers={"Nats-Msg-Id": "p3"})
-    await js.publish(subject, json.dumps({"specversion": "1.0"}).encode(),
-                     headers={"Nats-Msg-Id": "p4"})
+    await js.publish(
+        subject,
+        json.dumps({**good, "type": "org.safepath.case.Nope.v1"}).encode(),
+        headers={"Nats-Msg-Id": "p2"},
+    )
+    await js.publish(
+        subject, json.dumps({**good, "data": {"n": "many"}}).encode(), headers={"Nats-Msg-Id": "p3"}
+    )
+    await js.publish(
+        subject, json.dumps({"specversion": "1.0"}).encode(), headers={"Nats-Msg-Id": "p4"}
+    )
     await js.publish(subject, json.dumps(good).encode(), headers={"Nats-Msg-Id": "p5"})
 
     async def good_applied() -> bool:
@@ -134,7 +143,9 @@ async def test_poison_messages_go_to_dead_letters_and_do_not_block(
         return (await js.stream_info(dl)).state.messages == 4
 
     await wait_for(four_parked)
-    reasons = [(await js.get_msg(dl, s)).headers["Safepath-Dead-Letter-Reason"] for s in range(1, 5)]
+    reasons = [
+        (await js.get_msg(dl, s)).headers["Safepath-Dead-Letter-Reason"] for s in range(1, 5)
+    ]
     assert reasons[0] == "not JSON"
     assert reasons[1].startswith("unknown event type")
     assert "violates its schema at: n" in reasons[2]

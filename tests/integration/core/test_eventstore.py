@@ -63,7 +63,9 @@ async def test_read_stream_up_to_a_moment(store: EventStore) -> None:
     assert before == []
 
 
-async def test_global_reader_never_skips_a_late_commit(store: EventStore, pool: asyncpg.Pool) -> None:
+async def test_global_reader_never_skips_a_late_commit(
+    store: EventStore, pool: asyncpg.Pool
+) -> None:
     """A transaction that inserts first but commits last must not be skipped."""
     slow = await pool.acquire()
     try:
@@ -116,7 +118,9 @@ async def test_global_order_under_many_concurrent_writers(store: EventStore) -> 
     assert len(seen) == len(set(seen)) == 320
 
 
-async def test_database_refuses_update_delete_truncate(store: EventStore, pool: asyncpg.Pool) -> None:
+async def test_database_refuses_update_delete_truncate(
+    store: EventStore, pool: asyncpg.Pool
+) -> None:
     await store.append("s1", 0, [noted(1)])
     for sql in (
         "UPDATE \"case\".event SET data = '{}'",

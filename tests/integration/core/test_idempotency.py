@@ -12,7 +12,9 @@ from shared.idempotency import IdempotencyKeyReused, IdempotentWrite, fingerprin
 from tests.integration.core.events import noted, test_registry
 
 
-async def write_once(pool: asyncpg.Pool, store: EventStore, key: str, body: dict) -> tuple[int, dict]:
+async def write_once(
+    pool: asyncpg.Pool, store: EventStore, key: str, body: dict
+) -> tuple[int, dict]:
     fp = fingerprint("POST", "/things", body)
     async with IdempotentWrite(pool, "case", "aziz", key, fp) as w:
         if w.replay is not None:

@@ -39,7 +39,9 @@ def make_relay(store: EventStore, js: JetStreamContext, ns: str) -> Relay:
 
 
 @pytest.fixture
-async def setup(pool: asyncpg.Pool, js: JetStreamContext, namespace: str) -> AsyncIterator[EventStore]:
+async def setup(
+    pool: asyncpg.Pool, js: JetStreamContext, namespace: str
+) -> AsyncIterator[EventStore]:
     await ensure_stream(js, stream_config(f"{namespace}_CASE".upper(), [f"{namespace}.case.>"]))
     yield EventStore(pool, "case", registry=test_registry)
 

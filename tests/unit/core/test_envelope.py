@@ -17,12 +17,17 @@ from shared.ids import uuid7
 
 def _stored() -> StoredEvent:
     return StoredEvent(
-        global_position=7, tx_id=900, event_id=uuid7(), stream_id="c-1", stream_version=3,
+        global_position=7,
+        tx_id=900,
+        event_id=uuid7(),
+        stream_id="c-1",
+        stream_version=3,
         event_type="org.safepath.case.CaseNoteAdded.v1",
         occurred_at=datetime(2026, 11, 22, 10, 0, 0, 123456, tzinfo=UTC),
         data={"note_id": "n1"},
         metadata={"actor": "caseworker:aziz", "correlationid": "corr-1", "causationid": "cause-1"},
-        prev_hash=None, hash=b"x",
+        prev_hash=None,
+        hash=b"x",
     )
 
 

@@ -39,8 +39,16 @@ def test_root_matches_the_rfc_definition() -> None:
 
 def test_known_vector_from_rfc_6962_test_data() -> None:
     # Certificate Transparency's reference vectors: leaves "", 0x00, 0x10, ...
-    leaves = [b"", b"\x00", b"\x10", b"\x20\x21", b"\x30\x31", b"\x40\x41\x42\x43",
-              b"\x50\x51\x52\x53\x54\x55\x56\x57", b"\x60\x61\x62\x63\x64\x65\x66\x67\x68\x69\x6a\x6b\x6c\x6d\x6e\x6f"]
+    leaves = [
+        b"",
+        b"\x00",
+        b"\x10",
+        b"\x20\x21",
+        b"\x30\x31",
+        b"\x40\x41\x42\x43",
+        b"\x50\x51\x52\x53\x54\x55\x56\x57",
+        b"\x60\x61\x62\x63\x64\x65\x66\x67\x68\x69\x6a\x6b\x6c\x6d\x6e\x6f",
+    ]
     root = root_from_leaf_hashes([leaf_hash(x) for x in leaves])
     assert root.hex() == "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"
 
@@ -67,5 +75,6 @@ def test_every_consistency_proof_verifies_and_a_rewritten_history_does_not() -> 
             forged[old - 1] = leaf_hash(b"rewritten")
             forged_root = root_from_leaf_hashes(forged)
             if old < new:
-                assert not verify_consistency(old, new, old_root, forged_root,
-                                              consistency_proof(forged, old, new))
+                assert not verify_consistency(
+                    old, new, old_root, forged_root, consistency_proof(forged, old, new)
+                )
