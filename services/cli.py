@@ -277,6 +277,36 @@ def cmd_audit_proof(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _replay(service: str, name: str, fresh: bool) -> int:
+    import importlib
+
+    import asyncpg
+
+    from shared.eventstore import EventStore
+    from shared.projections import progress_bar, rebuild
+
+    settings = Settings()
+    if not settings.database_url:
+        raise SystemExit("SAFEPATH_DATABASE_URL must be set")
+    module = importlib.import_module(f"services.{service}.projections")
+    projections = module.PROJECTIONS
+    if name not in projections:
+        raise SystemExit(f"{service} has projections: {', '.join(sorted(projections)) or 'none'}")
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    try:
+        return await rebuild(
+            EventStore(pool, service), projections[name], progress=progress_bar, fresh=fresh
+        )
+    finally:
+        await pool.close()
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    n = asyncio.run(_replay(args.service, args.projection, args.fresh))
+    print(f"rebuilt {args.service}/{args.projection} from {n} events")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="safepath", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -301,6 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
     v = dsub.add_parser("validate", help="check a directory file, reporting every problem")
     v.add_argument("file")
     v.set_defaults(fn=cmd_directory_validate)
+    r = sub.add_parser("replay", help="drop a read model and rebuild it from the events")
+    r.add_argument("--service", required=True, choices=SERVICES)
+    r.add_argument("--projection", required=True)
+    r.add_argument("--fresh", action="store_true", help="start over instead of resuming")
+    r.set_defaults(fn=cmd_replay)
     a = sub.add_parser("audit", help="tamper evidence: verify and prove")
     asub = a.add_subparsers(dest="audit_command", required=True)
     av = asub.add_parser("verify", help="verify chains, checkpoint signatures and consistency")
