@@ -35,8 +35,19 @@ from shared.migrations import quote_ident
 # Facts of a routing attempt worth keeping: the allow-list of ``payload.shareable_facts``
 # plus the ids needed to address recipients. Free text (``reasons``) is never kept.
 KEPT_FACTS = (
-    "referral_id", "case_id", "need", "needs", "urgency", "categories", "region", "district",
-    "sex", "age_band", "language", "disability", "provider_id",
+    "referral_id",
+    "case_id",
+    "need",
+    "needs",
+    "urgency",
+    "categories",
+    "region",
+    "district",
+    "sex",
+    "age_band",
+    "language",
+    "disability",
+    "provider_id",
 )
 _TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
@@ -94,7 +105,8 @@ class DirectoryViews:
             await conn.execute(
                 f"UPDATE {self.q}.provider_contact SET suspended = $2, source = 'event',"
                 " updated_at = now() WHERE provider_id = $1",
-                event.provider_id, isinstance(event, ProviderSuspended),
+                event.provider_id,
+                isinstance(event, ProviderSuspended),
             )
 
     async def _put_provider(self, conn: asyncpg.Connection, p: Provider, source: str) -> None:
@@ -104,7 +116,9 @@ class DirectoryViews:
                 ON CONFLICT (provider_id) DO UPDATE
                 SET languages = excluded.languages, source = excluded.source, updated_at = now()
                 WHERE $3 = 'event' OR {self.q}.provider_contact.source = 'file'""",
-            p.id, list(p.languages), source,
+            p.id,
+            list(p.languages),
+            source,
         )
 
     async def _put_coordinator(
@@ -117,7 +131,9 @@ class DirectoryViews:
                 SET coordinator_id = excluded.coordinator_id, source = excluded.source,
                     updated_at = now()
                 WHERE $3 = 'event' OR {self.q}.coordinator_contact.source = 'file'""",
-            category, coordinator_id, source,
+            category,
+            coordinator_id,
+            source,
         )
 
     async def set_caseworker(self, conn: asyncpg.Connection, case_id: str, who: str) -> None:
@@ -125,7 +141,8 @@ class DirectoryViews:
             f"""INSERT INTO {self.q}.case_caseworker (case_id, caseworker) VALUES ($1, $2)
                 ON CONFLICT (case_id) DO UPDATE SET caseworker = excluded.caseworker,
                 updated_at = now()""",
-            case_id, recipient_token(who),
+            case_id,
+            recipient_token(who),
         )
 
     async def keep_facts(self, conn: asyncpg.Connection, data: Mapping[str, Any]) -> None:
@@ -135,10 +152,19 @@ class DirectoryViews:
                 VALUES ($1, $2, $3::jsonb)
                 ON CONFLICT (referral_id) DO UPDATE SET facts = excluded.facts,
                 updated_at = now()""",
-            str(data["referral_id"]), str(data["case_id"]), json.dumps(kept),
+            str(data["referral_id"]),
+            str(data["case_id"]),
+            json.dumps(kept),
         )
 
     # -- reading ---------------------------------------------------------------------------
+
+    async def provider_known(self, conn: asyncpg.Connection, provider_id: str) -> bool:
+        return bool(
+            await conn.fetchval(
+                f"SELECT 1 FROM {self.q}.provider_contact WHERE provider_id = $1", provider_id
+            )
+        )
 
     async def facts_of(self, conn: asyncpg.Connection, referral_id: str) -> dict[str, Any]:
         raw = await conn.fetchval(

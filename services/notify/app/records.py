@@ -25,6 +25,7 @@ from shared.eventstore import EventStore, StoredEvent
 from shared.migrations import quote_ident
 
 NOTIFY = Actor.service("notify")
+_SETTLING = (NotificationDelivered, NotificationFailed, NotificationRedeliveryRequested)
 
 
 def fold(events: Sequence[Event]) -> DeliveryRecord:
@@ -54,15 +55,23 @@ class Records:
         correlation_id: str,
         causation_id: str | None = None,
         actor: Actor = NOTIFY,
-    ) -> list[Event]:
+    ) -> list[tuple[StoredEvent, Event]]:
         """Decide ``command`` and append its events; the views follow in the same transaction."""
         stored, _ = await execute(
-            self.store, conn, notification_id, fold=fold, decide=decide, command=command,
-            now=now, actor=actor, correlation_id=correlation_id, causation_id=causation_id,
+            self.store,
+            conn,
+            notification_id,
+            fold=fold,
+            decide=decide,
+            command=command,
+            now=now,
+            actor=actor,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
         )
         events = [self.store.load(s) for s in stored]
         await self._project(conn, stored, events)
-        return events
+        return list(zip(stored, events, strict=True))
 
     async def _project(
         self, conn: asyncpg.Connection, stored: Sequence[StoredEvent], events: Sequence[Event]
@@ -76,8 +85,15 @@ class Records:
                         recipient_kind, recipient_id, template, language, channels, status,
                         queued_at, updated_at)
                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9, $9)""",
-                    e.notification_id, e.referral_id, e.case_id, e.recipient_kind,
-                    e.recipient_id, e.template, e.language, list(e.channels), at,
+                    e.notification_id,
+                    e.referral_id,
+                    e.case_id,
+                    e.recipient_kind,
+                    e.recipient_id,
+                    e.template,
+                    e.language,
+                    list(e.channels),
+                    at,
                 )
                 continue
             if isinstance(e, DeliveryAttempted):
@@ -85,8 +101,14 @@ class Records:
                     f"""INSERT INTO {q}.delivery_attempt (notification_id, channel, attempt,
                         status_code, error_kind, latency_ms, succeeded, attempted_at)
                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-                    e.notification_id, e.channel, e.attempt, e.status_code, e.error_kind,
-                    e.latency_ms, e.succeeded, at,
+                    e.notification_id,
+                    e.channel,
+                    e.attempt,
+                    e.status_code,
+                    e.error_kind,
+                    e.latency_ms,
+                    e.succeeded,
+                    at,
                 )
             elif isinstance(e, NotificationFailed):
                 await conn.execute(
@@ -98,19 +120,27 @@ class Records:
                             last_status_code = excluded.last_status_code,
                             last_error_kind = excluded.last_error_kind,
                             failed_at = excluded.failed_at""",
-                    e.notification_id, e.channel, e.reason, e.attempts, e.last_status_code,
-                    e.last_error_kind, at,
+                    e.notification_id,
+                    e.channel,
+                    e.reason,
+                    e.attempts,
+                    e.last_status_code,
+                    e.last_error_kind,
+                    at,
                 )
             elif isinstance(e, NotificationRedeliveryRequested):
                 await conn.execute(
                     f"DELETE FROM {q}.dead_letter WHERE notification_id = $1"
                     " AND channel = ANY($2::text[])",
-                    e.notification_id, list(e.channels),
+                    e.notification_id,
+                    list(e.channels),
                 )
-            if isinstance(e, NotificationDelivered | NotificationFailed | NotificationRedeliveryRequested):
+            if isinstance(e, _SETTLING):
                 state = await self.current(conn, e.notification_id)
                 await conn.execute(
                     f"UPDATE {q}.notification SET status = $2, updated_at = $3"
                     " WHERE notification_id = $1",
-                    e.notification_id, state.status, at,
+                    e.notification_id,
+                    state.status,
+                    at,
                 )

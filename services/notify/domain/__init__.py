@@ -3,7 +3,7 @@
 No I/O, no clock, no randomness (except ``signing.generate_secret``, for the shell).
 """
 
-from services.notify.domain.payload import NotShareable, build_notification, case_reference
+from services.notify.domain.payload import NotShareable, build_notification
 from services.notify.domain.recipients import (
     Contact,
     DirectoryLookup,
@@ -12,6 +12,7 @@ from services.notify.domain.recipients import (
 )
 from services.notify.domain.rendering import TemplateError, TemplateSet
 from services.notify.domain.retry import should_retry
+from shared.pseudonym import case_reference
 
 __all__ = [
     "Contact",

@@ -18,6 +18,7 @@ TEMPLATES: tuple[TemplateName, ...] = (
     "referral_accepted",
     "referral_declined",
     "service_completed",
+    "provider_unreachable",
 )
 FIELDS = {
     "referral_id": "r-42",

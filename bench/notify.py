@@ -1,0 +1,183 @@
+"""Notification delivery: notifications/s over NATS and over webhooks, and latency from a
+``ReferralRouted`` on the bus to the provider's receipt.
+
+Run with ``.venv/bin/python bench/notify.py [--count 500]``. A benchmark, not a test.
+
+Starts Postgres (durable defaults) and NATS from the wheels, runs the notify service
+in-process (its JetStream consumers and relay, as in production), and publishes ``count``
+``ReferralRouted`` events onto the referral stream as the referral service's relay would
+(the publish ack stands for "committed and relayed"). Two runs:
+
+* ``nats``: the provider has no webhook; receipt = the message arriving on the provider's
+  subject ``<ns>.provider.<id>.notifications`` (a core subscription, as a live provider).
+* ``webhook``: the provider registered a webhook on a local HTTP receiver (loopback,
+  answers 200 at once); receipt = the POST arriving. The NATS copy goes out too.
+
+Latency is per notification: receipt time minus the publish time of the event that caused
+it. Throughput is notifications received / (last receipt - first publish).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import nats
+
+from services.migrations import migrate_all
+from services.notify.config import NotifySettings
+from services.notify.main import create_app
+from shared.auth import AuthConfig, mint_token
+from shared.devservers import EmbeddedNats, EmbeddedPostgres
+from shared.settings import Settings
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for the tests' event builders
+from tests.integration.notify.stories import envelope, routed
+
+NATS_PROVIDER = "femida-shelter-dushanbe"
+WEBHOOK_PROVIDER = "women-and-society-shelter-buston"
+
+
+class Receiver:
+    """A minimal HTTP/1.1 server recording when each webhook-id arrived."""
+
+    def __init__(self) -> None:
+        self.arrived: dict[str, float] = {}
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/hooks"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+                headers = {
+                    k.strip().lower(): v.strip()
+                    for k, _, v in (x.partition(":") for x in head.split("\r\n")[1:] if x)
+                }
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                rid = json.loads(body)["data"]["referral_id"]
+                self.arrived.setdefault(rid, time.perf_counter())
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+async def run(
+    kind: str, count: int, nc: nats.NATS, namespace: str, arrived: dict[str, float]
+) -> tuple[float, list[float]]:
+    js = nc.jetstream()
+    provider = NATS_PROVIDER if kind == "nats" else WEBHOOK_PROVIDER
+    district = {"nats": ("dushanbe", "dushanbe"), "webhook": ("sughd", "buston")}[kind]
+    sent: dict[str, float] = {}
+    events = [
+        routed(provider_id=provider, region=district[0], district=district[1]) for _ in range(count)
+    ]
+
+    async def send(ev: object) -> None:
+        env = envelope(ev, ev.referral_id)  # type: ignore[attr-defined]
+        t0 = time.perf_counter()
+        await js.publish(
+            f"{namespace}.referral.{env.subject}.{env.event_name}",
+            env.to_json(),
+            headers={"Nats-Msg-Id": env.id},
+        )
+        sent[env.subject] = t0
+
+    for i in range(0, count, 50):
+        await asyncio.gather(*(send(e) for e in events[i : i + 50]))
+    for _ in range(2400):  # up to 120 s
+        if len([r for r in sent if r in arrived]) >= count:
+            break
+        await asyncio.sleep(0.05)
+    got = [arrived[r] - sent[r] for r in sent if r in arrived]
+    span = max(arrived[r] for r in sent if r in arrived) - min(sent.values())
+    return len(got) / span, got
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
+
+
+async def main(count: int, workers: int) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="safepath-bench-notify-"))
+    pg, ns_server = EmbeddedPostgres(tmp / "pg"), EmbeddedNats(tmp / "nats")
+    try:
+        dsn, nats_url = pg.start(), ns_server.start()
+        await migrate_all(dsn)
+        namespace = "bench"
+        settings = Settings(
+            database_url=dsn,
+            nats_url=nats_url,
+            namespace=namespace,
+            environment="test",
+            log_level="WARNING",
+        )
+        app = create_app(settings, NotifySettings(backoff_seconds=[1.0], delivery_workers=workers))
+        receiver = Receiver()
+        url = await receiver.start()
+        nc = await nats.connect(nats_url)
+        nats_arrived: dict[str, float] = {}
+
+        async def on_msg(msg: nats.aio.msg.Msg) -> None:
+            rid = json.loads(msg.data)["data"]["referral_id"]
+            nats_arrived.setdefault(rid, time.perf_counter())
+
+        await nc.subscribe(f"{namespace}.provider.{NATS_PROVIDER}.notifications", cb=on_msg)
+        rows = []
+        async with app.router.lifespan_context(app):
+            token = mint_token(AuthConfig.from_settings(settings), "bench", "admin")
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://bench"
+            ) as client:
+                r = await client.put(
+                    f"/providers/{WEBHOOK_PROVIDER}/webhook",
+                    json={"url": url},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                r.raise_for_status()
+            await run("nats", 20, nc, namespace, nats_arrived)  # warm-up
+            for kind, arrived in (("nats", nats_arrived), ("webhook", receiver.arrived)):
+                rate, lat = await run(kind, count, nc, namespace, arrived)
+                rows.append((kind, len(lat), rate, pct(lat, 50), pct(lat, 99), max(lat) * 1000))
+        await nc.close()
+        print(f"Notifications: {count} ReferralRouted per channel, {workers} delivery workers")
+        print(
+            f"{'channel':<9} {'delivered':>9} {'notif/s':>9} "
+            f"{'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}"
+        )
+        for kind, n, rate, p50, p99, mx in rows:
+            print(f"{kind:<9} {n:>9} {rate:>9.0f} {p50:>8.1f} {p99:>8.1f} {mx:>8.1f}")
+        print(f"mean of p50s: {statistics.mean(r[3] for r in rows):.1f} ms")
+        print(
+            f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+            f"{platform.system()} {platform.release()}; Python {platform.python_version()}"
+        )
+    finally:
+        ns_server.stop()
+        pg.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--count", type=int, default=500)
+    parser.add_argument("--workers", type=int, default=8)
+    args = parser.parse_args()
+    asyncio.run(main(args.count, args.workers))

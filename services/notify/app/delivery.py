@@ -1,0 +1,131 @@
+"""One delivery round of a notification: try each pending channel once and record it.
+
+JetStream drives the retries (the consumer naks with the configured backoff), so this
+never sleeps. Each attempt's events and views commit in one transaction; if the process
+dies between sending and recording, the message comes back and the receiver sees the
+same notification id again (receivers deduplicate on it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import asyncpg
+
+from services.notify.app.channels import NatsChannel, Sent, WebhookChannel, body_of
+from services.notify.app.queueing import Queueing
+from services.notify.app.records import Records
+from services.notify.app.webhooks import Webhooks
+from services.notify.config import NotifySettings, webhook_url_allowed
+from services.notify.domain.delivery import ChannelSettled, DeliveryRecord, RecordAttempt
+from shared.events.notify import Channel, NotificationFailed, NotificationQueued
+from shared.logging import get_logger
+
+log = get_logger("safepath.notify")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Delivery:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        records: Records,
+        queueing: Queueing,
+        webhooks: Webhooks,
+        nats: NatsChannel,
+        webhook: WebhookChannel,
+        settings: NotifySettings,
+        environment: str,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.pool = pool
+        self.records = records
+        self.queueing = queueing
+        self.webhooks = webhooks
+        self.nats = nats
+        self.webhook = webhook
+        self.settings = settings
+        self.environment = environment
+        self.clock = clock
+
+    async def deliver(self, notification_id: str, *, last_try: bool, correlation_id: str) -> bool:
+        """Try every pending channel once; True when no channel is pending any more.
+
+        ``last_try``: JetStream will not deliver again, so a retryable failure now
+        dead-letters the channel.
+        """
+        async with self.pool.acquire() as conn:
+            stored = await self.records.store.read_stream(notification_id, conn=conn)
+        if not stored:
+            log.warning("notification_unknown", notification_id=notification_id)
+            return True
+        queued = self.records.store.load(stored[0])
+        assert isinstance(queued, NotificationQueued)
+        record = await self._state(notification_id)
+        body = body_of(queued.notification)
+        for channel in queued.channels:
+            if not record.needs_delivery(channel):
+                continue
+            sent = await self._send(channel, queued, body)
+            await self._record(queued, channel, sent, last_try, correlation_id)
+        return (await self._state(notification_id)).status != "queued"
+
+    async def _state(self, notification_id: str) -> DeliveryRecord:
+        async with self.pool.acquire() as conn:
+            return await self.records.current(conn, notification_id)
+
+    async def _send(self, channel: Channel, n: NotificationQueued, body: bytes) -> Sent:
+        if channel == "nats":
+            return await self.nats.send(n.recipient_kind, n.recipient_id, n.notification_id, body)
+        async with self.pool.acquire() as conn:
+            endpoint = await self.webhooks.get(conn, n.recipient_id)
+        now = self.clock()
+        if endpoint is None or not webhook_url_allowed(endpoint.url, self.environment):
+            return Sent(0.0, error_kind="invalid_endpoint")
+        secrets = endpoint.signing_secrets(now)
+        if not secrets:
+            return Sent(0.0, error_kind="invalid_endpoint")
+        return await self.webhook.send(endpoint.url, secrets, n.notification_id, body, now)
+
+    async def _record(
+        self,
+        n: NotificationQueued,
+        channel: Channel,
+        sent: Sent,
+        last_try: bool,
+        correlation_id: str,
+    ) -> None:
+        command = RecordAttempt(
+            notification_id=n.notification_id,
+            channel=channel,
+            latency_ms=sent.latency_ms,
+            max_attempts=1 if last_try else self.settings.max_attempts,
+            status_code=sent.status_code,
+            error_kind=sent.error_kind,
+        )
+        async with self.pool.acquire() as conn, conn.transaction():
+            try:
+                recorded = await self.records.record(
+                    conn, n.notification_id, command, self.clock(), correlation_id=correlation_id
+                )
+            except ChannelSettled:
+                return  # a concurrent handler settled it first
+            for stored, event in recorded:
+                if isinstance(event, NotificationFailed):
+                    record = await self.records.current(conn, n.notification_id)
+                    await self.queueing.alert_unreachable(
+                        conn, record, cause_id=str(stored.event_id), correlation_id=correlation_id
+                    )
+        log.info(
+            "delivery_attempted",
+            notification_id=n.notification_id,
+            channel=channel,
+            status_code=sent.status_code,
+            error_kind=sent.error_kind,
+            latency_ms=sent.latency_ms,
+            outcome=[type(e).__name__ for _, e in recorded],
+        )

@@ -1,0 +1,179 @@
+"""From a referral event to queued notifications, in the consumer's transaction.
+
+The notification id is derived from the causing event's id and the recipient, so a
+referral event handled twice (even one that slipped past the inbox) queues the same
+notification, which the delivery record then refuses to queue again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from services.notify.app.directory import DirectoryViews, recipient_token
+from services.notify.app.records import Records
+from services.notify.domain import (
+    NotificationPlan,
+    NotShareable,
+    TemplateSet,
+    build_notification,
+    who_hears_what,
+)
+from services.notify.domain import referral_facts as rf
+from services.notify.domain.delivery import DeliveryRecord, QueueNotification
+from services.notify.domain.referral_facts import read_facts
+from shared.envelope import Envelope
+from shared.events.base import Event
+from shared.events.referral import DIRECTORY_EVENTS
+from shared.logging import get_logger
+
+log = get_logger("safepath.notify")
+
+NOTIFICATION_NAMESPACE = uuid.UUID("6f1c8f0e-5b7a-4c1e-9d62-7a0b3f1e2d44")
+DIRECTORY_EVENT_NAMES = frozenset(e.__name__ for e in DIRECTORY_EVENTS)
+ROUTING_ATTEMPTS = frozenset({rf.REFERRAL_ROUTED, rf.REFERRAL_UNROUTABLE})
+NOTIFIED = frozenset(
+    {
+        rf.REFERRAL_ROUTED,
+        rf.REFERRAL_UNROUTABLE,
+        rf.REFERRAL_ESCALATED,
+        rf.REFERRAL_ACCEPTED,
+        rf.REFERRAL_DECLINED,
+        rf.SERVICE_COMPLETED,
+    }
+)
+REFERRAL_STREAM_EVENTS = NOTIFIED | DIRECTORY_EVENT_NAMES
+CASE_STREAM_EVENTS = frozenset({"CaseOpened", "CaseTransferred", "ReferralRequested"})
+
+
+def notification_id_for(cause_id: str, recipient_kind: str, recipient_id: str) -> str:
+    return str(uuid.uuid5(NOTIFICATION_NAMESPACE, f"{cause_id}|{recipient_kind}|{recipient_id}"))
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Queueing:
+    def __init__(
+        self,
+        records: Records,
+        views: DirectoryViews,
+        templates: TemplateSet,
+        case_key: bytes,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.records = records
+        self.views = views
+        self.templates = templates
+        self.case_key = case_key
+        self.clock = clock
+
+    # -- consumers (IdempotentConsumer ``apply`` functions) -------------------------------
+
+    async def on_referral_event(
+        self, conn: asyncpg.Connection, env: Envelope, event: Event
+    ) -> None:
+        name = env.event_name
+        if name in DIRECTORY_EVENT_NAMES:
+            await self.views.apply_directory_event(conn, event)
+            return
+        data: Mapping[str, Any] = env.data
+        if name in ROUTING_ATTEMPTS:
+            await self.views.keep_facts(conn, data)
+        else:  # accept/decline/escalation/completion do not repeat the routing facts
+            data = {**await self.views.facts_of(conn, str(data.get("referral_id"))), **data}
+        facts = read_facts(data)
+        contacts = await self.views.contacts_for(conn, facts)
+        for plan in who_hears_what(env.type, data, contacts):
+            await self.queue(conn, plan, cause_id=env.id, correlation_id=env.correlationid)
+
+    async def on_case_event(self, conn: asyncpg.Connection, env: Envelope, event: Event) -> None:
+        who = getattr(event, "to_caseworker", None) or getattr(event, "caseworker", None)
+        if isinstance(who, str):
+            await self.views.set_caseworker(conn, env.subject, who)
+
+    # -- queueing ---------------------------------------------------------------------------
+
+    async def queue(
+        self,
+        conn: asyncpg.Connection,
+        plan: NotificationPlan,
+        *,
+        cause_id: str,
+        correlation_id: str,
+    ) -> str | None:
+        """Queue ``plan``'s notification; its id, or None when a fact may not be shared."""
+        if plan.recipient_kind == "caseworker":
+            plan = replace(plan, recipient_id=recipient_token(plan.recipient_id))
+        nid = notification_id_for(cause_id, plan.recipient_kind, plan.recipient_id)
+        now = self.clock()
+        try:
+            cloudevent = build_notification(
+                plan,
+                notification_id=nid,
+                now=now,
+                case_key=self.case_key,
+                templates=self.templates,
+            )
+        except NotShareable as e:
+            # Names the field only: its value may be exactly what must not be shared.
+            log.warning("notification_not_shareable", field=e.field, cause_id=cause_id)
+            return None
+        command = QueueNotification(
+            notification_id=nid,
+            referral_id=cloudevent["data"]["referral_id"],
+            case_id=plan.facts.case_id,
+            recipient_kind=plan.recipient_kind,
+            recipient_id=plan.recipient_id,
+            channels=plan.channels,
+            template=plan.template,
+            language=cloudevent["data"]["message"]["language"],
+            notification=cloudevent,
+        )
+        await self.records.record(
+            conn, nid, command, now, correlation_id=correlation_id, causation_id=cause_id
+        )
+        log.info(
+            "notification_queued",
+            notification_id=nid,
+            recipient_kind=plan.recipient_kind,
+            template=plan.template,
+            channels=list(plan.channels),
+        )
+        return nid
+
+    async def alert_unreachable(
+        self,
+        conn: asyncpg.Connection,
+        record: DeliveryRecord,
+        *,
+        cause_id: str,
+        correlation_id: str,
+    ) -> list[str]:
+        """Tell the category coordinators that a provider's notification was dead-lettered."""
+        if record.recipient_kind != "provider" or record.referral_id is None:
+            return []
+        data = {**await self.views.facts_of(conn, record.referral_id)}
+        data.setdefault("referral_id", record.referral_id)
+        facts = read_facts(data)
+        contacts = await self.views.contacts_for(conn, facts)
+        queued = []
+        for c in {c.id: c for c in contacts.coordinators.values()}.values():
+            plan = NotificationPlan(
+                recipient_kind="coordinator",
+                recipient_id=c.id,
+                template="provider_unreachable",
+                language=c.language,
+                channels=("nats",),
+                facts=facts,
+            )
+            nid = await self.queue(conn, plan, cause_id=cause_id, correlation_id=correlation_id)
+            if nid is not None:
+                queued.append(nid)
+        return queued

@@ -1,0 +1,1 @@
+"""How the notify service is reached: NATS consumers and HTTP routes."""

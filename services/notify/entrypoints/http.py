@@ -1,0 +1,214 @@
+"""HTTP API: webhook registration, dead letters, redelivery, a referral's notifications."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from services.notify.app.reading import dead_letters, referral_notifications
+from services.notify.app.service import Notify
+from services.notify.config import webhook_url_allowed
+from services.notify.domain.delivery import NotDeadLettered, RequestRedelivery
+from services.notify.entrypoints.schemas import (
+    DeadLetters,
+    RedeliveryAccepted,
+    ReferralNotifications,
+    WebhookRegistration,
+    WebhookView,
+)
+from services.notify.nats_permissions import check_provider_id
+from shared.auth import CurrentPrincipal, Principal, require_roles
+from shared.envelope import Actor
+from shared.events.notify import NotificationRedeliveryRequested
+from shared.eventstore import ConcurrencyError
+from shared.idempotency import IdempotencyKeyReused, IdempotentWrite, fingerprint
+from shared.problems import (
+    ProblemError,
+    ProblemFieldError,
+    conflict,
+    forbidden,
+    not_found,
+    problem_responses,
+    unprocessable,
+)
+
+router = APIRouter(tags=["notifications"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="A retry with the same key and body returns the first response.",
+    ),
+]
+Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+
+
+def notify_of(request: Request) -> Notify:
+    n: Notify = request.app.state.runtime.extras["notify"]
+    return n
+
+
+async def _once(
+    request: Request, principal: Principal, key: str | None, body: BaseModel | None, work: Any
+) -> JSONResponse:
+    """Run ``work(conn) -> (status, model)`` once per Idempotency-Key."""
+    n = notify_of(request)
+    payload = None if body is None else body.model_dump(mode="json")
+    fp = fingerprint(request.method, request.url.path, payload)
+    try:
+        async with IdempotentWrite(
+            n.pool, n.records.store.schema, f"{principal.role}:{principal.sub}", key, fp
+        ) as w:
+            if w.replay is not None:
+                return JSONResponse(w.replay.body, w.replay.status, headers=w.replay.headers)
+            status, model = await work(w.conn)
+            content = model.model_dump(mode="json")
+            w.save(status, content)
+    except IdempotencyKeyReused:
+        raise ProblemError(
+            422,
+            "Idempotency-Key reused",
+            "This Idempotency-Key was used for a different request.",
+            type_suffix="idempotency-key-reused",
+        ) from None
+    return JSONResponse(content, status)
+
+
+@router.put(
+    "/providers/{provider_id}/webhook",
+    response_model=WebhookView,
+    status_code=200,
+    summary="Register or change a provider's webhook; rotate its signing secret",
+    responses={
+        201: {"model": WebhookView, "description": "Registered (first time)."},
+        **problem_responses(401, 403, 404, 422),
+    },
+)
+async def put_webhook(
+    request: Request,
+    provider_id: Annotated[str, Path(max_length=64)],
+    body: WebhookRegistration,
+    principal: Annotated[Principal, Depends(require_roles("provider", "admin"))],
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    try:
+        check_provider_id(provider_id)
+    except ValueError:
+        raise not_found("No such provider.") from None
+    if principal.role == "provider" and principal.provider_id != provider_id:
+        raise forbidden("A provider may set only its own webhook.")
+    n = notify_of(request)
+    if not webhook_url_allowed(body.url, n.environment):
+        raise unprocessable(
+            "The webhook URL must use HTTPS.",
+            [ProblemFieldError(path="body.url", message="must be an https:// URL", type="url")],
+        )
+
+    async def work(conn: Any) -> tuple[int, WebhookView]:
+        if not await n.views.provider_known(conn, provider_id):
+            raise not_found("No such provider.")
+        now = datetime.now(UTC)
+        reg = await n.webhooks.register(
+            conn,
+            provider_id,
+            body.url,
+            rotate_secret=body.rotate,
+            now=now,
+            overlap=timedelta(hours=n.settings.secret_overlap_hours),
+        )
+        expiring = [s.expires_at for s in reg.endpoint.secrets if s.expires_at is not None]
+        view = WebhookView(
+            provider_id=provider_id,
+            url=body.url,
+            secret=reg.new_secret,
+            active_secrets=len(reg.endpoint.signing_secrets(now)),
+            previous_secrets_expire_at=max(expiring) if expiring else None,
+        )
+        return (201 if reg.created else 200), view
+
+    return await _once(request, principal, idempotency_key, body, work)
+
+
+@router.get(
+    "/notifications/dead-letters",
+    response_model=DeadLetters,
+    summary="Notifications given up on, per channel (oldest first)",
+    responses=problem_responses(401, 403),
+)
+async def get_dead_letters(
+    request: Request,
+    _: Annotated[Principal, Depends(require_roles("admin"))],
+) -> DeadLetters:
+    n = notify_of(request)
+    async with n.pool.acquire() as conn:
+        return DeadLetters(dead_letters=await dead_letters(conn, n.records.store.schema))
+
+
+@router.post(
+    "/notifications/{notification_id}/redeliver",
+    response_model=RedeliveryAccepted,
+    status_code=202,
+    summary="Replay a dead-lettered notification on its failed channels",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def redeliver(
+    request: Request,
+    notification_id: Id,
+    principal: Annotated[Principal, Depends(require_roles("admin"))],
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    n = notify_of(request)
+    actor = Actor(sub=principal.sub, role=principal.role)
+    cid = getattr(request.state, "correlation_id", notification_id)
+
+    async def work(conn: Any) -> tuple[int, RedeliveryAccepted]:
+        if (await n.records.current(conn, notification_id)).notification_id is None:
+            raise not_found("No such notification.")
+        command = RequestRedelivery(notification_id, requested_by=actor.encode())
+        try:
+            recorded = await n.records.record(
+                conn, notification_id, command, datetime.now(UTC), correlation_id=cid, actor=actor
+            )
+        except NotDeadLettered as e:
+            raise ProblemError(409, "Conflict", str(e), type_suffix="not-dead-lettered") from None
+        except ConcurrencyError as e:
+            raise conflict(e.actual, "The notification changed meanwhile; try again.") from None
+        event = recorded[0][1]
+        assert isinstance(event, NotificationRedeliveryRequested)
+        return 202, RedeliveryAccepted(
+            notification_id=notification_id, channels=list(event.channels)
+        )
+
+    return await _once(request, principal, idempotency_key, None, work)
+
+
+@router.get(
+    "/referrals/{referral_id}/notifications",
+    response_model=ReferralNotifications,
+    summary="Who was told about a referral, and every delivery attempt",
+    responses=problem_responses(401, 403, 404),
+)
+async def get_referral_notifications(
+    request: Request,
+    referral_id: Id,
+    principal: CurrentPrincipal,
+) -> ReferralNotifications:
+    if principal.role not in ("caseworker", "supervisor", "auditor", "admin", "provider"):
+        raise forbidden()
+    n = notify_of(request)
+    only = principal.provider_id if principal.role == "provider" else None
+    async with n.pool.acquire() as conn:
+        items = await referral_notifications(
+            conn, n.records.store.schema, referral_id, provider_id=only
+        )
+    if not items:
+        raise not_found("No notifications for this referral.")
+    return ReferralNotifications(referral_id=referral_id, notifications=items)

@@ -1,0 +1,67 @@
+"""The notify service against this test's database and namespace, a webhook receiver,
+tokens, and the provider's NATS subject."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.notify.config import NotifySettings
+from services.notify.main import create_app
+from shared.auth import AuthConfig, mint_token
+from shared.settings import Settings
+from tests.integration.notify.receiver import Receiver
+
+Token = Callable[..., dict[str, str]]
+
+
+@pytest.fixture
+def settings(database_url: str, nats_url: str, namespace: str) -> Settings:
+    return Settings(
+        database_url=database_url, nats_url=nats_url, namespace=namespace, environment="test"
+    )
+
+
+@pytest.fixture
+def notify_settings() -> NotifySettings:
+    """Fast retries: three attempts, 0.2 s apart."""
+    return NotifySettings(
+        backoff_seconds=[0.2, 0.2], webhook_timeout_seconds=2.0, nats_timeout_seconds=2.0
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings, notify_settings: NotifySettings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings, notify_settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c
+
+
+@pytest.fixture
+def auth(settings: Settings) -> Token:
+    """``auth("provider", provider_id="x")`` → an Authorization header."""
+    config = AuthConfig.from_settings(settings)
+
+    def make(role: str = "admin", sub: str | None = None, **claims: Any) -> dict[str, str]:
+        token = mint_token(config, sub or f"{role}-1", role, **claims)
+        return {"Authorization": f"Bearer {token}"}
+
+    return make
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    r = await Receiver().start()
+    yield r
+    await r.stop()
