@@ -29,6 +29,12 @@ test-unit: $(STAMP)
 test-integration: $(STAMP)
 	$(BIN)/python -m pytest -q tests/integration
 
+test-e2e: $(STAMP)
+	$(BIN)/python -m pytest -q tests/e2e
+
+test-faults: $(STAMP)
+	$(BIN)/python -m pytest -q tests/faults
+
 bench: $(STAMP)
 	$(BIN)/python bench/append.py
 

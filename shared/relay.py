@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from uuid import UUID
 from collections.abc import Awaitable, Callable
 
 import nats.errors
@@ -69,9 +70,10 @@ class Relay:
             msg = await self.js.get_msg(self.stream, seq=info.state.last_seq)
         except NotFoundError:
             return cp
-        event_id = (msg.headers or {}).get("Nats-Msg-Id")
-        if not event_id:
-            return cp
+        try:
+            event_id = str(UUID((msg.headers or {}).get("Nats-Msg-Id", "")))
+        except ValueError:
+            return cp  # not one of ours (e.g. a message republished by hand)
         row = await self.store.pool.fetchrow(
             f'SELECT tx_id::text AS tx_id, global_position FROM "{self.store.schema}".event'
             " WHERE event_id = $1::uuid",

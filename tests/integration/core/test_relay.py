@@ -153,3 +153,16 @@ async def test_nats_down_then_up_delivers_all_events_in_stream_order(
     assert len(msgs) == 1001
     assert all(v == list(range(1, 101)) for k, v in by_stream.items() if k != "warm")
     assert len(by_stream) == 11
+
+
+async def test_a_foreign_message_on_the_stream_does_not_stop_the_relay(
+    setup: EventStore, js: JetStreamContext, namespace: str
+) -> None:
+    store = setup
+    stream = f"{namespace}_CASE".upper()
+    await js.publish(f"{namespace}.case.x.Foo", b"{}", headers={"Nats-Msg-Id": "not-a-uuid"})
+    await store.append("s", 0, [noted(1)])
+    relay = make_relay(store, js, namespace)
+    assert await relay._already_published(Checkpoint()) == Checkpoint()
+    _, sent = await relay.publish_batch(Checkpoint())
+    assert sent == 1 and (await js.stream_info(stream)).state.messages == 2

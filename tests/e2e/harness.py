@@ -1,0 +1,475 @@
+"""The whole system on this machine, for end-to-end and fault tests.
+
+``System`` starts its own Postgres and NATS JetStream from the wheels on free ports (never
+the standard ones), creates and migrates a database, and starts each service as its own
+OS process exactly as ``make run`` does (``python -m services.<svc>``). Tests then drive
+it through HTTP and NATS only, and inject faults: kill a service, stop NATS, restart
+Postgres. Everything is stopped by ``stop()`` (or leaving the ``with`` block), also when
+a test fails; an ``atexit`` hook catches the rest.
+
+Process control is synchronous (``kill``, ``start``, ``restart``, ``stop_nats``, ...);
+each has an ``a``-prefixed async twin that runs it in a thread, so a test can keep load
+flowing on its event loop while it injects a fault.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import json
+import os
+import shutil
+import signal as signals
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
+from services.migrations import migrate_all
+from shared.auth import AuthConfig, mint_token
+from shared.devservers import EmbeddedNats, EmbeddedPostgres, free_port
+from shared.settings import PROJECT_ROOT, Settings
+
+SERVICES = ("case", "referral", "notify")
+DATABASE = "safepath"
+
+# Faster timers for tests that wait for escalations, retries or checkpoints. Opt in with
+# ``System(env=FAST_ENV)`` (or merge it with your own).
+FAST_ENV: dict[str, str] = {
+    "SAFEPATH_REFERRAL_ESCALATION_INTERVAL_SECONDS": "0.5",
+    "SAFEPATH_NOTIFY_BACKOFF_SECONDS": "[0.5, 1.0, 2.0, 4.0]",
+    "SAFEPATH_NOTIFY_WEBHOOK_TIMEOUT_SECONDS": "2",
+    "SAFEPATH_NOTIFY_NATS_TIMEOUT_SECONDS": "2",
+    "SAFEPATH_SEAL_INTERVAL_SECONDS": "0.5",
+}
+
+
+class _ExactSettings(Settings):
+    """Settings from the given values only, never this process's own environment, so the
+    tokens minted here match what the service processes were started with."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def _settings_from_env(env: Mapping[str, str]) -> Settings:
+    fields = Settings.model_fields
+    values: dict[str, Any] = {
+        key.removeprefix("SAFEPATH_").lower(): value
+        for key, value in env.items()
+        if key.startswith("SAFEPATH_") and key.removeprefix("SAFEPATH_").lower() in fields
+    }
+    return _ExactSettings(**values)
+
+
+_running: weakref.WeakSet[System] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    for system in list(_running):
+        system.stop()
+
+
+class ServiceNotReady(RuntimeError):
+    pass
+
+
+class System:
+    """Postgres, NATS and the three services as separate processes.
+
+    ``env`` is added to every service's environment (e.g. ``SAFEPATH_REFERRAL_SLA_...``,
+    ``SAFEPATH_NOTIFY_BACKOFF_SECONDS``); ``service_env`` to one service's only.
+    ``tmp`` holds the data and the logs; without it a temporary directory is made and
+    removed by ``stop()`` (unless ``keep=True``).
+    """
+
+    def __init__(
+        self,
+        tmp: Path | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        service_env: Mapping[str, Mapping[str, str]] | None = None,
+        ready_timeout: float = 60.0,
+        stop_timeout: float = 15.0,
+        keep: bool = False,
+    ) -> None:
+        self._own_tmp = tmp is None
+        self.tmp = Path(tmp) if tmp is not None else Path(tempfile.mkdtemp(prefix="safepath-e2e-"))
+        self.tmp = self.tmp.resolve()
+        self.keep = keep
+        self.ready_timeout = ready_timeout
+        self.stop_timeout = stop_timeout
+        self.namespace = f"e2e{uuid.uuid4().hex[:10]}"
+        self.host = "127.0.0.1"
+        self.ports = {svc: free_port() for svc in SERVICES}
+        self.pg = EmbeddedPostgres(self.tmp / "pg", fast=True)
+        self.nats = EmbeddedNats(self.tmp / "nats")
+        self.database_url = f"postgresql://postgres@127.0.0.1:{self.pg.port}/{DATABASE}"
+        self.log_dir = self.tmp / "logs"
+        self._extra_env = dict(env or {})
+        self._service_env = {svc: dict(v) for svc, v in (service_env or {}).items()}
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._lock = threading.RLock()
+        self._started = False
+        self.env = self._base_env()
+        self.settings = _settings_from_env(self.env)
+        self._auth = AuthConfig.from_settings(self.settings)
+
+    # -- addresses -----------------------------------------------------------------
+
+    @property
+    def nats_url(self) -> str:
+        return self.nats.url
+
+    def url(self, svc: str) -> str:
+        return f"http://{self.host}:{self.ports[_known(svc)]}"
+
+    def stream(self, svc: str) -> str:
+        """The JetStream stream of a service's events (``<NAMESPACE>_<SVC>``)."""
+        return self.settings.stream_name(svc)
+
+    @property
+    def dead_letter_stream(self) -> str:
+        return f"{self.namespace}_deadletter".upper()
+
+    # -- tokens and clients --------------------------------------------------------
+
+    def token(self, role: str, sub: str | None = None, **claims: Any) -> str:
+        """A bearer token the services accept (``provider_id``, ``region``, ``office``...)."""
+        return mint_token(self._auth, sub or f"e2e-{role}", role, **claims)
+
+    def headers(self, role: str, sub: str | None = None, **claims: Any) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(role, sub, **claims)}"}
+
+    def client(
+        self,
+        svc: str,
+        role: str | None = None,
+        sub: str | None = None,
+        *,
+        timeout: float = 10.0,
+        **claims: Any,
+    ) -> httpx.AsyncClient:
+        """An ``httpx.AsyncClient`` on ``svc``'s base URL, authenticated when ``role`` is
+        given. Use it as ``async with system.client("case", "caseworker") as c: ...``."""
+        headers = self.headers(role, sub, **claims) if role else {}
+        return httpx.AsyncClient(base_url=self.url(svc), headers=headers, timeout=timeout)
+
+    # -- logs ----------------------------------------------------------------------
+
+    def log_path(self, svc: str) -> Path:
+        if svc == "postgres":
+            return self.pg.log_path
+        if svc == "nats":
+            return self.nats.log_path
+        return self.log_dir / f"{_known(svc)}.log"
+
+    def logs(self, svc: str) -> str:
+        """Everything ``svc`` (or ``"postgres"``/``"nats"``) wrote, across restarts."""
+        path = self.log_path(svc)
+        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
+    def all_logs(self) -> str:
+        return "".join(self.logs(svc) for svc in SERVICES)
+
+    def json_logs(self, svc: str) -> list[dict[str, Any]]:
+        """The service's JSON log lines, parsed (lines that are not JSON are skipped)."""
+        out = []
+        for line in self.logs(svc).splitlines():
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(doc, dict):
+                out.append(doc)
+        return out
+
+    # -- whole system --------------------------------------------------------------
+
+    def __enter__(self) -> System:
+        self.start_all()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start_all(self) -> System:
+        """Postgres, NATS, database + migrations, then the three services until ready."""
+        _running.add(self)
+        self._started = True
+        try:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            admin = self.pg.start()
+            self.nats.start()
+            asyncio.run(_prepare_database(admin, self.database_url))
+            for svc in SERVICES:
+                self._spawn(svc)
+            for svc in SERVICES:
+                self.wait_ready(svc)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Services (SIGTERM, then SIGKILL after ``stop_timeout``), NATS, Postgres. Safe to
+        call more than once and after a partial start."""
+        with self._lock:
+            if not self._started:
+                return
+            self._started = False
+            procs = dict(self._procs)
+            self._procs.clear()
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signals.SIGTERM)
+        deadline = time.monotonic() + self.stop_timeout
+        for p in procs.values():
+            try:
+                p.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        for step in (self.nats.stop, self.pg.stop):
+            try:
+                step()
+            except Exception:  # keep stopping the rest
+                pass
+        _running.discard(self)
+        if self._own_tmp and not self.keep:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # -- services ------------------------------------------------------------------
+
+    def pid(self, svc: str) -> int | None:
+        p = self._procs.get(_known(svc))
+        return p.pid if p is not None and p.poll() is None else None
+
+    def running(self, svc: str) -> bool:
+        return self.pid(svc) is not None
+
+    def kill(self, svc: str, signal: int = signals.SIGKILL, timeout: float | None = None) -> int:
+        """Send ``signal`` to ``svc`` and wait for it to exit; returns its exit code."""
+        with self._lock:
+            p = self._procs.pop(_known(svc), None)
+        if p is None:
+            raise RuntimeError(f"{svc} is not running")
+        if p.poll() is None:
+            p.send_signal(signal)
+        try:
+            return p.wait(timeout or self.stop_timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            return p.wait()
+
+    def start(self, svc: str, *, wait: bool = True) -> None:
+        """Start ``svc`` again (same port, same environment) and wait for ``/readyz``."""
+        self._spawn(svc)
+        if wait:
+            self.wait_ready(svc)
+
+    def restart(
+        self, svc: str, delay: float = 0.0, signal: int = signals.SIGKILL, *, wait: bool = True
+    ) -> None:
+        """Kill (default ``kill -9``), wait ``delay`` seconds, start again."""
+        self.kill(svc, signal)
+        time.sleep(delay)
+        self.start(svc, wait=wait)
+
+    def _spawn(self, svc: str) -> None:
+        env = {**self.env, **self._service_env.get(svc, {})}
+        with self._lock:
+            old = self._procs.get(_known(svc))
+            if old is not None and old.poll() is None:
+                raise RuntimeError(f"{svc} is already running (pid {old.pid})")
+            log = open(self.log_path(svc), "ab")
+            try:
+                self._procs[svc] = subprocess.Popen(
+                    [sys.executable, "-m", f"services.{svc}"],
+                    env=env,
+                    cwd=PROJECT_ROOT,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            finally:
+                log.close()  # the child holds its own copy
+
+    def readyz(self, svc: str) -> tuple[int, dict[str, Any]]:
+        """One ``GET /readyz``: status code and body (``(0, {})`` when nothing answers)."""
+        try:
+            r = httpx.get(f"{self.url(svc)}/readyz", timeout=3.0)
+        except httpx.HTTPError:
+            return 0, {}
+        try:
+            body = r.json()
+        except ValueError:
+            body = {}
+        return r.status_code, body if isinstance(body, dict) else {}
+
+    def wait_ready(self, svc: str, timeout: float | None = None) -> float:
+        """Poll ``/readyz`` until 200; returns the seconds waited. Fails at once if the
+        process exits, with the end of its log."""
+        return self._wait(svc, lambda status: status == 200, timeout, "ready")
+
+    def wait_unready(self, svc: str, timeout: float | None = None) -> float:
+        """Poll ``/readyz`` until it answers 503 (a dependency is down)."""
+        return self._wait(svc, lambda status: status == 503, timeout, "unready")
+
+    def _wait(self, svc: str, done: Any, timeout: float | None, what: str) -> float:
+        start = time.monotonic()
+        deadline = start + (timeout or self.ready_timeout)
+        status, body = 0, dict[str, Any]()
+        while time.monotonic() < deadline:
+            p = self._procs.get(_known(svc))
+            if p is None or p.poll() is not None:
+                code = None if p is None else p.returncode
+                raise ServiceNotReady(
+                    f"{svc} is not running (exit {code}); log tail:\n{self._tail(svc)}"
+                )
+            status, body = self.readyz(svc)
+            if done(status):
+                return time.monotonic() - start
+            time.sleep(0.1)
+        raise ServiceNotReady(
+            f"{svc} not {what} within {timeout or self.ready_timeout}s (last {status} {body});"
+            f" log tail:\n{self._tail(svc)}"
+        )
+
+    def _tail(self, svc: str, lines: int = 40) -> str:
+        return "\n".join(self.logs(svc).splitlines()[-lines:])
+
+    # -- NATS and Postgres ---------------------------------------------------------
+
+    def stop_nats(self, *, kill: bool = False) -> None:
+        """Stop the NATS server (SIGTERM, or SIGKILL with ``kill=True``); data stays."""
+        proc = self.nats.proc
+        if proc is None:
+            raise RuntimeError("NATS is not running")
+        if kill:
+            proc.kill()
+            proc.wait()
+            self.nats.proc = None
+        else:
+            self.nats.stop()
+
+    def start_nats(self) -> None:
+        """Start NATS again on the same port with the same store directory."""
+        if self.nats.proc is not None and self.nats.proc.poll() is None:
+            raise RuntimeError("NATS is already running")
+        self.nats.start()
+
+    def stop_postgres(self, *, immediate: bool = False) -> None:
+        """Fast shutdown (SIGINT), or immediate (SIGQUIT: crash recovery on next start)."""
+        proc = self.pg.proc
+        if proc is None:
+            raise RuntimeError("Postgres is not running")
+        if immediate:
+            proc.send_signal(signals.SIGQUIT)
+            proc.wait(30)
+            self.pg.proc = None
+        else:
+            self.pg.stop()
+
+    def start_postgres(self) -> None:
+        """Start Postgres again with the same data directory and port."""
+        if self.pg.proc is not None and self.pg.proc.poll() is None:
+            raise RuntimeError("Postgres is already running")
+        self.pg.start()
+
+    def restart_postgres(self, delay: float = 0.0, *, immediate: bool = False) -> None:
+        self.stop_postgres(immediate=immediate)
+        time.sleep(delay)
+        self.start_postgres()
+
+    # -- async twins (run in a thread; the caller's event loop keeps going) ----------
+
+    async def akill(self, svc: str, signal: int = signals.SIGKILL) -> int:
+        return await asyncio.to_thread(self.kill, svc, signal)
+
+    async def astart(self, svc: str, *, wait: bool = True) -> None:
+        await asyncio.to_thread(self.start, svc, wait=wait)
+
+    async def arestart(
+        self, svc: str, delay: float = 0.0, signal: int = signals.SIGKILL, *, wait: bool = True
+    ) -> None:
+        await self.akill(svc, signal)
+        await asyncio.sleep(delay)
+        await self.astart(svc, wait=wait)
+
+    async def await_ready(self, svc: str, within: float | None = None) -> float:
+        return await asyncio.to_thread(self.wait_ready, svc, within)
+
+    async def await_unready(self, svc: str, within: float | None = None) -> float:
+        return await asyncio.to_thread(self.wait_unready, svc, within)
+
+    async def await_all_ready(self, within: float | None = None) -> None:
+        await asyncio.gather(*(self.await_ready(svc, within) for svc in SERVICES))
+
+    async def astop_nats(self, *, kill: bool = False) -> None:
+        await asyncio.to_thread(self.stop_nats, kill=kill)
+
+    async def astart_nats(self) -> None:
+        await asyncio.to_thread(self.start_nats)
+
+    async def arestart_postgres(self, delay: float = 0.0, *, immediate: bool = False) -> None:
+        await asyncio.to_thread(self.stop_postgres, immediate=immediate)
+        await asyncio.sleep(delay)
+        await asyncio.to_thread(self.start_postgres)
+
+    # -- environment ---------------------------------------------------------------
+
+    def _base_env(self) -> dict[str, str]:
+        # This process's own SAFEPATH_* settings (a developer's shell, CI's test servers)
+        # must not leak into the system under test.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SAFEPATH_")}
+        env.update(
+            PYTHONUNBUFFERED="1",
+            SAFEPATH_ENVIRONMENT="test",
+            SAFEPATH_DATABASE_URL=self.database_url,
+            SAFEPATH_NATS_URL=self.nats.url,
+            SAFEPATH_NAMESPACE=self.namespace,
+            SAFEPATH_HOST=self.host,
+            SAFEPATH_CASE_PORT=str(self.ports["case"]),
+            SAFEPATH_REFERRAL_PORT=str(self.ports["referral"]),
+            SAFEPATH_NOTIFY_PORT=str(self.ports["notify"]),
+            SAFEPATH_LOG_FORMAT="json",
+            SAFEPATH_LOG_LEVEL="INFO",
+            SAFEPATH_DATA_DIR=str(self.tmp / "data"),
+        )
+        env.update(self._extra_env)
+        return env
+
+
+def _known(svc: str) -> str:
+    if svc not in SERVICES:
+        raise ValueError(f"unknown service {svc!r}; one of {', '.join(SERVICES)}")
+    return svc
+
+
+async def _prepare_database(admin_url: str, database_url: str) -> None:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{DATABASE}"')
+    finally:
+        await conn.close()
+    await migrate_all(database_url)
