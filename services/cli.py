@@ -190,7 +190,7 @@ async def _audit_verify(services: list[str], case: str | None) -> list[dict[str,
     if not settings.database_url or not settings.nats_url:
         raise SystemExit("SAFEPATH_DATABASE_URL and SAFEPATH_NATS_URL must be set")
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
-    nc = await nats.connect(settings.nats_url)
+    nc = await nats.connect(settings.nats_servers())
     try:
         js = nc.jetstream()
         out = []
@@ -229,7 +229,7 @@ async def _audit_proof(event_id: str, service: str | None) -> dict[str, object]:
     if not settings.database_url or not settings.nats_url:
         raise SystemExit("SAFEPATH_DATABASE_URL and SAFEPATH_NATS_URL must be set")
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
-    nc = await nats.connect(settings.nats_url)
+    nc = await nats.connect(settings.nats_servers())
     try:
         for svc in [service] if service else list(SERVICES):
             row = await pool.fetchrow(

@@ -150,7 +150,7 @@ def content_digest(
     return _content_digest(
         event_id, stream_id, stream_version, event_type, occurred_at,
         canonical_text(data), canonical_text(metadata),
-    )
+    )  # fmt: skip
 
 
 def chain_hash(prev_hash: bytes | None, digest: bytes) -> bytes:
@@ -161,6 +161,37 @@ _COLUMNS = (
     "global_position, tx_id::text AS tx, event_id, stream_id, stream_version, event_type,"
     " occurred_at, data::text AS data, metadata::text AS metadata, prev_hash, hash"
 )
+
+
+class _Row(NamedTuple):
+    """An event ready to insert: its content, hashed once, and its JSON text."""
+
+    event_id: UUID
+    stream_id: str
+    version: int
+    type: str
+    at: datetime
+    data: dict[str, Any]
+    meta: dict[str, Any]
+    data_text: str
+    meta_text: str
+    digest: bytes
+
+
+def _stored(rec: asyncpg.Record, row: _Row) -> StoredEvent:
+    return StoredEvent(
+        global_position=rec["global_position"],
+        tx_id=int(rec["tx_id"]),
+        event_id=row.event_id,
+        stream_id=row.stream_id,
+        stream_version=row.version,
+        event_type=row.type,
+        occurred_at=row.at,
+        data=row.data,
+        metadata=row.meta,
+        prev_hash=rec["prev_hash"],
+        hash=rec["hash"],
+    )
 
 
 def _row_to_event(r: asyncpg.Record) -> StoredEvent:
@@ -249,7 +280,7 @@ class EventStore:
 
     # -- writing -----------------------------------------------------------------------
 
-    def _prepare(self, stream_id: str, version: int, new: NewEvent) -> tuple[Any, ...]:
+    def _prepare(self, stream_id: str, version: int, new: NewEvent) -> _Row:
         ev = new.event
         data = ev.model_dump(mode="json")
         meta: dict[str, Any] = {"actor": new.actor.encode(), "correlationid": new.correlation_id}
@@ -262,8 +293,8 @@ class EventStore:
         digest = _content_digest(
             new.event_id, stream_id, version, type_name, at, data_text, meta_text
         )
-        return (new.event_id, stream_id, version, type_name, at, data, meta, digest,
-                data_text, meta_text)
+        return _Row(new.event_id, stream_id, version, type_name, at, data, meta, data_text,
+                    meta_text, digest)  # fmt: skip
 
     async def append(
         self,
@@ -296,70 +327,33 @@ class EventStore:
         return stored
 
     async def _append_rows(
-        self, c: asyncpg.Connection, stream_id: str, expected: int, rows: list[tuple[Any, ...]]
+        self, c: asyncpg.Connection, stream_id: str, expected: int, rows: list[_Row]
     ) -> list[StoredEvent]:
         if len(rows) == 1:
-            eid, sid, ver, typ, at, data, meta, digest = rows[0]
+            (row,) = rows
             r = await c.fetchrow(
                 self._sql_append_one,
-                sid,
-                eid,
-                ver,
-                typ,
-                at,
-                json.dumps(data),
-                json.dumps(meta),
-                digest,
+                row.stream_id, row.event_id, row.version, row.type, row.at,
+                row.data_text, row.meta_text, row.digest,
+            )  # fmt: skip
+            recs = [r] if r is not None else []
+        else:
+            recs = await c.fetch(
+                self._sql_append_many,
+                stream_id,
+                expected,
+                [r.event_id for r in rows],
+                [r.type for r in rows],
+                [r.at for r in rows],
+                [r.data_text for r in rows],
+                [r.meta_text for r in rows],
+                [r.digest for r in rows],
             )
-            if r is None:
-                actual = await self.stream_version(stream_id, conn=c)
-                raise ConcurrencyError(stream_id, expected, actual)
-            return [
-                StoredEvent(
-                    r["global_position"],
-                    int(r["tx_id"]),
-                    eid,
-                    sid,
-                    ver,
-                    typ,
-                    at,
-                    data,
-                    meta,
-                    r["prev_hash"],
-                    r["hash"],
-                )
-            ]
-        recs = await c.fetch(
-            self._sql_append_many,
-            stream_id,
-            expected,
-            [r[0] for r in rows],
-            [r[3] for r in rows],
-            [r[4] for r in rows],
-            [r[8] for r in rows],
-            [r[9] for r in rows],
-            [r[7] for r in rows],
-        )
+            recs = sorted(recs, key=lambda x: x["stream_version"])
         if not recs:
             actual = await self.stream_version(stream_id, conn=c)
             raise ConcurrencyError(stream_id, expected, actual)
-        recs = sorted(recs, key=lambda x: x["stream_version"])
-        return [
-            StoredEvent(
-                rec["global_position"],
-                int(rec["tx_id"]),
-                row[0],
-                row[1],
-                row[2],
-                row[3],
-                row[4],
-                row[5],
-                row[6],
-                rec["prev_hash"],
-                rec["hash"],
-            )
-            for rec, row in zip(recs, rows, strict=True)
-        ]
+        return [_stored(rec, row) for rec, row in zip(recs, rows, strict=True)]
 
     # -- reading -----------------------------------------------------------------------
 

@@ -53,7 +53,8 @@ async def rebuild(
         await store.pool.fetchval(
             f'SELECT count(*) FROM "{store.schema}".event'
             " WHERE (tx_id, global_position) <= ($1::text::xid8, $2)",
-            str(cp.tx_id), cp.position,
+            str(cp.tx_id),
+            cp.position,
         )
     )
     started, start_done = time.monotonic(), done

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from uuid import UUID
 from collections.abc import Awaitable, Callable
+from uuid import UUID
 
 import nats.errors
 from nats.js import JetStreamContext
@@ -25,6 +25,11 @@ from shared.logging import get_logger
 
 log = get_logger("safepath.relay")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def subject_for(root: str, event: StoredEvent) -> str:
@@ -125,17 +130,24 @@ class Relay:
                 if sent == 0:
                     self._wake.clear()
                     try:
-                        await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
+                        # cancellation that arrives as the wait completes.
+                        async with asyncio.timeout(self.poll_seconds):
+                            await self._wake.wait()
                     except TimeoutError:
                         pass
             except asyncio.CancelledError:
                 raise
             except (nats.errors.Error, OSError, TimeoutError) as e:
+                if _cancelling():  # nats-py may turn our cancellation into its own error
+                    raise asyncio.CancelledError from e
                 log.warning("relay_publish_failed", error=type(e).__name__, retry_in=delay)
                 cp = None  # re-read the saved checkpoint and the stream's last message
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
             except Exception as e:  # Postgres down, etc.: keep trying, never die silently
+                if _cancelling():
+                    raise asyncio.CancelledError from e
                 log.error("relay_failed", error=type(e).__name__, retry_in=delay)
                 cp = None
                 await asyncio.sleep(delay)

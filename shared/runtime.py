@@ -84,8 +84,9 @@ async def start_runtime(
         applied = await apply_migrations(conn, service, migrations)
     if applied:
         log.info("migrations_applied", service=service, files=applied)
+    servers = settings.nats_servers()
     nc = await nats.connect(
-        settings.nats_url,
+        servers,
         name=f"safepath-{service}",
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
@@ -123,7 +124,7 @@ async def start_runtime(
         batch=settings.relay_batch,
         poll_seconds=settings.relay_poll_seconds,
     )
-    broker = NatsBroker(settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=1)
+    broker = NatsBroker(servers, max_reconnect_attempts=-1, reconnect_time_wait=1)
     rt = Runtime(service, settings, pool, nc, js, store, relay, broker)
     if wire is not None:
         wire(rt)
@@ -147,8 +148,10 @@ async def stop_runtime(rt: Runtime) -> None:
     with contextlib.suppress(Exception):
         await rt.broker.stop()
     for t in rt.tasks:
-        t.cancel()
-    for t in rt.tasks:
+        # Cancel until done: a library may swallow one cancellation mid-call.
+        while not t.done():
+            t.cancel()
+            await asyncio.wait({t}, timeout=1.0)
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await t
     with contextlib.suppress(Exception):

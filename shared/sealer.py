@@ -202,6 +202,9 @@ class Sealer:
             except asyncio.CancelledError:
                 raise
             except Exception as e:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError from e
                 log.warning("sealer_failed", error=type(e).__name__)
                 delay = min(delay * 2, 30.0)
             await asyncio.sleep(delay)

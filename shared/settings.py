@@ -70,6 +70,10 @@ class Settings(BaseSettings):
             if self.master_key == DEV_MASTER_KEY:
                 raise ValueError("SAFEPATH_MASTER_KEY must be set in production")
 
+    def nats_servers(self) -> list[str]:
+        """``SAFEPATH_NATS_URL`` may list several servers (a cluster), comma-separated."""
+        return [u.strip() for u in (self.nats_url or "").split(",") if u.strip()]
+
     def audit_verify_key(self) -> str:
         if self.audit_public_key:
             return self.audit_public_key

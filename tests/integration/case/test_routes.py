@@ -71,7 +71,8 @@ async def test_every_step_of_a_case_shows_in_the_case_view(
     note = await client.post(f"{base}/notes", json={"text": "Called back at 10:00"}, headers=h)
     assert note.status_code == 200
     withdraw = await client.post(
-        f"{base}/consents/{consent_id}/withdraw", json={"reason_code": "survivor_request"},
+        f"{base}/consents/{consent_id}/withdraw",
+        json={"reason_code": "survivor_request"},
         headers=h,
     )
     assert withdraw.status_code == 200
@@ -83,9 +84,7 @@ async def test_every_step_of_a_case_shows_in_the_case_view(
     assert view["needs"]["needs"] == ["shelter", "medical"]
     assert view["needs"]["note"] == "needs a doctor"
     assert view["identification"]["status"] == "presumed"
-    assert [(c["consent_id"], c["status"]) for c in view["consents"]] == [
-        (consent_id, "withdrawn")
-    ]
+    assert [(c["consent_id"], c["status"]) for c in view["consents"]] == [(consent_id, "withdrawn")]
     assert [(x["referral_id"], x["status"], x["needs"]) for x in view["referrals"]] == [
         (referral_id, "requested", ["shelter"])
     ]
@@ -106,12 +105,17 @@ async def test_close_reopen_and_transfer(client: httpx.AsyncClient, auth: Token)
     reopened = await client.post(f"{base}/reopen", json={"reason": "new_needs"}, headers=h)
     assert reopened.status_code == 200
     moved = await client.post(
-        f"{base}/transfer", json={"to_caseworker": "cw-farrukh", "to_office": "asht-nrm"},
+        f"{base}/transfer",
+        json={"to_caseworker": "cw-farrukh", "to_office": "asht-nrm"},
         headers=h,
     )
     assert moved.status_code == 200
     view = (await client.get(base, headers=auth("supervisor"))).json()
-    assert (view["status"], view["caseworker"], view["office"]) == ("open", "cw-farrukh", "asht-nrm")
+    assert (view["status"], view["caseworker"], view["office"]) == (
+        "open",
+        "cw-farrukh",
+        "asht-nrm",
+    )
     # The case left the first caseworker's office: for them it no longer exists.
     assert (await client.get(base, headers=h)).status_code == 404
     assert (await client.get(base, headers=auth(sub="cw-farrukh", office="asht-nrm"))).is_success

@@ -38,7 +38,9 @@ INVALID_INTAKES: list[tuple[str, dict[str, Any], str]] = [
 
 
 @pytest.mark.parametrize(
-    ("body", "path"), [(b, p) for _, b, p in INVALID_INTAKES], ids=[n for n, _, _ in INVALID_INTAKES]
+    ("body", "path"),
+    [(b, p) for _, b, p in INVALID_INTAKES],
+    ids=[n for n, _, _ in INVALID_INTAKES],
 )
 async def test_an_invalid_intake_is_refused_with_the_field_path(
     client: httpx.AsyncClient, auth: Token, pool: asyncpg.Pool, body: dict[str, Any], path: str
@@ -71,8 +73,16 @@ INVALID_CHANGES: list[tuple[str, str, dict[str, Any]]] = [
     ("post", "/needs", {"needs": ["spa"]}),
     ("post", "/identification", {"status": "maybe", "basis": "review", "deciding_agency": "ngo"}),
     ("post", "/consents", {"purpose": "referral", "data_categories": ["needs"]}),
-    ("post", "/consents", {"purpose": "referral", "service_types": ["shelter"],
-                           "data_categories": ["needs"], "expires_at": "2030-01-01T00:00"}),
+    (
+        "post",
+        "/consents",
+        {
+            "purpose": "referral",
+            "service_types": ["shelter"],
+            "data_categories": ["needs"],
+            "expires_at": "2030-01-01T00:00",
+        },
+    ),
     ("post", "/referrals", {"needs": [], "urgency": "urgent"}),
     ("post", "/referrals", {"needs": ["shelter"], "urgency": "soon"}),
     ("post", "/notes", {"text": ""}),
@@ -86,8 +96,12 @@ INVALID_CHANGES: list[tuple[str, str, dict[str, Any]]] = [
 
 @pytest.mark.parametrize(("method", "suffix", "body"), INVALID_CHANGES)
 async def test_an_invalid_change_is_refused_and_changes_nothing(
-    client: httpx.AsyncClient, auth: Token, pool: asyncpg.Pool,
-    method: str, suffix: str, body: dict[str, Any],
+    client: httpx.AsyncClient,
+    auth: Token,
+    pool: asyncpg.Pool,
+    method: str,
+    suffix: str,
+    body: dict[str, Any],
 ) -> None:
     h = auth()
     case_id = await open_case(client, h)

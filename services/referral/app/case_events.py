@@ -1,0 +1,64 @@
+"""What the referral service does with case events (durable ``referral-case-events``).
+
+Runs in the inbox transaction of ``shared.consumer``: the referrals a request opens, or
+the withdrawals a closed case or withdrawn consent causes, commit together with the inbox
+row, so a redelivered event changes nothing (and the domain ignores a reopened request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+from services.referral.app.referrals import Referrals
+from services.referral.domain.commands import WithdrawReferral, open_referrals
+from shared.consumer import Apply
+from shared.envelope import Actor, Envelope
+from shared.events.base import Event
+from shared.events.case import CaseClosed, ConsentWithdrawn, ReferralRequested
+from shared.events.referral import WithdrawalCause
+
+CASE_EVENT_TYPES = ("ReferralRequested", "ConsentWithdrawn", "CaseClosed")
+SERVICE = Actor.service("referral")
+
+
+def case_event_handler(referrals: Referrals, directory_ready: asyncio.Event) -> Apply:
+    async def apply(conn: asyncpg.Connection, env: Envelope, event: Event) -> None:
+        # Routing before the directory file is imported would find no provider at all.
+        await directory_ready.wait()
+        case_id = env.subject
+        if isinstance(event, ReferralRequested):
+            origin = {"office": event.office, "caseworker": event.caseworker}
+            for command in open_referrals(event, case_id):
+                await referrals.run(
+                    conn,
+                    command,
+                    actor=SERVICE,
+                    correlation_id=env.correlationid,
+                    causation_id=env.id,
+                    origin=origin,
+                )
+        elif isinstance(event, ConsentWithdrawn):
+            await _withdraw(referrals, conn, env, "consent_withdrawn", event.consent_id)
+        elif isinstance(event, CaseClosed):
+            await _withdraw(referrals, conn, env, "case_closed", None)
+
+    return apply
+
+
+async def _withdraw(
+    referrals: Referrals,
+    conn: asyncpg.Connection,
+    env: Envelope,
+    cause: WithdrawalCause,
+    consent_id: str | None,
+) -> None:
+    for referral_id in await referrals.projection.open_of_case(conn, env.subject, consent_id):
+        await referrals.run(
+            conn,
+            WithdrawReferral(referral_id, cause),
+            actor=SERVICE,
+            correlation_id=env.correlationid,
+            causation_id=env.id,
+        )

@@ -1,0 +1,126 @@
+"""The ``referral_view`` projection: one row per referral, written with each append."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from services.referral.domain.state import Referral
+from shared.events.base import Event
+from shared.events.referral import ReferralRouted, ReferralUnroutable
+from shared.migrations import quote_ident
+
+OPEN_STATUSES = ("awaiting_answer", "accepted", "in_service", "unroutable")
+
+
+class Projection:
+    def __init__(self, schema: str) -> None:
+        t = self.table = f"{quote_ident(schema)}.referral_view"
+        self._upsert = f"""
+            INSERT INTO {t} (referral_id, case_id, request_id, need, urgency, status,
+                provider_id, coordinator_id, attempt, respond_by, reasons, categories, region,
+                district, sex, age_band, language, disability, consent_id, office, caseworker,
+                version, created_at, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11::jsonb, '{{}}'),
+                $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $23)
+            ON CONFLICT (referral_id) DO UPDATE SET
+                status = excluded.status, provider_id = excluded.provider_id,
+                coordinator_id = excluded.coordinator_id, attempt = excluded.attempt,
+                respond_by = excluded.respond_by,
+                reasons = coalesce($11::jsonb, {t}.reasons),
+                version = excluded.version, updated_at = excluded.updated_at"""
+
+    async def save(
+        self,
+        conn: asyncpg.Connection,
+        state: Referral,
+        new_events: Sequence[Event],
+        version: int,
+        now: datetime,
+        origin: dict[str, str | None] | None = None,
+    ) -> None:
+        """Write the referral as ``state`` leaves it; reasons of the latest routing attempt.
+
+        ``origin`` (office, caseworker) is only known when the referral is opened.
+        """
+        attempts = [e for e in new_events if isinstance(e, ReferralRouted | ReferralUnroutable)]
+        reasons = json.dumps(attempts[-1].reasons.model_dump(mode="json")) if attempts else None
+        origin = origin or {}
+        f = state.facts
+        await conn.execute(
+            self._upsert,
+            state.referral_id,
+            state.case_id,
+            state.request_id,
+            state.need,
+            state.urgency,
+            state.status,
+            state.provider_id,
+            state.coordinator_id,
+            state.attempt,
+            state.respond_by,
+            reasons,
+            list(f.categories),
+            f.region,
+            f.district,
+            f.sex,
+            f.age_band,
+            f.language,
+            f.disability,
+            state.consent.consent_id,
+            origin.get("office"),
+            origin.get("caseworker"),
+            version,
+            now,
+        )
+
+    async def get(self, conn: asyncpg.Connection | asyncpg.Pool, referral_id: str) -> Any:
+        return await conn.fetchrow(
+            f"SELECT * FROM {self.table} WHERE referral_id = $1", referral_id
+        )
+
+    async def of_case(self, conn: asyncpg.Connection | asyncpg.Pool, case_id: str) -> list[Any]:
+        return list(
+            await conn.fetch(
+                f"SELECT * FROM {self.table} WHERE case_id = $1 ORDER BY created_at, referral_id",
+                case_id,
+            )
+        )
+
+    async def of_provider(
+        self, conn: asyncpg.Connection | asyncpg.Pool, provider_id: str, status: str | None
+    ) -> list[Any]:
+        return list(
+            await conn.fetch(
+                f"SELECT * FROM {self.table} WHERE provider_id = $1"
+                " AND ($2::text IS NULL OR status = $2) ORDER BY updated_at DESC LIMIT 500",
+                provider_id,
+                status,
+            )
+        )
+
+    async def open_of_case(
+        self, conn: asyncpg.Connection, case_id: str, consent_id: str | None = None
+    ) -> list[str]:
+        rows = await conn.fetch(
+            f"SELECT referral_id FROM {self.table} WHERE case_id = $1"
+            " AND status = ANY($2::text[]) AND ($3::text IS NULL OR consent_id = $3)"
+            " ORDER BY referral_id",
+            case_id,
+            list(OPEN_STATUSES),
+            consent_id,
+        )
+        return [r["referral_id"] for r in rows]
+
+    async def due(self, pool: asyncpg.Pool, now: datetime, limit: int) -> list[str]:
+        rows = await pool.fetch(
+            f"SELECT referral_id FROM {self.table} WHERE status = 'awaiting_answer'"
+            " AND respond_by <= $1 ORDER BY respond_by LIMIT $2",
+            now,
+            limit,
+        )
+        return [r["referral_id"] for r in rows]

@@ -1,0 +1,159 @@
+"""What the referral routes share: the service objects, headers, writes and error mapping."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+
+from services.referral.app.directory_admin import ProviderExists, UnknownProvider
+from services.referral.app.directory_store import DirectoryCache
+from services.referral.app.referrals import Referrals, StaleVersion
+from services.referral.config import ReferralSettings
+from services.referral.domain.errors import NotAssignedProvider, ReferralError, ReferralNotFound
+from shared.auth import Principal
+from shared.envelope import Actor
+from shared.eventstore import ConcurrencyError
+from shared.idempotency import IdempotencyKeyReused, IdempotentWrite, fingerprint
+from shared.problems import (
+    ProblemError,
+    ProblemFieldError,
+    conflict,
+    field_errors,
+    not_found,
+    precondition_failed,
+    unprocessable,
+)
+from shared.runtime import Runtime
+
+_ETAG = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
+
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        pattern=r'^(W/)?"?\d{1,9}"?$',
+        description='The referral version the answer is based on (its `ETag`, e.g. `"2"`). '
+        "Stale: 412 with `current_version`.",
+    ),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="A unique key per intended change: a retry with the same key and body "
+        "returns the first response and changes nothing.",
+    ),
+]
+ETAG_HEADER = {
+    "ETag": {"description": "The referral's version, quoted.", "schema": {"type": "string"}}
+}
+
+
+@dataclass
+class ReferralService:
+    """What the routes and consumers of one process share (in ``runtime.extras``)."""
+
+    settings: ReferralSettings
+    cache: DirectoryCache
+    referrals: Referrals
+
+
+def runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def service(request: Request) -> ReferralService:
+    svc: ReferralService = runtime(request).extras["referral"]
+    return svc
+
+
+def reference_key(request: Request) -> bytes:
+    return runtime(request).settings.case_reference_key.encode()
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def expected_version(if_match: str | None) -> int | None:
+    if if_match is None:
+        return None
+    m = _ETAG.match(if_match.strip())
+    return int(m.group(1)) if m else None
+
+
+def actor_of(principal: Principal) -> Actor:
+    return Actor(sub=principal.sub, role=principal.role)
+
+
+def correlation_id(request: Request) -> str:
+    return str(request.state.correlation_id)
+
+
+Work = Callable[[asyncpg.Connection], Awaitable[tuple[int, BaseModel, dict[str, str]]]]
+
+
+async def run_write(
+    request: Request, principal: Principal, key: str | None, body: BaseModel | None, work: Work
+) -> JSONResponse:
+    """Do ``work`` once per Idempotency-Key and answer with its (status, model, headers)."""
+    rt = runtime(request)
+    payload = None if body is None else body.model_dump(mode="json")
+    fp = fingerprint(request.method, request.url.path, payload)
+    try:
+        async with IdempotentWrite(
+            rt.pool, rt.store.schema, f"{principal.role}:{principal.sub}", key, fp
+        ) as w:
+            if w.replay is not None:
+                return JSONResponse(w.replay.body, w.replay.status, headers=w.replay.headers)
+            status, model, headers = await work(w.conn)
+            content = model.model_dump(mode="json")
+            w.save(status, content, headers)
+    except Exception as e:
+        raise problem_of(e) from None
+    return JSONResponse(content, status, headers=headers)
+
+
+def problem_of(e: Exception) -> Exception:
+    match e:
+        case ReferralNotFound() | NotAssignedProvider():
+            return not_found("No such referral.")
+        case UnknownProvider():
+            return not_found("No such provider.")
+        case ProviderExists():
+            return ProblemError(409, detail="The provider id is taken.", type_suffix="exists")
+        case StaleVersion():
+            return precondition_failed(e.current)
+        case ConcurrencyError():
+            return conflict(e.actual, "Another change to this referral was saved first.")
+        case ReferralError():
+            return ProblemError(409, "Conflict", str(e), type_suffix=e.code)
+        case IdempotencyKeyReused():
+            return ProblemError(
+                422,
+                "Idempotency-Key reused",
+                "This Idempotency-Key was used for a different request.",
+                type_suffix="idempotency-key-reused",
+            )
+        case ValidationError():
+            return unprocessable(
+                "The request is invalid; nothing was changed.",
+                [ProblemFieldError(**_in_body(err)) for err in field_errors(e.errors())],
+            )
+        case _:
+            return e
+
+
+def _in_body(err: dict[str, Any]) -> dict[str, Any]:
+    return {**err, "path": "body" + ("." + err["path"] if err["path"] else "")}

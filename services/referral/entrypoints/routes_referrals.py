@@ -1,0 +1,234 @@
+"""Referral routes: providers answer and follow their referrals; case roles read them.
+
+A provider only ever sees referrals it holds (anything else is a 404) and only in the
+minimised form; case roles see the case id, the provider and the routing reasons, within
+the same scope as case reads (office/region of the request).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
+
+from services.referral.domain.commands import (
+    AcceptReferral,
+    CompleteService,
+    DeclineReferral,
+    StartService,
+)
+from services.referral.domain.errors import ReferralNotFound
+from services.referral.entrypoints.deps import (
+    ETAG_HEADER,
+    IdempotencyKey,
+    IfMatch,
+    actor_of,
+    correlation_id,
+    etag,
+    expected_version,
+    reference_key,
+    run_write,
+    service,
+)
+from services.referral.entrypoints.schemas import (
+    CaseReferral,
+    Declined,
+    DeclineIn,
+    ProviderReferral,
+    case_referral,
+    provider_referral,
+)
+from shared.auth import CurrentPrincipal, Principal, require_roles
+from shared.problems import not_found, problem_responses
+
+router = APIRouter(tags=["referrals"])
+CASE_ROLES = ("caseworker", "supervisor", "auditor", "admin")
+ReferralId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9a-f-]{36}$")]
+CaseId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+Status = Literal["awaiting_answer", "accepted", "in_service", "completed", "withdrawn"]
+
+
+def in_scope(principal: Principal, row: Any) -> bool:
+    """The case service's scope rule, on what the request told us about the case."""
+    match principal.role:
+        case "admin":
+            return True
+        case "auditor":
+            return principal.region is None or principal.region == row["region"]
+        case "supervisor":
+            return principal.region is not None and principal.region == row["region"]
+        case "caseworker":
+            if row["caseworker"] == principal.sub:
+                return True
+            if principal.office is not None:
+                return bool(row["office"] == principal.office)
+            return principal.region is not None and principal.region == row["region"]
+    return False
+
+
+@router.get(
+    "/providers/{provider_id}/referrals",
+    summary="The referrals a provider holds (minimised)",
+    responses=problem_responses(401, 403, 404, 422),
+    dependencies=[Depends(require_roles("provider"))],
+)
+async def list_provider_referrals(
+    request: Request,
+    provider_id: Annotated[str, Path(max_length=64)],
+    principal: CurrentPrincipal,
+    status: Annotated[Status | None, Query()] = None,
+) -> list[ProviderReferral]:
+    if provider_id != principal.provider_id:
+        raise not_found("No such provider.")
+    rows = await service(request).referrals.projection.of_provider(
+        request.app.state.runtime.pool, provider_id, status
+    )
+    key = reference_key(request)
+    return [provider_referral(r, key) for r in rows]
+
+
+@router.get(
+    "/referrals/{referral_id}",
+    summary="One referral: minimised for its provider, in full for case roles",
+    responses={**problem_responses(401, 403, 404, 422), 200: {"headers": ETAG_HEADER}},
+)
+async def get_referral(
+    request: Request, referral_id: ReferralId, principal: CurrentPrincipal
+) -> JSONResponse:
+    row = await service(request).referrals.projection.get(
+        request.app.state.runtime.pool, referral_id
+    )
+    body: ProviderReferral | CaseReferral
+    if principal.role == "provider":
+        if row is None or row["provider_id"] != principal.provider_id:
+            raise not_found("No such referral.")
+        body = provider_referral(row, reference_key(request))
+    else:
+        if row is None or not in_scope(principal, row):
+            raise not_found("No such referral.")
+        body = case_referral(row)
+    return JSONResponse(body.model_dump(mode="json"), headers={"ETag": etag(row["version"])})
+
+
+@router.get(
+    "/cases/{case_id}/referrals",
+    summary="A case's referrals with status, provider and routing reasons",
+    responses=problem_responses(401, 403, 422),
+    dependencies=[Depends(require_roles(*CASE_ROLES))],
+)
+async def list_case_referrals(
+    request: Request, case_id: CaseId, principal: CurrentPrincipal
+) -> list[CaseReferral]:
+    rows = await service(request).referrals.projection.of_case(
+        request.app.state.runtime.pool, case_id
+    )
+    return [case_referral(r) for r in rows if in_scope(principal, r)]
+
+
+async def _answer(
+    request: Request,
+    principal: Principal,
+    referral_id: str,
+    if_match: str | None,
+    key: str | None,
+    body: DeclineIn | None,
+    command: Any,
+) -> JSONResponse:
+    svc = service(request)
+
+    async def work(conn: Any) -> tuple[int, Any, dict[str, str]]:
+        row = await svc.referrals.projection.get(conn, referral_id)
+        if row is None or row["provider_id"] != principal.provider_id:
+            raise ReferralNotFound(referral_id)
+        out = await svc.referrals.run(
+            conn,
+            command,
+            actor=actor_of(principal),
+            correlation_id=correlation_id(request),
+            expected_version=expected_version(if_match),
+        )
+        if isinstance(command, DeclineReferral):
+            return 200, Declined(referral_id=referral_id), {}
+        row = await svc.referrals.projection.get(conn, referral_id)
+        return 200, provider_referral(row, reference_key(request)), {"ETag": etag(out.version)}
+
+    return await run_write(request, principal, key, body, work)
+
+
+_WRITE_DOC: dict[str, Any] = {
+    "dependencies": [Depends(require_roles("provider"))],
+    "responses": {
+        **problem_responses(401, 403, 404, 409, 412, 422),
+        200: {"headers": ETAG_HEADER},
+    },
+}
+
+
+@router.post(
+    "/referrals/{referral_id}/accept",
+    response_model=ProviderReferral,
+    summary="Accept",
+    **_WRITE_DOC,
+)
+async def accept(
+    request: Request,
+    referral_id: ReferralId,
+    principal: CurrentPrincipal,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    cmd = AcceptReferral(referral_id, principal.provider_id or "")
+    return await _answer(request, principal, referral_id, if_match, idempotency_key, None, cmd)
+
+
+@router.post(
+    "/referrals/{referral_id}/decline",
+    response_model=Declined,
+    summary="Decline with a reason code",
+    **_WRITE_DOC,
+)
+async def decline(
+    request: Request,
+    referral_id: ReferralId,
+    body: DeclineIn,
+    principal: CurrentPrincipal,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    cmd = DeclineReferral(referral_id, principal.provider_id or "", body.reason_code)
+    return await _answer(request, principal, referral_id, if_match, idempotency_key, body, cmd)
+
+
+@router.post(
+    "/referrals/{referral_id}/start",
+    response_model=ProviderReferral,
+    summary="Start the service",
+    **_WRITE_DOC,
+)
+async def start(
+    request: Request,
+    referral_id: ReferralId,
+    principal: CurrentPrincipal,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    cmd = StartService(referral_id, principal.provider_id or "")
+    return await _answer(request, principal, referral_id, if_match, idempotency_key, None, cmd)
+
+
+@router.post(
+    "/referrals/{referral_id}/complete",
+    response_model=ProviderReferral,
+    summary="Complete the service",
+    **_WRITE_DOC,
+)
+async def complete(
+    request: Request,
+    referral_id: ReferralId,
+    principal: CurrentPrincipal,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    cmd = CompleteService(referral_id, principal.provider_id or "")
+    return await _answer(request, principal, referral_id, if_match, idempotency_key, None, cmd)

@@ -1,0 +1,124 @@
+"""Request and response bodies of the referral API.
+
+Providers get ``ProviderReferral``: the minimised referral (pseudonymous case reference,
+routing facts) and never the case id, a name, a contact or a narrative. Case roles get
+``CaseReferral`` with the case id, provider and routing reasons.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from shared.events.referral import DeclineReason, Provider, RoutingReasons, SuspensionReason
+from shared.events.vocabulary import AgeBand, Category, Language, Region, ServiceType, Sex, Urgency
+from shared.pseudonym import case_reference
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DeclineIn(_In):
+    """Why the provider declines: a code only (free-text notes are not taken yet)."""
+
+    reason_code: DeclineReason = Field(examples=["no_capacity"])
+
+
+class SuspendIn(_In):
+    reason_code: SuspensionReason = Field(examples=["under_review"])
+
+
+class CapacityIn(_In):
+    capacity: int | None = Field(ge=0, le=100_000, examples=[12], description="null: no limit")
+
+
+class ProviderReferral(BaseModel):
+    """A referral as the provider holding it sees it."""
+
+    referral_id: str
+    case_reference: str = Field(examples=["SP-ABCD-EFGH-IJKL-MNOP"])
+    need: ServiceType
+    urgency: Urgency
+    status: str
+    categories: list[Category]
+    region: Region
+    district: str | None
+    sex: Sex
+    age_band: AgeBand
+    language: Language
+    disability: bool
+    respond_by: AwareDatetime | None
+    version: int
+
+
+class CaseReferral(BaseModel):
+    """A referral as case roles see it: where it went and why."""
+
+    referral_id: str
+    case_id: str
+    request_id: str
+    need: ServiceType
+    urgency: Urgency
+    status: str
+    provider_id: str | None
+    coordinator_id: str | None
+    attempt: int
+    respond_by: datetime | None
+    reasons: RoutingReasons | None
+    updated_at: datetime
+    version: int
+
+
+class Declined(BaseModel):
+    """The decline was recorded; the referral has gone to the next provider (or coordinator)."""
+
+    referral_id: str
+    status: str = "declined"
+
+
+class DirectoryEntry(BaseModel):
+    provider: Provider
+    suspended: bool
+    places_in_use: int
+
+
+def provider_referral(row: Any, key: bytes) -> ProviderReferral:
+    return ProviderReferral(
+        referral_id=row["referral_id"],
+        case_reference=case_reference(key, row["case_id"]),
+        need=row["need"],
+        urgency=row["urgency"],
+        status=row["status"],
+        categories=list(row["categories"]),
+        region=row["region"],
+        district=row["district"],
+        sex=row["sex"],
+        age_band=row["age_band"],
+        language=row["language"],
+        disability=row["disability"],
+        respond_by=row["respond_by"],
+        version=row["version"],
+    )
+
+
+def case_referral(row: Any) -> CaseReferral:
+    reasons = json.loads(row["reasons"]) if row["reasons"] else None
+    return CaseReferral(
+        referral_id=row["referral_id"],
+        case_id=row["case_id"],
+        request_id=row["request_id"],
+        need=row["need"],
+        urgency=row["urgency"],
+        status=row["status"],
+        provider_id=row["provider_id"],
+        coordinator_id=row["coordinator_id"],
+        attempt=row["attempt"],
+        respond_by=row["respond_by"],
+        reasons=RoutingReasons.model_validate(reasons) if reasons else None,
+        updated_at=row["updated_at"],
+        version=row["version"],
+    )
