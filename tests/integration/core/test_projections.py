@@ -16,7 +16,8 @@ async def count_per_stream(conn: asyncpg.Connection, events: Sequence[StoredEven
     # Idempotent: the row keeps the highest version seen.
     await conn.executemany(
         """INSERT INTO "case".stream_size (stream_id, size) VALUES ($1, $2)
-           ON CONFLICT (stream_id) DO UPDATE SET size = greatest("case".stream_size.size, excluded.size)""",
+           ON CONFLICT (stream_id) DO UPDATE
+           SET size = greatest("case".stream_size.size, excluded.size)""",
         [(e.stream_id, e.stream_version) for e in events],
     )
 
