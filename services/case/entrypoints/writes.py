@@ -10,10 +10,8 @@ case), invalid input → 422, a reused key with another body → 422.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-import asyncpg
 from fastapi import Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
@@ -23,7 +21,7 @@ from services.case.domain.errors import CaseNotFound, DomainError
 from shared.auth import Principal
 from shared.crypto import PgKeyStore, master_key_from_setting
 from shared.eventstore import ConcurrencyError
-from shared.idempotency import IdempotencyKeyReused, IdempotentWrite, fingerprint
+from shared.http_writes import IdempotencyKey, Work, respond_once
 from shared.problems import (
     ProblemError,
     ProblemFieldError,
@@ -47,17 +45,6 @@ IfMatch = Annotated[
         "Stale: 412 with `current_version`.",
     ),
 ]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=200,
-        pattern=r"^[\x21-\x7e]+$",
-        description="A unique key per intended change: a retry with the same key and body "
-        "returns the first response and changes nothing.",
-    ),
-]
 
 ETAG_HEADER = {
     "ETag": {"description": "The case's new version, quoted.", "schema": {"type": "string"}}
@@ -65,6 +52,7 @@ ETAG_HEADER = {
 LOCATION_HEADER = {
     "Location": {"description": "URL of the new case.", "schema": {"type": "string"}}
 }
+__all__ = ["ETAG_HEADER", "LOCATION_HEADER", "IdempotencyKey", "IfMatch", "run_write"]
 
 
 def etag(version: int) -> str:
@@ -94,28 +82,14 @@ def case_writes(request: Request) -> CaseWrites:
     return writes
 
 
-Work = Callable[[asyncpg.Connection], Awaitable[tuple[int, BaseModel, dict[str, str]]]]
-
-
 async def run_write(
     request: Request, principal: Principal, key: str | None, body: BaseModel | None, work: Work
 ) -> JSONResponse:
     """Do ``work`` once per Idempotency-Key and answer with its (status, model, headers)."""
     rt = runtime(request)
-    payload = None if body is None else body.model_dump(mode="json")
-    fp = fingerprint(request.method, request.url.path, payload)
-    try:
-        async with IdempotentWrite(
-            rt.pool, rt.store.schema, f"{principal.role}:{principal.sub}", key, fp
-        ) as w:
-            if w.replay is not None:
-                return JSONResponse(w.replay.body, w.replay.status, headers=w.replay.headers)
-            status, model, headers = await work(w.conn)
-            content = model.model_dump(mode="json")
-            w.save(status, content, headers)
-    except Exception as e:
-        raise _problem(e) from None
-    return JSONResponse(content, status, headers=headers)
+    return await respond_once(
+        request, rt.pool, rt.store.schema, principal, key, body, work, _problem
+    )
 
 
 def _problem(e: Exception) -> Exception:
@@ -130,13 +104,6 @@ def _problem(e: Exception) -> Exception:
             return conflict(e.actual, "Another change to this case was saved first; reload it.")
         case DomainError():
             return ProblemError(409, "Conflict", e.message, type_suffix=e.code)
-        case IdempotencyKeyReused():
-            return ProblemError(
-                422,
-                "Idempotency-Key reused",
-                "This Idempotency-Key was used for a different request.",
-                type_suffix="idempotency-key-reused",
-            )
         case ValidationError():
             return unprocessable(
                 "The request is invalid; nothing was changed.",

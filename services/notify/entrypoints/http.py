@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -25,7 +25,7 @@ from shared.auth import CurrentPrincipal, Principal, require_roles
 from shared.envelope import Actor
 from shared.events.notify import NotificationRedeliveryRequested
 from shared.eventstore import ConcurrencyError
-from shared.idempotency import IdempotencyKeyReused, IdempotentWrite, fingerprint
+from shared.http_writes import IdempotencyKey, respond_once
 from shared.problems import (
     ProblemError,
     ProblemFieldError,
@@ -38,16 +38,6 @@ from shared.problems import (
 
 router = APIRouter(tags=["notifications"])
 
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=200,
-        pattern=r"^[\x21-\x7e]+$",
-        description="A retry with the same key and body returns the first response.",
-    ),
-]
 Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
 
 
@@ -61,25 +51,17 @@ async def _once(
 ) -> JSONResponse:
     """Run ``work(conn) -> (status, model)`` once per Idempotency-Key."""
     n = notify_of(request)
-    payload = None if body is None else body.model_dump(mode="json")
-    fp = fingerprint(request.method, request.url.path, payload)
-    try:
-        async with IdempotentWrite(
-            n.pool, n.records.store.schema, f"{principal.role}:{principal.sub}", key, fp
-        ) as w:
-            if w.replay is not None:
-                return JSONResponse(w.replay.body, w.replay.status, headers=w.replay.headers)
-            status, model = await work(w.conn)
-            content = model.model_dump(mode="json")
-            w.save(status, content)
-    except IdempotencyKeyReused:
-        raise ProblemError(
-            422,
-            "Idempotency-Key reused",
-            "This Idempotency-Key was used for a different request.",
-            type_suffix="idempotency-key-reused",
-        ) from None
-    return JSONResponse(content, status)
+
+    async def with_headers(conn: Any) -> tuple[int, BaseModel, dict[str, str]]:
+        status, model = await work(conn)
+        return status, model, {}
+
+    def unmapped(e: Exception) -> Exception:
+        return e  # the handlers' own errors are already problems or surface as 500
+
+    return await respond_once(
+        request, n.pool, n.records.store.schema, principal, key, body, with_headers, unmapped
+    )
 
 
 @router.put(

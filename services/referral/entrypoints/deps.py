@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-import asyncpg
 from fastapi import Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
@@ -20,7 +18,7 @@ from services.referral.domain.errors import NotAssignedProvider, ReferralError, 
 from shared.auth import Principal
 from shared.envelope import Actor
 from shared.eventstore import ConcurrencyError
-from shared.idempotency import IdempotencyKeyReused, IdempotentWrite, fingerprint
+from shared.http_writes import IdempotencyKey, Work, respond_once
 from shared.problems import (
     ProblemError,
     ProblemFieldError,
@@ -43,20 +41,6 @@ IfMatch = Annotated[
         "Stale: 412 with `current_version`.",
     ),
 ]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=200,
-        pattern=r"^[\x21-\x7e]+$",
-        description="A unique key per intended change: a retry with the same key and body "
-        "returns the first response and changes nothing.",
-    ),
-]
-ETAG_HEADER = {
-    "ETag": {"description": "The referral's version, quoted.", "schema": {"type": "string"}}
-}
 
 
 @dataclass
@@ -66,6 +50,12 @@ class ReferralService:
     settings: ReferralSettings
     cache: DirectoryCache
     referrals: Referrals
+
+
+ETAG_HEADER = {
+    "ETag": {"description": "The referral's version, quoted.", "schema": {"type": "string"}}
+}
+__all__ = ["ETAG_HEADER", "IdempotencyKey", "run_write"]
 
 
 def runtime(request: Request) -> Runtime:
@@ -101,28 +91,14 @@ def correlation_id(request: Request) -> str:
     return str(request.state.correlation_id)
 
 
-Work = Callable[[asyncpg.Connection], Awaitable[tuple[int, BaseModel, dict[str, str]]]]
-
-
 async def run_write(
     request: Request, principal: Principal, key: str | None, body: BaseModel | None, work: Work
 ) -> JSONResponse:
     """Do ``work`` once per Idempotency-Key and answer with its (status, model, headers)."""
     rt = runtime(request)
-    payload = None if body is None else body.model_dump(mode="json")
-    fp = fingerprint(request.method, request.url.path, payload)
-    try:
-        async with IdempotentWrite(
-            rt.pool, rt.store.schema, f"{principal.role}:{principal.sub}", key, fp
-        ) as w:
-            if w.replay is not None:
-                return JSONResponse(w.replay.body, w.replay.status, headers=w.replay.headers)
-            status, model, headers = await work(w.conn)
-            content = model.model_dump(mode="json")
-            w.save(status, content, headers)
-    except Exception as e:
-        raise problem_of(e) from None
-    return JSONResponse(content, status, headers=headers)
+    return await respond_once(
+        request, rt.pool, rt.store.schema, principal, key, body, work, problem_of
+    )
 
 
 def problem_of(e: Exception) -> Exception:
@@ -139,13 +115,6 @@ def problem_of(e: Exception) -> Exception:
             return conflict(e.actual, "Another change to this referral was saved first.")
         case ReferralError():
             return ProblemError(409, "Conflict", str(e), type_suffix=e.code)
-        case IdempotencyKeyReused():
-            return ProblemError(
-                422,
-                "Idempotency-Key reused",
-                "This Idempotency-Key was used for a different request.",
-                type_suffix="idempotency-key-reused",
-            )
         case ValidationError():
             return unprocessable(
                 "The request is invalid; nothing was changed.",
