@@ -6,6 +6,7 @@ safepath token --role R --sub S  mint a development token
 safepath directory validate F    check a service-directory file
 safepath audit verify            verify chains and signed checkpoints
 safepath audit proof --event ID  inclusion proof of one event against the last checkpoint
+safepath demo                    play the referral scenario against the running system
 """
 
 from __future__ import annotations
@@ -307,6 +308,36 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from services.demo import DemoFailed, endpoints_from_settings, run_demo, settings_token_maker
+
+    ep = endpoints_from_settings(
+        case_url=args.case_url,
+        referral_url=args.referral_url,
+        notify_url=args.notify_url,
+        nats_url=args.nats_url,
+        namespace=args.namespace,
+        nats_user=args.nats_user,
+        nats_password=os.environ.get("SAFEPATH_DEMO_NATS_PASSWORD"),
+    )
+    try:
+        asyncio.run(
+            run_demo(
+                ep,
+                settings_token_maker(),
+                say=lambda line: print(line, flush=True),
+                escalation_wait=args.escalation_wait,
+            )
+        )
+    except DemoFailed as e:
+        print(f"demo failed: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"cannot reach the system ({e}); is `make run` running?", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="safepath", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -346,6 +377,19 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--event", required=True)
     ap.add_argument("--service", choices=SERVICES)
     ap.set_defaults(fn=cmd_audit_proof)
+    dm = sub.add_parser("demo", help="play the referral scenario against a running system")
+    dm.add_argument("--case-url", help="default http://SAFEPATH_HOST:SAFEPATH_CASE_PORT")
+    dm.add_argument("--referral-url")
+    dm.add_argument("--notify-url")
+    dm.add_argument("--nats-url", help="default SAFEPATH_NATS_URL or the embedded server")
+    dm.add_argument("--namespace", help="subject and stream prefix (SAFEPATH_NAMESPACE)")
+    dm.add_argument(
+        "--nats-user", help="NATS user of the shelter (password: SAFEPATH_DEMO_NATS_PASSWORD)"
+    )
+    dm.add_argument(
+        "--escalation-wait", type=float, default=30.0, help="seconds to wait for the escalation"
+    )
+    dm.set_defaults(fn=cmd_demo)
     return parser
 
 

@@ -61,7 +61,9 @@ async def published_checkpoints(
     except NotFoundError:
         return []
     out: dict[int, SignedCheckpoint] = {}
-    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+    if not info.state.messages:
+        return []
+    for seq in range(max(info.state.first_seq, 1), info.state.last_seq + 1):
         try:
             msg = await js.get_msg(stream, seq)
         except NotFoundError:

@@ -135,3 +135,9 @@ async def test_an_inclusion_proof_checks_against_the_published_checkpoint(
     assert not verify_inclusion(
         leaves[i], i + 1, body["tree_size"], proof, bytes.fromhex(body["root"])
     )
+
+
+async def test_a_store_with_no_checkpoint_yet_verifies(pool, js, namespace) -> None:  # type: ignore[no-untyped-def]
+    await ensure_stream(js, stream_config(f"{namespace}_AUDIT".upper(), [f"{namespace}.audit.>"]))
+    assert await published_checkpoints(js, f"{namespace}_AUDIT".upper(), namespace, "case") == []
+    assert (await verify(pool, js, namespace)).ok

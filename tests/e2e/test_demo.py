@@ -1,0 +1,68 @@
+"""The demo's scenario, as assertions: the three services as processes, driven by
+``services.demo.run_demo`` through HTTP and NATS only, with a short emergency answer time
+so the escalation happens while we watch."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from services.demo import SHELTER, Endpoints, run_demo
+from tests.e2e.harness import FAST_ENV, System
+
+
+@pytest.fixture(scope="module")
+def system_env() -> dict[str, str]:
+    return {
+        **FAST_ENV,
+        "SAFEPATH_REFERRAL_SLA_EMERGENCY_SECONDS": "3",
+    }
+
+
+def endpoints(system: System) -> Endpoints:
+    return Endpoints(
+        case_url=system.url("case"),
+        referral_url=system.url("referral"),
+        notify_url=system.url("notify"),
+        nats_url=system.nats_url,
+        namespace=system.namespace,
+    )
+
+
+async def test_the_demo_plays_the_whole_referral_story(system: System) -> None:
+    lines: list[str] = []
+
+    def token(sub: str, role: str, **claims: Any) -> str:
+        return system.token(role, sub, **claims)
+
+    started = time.monotonic()
+    result = await run_demo(endpoints(system), token, say=lines.append, escalation_wait=20)
+    took = time.monotonic() - started
+    story = "\n".join(lines)
+
+    # Routing: the young woman from Khujand goes to the Sughd shelter in Buston.
+    assert result.routed["shelter"] == SHELTER, story
+    assert set(result.routed) == {"shelter", "legal_aid", "medical"}
+    assert all(result.routed.values()), story
+    # The shelter heard of it on its NATS subject and by a webhook whose signature verified.
+    assert result.nats_notification_id is not None, story
+    assert result.webhook_verified, story
+    # It accepted; the legal aid centre declined and someone else got the referral.
+    assert result.shelter_status == "accepted", story
+    assert result.legal_declined_by is not None
+    assert result.legal_rerouted_to not in (None, result.legal_declined_by), story
+    # The emergency for the mine survivor escalated when its 3-second answer time passed.
+    assert result.emergency_first_provider is not None
+    assert result.escalated, story
+    # The auditor's checks: every chain verifies.
+    assert result.audit_ok and all(result.audit_ok.values()), result.audit_ok
+    assert {"case", "referral", "notify"} <= set(result.audit_ok)
+    if result.history is not None:
+        assert result.history, "the case has a history"
+    # A newcomer watches it in under a minute; the story names the ids it talks about.
+    assert took < 60, took
+    assert result.case_id in story and result.referral_ids["shelter"] in story
+    # Nothing identifying is printed.
+    assert "Demo-Person" not in story and "false job offer" not in story
