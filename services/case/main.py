@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.case.app.timeline import NOTIFY_EVENTS, apply_notify_event, apply_referral_event
 from services.case.entrypoints.http import ROUTERS
 from services.migrations import migration_dirs
 from shared.app import create_service_app
+from shared.consumer import IdempotentConsumer, subscribe
+from shared.runtime import Runtime
 from shared.settings import Settings
 
 
@@ -22,4 +25,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         migrations=migration_dirs("case"),
         routers=ROUTERS,
+        wire=wire,
     )
+
+
+def wire(rt: Runtime) -> None:
+    """The case learns referral statuses and the other services' events for its history."""
+    for service, name, apply, types in (
+        ("referral", "case-referral-events", apply_referral_event, None),
+        ("notify", "case-notify-events", apply_notify_event, NOTIFY_EVENTS),
+    ):
+        consumer = IdempotentConsumer(rt.pool, "case", name, apply, types=types)
+        subscribe(
+            rt.broker,
+            consumer,
+            rt.dead_letters(name),
+            stream=rt.stream_of(service),
+            subject=rt.subjects_of(service),
+            durable=name,
+        )

@@ -134,7 +134,8 @@ async def test_malformed_messages_are_dead_lettered_by_every_consumer(system: Sy
         js = nc.jetstream()
         poisons = await publish_malformed(js, system.namespace)
         expected = expected_dead_letters(poisons)
-        assert sum(expected.values()) == 4 * 3  # 4 poisons x (2 consumers of case + 1 of referral)
+        # 4 poisons x (2 consumers of the case stream + 2 of the referral stream)
+        assert sum(expected.values()) == 4 * 4
 
         letters = await wait_for_dead_letters(js, system.namespace, sum(expected.values()))
     finally:

@@ -44,6 +44,7 @@ CONSUMERS: dict[str, str] = {
     "referral-case-events": "case",
     "notify-cases": "case",
     "notify-referrals": "referral",
+    "case-referral-events": "referral",
 }
 # Consumers that read a service's stream but (today) ack malformed messages with a log
 # line instead of dead-lettering them: notify's delivery workers on its own stream.

@@ -198,3 +198,18 @@ async def record_access(
         except ConcurrencyError:
             continue  # another read was recorded at the same moment: take the next version
     raise ConcurrencyError(stream, version, await store.stream_version(stream))
+
+
+async def with_referral_status(pool: Any, case_id: str, view: CaseView) -> None:
+    """Fill each requested referral's status from what the referral service reported."""
+    from services.case.app.timeline import referral_statuses
+    from services.case.app.views import NeedStatusView
+
+    statuses = await referral_statuses(pool, case_id)
+    for r in view.referrals:
+        per_need = [NeedStatusView(**x) for x in statuses.get(r.referral_id, [])]
+        if not per_need:
+            continue
+        r.per_need = per_need
+        states = {n.status for n in per_need}
+        r.status = states.pop() if len(states) == 1 else "partly " + "/".join(sorted(states))

@@ -88,6 +88,15 @@ class ConsentView(View):
     withdrawn_at: datetime | None = None
 
 
+class NeedStatusView(View):
+    referral_id: str
+    need: str | None
+    status: str
+    provider_id: str | None
+    attempt: int | None
+    updated_at: datetime
+
+
 class ReferralView(View):
     referral_id: str
     needs: list[ServiceType]
@@ -97,8 +106,13 @@ class ReferralView(View):
     emergency_reason: str | None
     note: str | None
     requested_at: datetime
-    status: Literal["requested"] = Field(
-        "requested", description="Later filled from the referral service's events."
+    status: str = Field(
+        "requested",
+        description="`requested` until the referral service has decided; then `routed` when"
+        " every need is routed, else the least advanced need's status.",
+    )
+    per_need: list[NeedStatusView] = Field(
+        default_factory=list, description="One entry per need, from the referral service."
     )
 
 

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from services.case.app.handling import visible
 from services.case.app.policy import READ_ROLES, WRITE_ROLES, sees_identifying
 from services.case.app.projection import BadCursor, decode_cursor, list_cases
-from services.case.app.reading import case_view, record_access
+from services.case.app.reading import case_view, record_access, with_referral_status
 from services.case.app.sealing import seal_profile
 from services.case.app.views import CasePage, CaseSummaryView, CaseView
 from services.case.domain import fold
@@ -134,17 +134,29 @@ async def list_cases_route(
         **problem_responses(401, 403, 404, 422),
     },
 )
-async def get_case(request: Request, case_id: CaseId, principal: CurrentPrincipal) -> JSONResponse:
+async def get_case(
+    request: Request,
+    case_id: CaseId,
+    principal: CurrentPrincipal,
+    as_of: Annotated[
+        datetime | None,
+        Query(description="RFC 3339 time with offset: the case as it was then."),
+    ] = None,
+) -> JSONResponse:
     rt = runtime(request)
     sid = str(case_id)
-    loaded = await load(rt.store, sid, fold)
+    if as_of is not None and as_of.tzinfo is None:
+        raise unprocessable("as_of must carry a time zone offset (RFC 3339).")
+    loaded = await load(rt.store, sid, fold, as_of=as_of)
     case = loaded.state
     if case is None or not visible(principal, case):
         raise not_found("No such case.")
     writes = case_writes(request)
     key = await writes.keys.get(sid) if sees_identifying(principal) else None
     events = [rt.store.load(e) for e in loaded.events]
-    view, fields = case_view(sid, loaded, events, key, datetime.now(UTC))
+    view, fields = case_view(sid, loaded, events, key, as_of or datetime.now(UTC))
+    if as_of is None:
+        await with_referral_status(rt.pool, sid, view)
     if fields:
         # Recorded before the data leaves: no record, no response.
         await record_access(

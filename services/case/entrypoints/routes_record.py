@@ -1,0 +1,234 @@
+"""The case's record: history across services, access log, erasure."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict
+
+from services.case.app.handling import visible
+from services.case.app.reading import access_stream
+from services.case.domain import Case, fold
+from services.case.domain.commands import CaseCommand, EraseIdentity
+from services.case.entrypoints.change import CaseId
+from services.case.entrypoints.schemas import CaseWritten
+from services.case.entrypoints.writes import (
+    IdempotencyKey,
+    case_writes,
+    etag,
+    run_write,
+    runtime,
+)
+from shared.auth import CurrentPrincipal, require_roles
+from shared.commands import load
+from shared.envelope import Actor, format_time
+from shared.events.case import ErasureReason
+from shared.problems import not_found, problem_responses, unprocessable
+
+router = APIRouter(tags=["audit"])
+
+HISTORY_COLUMNS = (
+    "time",
+    "service",
+    "type",
+    "actor_role",
+    "actor_sub",
+    "stream_id",
+    "stream_version",
+    "correlation_id",
+    "causation_id",
+    "data",
+)
+
+
+async def _visible_case(request: Request, principal: Any, case_id: str) -> Case:
+    loaded = await load(runtime(request).store, case_id, fold)
+    if loaded.state is None or not visible(principal, loaded.state):
+        raise not_found("No such case.")
+    return loaded.state
+
+
+def _entry(
+    *,
+    time: datetime,
+    service: str,
+    type_: str,
+    actor: str,
+    stream_id: str,
+    version: int,
+    correlation_id: str | None,
+    causation_id: str | None,
+    data: dict[str, Any],
+) -> dict[str, Any]:
+    who = Actor.decode(actor)
+    return {
+        "time": format_time(time),
+        "service": service,
+        "type": type_,
+        "actor": {"sub": who.sub, "role": who.role},
+        "stream_id": stream_id,
+        "stream_version": version,
+        "correlation_id": correlation_id,
+        "causation_id": causation_id,
+        "data": data,
+    }
+
+
+@router.get(
+    "/cases/{case_id}/history",
+    summary="Every event of the case, from all three services, in time order",
+    description="Identifying fields appear as ciphertext (`Sealed`): decrypted reading is "
+    "`GET /cases/{id}`, which is recorded. `Accept: application/x-ndjson` gives JSON Lines,"
+    " `Accept: text/csv` a CSV file.",
+    dependencies=[Depends(require_roles("auditor", "supervisor", "admin"))],
+    responses={
+        200: {
+            "description": "The history.",
+            "content": {"application/x-ndjson": {}, "text/csv": {}},
+        },
+        **problem_responses(401, 403, 404, 422),
+    },
+)
+async def history(
+    request: Request,
+    case_id: CaseId,
+    principal: CurrentPrincipal,
+    from_: Annotated[datetime | None, Query(alias="from")] = None,
+    to: datetime | None = None,
+    type_: Annotated[list[str] | None, Query(alias="type", max_length=50)] = None,
+) -> Response:
+    sid = str(case_id)
+    for t in (from_, to):
+        if t is not None and t.tzinfo is None:
+            raise unprocessable("from/to must carry a time zone offset (RFC 3339).")
+    await _visible_case(request, principal, sid)
+    rt = runtime(request)
+    entries = [
+        _entry(
+            time=e.occurred_at,
+            service="case",
+            type_=e.event_type,
+            actor=e.metadata["actor"],
+            stream_id=e.stream_id,
+            version=e.stream_version,
+            correlation_id=e.metadata.get("correlationid"),
+            causation_id=e.metadata.get("causationid"),
+            data=e.data,
+        )
+        for e in await rt.store.read_stream(sid)
+    ]
+    rows = await rt.pool.fetch(
+        """SELECT * FROM "case".case_timeline WHERE case_id = $1 ORDER BY occurred_at""", sid
+    )
+    entries += [
+        _entry(
+            time=r["occurred_at"],
+            service=r["service"],
+            type_=r["event_type"],
+            actor=r["actor"],
+            stream_id=r["stream_id"],
+            version=r["stream_version"],
+            correlation_id=r["correlation_id"],
+            causation_id=r["causation_id"],
+            data=json.loads(r["data"]),
+        )
+        for r in rows
+    ]
+    entries.sort(key=lambda x: (x["time"], x["service"], x["stream_version"]))
+    entries = [
+        x
+        for x in entries
+        if (from_ is None or x["time"] >= format_time(from_))
+        and (to is None or x["time"] <= format_time(to))
+        and (not type_ or x["type"] in type_ or x["type"].split(".")[3] in type_)
+    ]
+    accept = request.headers.get("accept", "")
+    if "application/x-ndjson" in accept:
+        body = "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in entries)
+        return Response(body, media_type="application/x-ndjson")
+    if "text/csv" in accept:
+        out = io.StringIO()
+        w = csv.writer(out)
+        w.writerow(HISTORY_COLUMNS)
+        for x in entries:
+            w.writerow(
+                [
+                    x["time"],
+                    x["service"],
+                    x["type"],
+                    x["actor"]["role"],
+                    x["actor"]["sub"],
+                    x["stream_id"],
+                    x["stream_version"],
+                    x["correlation_id"] or "",
+                    x["causation_id"] or "",
+                    json.dumps(x["data"], ensure_ascii=False),
+                ]
+            )
+        return Response(out.getvalue(), media_type="text/csv")
+    return JSONResponse({"case_id": sid, "entries": entries})
+
+
+@router.get(
+    "/cases/{case_id}/access-log",
+    summary="Who read the case's identifying data, when, which fields, through which endpoint",
+    dependencies=[Depends(require_roles("auditor", "supervisor", "admin"))],
+    responses=problem_responses(401, 403, 404),
+)
+async def access_log(request: Request, case_id: CaseId, principal: CurrentPrincipal) -> Any:
+    sid = str(case_id)
+    await _visible_case(request, principal, sid)
+    events = await runtime(request).store.read_stream(access_stream(sid))
+    return {
+        "case_id": sid,
+        "reads": [{"at": format_time(e.occurred_at), **e.data} for e in events],
+    }
+
+
+class EraseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason_code: ErasureReason
+
+
+@router.post(
+    "/cases/{case_id}/erase",
+    summary="Erase the survivor's identity: delete the case key (admin)",
+    description="Identifying fields become unreadable everywhere; the events and their hash "
+    "chain stay intact. Records `IdentityErased` with who and why.",
+    response_model=CaseWritten,
+    dependencies=[Depends(require_roles("admin"))],
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def erase(
+    request: Request,
+    case_id: CaseId,
+    body: EraseIn,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    sid = str(case_id)
+
+    def build(case: Case, key: bytes | None, now: datetime) -> CaseCommand:
+        return EraseIdentity(erased_by=principal.sub, reason_code=body.reason_code)
+
+    async def work(conn: asyncpg.Connection) -> tuple[int, BaseModel, dict[str, str]]:
+        writes = case_writes(request)
+        written = await writes.change(
+            conn,
+            principal,
+            sid,
+            build,
+            expected_version=None,
+            correlation_id=request.state.correlation_id,
+        )
+        await writes.keys.erase(sid, conn)  # same transaction: both or neither
+        return 200, CaseWritten(id=sid, version=written.version), {"ETag": etag(written.version)}
+
+    return await run_write(request, principal, idempotency_key, body, work)
