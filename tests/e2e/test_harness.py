@@ -137,7 +137,9 @@ async def test_malformed_messages_are_dead_lettered_by_every_consumer(system: Sy
         # 4 poisons x (2 consumers of the case stream + 2 of the referral stream)
         assert sum(expected.values()) == 4 * 4
 
-        letters = await wait_for_dead_letters(js, system.namespace, sum(expected.values()))
+        letters = await wait_for_dead_letters(
+            js, system.namespace, sum(expected.values()), subjects={p.subject for p in poisons}
+        )
     finally:
         await nc.close()
 

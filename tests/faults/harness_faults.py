@@ -21,7 +21,7 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -272,13 +272,19 @@ async def dead_letters(js: JetStreamContext, namespace: str) -> list[DeadLetter]
 
 
 async def wait_for_dead_letters(
-    js: JetStreamContext, namespace: str, count: int, within: float = 30.0
+    js: JetStreamContext,
+    namespace: str,
+    count: int,
+    within: float = 30.0,
+    subjects: Collection[str] | None = None,
 ) -> list[DeadLetter]:
-    """Poll until at least ``count`` dead letters are stored; ``TimeoutError`` otherwise."""
+    """Poll until at least ``count`` dead letters (of ``subjects``, if given) are stored."""
     deadline = time.monotonic() + within
     found: list[DeadLetter] = []
     while time.monotonic() < deadline:
         found = await dead_letters(js, namespace)
+        if subjects is not None:
+            found = [d for d in found if d.original_subject in subjects]
         if len(found) >= count:
             return found
         await asyncio.sleep(0.2)

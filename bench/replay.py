@@ -1,0 +1,141 @@
+"""Replay and verification speed (``make bench``; not a test).
+
+Generates N events (real case events: each stream is a CaseOpened followed by notes,
+with correct hashes) straight into a fresh store, then prints:
+  * rebuild: the case service's ``case_summary`` projection from all N events, events/s
+    (``shared.projections.rebuild``, as ``safepath replay`` runs it);
+  * single case: ``read_stream`` + the case domain's ``fold`` of one 1,000-event case;
+  * verify: ``shared.chain.verify_chains`` over all N events, events/s.
+    python bench/replay.py [--events 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+
+from services.case.domain import fold
+from services.case.projections import PROJECTIONS
+from services.migrations import migrate_all
+from shared.chain import verify_chains
+from shared.devservers import EmbeddedPostgres
+from shared.events.base import Sealed
+from shared.events.case import CaseNoteAdded, CaseOpened
+from shared.eventstore import EventStore, _content_digest, canonical_text, chain_hash
+from shared.ids import uuid7
+from shared.projections import rebuild
+
+ACTOR = canonical_text({"actor": "caseworker:bench", "correlationid": "bench"})
+SEALED = Sealed(kid="k", nonce="AAAAAAAAAAAAAAAA", ct="Y2lwaGVydGV4dA==")
+
+
+def stream_rows(case_id: str, n: int, t0: datetime) -> list[tuple[object, ...]]:
+    rows = []
+    prev: bytes | None = None
+    for v in range(1, n + 1):
+        if v == 1:
+            ev: CaseOpened | CaseNoteAdded = CaseOpened(
+                caseworker="bench", office="khujand", region="sughd", categories=["trafficking"]
+            )
+        else:
+            ev = CaseNoteAdded(note_id=f"n{v}", note=SEALED)
+        data = canonical_text(ev.model_dump(mode="json"))
+        eid, at = uuid7(), t0 + timedelta(microseconds=v)
+        digest = _content_digest(eid, case_id, v, ev.type_name(), at, data, ACTOR)
+        h = chain_hash(prev, digest)
+        rows.append((eid, case_id, v, ev.type_name(), at, data, ACTOR, prev, h))
+        prev = h
+    return rows
+
+
+async def generate(pool: asyncpg.Pool, total: int, per_stream: int) -> str:
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    big = str(uuid.uuid4())
+    plan = [(big, 1000)]
+    left = total - 1000
+    while left > 0:
+        n = min(per_stream, left)
+        plan.append((str(uuid.uuid4()), n))
+        left -= n
+    cols = ["event_id", "stream_id", "stream_version", "event_type", "occurred_at", "data",
+            "metadata", "prev_hash", "hash"]
+    async with pool.acquire() as conn:
+        batch: list[tuple[object, ...]] = []
+        for sid, n in plan:
+            batch.extend(stream_rows(sid, n, t0))
+            if len(batch) >= 50_000:
+                await conn.copy_records_to_table("event", schema_name="case", records=batch,
+                                                 columns=cols)
+                batch = []
+        if batch:
+            await conn.copy_records_to_table("event", schema_name="case", records=batch,
+                                             columns=cols)
+    return big
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--per-stream", type=int, default=100)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="safepath-bench-"))
+    pg = EmbeddedPostgres(tmp / "pg")
+    url = os.environ.get("SAFEPATH_BENCH_DATABASE_URL") or pg.start()
+    try:
+        admin = await asyncpg.connect(url)
+        db = f"bench_{uuid.uuid4().hex[:8]}"
+        await admin.execute(f'CREATE DATABASE "{db}"')
+        await admin.close()
+        dsn = url.rsplit("/", 1)[0] + "/" + db
+        await migrate_all(dsn)
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
+        store = EventStore(pool, "case")
+        t = time.perf_counter()
+        big = await generate(pool, args.events, args.per_stream)
+        print(f"generated {args.events:,} events in {time.perf_counter() - t:.1f} s")
+        await pool.execute("VACUUM ANALYZE \"case\".event")
+
+        t = time.perf_counter()
+        n = await rebuild(store, PROJECTIONS["case_summary"], batch=5000, fresh=True)
+        rebuild_rate = n / (time.perf_counter() - t)
+
+        timings = []
+        for _ in range(5):
+            t = time.perf_counter()
+            stored = await store.read_stream(big)
+            state = fold([store.load(e) for e in stored])
+            timings.append(time.perf_counter() - t)
+            assert state is not None and len(stored) == 1000
+        single_ms = min(timings) * 1000
+
+        t = time.perf_counter()
+        report = await verify_chains(pool, "case")
+        verify_rate = report.events / (time.perf_counter() - t)
+        assert report.ok
+        await pool.close()
+    finally:
+        pg.stop()
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
+                if ln.startswith("model name")), platform.processor())
+    print(f"machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print("| measure | result | target |")
+    print("|---|---:|---:|")
+    print(f"| rebuild case_summary from {args.events:,} events | {rebuild_rate:,.0f} events/s"
+          " | >= 100,000 events/s |")
+    print(f"| replay one case of 1,000 events (read + fold, best of 5) | {single_ms:.1f} ms"
+          " | <= 20 ms |")
+    print(f"| verify hash chains of {args.events:,} events | {verify_rate:,.0f} events/s"
+          " | >= 200,000 events/s |")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
