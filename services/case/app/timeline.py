@@ -9,12 +9,17 @@ inbox transaction, so a redelivered event changes nothing.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from shared.crypto import case_aad, open_sealed
 from shared.envelope import Envelope
-from shared.events.base import Event
+from shared.events.base import Event, Sealed
+from shared.eventstore import StoredEvent
 
 # Referral event name -> the status the case shows for that referral.
 REFERRAL_STATUS = {
@@ -123,3 +128,113 @@ async def referral_statuses(pool: asyncpg.Pool, case_id: str) -> dict[str, list[
             }
         )
     return out
+
+
+# -- the case's own events -------------------------------------------------------------------
+
+_OWN_SQL = """INSERT INTO "case".case_timeline (event_id, case_id, service, event_type,
+        occurred_at, actor, stream_id, stream_version, correlation_id, causation_id, data)
+    VALUES ($1::uuid, $2, 'case', $3, $4, $5, $2, $6, $7, $8, $9::jsonb)
+    ON CONFLICT (event_id) DO NOTHING"""
+
+
+async def record_own_events(conn: asyncpg.Connection, events: Sequence[StoredEvent]) -> None:
+    """Put the case's own events in its timeline, in the transaction of their append.
+
+    Idempotent (keyed by event id), so ``safepath replay`` may run it again over the store.
+    Reads (``access-*`` streams) are not history: they are the access log.
+    """
+    rows = [
+        (
+            e.event_id,
+            e.stream_id,
+            e.event_type,
+            e.occurred_at,
+            e.metadata["actor"],
+            e.stream_version,
+            e.metadata.get("correlationid"),
+            e.metadata.get("causationid"),
+            json.dumps(e.data),
+        )
+        for e in events
+        if e.event_type.startswith("org.safepath.case.") and not e.stream_id.startswith("access-")
+    ]
+    if rows:
+        await conn.executemany(_OWN_SQL, rows)
+
+
+# -- reading the history ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    since: datetime | None = None
+    until: datetime | None = None
+    types: tuple[str, ...] = ()  # full type names or bare event names
+
+    def matches(self, event_type: str) -> bool:
+        return not self.types or event_type in self.types or _name(event_type) in self.types
+
+
+def _name(event_type: str) -> str:
+    parts = event_type.split(".")
+    return parts[3] if len(parts) > 3 else event_type
+
+
+async def history_rows(pool: asyncpg.Pool, case_id: str, f: HistoryFilter) -> list[asyncpg.Record]:
+    """The case's timeline (all three services) in order: time, then arrival."""
+    args: list[Any] = [case_id]
+    where = ["case_id = $1"]
+    if f.since is not None:
+        args.append(f.since)
+        where.append(f"occurred_at >= ${len(args)}")
+    if f.until is not None:
+        args.append(f.until)
+        where.append(f"occurred_at <= ${len(args)}")
+    rows = await pool.fetch(
+        f"""SELECT event_id, service, event_type, occurred_at, actor, stream_id, stream_version,
+                   correlation_id, causation_id, data
+            FROM "case".case_timeline WHERE {" AND ".join(where)}
+            ORDER BY occurred_at, seq""",
+        *args,
+    )
+    return [r for r in rows if f.matches(r["event_type"])]
+
+
+# -- sealed blobs in event data --------------------------------------------------------------
+
+_SEALED_KEYS = frozenset(Sealed.model_fields)
+ERASED: dict[str, Any] = {"erased": True}
+
+
+def open_blobs(
+    data: Any, path: str, opener: Callable[[Sealed], dict[str, Any] | None], found: list[str]
+) -> Any:
+    """``data`` with every ``Sealed`` blob replaced by ``opener(blob)``.
+
+    ``found`` collects the dotted paths of the blobs (``profile.identifying``, ``note``):
+    the field *names* an access record lists, never their values.
+    """
+    if isinstance(data, dict):
+        if set(data) == _SEALED_KEYS:
+            name = path or "data"
+            if name not in found:
+                found.append(name)
+            return opener(Sealed.model_validate(data))
+        return {
+            k: open_blobs(v, f"{path}.{k}" if path else k, opener, found) for k, v in data.items()
+        }
+    if isinstance(data, list):
+        return [open_blobs(v, path, opener, found) for v in data]
+    return data
+
+
+def opener_for(key: bytes | None, case_id: str) -> Callable[[Sealed], dict[str, Any] | None]:
+    """Decrypts with the case key; after erasure every blob reads ``{"erased": true}``."""
+
+    def _open(blob: Sealed) -> dict[str, Any] | None:
+        if key is None:
+            return ERASED
+        return open_sealed(key, blob, case_aad(case_id))
+
+    return _open

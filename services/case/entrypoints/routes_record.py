@@ -14,7 +14,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
 from services.case.app.handling import visible
-from services.case.app.reading import access_stream
+from services.case.app.reading import access_stream, record_access
+from services.case.app.timeline import HistoryFilter, history_rows, open_blobs, opener_for
 from services.case.domain import Case, fold
 from services.case.domain.commands import CaseCommand, EraseIdentity
 from services.case.entrypoints.change import CaseId
@@ -30,11 +31,12 @@ from shared.auth import CurrentPrincipal, require_roles
 from shared.commands import load
 from shared.envelope import Actor, format_time
 from shared.events.case import ErasureReason
-from shared.problems import not_found, problem_responses, unprocessable
+from shared.problems import forbidden, not_found, problem_responses, unprocessable
 
 router = APIRouter(tags=["audit"])
 
 HISTORY_COLUMNS = (
+    "id",
     "time",
     "service",
     "type",
@@ -57,6 +59,7 @@ async def _visible_case(request: Request, principal: Any, case_id: str) -> Case:
 
 def _entry(
     *,
+    event_id: str,
     time: datetime,
     service: str,
     type_: str,
@@ -69,6 +72,7 @@ def _entry(
 ) -> dict[str, Any]:
     who = Actor.decode(actor)
     return {
+        "id": event_id,
         "time": format_time(time),
         "service": service,
         "type": type_,
@@ -81,12 +85,18 @@ def _entry(
     }
 
 
+HISTORY = "GET /cases/{case_id}/history"
+
+
 @router.get(
     "/cases/{case_id}/history",
     summary="Every event of the case, from all three services, in time order",
-    description="Identifying fields appear as ciphertext (`Sealed`): decrypted reading is "
-    "`GET /cases/{id}`, which is recorded. `Accept: application/x-ndjson` gives JSON Lines,"
-    " `Accept: text/csv` a CSV file.",
+    description="Sealed identifying fields stay ciphertext, except for supervisors and for "
+    "auditors asking `decrypt=true`: such a read is recorded in the access log before the "
+    'answer leaves. After erasure every sealed field reads `{"erased": true}`. '
+    "`from`/`to` (RFC 3339, inclusive) and `type` (repeatable; `ReferralRouted` or the full "
+    "type) filter. `Accept: application/x-ndjson` gives JSON Lines, `Accept: text/csv` a CSV "
+    "file (the data column as JSON).",
     dependencies=[Depends(require_roles("auditor", "supervisor", "admin"))],
     responses={
         200: {
@@ -103,52 +113,55 @@ async def history(
     from_: Annotated[datetime | None, Query(alias="from")] = None,
     to: datetime | None = None,
     type_: Annotated[list[str] | None, Query(alias="type", max_length=50)] = None,
+    decrypt: Annotated[
+        bool, Query(description="Auditors: open sealed fields (recorded). Supervisors always do.")
+    ] = False,
 ) -> Response:
     sid = str(case_id)
     for t in (from_, to):
         if t is not None and t.tzinfo is None:
             raise unprocessable("from/to must carry a time zone offset (RFC 3339).")
-    await _visible_case(request, principal, sid)
+    if decrypt and principal.role == "admin":
+        raise forbidden("Admins do not read identifying data.")
+    case = await _visible_case(request, principal, sid)
     rt = runtime(request)
-    entries = [
-        _entry(
-            time=e.occurred_at,
-            service="case",
-            type_=e.event_type,
-            actor=e.metadata["actor"],
-            stream_id=e.stream_id,
-            version=e.stream_version,
-            correlation_id=e.metadata.get("correlationid"),
-            causation_id=e.metadata.get("causationid"),
-            data=e.data,
+    rows = await history_rows(rt.pool, sid, HistoryFilter(from_, to, tuple(type_ or ())))
+    writes = case_writes(request)
+    key = await writes.keys.get(sid)
+    opening = principal.role == "supervisor" or (principal.role == "auditor" and decrypt)
+    found: list[str] = []
+    entries = []
+    for r in rows:
+        data = json.loads(r["data"])
+        if r["service"] == "case" and (opening or key is None):
+            # Without the key (erased) every blob reads as erased, for every role.
+            data = open_blobs(data, "", opener_for(key if opening else None, sid), found)
+        entries.append(
+            _entry(
+                event_id=str(r["event_id"]),
+                time=r["occurred_at"],
+                service=r["service"],
+                type_=r["event_type"],
+                actor=r["actor"],
+                stream_id=r["stream_id"],
+                version=r["stream_version"],
+                correlation_id=r["correlation_id"],
+                causation_id=r["causation_id"],
+                data=data,
+            )
         )
-        for e in await rt.store.read_stream(sid)
-    ]
-    rows = await rt.pool.fetch(
-        """SELECT * FROM "case".case_timeline WHERE case_id = $1 ORDER BY occurred_at""", sid
-    )
-    entries += [
-        _entry(
-            time=r["occurred_at"],
-            service=r["service"],
-            type_=r["event_type"],
-            actor=r["actor"],
-            stream_id=r["stream_id"],
-            version=r["stream_version"],
-            correlation_id=r["correlation_id"],
-            causation_id=r["causation_id"],
-            data=json.loads(r["data"]),
+    if opening and key is not None and found:
+        # Recorded before the data leaves: no record, no response.
+        await record_access(
+            rt.store,
+            case,
+            sid,
+            principal,
+            ["history." + f for f in found][:50],
+            HISTORY,
+            request.state.correlation_id,
+            writes.clock,
         )
-        for r in rows
-    ]
-    entries.sort(key=lambda x: (x["time"], x["service"], x["stream_version"]))
-    entries = [
-        x
-        for x in entries
-        if (from_ is None or x["time"] >= format_time(from_))
-        and (to is None or x["time"] <= format_time(to))
-        and (not type_ or x["type"] in type_ or x["type"].split(".")[3] in type_)
-    ]
     accept = request.headers.get("accept", "")
     if "application/x-ndjson" in accept:
         body = "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in entries)
@@ -160,6 +173,7 @@ async def history(
         for x in entries:
             w.writerow(
                 [
+                    x["id"],
                     x["time"],
                     x["service"],
                     x["type"],

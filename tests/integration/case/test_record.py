@@ -82,7 +82,7 @@ async def test_referral_status_and_history_come_back_once(
     assert nd.headers["content-type"].startswith("application/x-ndjson") and len(lines) == len(hist)
     c = await client.get(f"/cases/{case_id}/history", headers={**a, "Accept": "text/csv"})
     rows = list(csv.reader(io.StringIO(c.text)))
-    assert rows[0][:3] == ["time", "service", "type"] and len(rows) == len(hist) + 1
+    assert rows[0][:4] == ["id", "time", "service", "type"] and len(rows) == len(hist) + 1
 
     assert (await client.get(f"/cases/{case_id}/history", headers=h)).status_code == 403
 

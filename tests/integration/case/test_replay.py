@@ -12,7 +12,9 @@ from tests.integration.case.stories import give_referral_consent, open_case
 
 
 async def test_rebuilt_case_summary_equals_the_live_one(
-    client: httpx.AsyncClient, auth, pool: asyncpg.Pool  # type: ignore[no-untyped-def]
+    client: httpx.AsyncClient,
+    auth,
+    pool: asyncpg.Pool,  # type: ignore[no-untyped-def]
 ) -> None:
     h = auth("caseworker", office="khujand")
     for i in range(4):
@@ -27,5 +29,7 @@ async def test_rebuilt_case_summary_equals_the_live_one(
     assert len(live) == 4
     events = await rebuild(EventStore(pool, "case"), PROJECTIONS["case_summary"], fresh=True)
     assert events >= 13
-    rebuilt = [dict(r) for r in await pool.fetch('SELECT * FROM "case".case_summary ORDER BY case_id')]
+    rebuilt = [
+        dict(r) for r in await pool.fetch('SELECT * FROM "case".case_summary ORDER BY case_id')
+    ]
     assert rebuilt == live
