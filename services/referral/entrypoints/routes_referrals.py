@@ -7,6 +7,7 @@ the same scope as case reads (office/region of the request).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -19,6 +20,7 @@ from services.referral.domain.commands import (
     StartService,
 )
 from services.referral.domain.errors import ReferralNotFound
+from services.referral.domain.evolve import replay
 from services.referral.entrypoints.deps import (
     ETAG_HEADER,
     IdempotencyKey,
@@ -40,7 +42,7 @@ from services.referral.entrypoints.schemas import (
     provider_referral,
 )
 from shared.auth import CurrentPrincipal, Principal, require_roles
-from shared.problems import not_found, problem_responses
+from shared.problems import not_found, problem_responses, unprocessable
 
 router = APIRouter(tags=["referrals"])
 CASE_ROLES = ("caseworker", "supervisor", "auditor", "admin")
@@ -94,7 +96,12 @@ async def list_provider_referrals(
     responses={**problem_responses(401, 403, 404, 422), 200: {"headers": ETAG_HEADER}},
 )
 async def get_referral(
-    request: Request, referral_id: ReferralId, principal: CurrentPrincipal
+    request: Request,
+    referral_id: ReferralId,
+    principal: CurrentPrincipal,
+    as_of: Annotated[
+        datetime | None, Query(description="RFC 3339 with offset: the referral as it was then.")
+    ] = None,
 ) -> JSONResponse:
     row = await service(request).referrals.projection.get(
         request.app.state.runtime.pool, referral_id
@@ -103,12 +110,39 @@ async def get_referral(
     if principal.role == "provider":
         if row is None or row["provider_id"] != principal.provider_id:
             raise not_found("No such referral.")
+    elif row is None or not in_scope(principal, row):
+        raise not_found("No such referral.")
+    if as_of is not None:  # who may see it was decided on the referral as it is now
+        row = await _as_of(request, row, referral_id, as_of)
+    if principal.role == "provider":
         body = provider_referral(row, reference_key(request))
     else:
-        if row is None or not in_scope(principal, row):
-            raise not_found("No such referral.")
         body = case_referral(row)
     return JSONResponse(body.model_dump(mode="json"), headers={"ETag": etag(row["version"])})
+
+
+async def _as_of(request: Request, row: Any, referral_id: str, as_of: datetime) -> Any:
+    """The view row with the lifecycle fields replayed from the events up to ``as_of``.
+
+    Who may see the referral is decided on the current row, as for a plain read."""
+    if as_of.tzinfo is None:
+        raise unprocessable("as_of must carry a time zone offset (RFC 3339).")
+    if row is None:
+        return None
+    store = request.app.state.runtime.store
+    stored = await store.read_stream(referral_id, up_to_time=as_of)
+    state = replay([store.load(e) for e in stored])
+    if state is None:
+        raise not_found("No such referral at that time.")
+    return {
+        **dict(row),
+        "status": state.status,
+        "provider_id": state.provider_id,
+        "attempt": state.attempt,
+        "respond_by": state.respond_by,
+        "coordinator_id": state.coordinator_id,
+        "version": stored[-1].stream_version,
+    }
 
 
 @router.get(
