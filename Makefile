@@ -35,8 +35,13 @@ test-e2e: $(STAMP)
 test-faults: $(STAMP)
 	$(BIN)/python -m pytest -q tests/faults
 
+# Benchmarks print figures; they are never assertions. Each takes a few minutes.
 bench: $(STAMP)
 	$(BIN)/python bench/append.py
+	$(BIN)/python bench/intake.py
+	$(BIN)/python bench/routing.py
+	$(BIN)/python bench/notify.py --count 300
+	$(BIN)/python bench/replay.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
