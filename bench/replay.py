@@ -66,19 +66,30 @@ async def generate(pool: asyncpg.Pool, total: int, per_stream: int) -> str:
         n = min(per_stream, left)
         plan.append((str(uuid.uuid4()), n))
         left -= n
-    cols = ["event_id", "stream_id", "stream_version", "event_type", "occurred_at", "data",
-            "metadata", "prev_hash", "hash"]
+    cols = [
+        "event_id",
+        "stream_id",
+        "stream_version",
+        "event_type",
+        "occurred_at",
+        "data",
+        "metadata",
+        "prev_hash",
+        "hash",
+    ]
     async with pool.acquire() as conn:
         batch: list[tuple[object, ...]] = []
         for sid, n in plan:
             batch.extend(stream_rows(sid, n, t0))
             if len(batch) >= 50_000:
-                await conn.copy_records_to_table("event", schema_name="case", records=batch,
-                                                 columns=cols)
+                await conn.copy_records_to_table(
+                    "event", schema_name="case", records=batch, columns=cols
+                )
                 batch = []
         if batch:
-            await conn.copy_records_to_table("event", schema_name="case", records=batch,
-                                             columns=cols)
+            await conn.copy_records_to_table(
+                "event", schema_name="case", records=batch, columns=cols
+            )
     return big
 
 
@@ -102,7 +113,7 @@ async def main() -> None:
         t = time.perf_counter()
         big = await generate(pool, args.events, args.per_stream)
         print(f"generated {args.events:,} events in {time.perf_counter() - t:.1f} s")
-        await pool.execute("VACUUM ANALYZE \"case\".event")
+        await pool.execute('VACUUM ANALYZE "case".event')
 
         t = time.perf_counter()
         n = await rebuild(store, PROJECTIONS["case_summary"], batch=5000, fresh=True)
@@ -124,17 +135,29 @@ async def main() -> None:
         await pool.close()
     finally:
         pg.stop()
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
-                if ln.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        platform.processor(),
+    )
     print(f"machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print("| measure | result | target |")
     print("|---|---:|---:|")
-    print(f"| rebuild case_summary from {args.events:,} events | {rebuild_rate:,.0f} events/s"
-          " | >= 100,000 events/s |")
-    print(f"| replay one case of 1,000 events (read + fold, best of 5) | {single_ms:.1f} ms"
-          " | <= 20 ms |")
-    print(f"| verify hash chains of {args.events:,} events | {verify_rate:,.0f} events/s"
-          " | >= 200,000 events/s |")
+    print(
+        f"| rebuild case_summary from {args.events:,} events | {rebuild_rate:,.0f} events/s"
+        " | >= 100,000 events/s |"
+    )
+    print(
+        f"| replay one case of 1,000 events (read + fold, best of 5) | {single_ms:.1f} ms"
+        " | <= 20 ms |"
+    )
+    print(
+        f"| verify hash chains of {args.events:,} events | {verify_rate:,.0f} events/s"
+        " | >= 200,000 events/s |"
+    )
 
 
 if __name__ == "__main__":

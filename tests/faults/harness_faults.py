@@ -32,28 +32,38 @@ from nats.js.errors import NotFoundError
 from shared.envelope import dataschema_for
 from shared.events.base import Event
 from shared.events.case import ReferralRequested
+from shared.events.notify import NotificationQueued, NotificationRedeliveryRequested
 from shared.events.referral import ReferralRouted
 
 REASON_HEADER = "Safepath-Dead-Letter-Reason"
 ORIGIN_HEADER = "Safepath-Original-Subject"
 MSG_ID = "Nats-Msg-Id"
 
-# Every inbox consumer (durable name) and the service whose stream it reads; each of them
+# Every consumer (durable name) and the service whose stream it reads; each of them
 # dead-letters what it cannot parse, to ``<namespace>.deadletter.<consumer>``.
 CONSUMERS: dict[str, str] = {
     "referral-case-events": "case",
     "notify-cases": "case",
     "notify-referrals": "referral",
     "case-referral-events": "referral",
-}
-# Consumers that read a service's stream but (today) ack malformed messages with a log
-# line instead of dead-lettering them: notify's delivery workers on its own stream.
-NOT_DEAD_LETTERING: dict[str, str] = {
+    "case-notify-events": "notify",
+    # notify's delivery workers on its own stream, each on one event name's subjects only
     "notify-deliver-NotificationQueued": "notify",
     "notify-deliver-NotificationRedeliveryRequested": "notify",
 }
+# Consumers that ack malformed messages with a log line instead of dead-lettering them.
+NOT_DEAD_LETTERING: dict[str, str] = {}
+# Consumers that see only the subjects ending in one event name (default: the whole stream).
+SUBJECT_SUFFIX: dict[str, str] = {
+    "notify-deliver-NotificationQueued": ".NotificationQueued",
+    "notify-deliver-NotificationRedeliveryRequested": ".NotificationRedeliveryRequested",
+}
 # A registered event per consumed stream, for schema violations that pass the type lookup.
-SCHEMA_SAMPLE: dict[str, type[Event]] = {"case": ReferralRequested, "referral": ReferralRouted}
+SCHEMA_SAMPLE: dict[str, tuple[type[Event], ...]] = {
+    "case": (ReferralRequested,),
+    "referral": (ReferralRouted,),
+    "notify": (NotificationQueued, NotificationRedeliveryRequested),
+}
 
 
 def consumed_services() -> list[str]:
@@ -61,8 +71,13 @@ def consumed_services() -> list[str]:
     return sorted(set(CONSUMERS.values()))
 
 
-def consumers_of(service: str) -> list[str]:
-    return sorted(name for name, source in CONSUMERS.items() if source == service)
+def consumers_of(service: str, subject: str | None = None) -> list[str]:
+    """Consumers of ``service``'s stream (that receive ``subject``, when given)."""
+    return sorted(
+        name
+        for name, source in CONSUMERS.items()
+        if source == service and (subject is None or subject.endswith(SUBJECT_SUFFIX.get(name, "")))
+    )
 
 
 # -- reading and republishing -------------------------------------------------------
@@ -183,36 +198,44 @@ def _envelope(service: str, type_name: str, stream_id: str, data: dict[str, obje
 
 
 def poison_messages(namespace: str, service: str) -> list[Poison]:
-    """The four kinds of malformed message for ``service``'s stream."""
-    sample = SCHEMA_SAMPLE[service]
-    stream_id = f"poison-{uuid.uuid4().hex[:12]}"
-    name = sample.__name__
-    subject = f"{namespace}.{service}.{stream_id}.{name}"
-    unknown = f"org.safepath.{service}.NoSuchEvent.v1"
-    return [
-        Poison("not_json", service, subject, b"\xff{not json", "not JSON"),
-        Poison(
-            "not_cloudevent",
-            service,
-            subject,
-            json.dumps({"hello": "world"}).encode(),
-            "not a valid CloudEvent",
-        ),
-        Poison(
-            "unknown_type",
-            service,
-            f"{namespace}.{service}.{stream_id}.NoSuchEvent",
-            _envelope(service, unknown, stream_id, {}),
-            "unknown event type",
-        ),
-        Poison(
-            "schema_violation",
-            service,
-            subject,
-            _envelope(service, sample.type_name(), stream_id, {"not_a_field": 1}),
-            f"{sample.type_name()} violates its schema",
-        ),
-    ]
+    """The four kinds of malformed message for ``service``'s stream, on the subjects of
+    each event its consumers read (one event for the inbox streams, two for notify's)."""
+    out = []
+    for sample in SCHEMA_SAMPLE[service]:
+        stream_id = f"poison-{uuid.uuid4().hex[:12]}"
+        name = sample.__name__
+        subject = f"{namespace}.{service}.{stream_id}.{name}"
+        unknown = f"org.safepath.{service}.NoSuchEvent.v1"
+        # notify's delivery workers see only their event's subjects: the unknown type
+        # travels on one of those, the inbox consumers' on a subject of its own name.
+        unknown_subject = (
+            subject if service == "notify" else subject.rsplit(".", 1)[0] + ".NoSuchEvent"
+        )
+        out += [
+            Poison("not_json", service, subject, b"\xff{not json", "not JSON"),
+            Poison(
+                "not_cloudevent",
+                service,
+                subject,
+                json.dumps({"hello": "world"}).encode(),
+                "not a valid CloudEvent",
+            ),
+            Poison(
+                "unknown_type",
+                service,
+                unknown_subject,
+                _envelope(service, unknown, stream_id, {}),
+                "unknown event type",
+            ),
+            Poison(
+                "schema_violation",
+                service,
+                subject,
+                _envelope(service, sample.type_name(), stream_id, {"not_a_field": 1}),
+                f"{sample.type_name()} violates its schema",
+            ),
+        ]
+    return out
 
 
 async def publish_malformed(
@@ -231,7 +254,7 @@ def expected_dead_letters(poisons: Iterable[Poison]) -> Counter[tuple[str, str]]
     """``(consumer, original subject)`` → how many dead letters the poisons must cause."""
     expected: Counter[tuple[str, str]] = Counter()
     for p in poisons:
-        for consumer in consumers_of(p.service):
+        for consumer in consumers_of(p.service, p.subject):
             expected[(consumer, p.subject)] += 1
     return expected
 

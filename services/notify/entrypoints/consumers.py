@@ -5,7 +5,9 @@
 - ``notify-cases``: the case stream → who the caseworker of a case is.
 - ``notify-deliver-*``: the notify stream's ``NotificationQueued`` and
   ``NotificationRedeliveryRequested`` → one delivery round per message; a channel still
-  pending is nak'ed with the configured backoff, so JetStream schedules the retry.
+  pending is nak'ed with the configured backoff, so JetStream schedules the retry. A
+  message no code can handle goes to ``<namespace>.deadletter.notify-deliver-<event>``
+  with its reason (as the inbox consumers do) and is acked, so it never blocks the next.
 """
 
 from __future__ import annotations
@@ -17,13 +19,20 @@ import structlog
 from faststream import AckPolicy
 from faststream.nats import ConsumerConfig, JStream, NatsMessage, PullSub
 from nats.js.api import DeliverPolicy
-from pydantic import ValidationError
 
 from services.notify.app.delivery import Delivery
 from services.notify.app.queueing import CASE_STREAM_EVENTS, REFERRAL_STREAM_EVENTS, Queueing
 from services.notify.config import NotifySettings
-from shared.consumer import Apply, IdempotentConsumer, subscribe
-from shared.envelope import Envelope
+from shared.consumer import (
+    Apply,
+    DeadLetters,
+    IdempotentConsumer,
+    Malformed,
+    parse_message,
+    subscribe,
+)
+from shared.events.notify import NotificationQueued, NotificationRedeliveryRequested
+from shared.events.registry import registry
 from shared.logging import get_logger
 from shared.runtime import Runtime
 
@@ -82,20 +91,25 @@ def wire_delivery(
             ),
             ack_policy=AckPolicy.MANUAL,
             max_workers=settings.delivery_workers,
-        )(_delivery_handler(delivery, settings, ready))
+        )(_delivery_handler(delivery, settings, ready, rt.dead_letters(durable)))
 
 
 def _delivery_handler(
-    delivery: Delivery, settings: NotifySettings, ready: asyncio.Event
+    delivery: Delivery, settings: NotifySettings, ready: asyncio.Event, dead_letters: DeadLetters
 ) -> Callable[[NatsMessage], Awaitable[None]]:
     async def on_message(msg: NatsMessage) -> None:
         raw = msg.raw_message
         structlog.contextvars.clear_contextvars()
         try:
-            env = Envelope.from_json(raw.data)
-            notification_id = str(env.data["notification_id"])
-        except (ValidationError, ValueError, KeyError):
-            log.warning("delivery_message_malformed", subject=raw.subject)
+            env, event = parse_message(raw.data, registry)
+            if not isinstance(event, NotificationQueued | NotificationRedeliveryRequested):
+                raise Malformed(f"{env.type[:200]} is not a delivery request")
+            notification_id = event.notification_id
+        except Malformed as e:
+            meta = raw.metadata
+            key = f"{meta.stream}:{meta.sequence.stream}"
+            await dead_letters.send(raw.data, str(e), raw.subject, key)
+            log.warning("message_dead_lettered", consumer=dead_letters.subject, reason=str(e))
             await msg.ack()
             return
         structlog.contextvars.bind_contextvars(
