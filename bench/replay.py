@@ -93,6 +93,12 @@ async def generate(pool: asyncpg.Pool, total: int, per_stream: int) -> str:
     return big
 
 
+def machine() -> str:
+    with open("/proc/cpuinfo") as f:
+        names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
+    return names[0] if names else platform.processor()
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=1_000_000)
