@@ -141,14 +141,7 @@ async def main() -> None:
         await pool.close()
     finally:
         pg.stop()
-    cpu = next(
-        (
-            ln.split(":", 1)[1].strip()
-            for ln in Path("/proc/cpuinfo").read_text().splitlines()
-            if ln.startswith("model name")
-        ),
-        platform.processor(),
-    )
+    cpu = machine()
     print(f"machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print("| measure | result | target |")
     print("|---|---:|---:|")
