@@ -9,7 +9,7 @@ from pathlib import Path
 import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
 
-from shared.audit_api import router as audit_router
+from shared.audit_api import StreamVisible, audit_router, unscoped_only
 from shared.health import router as health_router
 from shared.ids import uuid7
 from shared.logging import configure_logging, get_logger
@@ -31,7 +31,10 @@ def create_service_app(
     wire: Callable[[Runtime], None] | None = None,
     routers: Sequence[APIRouter] = (),
     on_started: Callable[[Runtime], Awaitable[None]] | None = None,
+    audit_scope: StreamVisible = unscoped_only,
 ) -> FastAPI:
+    """The service's app. ``audit_scope`` decides who may verify one stream with
+    ``GET /audit/verify?case=`` (by default only callers without a region scope)."""
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
 
@@ -71,7 +74,7 @@ def create_service_app(
         return response
 
     app.include_router(health_router)
-    app.include_router(audit_router)
+    app.include_router(audit_router(audit_scope))
     for r in routers:
         app.include_router(r)
     return app

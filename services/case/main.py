@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.case.app.reading import stream_visible
 from services.case.app.timeline import NOTIFY_EVENTS, apply_notify_event, apply_referral_event
 from services.case.entrypoints.http import ROUTERS
 from services.migrations import migration_dirs
 from shared.app import create_service_app
+from shared.auth import Principal
 from shared.consumer import IdempotentConsumer, subscribe
 from shared.runtime import Runtime
 from shared.settings import Settings
@@ -26,7 +28,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrations=migration_dirs("case"),
         routers=ROUTERS,
         wire=wire,
+        audit_scope=audit_scope,
     )
+
+
+async def audit_scope(rt: Runtime, principal: Principal, stream_id: str) -> bool:
+    """``GET /audit/verify?case=``: the same scope as reading the case."""
+    return await stream_visible(rt.store, principal, stream_id)
 
 
 def wire(rt: Runtime) -> None:
@@ -43,4 +51,5 @@ def wire(rt: Runtime) -> None:
             stream=rt.stream_of(service),
             subject=rt.subjects_of(service),
             durable=name,
+            verifier=rt.verifier,
         )

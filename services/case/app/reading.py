@@ -11,8 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
-from services.case.app.handling import actor_of
+from services.case.app.handling import actor_of, visible
 from services.case.app.sealing import open_details, open_text
 from services.case.app.views import (
     CaseView,
@@ -24,10 +25,10 @@ from services.case.app.views import (
     ProfileView,
     ReferralView,
 )
-from services.case.domain import Case, decide
+from services.case.domain import Case, decide, fold
 from services.case.domain.commands import RecordAccess
 from shared.auth import Principal
-from shared.commands import Loaded
+from shared.commands import Loaded, load
 from shared.events.base import Event, Sealed
 from shared.events.case import (
     CaseNoteAdded,
@@ -44,8 +45,23 @@ from shared.eventstore import ConcurrencyError, EventStore, NewEvent
 ACCESS_ATTEMPTS = 10
 
 
+ACCESS_PREFIX = "access-"
+
+
 def access_stream(case_id: str) -> str:
-    return f"access-{case_id}"
+    return f"{ACCESS_PREFIX}{case_id}"
+
+
+async def stream_visible(store: EventStore, principal: Principal, stream_id: str) -> bool:
+    """Whether ``principal`` may see the case a stream belongs to (the case's own stream or
+    its ``access-`` stream), decided on the case as it stands now. False when no such case."""
+    case_id = stream_id.removeprefix(ACCESS_PREFIX)
+    try:
+        UUID(case_id)
+    except ValueError:
+        return False  # case ids are UUIDs; anything else is no case
+    loaded = await load(store, case_id, fold)
+    return visible(principal, loaded.state)
 
 
 @dataclass

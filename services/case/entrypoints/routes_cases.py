@@ -147,10 +147,15 @@ async def get_case(
     sid = str(case_id)
     if as_of is not None and as_of.tzinfo is None:
         raise unprocessable("as_of must carry a time zone offset (RFC 3339).")
-    loaded = await load(rt.store, sid, fold, as_of=as_of)
-    case = loaded.state
+    # Who may see the case is decided on the case as it stands now, never on the past
+    # state read with as_of: a case transferred away stays out of reach, then as now.
+    current = await load(rt.store, sid, fold)
+    case = current.state
     if case is None or not visible(principal, case):
         raise not_found("No such case.")
+    loaded = current if as_of is None else await load(rt.store, sid, fold, as_of=as_of)
+    if loaded.state is None:
+        raise not_found("No such case at that time.")
     writes = case_writes(request)
     key = await writes.keys.get(sid) if sees_identifying(principal) else None
     events = [rt.store.load(e) for e in loaded.events]

@@ -1,0 +1,21 @@
+"""The case service fixtures (``tests/integration/case``), and the referral service on the
+same database and namespace for the tests that need it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from shared.settings import Settings
+from tests.integration.case.conftest import app, auth, client, settings
+from tests.integration.referral.conftest import client_of, publish, running
+
+__all__ = ["app", "auth", "client", "publish", "referral_client", "settings"]
+
+
+@pytest.fixture
+async def referral_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with running(settings) as referral_app, client_of(referral_app) as c:
+        yield c
