@@ -29,6 +29,7 @@ from shared.events.registry import Registry, UnknownEventType
 from shared.events.registry import registry as default_registry
 from shared.logging import get_logger
 from shared.migrations import quote_ident
+from shared.signatures import BadSignature, EventVerifier
 
 log = get_logger("safepath.consumer")
 
@@ -128,11 +129,20 @@ class IdempotentConsumer:
         return await self.handle(env, event)
 
 
+def check_origin(verifier: EventVerifier, raw: bytes, subject: str, stream: str) -> None:
+    """``Malformed`` unless the event is signed by the service whose subject it came on."""
+    try:
+        verifier.verify(raw, subject=subject, stream=stream)
+    except BadSignature as e:
+        raise Malformed(f"not authentic: {e}") from None
+
+
 def subscribe(
     broker: NatsBroker,
     consumer: IdempotentConsumer,
     dead_letters: DeadLetters,
     *,
+    verifier: EventVerifier,
     stream: str,
     subject: str,
     durable: str,
@@ -150,6 +160,7 @@ def subscribe(
         meta = raw.metadata
         key = f"{meta.stream}:{meta.sequence.stream}"
         try:
+            check_origin(verifier, raw.data, raw.subject, meta.stream)
             outcome = await consumer.process(raw.data)
         except Malformed as e:
             await dead_letters.send(raw.data, str(e), raw.subject, key)

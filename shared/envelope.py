@@ -57,6 +57,8 @@ class Envelope(BaseModel):
     causationid: str | None = None
     actor: str
     data: dict[str, Any]
+    # Ed25519 signature of the publishing service (shared/signatures.py); absent in the store.
+    signature: str | None = None
 
     @field_validator("time")
     @classmethod

@@ -12,6 +12,7 @@ the stream once even when the relay was down longer than the duplicate window.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Awaitable, Callable
 from uuid import UUID
@@ -22,6 +23,7 @@ from nats.js.errors import NotFoundError
 
 from shared.eventstore import Checkpoint, EventStore, StoredEvent
 from shared.logging import get_logger
+from shared.signatures import EventSigner
 
 log = get_logger("safepath.relay")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")
@@ -46,6 +48,7 @@ class Relay:
         *,
         subject_root: str,
         stream: str,
+        signer: EventSigner,
         name: str = "relay",
         batch: int = 500,
         poll_seconds: float = 0.05,
@@ -54,6 +57,7 @@ class Relay:
         self.js = js
         self.root = subject_root
         self.stream = stream
+        self.signer = signer
         self.name = name
         self.batch = batch
         self.poll_seconds = poll_seconds
@@ -96,7 +100,8 @@ class Relay:
         sent = 0
         try:
             for ev in events:
-                payload = ev.to_envelope(self.store.service).to_json()
+                doc = self.signer.sign(ev.to_envelope(self.store.service).to_dict())
+                payload = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
                 await self.js.publish(
                     subject_for(self.root, ev),
                     payload,

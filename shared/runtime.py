@@ -14,19 +14,20 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import nats
 from faststream.nats import NatsBroker
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
+from shared import bus
 from shared.consumer import DeadLetters
 from shared.eventstore import EventStore
-from shared.jetstream import dead_letter_stream, dead_letter_subject, ensure_stream, stream_config
+from shared.jetstream import dead_letter_subject, require_streams
 from shared.logging import get_logger
 from shared.migrations import apply_migrations
 from shared.relay import Relay
 from shared.sealer import Sealer, load_signing_key
 from shared.settings import Settings
+from shared.signatures import EventSigner, EventVerifier
 
 log = get_logger("safepath.runtime")
 
@@ -43,6 +44,7 @@ class Runtime:
     store: EventStore
     relay: Relay
     broker: NatsBroker
+    verifier: EventVerifier
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -71,6 +73,10 @@ async def start_runtime(
     if settings.database_url is None or settings.nats_url is None:
         raise RuntimeError("SAFEPATH_DATABASE_URL and SAFEPATH_NATS_URL must be set")
     settings.check_production()
+    settings.check_bus()
+    assert settings.event_signing_key is not None and settings.event_verify_keys is not None
+    signer = EventSigner(settings.event_signing_key)
+    verifier = EventVerifier.from_text(settings.event_verify_keys, settings.namespace)
     pool = await asyncpg.create_pool(
         settings.database_url,
         min_size=2,
@@ -84,37 +90,11 @@ async def start_runtime(
         applied = await apply_migrations(conn, service, migrations)
     if applied:
         log.info("migrations_applied", service=service, files=applied)
-    servers = settings.nats_servers()
-    nc = await nats.connect(
-        servers,
-        name=f"safepath-{service}",
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,
-    )
+    # The service's own identity: it may publish its own subjects and use its own
+    # consumers, nothing more. Streams are declared by the setup identity beforehand.
+    nc = await bus.connect(settings, service)
     js = nc.jetstream(timeout=5.0)
-    # Declare every service's stream (idempotent), so a consumer never waits for the
-    # producing service to have started first.
-    for name in SERVICE_NAMES:
-        await ensure_stream(
-            js,
-            stream_config(
-                settings.stream_name(name),
-                [f"{settings.subject_root(name)}.>"],
-                replicas=settings.stream_replicas,
-                max_age_days=settings.stream_max_age_days,
-            ),
-        )
-    await ensure_stream(
-        js, dead_letter_stream(settings.namespace, replicas=settings.stream_replicas)
-    )
-    await ensure_stream(
-        js,
-        stream_config(
-            settings.audit_stream,
-            [f"{settings.namespace}.audit.>"],
-            replicas=settings.stream_replicas,
-        ),
-    )
+    await require_streams(js, settings, service)
     store = EventStore(pool, service)
     relay = Relay(
         store,
@@ -123,9 +103,16 @@ async def start_runtime(
         stream=settings.stream_name(service),
         batch=settings.relay_batch,
         poll_seconds=settings.relay_poll_seconds,
+        signer=signer,
     )
-    broker = NatsBroker(servers, max_reconnect_attempts=-1, reconnect_time_wait=1)
-    rt = Runtime(service, settings, pool, nc, js, store, relay, broker)
+    broker = NatsBroker(
+        settings.nats_servers(),
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=1,
+        name=f"safepath-{service}-consumers",
+        **bus.broker_options(settings, service),
+    )
+    rt = Runtime(service, settings, pool, nc, js, store, relay, broker, verifier)
     if wire is not None:
         wire(rt)
     rt.tasks.append(asyncio.create_task(relay.run(), name=f"{service}-relay"))

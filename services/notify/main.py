@@ -12,7 +12,6 @@ from services.notify.app.service import Notify, build
 from services.notify.config import NotifySettings
 from services.notify.entrypoints.consumers import wire_delivery, wire_inbound
 from services.notify.entrypoints.http import router
-from services.notify.nats_permissions import ensure_notifications_stream
 from shared.app import create_service_app
 from shared.logging import get_logger
 from shared.runtime import Runtime
@@ -34,9 +33,6 @@ def create_app(settings: Settings | None = None, notify: NotifySettings | None =
 
     async def on_started(rt: Runtime) -> None:
         n: Notify = rt.extras["notify"]
-        await ensure_notifications_stream(
-            rt.js, rt.settings.namespace, replicas=rt.settings.stream_replicas
-        )
         if notify_settings.directory_file is not None:
             async with rt.pool.acquire() as conn, conn.transaction():
                 count = await n.views.load_file(conn, notify_settings.directory_file)

@@ -29,14 +29,17 @@ from collections.abc import Mapping, Sequence
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 
-from shared.jetstream import ensure_stream, stream_config
+from shared.jetstream import (
+    NOTIFICATION_RETENTION_DAYS,
+    RECIPIENT_KINDS,
+    ensure_stream,
+)
+from shared.jetstream import notifications_stream_config as _notifications_stream_config
 
 NAMESPACE = "safepath"
 ACCOUNT = "SAFEPATH"
 SERVICE_USER = "safepath-service"
 SERVICE_PASSWORD_ENV = "SAFEPATH_NATS_SERVICE_PASSWORD"
-RECIPIENT_KINDS = ("provider", "coordinator", "caseworker")
-NOTIFICATION_RETENTION_DAYS = 90
 
 # Same shape as the directory's ids; no dots or wildcards can reach a subject or a permission.
 _PROVIDER_ID = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")
@@ -91,13 +94,7 @@ def provider_password_env(provider_id: str) -> str:
 
 
 def notifications_stream_config(namespace: str = NAMESPACE, *, replicas: int = 1) -> StreamConfig:
-    subjects = [f"{namespace}.{kind}.*.notifications" for kind in RECIPIENT_KINDS]
-    return stream_config(
-        notifications_stream_name(namespace),
-        subjects,
-        replicas=replicas,
-        max_age_days=NOTIFICATION_RETENTION_DAYS,
-    )
+    return _notifications_stream_config(namespace, replicas=replicas)
 
 
 def provider_consumer_config(provider_id: str, namespace: str = NAMESPACE) -> ConsumerConfig:

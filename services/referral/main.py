@@ -51,6 +51,7 @@ def create_app(
             stream=rt.stream_of("case"),
             subject=rt.subjects_of("case"),
             durable=CASE_CONSUMER,
+            verifier=rt.verifier,
         )
 
     async def on_started(rt: Runtime) -> None:

@@ -28,6 +28,7 @@ from shared.consumer import (
     DeadLetters,
     IdempotentConsumer,
     Malformed,
+    check_origin,
     parse_message,
     subscribe,
 )
@@ -35,6 +36,7 @@ from shared.events.notify import NotificationQueued, NotificationRedeliveryReque
 from shared.events.registry import registry
 from shared.logging import get_logger
 from shared.runtime import Runtime
+from shared.signatures import EventVerifier
 
 log = get_logger("safepath.notify")
 
@@ -64,6 +66,7 @@ def wire_inbound(rt: Runtime, queueing: Queueing, ready: asyncio.Event) -> None:
             stream=rt.stream_of(source),
             subject=rt.subjects_of(source),
             durable=name,
+            verifier=rt.verifier,
         )
 
 
@@ -91,16 +94,21 @@ def wire_delivery(
             ),
             ack_policy=AckPolicy.MANUAL,
             max_workers=settings.delivery_workers,
-        )(_delivery_handler(delivery, settings, ready, rt.dead_letters(durable)))
+        )(_delivery_handler(delivery, settings, ready, rt.dead_letters(durable), rt.verifier))
 
 
 def _delivery_handler(
-    delivery: Delivery, settings: NotifySettings, ready: asyncio.Event, dead_letters: DeadLetters
+    delivery: Delivery,
+    settings: NotifySettings,
+    ready: asyncio.Event,
+    dead_letters: DeadLetters,
+    verifier: EventVerifier,
 ) -> Callable[[NatsMessage], Awaitable[None]]:
     async def on_message(msg: NatsMessage) -> None:
         raw = msg.raw_message
         structlog.contextvars.clear_contextvars()
         try:
+            check_origin(verifier, raw.data, raw.subject, raw.metadata.stream)
             env, event = parse_message(raw.data, registry)
             if not isinstance(event, NotificationQueued | NotificationRedeliveryRequested):
                 raise Malformed(f"{env.type[:200]} is not a delivery request")

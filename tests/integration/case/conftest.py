@@ -18,10 +18,8 @@ Token = Callable[..., dict[str, str]]
 
 
 @pytest.fixture
-def settings(database_url: str, nats_url: str, namespace: str) -> Settings:
-    return Settings(
-        database_url=database_url, nats_url=nats_url, namespace=namespace, environment="test"
-    )
+def settings(service_settings: Callable[..., Settings]) -> Settings:
+    return service_settings("case")
 
 
 @pytest.fixture

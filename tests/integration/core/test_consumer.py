@@ -17,7 +17,11 @@ from shared.events import Event
 from shared.eventstore import Checkpoint, EventStore
 from shared.jetstream import dead_letter_stream, dead_letter_subject, ensure_stream, stream_config
 from shared.relay import Relay
+from shared.signatures import EventSigner, EventVerifier
+from tests.conftest import credentials
 from tests.integration.core.events import Noted, noted, test_registry
+from tests.keys import SIGNING_KEYS, VERIFY_KEYS, signed
+from tests.servers import Servers
 
 
 async def wait_for(predicate, within: float = 15.0) -> None:  # type: ignore[no-untyped-def]
@@ -30,7 +34,7 @@ async def wait_for(predicate, within: float = 15.0) -> None:  # type: ignore[no-
 
 @pytest.fixture
 async def env(
-    pool: asyncpg.Pool, js: JetStreamContext, namespace: str, nats_url: str
+    pool: asyncpg.Pool, js: JetStreamContext, namespace: str, nats_url: str, servers: Servers
 ) -> AsyncIterator[dict[str, object]]:
     stream = f"{namespace}_CASE".upper()
     await ensure_stream(js, stream_config(stream, [f"{namespace}.case.>"]))
@@ -48,7 +52,7 @@ async def env(
             raise RuntimeError("crash mid-handler")
 
     consumer = IdempotentConsumer(pool, "referral", "case-events", apply, registry=test_registry)
-    broker = NatsBroker(nats_url)
+    broker = NatsBroker(nats_url, user_credentials=credentials(servers, "setup", namespace))
     subscribe(
         broker,
         consumer,
@@ -57,6 +61,7 @@ async def env(
         subject=f"{namespace}.case.>",
         durable="referral-case-events",
         redeliver_after=0.1,
+        verifier=EventVerifier.from_text(VERIFY_KEYS, namespace),
     )
     await broker.start()
     yield {"stream": stream, "crashes": crashes, "consumer": consumer}
@@ -71,7 +76,13 @@ async def publish_events(pool: asyncpg.Pool, js: JetStreamContext, namespace: st
     store = EventStore(pool, "case", registry=test_registry)
     for i in range(n):
         await store.append("s", i, [noted(i)])
-    relay = Relay(store, js, subject_root=f"{namespace}.case", stream=f"{namespace}_CASE".upper())
+    relay = Relay(
+        store,
+        js,
+        subject_root=f"{namespace}.case",
+        stream=f"{namespace}_CASE".upper(),
+        signer=EventSigner(SIGNING_KEYS["case"]),
+    )
     await relay.publish_batch(Checkpoint())
 
 
@@ -108,7 +119,13 @@ async def test_the_same_event_delivered_twice_is_applied_once(
 async def publish_events_after(pool: asyncpg.Pool, js: JetStreamContext, namespace: str) -> None:
     store = EventStore(pool, "case", registry=test_registry)
     await store.append("later", 0, [noted(99)])
-    relay = Relay(store, js, subject_root=f"{namespace}.case", stream=f"{namespace}_CASE".upper())
+    relay = Relay(
+        store,
+        js,
+        subject_root=f"{namespace}.case",
+        stream=f"{namespace}_CASE".upper(),
+        signer=EventSigner(SIGNING_KEYS["case"]),
+    )
     relay.name = "relay2"
     events = await store.read_all(Checkpoint())
     await relay.publish_batch(events[-2].checkpoint)
@@ -117,21 +134,19 @@ async def publish_events_after(pool: asyncpg.Pool, js: JetStreamContext, namespa
 async def test_poison_messages_go_to_dead_letters_and_do_not_block(
     env: dict, pool: asyncpg.Pool, js: JetStreamContext, namespace: str
 ) -> None:
-    subject = f"{namespace}.case.x.Noted"
+    subject = f"{namespace}.case.template.Noted"
     good = json.loads((await _one_envelope(pool)).to_json())
     await js.publish(subject, b"\xff not json", headers={"Nats-Msg-Id": "p1"})
     await js.publish(
-        subject,
-        json.dumps({**good, "type": "org.safepath.case.Nope.v1"}).encode(),
+        f"{namespace}.case.template.Nope",
+        signed({**good, "type": "org.safepath.case.Nope.v1"}),
         headers={"Nats-Msg-Id": "p2"},
     )
     await js.publish(
-        subject, json.dumps({**good, "data": {"n": "many"}}).encode(), headers={"Nats-Msg-Id": "p3"}
+        subject, signed({**good, "data": {"n": "many"}}), headers={"Nats-Msg-Id": "p3"}
     )
-    await js.publish(
-        subject, json.dumps({"specversion": "1.0"}).encode(), headers={"Nats-Msg-Id": "p4"}
-    )
-    await js.publish(subject, json.dumps(good).encode(), headers={"Nats-Msg-Id": "p5"})
+    await js.publish(subject, signed({"specversion": "1.0"}, "case"), headers={"Nats-Msg-Id": "p4"})
+    await js.publish(subject, signed(good), headers={"Nats-Msg-Id": "p5"})
 
     async def good_applied() -> bool:
         return await effects(pool) == [7]
@@ -146,10 +161,10 @@ async def test_poison_messages_go_to_dead_letters_and_do_not_block(
     reasons = [
         (await js.get_msg(dl, s)).headers["Safepath-Dead-Letter-Reason"] for s in range(1, 5)
     ]
-    assert reasons[0] == "not JSON"
+    assert reasons[0] == "not authentic: not JSON"
     assert reasons[1].startswith("unknown event type")
     assert "violates its schema at: n" in reasons[2]
-    assert reasons[3].startswith("not a valid CloudEvent")
+    assert reasons[3].startswith("not authentic: event source")
 
 
 async def _one_envelope(pool: asyncpg.Pool) -> Envelope:

@@ -17,8 +17,11 @@ from nats.js import JetStreamContext
 from shared.devservers import EmbeddedNats
 from shared.eventstore import Checkpoint, EventStore, StoredEvent
 from shared.jetstream import ensure_stream, stream_config
+from shared.natsauth import Credentials
 from shared.relay import Relay
+from shared.signatures import EventSigner
 from tests.integration.core.events import noted, test_registry
+from tests.keys import SIGNING_KEYS
 
 
 class Killed(BaseException):
@@ -35,7 +38,14 @@ async def stream_messages(js: JetStreamContext, stream: str) -> list[dict[str, o
 
 
 def make_relay(store: EventStore, js: JetStreamContext, ns: str) -> Relay:
-    return Relay(store, js, subject_root=f"{ns}.case", stream=f"{ns}_CASE".upper(), batch=50)
+    return Relay(
+        store,
+        js,
+        subject_root=f"{ns}.case",
+        stream=f"{ns}_CASE".upper(),
+        batch=50,
+        signer=EventSigner(SIGNING_KEYS["case"]),
+    )
 
 
 @pytest.fixture
@@ -109,17 +119,29 @@ async def test_killed_between_publish_and_checkpoint_then_restarted(
 async def test_nats_down_then_up_delivers_all_events_in_stream_order(
     pool: asyncpg.Pool, tmp_path: Path, namespace: str
 ) -> None:
-    server = EmbeddedNats(tmp_path / "nats")
+    auth = Credentials(tmp_path / "auth")
+    server = EmbeddedNats(tmp_path / "nats", config=auth.server_config_path())
     server.start()
     nc = await nats.connect(
-        server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1, allow_reconnect=True
+        server.url,
+        user_credentials=str(auth.issue("setup", namespace)),
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.1,
+        allow_reconnect=True,
     )
     try:
         js = nc.jetstream(timeout=1.0)
         stream = f"{namespace}_CASE".upper()
         await ensure_stream(js, stream_config(stream, [f"{namespace}.case.>"]))
         store = EventStore(pool, "case", registry=test_registry)
-        relay = Relay(store, js, subject_root=f"{namespace}.case", stream=stream, batch=100)
+        relay = Relay(
+            store,
+            js,
+            subject_root=f"{namespace}.case",
+            stream=stream,
+            batch=100,
+            signer=EventSigner(SIGNING_KEYS["case"]),
+        )
         task = asyncio.create_task(relay.run())
         await store.append("warm", 0, [noted(0)])
         for _ in range(100):

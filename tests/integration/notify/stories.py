@@ -15,6 +15,7 @@ from shared.events.base import Event
 from shared.events.case import NO_CONSENT
 from shared.events.referral import ReferralRouted, RoutingReasons
 from shared.ids import uuid7
+from tests.keys import signed
 
 PROVIDER = "femida-shelter-dushanbe"  # speaks tg, ru in the default directory
 OTHER_PROVIDER = "women-and-society-shelter-buston"
@@ -54,7 +55,7 @@ async def publish(
     service = env.service
     await js.publish(
         f"{namespace}.{service}.{env.subject}.{env.event_name}",
-        raw if raw is not None else env.to_json(),
+        raw if raw is not None else signed(env),
         headers={"Nats-Msg-Id": msg_id or env.id},
     )
 

@@ -25,15 +25,14 @@ from shared.events.base import Event
 from shared.events.case import ConsentScope, ReferralRequested
 from shared.ids import uuid7
 from shared.settings import Settings
+from tests.keys import signed
 
 Token = Callable[..., dict[str, str]]
 
 
 @pytest.fixture
-def settings(database_url: str, nats_url: str, namespace: str) -> Settings:
-    return Settings(
-        database_url=database_url, nats_url=nats_url, namespace=namespace, environment="test"
-    )
+def settings(service_settings: Callable[..., Settings]) -> Settings:
+    return service_settings("referral")
 
 
 def fast(**changes: Any) -> ReferralSettings:
@@ -151,7 +150,7 @@ def publish(js: JetStreamContext, namespace: str) -> Publish:
             )
         await js.publish(
             f"{namespace}.case.{case_id}.{event.name()}",
-            envelope.to_json(),
+            signed(envelope),
             headers={"Nats-Msg-Id": msg_id or envelope.id},
         )
         return envelope

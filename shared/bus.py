@@ -1,0 +1,63 @@
+"""Connecting to NATS as one identity: credentials, inbox prefix and TLS in one place.
+
+Every process that talks to the bus (services, operator commands, the demo) connects
+through ``connect_options``, so none can forget its credentials or share an inbox.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import nats
+from nats.aio.client import Client as NATS
+
+from shared.natsauth import inbox_prefix
+from shared.settings import Settings
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """A verifying TLS context when a CA or client certificate is configured."""
+    if settings.nats_tls_ca_file is None and settings.nats_tls_cert_file is None:
+        return None
+    ctx = ssl.create_default_context(
+        cafile=str(settings.nats_tls_ca_file) if settings.nats_tls_ca_file else None
+    )
+    if settings.nats_tls_cert_file is not None:
+        key = settings.nats_tls_key_file
+        ctx.load_cert_chain(str(settings.nats_tls_cert_file), str(key) if key else None)
+    return ctx
+
+
+def connect_options(settings: Settings, identity: str) -> dict[str, Any]:
+    """Keyword arguments for ``nats.connect`` and FastStream's ``NatsBroker``."""
+    options: dict[str, Any] = {"inbox_prefix": inbox_prefix(identity)}
+    if settings.nats_credentials is not None:
+        options["user_credentials"] = str(settings.nats_credentials)
+    tls = tls_context(settings)
+    if tls is not None:
+        options["tls"] = tls
+    return options
+
+
+async def connect(settings: Settings, identity: str, **extra: Any) -> NATS:
+    """A connection as ``identity``; reconnects for ever unless ``extra`` says otherwise."""
+    options: dict[str, Any] = {
+        "name": f"safepath-{identity}",
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 0.5,
+        **connect_options(settings, identity),
+        **extra,
+    }
+    return await nats.connect(settings.nats_servers(), **options)
+
+
+def broker_options(settings: Settings, identity: str) -> dict[str, Any]:
+    """``connect_options`` in the shape FastStream's ``NatsBroker`` takes (TLS as security)."""
+    options = connect_options(settings, identity)
+    tls = options.pop("tls", None)
+    if tls is not None:
+        from faststream.security import BaseSecurity
+
+        options["security"] = BaseSecurity(ssl_context=tls)
+    return options
