@@ -3,7 +3,7 @@ same database and namespace for the tests that need it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -16,6 +16,8 @@ __all__ = ["app", "auth", "client", "publish", "referral_client", "settings"]
 
 
 @pytest.fixture
-async def referral_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with running(settings) as referral_app, client_of(referral_app) as c:
+async def referral_client(
+    service_settings: Callable[..., Settings],
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with running(service_settings("referral")) as referral_app, client_of(referral_app) as c:
         yield c

@@ -34,6 +34,7 @@ from shared.events.case import Office
 from shared.events.vocabulary import Category, Region
 from shared.ids import uuid7
 from shared.problems import forbidden, not_found, problem_responses, unprocessable
+from shared.times import UtcDatetime
 
 router = APIRouter(tags=["cases"])
 
@@ -139,14 +140,12 @@ async def get_case(
     case_id: CaseId,
     principal: CurrentPrincipal,
     as_of: Annotated[
-        datetime | None,
+        UtcDatetime | None,
         Query(description="RFC 3339 time with offset: the case as it was then."),
     ] = None,
 ) -> JSONResponse:
     rt = runtime(request)
     sid = str(case_id)
-    if as_of is not None and as_of.tzinfo is None:
-        raise unprocessable("as_of must carry a time zone offset (RFC 3339).")
     # Who may see the case is decided on the case as it stands now, never on the past
     # state read with as_of: a case transferred away stays out of reach, then as now.
     current = await load(rt.store, sid, fold)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from services.case.entrypoints.examples import EXAMPLES
 from shared.events.case import (
@@ -32,6 +32,7 @@ from shared.events.case import (
     Subject,
 )
 from shared.events.vocabulary import DISTRICTS, Language, Region, Sex, Urgency
+from shared.times import UtcDatetime
 
 EARLIEST_BIRTH = date(1900, 1, 1)
 # The earliest time zone is UTC+14: a birth "today" anywhere is at most this far ahead.
@@ -140,7 +141,7 @@ class ConsentIn(Body):
     provider_ids: ProviderIds = []
     data_categories: Annotated[DataCategories, Field(min_length=1)]
     given_by: ConsentGiver = "survivor"
-    expires_at: AwareDatetime | None = None
+    expires_at: UtcDatetime | None = None
 
     @model_validator(mode="after")
     def _names_recipients(self) -> ConsentIn:

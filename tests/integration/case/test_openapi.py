@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -18,6 +22,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.specs.openapi.formats import unregister_string_format
 
 from tests.integration.case.conftest import Token
 from tests.integration.case.stories import open_case
@@ -30,6 +35,25 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
+# Valid RFC 3339 that no longer fits years 1-9999 once converted to UTC: 422, never a 500.
+EXTREME_TIMES = (
+    "9999-12-31T23:59:59-12:00",
+    "0001-01-01T00:00:00+14:00",
+    "9999-12-31T23:59:59.999999-23:59",
+    "0001-01-01T00:00:00+23:59",
+    "9999-12-31T23:59:59.999999Z",
+    "0001-01-01T00:00:00Z",
+)
+
+
+@pytest.fixture
+def extreme_times() -> Iterator[None]:
+    """Every ``date-time`` (``as_of``, ``from``, ``to``, ``expires_at``) is as often one
+    of ``EXTREME_TIMES`` as an ordinary time."""
+    ordinary = st.datetimes(timezones=st.just(UTC)).map(datetime.isoformat)
+    schemathesis.openapi.format("date-time", st.sampled_from(EXTREME_TIMES) | ordinary)
+    yield
+    unregister_string_format("date-time")
 
 
 async def test_the_document_describes_security_headers_and_problems(app: FastAPI) -> None:
@@ -83,7 +107,7 @@ def generated_cases(doc: dict[str, Any]) -> list[Any]:
 
 
 async def test_schemathesis_finds_no_5xx_and_no_response_off_the_schema(
-    app: FastAPI, client: httpx.AsyncClient, auth: Token
+    app: FastAPI, client: httpx.AsyncClient, auth: Token, extreme_times: None
 ) -> None:
     started = time.monotonic()
     admin = auth("admin")
