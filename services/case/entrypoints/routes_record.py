@@ -20,6 +20,7 @@ from services.case.domain import Case, fold
 from services.case.domain.commands import CaseCommand, EraseIdentity
 from services.case.entrypoints.change import CaseId
 from services.case.entrypoints.schemas import CaseWritten
+from services.case.entrypoints.spreadsheet import safe_cell
 from services.case.entrypoints.writes import (
     IdempotencyKey,
     case_writes,
@@ -165,27 +166,31 @@ async def history(
         body = "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in entries)
         return Response(body, media_type="application/x-ndjson")
     if "text/csv" in accept:
-        out = io.StringIO()
-        w = csv.writer(out)
-        w.writerow(HISTORY_COLUMNS)
-        for x in entries:
-            w.writerow(
-                [
-                    x["id"],
-                    x["time"],
-                    x["service"],
-                    x["type"],
-                    x["actor"]["role"],
-                    x["actor"]["sub"],
-                    x["stream_id"],
-                    x["stream_version"],
-                    x["correlation_id"] or "",
-                    x["causation_id"] or "",
-                    json.dumps(x["data"], ensure_ascii=False),
-                ]
-            )
-        return Response(out.getvalue(), media_type="text/csv")
+        return Response(_csv(entries), media_type="text/csv")
     return JSONResponse({"case_id": sid, "entries": entries})
+
+
+def _csv(entries: list[dict[str, Any]]) -> str:
+    """The entries as CSV, every cell defused for spreadsheets (``safe_cell``)."""
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow([safe_cell(c) for c in HISTORY_COLUMNS])
+    for x in entries:
+        row = [
+            x["id"],
+            x["time"],
+            x["service"],
+            x["type"],
+            x["actor"]["role"],
+            x["actor"]["sub"],
+            x["stream_id"],
+            x["stream_version"],
+            x["correlation_id"],
+            x["causation_id"],
+            json.dumps(x["data"], ensure_ascii=False),
+        ]
+        w.writerow([safe_cell(c) for c in row])
+    return out.getvalue()
 
 
 @router.get(
