@@ -35,7 +35,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.problems import forbidden, unauthorized
-from shared.settings import DEV_JWT_SECRET
+from shared.secretfiles import is_published
 
 if TYPE_CHECKING:
     from shared.settings import Settings
@@ -109,15 +109,14 @@ class SigningKeySource(Protocol):
 
 
 def check_secret_strength(secret: str | None, environment: str) -> None:
-    """Refuse the development secret, or one shorter than 32 bytes, outside dev and test.
-
-    ``test`` is allowed the development secret because test suites mint their own
-    tokens; any real deployment runs as ``production`` (or another name) and is refused.
+    """Refuse a published development secret, or one shorter than 32 bytes, outside dev
+    and test (where the secret is generated per installation, see shared/secretfiles.py).
+    Messages never contain the secret.
     """
     if environment in ("development", "test") or secret is None:
         return
-    if secret == DEV_JWT_SECRET:
-        raise ValueError(f"the development JWT secret may not be used in {environment}")
+    if is_published(secret):
+        raise ValueError(f"a published development JWT secret may not be used in {environment}")
     if len(secret.encode()) < MIN_SECRET_BYTES:
         raise ValueError(f"the JWT secret must be at least {MIN_SECRET_BYTES} bytes")
 

@@ -1,23 +1,91 @@
 """Settings from the environment (``SAFEPATH_*``), one class for every service.
 
-Defaults suit a developer's machine; outside ``development`` the settings refuse the
-development secrets (see ``check_production``).
+Defaults suit a developer's machine. In ``development`` and ``test`` each secret not set
+in the environment is generated once into ``<data_dir>/secrets/`` (shared/secretfiles.py)
+and shared by every process started with that data directory; ``production`` must set
+every secret itself, and ``check_production`` refuses missing or weak ones.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEV_JWT_SECRET = "safepath-development-secret-do-not-use-in-production"
-DEV_AUDIT_SIGNING_KEY = (
-    "c2FmZXBhdGgtZGV2ZWxvcG1lbnQtYXVkaXQta2V5ISE="  # Ed25519 seed, development only
+from shared.secretfiles import (
+    is_published,
+    load_or_create,
+    random_key_b64,
+    random_text,
+    secrets_dir,
 )
-DEV_MASTER_KEY = "ZGV2ZWxvcG1lbnQtbWFzdGVyLWtleS0zMi1ieXRlcyE="  # 32 bytes, development only
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MIN_SECRET_BYTES = 32
+
+# The secrets a development or test installation generates for itself (file name = field).
+GENERATED_SECRETS: dict[str, Callable[[], str]] = {
+    "jwt_secret": random_text,
+    "master_key": random_key_b64,  # 32 random bytes
+    "case_reference_key": random_text,
+    "audit_signing_key": random_key_b64,  # Ed25519 seed
+}
+
+
+def _b64_bytes(value: str) -> bytes | None:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def secret_problems(settings: Settings) -> list[str]:
+    """What is missing or weak in ``settings``' secrets. Never contains a secret's value."""
+    problems: list[str] = []
+
+    def check(env: str, value: str, rule: str, ok: bool) -> None:
+        if not value:
+            problems.append(f"{env} must be set in production")
+        elif is_published(value):
+            problems.append(f"{env} is a published development value; generate a new one")
+        elif not ok:
+            problems.append(f"{env} {rule}")
+
+    if not settings.jwks_url:
+        jwt = settings.jwt_secret
+        check(
+            "SAFEPATH_JWT_SECRET",
+            jwt,
+            f"must be at least {MIN_SECRET_BYTES} bytes (or set SAFEPATH_JWKS_URL)",
+            len(jwt.encode()) >= MIN_SECRET_BYTES,
+        )
+    master = _b64_bytes(settings.master_key)
+    check(
+        "SAFEPATH_MASTER_KEY",
+        settings.master_key,
+        "must be the base64 of exactly 32 random bytes",
+        master is not None and len(master) == 32,
+    )
+    ref = settings.case_reference_key
+    check(
+        "SAFEPATH_CASE_REFERENCE_KEY",
+        ref,
+        f"must be at least {MIN_SECRET_BYTES} bytes",
+        len(ref.encode()) >= MIN_SECRET_BYTES,
+    )
+    seed = _b64_bytes(settings.audit_signing_key)
+    check(
+        "SAFEPATH_AUDIT_SIGNING_KEY",
+        settings.audit_signing_key,
+        "must be the base64 of a 32-byte Ed25519 seed",
+        seed is not None and len(seed) == 32,
+    )
+    return problems
 
 
 class Settings(BaseSettings):
@@ -39,16 +107,19 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
 
-    jwt_secret: str = DEV_JWT_SECRET
+    # Secrets: empty means "not set". Development and test then read (or generate) them in
+    # <data_dir>/secrets/<field name>; production must set them (``check_production``).
+    jwt_secret: str = ""
     jwt_issuer: str = "safepath-dev"
     jwt_audience: str = "safepath"
     jwks_url: str | None = None
-    master_key: str = DEV_MASTER_KEY
+    # Wraps every case key (base64 of 32 random bytes); keep it outside the database.
+    master_key: str = ""
     # HMAC key for pseudonymous case references shown to providers (same in every service).
-    case_reference_key: str = "safepath-development-case-reference-key"
+    case_reference_key: str = ""
 
     # Ed25519 seed (base64) signing Merkle checkpoints; keep it outside the database.
-    audit_signing_key: str = DEV_AUDIT_SIGNING_KEY
+    audit_signing_key: str = ""
     # For verifiers that must not hold the signing key (base64 Ed25519 public key).
     audit_public_key: str | None = None
     seal_interval_seconds: float = 2.0
@@ -58,17 +129,27 @@ class Settings(BaseSettings):
     stream_replicas: int = 1
     idle_in_transaction_timeout_ms: int = 60_000
 
+    @model_validator(mode="after")
+    def _installation_secrets(self) -> Settings:
+        """Development and test: every secret not given is read from (the first time,
+        generated into) ``<data_dir>/secrets/<name>``, so all processes started with one
+        data directory agree, and no two installations share a key."""
+        if self.environment in ("development", "test"):
+            directory = secrets_dir(self.data_dir)
+            for name, generate in GENERATED_SECRETS.items():
+                if not getattr(self, name):
+                    setattr(self, name, load_or_create(directory / name, generate))
+        return self
+
     def check_production(self) -> None:
-        """Refuse development secrets anywhere but development and test."""
+        """In production, refuse a missing, weak or published secret (called at start-up).
+
+        The message names every setting at fault, never a value.
+        """
         if self.environment == "production":
-            if self.jwt_secret == DEV_JWT_SECRET and not self.jwks_url:
-                raise ValueError("SAFEPATH_JWT_SECRET must be set in production")
-            if self.case_reference_key.startswith("safepath-development"):
-                raise ValueError("SAFEPATH_CASE_REFERENCE_KEY must be set in production")
-            if self.audit_signing_key == DEV_AUDIT_SIGNING_KEY:
-                raise ValueError("SAFEPATH_AUDIT_SIGNING_KEY must be set in production")
-            if self.master_key == DEV_MASTER_KEY:
-                raise ValueError("SAFEPATH_MASTER_KEY must be set in production")
+            problems = secret_problems(self)
+            if problems:
+                raise ValueError("; ".join(problems))
 
     def nats_servers(self) -> list[str]:
         """``SAFEPATH_NATS_URL`` may list several servers (a cluster), comma-separated."""

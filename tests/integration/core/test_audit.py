@@ -13,10 +13,10 @@ from shared.eventstore import EventStore, chain_hash, content_digest
 from shared.jetstream import ensure_stream, stream_config
 from shared.merkle import inclusion_proof, verify_inclusion
 from shared.sealer import Sealer, event_leaf, load_signing_key, public_key_b64
-from shared.settings import DEV_AUDIT_SIGNING_KEY
+from shared.secretfiles import random_key_b64
 from tests.integration.core.events import noted, test_registry
 
-KEY = load_signing_key(DEV_AUDIT_SIGNING_KEY)
+KEY = load_signing_key(random_key_b64())
 PUBLIC = public_key_b64(KEY)
 
 
