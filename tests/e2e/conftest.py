@@ -27,7 +27,7 @@ MakeSystem = Callable[..., System]
 
 def _drop_data(system: System) -> None:
     # Keep the logs (pytest keeps the last few temporary directories) but not the data.
-    for sub in ("pg", "nats", "data"):
+    for sub in ("pg", "nats", "data", "secrets"):
         shutil.rmtree(system.tmp / sub, ignore_errors=True)
 
 

@@ -123,7 +123,8 @@ class System:
         self.ports = {svc: free_port() for svc in SERVICES}
         self.pg = EmbeddedPostgres(self.tmp / "pg", fast=True)
         self.nats = EmbeddedNats(self.tmp / "nats")
-        self.database_url = f"postgresql://postgres@127.0.0.1:{self.pg.port}/{DATABASE}"
+        # With the embedded server's generated password (tmp/secrets/postgres_password).
+        self.database_url = self.pg.url.rsplit("/", 1)[0] + f"/{DATABASE}"
         self.log_dir = self.tmp / "logs"
         self._extra_env = dict(env or {})
         self._service_env = {svc: dict(v) for svc, v in (service_env or {}).items()}
