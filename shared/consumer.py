@@ -143,6 +143,7 @@ def subscribe(
     dead_letters: DeadLetters,
     *,
     verifier: EventVerifier,
+    inbox_prefix: bytes = b"_INBOX.",
     stream: str,
     subject: str,
     durable: str,
@@ -197,4 +198,5 @@ def subscribe(
             deliver_policy=DeliverPolicy.ALL,
         ),
         ack_policy=AckPolicy.MANUAL,
+        inbox_prefix=inbox_prefix,  # the identity may read replies under its own prefix only
     )(on_message)

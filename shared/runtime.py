@@ -24,6 +24,7 @@ from shared.eventstore import EventStore
 from shared.jetstream import dead_letter_subject, require_streams
 from shared.logging import get_logger
 from shared.migrations import apply_migrations
+from shared.natsauth import inbox_prefix
 from shared.relay import Relay
 from shared.sealer import Sealer, load_signing_key
 from shared.settings import Settings
@@ -57,6 +58,11 @@ class Runtime:
 
     def subjects_of(self, service: str) -> str:
         return f"{self.settings.subject_root(service)}.>"
+
+    @property
+    def subscriber_inbox(self) -> bytes:
+        """Where this service's pull consumers receive messages (its own inbox prefix)."""
+        return (inbox_prefix(self.service) + ".").encode()
 
     def dead_letters(self, consumer: str) -> DeadLetters:
         return DeadLetters(self.js, dead_letter_subject(self.settings.namespace, consumer))

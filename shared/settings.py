@@ -125,6 +125,16 @@ class Settings(BaseSettings):
     seal_interval_seconds: float = 2.0
     relay_poll_seconds: float = 0.05
     relay_batch: int = 500
+    # NATS: the ``.creds`` file of this process's identity (see shared/natsauth.py), and
+    # TLS (CA to verify the server; client certificate for mutual TLS when required).
+    nats_credentials: Path | None = None
+    nats_tls_ca_file: Path | None = None
+    nats_tls_cert_file: Path | None = None
+    nats_tls_key_file: Path | None = None
+    # Events are signed by the service that wrote them (Ed25519 seed, base64) and verified
+    # by every consumer against ``event_verify_keys``: ``case=<b64 public key>,referral=...``.
+    event_signing_key: str | None = None
+    event_verify_keys: str | None = None
     stream_max_age_days: int = 0  # 0 keeps events on JetStream forever
     stream_replicas: int = 1
     idle_in_transaction_timeout_ms: int = 60_000
@@ -150,6 +160,15 @@ class Settings(BaseSettings):
             problems = secret_problems(self)
             if problems:
                 raise ValueError("; ".join(problems))
+
+    def check_bus(self) -> None:
+        """A service never talks to NATS anonymously, nor without its signing key."""
+        if self.environment == "production" and self.nats_credentials is None:
+            raise ValueError("SAFEPATH_NATS_CREDENTIALS must name this service's .creds file")
+        if self.event_signing_key is None or self.event_verify_keys is None:
+            raise ValueError(
+                "SAFEPATH_EVENT_SIGNING_KEY and SAFEPATH_EVENT_VERIFY_KEYS must be set"
+            )
 
     def nats_servers(self) -> list[str]:
         """``SAFEPATH_NATS_URL`` may list several servers (a cluster), comma-separated."""

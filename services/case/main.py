@@ -52,4 +52,5 @@ def wire(rt: Runtime) -> None:
             subject=rt.subjects_of(service),
             durable=name,
             verifier=rt.verifier,
+            inbox_prefix=rt.subscriber_inbox,
         )

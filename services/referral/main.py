@@ -52,6 +52,7 @@ def create_app(
             subject=rt.subjects_of("case"),
             durable=CASE_CONSUMER,
             verifier=rt.verifier,
+            inbox_prefix=rt.subscriber_inbox,
         )
 
     async def on_started(rt: Runtime) -> None:

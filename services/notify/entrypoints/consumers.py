@@ -67,6 +67,7 @@ def wire_inbound(rt: Runtime, queueing: Queueing, ready: asyncio.Event) -> None:
             subject=rt.subjects_of(source),
             durable=name,
             verifier=rt.verifier,
+            inbox_prefix=rt.subscriber_inbox,
         )
 
 
@@ -94,6 +95,7 @@ def wire_delivery(
             ),
             ack_policy=AckPolicy.MANUAL,
             max_workers=settings.delivery_workers,
+            inbox_prefix=rt.subscriber_inbox,
         )(_delivery_handler(delivery, settings, ready, rt.dead_letters(durable), rt.verifier))
 
 
