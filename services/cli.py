@@ -20,8 +20,14 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client as NATS
+
+    from shared.installation import Installation
 
 SERVICES = ("case", "referral", "notify")
 
@@ -48,6 +54,7 @@ def _wait_ready(url: str, procs: list[subprocess.Popen[bytes]], timeout: float =
 def cmd_up(args: argparse.Namespace) -> int:
     from shared.auth import AuthConfig, mint_token
     from shared.devservers import EmbeddedNats, EmbeddedPostgres, port_open, redact_url
+    from shared.installation import Installation
 
     def interrupted(*_: object) -> None:
         raise KeyboardInterrupt
@@ -75,8 +82,9 @@ def cmd_up(args: argparse.Namespace) -> int:
             admin = pg.start()
             db_url = admin.rsplit("/", 1)[0] + "/safepath"
             asyncio.run(_create_database(admin, "safepath"))
+        install = Installation(data, settings.namespace)
         if settings.nats_url:
-            nats_url = settings.nats_url
+            nats_url = settings.nats_url  # started with `safepath nats server-config`
         else:
             if port_open(settings.embedded_nats_port):
                 print(
@@ -85,14 +93,24 @@ def cmd_up(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return 2
-            ns = EmbeddedNats(data / "nats", settings.embedded_nats_port)
+            ns = EmbeddedNats(
+                data / "nats", settings.embedded_nats_port, config=install.server_config()
+            )
             nats_url = ns.start()
         from services.migrations import migrate_all
 
         asyncio.run(migrate_all(db_url))
+        # The setup identity declares the streams; each service gets only its own identity.
+        install.issue_all()
+        asyncio.run(install.declare_streams(nats_url))
         env.update(SAFEPATH_DATABASE_URL=db_url, SAFEPATH_NATS_URL=nats_url)
         for svc in SERVICES:
-            procs.append(subprocess.Popen([sys.executable, "-m", f"services.{svc}"], env=env))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", f"services.{svc}"],
+                    env={**env, **install.service_env(svc)},
+                )
+            )
         for svc in SERVICES:
             _wait_ready(f"http://{settings.host}:{_port_of(settings, svc)}/readyz", procs)
         auth = AuthConfig.from_settings(settings)
@@ -104,6 +122,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             base = f"http://{settings.host}:{_port_of(settings, svc)}"
             print(f"  {svc:<8} service    {base}   (API docs {base}/docs)")
         print(f"  data directory      {data}")
+        print(f"  NATS credentials    {install.credentials.directory / 'creds'}  (owner-only)")
+        print("  a provider's        safepath nats credentials --provider <id>")
         print(f"\nA development caseworker token (12 h):\n  {token}")
         print("\nPress Ctrl-C to stop everything.", flush=True)
         while all(p.poll() is None for p in procs):
@@ -148,7 +168,21 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         return 2
     for svc, files in asyncio.run(migrate_all(settings.database_url)).items():
         print(f"{svc}: {', '.join(files) if files else 'up to date'}")
+    if settings.nats_url:
+        asyncio.run(_declare_streams(_operator_settings()))
+        print("streams: declared")
     return 0
+
+
+async def _declare_streams(settings: Settings) -> None:
+    """As the setup identity: the only one allowed to create or change streams."""
+    from shared.jetstream import declare_streams
+
+    nc = await _connect_setup(settings)
+    try:
+        await declare_streams(nc.jetstream(timeout=10.0), settings)
+    finally:
+        await nc.close()
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -183,15 +217,14 @@ def cmd_directory_validate(args: argparse.Namespace) -> int:
 
 async def _audit_verify(services: list[str], case: str | None) -> list[dict[str, object]]:
     import asyncpg
-    import nats
 
     from shared.audit import published_checkpoints, verify_service
 
-    settings = Settings()
+    settings = _operator_settings()
     if not settings.database_url or not settings.nats_url:
         raise SystemExit("SAFEPATH_DATABASE_URL and SAFEPATH_NATS_URL must be set")
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
-    nc = await nats.connect(settings.nats_servers())
+    nc = await _connect_setup(settings)
     try:
         js = nc.jetstream()
         out = []
@@ -221,16 +254,15 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 async def _audit_proof(event_id: str, service: str | None) -> dict[str, object]:
     import asyncpg
-    import nats
 
     from shared.audit import published_checkpoints
     from shared.merkle import inclusion_proof
 
-    settings = Settings()
+    settings = _operator_settings()
     if not settings.database_url or not settings.nats_url:
         raise SystemExit("SAFEPATH_DATABASE_URL and SAFEPATH_NATS_URL must be set")
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
-    nc = await nats.connect(settings.nats_servers())
+    nc = await _connect_setup(settings)
     try:
         for svc in [service] if service else list(SERVICES):
             row = await pool.fetchrow(
@@ -302,6 +334,61 @@ async def _replay(service: str, name: str, fresh: bool) -> int:
         await pool.close()
 
 
+def _installation() -> Installation:
+    from shared.installation import Installation
+
+    settings = Settings()
+    return Installation(Path(settings.data_dir), settings.namespace)
+
+
+def _operator_settings() -> Settings:
+    """Settings of an operator command: the setup identity's credentials by default."""
+    settings = Settings()
+    if settings.nats_credentials is None:
+        setup = _installation().credentials.path("setup")
+        if setup.exists():
+            settings = settings.model_copy(update={"nats_credentials": setup})
+    return settings
+
+
+async def _connect_setup(settings: Settings) -> NATS:
+    from shared.bus import connect
+
+    return await connect(settings, "setup", max_reconnect_attempts=3)
+
+
+def cmd_nats_credentials(args: argparse.Namespace) -> int:
+    """Issue credentials signed by this installation's account key; print only the path."""
+    from shared.natsauth import write_private
+
+    install = _installation()
+    if args.provider:
+        from services.notify.nats_permissions import check_provider_id
+
+        identity = f"provider:{check_provider_id(args.provider)}"
+    else:
+        identity = args.service or "setup"
+    path = install.credentials.issue(identity, install.namespace)
+    if args.out:
+        out = Path(args.out)
+        write_private(out, path.read_text(encoding="utf-8"))
+        path = out
+    print(path)
+    return 0
+
+
+def cmd_nats_server_config(args: argparse.Namespace) -> int:
+    """The operator-mode auth block (public material only) for an operator's own server."""
+    from shared.natsauth import write_private
+
+    path = _installation().server_config()
+    if args.out:
+        write_private(Path(args.out), path.read_text(encoding="utf-8"))
+        path = Path(args.out)
+    print(path)
+    return 0
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     n = asyncio.run(_replay(args.service, args.projection, args.fresh))
     print(f"rebuilt {args.service}/{args.projection} from {n} events")
@@ -317,8 +404,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         notify_url=args.notify_url,
         nats_url=args.nats_url,
         namespace=args.namespace,
-        nats_user=args.nats_user,
-        nats_password=os.environ.get("SAFEPATH_DEMO_NATS_PASSWORD"),
+        nats_auth_dir=args.nats_auth_dir,
     )
     try:
         asyncio.run(
@@ -377,6 +463,18 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--event", required=True)
     ap.add_argument("--service", choices=SERVICES)
     ap.set_defaults(fn=cmd_audit_proof)
+    n = sub.add_parser("nats", help="NATS credentials and server configuration")
+    nsub = n.add_subparsers(dest="nats_command", required=True)
+    nc = nsub.add_parser("credentials", help="write the .creds file of one identity")
+    who = nc.add_mutually_exclusive_group(required=True)
+    who.add_argument("--provider", help="a provider id: may read only its own notifications")
+    who.add_argument("--service", choices=SERVICES, help="a service's own identity")
+    who.add_argument("--setup", action="store_true", help="the identity that declares streams")
+    nc.add_argument("--out", help="where to write it (default: the credentials directory)")
+    nc.set_defaults(fn=cmd_nats_credentials)
+    nsc = nsub.add_parser("server-config", help="write the nats-server auth configuration")
+    nsc.add_argument("--out", help="default: SAFEPATH_DATA_DIR/nats-auth/server-auth.conf")
+    nsc.set_defaults(fn=cmd_nats_server_config)
     dm = sub.add_parser("demo", help="play the referral scenario against a running system")
     dm.add_argument("--case-url", help="default http://SAFEPATH_HOST:SAFEPATH_CASE_PORT")
     dm.add_argument("--referral-url")
@@ -384,7 +482,8 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--nats-url", help="default SAFEPATH_NATS_URL or the embedded server")
     dm.add_argument("--namespace", help="subject and stream prefix (SAFEPATH_NAMESPACE)")
     dm.add_argument(
-        "--nats-user", help="NATS user of the shelter (password: SAFEPATH_DEMO_NATS_PASSWORD)"
+        "--nats-auth-dir",
+        help="NATS credentials directory of the installation (default SAFEPATH_DATA_DIR/nats-auth)",
     )
     dm.add_argument(
         "--escalation-wait", type=float, default=30.0, help="seconds to wait for the escalation"

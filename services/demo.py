@@ -24,6 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,6 +32,8 @@ import nats
 from nats.js.errors import APIError, NotFoundError
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
+
+from shared.natsauth import Credentials, inbox_prefix
 
 # The shelter nearest to Khujand in the default directory (Sughd region). Its webhook is
 # registered before the referral is requested, so the very first notification reaches it.
@@ -50,8 +53,9 @@ class Endpoints:
     notify_url: str
     nats_url: str
     namespace: str = "safepath"
-    nats_user: str | None = None
-    nats_password: str | None = None
+    # The installation's NATS credentials directory (``<data>/nats-auth``): the demo reads
+    # as a provider would, with that provider's own credentials (issued if missing).
+    nats_auth_dir: str | None = None
 
 
 @dataclass
@@ -366,13 +370,13 @@ class Demo:
     async def _pull_notification(self, provider: str, referral_id: str) -> dict[str, Any] | None:
         """Pull from the provider's durable consumer as the provider would (see
         deploy/nats/README.md); acknowledge what was read, return the one for the referral."""
-        opts: dict[str, Any] = {}
-        if self.ep.nats_user:
-            opts = {
-                "user": self.ep.nats_user,
-                "password": self.ep.nats_password,
-                "inbox_prefix": f"_INBOX.provider.{provider}",
-            }
+        identity = f"provider:{provider}"
+        opts: dict[str, Any] = {"inbox_prefix": inbox_prefix(identity)}
+        if self.ep.nats_auth_dir:
+            creds = Credentials(Path(self.ep.nats_auth_dir))
+            if not creds.path(identity).exists():
+                creds.issue(identity, self.ep.namespace)
+            opts["user_credentials"] = str(creds.path(identity))
         nc = await nats.connect(self.ep.nats_url, **opts)
         try:
             js = nc.jetstream()
@@ -627,6 +631,7 @@ def endpoints_from_settings(**overrides: str | None) -> Endpoints:
         "notify_url": f"{base}:{s.notify_port}",
         "nats_url": s.nats_url or f"nats://127.0.0.1:{s.embedded_nats_port}",
         "namespace": s.namespace,
+        "nats_auth_dir": str(s.data_dir / "nats-auth"),
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Endpoints(**values)

@@ -298,6 +298,8 @@ class Trust:
         return "\n".join(
             [
                 "# Safepath: decentralised JWT authentication (generated; public material only).",
+                "# A service's JWT lists each subject it may use: larger than the 4 KB default.",
+                "max_control_line: 32768",
                 f"operator: {operator}",
                 f"system_account: {_public(self.system_seed)}",
                 "resolver: MEMORY",

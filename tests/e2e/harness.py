@@ -33,11 +33,14 @@ from typing import Any
 
 import asyncpg
 import httpx
+from nats.aio.client import Client as NATS
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from services.migrations import migrate_all
 from shared.auth import AuthConfig, mint_token
+from shared.bus import connect as connect_bus
 from shared.devservers import EmbeddedNats, EmbeddedPostgres, free_port
+from shared.installation import Installation
 from shared.settings import PROJECT_ROOT, Settings
 
 SERVICES = ("case", "referral", "notify")
@@ -122,7 +125,10 @@ class System:
         self.host = "127.0.0.1"
         self.ports = {svc: free_port() for svc in SERVICES}
         self.pg = EmbeddedPostgres(self.tmp / "pg", fast=True)
-        self.nats = EmbeddedNats(self.tmp / "nats")
+        # The bus as `safepath up` sets it up: JWT auth, one identity and key per service.
+        self.installation = Installation(self.tmp / "data", self.namespace)
+        self.nats = EmbeddedNats(self.tmp / "nats", config=self.installation.server_config())
+        self.installation.issue_all()
         # With the embedded server's generated password (tmp/secrets/postgres_password).
         self.database_url = self.pg.url.rsplit("/", 1)[0] + f"/{DATABASE}"
         self.log_dir = self.tmp / "logs"
@@ -140,6 +146,20 @@ class System:
     @property
     def nats_url(self) -> str:
         return self.nats.url
+
+    async def connect_nats(self, identity: str = "setup", **options: Any) -> NATS:
+        """A NATS connection as ``identity`` (default: the setup identity, which may read
+        every stream; ``"provider:<id>"`` for a provider's own credentials)."""
+        creds = self.installation.credentials
+        if identity not in ("setup", *SERVICES) and not creds.path(identity).exists():
+            creds.issue(identity, self.namespace)
+        settings = Settings(
+            nats_url=self.nats.url,
+            nats_credentials=creds.path(identity),
+            namespace=self.namespace,
+            data_dir=self.tmp / "data",
+        )
+        return await connect_bus(settings, identity, **options)
 
     def url(self, svc: str) -> str:
         return f"http://{self.host}:{self.ports[_known(svc)]}"
@@ -222,6 +242,7 @@ class System:
             admin = self.pg.start()
             self.nats.start()
             asyncio.run(_prepare_database(admin, self.database_url))
+            asyncio.run(self.installation.declare_streams(self.nats.url))
             for svc in SERVICES:
                 self._spawn(svc)
             for svc in SERVICES:
@@ -297,7 +318,11 @@ class System:
         self.start(svc, wait=wait)
 
     def _spawn(self, svc: str) -> None:
-        env = {**self.env, **self._service_env.get(svc, {})}
+        env = {
+            **self.env,
+            **self.installation.service_env(svc),
+            **self._service_env.get(svc, {}),
+        }
         with self._lock:
             old = self._procs.get(_known(svc))
             if old is not None and old.poll() is None:

@@ -28,6 +28,7 @@ def endpoints(system: System) -> Endpoints:
         notify_url=system.url("notify"),
         nats_url=system.nats_url,
         namespace=system.namespace,
+        nats_auth_dir=str(system.installation.credentials.directory),
     )
 
 

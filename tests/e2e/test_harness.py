@@ -7,7 +7,6 @@ import asyncio
 import signal
 from collections import Counter
 
-import nats
 import pytest
 
 from shared.auth import AuthConfig, mint_token
@@ -120,7 +119,7 @@ async def test_readyz_recovers_after_postgres_restarts(system: System) -> None:
 
 
 async def _stream_messages(system: System, svc: str) -> int:
-    nc = await nats.connect(system.nats_url)
+    nc = await system.connect_nats()
     try:
         info = await nc.jetstream().stream_info(system.stream(svc))
         return int(info.state.messages)
@@ -129,7 +128,7 @@ async def _stream_messages(system: System, svc: str) -> int:
 
 
 async def test_malformed_messages_are_dead_lettered_by_every_consumer(system: System) -> None:
-    nc = await nats.connect(system.nats_url)
+    nc = await system.connect_nats()
     try:
         js = nc.jetstream()
         poisons = await publish_malformed(js, system.namespace)
@@ -157,7 +156,7 @@ async def test_malformed_messages_are_dead_lettered_by_every_consumer(system: Sy
 async def test_old_messages_can_be_republished_as_duplicates_or_out_of_order(
     system: System,
 ) -> None:
-    nc = await nats.connect(system.nats_url)
+    nc = await system.connect_nats()
     try:
         js = nc.jetstream()
         stream = system.stream("referral")

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import nats
 import pytest
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
@@ -165,7 +164,7 @@ async def test_two_hundred_cases_route_and_notify_exactly_once(system: System) -
     expected = {(o.request_id, need) for o in opened for need in o.needs}
     assert len(expected) == sum(len(o.needs) for o in opened)
 
-    nc = await nats.connect(system.nats_url)
+    nc = await system.connect_nats()
     try:
         js = nc.jetstream()
         referral = StreamTail(js, system.stream("referral"))

@@ -36,7 +36,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
-import nats
 import pytest
 from nats.js import JetStreamContext
 
@@ -111,8 +110,8 @@ def summary(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.fixture
 async def js(system: System) -> AsyncIterator[JetStreamContext]:
-    nc = await nats.connect(
-        system.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2
+    nc = await system.connect_nats(
+        max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2
     )
     try:
         yield nc.jetstream(timeout=5.0)

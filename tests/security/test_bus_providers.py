@@ -1,8 +1,9 @@
 """A provider's NATS credentials read its own notifications and nothing else.
 
-Runs a real nats-server with the configuration ``services.notify.nats_permissions``
-generates (the same generator as ``deploy/nats/safepath.conf``), on a free port with its
-own JetStream store, independent of the suite's shared server.
+Runs a real nats-server in operator mode with a trust chain made for the test
+(``shared.natsauth``, as ``safepath up`` makes it), on a free port with its own
+JetStream store; the service and provider credentials are issued the way
+``safepath nats credentials`` issues them.
 """
 
 from __future__ import annotations
@@ -18,22 +19,18 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from services.notify.nats_permissions import (
-    SERVICE_USER,
-    ensure_notifications_stream,
     ensure_provider_consumer,
     notifications_stream_name,
     provider_durable,
     provider_inbox_prefix,
     provider_subject,
-    provider_user,
-    server_config,
 )
 from shared.devservers import EmbeddedNats, free_port
+from shared.jetstream import ensure_stream, notifications_stream_config
+from shared.natsauth import Credentials, inbox_prefix
 
 PROVIDER_A = "femida-shelter-dushanbe"
 PROVIDER_B = "women-and-society-shelter-buston"
-PASSWORDS = {PROVIDER_A: "dev-only-a-7f3e", PROVIDER_B: "dev-only-b-91c2"}
-SERVICE_PASSWORD = "dev-only-service-5d1a"
 STREAM = notifications_stream_name()
 
 
@@ -41,27 +38,23 @@ STREAM = notifications_stream_name()
 class Server:
     url: str
     server: EmbeddedNats
+    credentials: Credentials
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     port = free_port()
     assert port != 4222
-    config = tmp_path / "safepath.conf"
-    config.write_text(
-        server_config(
-            [PROVIDER_A, PROVIDER_B],
-            service_password=SERVICE_PASSWORD,
-            provider_passwords=PASSWORDS,
-        )
-    )
+    credentials = Credentials(tmp_path / "auth")
     # The store directory comes on the command line (-sd), as for the suite's own server.
-    ns = EmbeddedNats(tmp_path / "jetstream", port, config=config)
+    ns = EmbeddedNats(tmp_path / "jetstream", port, config=credentials.server_config_path())
     url = ns.start()
+    _SERVER.append(Server(url, ns, credentials))
     try:
-        yield Server(url, ns)
+        yield _SERVER[-1]
     finally:
         ns.stop()
+        _SERVER.clear()
 
 
 class Errors:
@@ -83,15 +76,24 @@ class Errors:
         raise AssertionError(f"no error mentioning {fragment!r}; saw {self.seen}")
 
 
+_SERVER: list[Server] = []
+
+
+async def connect_as(url: str, identity: str) -> NATS:
+    creds = _SERVER[-1].credentials.issue(identity, "safepath")
+    return await nats.connect(url, user_credentials=str(creds), inbox_prefix=inbox_prefix(identity))
+
+
 async def connect_service(url: str) -> NATS:
-    return await nats.connect(url, user=SERVICE_USER, password=SERVICE_PASSWORD)
+    return await connect_as(url, "notify")
 
 
 async def connect_provider(url: str, provider_id: str, errors: Errors) -> NATS:
+    identity = f"provider:{provider_id}"
+    creds = _SERVER[-1].credentials.issue(identity, "safepath")
     return await nats.connect(
         url,
-        user=provider_user(provider_id),
-        password=PASSWORDS[provider_id],
+        user_credentials=str(creds),
         inbox_prefix=provider_inbox_prefix(provider_id),
         error_cb=errors.record,
         allow_reconnect=False,
@@ -99,9 +101,11 @@ async def connect_provider(url: str, provider_id: str, errors: Errors) -> NATS:
 
 
 async def given_one_notification_for_each_provider(url: str) -> None:
+    setup = await connect_as(url, "setup")
+    await ensure_stream(setup.jetstream(), notifications_stream_config("safepath"))
+    await setup.close()
     service = await connect_service(url)
     js = service.jetstream()
-    await ensure_notifications_stream(js)
     for pid in (PROVIDER_A, PROVIDER_B):
         await ensure_provider_consumer(js, pid)
         body = json.dumps({"specversion": "1.0", "id": f"n-{pid}", "data": {"for": pid}})

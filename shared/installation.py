@@ -1,0 +1,75 @@
+"""The bus side of one installation: NATS trust, credentials, event keys, streams.
+
+``safepath up`` and the end-to-end harness both run the system from a data directory;
+this is what they share, so the tests run exactly what a newcomer runs:
+
+- ``<data>/nats-auth/``: the operator/account seeds, the server's auth configuration and
+  one ``.creds`` file per identity (setup, case, referral, notify), all owner-only;
+- ``<data>/secrets/event_signing_key_<service>``: each service's Ed25519 event key.
+
+A service process gets only its own credentials and its own signing key, plus every
+service's public key to verify what it consumes (``service_env``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.bus import connect
+from shared.jetstream import declare_streams
+from shared.natsauth import SERVICES, Credentials
+from shared.secretfiles import load_or_create, secrets_dir
+from shared.settings import Settings
+from shared.signatures import format_verify_keys, new_signing_key
+
+
+@dataclass(frozen=True)
+class Installation:
+    data_dir: Path
+    namespace: str
+
+    @property
+    def credentials(self) -> Credentials:
+        return Credentials(self.data_dir / "nats-auth")
+
+    def server_config(self) -> Path:
+        """The nats-server configuration file with this installation's trust."""
+        return self.credentials.server_config_path()
+
+    def event_keys(self) -> dict[str, str]:
+        return {
+            svc: load_or_create(
+                secrets_dir(self.data_dir) / f"event_signing_key_{svc}", new_signing_key
+            )
+            for svc in SERVICES
+        }
+
+    def issue_all(self) -> dict[str, Path]:
+        """(Re)issue the setup and service credentials for this namespace."""
+        return {who: self.credentials.issue(who, self.namespace) for who in ("setup", *SERVICES)}
+
+    def service_env(self, service: str) -> dict[str, str]:
+        keys = self.event_keys()
+        return {
+            "SAFEPATH_NATS_CREDENTIALS": str(self.credentials.path(service)),
+            "SAFEPATH_EVENT_SIGNING_KEY": keys[service],
+            "SAFEPATH_EVENT_VERIFY_KEYS": format_verify_keys(keys),
+        }
+
+    def setup_settings(self, nats_url: str) -> Settings:
+        return Settings(
+            namespace=self.namespace,
+            nats_url=nats_url,
+            nats_credentials=self.credentials.path("setup"),
+            data_dir=self.data_dir,
+        )
+
+    async def declare_streams(self, nats_url: str) -> None:
+        """Create or update every stream, as the setup identity."""
+        settings = self.setup_settings(nats_url)
+        nc = await connect(settings, "setup", max_reconnect_attempts=5)
+        try:
+            await declare_streams(nc.jetstream(timeout=10.0), settings)
+        finally:
+            await nc.close()
