@@ -223,6 +223,11 @@ async def _audit_verify(services: list[str], case: str | None) -> list[dict[str,
     settings = _operator_settings()
     if not settings.database_url or not settings.nats_url:
         raise SystemExit("SAFEPATH_DATABASE_URL and SAFEPATH_NATS_URL must be set")
+    verifier = None
+    if settings.event_verify_keys:
+        from shared.signatures import EventVerifier
+
+        verifier = EventVerifier.from_text(settings.event_verify_keys, settings.namespace)
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
     nc = await _connect_setup(settings)
     try:
@@ -231,7 +236,12 @@ async def _audit_verify(services: list[str], case: str | None) -> list[dict[str,
         for svc in services:
             cps = await published_checkpoints(js, settings.audit_stream, settings.namespace, svc)
             report = await verify_service(
-                pool, svc, public_key=settings.audit_verify_key(), checkpoints=cps, stream_id=case
+                pool,
+                svc,
+                public_key=settings.audit_verify_key(),
+                checkpoints=cps,
+                stream_id=case,
+                verifier=verifier,
             )
             out.append(report.summary())
         return out
@@ -344,10 +354,14 @@ def _installation() -> Installation:
 def _operator_settings() -> Settings:
     """Settings of an operator command: the setup identity's credentials by default."""
     settings = Settings()
+    install = _installation()
     if settings.nats_credentials is None:
-        setup = _installation().credentials.path("setup")
+        setup = install.credentials.path("setup")
         if setup.exists():
             settings = settings.model_copy(update={"nats_credentials": setup})
+    if settings.event_verify_keys is None and install.has_event_keys():
+        keys = install.service_env("case")["SAFEPATH_EVENT_VERIFY_KEYS"]
+        settings = settings.model_copy(update={"event_verify_keys": keys})
     return settings
 
 

@@ -22,6 +22,7 @@ from shared.eventstore import chain_hash, content_digest
 from shared.merkle import consistency_proof, verify_consistency
 from shared.migrations import quote_ident
 from shared.sealer import Frontier, event_leaf, verify_signature
+from shared.signatures import BadSignature, EventVerifier
 
 SignedCheckpoint = tuple[dict[str, Any], bytes]
 
@@ -34,6 +35,9 @@ class AuditReport:
     checkpoints: int = 0
     chain_breaks: list[ChainBreak] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # Foreign events in the case timeline: signature checked again / recorded unsigned.
+    signed_events_verified: int | None = None
+    unsigned_events: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -48,6 +52,14 @@ class AuditReport:
             "checkpoints_verified": self.checkpoints,
             "chain_breaks": [b.__dict__ for b in self.chain_breaks],
             "problems": self.problems,
+            **(
+                {
+                    "timeline_signatures_verified": self.signed_events_verified,
+                    "timeline_unsigned_before_signing": self.unsigned_events,
+                }
+                if self.signed_events_verified is not None
+                else {}
+            ),
         }
 
 
@@ -91,10 +103,15 @@ async def verify_service(
     public_key: str,
     checkpoints: list[SignedCheckpoint],
     stream_id: str | None = None,
+    verifier: EventVerifier | None = None,
 ) -> AuditReport:
-    """Verify one service's store. With ``stream_id``, only that stream's chain."""
+    """Verify one service's store. With ``stream_id``, only that stream's chain. With
+    ``verifier``, also the signatures of the other services' events the case timeline
+    recorded (the case service's store only)."""
     chains = await verify_chains(pool, schema, stream_id=stream_id)
     report = AuditReport(schema, chains.events, chains.streams, chain_breaks=list(chains.breaks))
+    if verifier is not None and schema == "case":
+        await verify_timeline_signatures(pool, verifier, report, case_id=stream_id)
     if stream_id is not None:
         return report
     leaves, ids = await _leaves_in_global_order(pool, schema, report)
@@ -195,3 +212,37 @@ def _check_checkpoints(
                 return
         report.checkpoints += 1
         previous = body
+
+
+async def verify_timeline_signatures(
+    pool: asyncpg.Pool, verifier: EventVerifier, report: AuditReport, case_id: str | None = None
+) -> None:
+    """Check again each foreign event the case timeline recorded: its signature, and that
+    the recorded row (id, service, type, actor, data) still says what the signed event said."""
+    verified = unsigned = 0
+    sql = (
+        "SELECT event_id::text AS event_id, service, event_type, actor, data::text AS data,"
+        ' envelope FROM "case".case_timeline WHERE service <> $1'
+        " AND ($2::text IS NULL OR case_id = $2) ORDER BY seq"
+    )
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        async for r in conn.cursor(sql, "case", case_id, prefetch=2000):
+            if r["envelope"] is None:
+                unsigned += 1
+                continue
+            try:
+                doc = json.loads(r["envelope"])
+                service = verifier.verify_doc(doc)
+            except (ValueError, BadSignature) as e:
+                report.problems.append(f"timeline event {r['event_id']}: {e}")
+                continue
+            recorded = (r["event_id"], r["service"], r["event_type"], r["actor"])
+            signed = (doc.get("id"), service, doc.get("type"), doc.get("actor"))
+            if recorded != signed or json.loads(r["data"]) != doc.get("data"):
+                report.problems.append(
+                    f"timeline event {r['event_id']}: the row differs from the signed event"
+                )
+                continue
+            verified += 1
+    report.signed_events_verified = verified
+    report.unsigned_events = unsigned

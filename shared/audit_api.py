@@ -54,6 +54,7 @@ def audit_router(stream_visible: StreamVisible = unscoped_only) -> APIRouter:
             public_key=s.audit_verify_key(),
             checkpoints=checkpoints,
             stream_id=case,
+            verifier=rt.verifier,
         )
         if case is not None and report.events == 0:
             raise not_found("No such case.")

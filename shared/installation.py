@@ -45,6 +45,12 @@ class Installation:
             for svc in SERVICES
         }
 
+    def has_event_keys(self) -> bool:
+        """Whether this data directory holds the services' event keys (``safepath up`` ran)."""
+        return all(
+            (secrets_dir(self.data_dir) / f"event_signing_key_{svc}").exists() for svc in SERVICES
+        )
+
     def issue_all(self) -> dict[str, Path]:
         """(Re)issue the setup and service credentials for this namespace."""
         return {who: self.credentials.issue(who, self.namespace) for who in ("setup", *SERVICES)}

@@ -103,10 +103,10 @@ async def declare_streams(js: JetStreamContext, settings: Settings) -> None:
 
 
 async def require_streams(
-    js: JetStreamContext, settings: Settings, service: str, timeout: float = 60
+    js: JetStreamContext, settings: Settings, service: str, within: float = 60
 ) -> None:
     """Wait until setup has declared the streams a service writes to (it may not create them)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     names = [settings.stream_name(service), settings.stream_name("deadletter")]
     names.append(settings.audit_stream)
     for name in names:

@@ -12,7 +12,8 @@ def case_reference(key: bytes, case_id: str) -> str:
 
     Without the key nobody can go from the reference back to the case id (or check a
     guess); services holding the key (``SAFEPATH_CASE_REFERENCE_KEY``) all show the same
-    reference. Shown as e.g. ``SP-7Q2M-K4ZD-W9NB-3RTE`` (base32 in groups of four, easy to read out on a phone).
+    reference. Shown as e.g. ``SP-7Q2M-K4ZD-W9NB-3RTE`` (base32 in groups of four, easy
+    to read out on a phone).
     """
     if not key:
         raise ValueError("case reference key must not be empty")

@@ -259,3 +259,54 @@ def test_a_verifier_rejects_each_kind_of_forgery_with_a_safe_reason() -> None:
         verifier.verify(
             json.dumps(bad).encode(), subject="ns.referral.r-1.ReferralAccepted", stream=None
         )
+
+
+async def test_audit_verify_checks_the_signatures_the_timeline_recorded(
+    client: httpx.AsyncClient,
+    auth,  # type: ignore[no-untyped-def]
+    js: JetStreamContext,
+    namespace: str,
+    pool: asyncpg.Pool,
+) -> None:
+    from shared.audit import verify_service
+
+    h = auth("caseworker", office="khujand")
+    case_id = await open_case(client, h)
+    request_id = await _request_referral(client, h, case_id)
+    rid = "21111111-2222-4333-8444-555555555555"
+    ev = routed(rid, case_id=case_id, request_id=request_id, region="sughd", district="khujand")
+    await js.publish(f"{namespace}.referral.{rid}.ReferralRouted", signed(envelope(ev, rid)))
+
+    async def recorded() -> int:
+        return int(
+            await pool.fetchval(
+                'SELECT count(*) FROM "case".case_timeline WHERE envelope IS NOT NULL'
+            )
+        )
+
+    await eventually(recorded, lambda n: n == 1)
+    verifier = EventVerifier.from_text(VERIFY_KEYS, namespace)
+
+    async def audit() -> tuple[int | None, list[str]]:
+        report = await verify_service(
+            pool, "case", public_key="", checkpoints=[], stream_id=case_id, verifier=verifier
+        )
+        return report.signed_events_verified, [p for p in report.problems if "timeline" in p]
+
+    assert await audit() == (1, [])
+    # Someone with database access rewrites what the referral service said ...
+    await pool.execute(
+        """UPDATE "case".case_timeline SET data = jsonb_set(data, '{provider_id}', '"x"')
+           WHERE envelope IS NOT NULL"""
+    )
+    verified, problems = await audit()
+    assert verified == 0 and len(problems) == 1
+    assert problems[0].endswith("the row differs from the signed event")
+    # ... and, to match, the recorded event too: its signature no longer verifies.
+    await pool.execute(
+        """UPDATE "case".case_timeline
+           SET envelope = jsonb_set(envelope::jsonb, '{data,provider_id}', '"x"')::text
+           WHERE envelope IS NOT NULL"""
+    )
+    verified, problems = await audit()
+    assert verified == 0 and len(problems) == 1 and "does not verify" in problems[0]

@@ -39,8 +39,9 @@ NOTIFY_EVENTS = ("NotificationQueued", "NotificationDelivered", "NotificationFai
 async def _timeline(conn: asyncpg.Connection, case_id: str, env: Envelope) -> None:
     await conn.execute(
         """INSERT INTO "case".case_timeline (event_id, case_id, service, event_type,
-               occurred_at, actor, stream_id, stream_version, correlation_id, causation_id, data)
-           VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)
+               occurred_at, actor, stream_id, stream_version, correlation_id, causation_id, data,
+               envelope)
+           VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12)
            ON CONFLICT (event_id) DO NOTHING""",
         env.id,
         case_id,
@@ -53,6 +54,8 @@ async def _timeline(conn: asyncpg.Connection, case_id: str, env: Envelope) -> No
         env.correlationid,
         env.causationid,
         json.dumps(env.data),
+        # The signed event as verified on arrival (``audit verify`` checks it again).
+        env.to_json().decode() if env.signature else None,
     )
 
 
