@@ -379,7 +379,11 @@ def cmd_nats_credentials(args: argparse.Namespace) -> int:
     if args.provider:
         from services.notify.nats_permissions import check_provider_id
 
-        identity = f"provider:{check_provider_id(args.provider)}"
+        try:
+            identity = f"provider:{check_provider_id(args.provider)}"
+        except ValueError as e:
+            print(f"--provider: {e}", file=sys.stderr)
+            return 2
     else:
         identity = args.service or "setup"
     path = install.credentials.issue(identity, install.namespace)
@@ -388,6 +392,17 @@ def cmd_nats_credentials(args: argparse.Namespace) -> int:
         write_private(out, path.read_text(encoding="utf-8"))
         path = out
     print(path)
+    return 0
+
+
+def cmd_nats_init(args: argparse.Namespace) -> int:
+    """What `safepath up` prepares, for a deployment that starts the parts itself."""
+    install = _installation()
+    print(f"server configuration  {install.server_config()}")
+    for identity, path in install.issue_all().items():
+        print(f"credentials {identity:<9} {path}")
+    install.event_keys()
+    print(f"event keys            {install.data_dir / 'secrets'}  (owner-only)")
     return 0
 
 
@@ -486,6 +501,10 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--setup", action="store_true", help="the identity that declares streams")
     nc.add_argument("--out", help="where to write it (default: the credentials directory)")
     nc.set_defaults(fn=cmd_nats_credentials)
+    ni = nsub.add_parser(
+        "init", help="make this installation's trust, service credentials and event keys"
+    )
+    ni.set_defaults(fn=cmd_nats_init)
     nsc = nsub.add_parser("server-config", help="write the nats-server auth configuration")
     nsc.add_argument("--out", help="default: SAFEPATH_DATA_DIR/nats-auth/server-auth.conf")
     nsc.set_defaults(fn=cmd_nats_server_config)

@@ -79,3 +79,22 @@ class Installation:
             await declare_streams(nc.jetstream(timeout=10.0), settings)
         finally:
             await nc.close()
+
+
+def with_local_bus_identity(settings: Settings, service: str) -> Settings:
+    """In development and test, a service started by hand (or by compose) with a data
+    directory that ``safepath up``/``safepath migrate`` prepared finds its own credentials
+    and keys there. Production always names them explicitly."""
+    if settings.environment == "production":
+        return settings
+    install = Installation(Path(settings.data_dir), settings.namespace)
+    updates: dict[str, object] = {}
+    if settings.nats_credentials is None and install.credentials.path(service).exists():
+        updates["nats_credentials"] = install.credentials.path(service)
+    if settings.event_signing_key is None and install.has_event_keys():
+        env = install.service_env(service)
+        updates["event_signing_key"] = env["SAFEPATH_EVENT_SIGNING_KEY"]
+        updates["event_verify_keys"] = (
+            settings.event_verify_keys or env["SAFEPATH_EVENT_VERIFY_KEYS"]
+        )
+    return settings.model_copy(update=updates) if updates else settings

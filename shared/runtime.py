@@ -21,6 +21,7 @@ from nats.js import JetStreamContext
 from shared import bus
 from shared.consumer import DeadLetters
 from shared.eventstore import EventStore
+from shared.installation import with_local_bus_identity
 from shared.jetstream import dead_letter_subject, require_streams
 from shared.logging import get_logger
 from shared.migrations import apply_migrations
@@ -79,6 +80,7 @@ async def start_runtime(
     if settings.database_url is None or settings.nats_url is None:
         raise RuntimeError("SAFEPATH_DATABASE_URL and SAFEPATH_NATS_URL must be set")
     settings.check_production()
+    settings = with_local_bus_identity(settings, service)
     settings.check_bus()
     assert settings.event_signing_key is not None and settings.event_verify_keys is not None
     signer = EventSigner(settings.event_signing_key)

@@ -16,12 +16,17 @@ import nats
 from nats.aio.client import Client as NATS
 
 from shared.devservers import EmbeddedNats, free_port
+from shared.natsauth import Credentials
 
 CLUSTER_NAME = "safepath-test"
 
 
 class NatsCluster:
     def __init__(self, base: Path, size: int = 3, *, name: str = CLUSTER_NAME) -> None:
+        # Clients authenticate as on a single server (operator mode, JWT credentials);
+        # the routes between nodes stay on loopback here (see deploy/nats/cluster).
+        self.credentials = Credentials(base / "auth")
+        config = self.credentials.server_config_path()
         self.client_ports = [free_port() for _ in range(size)]
         self.route_ports = [free_port() for _ in range(size)]
         self.names = [f"node-{i + 1}" for i in range(size)]
@@ -33,7 +38,9 @@ class NatsCluster:
             args = ["-n", self.names[i], "--cluster_name", name]
             args += ["--cluster", f"nats://127.0.0.1:{self.route_ports[i]}", "--routes", routes]
             self.nodes.append(
-                EmbeddedNats(base / self.names[i], self.client_ports[i], extra_args=args)
+                EmbeddedNats(
+                    base / self.names[i], self.client_ports[i], config=config, extra_args=args
+                )
             )
 
     @property
@@ -75,10 +82,11 @@ class NatsCluster:
         return "\n".join(out)
 
 
-async def connect(urls: list[str]) -> NATS:
+async def connect(urls: list[str], credentials: str) -> NATS:
     """A client that knows every node and never gives up reconnecting."""
     return await nats.connect(
         servers=urls,
+        user_credentials=credentials,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.2,
         connect_timeout=2,

@@ -33,8 +33,10 @@ from shared.events import Event
 from shared.eventstore import EventStore
 from shared.jetstream import dead_letter_stream, dead_letter_subject, ensure_stream, stream_config
 from shared.relay import Relay
+from shared.signatures import EventSigner, EventVerifier
 from tests.faults.cluster import NatsCluster, connect, wait_for_meta_leader
 from tests.integration.core.events import Noted, noted, test_registry
+from tests.keys import SIGNING_KEYS, VERIFY_KEYS
 
 CASE_STREAMS = 8  # event-store streams (cases) written round-robin
 APPEND_EVERY = 0.005  # seconds between appends: a steady flow of a few hundred a second
@@ -103,8 +105,14 @@ async def stream_contents(js: JetStreamContext, stream: str) -> list[tuple[str, 
 async def test_killing_the_stream_leader_loses_and_doubles_nothing(
     cluster: NatsCluster, pool: asyncpg.Pool, namespace: str
 ) -> None:
-    nc: NATS = await connect(cluster.urls)
-    broker = NatsBroker(servers=cluster.urls, max_reconnect_attempts=-1, reconnect_time_wait=1)
+    setup = str(cluster.credentials.issue("setup", namespace))
+    nc: NATS = await connect(cluster.urls, setup)
+    broker = NatsBroker(
+        servers=cluster.urls,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=1,
+        user_credentials=setup,
+    )
     tasks: list[asyncio.Task[None]] = []
     try:
         await wait_for_meta_leader(nc)
@@ -144,11 +152,19 @@ async def test_killing_the_stream_leader_loses_and_doubles_nothing(
             subject=f"{namespace}.case.>",
             durable="referral-case-events",
             redeliver_after=0.1,
+            verifier=EventVerifier.from_text(VERIFY_KEYS, namespace),
         )
         await broker.start()
 
         store = EventStore(pool, "case", registry=test_registry)
-        relay = Relay(store, js, subject_root=f"{namespace}.case", stream=stream, batch=100)
+        relay = Relay(
+            store,
+            js,
+            subject_root=f"{namespace}.case",
+            stream=stream,
+            batch=100,
+            signer=EventSigner(SIGNING_KEYS["case"]),
+        )
         writer = Writer(store)
         tasks += [asyncio.create_task(relay.run()), asyncio.create_task(writer.run())]
 
