@@ -17,8 +17,11 @@ $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 
 install: $(STAMP)
 
+# The demo's webhook receiver listens on 127.0.0.1, which notify calls only when it is on
+# the allow-list (development only; see docs/notify.md). Set the variable to override.
 run: $(STAMP)
-	$(BIN)/safepath up
+	SAFEPATH_NOTIFY_WEBHOOK_ALLOW_HOSTS="$${SAFEPATH_NOTIFY_WEBHOOK_ALLOW_HOSTS-127.0.0.1}" \
+		$(BIN)/safepath up
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -42,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/routing.py
 	$(BIN)/python bench/notify.py --count 300
 	$(BIN)/python bench/replay.py
+	$(BIN)/python bench/signatures.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -129,7 +129,11 @@ async def main(count: int, workers: int) -> None:
             environment="test",
             log_level="WARNING",
         )
-        app = create_app(settings, NotifySettings(backoff_seconds=[1.0], delivery_workers=workers))
+        # The receiver listens on 127.0.0.1: allow-listed, as a development receiver.
+        notify = NotifySettings(
+            backoff_seconds=[1.0], delivery_workers=workers, webhook_allow_hosts="127.0.0.1"
+        )
+        app = create_app(settings, notify)
         receiver = Receiver()
         url = await receiver.start()
         nc = await nats.connect(nats_url)

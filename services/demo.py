@@ -112,7 +112,11 @@ def _ok(r: httpx.Response, *expected: int) -> Any:
 
 class WebhookReceiver:
     """A tiny HTTP server on 127.0.0.1 that verifies each delivery's Standard Webhooks
-    signature (401 if it does not verify) and keeps the verified notifications."""
+    signature (401 if it does not verify) and keeps the verified notifications.
+
+    Notify calls no loopback address unless it is on its allow-list, so the system must
+    run with ``SAFEPATH_NOTIFY_WEBHOOK_ALLOW_HOSTS=127.0.0.1`` (``make run`` and the e2e
+    harness set it)."""
 
     def __init__(self) -> None:
         self.secret: str | None = None
@@ -256,6 +260,12 @@ class Demo:
         async with self.client(self.ep.notify_url, "demo-admin", "admin") as admin:
             path = f"/providers/{SHELTER}/webhook"
             r = await admin.put(path, json={"url": self.receiver.url})
+            if r.status_code == 422:
+                raise DemoFailed(
+                    "notify refused the demo's webhook receiver on 127.0.0.1: only hosts on "
+                    "its allow-list may be called. Start the system with "
+                    "SAFEPATH_NOTIFY_WEBHOOK_ALLOW_HOSTS=127.0.0.1 (`make run` does)."
+                )
             view = _ok(r, 200, 201)
             if not view["secret"]:  # registered by an earlier run: make a fresh secret
                 view = _ok(await admin.put(path, json={"url": self.receiver.url, "rotate": True}))

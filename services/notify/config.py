@@ -6,13 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.notify.domain.webhook_url import AllowedHost, parse_allow_hosts
 from shared.settings import PROJECT_ROOT
 
 DEFAULT_DIRECTORY = PROJECT_ROOT / "deploy" / "directory" / "tajikistan.yaml"
-LOOPBACK_PREFIXES = ("http://127.0.0.1:", "http://127.0.0.1/", "http://localhost:")
 
 
 class NotifySettings(BaseSettings):
@@ -29,6 +29,20 @@ class NotifySettings(BaseSettings):
     default_language: str = "en"
     # Notifications handled at once by the delivery consumer.
     delivery_workers: int = Field(default=8, ge=1, le=256)
+    # Webhook hosts exempt from the public-address rule, comma-separated ``host[:port]``
+    # (``127.0.0.1``, ``127.0.0.1:9000``, ``[::1]:9000``, ``receiver.test``): development
+    # receivers only. Empty by default. Plain http:// to them only in development/test.
+    webhook_allow_hosts: str = ""
+
+    @field_validator("webhook_allow_hosts")
+    @classmethod
+    def _allow_list(cls, value: str) -> str:
+        parse_allow_hosts(value)  # refuse a malformed entry at start-up
+        return value
+
+    @property
+    def allow_hosts(self) -> frozenset[AllowedHost]:
+        return parse_allow_hosts(self.webhook_allow_hosts)
 
     @model_validator(mode="after")
     def _positive(self) -> NotifySettings:
@@ -43,10 +57,3 @@ class NotifySettings(BaseSettings):
     def retry_delay(self, attempt: int) -> float:
         """The delay after the ``attempt``-th failed try (1-based)."""
         return self.backoff_seconds[min(attempt, len(self.backoff_seconds)) - 1]
-
-
-def webhook_url_allowed(url: str, environment: str) -> bool:
-    """HTTPS everywhere; plain HTTP to the loopback only in development and test."""
-    if url.startswith("https://") and len(url) > len("https://"):
-        return True
-    return environment in ("development", "test") and url.startswith(LOOPBACK_PREFIXES)

@@ -481,6 +481,8 @@ class System:
             SAFEPATH_LOG_FORMAT="json",
             SAFEPATH_LOG_LEVEL="INFO",
             SAFEPATH_DATA_DIR=str(self.tmp / "data"),
+            # The tests' and the demo's webhook receivers listen on 127.0.0.1.
+            SAFEPATH_NOTIFY_WEBHOOK_ALLOW_HOSTS="127.0.0.1",
         )
         env.update(self._extra_env)
         return env

@@ -20,6 +20,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 
+from services.notify.app.egress import DestinationRefused
 from services.notify.domain.signing import sign
 from services.notify.nats_permissions import (
     ensure_provider_consumer,
@@ -106,6 +107,11 @@ class WebhookChannel:
             response = await self.client.post(
                 url, content=body, headers=headers, timeout=self.timeout, follow_redirects=False
             )
+        except DestinationRefused:
+            # One outcome for every refused host, and no latency: nothing tells an open
+            # internal port from a closed one (see services/notify/app/egress.py).
+            log.warning("webhook_destination_refused", notification_id=notification_id)
+            return Sent(0.0, error_kind="invalid_endpoint")
         except (TimeoutError, httpx.TimeoutException):
             return Sent(_ms(started), error_kind="timeout")
         except (httpx.UnsupportedProtocol, httpx.InvalidURL):

@@ -17,8 +17,9 @@ from services.notify.app.channels import NatsChannel, Sent, WebhookChannel, body
 from services.notify.app.queueing import Queueing
 from services.notify.app.records import Records
 from services.notify.app.webhooks import Webhooks
-from services.notify.config import NotifySettings, webhook_url_allowed
+from services.notify.config import NotifySettings
 from services.notify.domain.delivery import ChannelSettled, DeliveryRecord, RecordAttempt
+from services.notify.domain.webhook_url import UnsafeWebhookUrl, vet_webhook_url
 from shared.events.notify import Channel, NotificationFailed, NotificationQueued
 from shared.logging import get_logger
 
@@ -84,12 +85,23 @@ class Delivery:
         async with self.pool.acquire() as conn:
             endpoint = await self.webhooks.get(conn, n.recipient_id)
         now = self.clock()
-        if endpoint is None or not webhook_url_allowed(endpoint.url, self.environment):
+        if endpoint is None or not self._may_call(endpoint.url):
             return Sent(0.0, error_kind="invalid_endpoint")
         secrets = endpoint.signing_secrets(now)
         if not secrets:
             return Sent(0.0, error_kind="invalid_endpoint")
         return await self.webhook.send(endpoint.url, secrets, n.notification_id, body, now)
+
+    def _may_call(self, url: str) -> bool:
+        """The registration rules again: an endpoint stored before a rule or the allow-list
+        changed is not called. (The resolved address is checked when connecting.)"""
+        try:
+            vet_webhook_url(
+                url, environment=self.environment, allow_hosts=self.settings.allow_hosts
+            )
+        except UnsafeWebhookUrl:
+            return False
+        return True
 
     async def _record(
         self,

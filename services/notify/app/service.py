@@ -11,6 +11,7 @@ import httpx
 from services.notify.app.channels import NatsChannel, WebhookChannel
 from services.notify.app.delivery import Delivery
 from services.notify.app.directory import DirectoryViews
+from services.notify.app.egress import webhook_client
 from services.notify.app.queueing import Queueing
 from services.notify.app.records import Records
 from services.notify.app.webhooks import Webhooks
@@ -39,11 +40,8 @@ def build(rt: Runtime, settings: NotifySettings) -> Notify:
     views = DirectoryViews(schema, settings.default_language)
     queueing = Queueing(records, views, load_templates(), rt.settings.case_reference_key.encode())
     webhooks = Webhooks(schema)
-    client = httpx.AsyncClient(
-        timeout=settings.webhook_timeout_seconds,
-        follow_redirects=False,
-        headers={"user-agent": "safepath-notify/0.1"},
-    )
+    # Connects only to vetted public addresses (or allow-listed development receivers).
+    client = webhook_client(settings.allow_hosts, settings.webhook_timeout_seconds)
     delivery = Delivery(
         rt.pool,
         records,

@@ -11,8 +11,8 @@ from pydantic import BaseModel
 
 from services.notify.app.reading import dead_letters, referral_notifications
 from services.notify.app.service import Notify
-from services.notify.config import webhook_url_allowed
 from services.notify.domain.delivery import NotDeadLettered, RequestRedelivery
+from services.notify.domain.webhook_url import UnsafeWebhookUrl, vet_webhook_url
 from services.notify.entrypoints.schemas import (
     DeadLetters,
     RedeliveryAccepted,
@@ -88,11 +88,14 @@ async def put_webhook(
     if principal.role == "provider" and principal.provider_id != provider_id:
         raise forbidden("A provider may set only its own webhook.")
     n = notify_of(request)
-    if not webhook_url_allowed(body.url, n.environment):
+    try:
+        vet_webhook_url(body.url, environment=n.environment, allow_hosts=n.settings.allow_hosts)
+    except UnsafeWebhookUrl as e:
+        # The reason names the rule, never the URL (see services/notify/domain/webhook_url.py).
         raise unprocessable(
-            "The webhook URL must use HTTPS.",
-            [ProblemFieldError(path="body.url", message="must be an https:// URL", type="url")],
-        )
+            "The webhook URL may not be used; nothing was changed.",
+            [ProblemFieldError(path="body.url", message=e.message, type=e.code)],
+        ) from None
 
     async def work(conn: Any) -> tuple[int, WebhookView]:
         if not await n.views.provider_known(conn, provider_id):

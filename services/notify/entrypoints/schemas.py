@@ -17,7 +17,10 @@ class WebhookRegistration(BaseModel):
         min_length=1,
         max_length=500,
         examples=["https://shelter.example.org/safepath/hooks"],
-        description="HTTPS endpoint (plain http://127.0.0.1 only in development and test).",
+        description="A public HTTPS endpoint: no user information, no loopback, private, "
+        "link-local or reserved address, an IP address only as a.b.c.d or [IPv6]. Plain "
+        "http:// only to a development receiver on SAFEPATH_NOTIFY_WEBHOOK_ALLOW_HOSTS, "
+        "in development and test. See docs/notify.md.",
     )
     rotate: bool = Field(
         default=False,

@@ -26,9 +26,13 @@ def settings(service_settings: Callable[..., Settings]) -> Settings:
 
 @pytest.fixture
 def notify_settings() -> NotifySettings:
-    """Fast retries: three attempts, 0.2 s apart."""
+    """Fast retries: three attempts, 0.2 s apart. The test receivers listen on 127.0.0.1,
+    which only the allow-list lets notify call."""
     return NotifySettings(
-        backoff_seconds=[0.2, 0.2], webhook_timeout_seconds=2.0, nats_timeout_seconds=2.0
+        backoff_seconds=[0.2, 0.2],
+        webhook_timeout_seconds=2.0,
+        nats_timeout_seconds=2.0,
+        webhook_allow_hosts="127.0.0.1",
     )
 
 
