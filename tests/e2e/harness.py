@@ -114,6 +114,7 @@ class System:
         ready_timeout: float = 60.0,
         stop_timeout: float = 15.0,
         keep: bool = False,
+        durable: bool = False,
     ) -> None:
         self._own_tmp = tmp is None
         self.tmp = Path(tmp) if tmp is not None else Path(tempfile.mkdtemp(prefix="safepath-e2e-"))
@@ -124,7 +125,10 @@ class System:
         self.namespace = f"e2e{uuid.uuid4().hex[:10]}"
         self.host = "127.0.0.1"
         self.ports = {svc: free_port() for svc in SERVICES}
-        self.pg = EmbeddedPostgres(self.tmp / "pg", fast=True)
+        # ``durable``: Postgres as production runs it (fsync, synchronous commit, full page
+        # writes). A test that crashes Postgres must use it: without, a crash loses
+        # commits that were already acknowledged, and the store rightly reports them lost.
+        self.pg = EmbeddedPostgres(self.tmp / "pg", fast=not durable)
         # The bus as `safepath up` sets it up: JWT auth, one identity and key per service.
         self.installation = Installation(self.tmp / "data", self.namespace)
         self.nats = EmbeddedNats(self.tmp / "nats", config=self.installation.server_config())

@@ -89,7 +89,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     # One more retry than FAST_ENV, so a webhook down for a few seconds and then slow is
     # retried until it recovers rather than given up on (fault 6).
     env = {**FAST_ENV, "SAFEPATH_NOTIFY_BACKOFF_SECONDS": "[0.5, 1.0, 2.0, 4.0, 8.0]"}
-    s = System(tmp_path_factory.mktemp("faults"), env=env)
+    s = System(tmp_path_factory.mktemp("faults"), env=env, durable=True)
     try:
         s.start_all()
         yield s
