@@ -124,3 +124,27 @@ def test_trust_is_made_once_per_installation(tmp_path: Path) -> None:
 def _matches(pattern: str, subject: str) -> bool:
     p, s = pattern.split("."), subject.split(".")
     return len(p) == len(s) and all(a in ("*", b) for a, b in zip(p, s, strict=True))
+
+
+def test_production_refuses_a_service_without_bus_credentials_or_keys() -> None:
+    from shared.settings import Settings
+    from shared.signatures import format_verify_keys, new_signing_key
+
+    seed = new_signing_key()
+    keys = format_verify_keys({"case": seed})
+    bare = Settings.model_construct(
+        environment="production",
+        nats_credentials=None,
+        event_signing_key=seed,
+        event_verify_keys=keys,
+    )
+    with pytest.raises(ValueError, match="SAFEPATH_NATS_CREDENTIALS"):
+        bare.check_bus()
+    unsigned = Settings.model_construct(
+        environment="development",
+        nats_credentials=None,
+        event_signing_key=None,
+        event_verify_keys=None,
+    )
+    with pytest.raises(ValueError, match="SAFEPATH_EVENT_SIGNING_KEY"):
+        unsigned.check_bus()
