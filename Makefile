@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit test-integration test-e2e test-faults bench lint typecheck install clean
+.PHONY: run test test-unit test-integration test-security test-e2e test-faults bench lint typecheck install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ test-unit: $(STAMP)
 
 test-integration: $(STAMP)
 	$(BIN)/python -m pytest -q tests/integration
+
+test-security: $(STAMP)
+	$(BIN)/python -m pytest -q tests/security
 
 test-e2e: $(STAMP)
 	$(BIN)/python -m pytest -q tests/e2e
