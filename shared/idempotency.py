@@ -3,6 +3,9 @@
 The key row is inserted in the same transaction as the write's events, so either both
 commit or neither does. A concurrent retry blocks on the row until the first commits,
 then replays its response. Reusing a key for a different request is refused.
+
+Keys are per principal: ``shared.http_writes`` passes every claim of the caller's token
+(``principal_key``), and authorises the caller before it replays anything.
 """
 
 from __future__ import annotations

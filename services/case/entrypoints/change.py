@@ -10,7 +10,8 @@ from fastapi import Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from services.case.app.handling import BuildCommand
+from services.case.app.handling import BuildCommand, CaseNotVisible, visible
+from services.case.domain import fold
 from services.case.entrypoints.schemas import CaseWritten
 from services.case.entrypoints.writes import (
     ETAG_HEADER,
@@ -20,6 +21,7 @@ from services.case.entrypoints.writes import (
     run_write,
 )
 from shared.auth import Principal
+from shared.commands import load
 from shared.problems import problem_responses
 
 CaseId = Annotated[UUID, Path(description="The case id (a UUID).")]
@@ -57,6 +59,12 @@ async def change_case(
     sid = str(case_id)
     expected = expected_version(if_match)
 
+    async def authorize(conn: asyncpg.Connection) -> None:
+        # Scope on the case as it stands now, before a stored response may be replayed.
+        loaded = await load(case_writes(request).store, sid, fold, conn=conn)
+        if not visible(principal, loaded.state):
+            raise CaseNotVisible()
+
     async def work(conn: asyncpg.Connection) -> tuple[int, BaseModel, dict[str, str]]:
         written = await case_writes(request).change(
             conn,
@@ -69,4 +77,4 @@ async def change_case(
         answer = model(id=sid, version=written.version, **(ids or {}))
         return status, answer, {"ETag": etag(written.version)}
 
-    return await run_write(request, principal, idempotency_key, body, work)
+    return await run_write(request, principal, idempotency_key, body, work, authorize)

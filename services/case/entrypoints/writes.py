@@ -21,7 +21,7 @@ from services.case.domain.errors import CaseNotFound, DomainError
 from shared.auth import Principal
 from shared.crypto import PgKeyStore, master_key_from_setting
 from shared.eventstore import ConcurrencyError
-from shared.http_writes import IdempotencyKey, Work, respond_once
+from shared.http_writes import Authorize, IdempotencyKey, Work, respond_once
 from shared.problems import (
     ProblemError,
     ProblemFieldError,
@@ -83,12 +83,27 @@ def case_writes(request: Request) -> CaseWrites:
 
 
 async def run_write(
-    request: Request, principal: Principal, key: str | None, body: BaseModel | None, work: Work
+    request: Request,
+    principal: Principal,
+    key: str | None,
+    body: BaseModel | None,
+    work: Work,
+    authorize: Authorize | None = None,
 ) -> JSONResponse:
-    """Do ``work`` once per Idempotency-Key and answer with its (status, model, headers)."""
+    """Do ``work`` once per Idempotency-Key and answer with its (status, model, headers).
+
+    ``authorize`` runs first, also before a stored response is replayed."""
     rt = runtime(request)
     return await respond_once(
-        request, rt.pool, rt.store.schema, principal, key, body, work, _problem
+        request,
+        rt.pool,
+        rt.store.schema,
+        principal,
+        key,
+        body,
+        work,
+        _problem,
+        authorize=authorize,
     )
 
 

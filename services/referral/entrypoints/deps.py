@@ -18,7 +18,7 @@ from services.referral.domain.errors import NotAssignedProvider, ReferralError, 
 from shared.auth import Principal
 from shared.envelope import Actor
 from shared.eventstore import ConcurrencyError
-from shared.http_writes import IdempotencyKey, Work, respond_once
+from shared.http_writes import Authorize, IdempotencyKey, Work, respond_once
 from shared.problems import (
     ProblemError,
     ProblemFieldError,
@@ -92,12 +92,27 @@ def correlation_id(request: Request) -> str:
 
 
 async def run_write(
-    request: Request, principal: Principal, key: str | None, body: BaseModel | None, work: Work
+    request: Request,
+    principal: Principal,
+    key: str | None,
+    body: BaseModel | None,
+    work: Work,
+    authorize: Authorize | None = None,
 ) -> JSONResponse:
-    """Do ``work`` once per Idempotency-Key and answer with its (status, model, headers)."""
+    """Do ``work`` once per Idempotency-Key and answer with its (status, model, headers).
+
+    ``authorize`` runs first, also before a stored response is replayed."""
     rt = runtime(request)
     return await respond_once(
-        request, rt.pool, rt.store.schema, principal, key, body, work, problem_of
+        request,
+        rt.pool,
+        rt.store.schema,
+        principal,
+        key,
+        body,
+        work,
+        problem_of,
+        authorize=authorize,
     )
 
 

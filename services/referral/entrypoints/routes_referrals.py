@@ -170,10 +170,13 @@ async def _answer(
 ) -> JSONResponse:
     svc = service(request)
 
-    async def work(conn: Any) -> tuple[int, Any, dict[str, str]]:
+    async def authorize(conn: Any) -> None:
+        # Only the provider holding the referral now may answer, or see a stored answer.
         row = await svc.referrals.projection.get(conn, referral_id)
         if row is None or row["provider_id"] != principal.provider_id:
             raise ReferralNotFound(referral_id)
+
+    async def work(conn: Any) -> tuple[int, Any, dict[str, str]]:
         out = await svc.referrals.run(
             conn,
             command,
@@ -186,7 +189,7 @@ async def _answer(
         row = await svc.referrals.projection.get(conn, referral_id)
         return 200, provider_referral(row, reference_key(request)), {"ETag": etag(out.version)}
 
-    return await run_write(request, principal, key, body, work)
+    return await run_write(request, principal, key, body, work, authorize)
 
 
 _WRITE_DOC: dict[str, Any] = {
