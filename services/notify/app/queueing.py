@@ -27,6 +27,7 @@ from services.notify.domain import (
 from services.notify.domain import referral_facts as rf
 from services.notify.domain.delivery import DeliveryRecord, QueueNotification
 from services.notify.domain.referral_facts import read_facts
+from shared.case_scope import SCOPE_EVENT_TYPES, CaseScopes
 from shared.envelope import Envelope
 from shared.events.base import Event
 from shared.events.referral import DIRECTORY_EVENTS
@@ -48,7 +49,10 @@ NOTIFIED = frozenset(
     }
 )
 REFERRAL_STREAM_EVENTS = NOTIFIED | DIRECTORY_EVENT_NAMES
-CASE_STREAM_EVENTS = frozenset({"CaseOpened", "CaseTransferred", "ReferralRequested"})
+# The caseworker to tell, and the case's scope (who may read a referral's notifications).
+CASE_STREAM_EVENTS = frozenset(
+    {"CaseOpened", "CaseTransferred", "ReferralRequested", *SCOPE_EVENT_TYPES}
+)
 
 
 def notification_id_for(cause_id: str, recipient_kind: str, recipient_id: str) -> str:
@@ -73,6 +77,7 @@ class Queueing:
         self.templates = templates
         self.case_key = case_key
         self.clock = clock
+        self.scopes = CaseScopes(records.store.schema)
 
     # -- consumers (IdempotentConsumer ``apply`` functions) -------------------------------
 
@@ -94,6 +99,7 @@ class Queueing:
             await self.queue(conn, plan, cause_id=env.id, correlation_id=env.correlationid)
 
     async def on_case_event(self, conn: asyncpg.Connection, env: Envelope, event: Event) -> None:
+        await self.scopes.record(conn, env.subject, env.streamversion, event)
         who = getattr(event, "to_caseworker", None) or getattr(event, "caseworker", None)
         if isinstance(who, str):
             await self.views.set_caseworker(conn, env.subject, who)

@@ -7,7 +7,37 @@ from collections import defaultdict
 import asyncpg
 
 from services.notify.entrypoints.schemas import AttemptView, DeadLetterView, NotificationView
+from shared.auth import Principal
+from shared.case_scope import CaseScopes, in_scope
 from shared.migrations import quote_ident
+
+
+async def referral_in_scope(
+    conn: asyncpg.Connection, schema: str, referral_id: str, principal: Principal
+) -> bool:
+    """May a case role see this referral? The case service's rule, on the referral's case as
+    it stands now (``case_scope``, from the case events). A case not heard of yet is judged
+    on the routed referral's region alone (no office or caseworker is known for it)."""
+    q = quote_ident(schema)
+    row = await conn.fetchrow(
+        f"""SELECT case_id, region FROM (
+                SELECT case_id, facts->>'region' AS region, 0 AS pick FROM {q}.referral_facts
+                WHERE referral_id = $1
+                UNION ALL
+                SELECT case_id, NULL, 1 FROM {q}.notification WHERE referral_id = $1
+            ) AS known ORDER BY pick LIMIT 1""",
+        referral_id,
+    )
+    if row is None:
+        return False
+    scope = await CaseScopes(schema).get(conn, row["case_id"])
+    region = scope.region if scope is not None and scope.region is not None else row["region"]
+    return in_scope(
+        principal,
+        region=region,
+        office=scope.office if scope is not None else None,
+        caseworker=scope.caseworker if scope is not None else None,
+    )
 
 
 async def referral_notifications(

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from services.notify.app.reading import dead_letters, referral_notifications
+from services.notify.app.reading import dead_letters, referral_in_scope, referral_notifications
 from services.notify.app.service import Notify
 from services.notify.domain.delivery import NotDeadLettered, RequestRedelivery
 from services.notify.domain.webhook_url import UnsafeWebhookUrl, vet_webhook_url
@@ -189,11 +189,13 @@ async def get_referral_notifications(
     if principal.role not in ("caseworker", "supervisor", "auditor", "admin", "provider"):
         raise forbidden()
     n = notify_of(request)
+    schema = n.records.store.schema
     only = principal.provider_id if principal.role == "provider" else None
     async with n.pool.acquire() as conn:
-        items = await referral_notifications(
-            conn, n.records.store.schema, referral_id, provider_id=only
-        )
+        # Case roles: the referral's scope, on its case as it stands now (as for the referral).
+        if only is None and not await referral_in_scope(conn, schema, referral_id, principal):
+            raise not_found("No notifications for this referral.")
+        items = await referral_notifications(conn, schema, referral_id, provider_id=only)
     if not items:
         raise not_found("No notifications for this referral.")
     return ReferralNotifications(referral_id=referral_id, notifications=items)

@@ -3,6 +3,8 @@
 Runs in the inbox transaction of ``shared.consumer``: the referrals a request opens, or
 the withdrawals a closed case or withdrawn consent causes, commit together with the inbox
 row, so a redelivered event changes nothing (and the domain ignores a reopened request).
+Every event that moves the case's scope (opening, transfer, the person's region, a
+request) updates ``case_scope`` first, which decides who may read the case's referrals.
 """
 
 from __future__ import annotations
@@ -13,21 +15,27 @@ import asyncpg
 
 from services.referral.app.referrals import Referrals
 from services.referral.domain.commands import WithdrawReferral, open_referrals
+from shared.case_scope import SCOPE_EVENT_TYPES, CaseScopes
 from shared.consumer import Apply
 from shared.envelope import Actor, Envelope
 from shared.events.base import Event
 from shared.events.case import CaseClosed, ConsentWithdrawn, ReferralRequested
 from shared.events.referral import WithdrawalCause
 
-CASE_EVENT_TYPES = ("ReferralRequested", "ConsentWithdrawn", "CaseClosed")
+CASE_EVENT_TYPES = tuple(
+    sorted({"ReferralRequested", "ConsentWithdrawn", "CaseClosed", *SCOPE_EVENT_TYPES})
+)
 SERVICE = Actor.service("referral")
 
 
 def case_event_handler(referrals: Referrals, directory_ready: asyncio.Event) -> Apply:
+    scopes = CaseScopes(referrals.store.schema)
+
     async def apply(conn: asyncpg.Connection, env: Envelope, event: Event) -> None:
         # Routing before the directory file is imported would find no provider at all.
         await directory_ready.wait()
         case_id = env.subject
+        await scopes.record(conn, case_id, env.streamversion, event)
         if isinstance(event, ReferralRequested):
             origin = {"office": event.office, "caseworker": event.caseworker}
             for command in open_referrals(event, case_id):

@@ -1,4 +1,10 @@
-"""The ``referral_view`` projection: one row per referral, written with each append."""
+"""The ``referral_view`` projection: one row per referral, written with each append.
+
+Reads for case roles (``get``, ``of_case``) also carry the scope of the referral's case as
+it stands now (``scope_region``, ``scope_office``, ``scope_caseworker``), from the
+``case_scope`` table the case-event consumer keeps (``shared/case_scope.py``); for a case
+not heard of there, the office, caseworker and region the referral request gave.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +26,13 @@ OPEN_STATUSES = ("awaiting_answer", "accepted", "in_service", "unroutable")
 class Projection:
     def __init__(self, schema: str) -> None:
         t = self.table = f"{quote_ident(schema)}.referral_view"
+        self._scoped = f"""
+            SELECT v.*,
+                CASE WHEN s.region_version > 0 THEN s.region ELSE v.region END AS scope_region,
+                CASE WHEN s.owner_version > 0 THEN s.office ELSE v.office END AS scope_office,
+                CASE WHEN s.owner_version > 0 THEN s.caseworker ELSE v.caseworker END
+                    AS scope_caseworker
+            FROM {t} v LEFT JOIN {quote_ident(schema)}.case_scope s USING (case_id)"""
         self._upsert = f"""
             INSERT INTO {t} (referral_id, case_id, request_id, need, urgency, status,
                 provider_id, coordinator_id, attempt, respond_by, reasons, categories, region,
@@ -79,14 +92,14 @@ class Projection:
         )
 
     async def get(self, conn: asyncpg.Connection | asyncpg.Pool, referral_id: str) -> Any:
-        return await conn.fetchrow(
-            f"SELECT * FROM {self.table} WHERE referral_id = $1", referral_id
-        )
+        """The referral's row with its case's current scope (``scope_*``), or None."""
+        return await conn.fetchrow(f"{self._scoped} WHERE v.referral_id = $1", referral_id)
 
     async def of_case(self, conn: asyncpg.Connection | asyncpg.Pool, case_id: str) -> list[Any]:
+        """The case's referrals, each with the case's current scope (``scope_*``)."""
         return list(
             await conn.fetch(
-                f"SELECT * FROM {self.table} WHERE case_id = $1 ORDER BY created_at, referral_id",
+                f"{self._scoped} WHERE v.case_id = $1 ORDER BY v.created_at, v.referral_id",
                 case_id,
             )
         )

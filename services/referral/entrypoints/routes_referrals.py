@@ -2,7 +2,7 @@
 
 A provider only ever sees referrals it holds (anything else is a 404) and only in the
 minimised form; case roles see the case id, the provider and the routing reasons, within
-the same scope as case reads (office/region of the request).
+the same scope as case reads, on the case as it stands now (after transfers).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from services.referral.entrypoints.schemas import (
     provider_referral,
 )
 from shared.auth import CurrentPrincipal, Principal, require_roles
+from shared.case_scope import in_scope as case_in_scope
 from shared.problems import not_found, problem_responses
 from shared.times import UtcDatetime
 
@@ -53,21 +54,14 @@ Status = Literal["awaiting_answer", "accepted", "in_service", "completed", "with
 
 
 def in_scope(principal: Principal, row: Any) -> bool:
-    """The case service's scope rule, on what the request told us about the case."""
-    match principal.role:
-        case "admin":
-            return True
-        case "auditor":
-            return principal.region is None or principal.region == row["region"]
-        case "supervisor":
-            return principal.region is not None and principal.region == row["region"]
-        case "caseworker":
-            if row["caseworker"] == principal.sub:
-                return True
-            if principal.office is not None:
-                return bool(row["office"] == principal.office)
-            return principal.region is not None and principal.region == row["region"]
-    return False
+    """The case service's scope rule, on the referral's case as it stands now (``scope_*``:
+    after transfers and moves, as the case events told us; see ``Projection.get``)."""
+    return case_in_scope(
+        principal,
+        region=row["scope_region"],
+        office=row["scope_office"],
+        caseworker=row["scope_caseworker"],
+    )
 
 
 @router.get(

@@ -6,6 +6,7 @@ import asyncpg
 import httpx
 from nats.js import JetStreamContext
 
+from shared.events.case import CaseOpened
 from tests.integration.notify.conftest import Token
 from tests.integration.notify.receiver import Receiver
 from tests.integration.notify.stories import (
@@ -32,13 +33,31 @@ async def test_the_history_shows_every_attempt_to_those_who_may_see_it(
     assert r.status_code == 201
     receiver.script = [502]
     event = routed()
+    opened = CaseOpened(
+        caseworker="caseworker-1",
+        office="dushanbe-nrm",
+        region="dushanbe",
+        categories=["trafficking"],
+    )
+    await publish(js, namespace, envelope(opened, event.case_id))
     await publish(js, namespace, envelope(event, event.referral_id))
     await eventually(lambda: notify_events(pool, "NotificationDelivered"), lambda d: len(d) == 2)
 
     path = f"/referrals/{event.referral_id}/notifications"
-    for role in ("caseworker", "supervisor", "auditor", "admin"):
-        r = await client.get(path, headers=auth(role))
+    # Case roles within the case's scope (its caseworker, its region's supervisor, ...);
+    # outside it the referral's notifications do not exist (tests/security).
+    for role, claims in (
+        ("caseworker", {}),
+        ("supervisor", {"region": "dushanbe"}),
+        ("auditor", {}),
+        ("admin", {}),
+    ):
+        r = await eventually(
+            lambda role=role, claims=claims: client.get(path, headers=auth(role, **claims)),
+            lambda r: r.status_code == 200,
+        )
         assert r.status_code == 200, (role, r.text)
+    assert (await client.get(path, headers=auth("supervisor", region="sughd"))).status_code == 404
     body = r.json()
     assert body["referral_id"] == event.referral_id
     [n] = body["notifications"]
