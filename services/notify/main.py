@@ -33,6 +33,9 @@ def create_app(settings: Settings | None = None, notify: NotifySettings | None =
 
     async def on_started(rt: Runtime) -> None:
         n: Notify = rt.extras["notify"]
+        encrypted = await n.webhooks.encrypt_plaintext_rows(rt.pool)
+        if encrypted:
+            log.info("webhook_secrets_encrypted", rows=encrypted)
         if notify_settings.directory_file is not None:
             async with rt.pool.acquire() as conn, conn.transaction():
                 count = await n.views.load_file(conn, notify_settings.directory_file)

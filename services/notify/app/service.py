@@ -17,6 +17,7 @@ from services.notify.app.records import Records
 from services.notify.app.webhooks import Webhooks
 from services.notify.config import NotifySettings
 from services.notify.templates import load_templates
+from shared.crypto import master_key_from_setting
 from shared.runtime import Runtime
 
 
@@ -39,7 +40,7 @@ def build(rt: Runtime, settings: NotifySettings) -> Notify:
     records = Records(rt.store)
     views = DirectoryViews(schema, settings.default_language)
     queueing = Queueing(records, views, load_templates(), rt.settings.case_reference_key.encode())
-    webhooks = Webhooks(schema)
+    webhooks = Webhooks(schema, master_key_from_setting(rt.settings.master_key))
     # Connects only to vetted public addresses (or allow-listed development receivers).
     client = webhook_client(settings.allow_hosts, settings.webhook_timeout_seconds)
     delivery = Delivery(

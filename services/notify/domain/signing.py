@@ -15,6 +15,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Protocol, Self, TypeVar
 
 from standardwebhooks import Webhook
 
@@ -31,6 +32,23 @@ class WebhookSecret:
 
     def active_at(self, now: datetime) -> bool:
         return self.expires_at is None or now < self.expires_at
+
+    def expiring(self, at: datetime) -> WebhookSecret:
+        return replace(self, expires_at=at)
+
+
+class Expiring(Protocol):
+    """A secret as rotation sees it: only its expiry (so a stored, encrypted one will do)."""
+
+    @property
+    def expires_at(self) -> datetime | None: ...
+
+    def active_at(self, now: datetime) -> bool: ...
+
+    def expiring(self, at: datetime) -> Self: ...
+
+
+E = TypeVar("E", bound=Expiring)
 
 
 def secret_from_bytes(entropy: bytes) -> str:
@@ -75,13 +93,18 @@ def rotate(
     Already-expired secrets are dropped. A secret that would expire sooner keeps its date.
     """
     Webhook(new_secret)  # refuse a malformed secret now, not at the first delivery
+    return (*retire(secrets, now, overlap), WebhookSecret(new_secret))
+
+
+def retire(secrets: Sequence[E], now: datetime, overlap: timedelta) -> list[E]:
+    """The secrets still active at ``now``, each expiring ``overlap`` later at the latest
+    (one that would expire sooner keeps its date); expired ones are dropped."""
     until = now + overlap
-    kept = [
-        s if s.expires_at is not None and s.expires_at <= until else replace(s, expires_at=until)
+    return [
+        s if s.expires_at is not None and s.expires_at <= until else s.expiring(until)
         for s in secrets
         if s.active_at(now)
     ]
-    return (*kept, WebhookSecret(new_secret))
 
 
 def _as_datetime(timestamp: int | datetime) -> datetime:

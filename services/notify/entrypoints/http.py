@@ -25,7 +25,7 @@ from shared.auth import CurrentPrincipal, Principal, require_roles
 from shared.envelope import Actor
 from shared.events.notify import NotificationRedeliveryRequested
 from shared.eventstore import ConcurrencyError
-from shared.http_writes import IdempotencyKey, respond_once
+from shared.http_writes import IdempotencyKey, Redact, respond_once
 from shared.problems import (
     ProblemError,
     ProblemFieldError,
@@ -47,9 +47,15 @@ def notify_of(request: Request) -> Notify:
 
 
 async def _once(
-    request: Request, principal: Principal, key: str | None, body: BaseModel | None, work: Any
+    request: Request,
+    principal: Principal,
+    key: str | None,
+    body: BaseModel | None,
+    work: Any,
+    redact: Redact | None = None,
 ) -> JSONResponse:
-    """Run ``work(conn) -> (status, model)`` once per Idempotency-Key."""
+    """Run ``work(conn) -> (status, model)`` once per Idempotency-Key; ``redact``: what is
+    kept of the response for a retry."""
     n = notify_of(request)
 
     async def with_headers(conn: Any) -> tuple[int, BaseModel, dict[str, str]]:
@@ -60,8 +66,21 @@ async def _once(
         return e  # the handlers' own errors are already problems or surface as 500
 
     return await respond_once(
-        request, n.pool, n.records.store.schema, principal, key, body, with_headers, unmapped
+        request,
+        n.pool,
+        n.records.store.schema,
+        principal,
+        key,
+        body,
+        with_headers,
+        unmapped,
+        redact=redact,
     )
+
+
+def _without_secret(body: dict[str, Any]) -> dict[str, Any]:
+    """A registration as kept for a retry: the secret is shown once, never stored with it."""
+    return {**body, "secret": None}
 
 
 @router.put(
@@ -109,17 +128,16 @@ async def put_webhook(
             now=now,
             overlap=timedelta(hours=n.settings.secret_overlap_hours),
         )
-        expiring = [s.expires_at for s in reg.endpoint.secrets if s.expires_at is not None]
         view = WebhookView(
             provider_id=provider_id,
             url=body.url,
             secret=reg.new_secret,
-            active_secrets=len(reg.endpoint.signing_secrets(now)),
-            previous_secrets_expire_at=max(expiring) if expiring else None,
+            active_secrets=reg.active_secrets,
+            previous_secrets_expire_at=reg.previous_expire_at,
         )
         return (201 if reg.created else 200), view
 
-    return await _once(request, principal, idempotency_key, body, work)
+    return await _once(request, principal, idempotency_key, body, work, _without_secret)
 
 
 @router.get(
