@@ -134,6 +134,9 @@ def main() -> None:
             "SAFEPATH_CASE_PORT": str(port),
             "SAFEPATH_ENVIRONMENT": "development",
             "SAFEPATH_LOG_FORMAT": "json",
+            # One caseworker from one address at full speed: measure throughput, not limits.
+            "SAFEPATH_RATE_LIMIT_PER_MINUTE": "0",
+            "SAFEPATH_RATE_LIMIT_PER_ADDRESS_PER_MINUTE": "0",
             "SAFEPATH_NAMESPACE": "bench",
         }
         proc = start_service(env, port, tmp / "case.log")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -10,6 +10,7 @@ import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
 
 from shared.audit_api import StreamVisible, audit_router, unscoped_only
+from shared.guard import GuardConfig, RequestGuard
 from shared.health import router as health_router
 from shared.ids import uuid7
 from shared.logging import configure_logging, get_logger
@@ -32,9 +33,12 @@ def create_service_app(
     routers: Sequence[APIRouter] = (),
     on_started: Callable[[Runtime], Awaitable[None]] | None = None,
     audit_scope: StreamVisible = unscoped_only,
+    body_limits: Mapping[str, int] | None = None,
 ) -> FastAPI:
     """The service's app. ``audit_scope`` decides who may verify one stream with
-    ``GET /audit/verify?case=`` (by default only callers without a region scope)."""
+    ``GET /audit/verify?case=`` (by default only callers without a region scope).
+    ``body_limits``: route templates (``/cases/{case_id}/profile``) that accept a body
+    larger than ``SAFEPATH_MAX_BODY_BYTES``, in bytes (see ``shared/guard.py``)."""
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
 
@@ -52,6 +56,9 @@ def create_service_app(
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     _install_auth_and_problems(app, settings)
+    # Inside the correlation middleware (its answers get a correlation id and a log line),
+    # outside everything that reads a body: authenticate, throttle and size-check first.
+    app.add_middleware(RequestGuard, config=GuardConfig.from_settings(settings, body_limits))
 
     @app.middleware("http")
     async def correlation(

@@ -237,20 +237,28 @@ async def current_principal(
     """
     if credentials is None:
         raise unauthorized()
-    config: AuthConfig = request.app.state.auth
-    client: SigningKeySource | None = getattr(request.app.state, "auth_jwks_client", None)
-    try:
-        if config.uses_jwks:
-            # Fetching the key set is blocking network I/O; keep it off the event loop.
-            principal = await run_in_threadpool(
-                verify_token, credentials.credentials, config, client
-            )
-        else:
-            principal = verify_token(credentials.credentials, config)
-    except AuthError as e:
-        raise unauthorized(str(e), invalid_token=True) from None
+    # The request guard (shared/guard.py) verified this token before the body was read.
+    verified = getattr(request.state, "verified_bearer", None)
+    if verified is not None and verified[0] == credentials.credentials:
+        principal: Principal = verified[1]
+    else:
+        try:
+            principal = await authenticate(credentials.credentials, request.app.state)
+        except AuthError as e:
+            raise unauthorized(str(e), invalid_token=True) from None
     request.state.principal = principal
     return principal
+
+
+async def authenticate(token: str, app_state: Any) -> Principal:
+    """The principal ``token`` names under ``app_state.auth`` (and, if set,
+    ``app_state.auth_jwks_client``); ``AuthError`` for anything else."""
+    config: AuthConfig = app_state.auth
+    client: SigningKeySource | None = getattr(app_state, "auth_jwks_client", None)
+    if config.uses_jwks:
+        # Fetching the key set is blocking network I/O; keep it off the event loop.
+        return await run_in_threadpool(verify_token, token, config, client)
+    return verify_token(token, config)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

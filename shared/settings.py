@@ -138,6 +138,12 @@ class Settings(BaseSettings):
     stream_max_age_days: int = 0  # 0 keeps events on JetStream forever
     stream_replicas: int = 1
     idle_in_transaction_timeout_ms: int = 60_000
+    # Request guard (shared/guard.py): the largest request body in bytes (a service may
+    # allow more on named routes), and requests a minute per principal (token sub + role)
+    # and per client address, counted per process; 0 turns a rate limit off.
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    rate_limit_per_minute: int = Field(default=3000, ge=0)
+    rate_limit_per_address_per_minute: int = Field(default=6000, ge=0)
 
     @model_validator(mode="after")
     def _installation_secrets(self) -> Settings:

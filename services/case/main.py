@@ -14,6 +14,10 @@ from shared.consumer import IdempotentConsumer, subscribe
 from shared.runtime import Runtime
 from shared.settings import Settings
 
+# A full profile (10,000-character narrative, names, address, documents) can pass the
+# 64 KiB default when its text is JSON-escaped (\uXXXX, surrogate pairs for emoji).
+BODY_LIMITS = {"/cases": 256 * 1024, "/cases/{case_id}/profile": 256 * 1024}
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
@@ -29,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=ROUTERS,
         wire=wire,
         audit_scope=audit_scope,
+        body_limits=BODY_LIMITS,
     )
 
 

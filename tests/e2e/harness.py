@@ -487,6 +487,10 @@ class System:
             SAFEPATH_DATA_DIR=str(self.tmp / "data"),
             # The tests' and the demo's webhook receivers listen on 127.0.0.1.
             SAFEPATH_NOTIFY_WEBHOOK_ALLOW_HOSTS="127.0.0.1",
+            # Every test client comes from 127.0.0.1, some of them hundreds of cases at
+            # once: limits far above that traffic (shared/guard.py stays in the path).
+            SAFEPATH_RATE_LIMIT_PER_MINUTE="100000",
+            SAFEPATH_RATE_LIMIT_PER_ADDRESS_PER_MINUTE="100000",
         )
         env.update(self._extra_env)
         return env
