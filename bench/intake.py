@@ -1,14 +1,16 @@
 """Case intake throughput: POST /cases (with a profile) at rising concurrency.
 
-Run with ``.venv/bin/python bench/intake.py [--seconds 10]``. A benchmark, not a test:
-it asserts nothing about speed. It starts Postgres (durable defaults: fsync on, synchronous
-commit) and NATS from the wheels in a temporary directory, runs the case service with
-uvicorn in a subprocess (``python -m services.case``, one worker, INFO logging to a file),
-then, for 1, 8, 32 and 64 concurrent clients, POSTs intakes for a fixed time and prints
-requests/s and p50/p99 latency. Every intake creates a case key, seals the identifying
-fields, appends CaseOpened + SurvivorProfileRecorded, projects the summary row, and is
-published to JetStream by the relay, as in production. The load generator runs on the
-same machine as the service, Postgres and NATS.
+Run with ``.venv/bin/python bench/intake.py [--seconds 10]``. A benchmark, not a test: it
+asserts nothing about speed. It starts Postgres (durable defaults: fsync on, synchronous
+commit) and NATS from the wheels in a temporary directory (NATS with JWT authentication and
+the streams declared by the setup identity, as ``safepath up`` does), runs the case service
+with its own credentials and event key, with uvicorn in a subprocess (``python -m
+services.case``, one worker, INFO logging to a file), then, for 1, 8, 32 and 64 concurrent
+clients, POSTs intakes for a fixed time and prints requests/s and p50/p99 latency. Every
+intake creates a case key, seals the identifying fields, appends CaseOpened +
+SurvivorProfileRecorded, projects the summary row, and is published to JetStream by the
+relay, as in production. The load generator runs on the same machine as the service,
+Postgres and NATS.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import httpx
 
 from shared.auth import AuthConfig, mint_token
 from shared.devservers import EmbeddedNats, EmbeddedPostgres, free_port, port_open
+from shared.installation import Installation
 from shared.settings import Settings
 
 CONCURRENCY = (1, 8, 32, 64)
@@ -122,10 +125,13 @@ def main() -> None:
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="safepath-bench-intake-"))
     pg = EmbeddedPostgres(tmp / "pg")
-    ns = EmbeddedNats(tmp / "nats")
+    install = Installation(tmp / "data", "bench")
+    ns = EmbeddedNats(tmp / "nats", config=install.server_config())
     proc: subprocess.Popen[bytes] | None = None
     try:
         pg_url, nats_url = pg.start(), ns.start()
+        install.issue_all()
+        asyncio.run(install.declare_streams(nats_url))
         port = free_port()
         env = {
             **os.environ,
@@ -138,6 +144,7 @@ def main() -> None:
             "SAFEPATH_RATE_LIMIT_PER_MINUTE": "0",
             "SAFEPATH_RATE_LIMIT_PER_ADDRESS_PER_MINUTE": "0",
             "SAFEPATH_NAMESPACE": "bench",
+            **install.service_env("case"),
         }
         proc = start_service(env, port, tmp / "case.log")
         token = mint_token(

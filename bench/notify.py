@@ -3,10 +3,12 @@
 
 Run with ``.venv/bin/python bench/notify.py [--count 500]``. A benchmark, not a test.
 
-Starts Postgres (durable defaults) and NATS from the wheels, runs the notify service
-in-process (its JetStream consumers and relay, as in production), and publishes ``count``
-``ReferralRouted`` events onto the referral stream as the referral service's relay would
-(the publish ack stands for "committed and relayed"). Two runs:
+Starts Postgres (durable defaults) and NATS from the wheels (JWT authentication, streams
+declared by the setup identity, as ``safepath up`` does), runs the notify service in-process
+with its own credentials and event key (its JetStream consumers and relay, as in
+production), and publishes ``count`` ``ReferralRouted`` events onto the referral stream,
+signed with the referral service's key, as the referral service's relay would (the publish
+ack stands for "committed and relayed"; the bench connects as the setup identity). Two runs:
 
 * ``nats``: the provider has no webhook; receipt = the message arriving on the provider's
   subject ``<ns>.provider.<id>.notifications`` (a core subscription, as a live provider).
@@ -38,8 +40,12 @@ from services.migrations import migrate_all
 from services.notify.config import NotifySettings
 from services.notify.main import create_app
 from shared.auth import AuthConfig, mint_token
+from shared.bus import connect
 from shared.devservers import EmbeddedNats, EmbeddedPostgres
+from shared.envelope import Envelope
+from shared.installation import Installation
 from shared.settings import Settings
+from shared.signatures import EventSigner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for the tests' event builders
 from tests.integration.notify.stories import envelope, routed
@@ -78,8 +84,19 @@ class Receiver:
             writer.close()
 
 
+def signed(env: Envelope, signer: EventSigner) -> bytes:
+    """The envelope as its service's relay publishes it: signed, compact JSON."""
+    doc = signer.sign(env.to_dict())
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 async def run(
-    kind: str, count: int, nc: nats.NATS, namespace: str, arrived: dict[str, float]
+    kind: str,
+    count: int,
+    nc: nats.NATS,
+    namespace: str,
+    arrived: dict[str, float],
+    signer: EventSigner,
 ) -> tuple[float, list[float]]:
     js = nc.jetstream()
     provider = NATS_PROVIDER if kind == "nats" else WEBHOOK_PROVIDER
@@ -94,7 +111,7 @@ async def run(
         t0 = time.perf_counter()
         await js.publish(
             f"{namespace}.referral.{env.subject}.{env.event_name}",
-            env.to_json(),
+            signed(env, signer),
             headers={"Nats-Msg-Id": env.id},
         )
         sent[env.subject] = t0
@@ -117,18 +134,28 @@ def pct(values: list[float], p: float) -> float:
 
 async def main(count: int, workers: int) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="safepath-bench-notify-"))
-    pg, ns_server = EmbeddedPostgres(tmp / "pg"), EmbeddedNats(tmp / "nats")
+    namespace = "bench"
+    install = Installation(tmp / "data", namespace)
+    pg = EmbeddedPostgres(tmp / "pg")
+    ns_server = EmbeddedNats(tmp / "nats", config=install.server_config())
     try:
         dsn, nats_url = pg.start(), ns_server.start()
         await migrate_all(dsn)
-        namespace = "bench"
+        install.issue_all()
+        await install.declare_streams(nats_url)
+        # The notify service's own bus identity: credentials, signing key, verify keys.
+        bus = install.service_env("notify")
         settings = Settings(
             database_url=dsn,
             nats_url=nats_url,
             namespace=namespace,
             environment="test",
             log_level="WARNING",
+            nats_credentials=Path(bus["SAFEPATH_NATS_CREDENTIALS"]),
+            event_signing_key=bus["SAFEPATH_EVENT_SIGNING_KEY"],
+            event_verify_keys=bus["SAFEPATH_EVENT_VERIFY_KEYS"],
         )
+        signer = EventSigner(install.event_keys()["referral"])
         # The receiver listens on 127.0.0.1: allow-listed, as a development receiver.
         notify = NotifySettings(
             backoff_seconds=[1.0], delivery_workers=workers, webhook_allow_hosts="127.0.0.1"
@@ -136,7 +163,7 @@ async def main(count: int, workers: int) -> None:
         app = create_app(settings, notify)
         receiver = Receiver()
         url = await receiver.start()
-        nc = await nats.connect(nats_url)
+        nc = await connect(install.setup_settings(nats_url), "setup")
         nats_arrived: dict[str, float] = {}
 
         async def on_msg(msg: nats.aio.msg.Msg) -> None:
@@ -156,9 +183,9 @@ async def main(count: int, workers: int) -> None:
                     headers={"Authorization": f"Bearer {token}"},
                 )
                 r.raise_for_status()
-            await run("nats", 20, nc, namespace, nats_arrived)  # warm-up
+            await run("nats", 20, nc, namespace, nats_arrived, signer)  # warm-up
             for kind, arrived in (("nats", nats_arrived), ("webhook", receiver.arrived)):
-                rate, lat = await run(kind, count, nc, namespace, arrived)
+                rate, lat = await run(kind, count, nc, namespace, arrived, signer)
                 rows.append((kind, len(lat), rate, pct(lat, 50), pct(lat, 99), max(lat) * 1000))
         await nc.close()
         print(f"Notifications: {count} ReferralRouted per channel, {workers} delivery workers")

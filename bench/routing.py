@@ -5,9 +5,11 @@ a test (pytest does not collect it); it asserts nothing about speed.
 
 (a) ``route`` over a generated directory of 1,000 providers (random categories, services,
     areas, eligibility, capacity), for a mix of people and needs: decisions per second.
-(b) end to end, with Postgres and NATS started from the wheels and the referral app in
-    this process: ``ReferralRequested`` published on the case stream (what the case relay
-    does right after the commit) at a steady rate, until its ``ReferralRouted`` is
+(b) end to end, with Postgres and NATS started from the wheels (JWT authentication, streams
+    declared by the setup identity, as ``safepath up`` does) and the referral app in this
+    process with its own credentials and event key: ``ReferralRequested`` signed with the
+    case service's key and published on the case stream as the setup identity (what the
+    case relay does right after the commit) at a steady rate, until its ``ReferralRouted`` is
     committed (seen in ``referral_view`` by a 2 ms poller) and until it is on the referral
     stream (the relay's publish). p50/p99 in milliseconds.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import platform
@@ -35,13 +38,16 @@ from services.referral.config import ReferralSettings
 from services.referral.domain.directory import load_directory
 from services.referral.domain.directory_view import DirectoryView, view_of
 from services.referral.domain.routing import RoutingFacts, route
+from shared.bus import connect
 from shared.devservers import EmbeddedNats, EmbeddedPostgres
 from shared.envelope import Envelope, dataschema_for
 from shared.events.case import ConsentScope, ReferralRequested
 from shared.events.referral import Provider
 from shared.events.vocabulary import CATEGORIES, DISTRICTS, SERVICE_TYPES
 from shared.ids import uuid7
+from shared.installation import Installation
 from shared.settings import PROJECT_ROOT, Settings
+from shared.signatures import EventSigner
 
 CONSENT = ConsentScope(
     consent_id="c-1",
@@ -148,8 +154,14 @@ def envelope_of(case_id: str, event: ReferralRequested) -> Envelope:
     )
 
 
+def signed(env: Envelope, signer: EventSigner) -> bytes:
+    """The envelope as its service's relay publishes it: signed, compact JSON."""
+    doc = signer.sign(env.to_dict())
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 async def bench_end_to_end(
-    pg_url: str, nats_url: str, seconds: float, rate: float
+    pg_url: str, nats_url: str, install: Installation, seconds: float, rate: float
 ) -> dict[str, list[float]]:
     from services.referral.main import create_app
 
@@ -158,7 +170,9 @@ async def bench_end_to_end(
     await admin.close()
     dsn = pg_url.rsplit("/", 1)[0] + "/bench_routing"
     await migrate_all(dsn)
-    ns = "bench" + uuid.uuid4().hex[:6]
+    ns = install.namespace
+    # The referral service's own bus identity: credentials, signing key, verify keys.
+    bus = install.service_env("referral")
     app = create_app(
         Settings(
             database_url=dsn,
@@ -166,16 +180,20 @@ async def bench_end_to_end(
             namespace=ns,
             environment="test",
             log_level="WARNING",
+            nats_credentials=Path(bus["SAFEPATH_NATS_CREDENTIALS"]),
+            event_signing_key=bus["SAFEPATH_EVENT_SIGNING_KEY"],
+            event_verify_keys=bus["SAFEPATH_EVENT_VERIFY_KEYS"],
         ),
         ReferralSettings(),
     )
+    signer = EventSigner(install.event_keys()["case"])  # published as the case relay would
     sent: dict[str, float] = {}
     committed: dict[str, float] = {}
     published: dict[str, float] = {}
     async with app.router.lifespan_context(app):
         for name in ("faststream", "faststream.access", "faststream.access.nats"):
             logging.getLogger(name).disabled = True
-        nc = await nats.connect(nats_url)
+        nc = await connect(install.setup_settings(nats_url), "setup")
         js = nc.jetstream()
 
         async def on_routed(msg: nats.aio.msg.Msg) -> None:
@@ -202,7 +220,7 @@ async def bench_end_to_end(
             env = envelope_of(case_id, event)
             await js.publish(
                 f"{ns}.case.{case_id}.ReferralRequested",
-                env.to_json(),
+                signed(env, signer),
                 headers={"Nats-Msg-Id": env.id},
             )
             sent[referral_id_for(event.referral_id, "shelter")] = time.perf_counter()
@@ -260,10 +278,14 @@ async def main() -> None:
     print("| --- | ---: | ---: |")
     print(f"| mixed people and needs | {decisions:,} | {per_second:,.0f} |")
     with tempfile.TemporaryDirectory() as tmp:
-        pg, ns = EmbeddedPostgres(Path(tmp) / "pg"), EmbeddedNats(Path(tmp) / "nats")
+        install = Installation(Path(tmp) / "data", "bench" + uuid.uuid4().hex[:6])
+        pg = EmbeddedPostgres(Path(tmp) / "pg")
+        ns = EmbeddedNats(Path(tmp) / "nats", config=install.server_config())
         pg_url, nats_url = pg.start(), ns.start()
         try:
-            result = await bench_end_to_end(pg_url, nats_url, args.seconds, args.rate)
+            install.issue_all()
+            await install.declare_streams(nats_url)
+            result = await bench_end_to_end(pg_url, nats_url, install, args.seconds, args.rate)
         finally:
             ns.stop()
             pg.stop()
