@@ -123,6 +123,13 @@ def service_permissions(service: str, namespace: str) -> Permissions:
         if other != service:
             pub.append(f"$JS.API.STREAM.INFO.{stream_name(namespace, other)}")
     pub += [f"$JS.API.STREAM.INFO.{stream_name(namespace, s)}" for s in ("deadletter", "audit")]
+    # GET /audit/verify reads the published checkpoints (read-only).
+    audit = stream_name(namespace, "audit")
+    pub += [
+        f"$JS.API.STREAM.MSG.GET.{audit}",
+        f"$JS.API.DIRECT.GET.{audit}",
+        f"$JS.API.DIRECT.GET.{audit}.>",
+    ]
     if service == "notify":
         pub.append(f"$JS.API.STREAM.INFO.{stream_name(namespace, 'notifications')}")
     for source, durable in CONSUMERS[service]:

@@ -36,7 +36,12 @@ STATUS_FIELDS = ("referral_id", "need", "status", "provider_id", "attempt", "upd
 NOTIFY_EVENTS = ("NotificationQueued", "NotificationDelivered", "NotificationFailed")
 
 
-async def _timeline(conn: asyncpg.Connection, case_id: str, env: Envelope) -> None:
+async def _timeline(
+    conn: asyncpg.Connection, case_id: str, env: Envelope, signed: Envelope | None = None
+) -> None:
+    """Record ``env`` in the case's timeline; ``signed`` is the event as it arrived, when
+    the timeline keeps less of its data than was signed."""
+    signed = signed or env
     await conn.execute(
         """INSERT INTO "case".case_timeline (event_id, case_id, service, event_type,
                occurred_at, actor, stream_id, stream_version, correlation_id, causation_id, data,
@@ -55,7 +60,7 @@ async def _timeline(conn: asyncpg.Connection, case_id: str, env: Envelope) -> No
         env.causationid,
         json.dumps(env.data),
         # The signed event as verified on arrival (``audit verify`` checks it again).
-        env.to_json().decode() if env.signature else None,
+        signed.to_json().decode() if signed.signature else None,
     )
 
 
@@ -112,7 +117,7 @@ async def apply_notify_event(conn: asyncpg.Connection, env: Envelope, event: Eve
             return
     # The notification payload itself stays in notify's record; the timeline keeps the fact.
     slim = env.model_copy(update={"data": {k: v for k, v in data.items() if k != "notification"}})
-    await _timeline(conn, case_id, slim)
+    await _timeline(conn, case_id, slim, signed=env)
 
 
 async def referral_statuses(pool: asyncpg.Pool, case_id: str) -> dict[str, list[dict[str, Any]]]:
