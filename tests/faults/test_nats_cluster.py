@@ -284,22 +284,40 @@ async def test_killing_the_stream_leader_loses_and_doubles_nothing(
 
 
 def test_the_documented_cluster_configs_are_valid_and_route_to_each_other(tmp_path: Path) -> None:
-    """deploy/nats/cluster: each node parses, has its own name, and routes to the other two."""
-    accounts = (EXAMPLE.parent / "safepath.conf").read_text()
-    env = {**os.environ, "SAFEPATH_NATS_STORE_DIR": str(tmp_path)}
-    env |= {v: "test-only" for v in re.findall(r"\$([A-Z_]+)", accounts)}
-    names, listens, routes = [], [], []
+    """deploy/nats/cluster: with this installation's auth file copied next to them (as the
+    README says), each node parses, has its own name and route port, and the documented
+    route list reaches the other two."""
+    import shutil
+
+    from shared.natsauth import Credentials
+
+    folder = tmp_path / "cluster"
+    shutil.copytree(EXAMPLE, folder)
+    shutil.copy(Credentials(tmp_path / "auth").server_config_path(), folder / "server-auth.conf")
+    password = "rtestonly"
+    names, listens = [], []
     for i in (1, 2, 3):
-        conf = EXAMPLE / f"node-{i}.conf"
-        checked = subprocess.run(
-            [nats_server_binary(), "-t", "-c", str(conf)], env=env, capture_output=True, text=True
-        )
-        assert checked.returncode == 0, checked.stderr + checked.stdout
-        text = conf.read_text()
+        text = (folder / f"node-{i}.conf").read_text()
         names += re.findall(r"^server_name: (\S+)", text, re.M)
         cluster = text[text.index("cluster {") :]
-        listens += re.findall(r"listen: \S+:(\d+)", cluster)
-        routes.append(set(re.findall(r"nats-route://\S+:(\d+)", cluster)))
+        listens += re.findall(r"^\s*listen: \S+:(\d+)", cluster, re.M)
+    routes = ", ".join(f"nats-route://route:{password}@127.0.0.1:{p}" for p in listens)
+    env = {
+        **os.environ,
+        "SAFEPATH_NATS_STORE_DIR": str(tmp_path / "store"),
+        "SAFEPATH_NATS_ROUTE_PASSWORD": password,
+        "SAFEPATH_NATS_ROUTES": f"[{routes}]",
+    }
+    for i in (1, 2, 3):
+        checked = subprocess.run(
+            [nats_server_binary(), "-t", "-c", str(folder / f"node-{i}.conf")],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert checked.returncode == 0, checked.stderr + checked.stdout
     assert names == ["node-1", "node-2", "node-3"]
-    for i in range(3):
-        assert routes[i] == set(listens) - {listens[i]}, f"node-{i + 1} routes {routes[i]}"
+    assert len(set(listens)) == 3, listens
+    readme = (EXAMPLE / "README.md").read_text()
+    for port in listens:
+        assert f"127.0.0.1:{port}" in readme, f"route port {port} not in the README's routes"
