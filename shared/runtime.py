@@ -76,7 +76,8 @@ async def start_runtime(
     migrations: Sequence[Path] = (),
     wire: Callable[[Runtime], None] | None = None,
 ) -> Runtime:
-    """Connect, migrate, declare streams, start the relay, let ``wire`` add consumers."""
+    """Connect as the service's own identity, migrate, wait for the streams (declared by
+    setup), start the relay and the sealer, let ``wire`` add consumers."""
     if settings.database_url is None or settings.nats_url is None:
         raise RuntimeError("SAFEPATH_DATABASE_URL and SAFEPATH_NATS_URL must be set")
     settings.check_production()
