@@ -55,7 +55,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict shared services/case/domain services/referral/domain services/notify/domain
+	$(BIN)/mypy --strict shared services
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -15,6 +15,7 @@ ports of servers a machine may already run.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -89,3 +90,5 @@ class Servers:
                 stop()
             except Exception:
                 pass
+        # The servers' data, logs and the session's credentials go with the session.
+        shutil.rmtree(self.tmp, ignore_errors=True)
