@@ -35,6 +35,7 @@ import nats
 
 from services.migrations import migrate_all
 from services.referral.config import ReferralSettings
+from services.referral.data import DEFAULT_DIRECTORY
 from services.referral.domain.directory import load_directory
 from services.referral.domain.directory_view import DirectoryView, view_of
 from services.referral.domain.routing import RoutingFacts, route
@@ -46,7 +47,7 @@ from shared.events.referral import Provider
 from shared.events.vocabulary import CATEGORIES, DISTRICTS, SERVICE_TYPES
 from shared.ids import uuid7
 from shared.installation import Installation
-from shared.settings import PROJECT_ROOT, Settings
+from shared.settings import Settings
 from shared.signatures import EventSigner
 
 CONSENT = ConsentScope(
@@ -60,7 +61,7 @@ BANDS = ("0-4", "5-11", "12-17", "18-24", "25-39", "40-59", "60+")
 
 
 def generated_directory(n: int, rng: random.Random) -> DirectoryView:
-    base = view_of(load_directory(PROJECT_ROOT / "deploy/directory/tajikistan.yaml"))
+    base = view_of(load_directory(DEFAULT_DIRECTORY))
     providers: dict[str, Provider] = {}
     for i in range(n):
         region = rng.choice(list(DISTRICTS))

@@ -10,9 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.notify.domain.webhook_url import AllowedHost, parse_allow_hosts
-from shared.settings import PROJECT_ROOT
-
-DEFAULT_DIRECTORY = PROJECT_ROOT / "deploy" / "directory" / "tajikistan.yaml"
+from services.referral.data import DEFAULT_DIRECTORY  # shipped in the wheel
 
 
 class NotifySettings(BaseSettings):

@@ -9,10 +9,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.referral.data import DEFAULT_DIRECTORY
 from services.referral.domain.sla import Slas
-from shared.settings import PROJECT_ROOT
-
-DEFAULT_DIRECTORY = PROJECT_ROOT / "deploy" / "directory" / "tajikistan.yaml"
 
 
 class ReferralSettings(BaseSettings):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+from services.referral.data import DEFAULT_DIRECTORY
 from services.referral.domain.directory import load_directory
 from services.referral.domain.directory_view import DirectoryView, view_of
 from services.referral.domain.routing import RoutingFacts
@@ -14,7 +14,7 @@ from shared.events.case import ConsentScope
 from shared.events.referral import Coordinator, Provider
 from shared.events.vocabulary import SERVICE_TYPES
 
-DEFAULT_DIRECTORY_FILE = Path(__file__).parents[3] / "deploy" / "directory" / "tajikistan.yaml"
+DEFAULT_DIRECTORY_FILE = DEFAULT_DIRECTORY
 NOW = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
 
 
