@@ -80,5 +80,14 @@ class Registry:
     def known_types(self) -> list[str]:
         return sorted(c.type_name() for c in self._current.values())
 
+    def models(self, service: str | None = None) -> list[type[Event]]:
+        """The current model of every type (of ``service``'s types only, when given)."""
+        found = (c for c in self._current.values() if service is None or c.service == service)
+        return sorted(found, key=lambda c: c.type_name())
+
+    def upcasters(self) -> list[tuple[str, str, int]]:
+        """``(service, name, from_version)`` of every registered upcaster."""
+        return sorted(self._upcasters)
+
 
 registry = Registry()
