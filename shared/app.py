@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -21,21 +22,41 @@ log = get_logger("safepath.http")
 
 CORRELATION_HEADER = "X-Correlation-Id"
 
+S = TypeVar("S")
+
+
+class StartRuntime(Protocol):
+    """How the lifespan gets its pool, NATS, store and relay: ``start_runtime``, or a
+    stand-in a test passes to a service's ``bootstrap``."""
+
+    def __call__(
+        self,
+        service: str,
+        settings: Settings,
+        *,
+        migrations: Sequence[Path] = (),
+        wire: Callable[[Runtime], None] | None = None,
+    ) -> Awaitable[Runtime]: ...
+
 
 def create_service_app(
     service: str,
     *,
     title: str,
     description: str,
+    wire: Callable[[Runtime], S],
     settings: Settings | None = None,
     migrations: Sequence[Path] = (),
-    wire: Callable[[Runtime], None] | None = None,
     routers: Sequence[APIRouter] = (),
-    on_started: Callable[[Runtime], Awaitable[None]] | None = None,
+    on_started: Callable[[Runtime, S], Awaitable[None]] | None = None,
     audit_scope: StreamVisible = unscoped_only,
     body_limits: Mapping[str, int] | None = None,
+    start: StartRuntime = start_runtime,
 ) -> FastAPI:
-    """The service's app. ``audit_scope`` decides who may verify one stream with
+    """The service's app. At start-up ``wire(runtime)`` builds the service's parts (its
+    typed container, subscribing its consumers on the way); routes get them through
+    ``service_dependency``, ``on_started(runtime, parts)`` runs once the runtime is up.
+    ``audit_scope`` decides who may verify one stream with
     ``GET /audit/verify?case=`` (by default only callers without a region scope).
     ``body_limits``: route templates (``/cases/{case_id}/profile``) that accept a body
     larger than ``SAFEPATH_MAX_BODY_BYTES``, in bytes (see ``shared/guard.py``)."""
@@ -44,10 +65,13 @@ def create_service_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        rt = await start_runtime(service, settings, migrations=migrations, wire=wire)
+        def wired(rt: Runtime) -> None:
+            app.state.service = wire(rt)
+
+        rt = await start(service, settings, migrations=migrations, wire=wired)
         app.state.runtime = rt
         if on_started is not None:
-            await on_started(rt)
+            await on_started(rt, app.state.service)
         try:
             yield
         finally:
@@ -85,6 +109,19 @@ def create_service_app(
     for r in routers:
         app.include_router(r)
     return app
+
+
+def service_dependency(kind: type[S]) -> Callable[[Request], S]:
+    """A FastAPI dependency for the parts ``wire`` built, checked to be a ``kind``:
+    ``Parts = Annotated[CaseParts, Depends(service_dependency(CaseParts))]``."""
+
+    def parts(request: Request) -> S:
+        found = getattr(request.app.state, "service", None)
+        if not isinstance(found, kind):
+            raise RuntimeError(f"{kind.__name__} is not wired (the app has not started)")
+        return found
+
+    return parts
 
 
 def _route_of(request: Request) -> str:

@@ -22,6 +22,14 @@ from shared.eventstore import ConcurrencyError, EventStore, NewEvent, StoredEven
 S = TypeVar("S")
 
 
+class StaleVersion(Exception):
+    """``If-Match`` named another version than the stream's current one (HTTP 412)."""
+
+    def __init__(self, current: int) -> None:
+        super().__init__(f"stream at version {current}")
+        self.current = current
+
+
 @dataclass(frozen=True)
 class Loaded(Generic[S]):
     state: S | None

@@ -12,17 +12,27 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Header, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from shared.auth import Principal
+from shared.commands import StaleVersion
+from shared.eventstore import ConcurrencyError
 from shared.idempotency import IdempotencyKeyReused, IdempotentWrite, fingerprint
-from shared.problems import ProblemError
+from shared.problems import (
+    ProblemError,
+    ProblemFieldError,
+    conflict,
+    field_errors,
+    precondition_failed,
+    unprocessable,
+)
 
 IdempotencyKey = Annotated[
     str | None,
@@ -35,6 +45,31 @@ IdempotencyKey = Annotated[
         "returns the first response and changes nothing.",
     ),
 ]
+
+IF_MATCH_PATTERN = r'^(W/)?"?\d{1,9}"?$'
+_ETAG = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
+
+
+def if_match_header(description: str) -> Any:
+    """The ``If-Match`` header: a version as ``ETag`` gave it (``"3"``, ``W/"3"``, ``3``).
+    ``IfMatch = Annotated[str | None, if_match_header("The case version ...")]``."""
+    return Header(alias="If-Match", pattern=IF_MATCH_PATTERN, description=description)
+
+
+def etag(version: int) -> str:
+    """A stream version as an ``ETag`` value."""
+    return f'"{version}"'
+
+
+def expected_version(if_match: str | None) -> int | None:
+    """The version ``If-Match`` names (None without the header)."""
+    if if_match is None:
+        return None
+    m = _ETAG.match(if_match.strip())
+    if m is None:  # the header's pattern already refuses this; kept for direct callers
+        raise unprocessable("If-Match must be a version as returned in ETag")
+    return int(m.group(1))
+
 
 # work(conn) -> (status, response model, response headers), run in the write's transaction.
 Work = Callable[[asyncpg.Connection], Awaitable[tuple[int, BaseModel, dict[str, str]]]]
@@ -100,3 +135,70 @@ async def respond_once(
     except Exception as e:
         raise to_problem(e) from None
     return JSONResponse(content, status, headers=headers)
+
+
+def write_problem(e: Exception, conflict_detail: str) -> Exception | None:
+    """The problems every service's writes share (None for any other error): a stale
+    ``If-Match`` → 412 and a concurrent writer that won → 409, both with the current
+    version; a body the command refuses to build from → 422 with its field paths."""
+    match e:
+        case StaleVersion():
+            return precondition_failed(e.current)
+        case ConcurrencyError():
+            return conflict(e.actual, conflict_detail)
+        case ValidationError():
+            return unprocessable(
+                "The request is invalid; nothing was changed.",
+                [ProblemFieldError(**_in_body(err)) for err in field_errors(e.errors())],
+            )
+        case _:
+            return None
+
+
+def _in_body(err: dict[str, Any]) -> dict[str, Any]:
+    return {**err, "path": "body" + ("." + err["path"] if err["path"] else "")}
+
+
+@dataclasses.dataclass(frozen=True)
+class HttpWrites:
+    """One service's HTTP writes: the pool and schema that hold its Idempotency-Key rows,
+    and how its own errors become problems. ``problem_of`` maps the service's errors and
+    returns None for the rest, which ``write_problem`` maps; what neither knows is raised
+    as it is (a 500). The writes do not own the pool."""
+
+    pool: asyncpg.Pool
+    schema: str
+    problem_of: Callable[[Exception], Exception | None]
+    conflict_detail: str
+
+    async def run(
+        self,
+        request: Request,
+        principal: Principal,
+        key: str | None,
+        body: BaseModel | None,
+        work: Work,
+        *,
+        authorize: Authorize | None = None,
+        redact: Redact | None = None,
+    ) -> JSONResponse:
+        """``respond_once`` with this service's pool, schema and error mapping: ``work``
+        once per (principal, Idempotency-Key), ``authorize`` first, also before a replay."""
+        return await respond_once(
+            request,
+            self.pool,
+            self.schema,
+            principal,
+            key,
+            body,
+            work,
+            self.to_problem,
+            authorize=authorize,
+            redact=redact,
+        )
+
+    def to_problem(self, e: Exception) -> Exception:
+        problem = self.problem_of(e)
+        if problem is None:
+            problem = write_problem(e, self.conflict_detail)
+        return e if problem is None else problem

@@ -48,7 +48,7 @@ class Runtime:
     broker: NatsBroker
     verifier: EventVerifier
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-    extras: dict[str, Any] = field(default_factory=dict)
+    sealer: Sealer | None = None
 
     @property
     def stream(self) -> str:
@@ -132,7 +132,7 @@ async def start_runtime(
         namespace=settings.namespace,
         interval_seconds=settings.seal_interval_seconds,
     )
-    rt.extras["sealer"] = sealer
+    rt.sealer = sealer
     rt.tasks.append(asyncio.create_task(sealer.run(), name=f"{service}-sealer"))
     if broker.subscribers:
         await broker.start()

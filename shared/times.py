@@ -10,10 +10,19 @@ instead of an overflow later in the database driver (a 500)::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime
+
+Clock = Callable[[], datetime]
+"""What a service asks for the time: ``bootstrap`` passes one in, tests a fixed one."""
+
+
+def utc_now() -> datetime:
+    """The real clock, in UTC."""
+    return datetime.now(UTC)
 
 
 def in_utc(value: datetime) -> datetime:

@@ -183,7 +183,7 @@ async def test_a_secret_copied_to_another_provider_does_not_sign_for_it(
                 headers=token("provider", provider_id=pid),
             )
             assert r.status_code == 201, r.text
-        webhooks = app.state.runtime.extras["notify"].webhooks
+        webhooks = app.state.service.webhooks
         now = datetime.now(UTC)
 
         async def signing_secrets(pid: str) -> list[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import asyncpg
 
@@ -18,11 +18,12 @@ from services.case.app.timeline import record_own_events
 from services.case.domain import Case, decide, fold
 from services.case.domain.commands import CaseCommand, OpenCase
 from shared.auth import Principal
-from shared.commands import execute, load
+from shared.commands import StaleVersion, execute, load
 from shared.crypto import PgKeyStore
 from shared.envelope import Actor
 from shared.events.base import Event
 from shared.eventstore import EventStore, NewEvent
+from shared.times import Clock, utc_now
 
 
 class CaseNotVisible(Exception):
@@ -33,14 +34,6 @@ class OutOfScope(Exception):
     """The caller may not open a case there (region/office outside their scope)."""
 
 
-class StaleVersion(Exception):
-    """``If-Match`` named a version the case is no longer at."""
-
-    def __init__(self, current: int) -> None:
-        super().__init__(f"case is at version {current}")
-        self.current = current
-
-
 @dataclass(frozen=True)
 class Written:
     version: int
@@ -49,10 +42,6 @@ class Written:
 
 # Builds the command once the case (None when opening) and its key are known.
 BuildCommand = Callable[[Case, bytes | None, datetime], CaseCommand]
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def actor_of(principal: Principal) -> Actor:
@@ -69,7 +58,7 @@ def visible(principal: Principal, case: Case | None) -> bool:
 class CaseWrites:
     store: EventStore
     keys: PgKeyStore
-    clock: Callable[[], datetime] = _utcnow
+    clock: Clock = utc_now
 
     async def open_case(
         self,

@@ -1,27 +1,26 @@
-"""The shape every change route shares: path ids, OpenAPI docs, and the write itself."""
+"""The one shape of every change to a case: a route names its body and builds its command;
+``Change`` (a dependency) brings the case id, the caller, ``If-Match`` and the
+Idempotency-Key, and ``Change.run`` does the write."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
-from fastapi import Path, Request
+from fastapi import Depends, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from services.case.app.handling import BuildCommand, CaseNotVisible, visible
 from services.case.domain import fold
+from services.case.entrypoints.deps import CaseService, Service
 from services.case.entrypoints.schemas import CaseWritten
-from services.case.entrypoints.writes import (
-    ETAG_HEADER,
-    case_writes,
-    etag,
-    expected_version,
-    run_write,
-)
-from shared.auth import Principal
+from services.case.entrypoints.writes import ETAG_HEADER, IdempotencyKey, IfMatch
+from shared.auth import CurrentPrincipal, Principal
 from shared.commands import load
+from shared.http_writes import etag, expected_version
 from shared.problems import problem_responses
 
 CaseId = Annotated[UUID, Path(description="The case id (a UUID).")]
@@ -43,38 +42,63 @@ def doc(status: int, model: type[BaseModel], summary: str) -> dict[str, Any]:
     }
 
 
-async def change_case(
-    request: Request,
-    principal: Principal,
-    case_id: UUID,
-    if_match: str | None,
-    idempotency_key: str | None,
-    body: BaseModel | None,
-    build: BuildCommand,
-    *,
-    status: int = 200,
-    model: type[CaseWritten] = CaseWritten,
-    ids: dict[str, str] | None = None,
-) -> JSONResponse:
-    sid = str(case_id)
-    expected = expected_version(if_match)
+@dataclass(frozen=True)
+class CaseChange:
+    """One requested change to one case: who asks, on which version, under which key."""
 
-    async def authorize(conn: asyncpg.Connection) -> None:
-        # Scope on the case as it stands now, before a stored response may be replayed.
-        loaded = await load(case_writes(request).store, sid, fold, conn=conn)
-        if not visible(principal, loaded.state):
-            raise CaseNotVisible()
+    request: Request
+    principal: Principal
+    case_id: str
+    if_match: str | None
+    idempotency_key: str | None
+    service: CaseService
 
-    async def work(conn: asyncpg.Connection) -> tuple[int, BaseModel, dict[str, str]]:
-        written = await case_writes(request).change(
-            conn,
-            principal,
-            sid,
-            build,
-            expected_version=expected,
-            correlation_id=request.state.correlation_id,
+    async def run(
+        self,
+        body: BaseModel | None,
+        build: BuildCommand,
+        *,
+        status: int = 200,
+        model: type[CaseWritten] = CaseWritten,
+        ids: dict[str, str] | None = None,
+    ) -> JSONResponse:
+        """Decide ``build(case, key, now)`` on the case and answer ``model`` with the new
+        version as ``ETag`` (and ``ids``, e.g. a new note's id), once per key."""
+        sid, principal, svc = self.case_id, self.principal, self.service
+        expected = expected_version(self.if_match)
+
+        async def authorize(conn: asyncpg.Connection) -> None:
+            # Scope on the case as it stands now, before a stored response may be replayed.
+            loaded = await load(svc.store, sid, fold, conn=conn)
+            if not visible(principal, loaded.state):
+                raise CaseNotVisible()
+
+        async def work(conn: asyncpg.Connection) -> tuple[int, BaseModel, dict[str, str]]:
+            written = await svc.writes.change(
+                conn,
+                principal,
+                sid,
+                build,
+                expected_version=expected,
+                correlation_id=self.request.state.correlation_id,
+            )
+            answer = model(id=sid, version=written.version, **(ids or {}))
+            return status, answer, {"ETag": etag(written.version)}
+
+        return await svc.http.run(
+            self.request, principal, self.idempotency_key, body, work, authorize=authorize
         )
-        answer = model(id=sid, version=written.version, **(ids or {}))
-        return status, answer, {"ETag": etag(written.version)}
 
-    return await run_write(request, principal, idempotency_key, body, work, authorize)
+
+async def case_change(
+    request: Request,
+    case_id: CaseId,
+    principal: CurrentPrincipal,
+    service: Service,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> CaseChange:
+    return CaseChange(request, principal, str(case_id), if_match, idempotency_key, service)
+
+
+Change = Annotated[CaseChange, Depends(case_change)]

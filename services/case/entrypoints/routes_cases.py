@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -18,20 +18,14 @@ from services.case.app.sealing import seal_profile
 from services.case.app.views import CasePage, CaseSummaryView, CaseView
 from services.case.domain import fold
 from services.case.domain.commands import OpenCase
+from services.case.entrypoints.deps import Service
 from services.case.entrypoints.schemas import CaseWritten, OpenCaseIn
-from services.case.entrypoints.writes import (
-    ETAG_HEADER,
-    LOCATION_HEADER,
-    IdempotencyKey,
-    case_writes,
-    etag,
-    run_write,
-    runtime,
-)
+from services.case.entrypoints.writes import ETAG_HEADER, LOCATION_HEADER, IdempotencyKey
 from shared.auth import CurrentPrincipal, Principal, require_roles
 from shared.commands import load
 from shared.events.case import Office
 from shared.events.vocabulary import Category, Region
+from shared.http_writes import etag
 from shared.ids import uuid7
 from shared.problems import forbidden, not_found, problem_responses, unprocessable
 from shared.times import UtcDatetime
@@ -57,6 +51,7 @@ async def open_case(
     request: Request,
     body: OpenCaseIn,
     principal: CurrentPrincipal,
+    svc: Service,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     office = _office_for(principal, body.office)
@@ -76,13 +71,13 @@ async def open_case(
         )
 
     async def work(conn: asyncpg.Connection) -> tuple[int, CaseWritten, dict[str, str]]:
-        written = await case_writes(request).open_case(
+        written = await svc.writes.open_case(
             conn, principal, case_id, build, request.state.correlation_id
         )
         headers = {"Location": f"/cases/{case_id}", "ETag": etag(written.version)}
         return 201, CaseWritten(id=case_id, version=written.version), headers
 
-    return await run_write(request, principal, idempotency_key, body, work)
+    return await svc.http.run(request, principal, idempotency_key, body, work)
 
 
 def _office_for(principal: Principal, office: Office | None) -> str | None:
@@ -101,8 +96,8 @@ def _office_for(principal: Principal, office: Office | None) -> str | None:
     responses=problem_responses(401, 403, 422),
 )
 async def list_cases_route(
-    request: Request,
     principal: CurrentPrincipal,
+    svc: Service,
     status: Annotated[str | None, Query(pattern="^(open|closed)$")] = None,
     region: Region | None = None,
     category: Category | None = None,
@@ -114,7 +109,7 @@ async def list_cases_route(
     except BadCursor as e:
         raise unprocessable(str(e)) from None
     page, next_cursor = await list_cases(
-        runtime(request).pool,
+        svc.pool,
         principal,
         status=status,
         region=region,
@@ -139,38 +134,37 @@ async def get_case(
     request: Request,
     case_id: CaseId,
     principal: CurrentPrincipal,
+    svc: Service,
     as_of: Annotated[
         UtcDatetime | None,
         Query(description="RFC 3339 time with offset: the case as it was then."),
     ] = None,
 ) -> JSONResponse:
-    rt = runtime(request)
     sid = str(case_id)
     # Who may see the case is decided on the case as it stands now, never on the past
     # state read with as_of: a case transferred away stays out of reach, then as now.
-    current = await load(rt.store, sid, fold)
+    current = await load(svc.store, sid, fold)
     case = current.state
     if case is None or not visible(principal, case):
         raise not_found("No such case.")
-    loaded = current if as_of is None else await load(rt.store, sid, fold, as_of=as_of)
+    loaded = current if as_of is None else await load(svc.store, sid, fold, as_of=as_of)
     if loaded.state is None:
         raise not_found("No such case at that time.")
-    writes = case_writes(request)
-    key = await writes.keys.get(sid) if sees_identifying(principal) else None
-    events = [rt.store.load(e) for e in loaded.events]
-    view, fields = case_view(sid, loaded, events, key, as_of or datetime.now(UTC))
+    key = await svc.writes.keys.get(sid) if sees_identifying(principal) else None
+    events = [svc.store.load(e) for e in loaded.events]
+    view, fields = case_view(sid, loaded, events, key, as_of or svc.clock())
     if as_of is None:
-        await with_referral_status(rt.pool, sid, view)
+        await with_referral_status(svc.pool, sid, view)
     if fields:
         # Recorded before the data leaves: no record, no response.
         await record_access(
-            rt.store,
+            svc.store,
             case,
             sid,
             principal,
             fields,
             GET_CASE,
             request.state.correlation_id,
-            writes.clock,
+            svc.clock,
         )
     return JSONResponse(view.model_dump(mode="json"), headers={"ETag": etag(loaded.version)})

@@ -1,13 +1,14 @@
 """Changes to the survivor's record: profile, needs, identification, consent.
 
-Each route builds one domain command, sealing what is identifying with the case key.
+Each route builds one domain command, sealing what is identifying with the case key;
+``Change`` does the rest (see ``change.py``).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from services.case.app.policy import WRITE_ROLES
@@ -22,7 +23,7 @@ from services.case.domain.commands import (
     UpdateProfile,
     WithdrawConsent,
 )
-from services.case.entrypoints.change import CaseId, ConsentId, change_case, doc
+from services.case.entrypoints.change import CaseId, Change, ConsentId, doc
 from services.case.entrypoints.schemas import (
     CaseWritten,
     ConsentIn,
@@ -32,97 +33,56 @@ from services.case.entrypoints.schemas import (
     ProfileIn,
     WithdrawConsentIn,
 )
-from services.case.entrypoints.writes import IdempotencyKey, IfMatch
-from shared.auth import CurrentPrincipal, require_roles
+from shared.auth import require_roles
 from shared.ids import uuid7
 
 router = APIRouter(tags=["cases"], dependencies=[Depends(require_roles(*WRITE_ROLES))])
 
 
 @router.put("/cases/{case_id}/profile", **doc(200, CaseWritten, "Record or replace the profile"))
-async def put_profile(
-    request: Request,
-    case_id: CaseId,
-    body: ProfileIn,
-    principal: CurrentPrincipal,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    sid = str(case_id)
-
+async def put_profile(body: ProfileIn, change: Change) -> JSONResponse:
     def build(case: Case, key: bytes | None, now: datetime) -> CaseCommand:
         profile = seal_profile(
-            key, sid, body.identifying(), body.clear(), now, previous=case.profile
+            key, change.case_id, body.identifying(), body.clear(), now, previous=case.profile
         )
         if case.profile is None:
             return RecordProfile(profile=profile)
         return UpdateProfile(profile=profile)
 
-    return await change_case(request, principal, case_id, if_match, idempotency_key, body, build)
+    return await change.run(body, build)
 
 
 @router.post("/cases/{case_id}/needs", **doc(200, CaseWritten, "Record a needs assessment"))
-async def post_needs(
-    request: Request,
-    case_id: CaseId,
-    body: NeedsIn,
-    principal: CurrentPrincipal,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+async def post_needs(body: NeedsIn, change: Change) -> JSONResponse:
     def build(case: Case, key: bytes | None, now: datetime) -> CaseCommand:
-        return AssessNeeds(needs=body.needs, note=seal_text(key, str(case_id), body.note))
+        return AssessNeeds(needs=body.needs, note=seal_text(key, change.case_id, body.note))
 
-    return await change_case(request, principal, case_id, if_match, idempotency_key, body, build)
+    return await change.run(body, build)
 
 
 @router.post(
     "/cases/{case_id}/identification", **doc(200, CaseWritten, "Record an NRM identification")
 )
-async def post_identification(
-    request: Request,
-    case_id: CaseId,
-    body: IdentificationIn,
-    principal: CurrentPrincipal,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+async def post_identification(body: IdentificationIn, change: Change) -> JSONResponse:
     def build(case: Case, key: bytes | None, now: datetime) -> CaseCommand:
         return RecordIdentification(
             status=body.status,
             basis=body.basis,
             deciding_agency=body.deciding_agency,
-            note=seal_text(key, str(case_id), body.note),
+            note=seal_text(key, change.case_id, body.note),
         )
 
-    return await change_case(request, principal, case_id, if_match, idempotency_key, body, build)
+    return await change.run(body, build)
 
 
 @router.post("/cases/{case_id}/consents", **doc(200, ConsentRecorded, "Record a consent"))
-async def post_consent(
-    request: Request,
-    case_id: CaseId,
-    body: ConsentIn,
-    principal: CurrentPrincipal,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+async def post_consent(body: ConsentIn, change: Change) -> JSONResponse:
     consent_id = str(uuid7())
 
     def build(case: Case, key: bytes | None, now: datetime) -> CaseCommand:
         return GiveConsent(consent_id=consent_id, **body.model_dump())
 
-    return await change_case(
-        request,
-        principal,
-        case_id,
-        if_match,
-        idempotency_key,
-        body,
-        build,
-        model=ConsentRecorded,
-        ids={"consent_id": consent_id},
-    )
+    return await change.run(body, build, model=ConsentRecorded, ids={"consent_id": consent_id})
 
 
 @router.post(
@@ -130,17 +90,15 @@ async def post_consent(
     **doc(200, CaseWritten, "Withdraw a consent (stops future sharing)"),
 )
 async def withdraw_consent(
-    request: Request,
     case_id: CaseId,
     consent_id: ConsentId,
-    principal: CurrentPrincipal,
+    change: Change,
     body: WithdrawConsentIn | None = None,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
+    # case_id (Change has it) is named here so the document lists it before consent_id.
     def build(case: Case, key: bytes | None, now: datetime) -> CaseCommand:
         return WithdrawConsent(
             consent_id=consent_id, reason_code=body.reason_code if body else None
         )
 
-    return await change_case(request, principal, case_id, if_match, idempotency_key, body, build)
+    return await change.run(body, build)

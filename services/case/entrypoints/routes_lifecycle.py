@@ -1,10 +1,13 @@
-"""Referral requests, notes, and the case's life: close, reopen, transfer."""
+"""Referral requests, notes, and the case's life: close, reopen, transfer.
+
+Each route builds one domain command; ``Change`` does the rest (see ``change.py``).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from services.case.app.policy import WRITE_ROLES
@@ -18,7 +21,7 @@ from services.case.domain.commands import (
     RequestReferral,
     TransferCase,
 )
-from services.case.entrypoints.change import CaseId, change_case, doc
+from services.case.entrypoints.change import Change, doc
 from services.case.entrypoints.schemas import (
     CaseWritten,
     CloseIn,
@@ -29,120 +32,64 @@ from services.case.entrypoints.schemas import (
     ReopenIn,
     TransferIn,
 )
-from services.case.entrypoints.writes import IdempotencyKey, IfMatch
-from shared.auth import CurrentPrincipal, require_roles
+from shared.auth import require_roles
 from shared.ids import uuid7
 
 router = APIRouter(tags=["cases"], dependencies=[Depends(require_roles(*WRITE_ROLES))])
 
 
 @router.post("/cases/{case_id}/referrals", **doc(202, ReferralAccepted, "Request a referral"))
-async def post_referral(
-    request: Request,
-    case_id: CaseId,
-    body: ReferralIn,
-    principal: CurrentPrincipal,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+async def post_referral(body: ReferralIn, change: Change) -> JSONResponse:
     referral_id = str(uuid7())
 
     def build(case: Case, key: bytes | None, now: datetime) -> CaseCommand:
-        sid = str(case_id)
         return RequestReferral(
             referral_id=referral_id,
             needs=body.needs,
             urgency=body.urgency,
             consent_id=body.consent_id,
-            emergency_reason=seal_text(key, sid, body.emergency_reason),
-            note=seal_text(key, sid, body.note),
+            emergency_reason=seal_text(key, change.case_id, body.emergency_reason),
+            note=seal_text(key, change.case_id, body.note),
         )
 
-    return await change_case(
-        request,
-        principal,
-        case_id,
-        if_match,
-        idempotency_key,
-        body,
-        build,
-        status=202,
-        model=ReferralAccepted,
-        ids={"referral_id": referral_id},
+    return await change.run(
+        body, build, status=202, model=ReferralAccepted, ids={"referral_id": referral_id}
     )
 
 
 @router.post("/cases/{case_id}/notes", **doc(200, NoteAdded, "Add a case note (sealed)"))
-async def post_note(
-    request: Request,
-    case_id: CaseId,
-    body: NoteIn,
-    principal: CurrentPrincipal,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+async def post_note(body: NoteIn, change: Change) -> JSONResponse:
     note_id = str(uuid7())
 
     def build(case: Case, key: bytes | None, now: datetime) -> CaseCommand:
-        sealed = seal_text(key, str(case_id), body.text)
+        sealed = seal_text(key, change.case_id, body.text)
         assert sealed is not None
         return AddNote(note_id=note_id, note=sealed)
 
-    return await change_case(
-        request,
-        principal,
-        case_id,
-        if_match,
-        idempotency_key,
-        body,
-        build,
-        model=NoteAdded,
-        ids={"note_id": note_id},
-    )
+    return await change.run(body, build, model=NoteAdded, ids={"note_id": note_id})
 
 
 @router.post("/cases/{case_id}/close", **doc(200, CaseWritten, "Close the case"))
-async def close_case(
-    request: Request,
-    case_id: CaseId,
-    body: CloseIn,
-    principal: CurrentPrincipal,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+async def close_case(body: CloseIn, change: Change) -> JSONResponse:
     def build(case: Case, key: bytes | None, now: datetime) -> CaseCommand:
-        return CloseCase(reason=body.reason, note=seal_text(key, str(case_id), body.note))
+        return CloseCase(reason=body.reason, note=seal_text(key, change.case_id, body.note))
 
-    return await change_case(request, principal, case_id, if_match, idempotency_key, body, build)
+    return await change.run(body, build)
 
 
 @router.post("/cases/{case_id}/reopen", **doc(200, CaseWritten, "Reopen a closed case"))
-async def reopen_case(
-    request: Request,
-    case_id: CaseId,
-    body: ReopenIn,
-    principal: CurrentPrincipal,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+async def reopen_case(body: ReopenIn, change: Change) -> JSONResponse:
     def build(case: Case, key: bytes | None, now: datetime) -> CaseCommand:
-        return ReopenCase(reason=body.reason, note=seal_text(key, str(case_id), body.note))
+        return ReopenCase(reason=body.reason, note=seal_text(key, change.case_id, body.note))
 
-    return await change_case(request, principal, case_id, if_match, idempotency_key, body, build)
+    return await change.run(body, build)
 
 
 @router.post(
     "/cases/{case_id}/transfer", **doc(200, CaseWritten, "Transfer to a caseworker/office")
 )
-async def transfer_case(
-    request: Request,
-    case_id: CaseId,
-    body: TransferIn,
-    principal: CurrentPrincipal,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+async def transfer_case(body: TransferIn, change: Change) -> JSONResponse:
     def build(case: Case, key: bytes | None, now: datetime) -> CaseCommand:
         return TransferCase(to_caseworker=body.to_caseworker, to_office=body.to_office)
 
-    return await change_case(request, principal, case_id, if_match, idempotency_key, body, build)
+    return await change.run(body, build)

@@ -19,19 +19,15 @@ from services.case.app.timeline import HistoryFilter, history_rows, open_blobs, 
 from services.case.domain import Case, fold
 from services.case.domain.commands import CaseCommand, EraseIdentity
 from services.case.entrypoints.change import CaseId
+from services.case.entrypoints.deps import CaseService, Service
 from services.case.entrypoints.schemas import CaseWritten
 from services.case.entrypoints.spreadsheet import safe_cell
-from services.case.entrypoints.writes import (
-    IdempotencyKey,
-    case_writes,
-    etag,
-    run_write,
-    runtime,
-)
+from services.case.entrypoints.writes import IdempotencyKey
 from shared.auth import CurrentPrincipal, require_roles
 from shared.commands import load
 from shared.envelope import Actor, format_time
 from shared.events.case import ErasureReason
+from shared.http_writes import etag
 from shared.problems import forbidden, not_found, problem_responses
 from shared.times import UtcDatetime
 
@@ -52,8 +48,8 @@ HISTORY_COLUMNS = (
 )
 
 
-async def _visible_case(request: Request, principal: Any, case_id: str) -> Case:
-    loaded = await load(runtime(request).store, case_id, fold)
+async def _visible_case(svc: CaseService, principal: Any, case_id: str) -> Case:
+    loaded = await load(svc.store, case_id, fold)
     if loaded.state is None or not visible(principal, loaded.state):
         raise not_found("No such case.")
     return loaded.state
@@ -112,6 +108,7 @@ async def history(
     request: Request,
     case_id: CaseId,
     principal: CurrentPrincipal,
+    svc: Service,
     from_: Annotated[UtcDatetime | None, Query(alias="from")] = None,
     to: UtcDatetime | None = None,
     type_: Annotated[list[str] | None, Query(alias="type", max_length=50)] = None,
@@ -122,11 +119,9 @@ async def history(
     sid = str(case_id)
     if decrypt and principal.role == "admin":
         raise forbidden("Admins do not read identifying data.")
-    case = await _visible_case(request, principal, sid)
-    rt = runtime(request)
-    rows = await history_rows(rt.pool, sid, HistoryFilter(from_, to, tuple(type_ or ())))
-    writes = case_writes(request)
-    key = await writes.keys.get(sid)
+    case = await _visible_case(svc, principal, sid)
+    rows = await history_rows(svc.pool, sid, HistoryFilter(from_, to, tuple(type_ or ())))
+    key = await svc.writes.keys.get(sid)
     opening = principal.role == "supervisor" or (principal.role == "auditor" and decrypt)
     found: list[str] = []
     entries = []
@@ -152,14 +147,14 @@ async def history(
     if opening and key is not None and found:
         # Recorded before the data leaves: no record, no response.
         await record_access(
-            rt.store,
+            svc.store,
             case,
             sid,
             principal,
             ["history." + f for f in found][:50],
             HISTORY,
             request.state.correlation_id,
-            writes.clock,
+            svc.clock,
         )
     accept = request.headers.get("accept", "")
     if "application/x-ndjson" in accept:
@@ -199,10 +194,10 @@ def _csv(entries: list[dict[str, Any]]) -> str:
     dependencies=[Depends(require_roles("auditor", "supervisor", "admin"))],
     responses=problem_responses(401, 403, 404),
 )
-async def access_log(request: Request, case_id: CaseId, principal: CurrentPrincipal) -> Any:
+async def access_log(case_id: CaseId, principal: CurrentPrincipal, svc: Service) -> Any:
     sid = str(case_id)
-    await _visible_case(request, principal, sid)
-    events = await runtime(request).store.read_stream(access_stream(sid))
+    await _visible_case(svc, principal, sid)
+    events = await svc.store.read_stream(access_stream(sid))
     return {
         "case_id": sid,
         "reads": [{"at": format_time(e.occurred_at), **e.data} for e in events],
@@ -228,6 +223,7 @@ async def erase(
     case_id: CaseId,
     body: EraseIn,
     principal: CurrentPrincipal,
+    svc: Service,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     sid = str(case_id)
@@ -236,8 +232,7 @@ async def erase(
         return EraseIdentity(erased_by=principal.sub, reason_code=body.reason_code)
 
     async def work(conn: asyncpg.Connection) -> tuple[int, BaseModel, dict[str, str]]:
-        writes = case_writes(request)
-        written = await writes.change(
+        written = await svc.writes.change(
             conn,
             principal,
             sid,
@@ -245,7 +240,7 @@ async def erase(
             expected_version=None,
             correlation_id=request.state.correlation_id,
         )
-        await writes.keys.erase(sid, conn)  # same transaction: both or neither
+        await svc.writes.keys.erase(sid, conn)  # same transaction: both or neither
         return 200, CaseWritten(id=sid, version=written.version), {"ETag": etag(written.version)}
 
-    return await run_write(request, principal, idempotency_key, body, work)
+    return await svc.http.run(request, principal, idempotency_key, body, work)

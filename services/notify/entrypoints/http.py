@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -21,6 +21,7 @@ from services.notify.entrypoints.schemas import (
     WebhookView,
 )
 from services.notify.nats_permissions import check_provider_id
+from shared.app import service_dependency
 from shared.auth import CurrentPrincipal, Principal, require_roles
 from shared.envelope import Actor
 from shared.events.notify import NotificationRedeliveryRequested
@@ -41,13 +42,12 @@ router = APIRouter(tags=["notifications"])
 Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
 
 
-def notify_of(request: Request) -> Notify:
-    n: Notify = request.app.state.runtime.extras["notify"]
-    return n
+Parts = Annotated[Notify, Depends(service_dependency(Notify))]
 
 
 async def _once(
     request: Request,
+    n: Notify,
     principal: Principal,
     key: str | None,
     body: BaseModel | None,
@@ -56,7 +56,6 @@ async def _once(
 ) -> JSONResponse:
     """Run ``work(conn) -> (status, model)`` once per Idempotency-Key; ``redact``: what is
     kept of the response for a retry."""
-    n = notify_of(request)
 
     async def with_headers(conn: Any) -> tuple[int, BaseModel, dict[str, str]]:
         status, model = await work(conn)
@@ -98,6 +97,7 @@ async def put_webhook(
     provider_id: Annotated[str, Path(max_length=64)],
     body: WebhookRegistration,
     principal: Annotated[Principal, Depends(require_roles("provider", "admin"))],
+    n: Parts,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     try:
@@ -106,7 +106,6 @@ async def put_webhook(
         raise not_found("No such provider.") from None
     if principal.role == "provider" and principal.provider_id != provider_id:
         raise forbidden("A provider may set only its own webhook.")
-    n = notify_of(request)
     try:
         vet_webhook_url(body.url, environment=n.environment, allow_hosts=n.settings.allow_hosts)
     except UnsafeWebhookUrl as e:
@@ -119,7 +118,7 @@ async def put_webhook(
     async def work(conn: Any) -> tuple[int, WebhookView]:
         if not await n.views.provider_known(conn, provider_id):
             raise not_found("No such provider.")
-        now = datetime.now(UTC)
+        now = n.clock()
         reg = await n.webhooks.register(
             conn,
             provider_id,
@@ -137,7 +136,7 @@ async def put_webhook(
         )
         return (201 if reg.created else 200), view
 
-    return await _once(request, principal, idempotency_key, body, work, _without_secret)
+    return await _once(request, n, principal, idempotency_key, body, work, _without_secret)
 
 
 @router.get(
@@ -147,10 +146,9 @@ async def put_webhook(
     responses=problem_responses(401, 403),
 )
 async def get_dead_letters(
-    request: Request,
     _: Annotated[Principal, Depends(require_roles("admin"))],
+    n: Parts,
 ) -> DeadLetters:
-    n = notify_of(request)
     async with n.pool.acquire() as conn:
         return DeadLetters(dead_letters=await dead_letters(conn, n.records.store.schema))
 
@@ -166,9 +164,9 @@ async def redeliver(
     request: Request,
     notification_id: Id,
     principal: Annotated[Principal, Depends(require_roles("admin"))],
+    n: Parts,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    n = notify_of(request)
     actor = Actor(sub=principal.sub, role=principal.role)
     cid = getattr(request.state, "correlation_id", notification_id)
 
@@ -178,7 +176,7 @@ async def redeliver(
         command = RequestRedelivery(notification_id, requested_by=actor.encode())
         try:
             recorded = await n.records.record(
-                conn, notification_id, command, datetime.now(UTC), correlation_id=cid, actor=actor
+                conn, notification_id, command, n.clock(), correlation_id=cid, actor=actor
             )
         except NotDeadLettered as e:
             raise ProblemError(409, "Conflict", str(e), type_suffix="not-dead-lettered") from None
@@ -190,7 +188,7 @@ async def redeliver(
             notification_id=notification_id, channels=list(event.channels)
         )
 
-    return await _once(request, principal, idempotency_key, None, work)
+    return await _once(request, n, principal, idempotency_key, None, work)
 
 
 @router.get(
@@ -200,13 +198,12 @@ async def redeliver(
     responses=problem_responses(401, 403, 404),
 )
 async def get_referral_notifications(
-    request: Request,
     referral_id: Id,
     principal: CurrentPrincipal,
+    n: Parts,
 ) -> ReferralNotifications:
     if principal.role not in ("caseworker", "supervisor", "auditor", "admin", "provider"):
         raise forbidden()
-    n = notify_of(request)
     schema = n.records.store.schema
     only = principal.provider_id if principal.role == "provider" else None
     async with n.pool.acquire() as conn:

@@ -10,7 +10,6 @@ scanners (two instances) racing on one referral write it once.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 import asyncpg
 
@@ -27,7 +26,7 @@ log = get_logger("safepath.referral.escalation")
 
 async def escalate_due(pool: asyncpg.Pool, referrals: Referrals, limit: int = 100) -> int:
     """One pass: escalate every referral due now; the number escalated."""
-    now = datetime.now(UTC)
+    now = referrals.clock()
     escalated = 0
     for referral_id in await referrals.projection.due(pool, now, limit):
         try:

@@ -8,7 +8,7 @@ is serialised per provider and refused when the provider is full (see docs/routi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import asyncpg
 
@@ -33,18 +33,11 @@ from services.referral.domain.errors import ReferralError, ReferralNotFound
 from services.referral.domain.evolve import evolve, replay
 from services.referral.domain.sla import Slas
 from services.referral.domain.state import Referral
-from shared.commands import load
+from shared.commands import StaleVersion, load
 from shared.envelope import Actor
 from shared.events.base import Event
 from shared.eventstore import EventStore, NewEvent
-
-
-class StaleVersion(Exception):
-    """``If-Match`` named another version than the stream's current one."""
-
-    def __init__(self, current: int) -> None:
-        super().__init__(f"referral at version {current}")
-        self.current = current
+from shared.times import Clock, utc_now
 
 
 class ProviderFull(ReferralError):
@@ -70,10 +63,13 @@ _ROUTING = (OpenReferral, DeclineReferral, EscalateReferral)
 
 
 class Referrals:
-    def __init__(self, store: EventStore, cache: DirectoryCache, slas: Slas) -> None:
+    def __init__(
+        self, store: EventStore, cache: DirectoryCache, slas: Slas, clock: Clock = utc_now
+    ) -> None:
         self.store = store
         self.cache = cache
         self.slas = slas
+        self.clock = clock
         self.projection = Projection(store.schema)
 
     async def run(
@@ -93,7 +89,7 @@ class Referrals:
         Raises ``StaleVersion``, ``ConcurrencyError`` (a concurrent writer won) and
         ``ReferralError``.
         """
-        now = now or datetime.now(UTC)
+        now = now or self.clock()
         directory = DirectoryView()
         if isinstance(command, _ROUTING):
             directory = await routing_view(conn, self.cache)

@@ -1,86 +1,59 @@
-"""What the referral routes share: the service objects, headers, writes and error mapping."""
+"""What the referral routes are given: the service's parts (built once per process by
+``services.referral.bootstrap``, reached through the typed dependency ``Service``) and
+the referral's side of the write contract (the rest is ``shared.http_writes``)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import Header, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+import asyncpg
+from fastapi import Depends, Request
 
 from services.referral.app.directory_admin import ProviderExists, UnknownProvider
 from services.referral.app.directory_store import DirectoryCache
-from services.referral.app.referrals import Referrals, StaleVersion
+from services.referral.app.referrals import Referrals
 from services.referral.config import ReferralSettings
 from services.referral.domain.errors import NotAssignedProvider, ReferralError, ReferralNotFound
+from shared.app import service_dependency
 from shared.auth import Principal
 from shared.envelope import Actor
-from shared.eventstore import ConcurrencyError
-from shared.http_writes import Authorize, IdempotencyKey, Work, respond_once
-from shared.problems import (
-    ProblemError,
-    ProblemFieldError,
-    conflict,
-    field_errors,
-    not_found,
-    precondition_failed,
-    unprocessable,
-)
-from shared.runtime import Runtime
-
-_ETAG = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
+from shared.eventstore import EventStore
+from shared.http_writes import HttpWrites, IdempotencyKey, if_match_header
+from shared.problems import ProblemError, not_found
+from shared.times import Clock
 
 IfMatch = Annotated[
     str | None,
-    Header(
-        alias="If-Match",
-        pattern=r'^(W/)?"?\d{1,9}"?$',
-        description='The referral version the answer is based on (its `ETag`, e.g. `"2"`). '
-        "Stale: 412 with `current_version`.",
+    if_match_header(
+        'The referral version the answer is based on (its `ETag`, e.g. `"2"`). '
+        "Stale: 412 with `current_version`."
     ),
 ]
 
 
-@dataclass
+@dataclass(frozen=True)
 class ReferralService:
-    """What the routes and consumers of one process share (in ``runtime.extras``)."""
+    """The referral service's parts, shared by its routes, consumer and timer. The pool
+    and store belong to the runtime (it closes them)."""
 
     settings: ReferralSettings
+    pool: asyncpg.Pool
+    store: EventStore
     cache: DirectoryCache
     referrals: Referrals
+    http: HttpWrites
+    reference_key: bytes  # pseudonymous case references for providers
+    clock: Clock
 
+
+Service = Annotated[ReferralService, Depends(service_dependency(ReferralService))]
 
 ETAG_HEADER = {
     "ETag": {"description": "The referral's version, quoted.", "schema": {"type": "string"}}
 }
-__all__ = ["ETAG_HEADER", "IdempotencyKey", "run_write"]
-
-
-def runtime(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
-
-
-def service(request: Request) -> ReferralService:
-    svc: ReferralService = runtime(request).extras["referral"]
-    return svc
-
-
-def reference_key(request: Request) -> bytes:
-    return runtime(request).settings.case_reference_key.encode()
-
-
-def etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def expected_version(if_match: str | None) -> int | None:
-    if if_match is None:
-        return None
-    m = _ETAG.match(if_match.strip())
-    return int(m.group(1)) if m else None
+CONFLICT = "Another change to this referral was saved first."
+__all__ = ["CONFLICT", "ETAG_HEADER", "IdempotencyKey", "IfMatch", "Service", "problem_of"]
 
 
 def actor_of(principal: Principal) -> Actor:
@@ -91,32 +64,8 @@ def correlation_id(request: Request) -> str:
     return str(request.state.correlation_id)
 
 
-async def run_write(
-    request: Request,
-    principal: Principal,
-    key: str | None,
-    body: BaseModel | None,
-    work: Work,
-    authorize: Authorize | None = None,
-) -> JSONResponse:
-    """Do ``work`` once per Idempotency-Key and answer with its (status, model, headers).
-
-    ``authorize`` runs first, also before a stored response is replayed."""
-    rt = runtime(request)
-    return await respond_once(
-        request,
-        rt.pool,
-        rt.store.schema,
-        principal,
-        key,
-        body,
-        work,
-        problem_of,
-        authorize=authorize,
-    )
-
-
-def problem_of(e: Exception) -> Exception:
+def problem_of(e: Exception) -> Exception | None:
+    """The referral's own errors as problems; None for the ones every service shares."""
     match e:
         case ReferralNotFound() | NotAssignedProvider():
             return not_found("No such referral.")
@@ -124,20 +73,7 @@ def problem_of(e: Exception) -> Exception:
             return not_found("No such provider.")
         case ProviderExists():
             return ProblemError(409, detail="The provider id is taken.", type_suffix="exists")
-        case StaleVersion():
-            return precondition_failed(e.current)
-        case ConcurrencyError():
-            return conflict(e.actual, "Another change to this referral was saved first.")
         case ReferralError():
             return ProblemError(409, "Conflict", str(e), type_suffix=e.code)
-        case ValidationError():
-            return unprocessable(
-                "The request is invalid; nothing was changed.",
-                [ProblemFieldError(**_in_body(err)) for err in field_errors(e.errors())],
-            )
         case _:
-            return e
-
-
-def _in_body(err: dict[str, Any]) -> dict[str, Any]:
-    return {**err, "path": "body" + ("." + err["path"] if err["path"] else "")}
+            return None

@@ -24,11 +24,10 @@ from services.referral.app.directory_store import places_in_use
 from services.referral.domain.directory_view import DirectoryView
 from services.referral.entrypoints.deps import (
     IdempotencyKey,
+    ReferralService,
+    Service,
     actor_of,
     correlation_id,
-    run_write,
-    runtime,
-    service,
 )
 from services.referral.entrypoints.schemas import CapacityIn, DirectoryEntry, SuspendIn
 from shared.auth import CurrentPrincipal, Principal, require_roles
@@ -50,9 +49,8 @@ def _entry(view: DirectoryView, in_use: dict[str, int], pid: str) -> DirectoryEn
     )
 
 
-async def _snapshot(request: Request) -> tuple[DirectoryView, dict[str, int]]:
-    svc = service(request)
-    async with runtime(request).pool.acquire() as conn:
+async def _snapshot(svc: ReferralService) -> tuple[DirectoryView, dict[str, int]]:
+    async with svc.pool.acquire() as conn:
         view, _ = await svc.cache.current(conn)
         return view, await places_in_use(conn, svc.cache.store.schema)
 
@@ -63,8 +61,8 @@ async def _snapshot(request: Request) -> tuple[DirectoryView, dict[str, int]]:
     responses=problem_responses(401, 403),
     dependencies=[Depends(require_roles(*READERS))],
 )
-async def list_providers(request: Request) -> list[DirectoryEntry]:
-    view, in_use = await _snapshot(request)
+async def list_providers(svc: Service) -> list[DirectoryEntry]:
+    view, in_use = await _snapshot(svc)
     return [_entry(view, in_use, pid) for pid in sorted(view.providers)]
 
 
@@ -74,8 +72,8 @@ async def list_providers(request: Request) -> list[DirectoryEntry]:
     responses=problem_responses(401, 403, 404, 422),
     dependencies=[Depends(require_roles(*READERS))],
 )
-async def get_provider(request: Request, provider_id: ProviderId) -> DirectoryEntry:
-    view, in_use = await _snapshot(request)
+async def get_provider(provider_id: ProviderId, svc: Service) -> DirectoryEntry:
+    view, in_use = await _snapshot(svc)
     if provider_id not in view.providers:
         raise not_found("No such provider.")
     return _entry(view, in_use, provider_id)
@@ -83,13 +81,13 @@ async def get_provider(request: Request, provider_id: ProviderId) -> DirectoryEn
 
 async def _change(
     request: Request,
+    svc: ReferralService,
     principal: Principal,
     key: str | None,
     body: Any,
     command: DirectoryCommand,
     status: int = 200,
 ) -> JSONResponse:
-    svc = service(request)
     pid = command.provider.id if isinstance(command, Register | Update) else command.provider_id
 
     async def work(conn: Any) -> tuple[int, Any, dict[str, str]]:
@@ -99,7 +97,7 @@ async def _change(
         in_use = await places_in_use(conn, svc.cache.store.schema)
         return status, _entry(view, in_use, pid), {}
 
-    return await run_write(request, principal, key, body, work)
+    return await svc.http.run(request, principal, key, body, work)
 
 
 @router.post(
@@ -114,9 +112,10 @@ async def register_provider(
     request: Request,
     body: Provider,
     principal: CurrentPrincipal,
+    svc: Service,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    return await _change(request, principal, idempotency_key, body, Register(body), 201)
+    return await _change(request, svc, principal, idempotency_key, body, Register(body), 201)
 
 
 @router.put(
@@ -127,11 +126,15 @@ async def register_provider(
     dependencies=_ADMIN,
 )
 async def update_provider(
-    request: Request, provider_id: ProviderId, body: Provider, principal: CurrentPrincipal
+    request: Request,
+    provider_id: ProviderId,
+    body: Provider,
+    principal: CurrentPrincipal,
+    svc: Service,
 ) -> JSONResponse:
     if body.id != provider_id:
         raise unprocessable("The entry's id must be the provider id of the URL.")
-    return await _change(request, principal, None, body, Update(body))
+    return await _change(request, svc, principal, None, body, Update(body))
 
 
 @router.post(
@@ -146,10 +149,11 @@ async def suspend_provider(
     provider_id: ProviderId,
     body: SuspendIn,
     principal: CurrentPrincipal,
+    svc: Service,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     cmd = Suspend(provider_id, body.reason_code)
-    return await _change(request, principal, idempotency_key, body, cmd)
+    return await _change(request, svc, principal, idempotency_key, body, cmd)
 
 
 @router.post(
@@ -163,9 +167,11 @@ async def reinstate_provider(
     request: Request,
     provider_id: ProviderId,
     principal: CurrentPrincipal,
+    svc: Service,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    return await _change(request, principal, idempotency_key, None, Reinstate(provider_id))
+    cmd = Reinstate(provider_id)
+    return await _change(request, svc, principal, idempotency_key, None, cmd)
 
 
 @router.put(
@@ -176,8 +182,13 @@ async def reinstate_provider(
     dependencies=[Depends(require_roles("admin", "provider"))],
 )
 async def set_capacity(
-    request: Request, provider_id: ProviderId, body: CapacityIn, principal: CurrentPrincipal
+    request: Request,
+    provider_id: ProviderId,
+    body: CapacityIn,
+    principal: CurrentPrincipal,
+    svc: Service,
 ) -> JSONResponse:
     if principal.role == "provider" and principal.provider_id != provider_id:
         raise forbidden("A provider may only set its own capacity.")
-    return await _change(request, principal, None, body, SetCapacity(provider_id, body.capacity))
+    cmd = SetCapacity(provider_id, body.capacity)
+    return await _change(request, svc, principal, None, body, cmd)

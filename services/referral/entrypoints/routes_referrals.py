@@ -7,6 +7,7 @@ the same scope as case reads, on the case as it stands now (after transfers).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -15,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from services.referral.domain.commands import (
     AcceptReferral,
+    Command,
     CompleteService,
     DeclineReferral,
     StartService,
@@ -25,13 +27,10 @@ from services.referral.entrypoints.deps import (
     ETAG_HEADER,
     IdempotencyKey,
     IfMatch,
+    ReferralService,
+    Service,
     actor_of,
     correlation_id,
-    etag,
-    expected_version,
-    reference_key,
-    run_write,
-    service,
 )
 from services.referral.entrypoints.schemas import (
     CaseReferral,
@@ -43,6 +42,7 @@ from services.referral.entrypoints.schemas import (
 )
 from shared.auth import CurrentPrincipal, Principal, require_roles
 from shared.case_scope import in_scope as case_in_scope
+from shared.http_writes import etag, expected_version
 from shared.problems import not_found, problem_responses
 from shared.times import UtcDatetime
 
@@ -71,18 +71,15 @@ def in_scope(principal: Principal, row: Any) -> bool:
     dependencies=[Depends(require_roles("provider"))],
 )
 async def list_provider_referrals(
-    request: Request,
     provider_id: Annotated[str, Path(max_length=64)],
     principal: CurrentPrincipal,
+    svc: Service,
     status: Annotated[Status | None, Query()] = None,
 ) -> list[ProviderReferral]:
     if provider_id != principal.provider_id:
         raise not_found("No such provider.")
-    rows = await service(request).referrals.projection.of_provider(
-        request.app.state.runtime.pool, provider_id, status
-    )
-    key = reference_key(request)
-    return [provider_referral(r, key) for r in rows]
+    rows = await svc.referrals.projection.of_provider(svc.pool, provider_id, status)
+    return [provider_referral(r, svc.reference_key) for r in rows]
 
 
 @router.get(
@@ -91,16 +88,14 @@ async def list_provider_referrals(
     responses={**problem_responses(401, 403, 404, 422), 200: {"headers": ETAG_HEADER}},
 )
 async def get_referral(
-    request: Request,
     referral_id: ReferralId,
     principal: CurrentPrincipal,
+    svc: Service,
     as_of: Annotated[
         UtcDatetime | None, Query(description="RFC 3339 with offset: the referral as it was then.")
     ] = None,
 ) -> JSONResponse:
-    row = await service(request).referrals.projection.get(
-        request.app.state.runtime.pool, referral_id
-    )
+    row = await svc.referrals.projection.get(svc.pool, referral_id)
     body: ProviderReferral | CaseReferral
     if principal.role == "provider":
         if row is None or row["provider_id"] != principal.provider_id:
@@ -108,23 +103,22 @@ async def get_referral(
     elif row is None or not in_scope(principal, row):
         raise not_found("No such referral.")
     if as_of is not None:  # who may see it was decided on the referral as it is now
-        row = await _as_of(request, row, referral_id, as_of)
+        row = await _as_of(svc, row, referral_id, as_of)
     if principal.role == "provider":
-        body = provider_referral(row, reference_key(request))
+        body = provider_referral(row, svc.reference_key)
     else:
         body = case_referral(row)
     return JSONResponse(body.model_dump(mode="json"), headers={"ETag": etag(row["version"])})
 
 
-async def _as_of(request: Request, row: Any, referral_id: str, as_of: datetime) -> Any:
+async def _as_of(svc: ReferralService, row: Any, referral_id: str, as_of: datetime) -> Any:
     """The view row with the lifecycle fields replayed from the events up to ``as_of``.
 
     Who may see the referral is decided on the current row, as for a plain read."""
     if row is None:
         return None
-    store = request.app.state.runtime.store
-    stored = await store.read_stream(referral_id, up_to_time=as_of)
-    state = replay([store.load(e) for e in stored])
+    stored = await svc.store.read_stream(referral_id, up_to_time=as_of)
+    state = replay([svc.store.load(e) for e in stored])
     if state is None:
         raise not_found("No such referral at that time.")
     return {
@@ -145,46 +139,71 @@ async def _as_of(request: Request, row: Any, referral_id: str, as_of: datetime) 
     dependencies=[Depends(require_roles(*CASE_ROLES))],
 )
 async def list_case_referrals(
-    request: Request, case_id: CaseId, principal: CurrentPrincipal
+    case_id: CaseId, principal: CurrentPrincipal, svc: Service
 ) -> list[CaseReferral]:
-    rows = await service(request).referrals.projection.of_case(
-        request.app.state.runtime.pool, case_id
-    )
+    rows = await svc.referrals.projection.of_case(svc.pool, case_id)
     return [case_referral(r) for r in rows if in_scope(principal, r)]
 
 
-async def _answer(
-    request: Request,
-    principal: Principal,
-    referral_id: str,
-    if_match: str | None,
-    key: str | None,
-    body: DeclineIn | None,
-    command: Any,
-) -> JSONResponse:
-    svc = service(request)
+@dataclass(frozen=True)
+class ProviderAnswer:
+    """A provider's answer to one referral: who answers, on which version, under which
+    Idempotency-Key. The four answer routes differ only in the command they build."""
 
-    async def authorize(conn: Any) -> None:
-        # Only the provider holding the referral now may answer, or see a stored answer.
-        row = await svc.referrals.projection.get(conn, referral_id)
-        if row is None or row["provider_id"] != principal.provider_id:
-            raise ReferralNotFound(referral_id)
+    request: Request
+    principal: Principal
+    referral_id: str
+    if_match: str | None
+    idempotency_key: str | None
+    service: ReferralService
 
-    async def work(conn: Any) -> tuple[int, Any, dict[str, str]]:
-        out = await svc.referrals.run(
-            conn,
-            command,
-            actor=actor_of(principal),
-            correlation_id=correlation_id(request),
-            expected_version=expected_version(if_match),
+    @property
+    def provider_id(self) -> str:
+        return self.principal.provider_id or ""
+
+    async def run(self, command: Command, body: DeclineIn | None = None) -> JSONResponse:
+        """Decide ``command`` once per key; answer the referral as its provider sees it
+        now (``Declined`` once it has left the provider)."""
+        svc, principal, referral_id = self.service, self.principal, self.referral_id
+        expected = expected_version(self.if_match)
+
+        async def authorize(conn: Any) -> None:
+            # Only the provider holding the referral now may answer, or see a stored answer.
+            row = await svc.referrals.projection.get(conn, referral_id)
+            if row is None or row["provider_id"] != principal.provider_id:
+                raise ReferralNotFound(referral_id)
+
+        async def work(conn: Any) -> tuple[int, Any, dict[str, str]]:
+            out = await svc.referrals.run(
+                conn,
+                command,
+                actor=actor_of(principal),
+                correlation_id=correlation_id(self.request),
+                expected_version=expected,
+            )
+            if isinstance(command, DeclineReferral):
+                return 200, Declined(referral_id=referral_id), {}
+            row = await svc.referrals.projection.get(conn, referral_id)
+            answer = provider_referral(row, svc.reference_key)
+            return 200, answer, {"ETag": etag(out.version)}
+
+        return await svc.http.run(
+            self.request, principal, self.idempotency_key, body, work, authorize=authorize
         )
-        if isinstance(command, DeclineReferral):
-            return 200, Declined(referral_id=referral_id), {}
-        row = await svc.referrals.projection.get(conn, referral_id)
-        return 200, provider_referral(row, reference_key(request)), {"ETag": etag(out.version)}
 
-    return await run_write(request, principal, key, body, work, authorize)
 
+async def provider_answer(
+    request: Request,
+    referral_id: ReferralId,
+    principal: CurrentPrincipal,
+    service: Service,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> ProviderAnswer:
+    return ProviderAnswer(request, principal, referral_id, if_match, idempotency_key, service)
+
+
+Answer = Annotated[ProviderAnswer, Depends(provider_answer)]
 
 _WRITE_DOC: dict[str, Any] = {
     "dependencies": [Depends(require_roles("provider"))],
@@ -201,15 +220,8 @@ _WRITE_DOC: dict[str, Any] = {
     summary="Accept",
     **_WRITE_DOC,
 )
-async def accept(
-    request: Request,
-    referral_id: ReferralId,
-    principal: CurrentPrincipal,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    cmd = AcceptReferral(referral_id, principal.provider_id or "")
-    return await _answer(request, principal, referral_id, if_match, idempotency_key, None, cmd)
+async def accept(answer: Answer) -> JSONResponse:
+    return await answer.run(AcceptReferral(answer.referral_id, answer.provider_id))
 
 
 @router.post(
@@ -218,16 +230,9 @@ async def accept(
     summary="Decline with a reason code",
     **_WRITE_DOC,
 )
-async def decline(
-    request: Request,
-    referral_id: ReferralId,
-    body: DeclineIn,
-    principal: CurrentPrincipal,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    cmd = DeclineReferral(referral_id, principal.provider_id or "", body.reason_code)
-    return await _answer(request, principal, referral_id, if_match, idempotency_key, body, cmd)
+async def decline(body: DeclineIn, answer: Answer) -> JSONResponse:
+    cmd = DeclineReferral(answer.referral_id, answer.provider_id, body.reason_code)
+    return await answer.run(cmd, body)
 
 
 @router.post(
@@ -236,15 +241,8 @@ async def decline(
     summary="Start the service",
     **_WRITE_DOC,
 )
-async def start(
-    request: Request,
-    referral_id: ReferralId,
-    principal: CurrentPrincipal,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    cmd = StartService(referral_id, principal.provider_id or "")
-    return await _answer(request, principal, referral_id, if_match, idempotency_key, None, cmd)
+async def start(answer: Answer) -> JSONResponse:
+    return await answer.run(StartService(answer.referral_id, answer.provider_id))
 
 
 @router.post(
@@ -253,12 +251,5 @@ async def start(
     summary="Complete the service",
     **_WRITE_DOC,
 )
-async def complete(
-    request: Request,
-    referral_id: ReferralId,
-    principal: CurrentPrincipal,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    cmd = CompleteService(referral_id, principal.provider_id or "")
-    return await _answer(request, principal, referral_id, if_match, idempotency_key, None, cmd)
+async def complete(answer: Answer) -> JSONResponse:
+    return await answer.run(CompleteService(answer.referral_id, answer.provider_id))

@@ -15,7 +15,6 @@ from fastapi import FastAPI
 from nats.js import JetStreamContext
 
 from services.case.domain.commands import EraseIdentity
-from services.case.entrypoints.writes import case_writes
 from shared.auth import Principal
 from shared.settings import Settings
 from tests.integration.case.conftest import Token
@@ -174,7 +173,7 @@ async def test_after_erasure_the_case_shows_no_identity(
 ) -> None:
     h = auth()
     case_id = await open_case(client, h)
-    writes = case_writes_of(app)
+    writes = app.state.service.writes
     admin = Principal(sub="admin-1", role="admin")
     async with app.state.runtime.pool.acquire() as conn, conn.transaction():
         await writes.change(
@@ -194,11 +193,3 @@ async def test_after_erasure_the_case_shows_no_identity(
     assert GIVEN_NAME not in r.text
     refused = await client.post(f"/cases/{case_id}/notes", json={"text": "x"}, headers=h)
     assert refused.status_code == 409 and refused.json()["type"].endswith("/identity_erased")
-
-
-def case_writes_of(app: FastAPI) -> Any:
-    class _Request:  # case_writes only needs request.app
-        def __init__(self, a: FastAPI) -> None:
-            self.app = a
-
-    return case_writes(_Request(app))  # type: ignore[arg-type]

@@ -1,0 +1,71 @@
+"""The case service's composition root: the one place its parts are built and connected.
+
+``bootstrap`` takes every dependency it does not build itself (settings, how to start the
+runtime of pool, NATS and store, the clock) and returns the app; the parts are built at
+start-up (never at import) and reach the routes as the typed dependency
+``entrypoints.deps.Service``.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.case.app.handling import CaseWrites
+from services.case.app.reading import stream_visible
+from services.case.entrypoints.consumers import subscribe_timeline
+from services.case.entrypoints.deps import CaseService
+from services.case.entrypoints.http import ROUTERS
+from services.case.entrypoints.writes import CONFLICT, problem_of
+from services.migrations import migration_dirs
+from shared.app import StartRuntime, create_service_app
+from shared.auth import Principal
+from shared.crypto import PgKeyStore, master_key_from_setting
+from shared.http_writes import HttpWrites
+from shared.runtime import Runtime, start_runtime
+from shared.settings import Settings
+from shared.times import Clock, utc_now
+
+# A full profile (10,000-character narrative, names, address, documents) can pass the
+# 64 KiB default when its text is JSON-escaped (\uXXXX, surrogate pairs for emoji).
+BODY_LIMITS = {"/cases": 256 * 1024, "/cases/{case_id}/profile": 256 * 1024}
+
+
+def bootstrap(
+    settings: Settings, *, start: StartRuntime = start_runtime, clock: Clock = utc_now
+) -> FastAPI:
+    """The case service's app; ``start`` gives the runtime, ``clock`` the time of writes."""
+
+    def wire(rt: Runtime) -> CaseService:
+        subscribe_timeline(rt)
+        master_key = master_key_from_setting(rt.settings.master_key)
+        keys = PgKeyStore(rt.pool, rt.store.schema, master_key)
+        return CaseService(
+            settings=rt.settings,
+            pool=rt.pool,
+            store=rt.store,
+            writes=CaseWrites(rt.store, keys, clock),
+            http=HttpWrites(rt.pool, rt.store.schema, problem_of, CONFLICT),
+            clock=clock,
+        )
+
+    return create_service_app(
+        "case",
+        title="Safepath case service",
+        description=(
+            "Intake, NRM identification, consent and referral requests for caseworkers; "
+            "read-only access for auditors. Every route needs a bearer JWT; identifying "
+            "fields are encrypted per case and every read of them is recorded."
+        ),
+        settings=settings,
+        migrations=migration_dirs("case"),
+        routers=ROUTERS,
+        wire=wire,
+        audit_scope=audit_scope,
+        body_limits=BODY_LIMITS,
+        start=start,
+    )
+
+
+async def audit_scope(rt: Runtime, principal: Principal, stream_id: str) -> bool:
+    """``GET /audit/verify?case=``: the same scope as reading the case."""
+    return await stream_visible(rt.store, principal, stream_id)

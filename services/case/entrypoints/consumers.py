@@ -1,0 +1,27 @@
+"""The case service's NATS consumers: referral statuses and the other services' events,
+for the case's history (see ``app/timeline.py``)."""
+
+from __future__ import annotations
+
+from services.case.app.timeline import NOTIFY_EVENTS, apply_notify_event, apply_referral_event
+from shared.consumer import IdempotentConsumer, subscribe
+from shared.runtime import Runtime
+
+
+def subscribe_timeline(rt: Runtime) -> None:
+    """The case learns referral statuses and the other services' events for its history."""
+    for service, name, apply, types in (
+        ("referral", "case-referral-events", apply_referral_event, None),
+        ("notify", "case-notify-events", apply_notify_event, NOTIFY_EVENTS),
+    ):
+        consumer = IdempotentConsumer(rt.pool, "case", name, apply, types=types)
+        subscribe(
+            rt.broker,
+            consumer,
+            rt.dead_letters(name),
+            stream=rt.stream_of(service),
+            subject=rt.subjects_of(service),
+            durable=name,
+            verifier=rt.verifier,
+            inbox_prefix=rt.subscriber_inbox,
+        )

@@ -1,0 +1,34 @@
+"""The referral service's NATS consumer: case events open, withdraw and re-scope referrals
+(see ``app/case_events.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from services.referral.app.case_events import CASE_EVENT_TYPES, case_event_handler
+from services.referral.app.referrals import Referrals
+from shared.consumer import IdempotentConsumer, subscribe
+from shared.runtime import Runtime
+
+CASE_CONSUMER = "referral-case-events"
+
+
+def subscribe_case_events(rt: Runtime, referrals: Referrals, ready: asyncio.Event) -> None:
+    """Case events, applied once each; they wait for ``ready`` (the directory imported)."""
+    consumer = IdempotentConsumer(
+        rt.pool,
+        rt.store.schema,
+        CASE_CONSUMER,
+        case_event_handler(referrals, ready),
+        types=CASE_EVENT_TYPES,
+    )
+    subscribe(
+        rt.broker,
+        consumer,
+        rt.dead_letters(CASE_CONSUMER),
+        stream=rt.stream_of("case"),
+        subject=rt.subjects_of("case"),
+        durable=CASE_CONSUMER,
+        verifier=rt.verifier,
+        inbox_prefix=rt.subscriber_inbox,
+    )
