@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,8 +16,10 @@ from shared.guard import GuardConfig, RequestGuard
 from shared.health import router as health_router
 from shared.ids import uuid7
 from shared.logging import configure_logging, get_logger
+from shared.observability import FASTAPI_TELEMETRY, install_observability, route_template
 from shared.runtime import Runtime, start_runtime, stop_runtime
 from shared.settings import Settings
+from shared.tracing import log_fields
 
 log = get_logger("safepath.http")
 
@@ -77,7 +80,13 @@ def create_service_app(
         finally:
             await stop_runtime(rt)
 
-    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="0.1.0",
+        lifespan=lifespan,
+        telemetry=FASTAPI_TELEMETRY,
+    )
     app.state.settings = settings
     _install_auth_and_problems(app, settings)
     # Inside the correlation middleware (its answers get a correlation id and a log line),
@@ -88,10 +97,11 @@ def create_service_app(
     async def correlation(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
+        started = time.perf_counter()
         structlog.contextvars.clear_contextvars()
         cid = request.headers.get(CORRELATION_HEADER) or str(uuid7())
         cid = cid[:100]
-        structlog.contextvars.bind_contextvars(correlation_id=cid, service=service)
+        structlog.contextvars.bind_contextvars(correlation_id=cid, service=service, **log_fields())
         request.state.correlation_id = cid
         response = await call_next(request)
         response.headers[CORRELATION_HEADER] = cid
@@ -101,8 +111,12 @@ def create_service_app(
             method=request.method,
             route=_route_of(request),
             status=response.status_code,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
         )
         return response
+
+    # Outermost: /metrics, request metrics and the request's span (shared/observability.py).
+    install_observability(app, service, settings)
 
     app.include_router(health_router)
     app.include_router(audit_router(audit_scope))
@@ -125,8 +139,7 @@ def service_dependency(kind: type[S]) -> Callable[[Request], S]:
 
 
 def _route_of(request: Request) -> str:
-    route = request.scope.get("route")
-    return getattr(route, "path", "unmatched")
+    return route_template(request.scope)
 
 
 def _install_auth_and_problems(app: FastAPI, settings: Settings) -> None:

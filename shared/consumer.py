@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import time
 from collections.abc import Awaitable, Callable, Collection
 
 import asyncpg
@@ -23,6 +24,7 @@ from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 from pydantic import ValidationError
 
+from shared import metrics
 from shared.envelope import Envelope
 from shared.events.base import Event
 from shared.events.registry import Registry, UnknownEventType
@@ -30,6 +32,7 @@ from shared.events.registry import registry as default_registry
 from shared.logging import get_logger
 from shared.migrations import quote_ident
 from shared.signatures import BadSignature, EventVerifier
+from shared.tracing import consuming
 
 log = get_logger("safepath.consumer")
 
@@ -105,6 +108,7 @@ class IdempotentConsumer:
         self.apply = apply
         self.types = set(types) if types is not None else None  # event names to handle
         self.registry = registry
+        self.service = schema  # each service's store lives in the schema of its name
         self._inbox_sql = (
             f"INSERT INTO {quote_ident(schema)}.inbox (consumer, event_id) VALUES ($1, $2::uuid)"
             " ON CONFLICT DO NOTHING RETURNING 1"
@@ -126,7 +130,51 @@ class IdempotentConsumer:
         structlog.contextvars.bind_contextvars(
             correlation_id=env.correlationid, event_id=env.id, event_type=env.event_name
         )
-        return await self.handle(env, event)
+        # A child of the event's trace: what the handler appends carries the trace on.
+        with consuming(self.service, self.name, env):
+            return await self.handle(env, event)
+
+
+def dead_letter_cause(e: Malformed) -> str:
+    """The metric label of a ``Malformed`` message: unauthentic or malformed."""
+    return "unauthentic" if str(e).startswith("not authentic") else "malformed"
+
+
+class ConsumerMetrics:
+    """The ``safepath_consumer_*`` counters of one consumer (``shared/metrics.py``)."""
+
+    def __init__(self, name: str) -> None:
+        name = metrics.label(name)
+        self.name = name
+        self._received = metrics.CONSUMER_RECEIVED.labels(name)
+        self._redelivered = metrics.CONSUMER_REDELIVERED.labels(name)
+        self._acked = metrics.CONSUMER_ACKED.labels(name)
+        self._nacked = metrics.CONSUMER_NACKED.labels(name)
+        self._duration = metrics.CONSUMER_DURATION.labels(name)
+
+    def received(self, num_delivered: int) -> float:
+        """Count a delivery; the time it started (pass it to the outcome)."""
+        self._received.inc()
+        if num_delivered > 1:
+            self._redelivered.inc()
+        return time.perf_counter()
+
+    def _done(self, started: float) -> None:
+        self._duration.observe(time.perf_counter() - started)
+
+    def acked(self, started: float) -> None:
+        self._acked.inc()
+        self._done(started)
+
+    def nacked(self, started: float) -> None:
+        self._nacked.inc()
+        self._done(started)
+
+    def dead_lettered(self, started: float, cause: str, *, acked: bool = True) -> None:
+        metrics.CONSUMER_DEAD_LETTERS.labels(self.name, cause).inc()
+        if acked:
+            self._acked.inc()
+        self._done(started)
 
 
 def check_origin(verifier: EventVerifier, raw: bytes, subject: str, stream: str) -> None:
@@ -155,11 +203,14 @@ def subscribe(
     Messages are fetched one at a time so events of a stream are applied in order.
     """
 
+    observed = ConsumerMetrics(consumer.name)
+
     async def on_message(msg: NatsMessage) -> None:
         raw = msg.raw_message
         structlog.contextvars.clear_contextvars()
         meta = raw.metadata
         key = f"{meta.stream}:{meta.sequence.stream}"
+        started = observed.received(meta.num_delivered)
         try:
             check_origin(verifier, raw.data, raw.subject, meta.stream)
             outcome = await consumer.process(raw.data)
@@ -167,6 +218,7 @@ def subscribe(
             await dead_letters.send(raw.data, str(e), raw.subject, key)
             log.warning("message_dead_lettered", consumer=consumer.name, reason=str(e))
             await msg.ack()
+            observed.dead_lettered(started, dead_letter_cause(e))
             return
         except Exception as e:
             if meta.num_delivered >= max_deliver:
@@ -174,6 +226,7 @@ def subscribe(
                 await dead_letters.send(raw.data, reason, raw.subject, key)
                 log.error("message_dead_lettered", consumer=consumer.name, reason=reason)
                 await msg.ack()
+                observed.dead_lettered(started, "retries_exhausted")
             else:
                 log.warning(
                     "handler_failed_will_retry",
@@ -182,8 +235,10 @@ def subscribe(
                     attempt=meta.num_delivered,
                 )
                 await msg.nack(delay=redeliver_after * meta.num_delivered)
+                observed.nacked(started)
             return
         await msg.ack()
+        observed.acked(started)
         log.debug("message_handled", consumer=consumer.name, outcome=outcome.value)
 
     broker.subscriber(

@@ -3,7 +3,9 @@
 Core attributes: specversion, id (UUIDv7), source (``safepath/<service>``), type
 (``org.safepath.<service>.<EventName>.v<N>``), subject (the stream/aggregate id), time,
 datacontenttype, dataschema. Extensions (lower-case, string or integer, as the spec
-requires): streamversion, correlationid, causationid, actor (``<role>:<subject>``).
+requires): streamversion, correlationid, causationid, actor (``<role>:<subject>``), and
+the distributed-tracing extension's traceparent and tracestate (W3C Trace Context; only
+on events appended inside a trace, see ``shared/tracing.py``).
 On the bus it is structured-mode JSON.
 """
 
@@ -57,6 +59,10 @@ class Envelope(BaseModel):
     causationid: str | None = None
     actor: str
     data: dict[str, Any]
+    # CloudEvents distributed tracing: the trace the event was written in. Absent (not
+    # null) when there is none, so events written before tracing look as they did.
+    traceparent: str | None = Field(default=None, max_length=128)
+    tracestate: str | None = Field(default=None, max_length=512)
     # Ed25519 signature of the publishing service (shared/signatures.py); absent in the store.
     signature: str | None = None
 

@@ -32,6 +32,7 @@ from shared.events.registry import Registry
 from shared.events.registry import registry as default_registry
 from shared.ids import uuid7
 from shared.migrations import quote_ident
+from shared.tracing import current_trace_fields
 
 
 class ConcurrencyError(Exception):
@@ -98,6 +99,8 @@ class StoredEvent:
             causationid=self.metadata.get("causationid"),
             actor=self.metadata["actor"],
             data=self.data,
+            traceparent=self.metadata.get("traceparent"),
+            tracestate=self.metadata.get("tracestate"),
         )
 
 
@@ -286,6 +289,8 @@ class EventStore:
         meta: dict[str, Any] = {"actor": new.actor.encode(), "correlationid": new.correlation_id}
         if new.causation_id:
             meta["causationid"] = new.causation_id
+        # The trace this append runs in (shared/tracing.py): the relay puts it on the envelope.
+        meta.update(current_trace_fields())
         at = (new.occurred_at or self.clock()).astimezone(UTC)
         type_name = ev.type_name()
         # Encoded once: the same text is hashed and stored (jsonb normalises it anyway).

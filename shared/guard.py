@@ -6,9 +6,9 @@ services):
 1. **Per client address** rate limit (``SAFEPATH_RATE_LIMIT_PER_ADDRESS_PER_MINUTE``),
    so floods and token guessing are throttled before any work is done.
 2. **Authentication** of the bearer token for every path but the public ones
-   (``/healthz``, ``/readyz``, the API docs): a missing or invalid token is 401 before
-   one byte of the body is read. The routes' own dependencies still decide who may do
-   what (roles, scope); they reuse the principal verified here.
+   (``/healthz``, ``/readyz``, ``/metrics``, the API docs): a missing or invalid token
+   is 401 before one byte of the body is read. The routes' own dependencies still
+   decide who may do what (roles, scope); they reuse the principal verified here.
 3. **Per principal** (token ``sub`` + ``role``) rate limit
    (``SAFEPATH_RATE_LIMIT_PER_MINUTE``). Over a limit: 429 with ``Retry-After``.
 4. **Body size**: a ``Content-Length`` above the route's limit is 413 without reading;
@@ -52,8 +52,18 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
+# ``/metrics`` is public for the cluster's Prometheus but still throttled per address (a
+# scrape runs queries); keep it off the public ingress (docs/operations.md).
 PUBLIC_PATHS = frozenset(
-    {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+    {
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+    }
 )
 UNTHROTTLED_PATHS = frozenset({"/healthz", "/readyz"})
 # Where the principal verified here is left for ``shared.auth.current_principal``.

@@ -23,7 +23,9 @@ from nats.js.errors import NotFoundError
 
 from shared.eventstore import Checkpoint, EventStore, StoredEvent
 from shared.logging import get_logger
+from shared.metrics import RELAY_PUBLISHED
 from shared.signatures import EventSigner
+from shared.tracing import publishing
 
 log = get_logger("safepath.relay")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")
@@ -100,17 +102,21 @@ class Relay:
         sent = 0
         try:
             for ev in events:
-                doc = self.signer.sign(ev.to_envelope(self.store.service).to_dict())
-                payload = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
-                await self.js.publish(
-                    subject_for(self.root, ev),
-                    payload,
-                    stream=self.stream,
-                    headers={
-                        "Nats-Msg-Id": str(ev.event_id),
-                        "Content-Type": "application/cloudevents+json",
-                    },
-                )
+                env = ev.to_envelope(self.store.service)
+                # A traced event is published in its own span, whose traceparent goes on
+                # the envelope before it is signed (shared/tracing.py).
+                with publishing(self.store.service, self.stream, env) as env:
+                    doc = self.signer.sign(env.to_dict())
+                    payload = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+                    await self.js.publish(
+                        subject_for(self.root, ev),
+                        payload,
+                        stream=self.stream,
+                        headers={
+                            "Nats-Msg-Id": str(ev.event_id),
+                            "Content-Type": "application/cloudevents+json",
+                        },
+                    )
                 if self.after_publish is not None:
                     await self.after_publish(ev)
                 done = ev.checkpoint
@@ -119,6 +125,7 @@ class Relay:
             if done != cp:
                 await self.store.save_checkpoint(self.name, done)
                 self.published += sent
+                RELAY_PUBLISHED.labels(self.store.service).inc(sent)
         return done, sent
 
     async def run(self) -> None:

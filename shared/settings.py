@@ -144,6 +144,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     rate_limit_per_minute: int = Field(default=3000, ge=0)
     rate_limit_per_address_per_minute: int = Field(default=6000, ge=0)
+    # OpenTelemetry (shared/tracing.py): the OTLP/HTTP collector's base URL; traces are
+    # exported only when this (or the standard OTEL_EXPORTER_OTLP_ENDPOINT) is set.
+    otel_exporter_otlp_endpoint: str | None = None
 
     @model_validator(mode="after")
     def _installation_secrets(self) -> Settings:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import asyncpg
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from services.notify.app.channels import NatsChannel, Sent, WebhookChannel, body_of
 from services.notify.app.queueing import Queueing
@@ -22,6 +23,13 @@ from services.notify.domain.delivery import ChannelSettled, DeliveryRecord, Reco
 from services.notify.domain.webhook_url import UnsafeWebhookUrl, vet_webhook_url
 from shared.events.notify import Channel, NotificationFailed, NotificationQueued
 from shared.logging import get_logger
+from shared.metrics import (
+    DELIVERIES,
+    DELIVERY_DURATION,
+    NOTIFICATIONS_FAILED,
+    delivery_outcome,
+)
+from shared.tracing import tracer
 
 log = get_logger("safepath.notify")
 
@@ -71,13 +79,32 @@ class Delivery:
         for channel in queued.channels:
             if not record.needs_delivery(channel):
                 continue
-            sent = await self._send(channel, queued, body)
+            sent = await self._attempt(channel, queued, body)
             await self._record(queued, channel, sent, last_try, correlation_id)
         return (await self._state(notification_id)).status != "queued"
 
     async def _state(self, notification_id: str) -> DeliveryRecord:
         async with self.pool.acquire() as conn:
             return await self.records.current(conn, notification_id)
+
+    async def _attempt(self, channel: Channel, n: NotificationQueued, body: bytes) -> Sent:
+        """One attempt on one channel, in its own span, counted by outcome."""
+        with tracer("notify").start_as_current_span(
+            f"deliver {channel}",
+            kind=SpanKind.CLIENT,
+            attributes={"safepath.service": "notify", "safepath.channel": channel},
+        ) as span:
+            sent = await self._send(channel, n, body)
+            outcome = delivery_outcome(sent.status_code, sent.error_kind)
+            DELIVERIES.labels(channel, outcome).inc()
+            DELIVERY_DURATION.labels(channel).observe(sent.latency_ms / 1000)
+            if span.is_recording():
+                span.set_attribute("safepath.outcome", outcome)
+                if sent.status_code is not None:
+                    span.set_attribute("http.response.status_code", sent.status_code)
+                if outcome != "ok":
+                    span.set_status(Status(StatusCode.ERROR, outcome))
+        return sent
 
     async def _send(self, channel: Channel, n: NotificationQueued, body: bytes) -> Sent:
         if channel == "nats":
@@ -128,6 +155,7 @@ class Delivery:
                 return  # a concurrent handler settled it first
             for stored, event in recorded:
                 if isinstance(event, NotificationFailed):
+                    NOTIFICATIONS_FAILED.labels(n.recipient_kind).inc()
                     record = await self.records.current(conn, n.notification_id)
                     await self.queueing.alert_unreachable(
                         conn, record, cause_id=str(stored.event_id), correlation_id=correlation_id

@@ -25,10 +25,12 @@ from services.notify.app.queueing import CASE_STREAM_EVENTS, REFERRAL_STREAM_EVE
 from services.notify.config import NotifySettings
 from shared.consumer import (
     Apply,
+    ConsumerMetrics,
     DeadLetters,
     IdempotentConsumer,
     Malformed,
     check_origin,
+    dead_letter_cause,
     parse_message,
     subscribe,
 )
@@ -37,6 +39,7 @@ from shared.events.registry import registry
 from shared.logging import get_logger
 from shared.runtime import Runtime
 from shared.signatures import EventVerifier
+from shared.tracing import consuming
 
 log = get_logger("safepath.notify")
 
@@ -96,7 +99,11 @@ def wire_delivery(
             ack_policy=AckPolicy.MANUAL,
             max_workers=settings.delivery_workers,
             inbox_prefix=rt.subscriber_inbox,
-        )(_delivery_handler(delivery, settings, ready, rt.dead_letters(durable), rt.verifier))
+        )(
+            _delivery_handler(
+                delivery, settings, ready, rt.dead_letters(durable), rt.verifier, durable
+            )
+        )
 
 
 def _delivery_handler(
@@ -105,10 +112,14 @@ def _delivery_handler(
     ready: asyncio.Event,
     dead_letters: DeadLetters,
     verifier: EventVerifier,
+    durable: str,
 ) -> Callable[[NatsMessage], Awaitable[None]]:
+    observed = ConsumerMetrics(durable)
+
     async def on_message(msg: NatsMessage) -> None:
         raw = msg.raw_message
         structlog.contextvars.clear_contextvars()
+        started = observed.received(raw.metadata.num_delivered)
         try:
             check_origin(verifier, raw.data, raw.subject, raw.metadata.stream)
             env, event = parse_message(raw.data, registry)
@@ -121,6 +132,7 @@ def _delivery_handler(
             await dead_letters.send(raw.data, str(e), raw.subject, key)
             log.warning("message_dead_lettered", consumer=dead_letters.subject, reason=str(e))
             await msg.ack()
+            observed.dead_lettered(started, dead_letter_cause(e))
             return
         structlog.contextvars.bind_contextvars(
             correlation_id=env.correlationid, notification_id=notification_id
@@ -129,20 +141,26 @@ def _delivery_handler(
         n = raw.metadata.num_delivered
         last = n >= settings.max_attempts
         try:
-            done = await delivery.deliver(
-                notification_id, last_try=last, correlation_id=env.correlationid
-            )
+            # The delivery round continues the trace of the event that asked for it.
+            with consuming("notify", observed.name, env):
+                done = await delivery.deliver(
+                    notification_id, last_try=last, correlation_id=env.correlationid
+                )
         except Exception as e:
             if last:
                 log.error("delivery_abandoned", error=type(e).__name__, attempt=n)
                 await msg.ack()
+                observed.dead_lettered(started, "abandoned")
             else:
                 log.warning("delivery_round_failed", error=type(e).__name__, attempt=n)
                 await msg.nack(delay=settings.retry_delay(n))
+                observed.nacked(started)
             return
         if done:
             await msg.ack()
+            observed.acked(started)
         else:
             await msg.nack(delay=settings.retry_delay(n))
+            observed.nacked(started)
 
     return on_message

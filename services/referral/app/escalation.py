@@ -13,6 +13,7 @@ import asyncio
 
 import asyncpg
 
+from services.referral.app import metrics as _metrics  # noqa: F401 (its /metrics probe)
 from services.referral.app.referrals import Referrals
 from services.referral.domain.commands import EscalateReferral
 from services.referral.domain.errors import ReferralError
@@ -20,6 +21,9 @@ from shared.envelope import Actor
 from shared.eventstore import ConcurrencyError
 from shared.ids import uuid7
 from shared.logging import get_logger
+from shared.metrics import ESCALATIONS
+from shared.migrations import quote_ident
+from shared.tracing import continuing
 
 log = get_logger("safepath.referral.escalation")
 
@@ -31,13 +35,16 @@ async def escalate_due(pool: asyncpg.Pool, referrals: Referrals, limit: int = 10
     for referral_id in await referrals.projection.due(pool, now, limit):
         try:
             async with pool.acquire() as conn, conn.transaction():
-                outcome = await referrals.run(
-                    conn,
-                    EscalateReferral(referral_id),
-                    actor=Actor.service("referral"),
-                    correlation_id=str(uuid7()),
-                    now=now,
-                )
+                # The escalation continues the referral's trace (shared/tracing.py).
+                parent = await _trace_of(conn, referrals, referral_id)
+                with continuing("referral", "referral escalate", parent):
+                    outcome = await referrals.run(
+                        conn,
+                        EscalateReferral(referral_id),
+                        actor=Actor.service("referral"),
+                        correlation_id=str(uuid7()),
+                        now=now,
+                    )
         except ConcurrencyError:
             continue  # another scanner or a provider's answer got there first
         except ReferralError as e:  # e.g. no coordinator: the others are still escalated
@@ -45,8 +52,22 @@ async def escalate_due(pool: asyncpg.Pool, referrals: Referrals, limit: int = 10
             continue
         if outcome.events:
             escalated += 1
+            ESCALATIONS.labels(getattr(outcome.state, "urgency", "unknown")).inc()
             log.info("referral_escalated", referral_id=referral_id, attempt=outcome.version)
     return escalated
+
+
+async def _trace_of(
+    conn: asyncpg.Connection, referrals: Referrals, referral_id: str
+) -> dict[str, str | None]:
+    """The trace fields of the referral's last event (empty when it was not traced)."""
+    row = await conn.fetchrow(
+        "SELECT metadata->>'traceparent' AS traceparent, metadata->>'tracestate' AS tracestate"
+        f" FROM {quote_ident(referrals.store.schema)}.event WHERE stream_id = $1"
+        " ORDER BY stream_version DESC LIMIT 1",
+        referral_id,
+    )
+    return dict(row) if row is not None else {}
 
 
 async def run_escalation(
