@@ -34,9 +34,9 @@ import asyncpg
 import nats
 
 from services.migrations import migrate_all
+from services.referral.app.directory_file import load_directory
 from services.referral.config import ReferralSettings
 from services.referral.data import DEFAULT_DIRECTORY
-from services.referral.domain.directory import load_directory
 from services.referral.domain.directory_view import DirectoryView, view_of
 from services.referral.domain.routing import RoutingFacts, route
 from shared.bus import connect

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import asyncpg
 
-from services.referral.domain.directory import load_directory
+from services.referral.app.directory_file import load_directory
 from services.referral.domain.directory_view import (
     DirectoryView,
     evolve_directory,

@@ -4,13 +4,13 @@ The entry schemas (``Provider``, ``Coordinator``) live in ``shared.events.referr
 because directory events carry them to other services; they are re-exported here.
 ``validate_directory_text`` reports every problem of a directory file with its line, so
 an operator can fix a file in one pass (``safepath directory validate FILE``).
+Pure: it parses text; reading the file is ``app/directory_file.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -26,7 +26,6 @@ __all__ = [
     "Problem",
     "Provider",
     "directory_wide_problems",
-    "load_directory",
     "parse_directory",
     "validate_directory_text",
 ]
@@ -154,11 +153,6 @@ def parse_directory(text: str) -> Directory:
     if problems:
         raise DirectoryInvalid(problems)
     return Directory.model_validate(yaml.safe_load(text))
-
-
-def load_directory(path: str | Path) -> Directory:
-    """Read and parse a directory file (the one function here that touches the disk)."""
-    return parse_directory(Path(path).read_text(encoding="utf-8"))
 
 
 def validate_directory_text(text: str) -> list[Problem]:

@@ -6,8 +6,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from services.referral.app.directory_file import load_directory
 from services.referral.data import DEFAULT_DIRECTORY
-from services.referral.domain.directory import load_directory
 from services.referral.domain.directory_view import DirectoryView, view_of
 from services.referral.domain.routing import RoutingFacts
 from shared.events.case import ConsentScope

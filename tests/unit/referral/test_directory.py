@@ -6,9 +6,9 @@ import textwrap
 
 import pytest
 
+from services.referral.app.directory_file import load_directory
 from services.referral.domain.directory import (
     DirectoryInvalid,
-    load_directory,
     parse_directory,
     validate_directory_text,
 )

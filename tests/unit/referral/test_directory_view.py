@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from services.referral.app.directory_file import load_directory
 from services.referral.domain.capacity import in_use
-from services.referral.domain.directory import Directory, load_directory
+from services.referral.domain.directory import Directory
 from services.referral.domain.directory_view import (
     DirectoryView,
     evolve_directory,
