@@ -21,8 +21,8 @@ from fastapi import FastAPI
 from nats.js import JetStreamContext
 from standardwebhooks import Webhook
 
+from services.notify.app.webhooks import generate_secret
 from services.notify.config import NotifySettings
-from services.notify.domain.signing import generate_secret
 from services.notify.main import create_app
 from shared.auth import AuthConfig, mint_token
 from shared.settings import Settings

@@ -16,6 +16,8 @@ Rows written in clear by an earlier version (``wrapped_key`` NULL) are still rea
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,10 +26,11 @@ import asyncpg
 from pydantic import ValidationError
 
 from services.notify.domain.signing import (
+    SECRET_BYTES,
     WebhookSecret,
     active_secrets,
-    generate_secret,
     retire,
+    secret_from_bytes,
 )
 from shared.crypto import CryptoError, new_key, open_sealed, seal, unwrap_key, wrap_key
 from shared.events.base import Sealed
@@ -35,6 +38,14 @@ from shared.logging import get_logger
 from shared.migrations import quote_ident
 
 log = get_logger("safepath.notify")
+
+# n -> n random bytes: the operating system's (os.urandom) unless a test passes its own.
+Entropy = Callable[[int], bytes]
+
+
+def generate_secret(entropy: Entropy = os.urandom) -> str:
+    """A new ``whsec_`` signing secret from ``entropy``."""
+    return secret_from_bytes(entropy(SECRET_BYTES))
 
 
 def _bound_to(provider_id: str) -> bytes:
@@ -77,9 +88,10 @@ class Registered:
 
 
 class Webhooks:
-    def __init__(self, schema: str, master_key: bytes) -> None:
+    def __init__(self, schema: str, master_key: bytes, entropy: Entropy = os.urandom) -> None:
         self.t = f"{quote_ident(schema)}.webhook"
         self._master = master_key
+        self._entropy = entropy
 
     # -- delivery: the only place secrets are decrypted ------------------------------------
 
@@ -130,7 +142,7 @@ class Webhooks:
         key, stored = self._encrypted(provider_id, row)
         new_secret: str | None = None
         if row is None or rotate_secret:
-            new_secret = generate_secret()
+            new_secret = generate_secret(self._entropy)
             kept = retire(stored, now, overlap) if row is not None else []
             stored = [*kept, StoredSecret(self._seal(key, provider_id, new_secret))]
         await self._save(conn, provider_id, url, key, stored)

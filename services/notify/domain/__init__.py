@@ -1,6 +1,7 @@
 """The notify service's pure core: who hears what, what they receive, how delivery is tracked.
 
-No I/O, no clock, no randomness (except ``signing.generate_secret``, for the shell).
+No I/O, no clock, no randomness: the shell passes random bytes in
+(``signing.secret_from_bytes``, called by ``app/webhooks.py``).
 """
 
 from services.notify.domain.payload import NotShareable, build_notification

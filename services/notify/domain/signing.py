@@ -11,7 +11,6 @@ separated, so the receiver may switch keys at its own pace.
 from __future__ import annotations
 
 import base64
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -52,15 +51,11 @@ E = TypeVar("E", bound=Expiring)
 
 
 def secret_from_bytes(entropy: bytes) -> str:
-    """A ``whsec_`` secret from random bytes (24 to 64 of them, per the specification)."""
+    """A ``whsec_`` secret from random bytes (24 to 64 of them, per the specification;
+    ``SECRET_BYTES`` for new ones). The bytes come from the shell: this module is pure."""
     if not 24 <= len(entropy) <= 64:
         raise ValueError("a webhook secret is 24 to 64 random bytes")
     return SECRET_PREFIX + base64.b64encode(entropy).decode()
-
-
-def generate_secret() -> str:
-    """A fresh random secret (the only impure function here: the shell calls it)."""
-    return secret_from_bytes(os.urandom(SECRET_BYTES))
 
 
 def sign(

@@ -16,7 +16,7 @@ import pytest
 
 from services.notify.app.channels import WebhookChannel
 from services.notify.app.egress import DestinationRefused, VettingBackend, webhook_client
-from services.notify.domain.signing import generate_secret
+from services.notify.app.webhooks import generate_secret
 from services.notify.domain.webhook_url import parse_allow_hosts
 
 PUBLIC = "93.184.216.34"

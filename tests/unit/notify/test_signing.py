@@ -9,10 +9,11 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from services.notify.app.webhooks import generate_secret
 from services.notify.domain.signing import (
+    SECRET_BYTES,
     WebhookSecret,
     active_secrets,
-    generate_secret,
     rotate,
     secret_from_bytes,
     sign,
@@ -102,6 +103,15 @@ def test_secrets_are_whsec_base64_and_fresh_each_time() -> None:
     s = generate_secret()
     assert s.startswith("whsec_") and s != generate_secret()
     assert secret_from_bytes(b"\x00" * 24) == "whsec_" + "A" * 32
+    # The randomness is the shell's, passed in: the same bytes make the same secret.
+    asked: list[int] = []
+
+    def zeros(n: int) -> bytes:
+        asked.append(n)
+        return b"\x00" * n
+
+    assert generate_secret(zeros) == secret_from_bytes(b"\x00" * SECRET_BYTES)
+    assert asked == [SECRET_BYTES]
     with pytest.raises(ValueError):
         secret_from_bytes(b"short")
     with pytest.raises(ValueError):
