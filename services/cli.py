@@ -408,7 +408,7 @@ def cmd_nats_credentials(args: argparse.Namespace) -> int:
 
     install = _installation()
     if args.provider:
-        from services.notify.nats_permissions import check_provider_id
+        from services.notify.app.subjects import check_provider_id
 
         try:
             identity = f"provider:{check_provider_id(args.provider)}"

@@ -18,8 +18,8 @@ import nats
 import pytest
 from nats.aio.client import Client as NATS
 
-from services.notify.nats_permissions import (
-    ensure_provider_consumer,
+from services.notify.app.channels import ensure_provider_consumer
+from services.notify.app.subjects import (
     notifications_stream_name,
     provider_durable,
     provider_inbox_prefix,

@@ -19,14 +19,17 @@ from nats.errors import Error as NatsError
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from services.notify.app.egress import DestinationRefused
-from services.notify.domain.signing import sign
-from services.notify.nats_permissions import (
-    ensure_provider_consumer,
+from services.notify.app.subjects import (
+    NAMESPACE,
     notifications_stream_name,
+    provider_durable,
+    provider_subject,
     recipient_subject,
 )
+from services.notify.domain.signing import sign
 from shared.events.notify import ErrorKind
 from shared.logging import get_logger
 
@@ -49,6 +52,29 @@ def body_of(notification: dict[str, Any]) -> bytes:
 
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
+
+
+def provider_consumer_config(provider_id: str, namespace: str = NAMESPACE) -> ConsumerConfig:
+    """The provider's durable pull consumer: only its subject, everything not yet acked."""
+    durable = provider_durable(provider_id)
+    return ConsumerConfig(
+        name=durable,
+        durable_name=durable,
+        filter_subject=provider_subject(provider_id, namespace),
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=60.0,
+        max_ack_pending=1000,
+    )
+
+
+async def ensure_provider_consumer(
+    js: JetStreamContext, provider_id: str, namespace: str = NAMESPACE
+) -> None:
+    """Create (or update) the provider's durable consumer; run as the service user."""
+    await js.add_consumer(
+        notifications_stream_name(namespace), provider_consumer_config(provider_id, namespace)
+    )
 
 
 class NatsChannel:

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from services.notify.app.reading import dead_letters, referral_in_scope, referral_notifications
 from services.notify.app.service import Notify
+from services.notify.app.subjects import check_provider_id
 from services.notify.domain.delivery import NotDeadLettered, RequestRedelivery
 from services.notify.domain.webhook_url import UnsafeWebhookUrl, vet_webhook_url
 from services.notify.entrypoints.schemas import (
@@ -20,7 +21,6 @@ from services.notify.entrypoints.schemas import (
     WebhookRegistration,
     WebhookView,
 )
-from services.notify.nats_permissions import check_provider_id
 from shared.app import service_dependency
 from shared.auth import CurrentPrincipal, Principal, require_roles
 from shared.envelope import Actor

@@ -8,7 +8,7 @@ import asyncpg
 import httpx
 from nats.js import JetStreamContext
 
-from services.notify.nats_permissions import notifications_stream_name, provider_durable
+from services.notify.app.subjects import notifications_stream_name, provider_durable
 from tests.integration.notify.stories import (
     PROVIDER,
     envelope,

@@ -13,12 +13,9 @@ from pathlib import Path
 import nkeys
 import pytest
 
-from services.notify.nats_permissions import (
-    notifications_stream_config,
-    provider_consumer_config,
-    provider_subject,
-    recipient_subject,
-)
+from services.notify.app.channels import provider_consumer_config
+from services.notify.app.subjects import provider_subject, recipient_subject
+from shared.jetstream import notifications_stream_config
 from shared.natsauth import (
     CONSUMERS,
     SERVICES,
@@ -79,7 +76,7 @@ def test_ids_that_would_widen_a_subject_or_permission_are_refused(bad: str) -> N
 
 
 def test_the_stream_captures_every_recipients_subject_and_the_consumer_filters_one() -> None:
-    stream = notifications_stream_config()
+    stream = notifications_stream_config("safepath")
     assert stream.name == "SAFEPATH_NOTIFICATIONS"
     for kind, rid in [("provider", "umed"), ("coordinator", "nmac"), ("caseworker", "c-1")]:
         subject = recipient_subject(kind, rid)
