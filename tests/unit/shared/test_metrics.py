@@ -170,3 +170,27 @@ async def test_a_scrape_is_counted_too(client: tuple[httpx.AsyncClient, str]) ->
     await c.get("/metrics")
     await c.get("/metrics")
     assert count(service, "/metrics", "200") >= 1
+
+
+async def test_every_service_app_serves_metrics_without_a_token() -> None:
+    """As ``create_service_app`` composes it (before start-up, so no probe runs): the
+    guard lets ``/metrics`` through like ``/healthz``, anything else still needs a token,
+    and FastAPI's own telemetry (a second span with the raw path) is off."""
+    from shared.app import create_service_app
+    from shared.settings import Settings
+
+    app = create_service_app(
+        "case",
+        title="t",
+        description="d",
+        wire=lambda rt: None,
+        settings=Settings(environment="test"),
+    )
+    assert not any(app._telemetry.get(k) for k in ("tracing", "metrics", "logs"))  # type: ignore[attr-defined]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        r = await c.get("/metrics")
+        assert r.status_code == 200
+        assert "safepath_http_requests_total" in r.text
+        assert (await c.get("/audit/verify")).status_code == 401
+    assert "/metrics" not in app.openapi()["paths"]
