@@ -20,7 +20,7 @@ import asyncpg
 
 from services.notify.domain.recipients import Contact
 from services.notify.domain.referral_facts import ReferralFacts
-from services.referral.domain.directory import load_directory
+from services.referral.app.directory_file import load_directory
 from shared.events.base import Event
 from shared.events.referral import (
     CoordinatorAssigned,
