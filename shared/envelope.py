@@ -12,12 +12,22 @@ On the bus it is structured-mode JSON.
 from __future__ import annotations
 
 import json
+import os
+import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-SCHEMA_BASE = "https://safepath.example.org/schemas"
+# Where the JSON Schema of every event type is published: ``docs/schemas/<type>.json``
+# in the repository (``safepath contract`` writes them from the models; a test keeps them
+# in step). An installation that serves that directory at an absolute URL sets
+# ``SAFEPATH_SCHEMA_BASE_URL`` (CloudEvents asks ``dataschema`` to be an absolute URI);
+# without it ``dataschema`` is the repository path, a relative URI reference. It is
+# derived when an event is published, never stored or hashed: a new base changes only
+# later publications (and is covered by their signature).
+SCHEMA_PATH = "docs/schemas"
+SCHEMA_BASE_VARIABLE = "SAFEPATH_SCHEMA_BASE_URL"
 
 
 class Actor(BaseModel):
@@ -103,5 +113,16 @@ def format_time(t: datetime) -> str:
     return t.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def dataschema_for(type_name: str) -> str:
-    return f"{SCHEMA_BASE}/{type_name}.json"
+def schema_base() -> str:
+    """``SAFEPATH_SCHEMA_BASE_URL`` (an absolute http(s) URL) or ``docs/schemas``."""
+    configured = os.environ.get(SCHEMA_BASE_VARIABLE, "").strip()
+    if not configured:
+        return SCHEMA_PATH
+    if not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", configured):
+        raise ValueError(f"{SCHEMA_BASE_VARIABLE} must be an absolute http(s) URL")
+    return configured.rstrip("/")
+
+
+def dataschema_for(type_name: str, base: str | None = None) -> str:
+    """The ``dataschema`` of events of ``type_name``: ``<base>/<type>.json``."""
+    return f"{base if base is not None else schema_base()}/{type_name}.json"

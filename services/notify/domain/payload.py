@@ -16,6 +16,7 @@ from typing import Any, get_args
 from services.notify.domain.recipients import NotificationPlan
 from services.notify.domain.referral_facts import ReferralFacts
 from services.notify.domain.rendering import TemplateSet
+from shared.envelope import SCHEMA_PATH, dataschema_for
 from shared.events.vocabulary import (
     AGE_BANDS,
     CATEGORIES,
@@ -29,7 +30,6 @@ from shared.events.vocabulary import (
 from shared.pseudonym import case_reference
 
 SOURCE = "safepath/notify"
-SCHEMA_BASE = "https://safepath.example.org/schemas"
 SEXES: tuple[str, ...] = get_args(Sex)
 NOTIFICATION_TYPES = {
     "provider": "org.safepath.notify.ProviderNotification.v1",
@@ -83,8 +83,10 @@ def build_notification(
     now: datetime,
     case_key: bytes,
     templates: TemplateSet,
+    schema_base: str = SCHEMA_PATH,
 ) -> dict[str, Any]:
-    """The CloudEvent for ``plan``; ``notification_id`` is its id on every attempt."""
+    """The CloudEvent for ``plan``; ``notification_id`` is its id on every attempt.
+    ``schema_base``: where the notification schemas are published (``shared.envelope``)."""
     facts = shareable_facts(plan.facts, case_key)
     text, text_language = templates.render(plan.template, plan.language, facts)
     type_name = NOTIFICATION_TYPES[plan.recipient_kind]
@@ -96,7 +98,7 @@ def build_notification(
         "subject": facts["referral_id"],
         "time": now.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "datacontenttype": "application/json",
-        "dataschema": f"{SCHEMA_BASE}/{type_name}.json",
+        "dataschema": dataschema_for(type_name, schema_base),
         "data": {
             "kind": plan.template,
             **facts,
