@@ -10,6 +10,7 @@ import ssl
 from typing import Any
 
 import nats
+from faststream.nats import JStream, NatsBroker
 from nats.aio.client import Client as NATS
 
 from shared.natsauth import inbox_prefix
@@ -61,3 +62,40 @@ def broker_options(settings: Settings, identity: str) -> dict[str, Any]:
 
         options["security"] = BaseSecurity(ssl_context=tls)
     return options
+
+
+def service_broker(settings: Settings, identity: str) -> NatsBroker:
+    """The process's one NATS connection, as ``identity``: FastStream's broker, whose
+    nats-py client (``await broker.connect()``) the relay, sealer and dead letters share."""
+    return NatsBroker(
+        settings.nats_servers(),
+        name=f"safepath-{identity}",
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=1,
+        description=f"NATS JetStream, as the {identity} identity (JWT credentials, TLS)",
+        **broker_options(settings, identity),
+    )
+
+
+def declare_publications(broker: NatsBroker, settings: Settings, service: str) -> None:
+    """Declare on ``broker`` what the relay publishes: the service's events, each on
+    ``<namespace>.<service>.<stream id>.<EventName>``. The relay publishes them through
+    the broker's JetStream context (signed, ``Nats-Msg-Id`` = event id); the declaration
+    puts them, with their payload schema, in the service's AsyncAPI document."""
+    from shared.events import registry
+    from shared.messages import message_model
+
+    events = registry.models(service)
+    if not events:
+        return
+    broker.publisher(
+        f"{settings.subject_root(service)}.*.*",
+        stream=JStream(settings.stream_name(service), declare=False),
+        schema=message_model(f"{service.capitalize()}Event", events),
+        title=f"{service}-events",
+        description=(
+            f"Every event of the {service} service, after it commits, in stream order per"
+            " stream id; signed by the service (Ed25519, the `signature` extension);"
+            " JetStream message id = event id."
+        ),
+    )

@@ -5,7 +5,8 @@
 changes nothing. Malformed messages (not JSON, not a CloudEvent, unknown type, schema
 violation) go to the dead-letter subject with the reason, and are acked, so one poison
 message never blocks the next. ``subscribe`` wires it to a FastStream durable pull
-consumer with explicit acks: ack after commit, nak (redeliver later) when the handler
+consumer with explicit acks and a typed handler (``shared.messages``): the signature is
+checked first, then the schema; ack after commit, nak (redeliver later) when the handler
 fails, dead-letter after the last attempt.
 """
 
@@ -13,13 +14,17 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 import time
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, get_args
 
 import asyncpg
 import structlog
-from faststream import AckPolicy
-from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage, PullSub
+from faststream import AckPolicy, BaseMiddleware, StreamMessage
+from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage, NatsRouter, PullSub
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 from pydantic import ValidationError
@@ -30,6 +35,7 @@ from shared.events.base import Event
 from shared.events.registry import Registry, UnknownEventType
 from shared.events.registry import registry as default_registry
 from shared.logging import get_logger
+from shared.messages import EventMessage, message_model, received
 from shared.migrations import quote_ident
 from shared.signatures import BadSignature, EventVerifier
 from shared.tracing import consuming
@@ -102,17 +108,25 @@ class IdempotentConsumer:
         *,
         types: Collection[str] | None = None,
         registry: Registry = default_registry,
+        description: str | None = None,
     ) -> None:
         self.pool = pool
         self.name = name
         self.apply = apply
         self.types = set(types) if types is not None else None  # event names to handle
         self.registry = registry
+        self.description = description
         self.service = schema  # each service's store lives in the schema of its name
         self._inbox_sql = (
             f"INSERT INTO {quote_ident(schema)}.inbox (consumer, event_id) VALUES ($1, $2::uuid)"
             " ON CONFLICT DO NOTHING RETURNING 1"
         )
+
+    def events(self, source: str | None = None) -> list[type[Event]]:
+        """The event models this consumer handles, of ``source``'s events when given (every
+        registered one without ``types``)."""
+        models = self.registry.models(source)
+        return [m for m in models if self.types is None or m.name() in self.types]
 
     async def handle(self, env: Envelope, event: Event) -> Outcome:
         if self.types is not None and env.event_name not in self.types:
@@ -197,33 +211,33 @@ def subscribe(
     durable: str,
     max_deliver: int = 8,
     redeliver_after: float = 1.0,
+    events: Sequence[type[Event]] | None = None,
+    description: str | None = None,
 ) -> None:
     """Register ``consumer`` as a durable pull subscriber with explicit acks on ``broker``.
 
-    Messages are fetched one at a time so events of a stream are applied in order.
+    Its handler takes the typed message of ``events`` (by default the consumer's types
+    among the events of the service whose subjects it reads, ``<namespace>.<service>.>``);
+    ``gated_subscriber`` checks the signature and the schema first. Messages are fetched
+    one at a time so events of a stream are applied in order. A handler failure is
+    redelivered (nak with a growing delay), and dead-lettered after ``max_deliver``.
     """
+    source = subject.split(".")[1] if subject.count(".") >= 2 else None
+    model = message_model(_model_name(durable), events or consumer.events(source))
+    observed = ConsumerMetrics(durable)
 
-    observed = ConsumerMetrics(consumer.name)
-
-    async def on_message(msg: NatsMessage) -> None:
-        raw = msg.raw_message
-        structlog.contextvars.clear_contextvars()
-        meta = raw.metadata
-        key = f"{meta.stream}:{meta.sequence.stream}"
-        started = observed.received(meta.num_delivered)
+    async def on_event(message: EventMessage, msg: NatsMessage) -> None:
+        meta = msg.raw_message.metadata
+        started = received_at()
         try:
-            check_origin(verifier, raw.data, raw.subject, meta.stream)
-            outcome = await consumer.process(raw.data)
-        except Malformed as e:
-            await dead_letters.send(raw.data, str(e), raw.subject, key)
-            log.warning("message_dead_lettered", consumer=consumer.name, reason=str(e))
-            await msg.ack()
-            observed.dead_lettered(started, dead_letter_cause(e))
-            return
+            # A child of the event's trace: what the handler appends carries the trace on.
+            with consuming(consumer.service, consumer.name, message.envelope):
+                outcome = await consumer.handle(message.envelope, message.event)
         except Exception as e:
             if meta.num_delivered >= max_deliver:
                 reason = f"handler failed {meta.num_delivered} times: {type(e).__name__}"
-                await dead_letters.send(raw.data, reason, raw.subject, key)
+                key = f"{meta.stream}:{meta.sequence.stream}"
+                await dead_letters.send(msg.body, reason, msg.raw_message.subject, key)
                 log.error("message_dead_lettered", consumer=consumer.name, reason=reason)
                 await msg.ack()
                 observed.dead_lettered(started, "retries_exhausted")
@@ -241,9 +255,16 @@ def subscribe(
         observed.acked(started)
         log.debug("message_handled", consumer=consumer.name, outcome=outcome.value)
 
-    broker.subscriber(
-        subject,
-        stream=JStream(stream, declare=False),
+    on_event.__annotations__ = {"message": model, "msg": NatsMessage, "return": None}
+    gated_subscriber(
+        broker,
+        on_event,
+        model,
+        dead_letters,
+        verifier=verifier,
+        registry=consumer.registry,
+        stream=stream,
+        subject=subject,
         durable=durable,
         pull_sub=PullSub(batch_size=1, timeout=1.0),
         config=ConsumerConfig(
@@ -252,6 +273,140 @@ def subscribe(
             ack_wait=30.0,
             deliver_policy=DeliverPolicy.ALL,
         ),
+        inbox_prefix=inbox_prefix,
+        description=description or consumer.description,
+    )
+
+
+def gated_subscriber(
+    broker: NatsBroker,
+    handler: Callable[..., Awaitable[None]],
+    model: type[EventMessage],
+    dead_letters: DeadLetters,
+    *,
+    verifier: EventVerifier,
+    registry: Registry = default_registry,
+    stream: str,
+    subject: str,
+    durable: str,
+    pull_sub: PullSub,
+    config: ConsumerConfig,
+    inbox_prefix: bytes,
+    max_workers: int | None = None,
+    ignore_others: bool = True,
+    description: str | None = None,
+) -> None:
+    """A durable pull subscriber (manual acks) whose ``handler`` takes ``model``.
+
+    Before the handler, in this order (``EventGate``): the signature of the service whose
+    subject the message came on (``check_origin``), then the envelope and the event's
+    schema through ``registry`` (upcasting old versions). What fails either goes to
+    ``dead_letters`` with its reason and is acked. An authentic event of a type ``model``
+    does not name is acked unread (``ignore_others``) or dead-lettered. The handler acks.
+    """
+    accepted = _data_types(model)
+
+    async def decode(msg: StreamMessage[Any]) -> EventMessage:
+        env, event = parse_message(msg.body, registry)
+        return received(model, env, event)
+
+    router = NatsRouter(
+        middlewares=(
+            _gate(
+                EventGate.Policy(
+                    verifier,
+                    dead_letters,
+                    accepted,
+                    ignore_others,
+                    durable,
+                    ConsumerMetrics(durable),
+                )
+            ),
+        )
+    )
+    options: dict[str, Any] = {} if max_workers is None else {"max_workers": max_workers}
+    router.subscriber(
+        subject,
+        stream=JStream(stream, declare=False),
+        durable=durable,
+        pull_sub=pull_sub,
+        config=config,
         ack_policy=AckPolicy.MANUAL,
         inbox_prefix=inbox_prefix,  # the identity may read replies under its own prefix only
-    )(on_message)
+        decoder=decode,
+        no_reply=True,  # a handler's return value is never published (a reply_to header)
+        title=durable,
+        description=description,
+        **options,
+    )(handler)
+    broker.include_router(router)
+
+
+class EventGate(BaseMiddleware):
+    """What every message passes before a subscriber's handler (see ``gated_subscriber``)."""
+
+    @dataclass(frozen=True)
+    class Policy:
+        verifier: EventVerifier
+        dead_letters: DeadLetters
+        accepted: tuple[type[Event], ...]
+        ignore_others: bool
+        consumer: str
+        observed: ConsumerMetrics
+
+    policy: ClassVar[Policy]
+
+    async def consume_scope(self, call_next: Any, msg: StreamMessage[Any]) -> Any:
+        p = self.policy
+        raw = msg.raw_message
+        structlog.contextvars.clear_contextvars()
+        started = p.observed.received(raw.metadata.num_delivered)
+        _received_at.set(started)
+        try:
+            check_origin(p.verifier, raw.data, raw.subject, raw.metadata.stream)  # first
+            message = await msg.decode()
+            assert isinstance(message, EventMessage)
+            event = message.event
+            if not isinstance(event, p.accepted) and not p.ignore_others:
+                raise Malformed(f"{message.type[:200]} is not handled by {p.consumer}")
+        except Malformed as e:
+            meta = raw.metadata
+            key = f"{meta.stream}:{meta.sequence.stream}"
+            await p.dead_letters.send(raw.data, str(e), raw.subject, key)
+            log.warning("message_dead_lettered", consumer=p.consumer, reason=str(e))
+            await msg.ack()
+            p.observed.dead_lettered(started, dead_letter_cause(e))
+            return None
+        structlog.contextvars.bind_contextvars(
+            correlation_id=message.correlationid, event_id=message.id, event_type=event.name()
+        )
+        if not isinstance(event, p.accepted):
+            await msg.ack()
+            p.observed.acked(started)
+            log.debug("message_handled", consumer=p.consumer, outcome=Outcome.IGNORED.value)
+            return None
+        return await call_next(msg)
+
+
+_received_at: ContextVar[float] = ContextVar("safepath_message_received_at")
+
+
+def received_at() -> float:
+    """When the gate received the message being handled (``time.perf_counter()``), for
+    the handler's ``ConsumerMetrics`` outcome."""
+    return _received_at.get()
+
+
+def _gate(policy: EventGate.Policy) -> type[EventGate]:
+    return type("EventGate", (EventGate,), {"policy": policy})
+
+
+def _data_types(model: type[EventMessage]) -> tuple[type[Event], ...]:
+    annotation = model.model_fields["data"].annotation
+    found = get_args(annotation) or (annotation,)
+    return tuple(t for t in found if isinstance(t, type) and issubclass(t, Event))
+
+
+def _model_name(durable: str) -> str:
+    """``notify-referrals`` → ``NotifyReferralsMessage``."""
+    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", durable)) + "Message"

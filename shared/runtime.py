@@ -20,6 +20,7 @@ from nats.js import JetStreamContext
 
 from shared import bus
 from shared.consumer import DeadLetters
+from shared.envelope import schema_base
 from shared.eventstore import EventStore
 from shared.installation import with_local_bus_identity
 from shared.jetstream import dead_letter_subject, require_streams
@@ -83,6 +84,7 @@ async def start_runtime(
     settings.check_production()
     settings = with_local_bus_identity(settings, service)
     settings.check_bus()
+    schema_base()  # a malformed SAFEPATH_SCHEMA_BASE_URL stops start-up, not each publish
     assert settings.event_signing_key is not None and settings.event_verify_keys is not None
     signer = EventSigner(settings.event_signing_key)
     verifier = EventVerifier.from_text(settings.event_verify_keys, settings.namespace)
@@ -101,8 +103,13 @@ async def start_runtime(
         log.info("migrations_applied", service=service, files=applied)
     # The service's own identity: it may publish its own subjects and use its own
     # consumers, nothing more. Streams are declared by the setup identity beforehand.
-    nc = await bus.connect(settings, service)
+    # One connection per process: FastStream's broker holds it (credentials and inbox
+    # prefix from ``bus.broker_options``); the relay, the sealer and the dead letters
+    # publish through its JetStream context.
+    broker = bus.service_broker(settings, service)
+    nc = await broker.connect()
     js = nc.jetstream(timeout=5.0)
+    bus.declare_publications(broker, settings, service)
     await require_streams(js, settings, service)
     store = EventStore(pool, service)
     relay = Relay(
@@ -113,13 +120,6 @@ async def start_runtime(
         batch=settings.relay_batch,
         poll_seconds=settings.relay_poll_seconds,
         signer=signer,
-    )
-    broker = NatsBroker(
-        settings.nats_servers(),
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=1,
-        name=f"safepath-{service}-consumers",
-        **bus.broker_options(settings, service),
     )
     rt = Runtime(service, settings, pool, nc, js, store, relay, broker, verifier)
     if wire is not None:
@@ -141,8 +141,11 @@ async def start_runtime(
 
 
 async def stop_runtime(rt: Runtime) -> None:
-    with contextlib.suppress(Exception):
-        await rt.broker.stop()
+    # Subscribers first (handlers in flight finish on the open connection), then the
+    # relay, sealer and other tasks, then the one connection (``broker.stop`` drains it).
+    for sub in rt.broker.subscribers:
+        with contextlib.suppress(Exception):
+            await sub.stop()
     for t in rt.tasks:
         # Cancel until done: a library may swallow one cancellation mid-call.
         while not t.done():
@@ -151,7 +154,7 @@ async def stop_runtime(rt: Runtime) -> None:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await t
     with contextlib.suppress(Exception):
-        await rt.nc.drain()
+        await rt.broker.stop()
     await rt.pool.close()
     log.info("service_stopped", service=rt.service)
 
