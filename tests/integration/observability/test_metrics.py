@@ -144,6 +144,12 @@ async def test_a_scrape_after_a_referral_shows_the_work_and_no_identity(
     ) >= 1
     assert value(notify, "safepath_notify_delivery_duration_seconds_count", channel="webhook")
 
+    # Every scrape-time probe worked (their gauges are fresh), in all three services.
+    for found in (case, referral, notify):
+        failed = {k: v for k, v in found.items() if k[0] == "safepath_metrics_probe_failures_total"}
+        assert not failed, failed
+    assert value(notify, "safepath_consumer_pending_messages", consumer="notify-referrals") == 0
+
     # Nothing identifying in any of it.
     rid = referral_id_for(referred.request_id, "shelter")
     everything = "\n".join([await scrape(system.case), await scrape(system.referral), notify_text])
