@@ -57,10 +57,8 @@ def bootstrap(
         encrypted = await n.webhooks.encrypt_plaintext_rows(rt.pool)
         if encrypted:
             log.info("webhook_secrets_encrypted", rows=encrypted)
-        if config.directory_file is not None:
-            async with rt.pool.acquire() as conn, conn.transaction():
-                count = await n.views.load_file(conn, config.directory_file)
-            log.info("directory_loaded", providers=count)
+        # The directory comes from the referral stream's directory events, in order
+        # before the referrals routed on it (services/notify/app/directory.py).
         n.ready.set()
 
     return create_service_app(

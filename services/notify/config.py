@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.notify.domain.webhook_url import AllowedHost, parse_allow_hosts
-from services.referral.data import DEFAULT_DIRECTORY  # shipped in the wheel
 
 
 class NotifySettings(BaseSettings):
@@ -22,7 +20,8 @@ class NotifySettings(BaseSettings):
     nats_timeout_seconds: float = Field(default=5.0, gt=0)
     # How long a rotated-out webhook secret keeps signing next to the new one.
     secret_overlap_hours: float = Field(default=24.0, ge=0)
-    directory_file: Path | None = DEFAULT_DIRECTORY
+    # No directory file: notify learns providers and coordinators from the referral
+    # service's directory events (a directory-file setting of earlier versions is ignored).
     # Language for recipients the directory has no language for (coordinators, caseworkers).
     default_language: str = "en"
     # Notifications handled at once by the delivery consumer.

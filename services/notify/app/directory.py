@@ -1,9 +1,13 @@
 """Who the recipients are: the directory view, caseworkers per case, routing facts.
 
-The view starts from the default directory file (so a notification can go out before the
-referral service has published anything) and is overridden by the referral service's
-directory events. ``contacts_for`` reads what one referral event needs into an in-memory
-``DirectoryLookup`` for the pure ``who_hears_what``.
+The view is learnt from the directory events on the referral stream only
+(``ProviderRegistered``, ``ProviderUpdated``, ``ProviderSuspended``,
+``ProviderReinstated``, ``CoordinatorAssigned``): the referral service publishes its
+directory before it routes anything, and the ``notify-referrals`` consumer reads that
+stream in order, so every routing attempt arrives after the directory it was made on.
+Notify never reads the referral service's files. ``contacts_for`` reads what one
+referral event needs into an in-memory ``DirectoryLookup`` for the pure
+``who_hears_what``.
 """
 
 from __future__ import annotations
@@ -11,16 +15,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import asyncpg
 
 from services.notify.domain.recipients import Contact
 from services.notify.domain.referral_facts import ReferralFacts
-from services.referral.app.directory_file import load_directory
 from shared.events.base import Event
 from shared.events.referral import (
     CoordinatorAssigned,
@@ -32,12 +33,10 @@ from shared.events.referral import (
 )
 from shared.migrations import quote_ident
 
-# Facts of a routing attempt worth keeping: the allow-list of ``payload.shareable_facts``
-# plus the ids needed to address recipients. Free text (``reasons``) is never kept.
+# Facts of a routing attempt worth keeping (notify's own ``referral_facts`` rows): the
+# allow-list of ``payload.shareable_facts`` plus the ids needed to address recipients.
+# Free text (``reasons``) is never kept. Rows written before this shape kept ``need``.
 KEPT_FACTS = (
-    "referral_id",
-    "case_id",
-    "need",
     "needs",
     "urgency",
     "categories",
@@ -85,15 +84,6 @@ class DirectoryViews:
         self.default_language = default_language
 
     # -- writing ---------------------------------------------------------------------------
-
-    async def load_file(self, conn: asyncpg.Connection, path: Path) -> int:
-        """Seed the view from a directory file; entries set by events are left alone."""
-        directory = load_directory(path)
-        for p in directory.providers:
-            await self._put_provider(conn, p, "file")
-        for c in directory.coordinators:
-            await self._put_coordinator(conn, c.category, c.id, "file")
-        return len(directory.providers)
 
     async def apply_directory_event(self, conn: asyncpg.Connection, event: Event) -> None:
         if isinstance(event, ProviderRegistered | ProviderUpdated):
@@ -145,15 +135,17 @@ class DirectoryViews:
             recipient_token(who),
         )
 
-    async def keep_facts(self, conn: asyncpg.Connection, data: Mapping[str, Any]) -> None:
-        kept = {k: data[k] for k in KEPT_FACTS if k in data}
+    async def keep_facts(self, conn: asyncpg.Connection, facts: ReferralFacts) -> None:
+        """Keep a routing attempt's facts for the answers that do not repeat them."""
+        values = asdict(facts)
+        kept = {k: values[k] for k in KEPT_FACTS}
         await conn.execute(
             f"""INSERT INTO {self.q}.referral_facts (referral_id, case_id, facts)
                 VALUES ($1, $2, $3::jsonb)
                 ON CONFLICT (referral_id) DO UPDATE SET facts = excluded.facts,
                 updated_at = now()""",
-            str(data["referral_id"]),
-            str(data["case_id"]),
+            facts.referral_id,
+            facts.case_id,
             json.dumps(kept),
         )
 
@@ -166,12 +158,31 @@ class DirectoryViews:
             )
         )
 
-    async def facts_of(self, conn: asyncpg.Connection, referral_id: str) -> dict[str, Any]:
-        raw = await conn.fetchval(
-            f"SELECT facts::text FROM {self.q}.referral_facts WHERE referral_id = $1",
+    async def facts_of(self, conn: asyncpg.Connection, referral_id: str) -> ReferralFacts | None:
+        """The facts of the referral's last routing attempt; None when none was seen."""
+        row = await conn.fetchrow(
+            f"SELECT case_id, facts::text AS facts FROM {self.q}.referral_facts"
+            " WHERE referral_id = $1",
             referral_id,
         )
-        return dict(json.loads(raw)) if raw else {}
+        if row is None:
+            return None
+        kept: dict[str, Any] = json.loads(row["facts"])
+        needs = kept.get("needs") or ([kept["need"]] if kept.get("need") else [])
+        return ReferralFacts(
+            referral_id=referral_id,
+            case_id=row["case_id"],
+            needs=tuple(needs),
+            urgency=kept["urgency"],
+            categories=tuple(kept["categories"]),
+            region=kept["region"],
+            district=kept.get("district"),
+            sex=kept["sex"],
+            age_band=kept["age_band"],
+            language=kept["language"],
+            disability=bool(kept["disability"]),
+            provider_id=kept.get("provider_id"),
+        )
 
     async def contacts_for(self, conn: asyncpg.Connection, facts: ReferralFacts) -> Contacts:
         contacts = Contacts()

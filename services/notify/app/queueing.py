@@ -8,10 +8,9 @@ notification, which the delivery record then refuses to queue again.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
 
@@ -24,34 +23,33 @@ from services.notify.domain import (
     build_notification,
     who_hears_what,
 )
-from services.notify.domain import referral_facts as rf
 from services.notify.domain.delivery import DeliveryRecord, QueueNotification
-from services.notify.domain.referral_facts import read_facts
+from services.notify.domain.referral_facts import (
+    NOTIFIED_EVENTS,
+    Answer,
+    RoutingAttempt,
+    facts_of_answer,
+    facts_of_attempt,
+)
 from shared.case_scope import SCOPE_EVENT_TYPES, CaseScopes
-from shared.envelope import Envelope
+from shared.envelope import Envelope, schema_base
+from shared.events import registry
 from shared.events.base import Event
+from shared.events.case import CaseOpened, CaseTransferred, ReferralRequested
 from shared.events.referral import DIRECTORY_EVENTS
 from shared.logging import get_logger
 
 log = get_logger("safepath.notify")
 
 NOTIFICATION_NAMESPACE = uuid.UUID("6f1c8f0e-5b7a-4c1e-9d62-7a0b3f1e2d44")
-DIRECTORY_EVENT_NAMES = frozenset(e.__name__ for e in DIRECTORY_EVENTS)
-ROUTING_ATTEMPTS = frozenset({rf.REFERRAL_ROUTED, rf.REFERRAL_UNROUTABLE})
-NOTIFIED = frozenset(
-    {
-        rf.REFERRAL_ROUTED,
-        rf.REFERRAL_UNROUTABLE,
-        rf.REFERRAL_ESCALATED,
-        rf.REFERRAL_ACCEPTED,
-        rf.REFERRAL_DECLINED,
-        rf.SERVICE_COMPLETED,
-    }
-)
-REFERRAL_STREAM_EVENTS = NOTIFIED | DIRECTORY_EVENT_NAMES
+# What ``notify-referrals`` reads from the referral stream: the events somebody hears
+# about, and the directory (the only way notify learns providers and coordinators).
+REFERRAL_STREAM_EVENTS: tuple[type[Event], ...] = (*NOTIFIED_EVENTS, *DIRECTORY_EVENTS)
 # The caseworker to tell, and the case's scope (who may read a referral's notifications).
-CASE_STREAM_EVENTS = frozenset(
-    {"CaseOpened", "CaseTransferred", "ReferralRequested", *SCOPE_EVENT_TYPES}
+CASE_STREAM_EVENTS: tuple[type[Event], ...] = tuple(
+    m
+    for m in registry.models("case")
+    if m.name() in {"CaseOpened", "CaseTransferred", "ReferralRequested", *SCOPE_EVENT_TYPES}
 )
 
 
@@ -84,25 +82,30 @@ class Queueing:
     async def on_referral_event(
         self, conn: asyncpg.Connection, env: Envelope, event: Event
     ) -> None:
-        name = env.event_name
-        if name in DIRECTORY_EVENT_NAMES:
+        if isinstance(event, DIRECTORY_EVENTS):
             await self.views.apply_directory_event(conn, event)
             return
-        data: Mapping[str, Any] = env.data
-        if name in ROUTING_ATTEMPTS:
-            await self.views.keep_facts(conn, data)
-        else:  # accept/decline/escalation/completion do not repeat the routing facts
-            data = {**await self.views.facts_of(conn, str(data.get("referral_id"))), **data}
-        facts = read_facts(data)
+        if isinstance(event, RoutingAttempt):
+            facts = facts_of_attempt(event)
+            await self.views.keep_facts(conn, facts)
+        elif isinstance(event, Answer):  # these do not repeat the routing facts
+            attempt = await self.views.facts_of(conn, event.referral_id)
+            if attempt is None:
+                log.warning("referral_facts_unknown", event_type=event.name())
+                return
+            facts = facts_of_answer(event, attempt)
+        else:
+            return
         contacts = await self.views.contacts_for(conn, facts)
-        for plan in who_hears_what(env.type, data, contacts):
+        for plan in who_hears_what(event, facts, contacts):
             await self.queue(conn, plan, cause_id=env.id, correlation_id=env.correlationid)
 
     async def on_case_event(self, conn: asyncpg.Connection, env: Envelope, event: Event) -> None:
         await self.scopes.record(conn, env.subject, env.streamversion, event)
-        who = getattr(event, "to_caseworker", None) or getattr(event, "caseworker", None)
-        if isinstance(who, str):
-            await self.views.set_caseworker(conn, env.subject, who)
+        if isinstance(event, CaseTransferred):
+            await self.views.set_caseworker(conn, env.subject, event.to_caseworker)
+        elif isinstance(event, CaseOpened | ReferralRequested):
+            await self.views.set_caseworker(conn, env.subject, event.caseworker)
 
     # -- queueing ---------------------------------------------------------------------------
 
@@ -126,6 +129,7 @@ class Queueing:
                 now=now,
                 case_key=self.case_key,
                 templates=self.templates,
+                schema_base=schema_base(),
             )
         except NotShareable as e:
             # Names the field only: its value may be exactly what must not be shared.
@@ -165,9 +169,9 @@ class Queueing:
         """Tell the category coordinators that a provider's notification was dead-lettered."""
         if record.recipient_kind != "provider" or record.referral_id is None:
             return []
-        data = {**await self.views.facts_of(conn, record.referral_id)}
-        data.setdefault("referral_id", record.referral_id)
-        facts = read_facts(data)
+        facts = await self.views.facts_of(conn, record.referral_id)
+        if facts is None:
+            return []
         contacts = await self.views.contacts_for(conn, facts)
         queued = []
         for c in {c.id: c for c in contacts.coordinators.values()}.values():

@@ -6,7 +6,7 @@ from collections import defaultdict
 
 import asyncpg
 
-from services.notify.entrypoints.schemas import AttemptView, DeadLetterView, NotificationView
+from services.notify.app.views import AttemptView, DeadLetterView, NotificationView
 from shared.auth import Principal
 from shared.case_scope import CaseScopes, in_scope
 from shared.migrations import quote_ident

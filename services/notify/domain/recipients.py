@@ -10,13 +10,20 @@ Everything else is nobody's business: no plans.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-from services.notify.domain import referral_facts as rf
-from services.notify.domain.referral_facts import ReferralFacts, event_name, read_facts
+from services.notify.domain.referral_facts import ReferralFacts
+from shared.events.base import Event
 from shared.events.notify import Channel, RecipientKind, TemplateName
+from shared.events.referral import (
+    ReferralAccepted,
+    ReferralDeclined,
+    ReferralEscalated,
+    ReferralRouted,
+    ReferralUnroutable,
+    ServiceCompleted,
+)
 
 DEFAULT_LANGUAGE = "en"
 
@@ -52,29 +59,28 @@ class NotificationPlan:
     facts: ReferralFacts
 
 
-_TEMPLATE_FOR: dict[str, TemplateName] = {
-    rf.REFERRAL_ROUTED: "new_referral",
-    rf.REFERRAL_ESCALATED: "referral_escalated",
-    rf.REFERRAL_UNROUTABLE: "referral_unroutable",
-    rf.REFERRAL_ACCEPTED: "referral_accepted",
-    rf.REFERRAL_DECLINED: "referral_declined",
-    rf.SERVICE_COMPLETED: "service_completed",
+_TEMPLATE_FOR: dict[type[Event], TemplateName] = {
+    ReferralRouted: "new_referral",
+    ReferralEscalated: "referral_escalated",
+    ReferralUnroutable: "referral_unroutable",
+    ReferralAccepted: "referral_accepted",
+    ReferralDeclined: "referral_declined",
+    ServiceCompleted: "service_completed",
 }
 
 
 def who_hears_what(
-    event_type_name: str, data: Mapping[str, Any], directory_lookup: DirectoryLookup
+    event: Event, facts: ReferralFacts, directory_lookup: DirectoryLookup
 ) -> list[NotificationPlan]:
-    """The notifications a referral event calls for (empty when it calls for none)."""
-    name = event_name(event_type_name)
-    template = _TEMPLATE_FOR.get(name)
+    """The notifications ``event`` calls for (empty when it calls for none); ``facts``
+    are the referral's, as ``referral_facts`` reads them from the event."""
+    template = _TEMPLATE_FOR.get(type(event))
     if template is None:
         return []
-    facts = read_facts(data)
-    if name == rf.REFERRAL_ROUTED:
+    if isinstance(event, ReferralRouted):
         contacts = _provider(facts, directory_lookup)
         kind: RecipientKind = "provider"
-    elif name in (rf.REFERRAL_ESCALATED, rf.REFERRAL_UNROUTABLE):
+    elif isinstance(event, ReferralEscalated | ReferralUnroutable):
         contacts = _coordinators(facts, directory_lookup)
         kind = "coordinator"
     else:
@@ -116,7 +122,5 @@ def _caseworker(facts: ReferralFacts, directory: DirectoryLookup) -> Contact:
     found = directory.caseworker(facts.case_id)
     if found is not None:
         return found
-    if facts.caseworker_id is not None:
-        return Contact(id=facts.caseworker_id)
     # Nobody assigned that notify knows of: address the case's caseworkers by the case id.
     return Contact(id=facts.case_id)

@@ -1,37 +1,47 @@
-"""How the referral service's events are read: the one place that knows their field names.
+"""What notify may know about a referral, read from the referral service's typed events.
 
-The referral events (``shared/events/referral.py``) are owned by another service. Notify
-reads their data as plain dictionaries through this module only, so a renamed field is a
-one-line change here. Routing facts may sit at the top level of the event data or in a
-nested object (see ``NESTED_FACT_KEYS``).
+The events are the shared models of ``shared/events/referral.py`` (the contract the
+referral service publishes, checked against its schema before notify sees it), so a
+renamed field is a type error here, not a silently missing value.
 
-Events that do not repeat the routing facts (accept, decline, completion) are read with
-the facts of the referral's ``ReferralRouted`` merged underneath by the caller:
-``{**routed_data, **event_data}``.
+A routing attempt (``ReferralRouted``, ``ReferralUnroutable``) carries every fact. An
+answer, an escalation or a completion carries only the referral, the case and the
+provider: its facts are those of the referral's last attempt (kept by the caller), with
+its own provider.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
-# Event names notify reacts to (the ``<Name>`` of ``org.safepath.referral.<Name>.v<N>``).
-REFERRAL_ROUTED = "ReferralRouted"
-REFERRAL_ESCALATED = "ReferralEscalated"
-REFERRAL_UNROUTABLE = "ReferralUnroutable"
-REFERRAL_ACCEPTED = "ReferralAccepted"
-REFERRAL_DECLINED = "ReferralDeclined"
-SERVICE_COMPLETED = "ServiceCompleted"
+from shared.events.base import Event
+from shared.events.referral import (
+    ReferralAccepted,
+    ReferralDeclined,
+    ReferralEscalated,
+    ReferralRouted,
+    ReferralUnroutable,
+    ServiceCompleted,
+)
 
-# Where routing facts may be nested in the event data, tried in order after the top level.
-NESTED_FACT_KEYS: tuple[str, ...] = ("facts", "routing_facts", "routing", "subject")
+RoutingAttempt = ReferralRouted | ReferralUnroutable
+Answer = ReferralAccepted | ReferralDeclined | ReferralEscalated | ServiceCompleted
+
+# The referral events somebody hears about (``recipients.who_hears_what``).
+NOTIFIED_EVENTS: tuple[type[Event], ...] = (
+    ReferralRouted,
+    ReferralUnroutable,
+    ReferralEscalated,
+    ReferralAccepted,
+    ReferralDeclined,
+    ServiceCompleted,
+)
 
 
 @dataclass(frozen=True)
 class ReferralFacts:
-    """What notify may know about a referral. Values are unchecked here; the payload
-    builder validates each one against the shared vocabulary before it leaves."""
+    """What notify may know about a referral. Values are checked again by the payload
+    builder against the shared vocabulary before they leave (defence in depth)."""
 
     referral_id: str
     case_id: str
@@ -45,77 +55,40 @@ class ReferralFacts:
     language: str
     disability: bool
     provider_id: str | None
-    coordinator_ids: tuple[str, ...]
-    caseworker_id: str | None
+    coordinator_ids: tuple[str, ...] = ()
 
 
-def event_name(event_type_name: str) -> str:
-    """``org.safepath.referral.ReferralRouted.v1`` or ``ReferralRouted`` → ``ReferralRouted``."""
-    parts = event_type_name.split(".")
-    if len(parts) >= 2 and parts[-1].startswith("v") and parts[-1][1:].isdigit():
-        return parts[-2]
-    return parts[-1]
-
-
-def read_facts(data: Mapping[str, Any]) -> ReferralFacts:
-    """The facts of a referral event's data (missing ones become empty or "unknown")."""
-    get = _lookup(data)
-    needs = get("needs")
-    if needs is None:
-        need = get("need")
-        needs = [need] if need is not None else []
+def facts_of_attempt(event: RoutingAttempt) -> ReferralFacts:
+    """Every fact of a routing attempt: the chosen provider, or the coordinator it names."""
+    provider_id: str | None = None
+    coordinator_ids: tuple[str, ...] = ()
+    if isinstance(event, ReferralRouted):
+        provider_id = event.provider_id
+    else:
+        coordinator_ids = (event.coordinator_id,)
     return ReferralFacts(
-        referral_id=str(get("referral_id") or ""),
-        case_id=str(get("case_id") or ""),
-        needs=tuple(str(n) for n in _as_list(needs)),
-        urgency=str(get("urgency") or "routine"),
-        categories=tuple(str(c) for c in _as_list(get("categories"))),
-        region=str(get("region") or ""),
-        district=None if get("district") is None else str(get("district")),
-        sex=str(get("sex") or "unknown"),
-        age_band=str(get("age_band") or "unknown"),
-        language=str(get("language") or "other"),
-        disability=get("disability") is True,
-        provider_id=_optional_str(get("provider_id")),
-        coordinator_ids=_coordinator_ids(data),
-        caseworker_id=_optional_str(get("caseworker_id") or get("caseworker")),
+        referral_id=event.referral_id,
+        case_id=event.case_id,
+        needs=(event.need,),
+        urgency=event.urgency,
+        categories=tuple(event.categories),
+        region=event.region,
+        district=event.district,
+        sex=event.sex,
+        age_band=event.age_band,
+        language=event.language,
+        disability=event.disability,
+        provider_id=provider_id,
+        coordinator_ids=coordinator_ids,
     )
 
 
-def _lookup(data: Mapping[str, Any]) -> Any:
-    nested = [data[k] for k in NESTED_FACT_KEYS if isinstance(data.get(k), Mapping)]
-
-    def get(key: str) -> Any:
-        if data.get(key) is not None:
-            return data[key]
-        for inner in nested:
-            if inner.get(key) is not None:
-                return inner[key]
-        return None
-
-    return get
-
-
-def _coordinator_ids(data: Mapping[str, Any]) -> tuple[str, ...]:
-    ids: list[str] = []
-    for key in ("coordinator_id", "coordinator_ids", "coordinator", "coordinators"):
-        for item in _as_list(data.get(key)):
-            if isinstance(item, Mapping):
-                value = item.get("coordinator_id") or item.get("id")
-            else:
-                value = item
-            if value and str(value) not in ids:
-                ids.append(str(value))
-    return tuple(ids)
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, list | tuple):
-        return list(value)
-    return [value]
-
-
-def _optional_str(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value)
+def facts_of_answer(event: Answer, attempt: ReferralFacts) -> ReferralFacts:
+    """The facts of ``event``: those of the referral's last ``attempt``, with its provider."""
+    return replace(
+        attempt,
+        referral_id=event.referral_id,
+        case_id=event.case_id,
+        provider_id=event.provider_id,
+        coordinator_ids=(),
+    )

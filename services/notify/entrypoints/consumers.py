@@ -8,6 +8,9 @@
   pending is nak'ed with the configured backoff, so JetStream schedules the retry. A
   message no code can handle goes to ``<namespace>.deadletter.notify-deliver-<event>``
   with its reason (as the inbox consumers do) and is acked, so it never blocks the next.
+
+Every handler takes the typed event (``shared.messages``); ``shared.consumer``'s gate
+checks the signature, then the schema, before any of them runs.
 """
 
 from __future__ import annotations
@@ -16,8 +19,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import structlog
-from faststream import AckPolicy
-from faststream.nats import ConsumerConfig, JStream, NatsMessage, PullSub
+from faststream.nats import ConsumerConfig, NatsMessage, PullSub
 from nats.js.api import DeliverPolicy
 
 from services.notify.app.delivery import Delivery
@@ -26,41 +28,55 @@ from services.notify.config import NotifySettings
 from shared.consumer import (
     Apply,
     ConsumerMetrics,
-    DeadLetters,
     IdempotentConsumer,
-    Malformed,
-    check_origin,
-    dead_letter_cause,
-    parse_message,
+    gated_subscriber,
+    received_at,
     subscribe,
 )
 from shared.events.notify import NotificationQueued, NotificationRedeliveryRequested
-from shared.events.registry import registry
 from shared.logging import get_logger
+from shared.messages import EventMessage, message_model
 from shared.runtime import Runtime
-from shared.signatures import EventVerifier
 from shared.tracing import consuming
 
 log = get_logger("safepath.notify")
 
-DELIVERED_EVENTS = ("NotificationQueued", "NotificationRedeliveryRequested")
+DELIVERED_EVENTS = (NotificationQueued, NotificationRedeliveryRequested)
 
 
 def _after(ready: asyncio.Event, apply: Apply) -> Apply:
     async def gated(*args: object) -> None:
-        await ready.wait()  # the directory file is loaded and the streams exist
+        await ready.wait()  # start-up is done (webhook secrets encrypted)
         await apply(*args)  # type: ignore[arg-type]
 
     return gated
 
 
 def wire_inbound(rt: Runtime, queueing: Queueing, ready: asyncio.Event) -> None:
-    for name, source, apply, types in (
-        ("notify-referrals", "referral", queueing.on_referral_event, REFERRAL_STREAM_EVENTS),
-        ("notify-cases", "case", queueing.on_case_event, CASE_STREAM_EVENTS),
+    for name, source, apply, events, description in (
+        (
+            "notify-referrals",
+            "referral",
+            queueing.on_referral_event,
+            REFERRAL_STREAM_EVENTS,
+            "Referral events somebody must hear about become queued notifications; the"
+            " directory events are notify's only source of providers and coordinators.",
+        ),
+        (
+            "notify-cases",
+            "case",
+            queueing.on_case_event,
+            CASE_STREAM_EVENTS,
+            "Who each case's caseworker is, and the case's scope (region, office).",
+        ),
     ):
         consumer = IdempotentConsumer(
-            rt.pool, rt.store.schema, name, _after(ready, apply), types=types
+            rt.pool,
+            rt.store.schema,
+            name,
+            _after(ready, apply),
+            types={e.name() for e in events},
+            description=description,
         )
         subscribe(
             rt.broker,
@@ -71,6 +87,7 @@ def wire_inbound(rt: Runtime, queueing: Queueing, ready: asyncio.Event) -> None:
             durable=name,
             verifier=rt.verifier,
             inbox_prefix=rt.subscriber_inbox,
+            events=events,
         )
 
 
@@ -81,11 +98,18 @@ def wire_delivery(
     # still waiting for a slow receiver, so no timeout is shorter than one round can take.
     budget = settings.webhook_timeout_seconds + settings.nats_timeout_seconds + 5.0
     backoff = [max(b, budget) for b in settings.backoff_seconds]
-    for name in DELIVERED_EVENTS:
+    for event_type in DELIVERED_EVENTS:
+        name = event_type.name()
         durable = f"notify-deliver-{name}"
-        rt.broker.subscriber(
-            f"{rt.settings.subject_root('notify')}.*.{name}",
-            stream=JStream(rt.stream_of("notify"), declare=False),
+        model = message_model(f"{name}Delivery", [event_type])
+        gated_subscriber(
+            rt.broker,
+            _delivery_handler(delivery, settings, ready, model, durable),
+            model,
+            rt.dead_letters(durable),
+            verifier=rt.verifier,
+            stream=rt.stream_of("notify"),
+            subject=f"{rt.settings.subject_root('notify')}.*.{name}",
             durable=durable,
             pull_sub=PullSub(batch_size=settings.delivery_workers, timeout=1.0),
             config=ConsumerConfig(
@@ -96,13 +120,10 @@ def wire_delivery(
                 deliver_policy=DeliverPolicy.ALL,
                 max_ack_pending=1000,
             ),
-            ack_policy=AckPolicy.MANUAL,
-            max_workers=settings.delivery_workers,
             inbox_prefix=rt.subscriber_inbox,
-        )(
-            _delivery_handler(
-                delivery, settings, ready, rt.dead_letters(durable), rt.verifier, durable
-            )
+            max_workers=settings.delivery_workers,
+            ignore_others=False,  # on this subject anything else is dead-lettered
+            description=f"One delivery round per {name}: NATS subject and webhook.",
         )
 
 
@@ -110,35 +131,20 @@ def _delivery_handler(
     delivery: Delivery,
     settings: NotifySettings,
     ready: asyncio.Event,
-    dead_letters: DeadLetters,
-    verifier: EventVerifier,
+    model: type[EventMessage],
     durable: str,
-) -> Callable[[NatsMessage], Awaitable[None]]:
+) -> Callable[..., Awaitable[None]]:
     observed = ConsumerMetrics(durable)
 
-    async def on_message(msg: NatsMessage) -> None:
-        raw = msg.raw_message
-        structlog.contextvars.clear_contextvars()
-        started = observed.received(raw.metadata.num_delivered)
-        try:
-            check_origin(verifier, raw.data, raw.subject, raw.metadata.stream)
-            env, event = parse_message(raw.data, registry)
-            if not isinstance(event, NotificationQueued | NotificationRedeliveryRequested):
-                raise Malformed(f"{env.type[:200]} is not a delivery request")
-            notification_id = event.notification_id
-        except Malformed as e:
-            meta = raw.metadata
-            key = f"{meta.stream}:{meta.sequence.stream}"
-            await dead_letters.send(raw.data, str(e), raw.subject, key)
-            log.warning("message_dead_lettered", consumer=dead_letters.subject, reason=str(e))
-            await msg.ack()
-            observed.dead_lettered(started, dead_letter_cause(e))
-            return
-        structlog.contextvars.bind_contextvars(
-            correlation_id=env.correlationid, notification_id=notification_id
-        )
+    async def on_message(message: EventMessage, msg: NatsMessage) -> None:
+        started = received_at()
+        env = message.envelope
+        event = message.event
+        assert isinstance(event, NotificationQueued | NotificationRedeliveryRequested)
+        notification_id = event.notification_id
+        structlog.contextvars.bind_contextvars(notification_id=notification_id)
         await ready.wait()
-        n = raw.metadata.num_delivered
+        n = msg.raw_message.metadata.num_delivered
         last = n >= settings.max_attempts
         try:
             # The delivery round continues the trace of the event that asked for it.
@@ -163,4 +169,5 @@ def _delivery_handler(
             await msg.nack(delay=settings.retry_delay(n))
             observed.nacked(started)
 
+    on_message.__annotations__ = {"message": model, "msg": NatsMessage, "return": None}
     return on_message

@@ -1,8 +1,8 @@
 """Data files shipped inside the package (and so inside the wheel and the image).
 
 ``tajikistan.yaml`` is the default service directory: the referral service imports it
-and the notify service seeds its view of providers from it, unless
-``SAFEPATH_REFERRAL_DIRECTORY_FILE`` / ``SAFEPATH_NOTIFY_DIRECTORY_FILE`` name another.
+(and publishes it as directory events, from which the notify service learns providers
+and coordinators) unless ``SAFEPATH_REFERRAL_DIRECTORY_FILE`` names another.
 It is the only copy in the repository.
 """
 

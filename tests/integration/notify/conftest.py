@@ -9,12 +9,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from nats.js import JetStreamContext
 
 from services.notify.config import NotifySettings
 from services.notify.main import create_app
 from shared.auth import AuthConfig, mint_token
 from shared.settings import Settings
 from tests.integration.notify.receiver import Receiver
+from tests.integration.notify.stories import publish_directory
 
 Token = Callable[..., dict[str, str]]
 
@@ -37,9 +39,13 @@ def notify_settings() -> NotifySettings:
 
 
 @pytest.fixture
-async def app(settings: Settings, notify_settings: NotifySettings) -> AsyncIterator[FastAPI]:
+async def app(
+    settings: Settings, notify_settings: NotifySettings, js: JetStreamContext
+) -> AsyncIterator[FastAPI]:
+    """Notify, after the referral service published its directory (as it does on start)."""
     application = create_app(settings, notify_settings)
     async with application.router.lifespan_context(application):
+        await publish_directory(js, settings.namespace)
         yield application
 
 

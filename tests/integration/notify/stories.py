@@ -10,6 +10,9 @@ from typing import Any, TypeVar
 
 from nats.js import JetStreamContext
 
+from services.referral.data import DEFAULT_DIRECTORY
+from services.referral.domain.directory import parse_directory
+from services.referral.domain.directory_view import DirectoryView, import_directory
 from shared.envelope import Envelope, dataschema_for
 from shared.events.base import Event
 from shared.events.case import NO_CONSENT
@@ -58,6 +61,16 @@ async def publish(
         raw if raw is not None else signed(env),
         headers={"Nats-Msg-Id": msg_id or env.id},
     )
+
+
+async def publish_directory(js: JetStreamContext, namespace: str) -> int:
+    """The default directory as the referral service publishes it when it starts (its
+    ``directory`` stream): notify's only source of providers and coordinators."""
+    directory = parse_directory(DEFAULT_DIRECTORY.read_text(encoding="utf-8"))
+    events = import_directory(DirectoryView(), directory)
+    for version, event in enumerate(events, start=1):
+        await publish(js, namespace, envelope(event, "directory", version=version))
+    return len(events)
 
 
 def routed(

@@ -35,6 +35,7 @@ from tests.integration.notify.stories import (
     eventually,
     notify_events,
     publish,
+    publish_directory,
     routed,
 )
 
@@ -74,6 +75,7 @@ async def test_no_identifying_value_appears_in_any_notification_or_log(
 
     app = create_app(settings.model_copy(update={"log_level": "DEBUG"}), notify_settings)
     async with app.router.lifespan_context(app):
+        await publish_directory(js, namespace)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             r = await client.put(

@@ -1,0 +1,77 @@
+"""The notification a recipient receives, as a schema: what ``payload.build_notification``
+writes, published with the event schemas (``docs/schemas/org.safepath.notify.*Notification
+.v1.json``) so a provider can validate what arrives on its subject or webhook."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from shared.events.notify import TemplateName
+from shared.events.vocabulary import AgeBand, Category, Language, Region, ServiceType, Sex, Urgency
+
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
+
+
+class Action(BaseModel):
+    """How to act on the referral through the referral service's API."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    method: Literal["GET", "POST"]
+    path: str
+
+
+class Message(BaseModel):
+    """The message text, rendered from the same checked facts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    language: Language
+    text: str
+
+
+class NotificationData(BaseModel):
+    """The allow-listed facts of a referral: no name, contact or case id, ever."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: TemplateName
+    referral_id: Identifier
+    case_reference: Annotated[
+        str,
+        StringConstraints(pattern=r"^SP-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}$"),
+        Field(description="A keyed hash of the case id (the case id never leaves)."),
+    ]
+    needs: list[ServiceType]
+    urgency: Urgency
+    categories: list[Category]
+    region: Region
+    district: str | None
+    sex: Sex
+    age_band: AgeBand
+    language: Language
+    disability: bool
+    actions: dict[Literal["view", "accept", "decline"], Action]
+    message: Message
+
+
+class Notification(BaseModel):
+    """A CloudEvents 1.0 structured-mode notification (type names the recipient kind)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    specversion: Literal["1.0"]
+    id: Identifier = Field(description="The notification id, the same on every attempt.")
+    source: Literal["safepath/notify"]
+    type: Literal[
+        "org.safepath.notify.ProviderNotification.v1",
+        "org.safepath.notify.CoordinatorNotification.v1",
+        "org.safepath.notify.CaseworkerNotification.v1",
+    ]
+    subject: Identifier = Field(description="The referral id.")
+    time: AwareDatetime
+    datacontenttype: Literal["application/json"]
+    dataschema: str
+    data: NotificationData
