@@ -197,7 +197,14 @@ class System:
         """An ``httpx.AsyncClient`` on ``svc``'s base URL, authenticated when ``role`` is
         given. Use it as ``async with system.client("case", "caseworker") as c: ...``."""
         headers = self.headers(role, sub, **claims) if role else {}
-        return httpx.AsyncClient(base_url=self.url(svc), headers=headers, timeout=timeout)
+        # Idle connections are dropped well before the server's keep-alive timeout (uvicorn:
+        # 5 s), so a request never goes out on a connection the server is closing.
+        return httpx.AsyncClient(
+            base_url=self.url(svc),
+            headers=headers,
+            timeout=timeout,
+            limits=httpx.Limits(keepalive_expiry=1.0),
+        )
 
     # -- logs ----------------------------------------------------------------------
 

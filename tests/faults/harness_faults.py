@@ -21,7 +21,7 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -34,6 +34,7 @@ from shared.events.base import Event
 from shared.events.case import ReferralRequested
 from shared.events.notify import NotificationQueued, NotificationRedeliveryRequested
 from shared.events.referral import ReferralRouted
+from shared.signatures import EventSigner, new_signing_key
 
 REASON_HEADER = "Safepath-Dead-Letter-Reason"
 ORIGIN_HEADER = "Safepath-Original-Subject"
@@ -172,15 +173,18 @@ async def republish(
 
 @dataclass(frozen=True)
 class Poison:
-    kind: str  # not_json | not_cloudevent | unknown_type | schema_violation
+    kind: str  # not_json | not_cloudevent | forged | unknown_type | schema_violation
     service: str  # whose stream it is published on
     subject: str
     data: bytes
     reason_prefix: str  # how the dead-letter reason starts (see shared.consumer)
 
 
-def _envelope(service: str, type_name: str, stream_id: str, data: dict[str, object]) -> bytes:
-    doc = {
+def _envelope(
+    service: str, type_name: str, stream_id: str, data: dict[str, object], key: str | None
+) -> bytes:
+    """The CloudEvent, signed with ``key`` (the service's own, or a stranger's)."""
+    doc: dict[str, object] = {
         "specversion": "1.0",
         "id": str(uuid.uuid4()),
         "source": f"safepath/{service}",
@@ -194,13 +198,19 @@ def _envelope(service: str, type_name: str, stream_id: str, data: dict[str, obje
         "actor": "service:fault-injector",
         "data": data,
     }
+    if key is not None:
+        doc = EventSigner(key).sign(doc)
     return json.dumps(doc).encode()
 
 
-def poison_messages(namespace: str, service: str) -> list[Poison]:
-    """The four kinds of malformed message for ``service``'s stream, on the subjects of
-    each event its consumers read (one event for the inbox streams, two for notify's)."""
+def poison_messages(namespace: str, service: str, signing_key: str) -> list[Poison]:
+    """The kinds of malformed message for ``service``'s stream, on the subjects of each
+    event its consumers read (one event for the inbox streams, two for notify's). What is
+    not signed by the service is refused as not authentic before it is even parsed; the
+    unknown type and the schema violation carry the service's real signature, so they
+    test the parsing that comes after."""
     out = []
+    stranger = new_signing_key()
     for sample in SCHEMA_SAMPLE[service]:
         stream_id = f"poison-{uuid.uuid4().hex[:12]}"
         name = sample.__name__
@@ -212,26 +222,37 @@ def poison_messages(namespace: str, service: str) -> list[Poison]:
             subject if service == "notify" else subject.rsplit(".", 1)[0] + ".NoSuchEvent"
         )
         out += [
-            Poison("not_json", service, subject, b"\xff{not json", "not JSON"),
+            Poison("not_json", service, subject, b"\xff{not json", "not authentic: not JSON"),
             Poison(
                 "not_cloudevent",
                 service,
                 subject,
                 json.dumps({"hello": "world"}).encode(),
-                "not a valid CloudEvent",
+                "not authentic: event source is not a Safepath service",
+            ),
+            Poison(
+                "forged",
+                service,
+                subject,
+                _envelope(service, sample.type_name(), stream_id, {}, stranger),
+                "not authentic: signature does not verify",
             ),
             Poison(
                 "unknown_type",
                 service,
                 unknown_subject,
-                _envelope(service, unknown, stream_id, {}),
-                "unknown event type",
+                _envelope(service, unknown, stream_id, {}, signing_key),
+                # On notify's delivery subjects the type's name cannot match the subject
+                # (a relay never publishes so): refused at the subject check.
+                "not authentic: event type or stream id does not match its subject"
+                if service == "notify"
+                else "unknown event type",
             ),
             Poison(
                 "schema_violation",
                 service,
                 subject,
-                _envelope(service, sample.type_name(), stream_id, {"not_a_field": 1}),
+                _envelope(service, sample.type_name(), stream_id, {"not_a_field": 1}, signing_key),
                 f"{sample.type_name()} violates its schema",
             ),
         ]
@@ -239,12 +260,16 @@ def poison_messages(namespace: str, service: str) -> list[Poison]:
 
 
 async def publish_malformed(
-    js: JetStreamContext, namespace: str, services: Iterable[str] | None = None
+    js: JetStreamContext,
+    namespace: str,
+    signing_keys: Mapping[str, str],
+    services: Iterable[str] | None = None,
 ) -> list[Poison]:
-    """Publish every kind of poison on the stream of each consumed service."""
+    """Publish every kind of poison on the stream of each consumed service
+    (``signing_keys``: each service's event key, to sign the poisons that must parse)."""
     sent = []
     for service in services or consumed_services():
-        for p in poison_messages(namespace, service):
+        for p in poison_messages(namespace, service, signing_keys[service]):
             await js.publish(p.subject, p.data, headers={MSG_ID: str(uuid.uuid4())})
             sent.append(p)
     return sent

@@ -234,7 +234,9 @@ async def test_duplicate_and_out_of_order_delivery(system: System, js: JetStream
 async def test_malformed_messages_are_dead_lettered(system: System, js: JetStreamContext) -> None:
     async def poison(_: Ledger) -> str:
         await asyncio.sleep(3.0)
-        poisons = await publish_malformed(js, system.namespace, ["case", "referral", "notify"])
+        poisons = await publish_malformed(
+            js, system.namespace, system.installation.event_keys(), ["case", "referral", "notify"]
+        )
         expected = expected_dead_letters(poisons)
         letters = await wait_for_dead_letters(
             js, system.namespace, sum(expected.values()), subjects={p.subject for p in poisons}
