@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit test-integration test-security test-e2e test-faults bench lint typecheck install clean
+.PHONY: run test test-unit test-integration test-security test-e2e test-faults bench lint typecheck contract asyncapi schemas install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,17 @@ bench: $(STAMP)
 	$(BIN)/python bench/notify.py --count 300
 	$(BIN)/python bench/replay.py
 	$(BIN)/python bench/signatures.py
+
+# The event contract, generated from the code (tests/unit/test_contract.py fails when stale):
+# JSON Schemas (docs/schemas), AsyncAPI per service (docs/asyncapi), catalogue (docs/events.md).
+contract: $(STAMP)
+	$(BIN)/safepath contract
+
+asyncapi: $(STAMP)
+	$(BIN)/safepath contract --only asyncapi
+
+schemas: $(STAMP)
+	$(BIN)/safepath contract --only schemas
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

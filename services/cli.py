@@ -484,6 +484,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_contract(args: argparse.Namespace) -> int:
+    """Write (or with --check, compare) docs/schemas, docs/asyncapi and docs/events.md."""
+    from services import contract
+
+    if args.check:
+        problems = contract.stale(only=args.only)
+        for line in problems:
+            print(line, file=sys.stderr)
+        if problems:
+            print("the event contract documents are stale: run `make contract`", file=sys.stderr)
+        return 1 if problems else 0
+    for path in contract.write(only=args.only):
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="safepath", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -553,6 +569,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--escalation-wait", type=float, default=30.0, help="seconds to wait for the escalation"
     )
     dm.set_defaults(fn=cmd_demo)
+    ct = sub.add_parser(
+        "contract", help="regenerate the event JSON Schemas, AsyncAPI documents and catalogue"
+    )
+    ct.add_argument("--only", choices=("schemas", "asyncapi", "events"), help="one kind only")
+    ct.add_argument("--check", action="store_true", help="fail when the documents are stale")
+    ct.set_defaults(fn=cmd_contract)
     return parser
 
 
