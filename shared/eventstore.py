@@ -181,6 +181,25 @@ class _Row(NamedTuple):
     digest: bytes
 
 
+def event_row(stream_id: str, version: int, new: NewEvent, clock: Callable[[], datetime]) -> _Row:
+    """What is stored for ``new`` at ``version``: content, metadata, time and digest (every
+    event store builds its events here, so they hash alike)."""
+    ev = new.event
+    data = ev.model_dump(mode="json")
+    meta: dict[str, Any] = {"actor": new.actor.encode(), "correlationid": new.correlation_id}
+    if new.causation_id:
+        meta["causationid"] = new.causation_id
+    # The trace this append runs in (shared/tracing.py): the relay puts it on the envelope.
+    meta.update(current_trace_fields())
+    at = (new.occurred_at or clock()).astimezone(UTC)
+    type_name = ev.type_name()
+    # Encoded once: the same text is hashed and stored (jsonb normalises it anyway).
+    data_text, meta_text = canonical_text(data), canonical_text(meta)
+    digest = _content_digest(new.event_id, stream_id, version, type_name, at, data_text, meta_text)
+    return _Row(new.event_id, stream_id, version, type_name, at, data, meta, data_text,
+                meta_text, digest)  # fmt: skip
+
+
 def _stored(rec: asyncpg.Record, row: _Row) -> StoredEvent:
     return StoredEvent(
         global_position=rec["global_position"],
@@ -218,7 +237,8 @@ def _utcnow() -> datetime:
 
 
 class EventStore:
-    """One service's event store. The store does not own the pool (it never closes it)."""
+    """One service's event store: ``shared.eventlog.EventLog`` in Postgres. The store does
+    not own the pool (it never closes it)."""
 
     def __init__(
         self,
@@ -284,22 +304,7 @@ class EventStore:
     # -- writing -----------------------------------------------------------------------
 
     def _prepare(self, stream_id: str, version: int, new: NewEvent) -> _Row:
-        ev = new.event
-        data = ev.model_dump(mode="json")
-        meta: dict[str, Any] = {"actor": new.actor.encode(), "correlationid": new.correlation_id}
-        if new.causation_id:
-            meta["causationid"] = new.causation_id
-        # The trace this append runs in (shared/tracing.py): the relay puts it on the envelope.
-        meta.update(current_trace_fields())
-        at = (new.occurred_at or self.clock()).astimezone(UTC)
-        type_name = ev.type_name()
-        # Encoded once: the same text is hashed and stored (jsonb normalises it anyway).
-        data_text, meta_text = canonical_text(data), canonical_text(meta)
-        digest = _content_digest(
-            new.event_id, stream_id, version, type_name, at, data_text, meta_text
-        )
-        return _Row(new.event_id, stream_id, version, type_name, at, data, meta, data_text,
-                    meta_text, digest)  # fmt: skip
+        return event_row(stream_id, version, new, self.clock)
 
     async def append(
         self,
