@@ -21,6 +21,10 @@ def subscribe_case_events(rt: Runtime, referrals: Referrals, ready: asyncio.Even
         CASE_CONSUMER,
         case_event_handler(referrals, ready),
         types=CASE_EVENT_TYPES,
+        description=(
+            "Referral requests are routed; a closed case or a withdrawn consent withdraws"
+            " its referrals; profile and transfer events keep each case's scope."
+        ),
     )
     subscribe(
         rt.broker,
