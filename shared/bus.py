@@ -57,7 +57,12 @@ def broker_options(settings: Settings, identity: str) -> dict[str, Any]:
     """``connect_options`` in the shape FastStream's ``NatsBroker`` takes (TLS as security)."""
     options = connect_options(settings, identity)
     tls = options.pop("tls", None)
-    if tls is not None:
+    creds = options.pop("user_credentials", None)
+    if creds is not None:
+        from faststream.nats.security import NatsCredentials
+
+        options["security"] = NatsCredentials(creds, ssl_context=tls)
+    elif tls is not None:
         from faststream.security import BaseSecurity
 
         options["security"] = BaseSecurity(ssl_context=tls)
