@@ -104,12 +104,17 @@ async def refer_to_shelter(system: System, receiver_url: str) -> Referred:
     """The shelter registers its webhook; a caseworker opens a case in Khujand, records
     consent and asks for shelter: routed to the Buston shelter, notified on its webhook."""
     from tests.integration.case.stories import give_referral_consent, open_case
+    from tests.integration.notify.stories import eventually
 
-    r = await system.notify.put(
-        f"/providers/{BUSTON}/webhook",
-        json={"url": receiver_url},
-        headers=system.token("provider", provider_id=BUSTON),
-    )
+    async def register() -> httpx.Response:
+        return await system.notify.put(
+            f"/providers/{BUSTON}/webhook",
+            json={"url": receiver_url},
+            headers=system.token("provider", provider_id=BUSTON),
+        )
+
+    # notify learns of providers from the referral service's directory events.
+    r = await eventually(register, lambda r: r.status_code != 404)
     assert r.status_code == 201, r.text
     h = system.token("caseworker", sub="caseworker-1", office="khujand-nrm", region="sughd")
     case_id = await open_case(system.case, h)
