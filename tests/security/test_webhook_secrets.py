@@ -27,7 +27,14 @@ from services.notify.main import create_app
 from shared.auth import AuthConfig, mint_token
 from shared.settings import Settings
 from tests.integration.notify.receiver import Receiver
-from tests.integration.notify.stories import PROVIDER, envelope, eventually, publish, routed
+from tests.integration.notify.stories import (
+    PROVIDER,
+    envelope,
+    eventually,
+    publish,
+    publish_directory,
+    routed,
+)
 
 Token = Callable[..., dict[str, str]]
 PREFIX = "whsec_"
@@ -44,8 +51,11 @@ def token(settings: Settings) -> Token:
 
 
 @asynccontextmanager
-async def notify(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    """The notify service with ``settings`` (``service_settings("notify")``)."""
+async def notify(
+    settings: Settings, js: JetStreamContext | None = None
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The notify service with ``settings`` (``service_settings("notify")``); with ``js``
+    (the setup identity), after the referral service's directory events."""
     app = create_app(
         settings,
         NotifySettings(
@@ -56,6 +66,8 @@ async def notify(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.Async
         ),
     )
     async with app.router.lifespan_context(app):
+        if js is not None:
+            await publish_directory(js, settings.namespace)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
             yield app, c
@@ -106,7 +118,7 @@ async def test_secrets_are_shown_once_and_stored_only_encrypted(
 ) -> None:
     own = token("provider", sub="ngo-portal", provider_id=PROVIDER)
     path = f"/providers/{PROVIDER}/webhook"
-    async with notify(service_settings("notify")) as (_, client):
+    async with notify(service_settings("notify"), js) as (_, client):
         keyed = {**own, "Idempotency-Key": "hook-1"}
         first = await client.put(path, json={"url": receiver.url}, headers=keyed)
         assert first.status_code == 201, first.text
@@ -172,10 +184,14 @@ async def test_a_secret_stored_in_clear_before_is_encrypted_at_start_up(
 
 
 async def test_a_secret_copied_to_another_provider_does_not_sign_for_it(
-    service_settings: Callable[..., Settings], pool: asyncpg.Pool, token: Token, receiver: Receiver
+    service_settings: Callable[..., Settings],
+    pool: asyncpg.Pool,
+    token: Token,
+    receiver: Receiver,
+    js: JetStreamContext,
 ) -> None:
     other = "women-and-society-shelter-buston"
-    async with notify(service_settings("notify")) as (app, client):
+    async with notify(service_settings("notify"), js) as (app, client):
         for pid in (PROVIDER, other):
             r = await client.put(
                 f"/providers/{pid}/webhook",

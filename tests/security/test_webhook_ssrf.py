@@ -34,6 +34,7 @@ from tests.integration.notify.stories import (
     eventually,
     notify_events,
     publish,
+    publish_directory,
     routed,
 )
 
@@ -84,9 +85,12 @@ def notify_settings() -> NotifySettings:
 
 
 @pytest.fixture
-async def app(settings: Settings, notify_settings: NotifySettings) -> AsyncIterator[FastAPI]:
+async def app(
+    settings: Settings, notify_settings: NotifySettings, js: JetStreamContext
+) -> AsyncIterator[FastAPI]:
     application = create_app(settings, notify_settings)
     async with application.router.lifespan_context(application):
+        await publish_directory(js, settings.namespace)
         yield application
 
 
@@ -259,6 +263,7 @@ async def test_an_endpoint_stored_before_the_allow_list_was_narrowed_is_not_call
         allowing.router.lifespan_context(allowing),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=allowing), base_url="http://test") as c,
     ):
+        await publish_directory(js, namespace)
         r = await c.put(
             f"/providers/{PROVIDER}/webhook",
             json={"url": url},

@@ -107,7 +107,11 @@ async def test_decline_then_reroute_and_notifications_show_once(
         return list(r.json()["entries"])
 
     # Then the history shows each event once, the notification's payload left out
-    hist = await eventually(history, lambda es: "NotificationDelivered" in names(es))
+    # (the referral and notify streams have consumers of their own: wait for both)
+    def both(es: list[dict]) -> bool:  # type: ignore[type-arg]
+        return "NotificationDelivered" in names(es) and names(es).count("ReferralRouted") >= 2
+
+    hist = await eventually(history, both)
     got = names(hist)
     assert got.count("ReferralRouted") == 2 and got.count("ReferralDeclined") == 1
     assert got.count("NotificationQueued") == 1 and {e["service"] for e in hist} == {

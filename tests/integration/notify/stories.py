@@ -70,6 +70,14 @@ async def publish_directory(js: JetStreamContext, namespace: str) -> int:
     events = import_directory(DirectoryView(), directory)
     for version, event in enumerate(events, start=1):
         await publish(js, namespace, envelope(event, "directory", version=version))
+    # Until notify-referrals has applied them (a webhook registration needs the provider).
+    stream = f"{namespace}_referral".upper()
+
+    async def pending() -> int:
+        info = await js.consumer_info(stream, "notify-referrals")
+        return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+
+    await eventually(pending, lambda n: n == 0)
     return len(events)
 
 
