@@ -187,7 +187,13 @@ async def _describe(service: str, app_of: Callable[[Settings, StartRuntime], Fas
         ),
         schema_version="3.0.0",
     )
-    return spec.to_specification().to_jsonable()
+    doc: dict[str, Any] = spec.to_specification().to_jsonable()
+    # FastStream keeps publishers in a set: sort the named maps so the file is stable.
+    for section in (doc, doc.get("components", {})):
+        for key in ("channels", "operations", "messages", "schemas"):
+            if isinstance(section.get(key), dict):
+                section[key] = dict(sorted(section[key].items()))
+    return doc
 
 
 def asyncapi_documents() -> dict[str, dict[str, Any]]:

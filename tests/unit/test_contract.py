@@ -138,10 +138,18 @@ def test_each_service_document_lists_what_its_relay_publishes(
     asyncapi: dict[str, dict[str, Any]],
 ) -> None:
     for service, doc in asyncapi.items():
-        sends = [op for op in doc["operations"].values() if op["action"] == "send"]
-        assert len(sends) == 1, service
+        sends = {name for name, op in doc["operations"].items() if op["action"] == "send"}
+        recipients = {f"{k}-notifications" for k in ("provider", "coordinator", "caseworker")}
+        assert sends == {f"{service}-events"} | (recipients if service == "notify" else set())
         channel = doc["channels"][f"{service}-events"]
         assert channel["address"] == f"safepath.{service}.*.*"
         payload = doc["components"]["schemas"][f"{service.capitalize()}Event"]
         refs = {r["$ref"].rsplit("/", 1)[-1] for r in payload["properties"]["data"]["anyOf"]}
         assert refs == {m.name() for m in registry.models(service)}
+
+
+def test_notify_documents_what_each_recipient_reads(asyncapi: dict[str, dict[str, Any]]) -> None:
+    doc = asyncapi["notify"]
+    channel = doc["channels"]["provider-notifications"]
+    assert channel["address"] == "safepath.provider.*.notifications"
+    assert "NotificationData" in doc["components"]["schemas"]

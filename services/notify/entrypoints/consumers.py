@@ -19,12 +19,13 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import structlog
-from faststream.nats import ConsumerConfig, NatsMessage, PullSub
+from faststream.nats import ConsumerConfig, JStream, NatsMessage, PullSub
 from nats.js.api import DeliverPolicy
 
 from services.notify.app.delivery import Delivery
 from services.notify.app.queueing import CASE_STREAM_EVENTS, REFERRAL_STREAM_EVENTS, Queueing
 from services.notify.config import NotifySettings
+from services.notify.domain.notification import Notification
 from shared.consumer import (
     Apply,
     ConsumerMetrics,
@@ -34,6 +35,7 @@ from shared.consumer import (
     subscribe,
 )
 from shared.events.notify import NotificationQueued, NotificationRedeliveryRequested
+from shared.jetstream import RECIPIENT_KINDS
 from shared.logging import get_logger
 from shared.messages import EventMessage, message_model
 from shared.runtime import Runtime
@@ -124,6 +126,20 @@ def wire_delivery(
             max_workers=settings.delivery_workers,
             ignore_others=False,  # on this subject anything else is dead-lettered
             description=f"One delivery round per {name}: NATS subject and webhook.",
+        )
+    # What a delivery round publishes (app/channels.py, through the broker's connection):
+    # declared so the AsyncAPI document shows what each recipient reads on its subject.
+    stream = JStream(f"{rt.settings.namespace}_notifications".upper(), declare=False)
+    for kind in RECIPIENT_KINDS:
+        rt.broker.publisher(
+            f"{rt.settings.namespace}.{kind}.*.notifications",
+            stream=stream,
+            schema=Notification,
+            title=f"{kind}-notifications",
+            description=(
+                f"A {kind}'s notifications (subject token: its id), kept 90 days; the same"
+                " CloudEvent goes to its webhook when it registered one."
+            ),
         )
 
 
