@@ -1,6 +1,6 @@
 """Idempotent consumers (the inbox) for events arriving over JetStream.
 
-``IdempotentConsumer.process`` commits the handler's writes and an ``inbox`` row
+``IdempotentConsumer.handle`` commits the handler's writes and an ``inbox`` row
 ``(consumer, event_id)`` in one transaction. A redelivered event finds its row and
 changes nothing. Malformed messages (not JSON, not a CloudEvent, unknown type, schema
 violation) go to the dead-letter subject with the reason, and are acked, so one poison
@@ -137,17 +137,6 @@ class IdempotentConsumer:
                 return Outcome.DUPLICATE
             await self.apply(conn, env, event)
         return Outcome.HANDLED
-
-    async def process(self, raw: bytes) -> Outcome:
-        """Parse and handle. Raises ``Malformed``; handler errors propagate (redeliver)."""
-        env, event = parse_message(raw, self.registry)
-        structlog.contextvars.bind_contextvars(
-            correlation_id=env.correlationid, event_id=env.id, event_type=env.event_name
-        )
-        # A child of the event's trace: what the handler appends carries the trace on.
-        with consuming(self.service, self.name, env):
-            return await self.handle(env, event)
-
 
 def dead_letter_cause(e: Malformed) -> str:
     """The metric label of a ``Malformed`` message: unauthentic or malformed."""
