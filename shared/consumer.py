@@ -138,6 +138,7 @@ class IdempotentConsumer:
             await self.apply(conn, env, event)
         return Outcome.HANDLED
 
+
 def dead_letter_cause(e: Malformed) -> str:
     """The metric label of a ``Malformed`` message: unauthentic or malformed."""
     return "unauthentic" if str(e).startswith("not authentic") else "malformed"
