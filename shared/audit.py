@@ -3,7 +3,7 @@
 The trust anchor is the checkpoints published on JetStream (a stream that refuses
 deletion), signed with a key the database never holds. Verification recomputes each
 event's hash from its content, the Merkle leaves from those hashes in global order, and
-the tree root at every checkpoint; it names the first event changed, removed or moved.
+the tree root at every checkpoint; it names every event changed, removed or moved.
 """
 
 from __future__ import annotations

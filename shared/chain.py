@@ -1,4 +1,4 @@
-"""Verifying per-stream hash chains: find the first event changed, removed or reordered."""
+"""Verifying per-stream hash chains: name every event changed, removed or reordered."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from shared.migrations import quote_ident
 
 @dataclass(frozen=True)
 class ChainBreak:
-    """The first place a stream's chain does not hold."""
+    """One place a stream's chain does not hold."""
 
     stream_id: str
     stream_version: int
@@ -51,56 +51,68 @@ def _digest(r: Any, version: int) -> bytes:
 
 
 class _StreamCheck:
-    """Walks one stream in version order; remembers the first break only."""
+    """Walks one stream in version order and names every break, not only the first.
+
+    After a break it picks the chain up again at the row it stopped on (its stored hash
+    becomes the link the next row must carry), so each later event is judged on its own:
+    swapping the data of two events names both, a removed event is named once.
+    """
 
     def __init__(self, stream_id: str) -> None:
         self.stream_id = stream_id
         self.expected_version = 1
         self.prev_hash: bytes | None = None
-        self.broken: ChainBreak | None = None
+        self.breaks: list[ChainBreak] = []
+        self._last_row_named = False  # the row before was itself named as a break
 
     def feed(self, r: Any) -> None:
-        if self.broken:
-            return
+        named_before = len(self.breaks)
         v = r["stream_version"]
         eid = str(r["event_id"])
         if v != self.expected_version:
-            self.broken = ChainBreak(
-                self.stream_id,
-                self.expected_version,
-                None,
-                "missing",
-                f"versions {self.expected_version}..{v - 1} are missing before event {eid}",
+            self.breaks.append(
+                ChainBreak(
+                    self.stream_id,
+                    self.expected_version,
+                    None,
+                    "missing",
+                    f"versions {self.expected_version}..{v - 1} are missing before event {eid}",
+                )
             )
-            return
+            self.prev_hash = r["prev_hash"]  # the gap is named; judge this row on its own
         digest = _digest(r, v)
         if chain_hash(r["prev_hash"], digest) != r["hash"]:
             moved_from = self._original_version(r)
             if moved_from is not None:
-                self.broken = ChainBreak(
+                self.breaks.append(
+                    ChainBreak(
+                        self.stream_id,
+                        v,
+                        eid,
+                        "reordered",
+                        f"event was written at version {moved_from}, now stands at {v}",
+                    )
+                )
+            else:
+                self.breaks.append(
+                    ChainBreak(self.stream_id, v, eid, "changed", "content does not match its hash")
+                )
+        elif r["prev_hash"] != self.prev_hash and not self._last_row_named:
+            # (A link broken only because the row before was itself named - moved or
+            # changed - is that row's break, not a second one.)
+            self.breaks.append(
+                ChainBreak(
                     self.stream_id,
                     v,
                     eid,
                     "reordered",
-                    f"event was written at version {moved_from}, now stands at {v}",
+                    "previous-hash link does not match the event before it"
+                    " (an event before it was removed, replaced or moved)",
                 )
-            else:
-                self.broken = ChainBreak(
-                    self.stream_id, v, eid, "changed", "content does not match its hash"
-                )
-            return
-        if r["prev_hash"] != self.prev_hash:
-            self.broken = ChainBreak(
-                self.stream_id,
-                v,
-                eid,
-                "reordered",
-                "previous-hash link does not match the event before it"
-                " (an event before it was removed, replaced or moved)",
             )
-            return
+        self._last_row_named = len(self.breaks) > named_before
         self.prev_hash = r["hash"]
-        self.expected_version += 1
+        self.expected_version = v + 1
 
     @staticmethod
     def _original_version(r: Any) -> int | None:
@@ -132,11 +144,11 @@ async def verify_chains(
         async for r in cursor:
             events += 1
             if current is None or current.stream_id != r["stream_id"]:
-                if current is not None and current.broken:
-                    breaks.append(current.broken)
+                if current is not None:
+                    breaks.extend(current.breaks)
                 current = _StreamCheck(r["stream_id"])
                 streams += 1
             current.feed(r)
-    if current is not None and current.broken:
-        breaks.append(current.broken)
+    if current is not None:
+        breaks.extend(current.breaks)
     return ChainReport(streams, events, breaks)

@@ -182,3 +182,49 @@ async def test_verify_names_reordered_events(store: EventStore, pool: asyncpg.Po
     assert b is not None and (b.stream_id, b.stream_version, b.kind) == ("s1", 2, "reordered")
     assert "written at version 4" in b.detail
     assert (await verify_chains(pool, "case", stream_id="other")).ok
+
+
+async def test_verify_names_every_break_not_only_the_first(
+    store: EventStore, pool: asyncpg.Pool
+) -> None:
+    """Swapping the data of two events of one stream names both; a removed event is named
+    once, and the events after it are judged on their own."""
+    await _five(store)
+    await _tamper(
+        pool,
+        """UPDATE "case".event AS e SET data = o.data FROM "case".event AS o
+           WHERE e.stream_id = 's1' AND o.stream_id = 's1'
+             AND (e.stream_version, o.stream_version) IN ((2, 4), (4, 2))""",
+    )
+    report = await verify_chains(pool, "case")
+    assert [(b.stream_id, b.stream_version, b.kind) for b in report.breaks] == [
+        ("s1", 2, "changed"),
+        ("s1", 4, "changed"),
+    ]
+    await _tamper(pool, "DELETE FROM \"case\".event WHERE stream_id = 'other'")
+    await _tamper(pool, "DELETE FROM \"case\".event WHERE stream_id = 's1' AND stream_version = 3")
+    report = await verify_chains(pool, "case")
+    assert [(b.stream_version, b.kind) for b in report.breaks] == [
+        (2, "changed"),
+        (3, "missing"),
+        (4, "changed"),
+    ]
+
+
+async def test_verify_names_both_events_of_a_swap(store: EventStore, pool: asyncpg.Pool) -> None:
+    await _five(store)
+    await _tamper(
+        pool,
+        """UPDATE "case".event SET stream_version = -stream_version
+           WHERE stream_id = 's1' AND stream_version IN (2, 4)""",
+    )
+    await _tamper(
+        pool,
+        """UPDATE "case".event SET stream_version = CASE stream_version WHEN -2 THEN 4 ELSE 2 END
+           WHERE stream_id = 's1' AND stream_version IN (-2, -4)""",
+    )
+    report = await verify_chains(pool, "case")
+    assert [(b.stream_version, b.kind) for b in report.breaks] == [
+        (2, "reordered"),
+        (4, "reordered"),
+    ]
