@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -135,13 +136,14 @@ def cmd_up(args: argparse.Namespace) -> int:
         install.issue_all()
         asyncio.run(install.declare_streams(nats_url))
         env.update(SAFEPATH_DATABASE_URL=db_url, SAFEPATH_NATS_URL=nats_url)
-        for svc in SERVICES:
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", f"services.{svc}"],
-                    env={**env, **install.service_env(svc)},
-                )
+
+        def spawn(svc: str) -> subprocess.Popen[bytes]:
+            return subprocess.Popen(
+                [sys.executable, "-m", f"services.{svc}"],
+                env={**env, **install.service_env(svc)},
             )
+
+        procs.extend(spawn(svc) for svc in SERVICES)
         for svc in SERVICES:
             _wait_ready(f"http://{settings.host}:{_port_of(settings, svc)}/readyz", procs)
         auth = AuthConfig.from_settings(settings)
@@ -157,10 +159,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         print("  a provider's        safepath nats credentials --provider <id>")
         print(f"\nA development caseworker token (12 h):\n  {token}")
         print("\nPress Ctrl-C to stop everything.", flush=True)
-        while all(p.poll() is None for p in procs):
-            time.sleep(0.5)
-        print("a service stopped unexpectedly; shutting down", file=sys.stderr)
-        return 1
+        _supervise(procs, spawn)
+        return 0  # not reached: only Ctrl-C or TERM ends the supervision
     except KeyboardInterrupt:
         print("\nstopping…", flush=True)
         return 0
@@ -177,6 +177,33 @@ def cmd_up(args: argparse.Namespace) -> int:
             ns.stop()
         if pg is not None:
             pg.stop()
+
+
+def _supervise(
+    procs: list[subprocess.Popen[bytes]], spawn: Callable[[str], subprocess.Popen[bytes]]
+) -> None:
+    """Restart a service that exits, with a growing pause (1 s, doubling to 30 s; back to
+    1 s once it has stayed up a minute), until Ctrl-C or TERM."""
+    started = {svc: time.monotonic() for svc in SERVICES}
+    pause = dict.fromkeys(SERVICES, 1.0)
+    while True:
+        time.sleep(0.5)
+        for i, svc in enumerate(SERVICES):
+            p = procs[i]
+            if p.poll() is None:
+                if time.monotonic() - started[svc] > 60:
+                    pause[svc] = 1.0
+                continue
+            print(
+                f"the {svc} service exited with code {p.returncode}; "
+                f"restarting it in {pause[svc]:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+            time.sleep(pause[svc])
+            pause[svc] = min(pause[svc] * 2, 30.0)
+            procs[i] = spawn(svc)
+            started[svc] = time.monotonic()
 
 
 async def _create_database(admin_url: str, name: str) -> None:
