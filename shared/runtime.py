@@ -19,7 +19,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from shared import bus
-from shared.consumer import DeadLetters
+from shared.consumer import DeadLetters, IdempotentConsumer, subscribe
 from shared.envelope import schema_base
 from shared.eventstore import EventStore
 from shared.installation import with_local_bus_identity
@@ -68,6 +68,21 @@ class Runtime:
 
     def dead_letters(self, consumer: str) -> DeadLetters:
         return DeadLetters(self.js, dead_letter_subject(self.settings.namespace, consumer))
+
+    def consume(self, consumer: IdempotentConsumer, source: str, **options: Any) -> None:
+        """Subscribe ``consumer`` (durable name = its name) to ``source``'s events, with
+        this service's verifier, inbox and dead letters: no wiring can leave one out."""
+        subscribe(
+            self.broker,
+            consumer,
+            self.dead_letters(consumer.name),
+            stream=self.stream_of(source),
+            subject=self.subjects_of(source),
+            durable=consumer.name,
+            verifier=self.verifier,
+            inbox_prefix=self.subscriber_inbox,
+            **options,
+        )
 
 
 async def start_runtime(

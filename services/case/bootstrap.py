@@ -26,7 +26,8 @@ from shared.settings import Settings
 from shared.times import Clock, utc_now
 
 # A full profile (10,000-character narrative, names, address, documents) can pass the
-# 64 KiB default when its text is JSON-escaped (\uXXXX, surrogate pairs for emoji).
+# 64 KiB default when its text is JSON-escaped (six-byte \u escapes, surrogate pairs for
+# emoji).
 BODY_LIMITS = {"/cases": 256 * 1024, "/cases/{case_id}/profile": 256 * 1024}
 
 

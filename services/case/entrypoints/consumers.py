@@ -4,7 +4,7 @@ for the case's history (see ``app/timeline.py``)."""
 from __future__ import annotations
 
 from services.case.app.timeline import NOTIFY_EVENTS, apply_notify_event, apply_referral_event
-from shared.consumer import IdempotentConsumer, subscribe
+from shared.consumer import IdempotentConsumer
 from shared.runtime import Runtime
 
 
@@ -30,13 +30,4 @@ def subscribe_timeline(rt: Runtime) -> None:
         consumer = IdempotentConsumer(
             rt.pool, "case", name, apply, types=types, description=description
         )
-        subscribe(
-            rt.broker,
-            consumer,
-            rt.dead_letters(name),
-            stream=rt.stream_of(service),
-            subject=rt.subjects_of(service),
-            durable=name,
-            verifier=rt.verifier,
-            inbox_prefix=rt.subscriber_inbox,
-        )
+        rt.consume(consumer, service)

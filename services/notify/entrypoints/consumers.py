@@ -32,7 +32,6 @@ from shared.consumer import (
     IdempotentConsumer,
     gated_subscriber,
     received_at,
-    subscribe,
 )
 from shared.events.notify import NotificationQueued, NotificationRedeliveryRequested
 from shared.jetstream import RECIPIENT_KINDS
@@ -80,17 +79,7 @@ def wire_inbound(rt: Runtime, queueing: Queueing, ready: asyncio.Event) -> None:
             types={e.name() for e in events},
             description=description,
         )
-        subscribe(
-            rt.broker,
-            consumer,
-            rt.dead_letters(name),
-            stream=rt.stream_of(source),
-            subject=rt.subjects_of(source),
-            durable=name,
-            verifier=rt.verifier,
-            inbox_prefix=rt.subscriber_inbox,
-            events=events,
-        )
+        rt.consume(consumer, source, events=events)
 
 
 def wire_delivery(

@@ -7,7 +7,7 @@ import asyncio
 
 from services.referral.app.case_events import CASE_EVENT_TYPES, case_event_handler
 from services.referral.app.referrals import Referrals
-from shared.consumer import IdempotentConsumer, subscribe
+from shared.consumer import IdempotentConsumer
 from shared.runtime import Runtime
 
 CASE_CONSUMER = "referral-case-events"
@@ -26,13 +26,4 @@ def subscribe_case_events(rt: Runtime, referrals: Referrals, ready: asyncio.Even
             " its referrals; profile and transfer events keep each case's scope."
         ),
     )
-    subscribe(
-        rt.broker,
-        consumer,
-        rt.dead_letters(CASE_CONSUMER),
-        stream=rt.stream_of("case"),
-        subject=rt.subjects_of("case"),
-        durable=CASE_CONSUMER,
-        verifier=rt.verifier,
-        inbox_prefix=rt.subscriber_inbox,
-    )
+    rt.consume(consumer, "case")
