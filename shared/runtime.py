@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from shared.envelope import schema_base
 from shared.eventstore import EventStore
 from shared.installation import with_local_bus_identity
 from shared.jetstream import dead_letter_subject, require_streams
+from shared.lease import hold
 from shared.logging import get_logger
 from shared.migrations import apply_migrations
 from shared.natsauth import inbox_prefix
@@ -68,6 +69,17 @@ class Runtime:
 
     def dead_letters(self, consumer: str) -> DeadLetters:
         return DeadLetters(self.js, dead_letter_subject(self.settings.namespace, consumer))
+
+    def lease(self, role: str, run: Callable[[], Awaitable[None]]) -> None:
+        """Run ``run`` (until cancelled) in this replica only while it holds the lease of
+        ``role`` (``shared/lease.py``): one relay, one sealer, one timer per service."""
+        assert self.settings.database_url is not None
+        name = f"{self.settings.namespace}.{self.service}.{role}"
+        self.tasks.append(
+            asyncio.create_task(
+                hold(self.settings.database_url, name, run), name=f"{self.service}-{role}"
+            )
+        )
 
     def consume(self, consumer: IdempotentConsumer, source: str, **options: Any) -> None:
         """Subscribe ``consumer`` (durable name = its name) to ``source``'s events, with
@@ -139,7 +151,8 @@ async def start_runtime(
     rt = Runtime(service, settings, pool, nc, js, store, relay, broker, verifier)
     if wire is not None:
         wire(rt)
-    rt.tasks.append(asyncio.create_task(relay.run(), name=f"{service}-relay"))
+    # One active relay and sealer per service, whatever the number of replicas.
+    rt.lease("relay", relay.run)
     sealer = Sealer(
         store,
         js,
@@ -148,7 +161,7 @@ async def start_runtime(
         interval_seconds=settings.seal_interval_seconds,
     )
     rt.sealer = sealer
-    rt.tasks.append(asyncio.create_task(sealer.run(), name=f"{service}-sealer"))
+    rt.lease("sealer", sealer.run)
     if broker.subscribers:
         await broker.start()
     log.info("service_started", service=service)

@@ -64,16 +64,15 @@ def bootstrap(
             written = await import_directory_file(rt.pool, svc.cache, config.directory_file)
             log.info("directory_imported", events=written)
         ready.set()
-        rt.tasks.append(
-            asyncio.create_task(
-                run_escalation(
-                    rt.pool,
-                    svc.referrals,
-                    config.escalation_interval_seconds,
-                    config.escalation_batch,
-                ),
-                name="referral-escalation",
-            )
+        # One replica runs the timer (each escalation is once anyway: expected version).
+        rt.lease(
+            "escalation",
+            lambda: run_escalation(
+                rt.pool,
+                svc.referrals,
+                config.escalation_interval_seconds,
+                config.escalation_batch,
+            ),
         )
 
     return create_service_app(
