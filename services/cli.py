@@ -6,6 +6,7 @@ safepath token --role R --sub S  mint a development token
 safepath directory validate F    check a service-directory file
 safepath audit verify            verify chains and signed checkpoints
 safepath audit proof --event ID  inclusion proof of one event against the last checkpoint
+safepath recover --service S     after a restore: bring back the events the stream still holds
 safepath demo                    play the referral scenario against the running system
 """
 
@@ -277,6 +278,7 @@ async def _audit_verify(services: list[str], case: str | None) -> list[dict[str,
     import asyncpg
 
     from shared.audit import published_checkpoints, verify_service
+    from shared.recovery import read_published
 
     settings = _operator_settings()
     if not settings.database_url or not settings.nats_url:
@@ -293,6 +295,7 @@ async def _audit_verify(services: list[str], case: str | None) -> list[dict[str,
         out = []
         for svc in services:
             cps = await published_checkpoints(js, settings.audit_stream, settings.namespace, svc)
+            stream = settings.stream_name(svc)
             report = await verify_service(
                 pool,
                 svc,
@@ -300,6 +303,7 @@ async def _audit_verify(services: list[str], case: str | None) -> list[dict[str,
                 checkpoints=cps,
                 stream_id=case,
                 verifier=verifier,
+                published=None if case else (stream, await read_published(js, stream)),
             )
             out.append(report.summary())
         return out
@@ -376,6 +380,68 @@ def cmd_audit_proof(args: argparse.Namespace) -> int:
 
     print(json.dumps(asyncio.run(_audit_proof(args.event, args.service)), indent=2))
     return 0
+
+
+async def _recover(services: list[str], dry_run: bool) -> list[dict[str, object]]:
+    import asyncpg
+
+    from shared.audit import published_checkpoints
+    from shared.recovery import recover
+    from shared.signatures import EventVerifier
+
+    settings = _operator_settings()
+    if not settings.database_url or not settings.nats_url:
+        raise SystemExit("SAFEPATH_DATABASE_URL and SAFEPATH_NATS_URL must be set")
+    if not settings.event_verify_keys:
+        raise SystemExit(
+            "SAFEPATH_EVENT_VERIFY_KEYS must name the services' public keys: every recovered"
+            " event's signature is checked"
+        )
+    verifier = EventVerifier.from_text(settings.event_verify_keys, settings.namespace)
+    pool = await asyncpg.create_pool(
+        settings.database_url,
+        min_size=1,
+        max_size=2,
+        server_settings={"application_name": "safepath-recover"},
+    )
+    nc = await _connect_setup(settings)
+    try:
+        js = nc.jetstream(timeout=10.0)
+        out = []
+        for svc in services:
+            cps = await published_checkpoints(js, settings.audit_stream, settings.namespace, svc)
+            report = await recover(
+                pool,
+                js,
+                service=svc,
+                stream=settings.stream_name(svc),
+                verifier=verifier,
+                public_key=settings.audit_verify_key(),
+                checkpoints=cps,
+                dry_run=dry_run,
+            )
+            out.append(report.summary())
+        return out
+    finally:
+        await nc.close()
+        await pool.close()
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    """Insert the events a restored store lacks from the service's JetStream stream."""
+    import json
+
+    services = list(SERVICES) if args.service == "all" else [args.service]
+    results = asyncio.run(_recover(services, args.dry_run))
+    for r in results:
+        print(json.dumps(r, indent=2, default=str))
+    ok = all(r["ok"] for r in results)
+    done = "checked (dry run)" if args.dry_run else "done"
+    print(
+        "recover: " + (done if ok else "REFUSED, nothing written for the refused service"),
+        file=sys.stderr,
+    )
+    return 0 if ok else 1
 
 
 async def _replay(service: str, name: str, fresh: bool) -> int:
@@ -566,6 +632,14 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--event", required=True)
     ap.add_argument("--service", choices=SERVICES)
     ap.set_defaults(fn=cmd_audit_proof)
+    rc = sub.add_parser(
+        "recover",
+        help="after a restore: insert the events the store lacks from the service's stream"
+        " (services stopped)",
+    )
+    rc.add_argument("--service", required=True, choices=(*SERVICES, "all"))
+    rc.add_argument("--dry-run", action="store_true", help="check and report, write nothing")
+    rc.set_defaults(fn=cmd_recover)
     n = sub.add_parser("nats", help="NATS credentials and server configuration")
     nsub = n.add_subparsers(dest="nats_command", required=True)
     nc = nsub.add_parser("credentials", help="write the .creds file of one identity")

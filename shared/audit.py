@@ -21,6 +21,7 @@ from shared.chain import ChainBreak, verify_chains
 from shared.eventstore import chain_hash, content_digest
 from shared.merkle import consistency_proof, verify_consistency
 from shared.migrations import quote_ident
+from shared.recovery import LIST_LIMIT, TRACE_FIELDS, Comparison, Published, compare, rebuild
 from shared.sealer import Frontier, event_leaf, verify_signature
 from shared.signatures import BadSignature, EventVerifier
 
@@ -38,6 +39,9 @@ class AuditReport:
     # Foreign events in the case timeline: signature checked again / recorded unsigned.
     signed_events_verified: int | None = None
     unsigned_events: int | None = None
+    # The store against the service's JetStream stream (shared/recovery.py), when read.
+    stream: Comparison | None = None
+    changed_since_published: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -52,6 +56,14 @@ class AuditReport:
             "checkpoints_verified": self.checkpoints,
             "chain_breaks": [b.__dict__ for b in self.chain_breaks],
             "problems": self.problems,
+            **(
+                {
+                    "published": self.stream.summary()
+                    | {"changed_since_published": self.changed_since_published}
+                }
+                if self.stream is not None
+                else {}
+            ),
             **(
                 {
                     "timeline_signatures_verified": self.signed_events_verified,
@@ -104,25 +116,40 @@ async def verify_service(
     checkpoints: list[SignedCheckpoint],
     stream_id: str | None = None,
     verifier: EventVerifier | None = None,
+    published: tuple[str, list[Published]] | None = None,
 ) -> AuditReport:
     """Verify one service's store. With ``stream_id``, only that stream's chain. With
     ``verifier``, also the signatures of the other services' events the case timeline
-    recorded (the case service's store only)."""
+    recorded (the case service's store only). With ``published`` (the service's stream
+    name and its messages, ``shared.recovery.read_published``), also name the events the
+    stream holds and the store lacks, and those the store holds differently."""
     chains = await verify_chains(pool, schema, stream_id=stream_id)
     report = AuditReport(schema, chains.events, chains.streams, chain_breaks=list(chains.breaks))
     if verifier is not None and schema == "case":
         await verify_timeline_signatures(pool, verifier, report, case_id=stream_id)
     if stream_id is not None:
         return report
-    leaves, ids = await _leaves_in_global_order(pool, schema, report)
+    digests: dict[str, tuple[bytes, dict[str, Any]]] | None = {} if published else None
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        leaves, ids = await store_leaves(conn, schema, digests)
     await _compare_recorded_leaves(pool, schema, leaves, ids, report)
-    _check_checkpoints(checkpoints, leaves, ids, public_key, report)
+    if published is not None and digests is not None:
+        stream_name, messages = published
+        report.stream = compare(stream_name, messages, ids)
+        report.problems.extend(report.stream.problems(schema))
+        _compare_published(messages, digests, report)
+    check_checkpoints(checkpoints, leaves, ids, public_key, report)
     return report
 
 
-async def _leaves_in_global_order(
-    pool: asyncpg.Pool, schema: str, report: AuditReport
+async def store_leaves(
+    conn: asyncpg.Connection,
+    schema: str,
+    digests: dict[str, tuple[bytes, dict[str, Any]]] | None = None,
 ) -> tuple[list[bytes], list[str]]:
+    """The Merkle leaves of the store and their event ids, in global order (inside the
+    caller's transaction). With ``digests``, also each event's content digest and trace
+    fields by id."""
     leaves: list[bytes] = []
     ids: list[str] = []
     sql = (
@@ -130,22 +157,58 @@ async def _leaves_in_global_order(
         f" metadata::text AS metadata, prev_hash, hash FROM {quote_ident(schema)}.event"
         " ORDER BY tx_id, global_position"
     )
-    async with pool.acquire() as conn, conn.transaction(readonly=True):
-        async for r in conn.cursor(sql, prefetch=5000):
-            # Leaves use the hash recomputed from content, so a row whose content and
-            # stored hash were both rewritten still changes the tree.
-            digest = content_digest(
-                r["event_id"],
-                r["stream_id"],
-                r["stream_version"],
-                r["event_type"],
-                r["occurred_at"],
-                json.loads(r["data"]),
-                json.loads(r["metadata"]),
-            )
-            leaves.append(event_leaf(r["event_id"], chain_hash(r["prev_hash"], digest)))
-            ids.append(str(r["event_id"]))
+    async for r in conn.cursor(sql, prefetch=5000):
+        # Leaves use the hash recomputed from content, so a row whose content and
+        # stored hash were both rewritten still changes the tree.
+        metadata = json.loads(r["metadata"])
+        digest = content_digest(
+            r["event_id"],
+            r["stream_id"],
+            r["stream_version"],
+            r["event_type"],
+            r["occurred_at"],
+            json.loads(r["data"]),
+            metadata,
+        )
+        leaves.append(event_leaf(r["event_id"], chain_hash(r["prev_hash"], digest)))
+        ids.append(str(r["event_id"]))
+        if digests is not None:
+            digests[ids[-1]] = (digest, {k: metadata[k] for k in TRACE_FIELDS if k in metadata})
     return leaves, ids
+
+
+def _compare_published(
+    messages: list[Published],
+    digests: dict[str, tuple[bytes, dict[str, Any]]],
+    report: AuditReport,
+) -> None:
+    """Each event both hold: does the stored content say what was published? (The trace
+    fields may differ: the relay publishes in its own span when traces are exported.)"""
+    changed = 0
+    for p in messages:
+        held = digests.get(p.event_id)
+        if held is None:
+            continue
+        digest, trace = held
+        try:
+            row = rebuild(p.doc())
+        except ValueError:
+            continue  # not an envelope of ours; the consumers dead-letter it
+        meta = {k: v for k, v in row.metadata.items() if k not in TRACE_FIELDS} | trace
+        if content_digest(
+            row.event_id, row.stream_id, row.stream_version, row.event_type,
+            row.occurred_at, row.data, meta,
+        ) == digest:  # fmt: skip
+            continue
+        changed += 1
+        if len(report.changed_since_published) < LIST_LIMIT:
+            report.changed_since_published.append({"stream_seq": p.seq, **row.describe()})
+    if changed:
+        first = report.changed_since_published[0]
+        report.problems.append(
+            f"{changed} events in the store differ from what was published (first: event"
+            f" {first['event_id']}, stream seq {first['stream_seq']}): changed in the store"
+        )
 
 
 async def _compare_recorded_leaves(
@@ -173,13 +236,14 @@ async def _compare_recorded_leaves(
             return
 
 
-def _check_checkpoints(
+def check_checkpoints(
     checkpoints: list[SignedCheckpoint],
     leaves: list[bytes],
     ids: list[str],
     public_key: str,
     report: AuditReport,
 ) -> None:
+    """Every signed checkpoint against the leaves: signature, root, consistency."""
     frontier = Frontier([])
     previous: dict[str, Any] | None = None
     for body, signature in checkpoints:
@@ -188,10 +252,21 @@ def _check_checkpoints(
             report.problems.append(f"checkpoint of size {size}: signature does not verify")
             return
         if size > len(leaves):
-            report.problems.append(
-                f"checkpoint of size {size} covers more events than the store holds"
-                f" ({len(leaves)}): events were removed"
+            latest = int(checkpoints[-1][0]["tree_size"])
+            behind = (
+                f"signed checkpoint of size {latest} on the audit stream is ahead of the"
+                f" store by {latest - len(leaves)} leaves"
             )
+            if report.stream is not None and report.stream.missing and not report.stream.removed:
+                report.problems.append(
+                    f"{behind} (the store holds {len(leaves)} events): the store is behind"
+                    " (restored from a backup?); the stream holds the missing events"
+                )
+            else:
+                report.problems.append(
+                    f"checkpoint of size {size} covers more events than the store holds"
+                    f" ({len(leaves)}): events were removed; {behind}"
+                )
             return
         while frontier.size < size:
             frontier.add(leaves[frontier.size])

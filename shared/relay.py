@@ -7,6 +7,13 @@ crash between publish and checkpoint republishes at most one batch; JetStream dr
 those duplicates by message id, and on start the relay also skips what the stream
 already holds (its last message names the last event published), so an event lands on
 the stream once even when the relay was down longer than the duplicate window.
+
+When that last message names an event the store does not hold, the store is behind the
+stream (restored from a backup): publishing now would put new events where the missing
+ones belong, and a re-created event id could carry other content. The relay then
+publishes nothing, logs one ERROR naming the fix (``safepath recover --service X``),
+says so in ``blocked`` and checks again every ``behind_retry_seconds``, so it resumes
+by itself once the missing events are back.
 """
 
 from __future__ import annotations
@@ -40,6 +47,20 @@ def subject_for(root: str, event: StoredEvent) -> str:
     return f"{root}.{_UNSAFE.sub('_', event.stream_id)}.{event.event_name}"
 
 
+class StoreBehindStream(Exception):
+    """The stream holds an event the store does not: the store was restored from a backup."""
+
+    def __init__(self, service: str, stream: str, seq: int, event_id: str) -> None:
+        super().__init__(
+            f"the {stream} stream's last message (seq {seq}, event {event_id}) is not in the"
+            f" {service} store: the store is behind the stream (restored from a backup?)."
+            f" Nothing is published until the missing events are back: stop the {service}"
+            f" service and run `safepath recover --service {service}`"
+        )
+        self.seq = seq
+        self.event_id = event_id
+
+
 class Relay:
     """Publishes one service's events to its JetStream stream, in global order."""
 
@@ -54,6 +75,7 @@ class Relay:
         name: str = "relay",
         batch: int = 500,
         poll_seconds: float = 0.05,
+        behind_retry_seconds: float = 10.0,
     ) -> None:
         self.store = store
         self.js = js
@@ -63,6 +85,9 @@ class Relay:
         self.name = name
         self.batch = batch
         self.poll_seconds = poll_seconds
+        self.behind_retry_seconds = behind_retry_seconds
+        # Why the relay publishes nothing (the store is behind its stream), or None.
+        self.blocked: str | None = None
         self._wake = asyncio.Event()
         self.published = 0
         # Test hook: called after an event's publish was acked, before its checkpoint.
@@ -73,7 +98,10 @@ class Relay:
         self._wake.set()
 
     async def _already_published(self, cp: Checkpoint) -> Checkpoint:
-        """Advance ``cp`` past events the stream already holds (crash after publish)."""
+        """Advance ``cp`` past events the stream already holds (crash after publish).
+
+        Raises ``StoreBehindStream`` when the stream's last message names an event the
+        store does not hold."""
         info = await self.js.stream_info(self.stream)
         if not info.state.last_seq:
             return cp
@@ -91,9 +119,32 @@ class Relay:
             event_id,
         )
         if row is None:
-            return cp
+            raise StoreBehindStream(self.store.service, self.stream, msg.seq or 0, event_id)
         last = Checkpoint(int(row["tx_id"]), row["global_position"])
         return last if last > cp else cp
+
+    async def _start_from(self) -> Checkpoint | None:
+        """Where to publish from, or None while the store is behind the stream."""
+        try:
+            cp = await self._already_published(await self.store.get_checkpoint(self.name))
+        except StoreBehindStream as e:
+            if self.blocked is None:  # one ERROR per episode, not one per check
+                log.error(
+                    "relay_store_behind_stream",
+                    service=self.store.service,
+                    stream=self.stream,
+                    stream_seq=e.seq,
+                    event_id=e.event_id,
+                    fix=f"safepath recover --service {self.store.service}",
+                    detail=str(e),
+                )
+            self.blocked = str(e)
+            return None
+        if self.blocked is not None:
+            log.info("relay_resumed", service=self.store.service, stream=self.stream)
+            self.blocked = None
+        await self.store.save_checkpoint(self.name, cp)
+        return cp
 
     async def publish_batch(self, cp: Checkpoint) -> tuple[Checkpoint, int]:
         """Publish the next batch after ``cp``; return the new checkpoint and the count."""
@@ -135,8 +186,10 @@ class Relay:
         while True:
             try:
                 if cp is None:
-                    cp = await self._already_published(await self.store.get_checkpoint(self.name))
-                    await self.store.save_checkpoint(self.name, cp)
+                    cp = await self._start_from()
+                    if cp is None:
+                        await asyncio.sleep(self.behind_retry_seconds)
+                        continue
                 cp, sent = await self.publish_batch(cp)
                 delay = 0.2
                 if sent == 0:
