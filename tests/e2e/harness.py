@@ -7,9 +7,17 @@ it through HTTP and NATS only, and inject faults: kill a service, stop NATS, res
 Postgres. Everything is stopped by ``stop()`` (or leaving the ``with`` block), also when
 a test fails; an ``atexit`` hook catches the rest.
 
-Process control is synchronous (``kill``, ``start``, ``restart``, ``stop_nats``, ...);
-each has an ``a``-prefixed async twin that runs it in a thread, so a test can keep load
-flowing on its event loop while it injects a fault.
+Process control is synchronous (``kill``, ``start``, ``restart``, ``pause``, ``resume``,
+``stop_nats``, ...); each has an ``a``-prefixed async twin that runs it in a thread, so a
+test can keep load flowing on its event loop while it injects a fault.
+
+``System(replicas=N)`` runs N instances of every service, each its own process on its
+own HTTP port, sharing the service's settings, database schema and bus identity (as N
+pods of one deployment would). An instance is named ``"case#1"``; a bare ``"case"`` is
+instance 0 wherever one process is meant (``kill``, ``pid``, ``url``, ``wait_ready``), and
+``client("case")`` / ``transport("case")`` spread requests round-robin over the instances
+that are running and not paused. With ``replicas=1`` (the default) everything is as
+before: ``"case"`` and ``"case#0"`` are the same process.
 """
 
 from __future__ import annotations
@@ -115,7 +123,10 @@ class System:
         stop_timeout: float = 15.0,
         keep: bool = False,
         durable: bool = False,
+        replicas: int = 1,
     ) -> None:
+        if replicas < 1:
+            raise ValueError("replicas must be at least 1")
         self._own_tmp = tmp is None
         self.tmp = Path(tmp) if tmp is not None else Path(tempfile.mkdtemp(prefix="safepath-e2e-"))
         self.tmp = self.tmp.resolve()
@@ -124,7 +135,16 @@ class System:
         self.stop_timeout = stop_timeout
         self.namespace = f"e2e{uuid.uuid4().hex[:10]}"
         self.host = "127.0.0.1"
-        self.ports = {svc: free_port() for svc in SERVICES}
+        self.ports = {svc: free_port() for svc in SERVICES}  # instance 0 of each service
+        self.replicas = replicas
+        # "<svc>#<i>" -> its HTTP port (instance 0 on ``ports[svc]``).
+        self.instance_ports = {
+            f"{svc}#{i}": self.ports[svc] if i == 0 else free_port()
+            for svc in SERVICES
+            for i in range(replicas)
+        }
+        self._paused: set[str] = set()
+        self._turn: dict[str, int] = {}  # round-robin position per service
         # ``durable``: Postgres as production runs it (fsync, synchronous commit, full page
         # writes). A test that crashes Postgres must use it: without, a crash loses
         # commits that were already acknowledged, and the store rightly reports them lost.
@@ -166,7 +186,39 @@ class System:
         return await connect_bus(settings, identity, **options)
 
     def url(self, svc: str) -> str:
-        return f"http://{self.host}:{self.ports[_known(svc)]}"
+        """The base URL of an instance (``"case"``: instance 0; ``"case#1"``)."""
+        return f"http://{self.host}:{self.instance_ports[self.instance(svc)]}"
+
+    def instance(self, name: str) -> str:
+        """The canonical name ``"<svc>#<i>"`` of ``name`` (``"case"`` is ``"case#0"``)."""
+        svc, sep, index = name.partition("#")
+        _known(svc)
+        if not sep:
+            return f"{svc}#0"
+        if not index.isdigit() or int(index) >= self.replicas:
+            raise ValueError(f"no instance {name!r}: {svc} has {self.replicas} instance(s)")
+        return f"{svc}#{int(index)}"
+
+    def instances(self, svc: str | None = None) -> list[str]:
+        """Every instance name (of ``svc``, when given), e.g. ``["case#0", "case#1"]``."""
+        services = SERVICES if svc is None else (_known(svc),)
+        return [f"{s}#{i}" for s in services for i in range(self.replicas)]
+
+    def live(self, svc: str) -> list[str]:
+        """The instances of ``svc`` whose process runs and is not paused."""
+        return [n for n in self.instances(svc) if self.running(n) and n not in self._paused]
+
+    def pick(self, svc: str) -> str:
+        """The next live instance of a bare service name, round-robin (``"case#1"``); a
+        named instance is returned as it is. When none is live, the next one in turn (its
+        requests then fail as they would against a service that is down)."""
+        if "#" in svc:
+            return self.instance(svc)
+        with self._lock:
+            turn = self._turn.get(svc, 0)
+            self._turn[svc] = turn + 1
+        live = self.live(svc) or self.instances(svc)
+        return live[turn % len(live)]
 
     def stream(self, svc: str) -> str:
         """The JetStream stream of a service's events (``<NAMESPACE>_<SVC>``)."""
@@ -199,25 +251,46 @@ class System:
         headers = self.headers(role, sub, **claims) if role else {}
         # Idle connections are dropped well before the server's keep-alive timeout (uvicorn:
         # 5 s), so a request never goes out on a connection the server is closing.
+        limits = httpx.Limits(keepalive_expiry=1.0)
         return httpx.AsyncClient(
             base_url=self.url(svc),
             headers=headers,
             timeout=timeout,
-            limits=httpx.Limits(keepalive_expiry=1.0),
+            limits=limits,
+            transport=self.transport(svc, limits=limits),
         )
+
+    def transport(
+        self, svc: str, *, limits: httpx.Limits | None = None
+    ) -> httpx.AsyncBaseTransport | None:
+        """For a bare service name with ``replicas > 1``: a transport that sends each
+        request to the next live instance (pass it to an ``httpx.AsyncClient`` whose base
+        URL is ``url(svc)``). ``None`` (httpx's own) for one instance or a named one."""
+        if self.replicas == 1 or "#" in svc:
+            return None
+        return _Spread(self, _known(svc), limits or httpx.Limits(keepalive_expiry=1.0))
 
     # -- logs ----------------------------------------------------------------------
 
     def log_path(self, svc: str) -> Path:
+        """The log of an instance (``"case"``: instance 0, ``case.log``; ``"case#1"``:
+        ``case-1.log``), or of ``"postgres"``/``"nats"``."""
         if svc == "postgres":
             return self.pg.log_path
         if svc == "nats":
             return self.nats.log_path
-        return self.log_dir / f"{_known(svc)}.log"
+        name, index = self.instance(svc).split("#")
+        return self.log_dir / (f"{name}.log" if index == "0" else f"{name}-{index}.log")
 
     def logs(self, svc: str) -> str:
-        """Everything ``svc`` (or ``"postgres"``/``"nats"``) wrote, across restarts."""
-        path = self.log_path(svc)
+        """Everything ``svc`` (or ``"postgres"``/``"nats"``) wrote, across restarts; a bare
+        service name with several instances: all of them, instance 0 first."""
+        if svc in SERVICES:
+            return "".join(self._read_log(self.log_path(n)) for n in self.instances(svc))
+        return self._read_log(self.log_path(svc))
+
+    @staticmethod
+    def _read_log(path: Path) -> str:
         return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
 
     def all_logs(self) -> str:
@@ -254,10 +327,10 @@ class System:
             self.nats.start()
             asyncio.run(_prepare_database(admin, self.database_url))
             asyncio.run(self.installation.declare_streams(self.nats.url))
-            for svc in SERVICES:
-                self._spawn(svc)
-            for svc in SERVICES:
-                self.wait_ready(svc)
+            for name in self.instances():
+                self._spawn(name)
+            for name in self.instances():
+                self.wait_ready(name)
         except BaseException:
             self.stop()
             raise
@@ -272,9 +345,13 @@ class System:
             self._started = False
             procs = dict(self._procs)
             self._procs.clear()
-        for p in procs.values():
+            paused = set(self._paused)
+            self._paused.clear()
+        for name, p in procs.items():
             if p.poll() is None:
                 p.send_signal(signals.SIGTERM)
+                if name in paused:  # a stopped process acts on SIGTERM once continued
+                    p.send_signal(signals.SIGCONT)
         deadline = time.monotonic() + self.stop_timeout
         for p in procs.values():
             try:
@@ -294,20 +371,26 @@ class System:
     # -- services ------------------------------------------------------------------
 
     def pid(self, svc: str) -> int | None:
-        p = self._procs.get(_known(svc))
+        p = self._procs.get(self.instance(svc))
         return p.pid if p is not None and p.poll() is None else None
 
     def running(self, svc: str) -> bool:
         return self.pid(svc) is not None
 
     def kill(self, svc: str, signal: int = signals.SIGKILL, timeout: float | None = None) -> int:
-        """Send ``signal`` to ``svc`` and wait for it to exit; returns its exit code."""
+        """Send ``signal`` to ``svc`` (an instance) and wait for it to exit; returns its
+        exit code. A paused instance is continued after the signal, so it acts on it."""
+        key = self.instance(svc)
         with self._lock:
-            p = self._procs.pop(_known(svc), None)
+            p = self._procs.pop(key, None)
+            was_paused = key in self._paused
+            self._paused.discard(key)
         if p is None:
             raise RuntimeError(f"{svc} is not running")
         if p.poll() is None:
             p.send_signal(signal)
+            if was_paused:
+                p.send_signal(signals.SIGCONT)
         try:
             return p.wait(timeout or self.stop_timeout)
         except subprocess.TimeoutExpired:
@@ -328,20 +411,48 @@ class System:
         time.sleep(delay)
         self.start(svc, wait=wait)
 
+    def pause(self, svc: str) -> None:
+        """``SIGSTOP`` an instance: it holds its connections and locks but does nothing
+        until ``resume`` (a long GC pause, a frozen VM)."""
+        key = self.instance(svc)
+        with self._lock:
+            p = self._procs.get(key)
+            if p is None or p.poll() is not None:
+                raise RuntimeError(f"{svc} is not running")
+            p.send_signal(signals.SIGSTOP)
+            self._paused.add(key)
+
+    def resume(self, svc: str) -> None:
+        """``SIGCONT`` a paused instance."""
+        key = self.instance(svc)
+        with self._lock:
+            p = self._procs.get(key)
+            if key not in self._paused or p is None:
+                raise RuntimeError(f"{svc} is not paused")
+            self._paused.discard(key)
+            if p.poll() is None:
+                p.send_signal(signals.SIGCONT)
+
+    def paused(self, svc: str) -> bool:
+        return self.instance(svc) in self._paused
+
     def _spawn(self, svc: str) -> None:
+        key = self.instance(svc)
+        name = key.split("#")[0]
         env = {
             **self.env,
-            **self.installation.service_env(svc),
-            **self._service_env.get(svc, {}),
+            **self.installation.service_env(name),
+            **self._service_env.get(name, {}),
+            f"SAFEPATH_{name.upper()}_PORT": str(self.instance_ports[key]),
         }
         with self._lock:
-            old = self._procs.get(_known(svc))
+            old = self._procs.get(key)
             if old is not None and old.poll() is None:
                 raise RuntimeError(f"{svc} is already running (pid {old.pid})")
-            log = open(self.log_path(svc), "ab")
+            log = open(self.log_path(key), "ab")
             try:
-                self._procs[svc] = subprocess.Popen(
-                    [sys.executable, "-m", f"services.{svc}"],
+                self._procs[key] = subprocess.Popen(
+                    [sys.executable, "-m", f"services.{name}"],
                     env=env,
                     cwd=PROJECT_ROOT,
                     stdin=subprocess.DEVNULL,
@@ -377,7 +488,7 @@ class System:
         deadline = start + (timeout or self.ready_timeout)
         status, body = 0, dict[str, Any]()
         while time.monotonic() < deadline:
-            p = self._procs.get(_known(svc))
+            p = self._procs.get(self.instance(svc))
             if p is None or p.poll() is not None:
                 code = None if p is None else p.returncode
                 raise ServiceNotReady(
@@ -393,7 +504,7 @@ class System:
         )
 
     def _tail(self, svc: str, lines: int = 40) -> str:
-        return "\n".join(self.logs(svc).splitlines()[-lines:])
+        return "\n".join(self._read_log(self.log_path(svc)).splitlines()[-lines:])
 
     # -- NATS and Postgres ---------------------------------------------------------
 
@@ -460,7 +571,19 @@ class System:
         return await asyncio.to_thread(self.wait_unready, svc, within)
 
     async def await_all_ready(self, within: float | None = None) -> None:
-        await asyncio.gather(*(self.await_ready(svc, within) for svc in SERVICES))
+        """Every started instance ready (instance 0 of a service none of whose instances
+        was started again: that fails, as a service that is down must)."""
+        names = []
+        for svc in SERVICES:
+            started = [n for n in self.instances(svc) if n in self._procs]
+            names += started or [self.instance(svc)]
+        await asyncio.gather(*(self.await_ready(n, within) for n in names))
+
+    async def apause(self, svc: str) -> None:
+        await asyncio.to_thread(self.pause, svc)
+
+    async def aresume(self, svc: str) -> None:
+        await asyncio.to_thread(self.resume, svc)
 
     async def astop_nats(self, *, kill: bool = False) -> None:
         await asyncio.to_thread(self.stop_nats, kill=kill)
@@ -501,6 +624,27 @@ class System:
         )
         env.update(self._extra_env)
         return env
+
+
+class _Spread(httpx.AsyncBaseTransport):
+    """Sends each request to the next live instance of one service (``System.pick``)."""
+
+    def __init__(self, system: System, svc: str, limits: httpx.Limits) -> None:
+        self.system, self.svc = system, svc
+        self._transports = {
+            name: httpx.AsyncHTTPTransport(limits=limits) for name in system.instances(svc)
+        }
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        name = self.system.pick(self.svc)
+        port = self.system.instance_ports[name]
+        request.url = request.url.copy_with(host=self.system.host, port=port)
+        request.headers["host"] = f"{self.system.host}:{port}"
+        return await self._transports[name].handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for t in self._transports.values():
+            await t.aclose()
 
 
 def _known(svc: str) -> str:

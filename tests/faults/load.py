@@ -94,8 +94,10 @@ class CaseFlow:
 
     async def run(self) -> None:
         limits = httpx.Limits(max_connections=20)
+        # With several case instances, each request goes to the next live one.
+        transport = self.system.transport("case", limits=limits)
         async with httpx.AsyncClient(
-            base_url=self.system.url("case"), timeout=10.0, limits=limits
+            base_url=self.system.url("case"), timeout=10.0, limits=limits, transport=transport
         ) as client:
             i = 0
             while not self._stopping.is_set():
@@ -167,6 +169,8 @@ class StreamTail:
         self.js, self.stream, self.next_seq = js, stream, first_seq
         self.events: dict[str, tuple[str, dict[str, Any]]] = {}  # ce id -> (subject, ce)
         self.copies = 0  # messages whose CloudEvent id was seen before
+        self.seqs: dict[str, list[int]] = defaultdict(list)  # ce id -> every stream seq
+        self.msg_ids: Counter[str] = Counter()  # Nats-Msg-Id -> messages carrying it
 
     @classmethod
     async def from_now(cls, js: JetStreamContext, stream: str) -> StreamTail:
@@ -178,13 +182,19 @@ class StreamTail:
             try:
                 msg = await self.js.get_msg(self.stream, seq=seq)
             except NotFoundError:
+                self.next_seq = seq + 1
                 continue
+            # Progress is kept message by message: a read that fails half-way (NATS down)
+            # resumes after the last message it counted, never counting one twice.
+            self.next_seq = seq + 1
             try:
                 ce = json.loads(msg.data or b"{}")
             except ValueError:
                 continue  # a malformed message injected on purpose
             if not isinstance(ce, dict) or not isinstance(ce.get("id"), str):
                 continue
+            self.seqs[ce["id"]].append(seq)
+            self.msg_ids[str((msg.headers or {}).get("Nats-Msg-Id", ""))] += 1
             if ce["id"] in self.events:
                 self.copies += 1
             else:
