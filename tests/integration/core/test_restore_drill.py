@@ -305,3 +305,36 @@ async def test_recover_refuses_an_event_whose_signature_does_not_verify(
     assert not report.ok and "signature does not verify" in (report.refused or "")
     assert "stream seq 3" in (report.refused or "")
     assert await flow.pool.fetchval('SELECT count(*) FROM "case".event') == 2
+
+
+async def test_audit_tells_removed_and_changed_events_from_a_lost_tail(flow: Flow) -> None:
+    """An event removed from the middle and one changed in place are tampering, not a
+    restore: named as such, and recovery refuses."""
+    await flow.write({"a": 3, "b": 2})
+    await flow.publish_and_seal()
+    ids = await flow.stream_ids()
+    async with flow.pool.acquire() as c, c.transaction():
+        await c.execute('ALTER TABLE "case".event DISABLE TRIGGER USER')
+        await c.execute('DELETE FROM "case".event WHERE event_id = $1::uuid', ids[1])
+        await c.execute(
+            """UPDATE "case".event SET data = jsonb_set(data, '{n}', '99')
+               WHERE event_id = $1::uuid""",
+            ids[3],
+        )
+        await c.execute('ALTER TABLE "case".event ENABLE TRIGGER USER')
+    report = await flow.verify()
+    assert not report.ok
+    assert report.stream is not None and report.stream.missing == []
+    assert [p.event_id for p in report.stream.removed] == [ids[1]]
+    assert [e["event_id"] for e in report.changed_since_published] == [ids[3]]
+    assert not any("recoverable" in p for p in report.problems)
+    refused = await recover(
+        flow.pool,
+        flow.js,
+        service="case",
+        stream=flow.stream,
+        verifier=EventVerifier.from_text(VERIFY_KEYS, flow.ns),
+        public_key=PUBLIC,
+        checkpoints=await published_checkpoints(flow.js, flow.audit, flow.ns, "case"),
+    )
+    assert not refused.ok and "removed from the store" in (refused.refused or "")
