@@ -12,14 +12,16 @@ fails, dead-letter after the last attempt.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import enum
 import hashlib
 import re
 import time
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, ClassVar, get_args
+from typing import Any, ClassVar, cast, get_args
 
 import asyncpg
 import structlog
@@ -96,8 +98,26 @@ def parse_message(raw: bytes, registry: Registry) -> tuple[Envelope, Event]:
     return env, event
 
 
+class OutOfOrder(Exception):
+    """An event came before an earlier event of its stream: it must wait for it."""
+
+    def __init__(self, expected: int, got: int) -> None:
+        super().__init__(f"waits for version {expected}, got {got}")
+        self.expected = expected
+        self.got = got
+
+
 class IdempotentConsumer:
-    """Applies each event at most once per consumer name, in one transaction with its effects."""
+    """Applies the events of each stream once and in version order, in one transaction
+    with its effects.
+
+    Its position in every source stream (``inbox_stream``) moves from v - 1 to v in the
+    transaction that applies event v: a second delivery of v finds the position at v and
+    changes nothing (``DUPLICATE``); an event that comes before an earlier one of its
+    stream raises ``OutOfOrder`` and changes nothing, to be delivered again later. Events
+    of types it does not handle move the position too (``IGNORED``), so the versions it
+    waits for have no holes.
+    """
 
     def __init__(
         self,
@@ -117,9 +137,33 @@ class IdempotentConsumer:
         self.registry = registry
         self.description = description
         self.service = schema  # each service's store lives in the schema of its name
-        self._inbox_sql = (
-            f"INSERT INTO {quote_ident(schema)}.inbox (consumer, event_id) VALUES ($1, $2::uuid)"
-            " ON CONFLICT DO NOTHING RETURNING 1"
+        q = quote_ident(schema)
+        # The first event of a stream starts its position; every later one moves it by one.
+        # A concurrent second delivery blocks on the row until the first commits, then
+        # finds the position moved and claims nothing.
+        self._claim_first = (
+            f"INSERT INTO {q}.inbox_stream (consumer, source, stream_id, version)"
+            " VALUES ($1, $2, $3, 1) ON CONFLICT DO NOTHING RETURNING 1"
+        )
+        self._claim_next = (
+            f"UPDATE {q}.inbox_stream SET version = $4, updated_at = now()"
+            " WHERE consumer = $1 AND source = $2 AND stream_id = $3 AND version = $4 - 1"
+            " RETURNING 1"
+        )
+        self._position = (
+            f"SELECT version FROM {q}.inbox_stream"
+            " WHERE consumer = $1 AND source = $2 AND stream_id = $3"
+        )
+        # When each event was applied, for operators and the fault suite's order checks.
+        self._applied = (
+            f"INSERT INTO {q}.inbox (consumer, event_id) VALUES ($1, $2::uuid)"
+            " ON CONFLICT DO NOTHING"
+        )
+        self._failed = (
+            f"INSERT INTO {q}.inbox_failure (consumer, event_id, attempts, last_error)"
+            " VALUES ($1, $2::uuid, 1, $3) ON CONFLICT (consumer, event_id) DO UPDATE"
+            " SET attempts = inbox_failure.attempts + 1, last_error = EXCLUDED.last_error,"
+            " updated_at = now() RETURNING attempts"
         )
 
     def events(self, source: str | None = None) -> list[type[Event]]:
@@ -128,15 +172,47 @@ class IdempotentConsumer:
         models = self.registry.models(source)
         return [m for m in models if self.types is None or m.name() in self.types]
 
-    async def handle(self, env: Envelope, event: Event) -> Outcome:
-        if self.types is not None and env.event_name not in self.types:
-            return Outcome.IGNORED
-        async with self.pool.acquire() as conn, conn.transaction():
-            # A concurrent duplicate blocks here on the primary key until the first commits.
-            if await conn.fetchval(self._inbox_sql, self.name, env.id) is None:
-                return Outcome.DUPLICATE
-            await self.apply(conn, env, event)
+    def handles(self, env: Envelope) -> bool:
+        return self.types is None or env.event_name in self.types
+
+    async def _claim(self, conn: asyncpg.Connection, env: Envelope) -> bool:
+        """Move the position in ``env``'s stream to its version: True when it moved,
+        False when the event was applied or passed over before; ``OutOfOrder`` when an
+        earlier event of the stream has not been yet."""
+        key = (self.name, env.service, env.subject)
+        v = env.streamversion
+        if v == 1:
+            moved = await conn.fetchval(self._claim_first, *key)
+        else:
+            moved = await conn.fetchval(self._claim_next, *key, v)
+        if moved is not None:
+            return True
+        at = await conn.fetchval(self._position, *key) or 0
+        if at >= v:
+            return False
+        raise OutOfOrder(at + 1, v)
+
+    async def handle(self, env: Envelope, event: Event | None) -> Outcome:
+        """Apply ``event`` (``None``: an event of a type this consumer does not read, or
+        one it gave up on) in its stream's order."""
+        async with self.pool.acquire() as conn:
+            if event is None or not self.handles(env):
+                return Outcome.IGNORED if await self._claim(conn, env) else Outcome.DUPLICATE
+            async with conn.transaction():
+                if not await self._claim(conn, env):
+                    return Outcome.DUPLICATE
+                await conn.execute(self._applied, self.name, env.id)
+                await self.apply(conn, env, event)
         return Outcome.HANDLED
+
+    async def pass_over(self, env: Envelope) -> Outcome:
+        """Move past ``env`` without applying it (it was dead-lettered)."""
+        return await self.handle(env, None)
+
+    async def failed(self, env: Envelope, error: BaseException) -> int:
+        """Count a handler failure of ``env``; the attempts so far, across replicas."""
+        attempts = await self.pool.fetchval(self._failed, self.name, env.id, type(error).__name__)
+        return int(attempts)
 
 
 def dead_letter_cause(e: Malformed) -> str:
@@ -189,6 +265,150 @@ def check_origin(verifier: EventVerifier, raw: bytes, subject: str, stream: str)
         raise Malformed(f"not authentic: {e}") from None
 
 
+# How long JetStream waits for an ack before it hands a message to another replica: what
+# a kill -9 costs the events behind it. Handlers that run longer say so every third of
+# it (``in_progress``), so a slow handler is not redelivered while it still runs.
+ACK_WAIT_SECONDS = 5.0
+# An event whose predecessor has not been applied waits briefly in place, then is handed
+# back to JetStream for this long before it is tried again.
+GAP_RETRY_SECONDS = 0.5
+_GAP_PAUSES = (0.02, 0.05, 0.1, 0.2)
+
+
+class InOrder:
+    """Settles each delivery for an ``IdempotentConsumer``: ack once applied (or applied
+    before), wait when it came before an earlier event of its stream, retry a failed
+    handler, dead-letter after ``max_deliver`` failures and then move past it."""
+
+    def __init__(
+        self,
+        consumer: IdempotentConsumer,
+        dead_letters: DeadLetters,
+        observed: ConsumerMetrics,
+        *,
+        max_deliver: int,
+        redeliver_after: float,
+        ack_wait: float,
+    ) -> None:
+        self.consumer = consumer
+        self.dead_letters = dead_letters
+        self.observed = observed
+        self.max_deliver = max_deliver
+        self.redeliver_after = redeliver_after
+        self.ack_wait = ack_wait
+
+    async def settle(
+        self, msg: NatsMessage, env: Envelope, event: Event | None, started: float
+    ) -> None:
+        """Apply ``event`` (``None``: pass over an event this consumer does not read)."""
+        c = self.consumer
+        try:
+            # A child of the event's trace: what the handler appends carries the trace on.
+            with consuming(c.service, c.name, env):
+                async with _heartbeat(msg, self.ack_wait / 3):
+                    outcome = await self._in_order(env, event)
+        except OutOfOrder as e:
+            await self._wait(msg, e, started)
+            return
+        except Exception as e:
+            await self._failed(msg, env, e, started)
+            return
+        await msg.ack()
+        self.observed.acked(started)
+        log.debug("message_handled", consumer=c.name, outcome=outcome.value)
+
+    async def _in_order(self, env: Envelope, event: Event | None) -> Outcome:
+        # The earlier event is usually a moment away (another replica is applying it).
+        for pause in (*_GAP_PAUSES, None):
+            try:
+                return await self.consumer.handle(env, event)
+            except OutOfOrder:
+                if pause is None:
+                    raise
+                await asyncio.sleep(pause)
+        raise AssertionError("unreachable")
+
+    async def _wait(self, msg: NatsMessage, e: OutOfOrder, started: float) -> None:
+        # Never skipped: JetStream hands it back until its predecessor has been applied
+        # (a killed replica's message returns after ack_wait).
+        log.info(
+            "event_waits_for_earlier",
+            consumer=self.consumer.name,
+            expected_version=e.expected,
+            version=e.got,
+        )
+        await msg.nack(delay=GAP_RETRY_SECONDS)
+        self.observed.nacked(started)
+
+    async def _failed(
+        self, msg: NatsMessage, env: Envelope, error: Exception, started: float
+    ) -> None:
+        name = self.consumer.name
+        try:
+            attempts = await self.consumer.failed(env, error)
+        except Exception:
+            # Postgres is unreachable: not the handler's fault, and no attempt is counted.
+            log.warning("handler_failed_will_retry", consumer=name, error=type(error).__name__)
+            await msg.nack(delay=self.redeliver_after)
+            self.observed.nacked(started)
+            return
+        if attempts < self.max_deliver:
+            log.warning(
+                "handler_failed_will_retry",
+                consumer=name,
+                error=type(error).__name__,
+                attempt=attempts,
+            )
+            await msg.nack(delay=self.redeliver_after * attempts)
+            self.observed.nacked(started)
+            return
+        reason = f"handler failed {attempts} times: {type(error).__name__}"
+        await self.dead_letter(msg, env, reason, started, "retries_exhausted")
+
+    async def dead_letter(
+        self, msg: NatsMessage, env: Envelope, reason: str, started: float, cause: str
+    ) -> None:
+        """Dead-letter an authentic event, then move past it in its stream's order so the
+        events after it go on (an operator may redeliver it from the dead letters)."""
+        raw = msg.raw_message
+        meta = raw.metadata
+        await self.dead_letters.send(
+            raw.data, reason, raw.subject, f"{meta.stream}:{meta.sequence.stream}"
+        )
+        try:
+            await self._in_order(env, None)
+        except OutOfOrder as e:
+            await self._wait(msg, e, started)  # its turn has not come; sent again then
+            return
+        except Exception as e:
+            log.warning("pass_over_failed", consumer=self.consumer.name, error=type(e).__name__)
+            await msg.nack(delay=self.redeliver_after)
+            self.observed.nacked(started)
+            return
+        log.error("message_dead_lettered", consumer=self.consumer.name, reason=reason)
+        await msg.ack()
+        self.observed.dead_lettered(started, cause)
+
+
+@contextlib.asynccontextmanager
+async def _heartbeat(msg: NatsMessage, every: float) -> AsyncIterator[None]:
+    """Tell JetStream every ``every`` seconds that the message is still being handled."""
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(every)
+            with contextlib.suppress(Exception):
+                await msg.raw_message.in_progress()
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def subscribe(
     broker: NatsBroker,
     consumer: IdempotentConsumer,
@@ -201,6 +421,7 @@ def subscribe(
     durable: str,
     max_deliver: int = 8,
     redeliver_after: float = 1.0,
+    ack_wait: float = ACK_WAIT_SECONDS,
     events: Sequence[type[Event]] | None = None,
     description: str | None = None,
 ) -> None:
@@ -208,42 +429,27 @@ def subscribe(
 
     Its handler takes the typed message of ``events`` (by default the consumer's types
     among the events of the service whose subjects it reads, ``<namespace>.<service>.>``);
-    ``gated_subscriber`` checks the signature and the schema first. Messages are fetched
-    one at a time so events of a stream are applied in order. A handler failure is
-    redelivered (nak with a growing delay), and dead-lettered after ``max_deliver``.
+    ``gated_subscriber`` checks the signature and the schema first, and hands the events
+    of other types to the consumer to pass over. Every replica may fetch from the one
+    durable consumer: ``InOrder`` applies the events of each stream in version order
+    whatever order they arrive in. A handler failure is redelivered (nak with a growing
+    delay), and dead-lettered after ``max_deliver`` failures counted in Postgres
+    (JetStream's own count also counts waits for an earlier event, so it is unlimited).
     """
     source = subject.split(".")[1] if subject.count(".") >= 2 else None
     model = message_model(_model_name(durable), events or consumer.events(source))
     observed = ConsumerMetrics(durable)
+    in_order = InOrder(
+        consumer,
+        dead_letters,
+        observed,
+        max_deliver=max_deliver,
+        redeliver_after=redeliver_after,
+        ack_wait=ack_wait,
+    )
 
     async def on_event(message: EventMessage, msg: NatsMessage) -> None:
-        meta = msg.raw_message.metadata
-        started = received_at()
-        try:
-            # A child of the event's trace: what the handler appends carries the trace on.
-            with consuming(consumer.service, consumer.name, message.envelope):
-                outcome = await consumer.handle(message.envelope, message.event)
-        except Exception as e:
-            if meta.num_delivered >= max_deliver:
-                reason = f"handler failed {meta.num_delivered} times: {type(e).__name__}"
-                key = f"{meta.stream}:{meta.sequence.stream}"
-                await dead_letters.send(msg.body, reason, msg.raw_message.subject, key)
-                log.error("message_dead_lettered", consumer=consumer.name, reason=reason)
-                await msg.ack()
-                observed.dead_lettered(started, "retries_exhausted")
-            else:
-                log.warning(
-                    "handler_failed_will_retry",
-                    consumer=consumer.name,
-                    error=type(e).__name__,
-                    attempt=meta.num_delivered,
-                )
-                await msg.nack(delay=redeliver_after * meta.num_delivered)
-                observed.nacked(started)
-            return
-        await msg.ack()
-        observed.acked(started)
-        log.debug("message_handled", consumer=consumer.name, outcome=outcome.value)
+        await in_order.settle(msg, message.envelope, message.event, received_at())
 
     on_event.__annotations__ = {"message": model, "msg": NatsMessage, "return": None}
     gated_subscriber(
@@ -259,12 +465,13 @@ def subscribe(
         pull_sub=PullSub(batch_size=1, timeout=1.0),
         config=ConsumerConfig(
             durable_name=durable,
-            max_deliver=max_deliver,
-            ack_wait=30.0,
+            max_deliver=-1,
+            ack_wait=ack_wait,
             deliver_policy=DeliverPolicy.ALL,
         ),
         inbox_prefix=inbox_prefix,
         description=description or consumer.description,
+        in_order=in_order,
     )
 
 
@@ -285,6 +492,7 @@ def gated_subscriber(
     max_workers: int | None = None,
     ignore_others: bool = True,
     description: str | None = None,
+    in_order: InOrder | None = None,
 ) -> None:
     """A durable pull subscriber (manual acks) whose ``handler`` takes ``model``.
 
@@ -293,6 +501,8 @@ def gated_subscriber(
     schema through ``registry`` (upcasting old versions). What fails either goes to
     ``dead_letters`` with its reason and is acked. An authentic event of a type ``model``
     does not name is acked unread (``ignore_others``) or dead-lettered. The handler acks.
+    With ``in_order`` (an inbox consumer), events of other types and authentic events that
+    fail their schema are passed over in their stream's order instead (``InOrder``).
     """
     accepted = _data_types(model)
 
@@ -310,6 +520,7 @@ def gated_subscriber(
                     ignore_others,
                     durable,
                     ConsumerMetrics(durable),
+                    in_order,
                 )
             ),
         )
@@ -343,6 +554,7 @@ class EventGate(BaseMiddleware):
         ignore_others: bool
         consumer: str
         observed: ConsumerMetrics
+        in_order: InOrder | None = None
 
     policy: ClassVar[Policy]
 
@@ -352,14 +564,23 @@ class EventGate(BaseMiddleware):
         structlog.contextvars.clear_contextvars()
         started = p.observed.received(raw.metadata.num_delivered)
         _received_at.set(started)
+        authentic = False
         try:
             check_origin(p.verifier, raw.data, raw.subject, raw.metadata.stream)  # first
+            authentic = True
             message = await msg.decode()
             assert isinstance(message, EventMessage)
             event = message.event
             if not isinstance(event, p.accepted) and not p.ignore_others:
                 raise Malformed(f"{message.type[:200]} is not handled by {p.consumer}")
         except Malformed as e:
+            env = _envelope_of(raw.data) if authentic and p.in_order is not None else None
+            if p.in_order is not None and env is not None:
+                # Signed by its service but unreadable here: dead-lettered in its turn.
+                await p.in_order.dead_letter(
+                    cast(NatsMessage, msg), env, str(e), started, dead_letter_cause(e)
+                )
+                return None
             meta = raw.metadata
             key = f"{meta.stream}:{meta.sequence.stream}"
             await p.dead_letters.send(raw.data, str(e), raw.subject, key)
@@ -371,6 +592,9 @@ class EventGate(BaseMiddleware):
             correlation_id=message.correlationid, event_id=message.id, event_type=event.name()
         )
         if not isinstance(event, p.accepted):
+            if p.in_order is not None:
+                await p.in_order.settle(cast(NatsMessage, msg), message.envelope, None, started)
+                return None
             await msg.ack()
             p.observed.acked(started)
             log.debug("message_handled", consumer=p.consumer, outcome=Outcome.IGNORED.value)
@@ -385,6 +609,13 @@ def received_at() -> float:
     """When the gate received the message being handled (``time.perf_counter()``), for
     the handler's ``ConsumerMetrics`` outcome."""
     return _received_at.get()
+
+
+def _envelope_of(raw: bytes) -> Envelope | None:
+    try:
+        return Envelope.from_json(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 def _gate(policy: EventGate.Policy) -> type[EventGate]:

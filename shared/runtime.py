@@ -159,6 +159,7 @@ async def start_runtime(
         load_signing_key(settings.audit_signing_key),
         namespace=settings.namespace,
         interval_seconds=settings.seal_interval_seconds,
+        audit_stream=settings.audit_stream,
     )
     rt.sealer = sealer
     rt.lease("sealer", sealer.run)
@@ -201,4 +202,7 @@ async def readiness(rt: Runtime) -> dict[str, Any]:
         checks["postgres"] = f"unavailable: {type(e).__name__}"
     checks["nats"] = "ok" if rt.nc.is_connected else "unavailable"
     checks["relay_published"] = rt.relay.published
+    # Set while this replica's relay refuses to publish (store restored behind the stream).
+    if rt.relay.blocked is not None:
+        checks["relay"] = rt.relay.blocked
     return checks

@@ -20,6 +20,7 @@ from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 from shared.envelope import format_time
 from shared.eventstore import Checkpoint, EventStore, StoredEvent, canonical_json
@@ -105,8 +106,10 @@ class Sealer:
         namespace: str,
         interval_seconds: float = 2.0,
         batch: int = 5000,
+        audit_stream: str | None = None,
     ) -> None:
         self.store = store
+        self.audit_stream = audit_stream
         self.js = js
         self.key = key
         self.namespace = namespace
@@ -114,6 +117,7 @@ class Sealer:
         self.batch = batch
         s = quote_ident(store.schema)
         self._republished = False
+        self.blocked = False  # the store is behind the audit log (see ``seal_once``)
         self._leaf_table = f"{s}.merkle_leaf"
         self._cp_table = f"{s}.merkle_checkpoint"
 
@@ -126,9 +130,42 @@ class Sealer:
             return Frontier([]), None, None
         return Frontier.from_json(json.loads(row["f"])), json.loads(row["b"]), row["signature"]
 
+    async def _published_size(self) -> int:
+        """The tree size of this service's last checkpoint on the audit stream (0: none)."""
+        if self.js is None or self.audit_stream is None:
+            return 0
+        try:
+            msg = await self.js.get_last_msg(
+                self.audit_stream, audit_subject(self.namespace, self.store.service)
+            )
+        except NotFoundError:
+            return 0
+        try:
+            return int(json.loads(msg.data or b"")["checkpoint"]["tree_size"])
+        except (ValueError, KeyError, TypeError):
+            return 0  # not a checkpoint this code wrote: ``audit verify`` reports it
+
     async def seal_once(self) -> dict[str, Any] | None:
         """Add new events as leaves and write a signed checkpoint; None if nothing new."""
         frontier, last_body, last_sig = await self._latest()
+        published = await self._published_size()
+        if published > frontier.size:
+            # The store was restored from a backup: the audit log already has checkpoints
+            # beyond it. Sealing now would sign a second, different tree of a size already
+            # published (a fork); ``safepath recover`` brings the missing events back first.
+            if not self.blocked:
+                log.error(
+                    "sealer_store_behind_audit_log",
+                    service=self.store.service,
+                    stored_tree_size=frontier.size,
+                    published_tree_size=published,
+                    fix=f"safepath recover --service {self.store.service}",
+                )
+            self.blocked = True
+            return None
+        if self.blocked:
+            log.info("sealer_resumed", service=self.store.service, tree_size=frontier.size)
+            self.blocked = False
         if last_body is not None and self.js is not None and not self._republished:
             # A crash between storing and publishing the last checkpoint must not lose it.
             await self._publish(last_body, last_sig or b"")

@@ -162,7 +162,9 @@ def consuming(service: str, consumer: str, env: Envelope) -> Iterator[Span]:
 @contextmanager
 def publishing(service: str, stream: str, env: Envelope) -> Iterator[Envelope]:
     """The relay's span of publishing one event, child of the ``traceparent`` its append
-    stored; yields the envelope carrying this span's context (set before signing)."""
+    stored. The envelope is yielded unchanged: what is published is exactly what is
+    stored (``safepath recover`` rebuilds lost events from the stream, and the audit
+    compares them), so consumers continue the append's span, beside this one."""
     parent = context_from(envelope_fields(env))
     if parent is None:
         yield env
@@ -179,8 +181,7 @@ def publishing(service: str, stream: str, env: Envelope) -> Iterator[Envelope]:
             "safepath.service": service,
         },
     ):
-        fields = current_trace_fields()
-        yield env.model_copy(update=fields) if fields else env
+        yield env
 
 
 @contextmanager

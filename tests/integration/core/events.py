@@ -21,3 +21,11 @@ class Noted(Event):
 
 def noted(n: int, text: str = "") -> NewEvent:
     return NewEvent(Noted(n=n, text=text), ACTOR, correlation_id=f"corr-{n}")
+
+
+@test_registry.register
+class Tagged(Event):
+    """An event some consumers do not read."""
+
+    service: ClassVar[str] = "case"
+    tag: str

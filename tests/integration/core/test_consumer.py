@@ -1,4 +1,5 @@
-"""The inbox consumer on a real JetStream server: redelivery is harmless, poison is parked."""
+"""The inbox consumer on a real JetStream server: redelivery is harmless, poison is parked,
+each stream's events are applied in version order whatever order they arrive in."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ from nats.js import JetStreamContext
 from shared.consumer import DeadLetters, IdempotentConsumer, subscribe
 from shared.envelope import Envelope
 from shared.events import Event
-from shared.eventstore import Checkpoint, EventStore
+from shared.eventstore import Checkpoint, EventStore, NewEvent
 from shared.jetstream import dead_letter_stream, dead_letter_subject, ensure_stream, stream_config
 from shared.relay import Relay
 from shared.signatures import EventSigner, EventVerifier
 from tests.conftest import credentials
-from tests.integration.core.events import Noted, noted, test_registry
+from tests.integration.core.events import ACTOR, Noted, Tagged, noted, test_registry
 from tests.keys import SIGNING_KEYS, VERIFY_KEYS, signed
 from tests.servers import Servers
 
@@ -39,14 +40,20 @@ async def env(
     stream = f"{namespace}_CASE".upper()
     await ensure_stream(js, stream_config(stream, [f"{namespace}.case.>"]))
     await ensure_stream(js, dead_letter_stream(namespace))
-    await pool.execute('CREATE TABLE "referral".effect (event_id uuid, n int)')
+    # ``seq``: the order effects were written in.
+    await pool.execute('CREATE TABLE "referral".effect (seq bigserial, event_id uuid, n int)')
     crashes = {"left": 0}
+    failing: set[int] = set()  # values of n whose handler always fails
 
     async def apply(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
         assert isinstance(event, Noted)
         await conn.execute(
-            'INSERT INTO "referral".effect VALUES ($1::uuid, $2)', envelope.id, event.n
+            'INSERT INTO "referral".effect (event_id, n) VALUES ($1::uuid, $2)',
+            envelope.id,
+            event.n,
         )
+        if event.n in failing:
+            raise RuntimeError("this event always fails")
         if crashes["left"] > 0:  # the process dies after writing, before commit
             crashes["left"] -= 1
             raise RuntimeError("crash mid-handler")
@@ -64,7 +71,7 @@ async def env(
         verifier=EventVerifier.from_text(VERIFY_KEYS, namespace),
     )
     await broker.start()
-    yield {"stream": stream, "crashes": crashes, "consumer": consumer}
+    yield {"stream": stream, "crashes": crashes, "consumer": consumer, "failing": failing}
     await broker.stop()
 
 
@@ -137,13 +144,17 @@ async def test_poison_messages_go_to_dead_letters_and_do_not_block(
     subject = f"{namespace}.case.template.Noted"
     good = json.loads((await _one_envelope(pool)).to_json())
     await js.publish(subject, b"\xff not json", headers={"Nats-Msg-Id": "p1"})
+    # Authentic but unreadable events, each the first of a stream of its own: they are
+    # dead-lettered and passed over, so what comes after them in their stream goes on.
     await js.publish(
-        f"{namespace}.case.template.Nope",
-        signed({**good, "type": "org.safepath.case.Nope.v1"}),
+        f"{namespace}.case.poison-2.Nope",
+        signed({**good, "type": "org.safepath.case.Nope.v1", "subject": "poison-2"}),
         headers={"Nats-Msg-Id": "p2"},
     )
     await js.publish(
-        subject, signed({**good, "data": {"n": "many"}}), headers={"Nats-Msg-Id": "p3"}
+        f"{namespace}.case.poison-3.Noted",
+        signed({**good, "data": {"n": "many"}, "subject": "poison-3"}),
+        headers={"Nats-Msg-Id": "p3"},
     )
     await js.publish(subject, signed({"specversion": "1.0"}, "case"), headers={"Nats-Msg-Id": "p4"})
     await js.publish(subject, signed(good), headers={"Nats-Msg-Id": "p5"})
@@ -165,9 +176,145 @@ async def test_poison_messages_go_to_dead_letters_and_do_not_block(
     assert reasons[1].startswith("unknown event type")
     assert "violates its schema at: n" in reasons[2]
     assert reasons[3].startswith("not authentic: event source")
+    positions = await pool.fetch(
+        'SELECT stream_id, version FROM "referral".inbox_stream ORDER BY stream_id'
+    )
+    assert [(r["stream_id"], r["version"]) for r in positions] == [
+        ("poison-2", 1),
+        ("poison-3", 1),
+        ("template", 1),
+    ]
 
 
 async def _one_envelope(pool: asyncpg.Pool) -> Envelope:
     store = EventStore(pool, "case", registry=test_registry)
     stored = await store.append("template", 0, [noted(7)])
     return stored[0].to_envelope("case")
+
+
+async def _envelopes(pool: asyncpg.Pool, stream_id: str, values: list[int]) -> list[Envelope]:
+    """Events appended to ``stream_id`` (versions 1..n), as their relay would send them."""
+    store = EventStore(pool, "case", registry=test_registry)
+    stored = await store.append(stream_id, 0, [noted(n) for n in values])
+    return [e.to_envelope("case") for e in stored]
+
+
+async def _send(js: JetStreamContext, namespace: str, env: Envelope, msg_id: str) -> None:
+    await js.publish(
+        f"{namespace}.case.{env.subject}.Noted", signed(env), headers={"Nats-Msg-Id": msg_id}
+    )
+
+
+async def applied_in_order(pool: asyncpg.Pool) -> list[int]:
+    return [r["n"] for r in await pool.fetch('SELECT n FROM "referral".effect ORDER BY seq')]
+
+
+async def test_events_that_arrive_out_of_order_are_applied_in_version_order(
+    env: dict, pool: asyncpg.Pool, js: JetStreamContext, namespace: str
+) -> None:
+    # As after a kill -9: versions 2 and 3 reach the consumer before version 1 comes back.
+    one, two, three = await _envelopes(pool, "s", [1, 2, 3])
+    await _send(js, namespace, three, "m3")
+    await _send(js, namespace, two, "m2")
+    await asyncio.sleep(1.0)  # they wait: nothing is applied before version 1
+    assert await applied_in_order(pool) == []
+    await _send(js, namespace, one, "m1")
+
+    async def all_three() -> bool:
+        return len(await applied_in_order(pool)) == 3
+
+    await wait_for(all_three)
+    assert await applied_in_order(pool) == [1, 2, 3]
+
+
+async def test_a_late_copy_of_an_older_event_is_never_applied_after_a_newer_one(
+    env: dict, pool: asyncpg.Pool, js: JetStreamContext, namespace: str
+) -> None:
+    one, two = await _envelopes(pool, "s", [1, 2])
+    await _send(js, namespace, one, "m1")
+    await _send(js, namespace, two, "m2")
+    await _send(js, namespace, one, "m1-late")  # redelivered after ack_wait, say
+    (after,) = await _envelopes(pool, "t", [9])
+    await _send(js, namespace, after, "m9")
+
+    async def done() -> bool:
+        return 9 in await applied_in_order(pool)
+
+    await wait_for(done)
+    assert await applied_in_order(pool) == [1, 2, 9]
+
+
+async def test_events_of_other_types_keep_the_versions_without_holes(
+    pool: asyncpg.Pool, js: JetStreamContext, namespace: str, env: dict
+) -> None:
+    # The consumer reads only ``Noted``; the ``Tagged`` event at version 1 must move its
+    # position, or version 2 would wait for ever.
+    env["consumer"].types = {"Noted"}
+    store = EventStore(pool, "case", registry=test_registry)
+    stored = await store.append("s", 0, [NewEvent(Tagged(tag="x"), ACTOR, "corr-t"), noted(2)])
+    tagged, two = (e.to_envelope("case") for e in stored)
+    await js.publish(f"{namespace}.case.s.Tagged", signed(tagged), headers={"Nats-Msg-Id": "m1"})
+    await _send(js, namespace, two, "m2")
+
+    async def two_applied() -> bool:
+        return await applied_in_order(pool) == [2]
+
+    await wait_for(two_applied)
+
+
+async def test_an_event_whose_handler_always_fails_is_dead_lettered_then_passed_over(
+    env: dict, pool: asyncpg.Pool, js: JetStreamContext, namespace: str
+) -> None:
+    env["failing"].add(13)
+    bad, good = await _envelopes(pool, "s", [13, 14])
+    await _send(js, namespace, bad, "m1")
+    await _send(js, namespace, good, "m2")
+
+    async def good_applied() -> bool:
+        return await applied_in_order(pool) == [14]
+
+    await wait_for(good_applied, within=30.0)
+    attempts = await pool.fetchval(
+        'SELECT attempts FROM "referral".inbox_failure WHERE event_id = $1::uuid', bad.id
+    )
+    assert attempts == 8  # max_deliver, counted in Postgres across replicas
+    dl = await js.get_msg(f"{namespace}_deadletter".upper(), 1)
+    assert dl.headers is not None
+    assert dl.headers["Safepath-Dead-Letter-Reason"] == "handler failed 8 times: RuntimeError"
+
+
+async def test_two_replicas_on_one_durable_consumer_keep_each_streams_order(
+    env: dict, pool: asyncpg.Pool, js: JetStreamContext, namespace: str, nats_url: str,
+    servers: Servers,
+) -> None:  # fmt: skip
+    # A second replica: another connection pulling from the same durable consumer.
+    replica = NatsBroker(nats_url, user_credentials=credentials(servers, "setup", namespace))
+    subscribe(
+        replica,
+        env["consumer"],
+        DeadLetters(js, dead_letter_subject(namespace, "referral-case-events")),
+        stream=env["stream"],
+        subject=f"{namespace}.case.>",
+        durable="referral-case-events",
+        redeliver_after=0.1,
+        verifier=EventVerifier.from_text(VERIFY_KEYS, namespace),
+    )
+    await replica.start()
+    try:
+        streams = {f"s{k}": await _envelopes(pool, f"s{k}", list(range(k * 100, k * 100 + 20)))
+                   for k in range(1, 5)}  # fmt: skip
+        for i in range(20):  # interleaved: s1 v1, s2 v1, ..., s1 v2, ...
+            for name, envs in streams.items():
+                await _send(js, namespace, envs[i], f"{name}-{i}")
+
+        async def all_applied() -> bool:
+            return len(await applied_in_order(pool)) == 80
+
+        await wait_for(all_applied, within=60.0)
+    finally:
+        await replica.stop()
+    applied = await applied_in_order(pool)
+    for k in range(1, 5):
+        mine = [n for n in applied if n // 100 == k]
+        assert mine == sorted(mine), f"stream s{k} applied out of order: {mine}"
+    assert sorted(applied) == sorted(n for k in range(1, 5) for n in range(k * 100, k * 100 + 20))

@@ -70,7 +70,7 @@ class Flow:
             signer=EventSigner(SIGNING_KEYS["case"]),
             behind_retry_seconds=0.1,
         )
-        self.sealer = Sealer(self.store, self.js, KEY, namespace=self.ns)
+        self.sealer = Sealer(self.store, self.js, KEY, namespace=self.ns, audit_stream=self.audit)
 
     async def close(self) -> None:
         await self.pool.close()
@@ -205,6 +205,11 @@ async def test_restore_drill(
     assert code == 1 and "FAILED" in err
     assert out["published"]["missing_from_store"] == 7
 
+    # The sealer refuses too: sealing now would sign a second tree of a published size.
+    audit_before = (await js.stream_info(flow.audit)).state.messages
+    assert await flow.sealer.seal_once() is None and flow.sealer.blocked
+    assert (await js.stream_info(flow.audit)).state.messages == audit_before
+
     # 5. The relay of a restarted service refuses to publish; it says what to run.
     task = asyncio.create_task(flow.relay.run())
     try:
@@ -247,7 +252,7 @@ async def test_restore_drill(
         with contextlib.suppress(asyncio.CancelledError):
             await task
     # The sealer continues the same leaves: the published checkpoints verify again.
-    await flow.sealer.seal_once()
+    assert await flow.sealer.seal_once() is not None and not flow.sealer.blocked
     report = await flow.verify()
     assert report.ok, report.summary()
     assert report.checkpoints >= 4 and report.stream.missing == []
