@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit test-integration test-security test-e2e test-faults bench lint typecheck contract asyncapi schemas install clean
+.PHONY: run test test-unit test-integration test-security test-e2e test-faults test-faults-soak bench lint typecheck contract asyncapi schemas install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,39 @@ test-e2e: $(STAMP)
 
 test-faults: $(STAMP)
 	$(BIN)/python -m pytest -q tests/faults
+
+# The fault tier RUNS times in a row on a loaded machine: one busy process per core runs
+# beside it for the whole time, and the nemesis (tests/faults/test_nemesis.py) runs for
+# NEMESIS_SECONDS instead of 60. Stops at the first failing run. Every run's summary
+# lines (fault table, nemesis, replicas) go to SOAK_SUMMARY and are printed at the end;
+# docs/reliability.md ("Soak") records them.
+RUNS ?= 5
+NEMESIS_SECONDS ?= 300
+SOAK_STAMP := $(shell date -u +%Y%m%dT%H%M%SZ)
+SOAK_SUMMARY ?= $(CURDIR)/.soak/summary-$(SOAK_STAMP).txt
+test-faults-soak: $(STAMP)
+	@mkdir -p $(dir $(SOAK_SUMMARY)); \
+	hogs=""; \
+	trap 'kill $$hogs 2>/dev/null' EXIT; \
+	trap 'kill $$hogs 2>/dev/null; exit 130' INT TERM; \
+	for _ in $$(seq $$(nproc)); do $(BIN)/python -c 'while True: pass' & hogs="$$hogs $$!"; done; \
+	echo "CPU hog: $$(nproc) busy processes (pids$$hogs); summary: $(SOAK_SUMMARY)"; \
+	echo "soak $$(date -u +%FT%TZ): RUNS=$(RUNS) NEMESIS_SECONDS=$(NEMESIS_SECONDS)" \
+		"on $$(nproc) cores, $$(uname -m), $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)" \
+		>> $(SOAK_SUMMARY); \
+	for run in $$(seq $(RUNS)); do \
+		echo "== run $$run of $(RUNS), $$(date -u +%FT%TZ)" | tee -a $(SOAK_SUMMARY); \
+		started=$$(date +%s); \
+		if SAFEPATH_NEMESIS_SECONDS=$(NEMESIS_SECONDS) SAFEPATH_FAULTS_SUMMARY=$(SOAK_SUMMARY) \
+			$(BIN)/python -m pytest -q -x tests/faults; then \
+			echo "== run $$run passed in $$(( $$(date +%s) - started )) s" >> $(SOAK_SUMMARY); \
+		else \
+			echo "== run $$run FAILED after $$(( $$(date +%s) - started )) s" >> $(SOAK_SUMMARY); \
+			cat $(SOAK_SUMMARY); exit 1; \
+		fi; \
+	done; \
+	echo "== $(RUNS) of $(RUNS) runs passed" >> $(SOAK_SUMMARY); \
+	cat $(SOAK_SUMMARY)
 
 # Benchmarks print figures; they are never assertions. Each takes a few minutes.
 bench: $(STAMP)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import time
 import uuid
@@ -41,6 +42,7 @@ from nats.js import JetStreamContext
 
 from shared.devservers import free_port
 from tests.e2e.harness import FAST_ENV, SERVICES, System
+from tests.faults.checks import SUMMARY_FILE
 from tests.faults.harness_faults import (
     expected_dead_letters,
     publish_malformed,
@@ -106,6 +108,9 @@ def summary(request: pytest.FixtureRequest) -> Iterator[None]:
     cm = capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()
     with cm:
         print("\n\nFault injection summary\n" + table(ROWS) + "\n")
+    if path := os.environ.get(SUMMARY_FILE):  # every run's table, for make test-faults-soak
+        with open(path, "a", encoding="utf-8") as f:
+            f.write("Fault injection summary\n" + table(ROWS) + "\n")
 
 
 @pytest.fixture
