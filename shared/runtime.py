@@ -118,7 +118,7 @@ async def start_runtime(
     pool = await asyncpg.create_pool(
         settings.database_url,
         min_size=2,
-        max_size=20,
+        max_size=settings.database_pool_max,
         server_settings={
             "idle_in_transaction_session_timeout": str(settings.idle_in_transaction_timeout_ms),
             "application_name": f"safepath-{service}",

@@ -138,6 +138,11 @@ class Settings(BaseSettings):
     stream_max_age_days: int = 0  # 0 keeps events on JetStream forever
     stream_replicas: int = 1
     idle_in_transaction_timeout_ms: int = 60_000
+    # Largest Postgres pool of one service process (it keeps 2 open). Each replica also
+    # holds one lease connection per role (relay, sealer, referral's timer: up to 3), so a
+    # service needs replicas × (database_pool_max + 3) of Postgres' max_connections
+    # (docs/operations.md, "Postgres connections").
+    database_pool_max: int = Field(default=10, ge=2)
     # Request guard (shared/guard.py): the largest request body in bytes (a service may
     # allow more on named routes), and requests a minute per principal (token sub + role)
     # and per client address, counted per process; 0 turns a rate limit off.

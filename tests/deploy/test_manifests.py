@@ -6,9 +6,10 @@ engine, and the CloudNativePG cluster (deploy/k8s/postgres-cluster.yaml).
 - Every rendered object is validated, strictly (unknown fields refused), against the
   Kubernetes JSON schemas bundled in kubernetes-validate, for the oldest Kubernetes the
   chart accepts and the newest bundled. Offline once the dev extra is installed.
-- The rules of the chart are then checked on the objects: replicas, probes, resources,
-  security contexts, Secrets by reference only (named as deploy/k8s/README.md makes them),
-  every SAFEPATH_* variable a real setting, the migrate hook, NetworkPolicies.
+- The rules of the chart are then checked on the objects: replicas (two, spread over
+  machines, under a PodDisruptionBudget), probes, resources, security contexts, Secrets
+  by reference only (named as deploy/k8s/README.md makes them), every SAFEPATH_*
+  variable a real setting, the migrate hook, NetworkPolicies.
 - The CNPG `Cluster` is checked against the fields its CRD declares for what it uses
   (a subset schema written here; the CRD itself is not vendored).
 """
@@ -95,6 +96,7 @@ def test_the_chart_renders_what_a_release_needs(docs: list[Manifest]) -> None:
         [("Deployment", f"safepath-{s}") for s in SERVICES]
         + [("Service", f"safepath-{s}") for s in SERVICES]
         + [("NetworkPolicy", f"safepath-{s}") for s in (*SERVICES, "migrate")]
+        + [("PodDisruptionBudget", f"safepath-{s}") for s in SERVICES]
         + [("Job", "safepath-migrate")]
     )
     # the chart never carries a secret value
@@ -129,6 +131,8 @@ def test_the_validator_refuses_a_broken_object(docs: list[Manifest]) -> None:
         {"securityContext": {"readOnlyRootFilesystem": False}},
         {"image": {"digest": "latest"}},
         {"replicas": 3},  # not a value of this chart
+        {"podDisruptionBudget": {"minAvailable": 0}},  # a budget that protects nothing
+        {"podDisruptionBudget": {"minAvailable": "all"}},
     ],
 )
 def test_the_values_schema_refuses_bad_values(values: dict[str, Any]) -> None:
@@ -139,11 +143,59 @@ def test_the_values_schema_refuses_bad_values(values: dict[str, Any]) -> None:
 # --- the services ----------------------------------------------------------------------
 
 
+def pod_labels(deployment: Manifest) -> dict[str, str]:
+    labels: dict[str, str] = deployment["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def only_this_service(selector: dict[str, str], svc: str, deployments: dict[str, Manifest]) -> None:
+    """``selector`` picks the pods of ``svc`` and of no other service or release."""
+    for other, d in deployments.items():
+        assert (selector.items() <= pod_labels(d).items()) == (other == svc), (svc, other)
+    assert selector["app.kubernetes.io/instance"] == "safepath"
+
+
+def test_replicas_of_a_service_are_spread_over_machines(docs: list[Manifest]) -> None:
+    deployments = of_kind(docs, "Deployment")
+    for svc, d in deployments.items():
+        (spread,) = d["spec"]["template"]["spec"]["topologySpreadConstraints"]
+        assert spread["topologyKey"] == "kubernetes.io/hostname"
+        assert spread["maxSkew"] == 1
+        # preferred: on a single-node cluster the second replica still starts
+        assert spread["whenUnsatisfiable"] == "ScheduleAnyway"
+        only_this_service(spread["labelSelector"]["matchLabels"], svc, deployments)
+
+
+def test_a_budget_keeps_one_pod_of_each_service_through_a_drain(docs: list[Manifest]) -> None:
+    deployments = of_kind(docs, "Deployment")
+    budgets = of_kind(docs, "PodDisruptionBudget")
+    assert set(budgets) == set(SERVICES)
+    for svc, pdb in budgets.items():
+        assert pdb["spec"]["minAvailable"] == 1
+        assert "maxUnavailable" not in pdb["spec"]
+        # below the replicas, or no node could ever be drained
+        assert pdb["spec"]["minAvailable"] < deployments[svc]["spec"]["replicas"]
+        only_this_service(pdb["spec"]["selector"]["matchLabels"], svc, deployments)
+
+
+def test_no_budget_for_a_single_replica_or_when_disabled() -> None:
+    docs = render({"services": {"referral": {"replicas": 1}}})
+    assert set(of_kind(docs, "PodDisruptionBudget")) == {"case", "notify"}
+    assert of_kind(docs, "Deployment")["referral"]["spec"]["replicas"] == 1
+    docs = render({"podDisruptionBudget": {"enabled": False}})
+    assert of_kind(docs, "PodDisruptionBudget") == {}
+    docs = render({"podDisruptionBudget": {"minAvailable": "50%"}})
+    assert {p["spec"]["minAvailable"] for p in of_kind(docs, "PodDisruptionBudget").values()} == {
+        "50%"
+    }
+
+
 def test_deployments_replicas_probes_resources(docs: list[Manifest]) -> None:
     deployments = of_kind(docs, "Deployment")
     assert set(deployments) == set(SERVICES)
     for svc, d in deployments.items():
-        assert d["spec"]["replicas"] == 1, svc  # one until replicas are correct together
+        # several replicas are correct together (docs/architecture.md, "Replicas")
+        assert d["spec"]["replicas"] == 2, svc
         assert d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
         c = container(d)
         assert c["image"] == "registry.example.org/safepath:0.1.0"  # appVersion
@@ -277,7 +329,6 @@ def test_options_jwks_replicas_digest_tls() -> None:
             "services": {
                 "notify": {"replicas": 3, "env": {"SAFEPATH_NOTIFY_DELIVERY_WORKERS": 16}}
             },
-            "podDisruptionBudget": {"enabled": True},
             "image": {"digest": "sha256:" + "ab" * 32},
             "nats": {"tls": {"secretName": "nats-client-tls"}},
             "networkPolicy": {"enabled": False},
@@ -286,7 +337,7 @@ def test_options_jwks_replicas_digest_tls() -> None:
     )
     deployments = of_kind(docs, "Deployment")
     assert deployments["notify"]["spec"]["replicas"] == 3
-    assert deployments["case"]["spec"]["replicas"] == 1
+    assert deployments["case"]["spec"]["replicas"] == 2
     assert len(of_kind(docs, "PodDisruptionBudget")) == 3
     for svc, d in deployments.items():
         env = env_of(container(d))
