@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
 from typing import Literal
 
 from shared.events.case import (
@@ -22,6 +23,70 @@ CaseStatus = Literal["open", "closed"]
 
 # What every referral request shares with the referral service and, through it, providers.
 REFERRAL_DATA: frozenset[DataCategory] = frozenset({"needs", "demographics"})
+
+
+class _NoteLog:
+    """The append-only record a family of ``NoteIds`` values shares."""
+
+    __slots__ = ("ids", "position")
+
+    def __init__(self, ids: Iterable[str] = ()) -> None:
+        self.ids: list[str] = []
+        self.position: dict[str, int] = {}
+        for note_id in ids:
+            if note_id not in self.position:
+                self.position[note_id] = len(self.ids)
+                self.ids.append(note_id)
+
+
+class NoteIds(Set[str]):
+    """An immutable set of note ids whose ``add`` costs O(1), not a copy of the set.
+
+    Each value is a prefix of a shared append-only log: ``add`` on the newest value
+    appends to the log and returns a longer prefix, so folding n notes does O(n) work
+    (a ``frozenset`` union would copy the set per note: O(n²)). Adding to an older
+    value, whose log has grown since, copies its prefix first, so no value ever
+    changes. Compares equal to a ``frozenset`` of the same ids.
+    """
+
+    __slots__ = ("_log", "_size")
+
+    def __init__(self, ids: Iterable[str] = ()) -> None:
+        self._log = _NoteLog(ids)
+        self._size = len(self._log.ids)
+
+    @classmethod
+    def _prefix(cls, log: _NoteLog, size: int) -> NoteIds:
+        value = cls.__new__(cls)
+        value._log, value._size = log, size
+        return value
+
+    def add(self, note_id: str) -> NoteIds:
+        """These ids and ``note_id``."""
+        if note_id in self:
+            return self
+        log = self._log
+        if len(log.ids) != self._size:  # the log grew past this value: branch off a copy
+            log = _NoteLog(islice(log.ids, self._size))
+        log.position[note_id] = len(log.ids)
+        log.ids.append(note_id)
+        return NoteIds._prefix(log, self._size + 1)
+
+    def __contains__(self, note_id: object) -> bool:
+        at = self._log.position.get(note_id) if isinstance(note_id, str) else None
+        return at is not None and at < self._size
+
+    def __iter__(self) -> Iterator[str]:
+        return islice(self._log.ids, self._size)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __hash__(self) -> int:
+        return self._hash()
+
+    def __repr__(self) -> str:
+        return f"NoteIds({list(self)!r})"
 
 
 @dataclass(frozen=True)
@@ -83,7 +148,7 @@ class Case:
     reopened_since_identification: bool = False
     consents: tuple[Consent, ...] = ()
     referrals: tuple[RequestedReferral, ...] = ()
-    note_ids: frozenset[str] = field(default_factory=frozenset)
+    note_ids: NoteIds = field(default_factory=NoteIds)
     close_reason: CloseReason | None = None
     identity_erased: bool = False
 
