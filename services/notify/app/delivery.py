@@ -1,13 +1,19 @@
 """One delivery round of a notification: try each pending channel once and record it.
 
+A round reads the record once (folded, with the webhook endpoint when it is due), sends
+on every pending channel with no connection held and no transaction open, then records
+every channel's outcome in one transaction with one append at the version it read. If
+another round appended first, it reads again and decides again; an outcome for a channel
+already settled is dropped, and a settled channel is never tried again.
+
 JetStream drives the retries (the consumer naks with the configured backoff), so this
-never sleeps. Each attempt's events and views commit in one transaction; if the process
-dies between sending and recording, the message comes back and the receiver sees the
-same notification id again (receivers deduplicate on it).
+never sleeps. If the process dies between sending and recording, the message comes back
+and the receiver sees the same notification id again (receivers deduplicate on it).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -16,12 +22,18 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from services.notify.app.channels import NatsChannel, Sent, WebhookChannel, body_of
 from services.notify.app.queueing import Queueing
-from services.notify.app.records import Records
-from services.notify.app.webhooks import Webhooks
+from services.notify.app.records import Records, Snapshot
+from services.notify.app.webhooks import Endpoint, Webhooks
 from services.notify.config import NotifySettings
-from services.notify.domain.delivery import ChannelSettled, DeliveryRecord, RecordAttempt
+from services.notify.domain.delivery import (
+    DeliveryEvent,
+    DeliveryRecord,
+    RecordAttempt,
+    record_round,
+)
 from services.notify.domain.webhook_url import UnsafeWebhookUrl, vet_webhook_url
 from shared.events.notify import Channel, NotificationFailed, NotificationQueued
+from shared.eventstore import ConcurrencyError, StoredEvent
 from shared.logging import get_logger
 from shared.metrics import (
     DELIVERIES,
@@ -32,6 +44,10 @@ from shared.metrics import (
 from shared.tracing import tracer
 
 log = get_logger("safepath.notify")
+
+# Appends one round may lose to concurrent rounds of the same notification before it
+# gives up (the consumer naks; the next round reads afresh).
+_RACES = 5
 
 
 def _utcnow() -> datetime:
@@ -68,33 +84,107 @@ class Delivery:
         dead-letters the channel.
         """
         async with self.pool.acquire() as conn:
-            stored = await self.records.store.read_stream(notification_id, conn=conn)
-        if not stored:
-            log.warning("notification_unknown", notification_id=notification_id)
-            return True
-        queued = self.records.store.load(stored[0])
-        assert isinstance(queued, NotificationQueued)
-        record = await self._state(notification_id)
+            snapshot = await self.records.read(conn, notification_id)
+            queued = snapshot.queued
+            if queued is None:
+                log.warning("notification_unknown", notification_id=notification_id)
+                return True
+            pending = [c for c in queued.channels if snapshot.state.needs_delivery(c)]
+            endpoint = (
+                await self.webhooks.get(conn, queued.recipient_id) if "webhook" in pending else None
+            )
+        if not pending:
+            return snapshot.state.status != "queued"
+        # No connection is held while sending: a slow webhook ties up no pool slot.
         body = body_of(queued.notification)
-        for channel in queued.channels:
-            if not record.needs_delivery(channel):
-                continue
-            sent = await self._attempt(channel, queued, body)
-            await self._record(queued, channel, sent, last_try, correlation_id)
-        return (await self._state(notification_id)).status != "queued"
+        sent = await asyncio.gather(*(self._attempt(c, queued, body, endpoint) for c in pending))
+        max_attempts = 1 if last_try else self.settings.max_attempts
+        attempts = [
+            RecordAttempt(
+                notification_id=notification_id,
+                channel=channel,
+                latency_ms=s.latency_ms,
+                max_attempts=max_attempts,
+                status_code=s.status_code,
+                error_kind=s.error_kind,
+            )
+            for channel, s in zip(pending, sent, strict=True)
+        ]
+        after, recorded = await self._record(snapshot, queued, attempts, correlation_id)
+        for channel, s in zip(pending, sent, strict=True):
+            log.info(
+                "delivery_attempted",
+                notification_id=notification_id,
+                channel=channel,
+                status_code=s.status_code,
+                error_kind=s.error_kind,
+                latency_ms=s.latency_ms,
+                outcome=[
+                    type(e).__name__ for _, e in recorded if getattr(e, "channel", None) == channel
+                ],
+            )
+        return after.status != "queued"
 
-    async def _state(self, notification_id: str) -> DeliveryRecord:
+    async def _record(
+        self,
+        snapshot: Snapshot,
+        queued: NotificationQueued,
+        attempts: list[RecordAttempt],
+        correlation_id: str,
+    ) -> tuple[DeliveryRecord, list[tuple[StoredEvent, DeliveryEvent]]]:
+        """Every channel's outcome in one transaction, appended at the version the round
+        read. When another round appended first, read again and decide again: an outcome
+        for a channel it settled is dropped, so nothing is recorded twice."""
+        nid = queued.notification_id
         async with self.pool.acquire() as conn:
-            return await self.records.current(conn, notification_id)
+            for race in range(_RACES):
+                now = self.clock()
+                events, after = record_round(snapshot.state, attempts, now)
+                if not events:
+                    return after, []  # every channel was settled by another round
+                try:
+                    async with conn.transaction():
+                        recorded = await self.records.append(
+                            conn, nid, snapshot, events, after, now, correlation_id=correlation_id
+                        )
+                        await self._alert(conn, queued, recorded, after, correlation_id)
+                except ConcurrencyError:
+                    if race == _RACES - 1:
+                        raise  # the message comes back; the next round starts afresh
+                    log.info("delivery_record_raced", notification_id=nid)
+                    snapshot = await self.records.read(conn, nid)
+                    continue
+                for _, event in recorded:
+                    if isinstance(event, NotificationFailed):
+                        NOTIFICATIONS_FAILED.labels(queued.recipient_kind).inc()
+                return after, recorded
+        raise AssertionError("unreachable")
 
-    async def _attempt(self, channel: Channel, n: NotificationQueued, body: bytes) -> Sent:
+    async def _alert(
+        self,
+        conn: asyncpg.Connection,
+        queued: NotificationQueued,
+        recorded: list[tuple[StoredEvent, DeliveryEvent]],
+        after: DeliveryRecord,
+        correlation_id: str,
+    ) -> None:
+        """A channel given up on: tell the coordinators, in the same transaction."""
+        for stored, event in recorded:
+            if isinstance(event, NotificationFailed):
+                await self.queueing.alert_unreachable(
+                    conn, after, cause_id=str(stored.event_id), correlation_id=correlation_id
+                )
+
+    async def _attempt(
+        self, channel: Channel, n: NotificationQueued, body: bytes, endpoint: Endpoint | None
+    ) -> Sent:
         """One attempt on one channel, in its own span, counted by outcome."""
         with tracer("notify").start_as_current_span(
             f"deliver {channel}",
             kind=SpanKind.CLIENT,
             attributes={"safepath.service": "notify", "safepath.channel": channel},
         ) as span:
-            sent = await self._send(channel, n, body)
+            sent = await self._send(channel, n, body, endpoint)
             outcome = delivery_outcome(sent.status_code, sent.error_kind)
             DELIVERIES.labels(channel, outcome).inc()
             DELIVERY_DURATION.labels(channel).observe(sent.latency_ms / 1000)
@@ -106,11 +196,11 @@ class Delivery:
                     span.set_status(Status(StatusCode.ERROR, outcome))
         return sent
 
-    async def _send(self, channel: Channel, n: NotificationQueued, body: bytes) -> Sent:
+    async def _send(
+        self, channel: Channel, n: NotificationQueued, body: bytes, endpoint: Endpoint | None
+    ) -> Sent:
         if channel == "nats":
             return await self.nats.send(n.recipient_kind, n.recipient_id, n.notification_id, body)
-        async with self.pool.acquire() as conn:
-            endpoint = await self.webhooks.get(conn, n.recipient_id)
         now = self.clock()
         if endpoint is None or not self._may_call(endpoint.url):
             return Sent(0.0, error_kind="invalid_endpoint")
@@ -129,43 +219,3 @@ class Delivery:
         except UnsafeWebhookUrl:
             return False
         return True
-
-    async def _record(
-        self,
-        n: NotificationQueued,
-        channel: Channel,
-        sent: Sent,
-        last_try: bool,
-        correlation_id: str,
-    ) -> None:
-        command = RecordAttempt(
-            notification_id=n.notification_id,
-            channel=channel,
-            latency_ms=sent.latency_ms,
-            max_attempts=1 if last_try else self.settings.max_attempts,
-            status_code=sent.status_code,
-            error_kind=sent.error_kind,
-        )
-        async with self.pool.acquire() as conn, conn.transaction():
-            try:
-                recorded = await self.records.record(
-                    conn, n.notification_id, command, self.clock(), correlation_id=correlation_id
-                )
-            except ChannelSettled:
-                return  # a concurrent handler settled it first
-            for stored, event in recorded:
-                if isinstance(event, NotificationFailed):
-                    NOTIFICATIONS_FAILED.labels(n.recipient_kind).inc()
-                    record = await self.records.current(conn, n.notification_id)
-                    await self.queueing.alert_unreachable(
-                        conn, record, cause_id=str(stored.event_id), correlation_id=correlation_id
-                    )
-        log.info(
-            "delivery_attempted",
-            notification_id=n.notification_id,
-            channel=channel,
-            status_code=sent.status_code,
-            error_kind=sent.error_kind,
-            latency_ms=sent.latency_ms,
-            outcome=[type(e).__name__ for _, e in recorded],
-        )

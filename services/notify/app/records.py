@@ -1,17 +1,23 @@
-"""A notification's delivery record: decide on it, append, and update the views, in the
-caller's transaction (so an attempt's events and its views commit together)."""
+"""A notification's delivery record: read it once, decide on it, append, and update the
+views, in the caller's transaction (so a round's events and its views commit together).
+
+``read`` folds the stream once into a ``Snapshot``; ``append`` writes events decided on
+that snapshot with one expected-version append (``ConcurrencyError`` when another writer
+moved the stream on: read again and decide again) and brings the views along from the
+state after the events, without reading the stream again.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
 import asyncpg
 
 from services.notify.domain import delivery
 from services.notify.domain.delivery import DeliveryEvent, DeliveryRecord
-from shared.commands import execute, load
 from shared.envelope import Actor
 from shared.events.base import Event
 from shared.events.notify import (
@@ -21,7 +27,7 @@ from shared.events.notify import (
     NotificationQueued,
     NotificationRedeliveryRequested,
 )
-from shared.eventstore import EventStore, StoredEvent
+from shared.eventstore import EventStore, NewEvent, StoredEvent
 from shared.migrations import quote_ident
 
 NOTIFY = Actor.service("notify")
@@ -32,8 +38,18 @@ def fold(events: Sequence[Event]) -> DeliveryRecord:
     return delivery.fold([cast(DeliveryEvent, e) for e in events])
 
 
-def decide(state: DeliveryRecord | None, command: Any, now: datetime) -> list[DeliveryEvent]:
-    return delivery.decide(state or DeliveryRecord(), command, now)
+@dataclass(frozen=True)
+class Snapshot:
+    """A notification's record as read once: the folded state, the stream version it was
+    folded at (what an append expects), and the queued event (what to send, and over
+    which channels); ``queued`` is None for a notification never queued."""
+
+    state: DeliveryRecord
+    version: int
+    queued: NotificationQueued | None
+
+
+Recorded = list[tuple[StoredEvent, DeliveryEvent]]
 
 
 class Records:
@@ -41,9 +57,16 @@ class Records:
         self.store = store
         self.q = quote_ident(store.schema)
 
+    async def read(self, conn: asyncpg.Connection, notification_id: str) -> Snapshot:
+        """The record, folded once (one statement)."""
+        stored = await self.store.read_stream(notification_id, conn=conn)
+        events = [cast(DeliveryEvent, self.store.load(s)) for s in stored]
+        queued = events[0] if events and isinstance(events[0], NotificationQueued) else None
+        version = stored[-1].stream_version if stored else 0
+        return Snapshot(delivery.fold(events), version, queued)
+
     async def current(self, conn: asyncpg.Connection, notification_id: str) -> DeliveryRecord:
-        loaded = await load(self.store, notification_id, fold, conn=conn)
-        return loaded.state or DeliveryRecord()
+        return (await self.read(conn, notification_id)).state
 
     async def record(
         self,
@@ -55,29 +78,65 @@ class Records:
         correlation_id: str,
         causation_id: str | None = None,
         actor: Actor = NOTIFY,
-    ) -> list[tuple[StoredEvent, Event]]:
-        """Decide ``command`` and append its events; the views follow in the same transaction."""
-        stored, _ = await execute(
-            self.store,
+    ) -> Recorded:
+        """Decide ``command`` on the current record and append its events, with the views."""
+        snapshot = await self.read(conn, notification_id)
+        events = delivery.decide(snapshot.state, command, now)
+        after = snapshot.state
+        for event in events:
+            after = delivery.evolve(after, event)
+        return await self.append(
             conn,
             notification_id,
-            fold=fold,
-            decide=decide,
-            command=command,
-            now=now,
-            actor=actor,
+            snapshot,
+            events,
+            after,
+            now,
             correlation_id=correlation_id,
             causation_id=causation_id,
+            actor=actor,
         )
-        events = [self.store.load(s) for s in stored]
-        await self._project(conn, stored, events)
-        return list(zip(stored, events, strict=True))
+
+    async def append(
+        self,
+        conn: asyncpg.Connection,
+        notification_id: str,
+        snapshot: Snapshot,
+        events: Sequence[DeliveryEvent],
+        after: DeliveryRecord,
+        now: datetime,
+        *,
+        correlation_id: str,
+        causation_id: str | None = None,
+        actor: Actor = NOTIFY,
+    ) -> Recorded:
+        """Append ``events`` (decided on ``snapshot``, leading to ``after``) if the stream
+        is still at ``snapshot.version``, and update the views; raises
+        ``ConcurrencyError`` (nothing written) when it moved on."""
+        if not events:
+            return []
+        stored = await self.store.append(
+            notification_id,
+            snapshot.version,
+            [
+                NewEvent(e, actor, correlation_id, causation_id=causation_id, occurred_at=now)
+                for e in events
+            ],
+            conn=conn,
+        )
+        recorded = list(zip(stored, events, strict=True))
+        await self._project(conn, recorded, after)
+        return recorded
 
     async def _project(
-        self, conn: asyncpg.Connection, stored: Sequence[StoredEvent], events: Sequence[Event]
+        self, conn: asyncpg.Connection, recorded: Recorded, after: DeliveryRecord
     ) -> None:
+        """The views from the appended events and the state after them: one statement per
+        kind of change (all a round's attempts in one insert, the status once)."""
         q = self.q
-        for s, e in zip(stored, events, strict=True):
+        attempts: list[tuple[StoredEvent, DeliveryAttempted]] = []
+        settled_at: datetime | None = None
+        for s, e in recorded:
             at = s.occurred_at
             if isinstance(e, NotificationQueued):
                 await conn.execute(
@@ -97,19 +156,7 @@ class Records:
                 )
                 continue
             if isinstance(e, DeliveryAttempted):
-                await conn.execute(
-                    f"""INSERT INTO {q}.delivery_attempt (notification_id, channel, attempt,
-                        status_code, error_kind, latency_ms, succeeded, attempted_at)
-                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-                    e.notification_id,
-                    e.channel,
-                    e.attempt,
-                    e.status_code,
-                    e.error_kind,
-                    e.latency_ms,
-                    e.succeeded,
-                    at,
-                )
+                attempts.append((s, e))
             elif isinstance(e, NotificationFailed):
                 await conn.execute(
                     f"""INSERT INTO {q}.dead_letter (notification_id, channel, reason, attempts,
@@ -136,11 +183,28 @@ class Records:
                     list(e.channels),
                 )
             if isinstance(e, _SETTLING):
-                state = await self.current(conn, e.notification_id)
-                await conn.execute(
-                    f"UPDATE {q}.notification SET status = $2, updated_at = $3"
-                    " WHERE notification_id = $1",
-                    e.notification_id,
-                    state.status,
-                    at,
-                )
+                settled_at = at
+        if attempts:
+            await conn.execute(
+                f"""INSERT INTO {q}.delivery_attempt (notification_id, channel, attempt,
+                    status_code, error_kind, latency_ms, succeeded, attempted_at)
+                    SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::int[],
+                                         $5::text[], $6::float8[], $7::bool[],
+                                         $8::timestamptz[])""",
+                [e.notification_id for _, e in attempts],
+                [e.channel for _, e in attempts],
+                [e.attempt for _, e in attempts],
+                [e.status_code for _, e in attempts],
+                [e.error_kind for _, e in attempts],
+                [e.latency_ms for _, e in attempts],
+                [e.succeeded for _, e in attempts],
+                [s.occurred_at for s, _ in attempts],
+            )
+        if settled_at is not None:
+            await conn.execute(
+                f"UPDATE {q}.notification SET status = $2, updated_at = $3"
+                " WHERE notification_id = $1",
+                recorded[0][1].notification_id,
+                after.status,
+                settled_at,
+            )

@@ -9,7 +9,7 @@ the failed channels. Attempt numbers keep counting across rounds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
@@ -221,6 +221,27 @@ def _attempt(state: DeliveryRecord, c: RecordAttempt) -> list[DeliveryEvent]:
             )
         )
     return events
+
+
+def record_round(
+    state: DeliveryRecord, attempts: Sequence[RecordAttempt], now: datetime
+) -> tuple[list[DeliveryEvent], DeliveryRecord]:
+    """The outcomes of one delivery round (one try per channel), decided in order on
+    ``state``: their events, and the record after them.
+
+    An outcome for a channel that is no longer pending is dropped: another round recorded
+    it first (it was delivered or given up on), so it is not recorded twice.
+    """
+    events: list[DeliveryEvent] = []
+    for attempt in attempts:
+        try:
+            decided = decide(state, attempt, now)
+        except ChannelSettled:
+            continue
+        for event in decided:
+            state = evolve(state, event)
+        events.extend(decided)
+    return events, state
 
 
 def _error(c: RecordAttempt) -> ErrorKind:

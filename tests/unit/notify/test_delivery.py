@@ -21,6 +21,7 @@ from services.notify.domain.delivery import (
     decide,
     evolve,
     fold,
+    record_round,
 )
 from shared.events import registry
 from shared.events.notify import (
@@ -214,3 +215,33 @@ def test_evolve_starts_from_nothing() -> None:
     assert DeliveryRecord().status == "new"
     [queued] = run([], QUEUE)
     assert evolve(DeliveryRecord(), queued).recipient_id == "women-and-society-shelter-buston"
+
+
+def test_a_round_records_every_channel_on_one_state() -> None:
+    history = play(QUEUE)
+    events, after = record_round(fold(history), [attempt("nats"), attempt(status=200)], NOW)
+    assert [(type(e).__name__, getattr(e, "channel", None)) for e in events] == [
+        ("DeliveryAttempted", "nats"),
+        ("NotificationDelivered", "nats"),
+        ("DeliveryAttempted", "webhook"),
+        ("NotificationDelivered", "webhook"),
+    ]
+    assert after == fold(history + events)
+    assert after.status == "delivered"
+
+
+def test_a_round_drops_the_outcome_of_a_channel_another_round_settled() -> None:
+    # Another round recorded the NATS delivery after this round read the record.
+    history = play(QUEUE, attempt("nats"))
+    events, after = record_round(fold(history), [attempt("nats"), attempt(status=503)], NOW)
+    assert events == run(history, attempt(status=503))
+    assert after.channels["nats"].attempts == 1
+    assert after.status == "queued"
+
+
+def test_a_round_on_a_settled_record_records_nothing() -> None:
+    history = play(QUEUE, attempt("nats"), attempt(status=200))
+    assert record_round(fold(history), [attempt("nats"), attempt(status=200)], NOW) == (
+        [],
+        fold(history),
+    )
