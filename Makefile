@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit test-integration test-security test-e2e test-faults test-faults-soak bench lint typecheck contract asyncapi schemas install clean
+.PHONY: run test test-unit test-integration test-security test-e2e test-faults test-faults-soak bench bench-quick lint typecheck contract asyncapi schemas install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,7 +46,9 @@ test-faults: $(STAMP)
 # beside it for the whole time, and the nemesis (tests/faults/test_nemesis.py) runs for
 # NEMESIS_SECONDS instead of 60. Stops at the first failing run. Every run's summary
 # lines (fault table, nemesis, replicas) go to SOAK_SUMMARY and are printed at the end;
-# docs/reliability.md ("Soak") records them.
+# docs/reliability.md ("Soak") records them. Each run keeps its own --basetemp: pytest
+# deletes all but the 3 newest default temp dirs, including those of a run in progress
+# when other pytest sessions start on the same machine.
 RUNS ?= 5
 NEMESIS_SECONDS ?= 300
 SOAK_STAMP := $(shell date -u +%Y%m%dT%H%M%SZ)
@@ -65,7 +67,8 @@ test-faults-soak: $(STAMP)
 		echo "== run $$run of $(RUNS), $$(date -u +%FT%TZ)" | tee -a $(SOAK_SUMMARY); \
 		started=$$(date +%s); \
 		if SAFEPATH_NEMESIS_SECONDS=$(NEMESIS_SECONDS) SAFEPATH_FAULTS_SUMMARY=$(SOAK_SUMMARY) \
-			$(BIN)/python -m pytest -q -x tests/faults; then \
+			$(BIN)/python -m pytest -q -x -p no:cacheprovider \
+				--basetemp=$(dir $(SOAK_SUMMARY))tmp-run-$$run tests/faults; then \
 			echo "== run $$run passed in $$(( $$(date +%s) - started )) s" >> $(SOAK_SUMMARY); \
 		else \
 			echo "== run $$run FAILED after $$(( $$(date +%s) - started )) s" >> $(SOAK_SUMMARY); \
@@ -75,7 +78,10 @@ test-faults-soak: $(STAMP)
 	echo "== $(RUNS) of $(RUNS) runs passed" >> $(SOAK_SUMMARY); \
 	cat $(SOAK_SUMMARY)
 
-# Benchmarks print figures; they are never assertions. Each takes a few minutes.
+# Benchmarks print figures; they are never assertions. Each takes a few minutes. Beside
+# its tables each prints one `RESULT {json}` line per figure, to compare runs with
+# `grep '^RESULT'` (docs/performance.md, "How to measure"). bench-quick: every benchmark
+# in its short mode (--quick), under 5 minutes in all on an idle 2-core machine.
 bench: $(STAMP)
 	$(BIN)/python bench/append.py
 	$(BIN)/python bench/intake.py
@@ -83,6 +89,14 @@ bench: $(STAMP)
 	$(BIN)/python bench/notify.py --count 300
 	$(BIN)/python bench/replay.py
 	$(BIN)/python bench/signatures.py
+	$(BIN)/python bench/flow.py
+
+BENCHES := append intake routing notify replay signatures flow
+bench-quick: $(STAMP)
+	@for b in $(BENCHES); do \
+		echo "== bench/$$b.py --quick"; \
+		$(BIN)/python bench/$$b.py --quick || exit 1; \
+	done
 
 # The event contract, generated from the code (tests/unit/test_contract.py fails when stale):
 # JSON Schemas (docs/schemas), AsyncAPI per service (docs/asyncapi), catalogue (docs/events.md).

@@ -2,8 +2,12 @@
 
 One background task per service reads committed events in global order from its
 checkpoint, publishes each to ``<namespace>.<service>.<stream_id>.<EventName>`` with
-``Nats-Msg-Id`` = event id, waits for JetStream's ack, then advances the checkpoint. A
-crash between publish and checkpoint republishes at most one batch; JetStream drops
+``Nats-Msg-Id`` = event id, then advances the checkpoint over the events JetStream has
+acked. A batch is sent without waiting for each ack (one connection keeps the order;
+the acks are awaited in order, and the checkpoint moves over the acked prefix only). It
+wakes when Postgres announces a commit that appended events (``LISTEN`` on the store's
+``appended_channel``: after commit, from any replica), with a slow poll as a fallback.
+A crash between publish and checkpoint republishes at most one batch; JetStream drops
 those duplicates by message id, and on start the relay also skips what the stream
 already holds (its last message names the last event published), so an event lands on
 the stream once even when the relay was down longer than the duplicate window.
@@ -19,13 +23,16 @@ by itself once the missing events are back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 from collections.abc import Awaitable, Callable
 from uuid import UUID
 
+import asyncpg
 import nats.errors
 from nats.js import JetStreamContext
+from nats.js.api import PubAck
 from nats.js.errors import NotFoundError
 
 from shared.eventstore import Checkpoint, EventStore, StoredEvent
@@ -74,8 +81,9 @@ class Relay:
         signer: EventSigner,
         name: str = "relay",
         batch: int = 500,
-        poll_seconds: float = 0.05,
+        poll_seconds: float = 0.25,
         behind_retry_seconds: float = 10.0,
+        ack_timeout: float = 5.0,
     ) -> None:
         self.store = store
         self.js = js
@@ -85,6 +93,7 @@ class Relay:
         self.name = name
         self.batch = batch
         self.poll_seconds = poll_seconds
+        self.ack_timeout = ack_timeout
         self.behind_retry_seconds = behind_retry_seconds
         # Why the relay publishes nothing (the store is behind its stream), or None.
         self.blocked: str | None = None
@@ -92,10 +101,32 @@ class Relay:
         self.published = 0
         # Test hook: called after an event's publish was acked, before its checkpoint.
         self.after_publish: Callable[[StoredEvent], Awaitable[None]] | None = None
-        store.on_append(self.nudge)
+        self._listener: asyncpg.Connection | None = None
 
-    def nudge(self) -> None:
+    def nudge(self, *_: object) -> None:
         self._wake.set()
+
+    async def _listen(self) -> None:
+        """Hold a connection that listens for the store's commits (again after it broke)."""
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        await self._unlisten()
+        conn = await self.store.pool.acquire()
+        try:
+            await conn.add_listener(self.store.appended_channel, self.nudge)
+        except BaseException:
+            await self.store.pool.release(conn)
+            raise
+        self._listener = conn
+
+    async def _unlisten(self) -> None:
+        conn, self._listener = self._listener, None
+        if conn is None:
+            return
+        with contextlib.suppress(Exception):
+            await conn.remove_listener(self.store.appended_channel, self.nudge)
+        with contextlib.suppress(Exception):
+            await self.store.pool.release(conn)
 
     async def _already_published(self, cp: Checkpoint) -> Checkpoint:
         """Advance ``cp`` past events the stream already holds (crash after publish).
@@ -151,15 +182,15 @@ class Relay:
         events = await self.store.read_all(cp, self.batch)
         done = cp
         sent = 0
+        pending: list[tuple[StoredEvent, asyncio.Future[PubAck]]] = []
         try:
             for ev in events:
                 env = ev.to_envelope(self.store.service)
-                # A traced event is published in its own span, whose traceparent goes on
-                # the envelope before it is signed (shared/tracing.py).
+                # A traced event is published in its own span (shared/tracing.py).
                 with publishing(self.store.service, self.stream, env) as env:
                     doc = self.signer.sign(env.to_dict())
                     payload = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
-                    await self.js.publish(
+                    ack = await self.js.publish_async(
                         subject_for(self.root, ev),
                         payload,
                         stream=self.stream,
@@ -168,11 +199,18 @@ class Relay:
                             "Content-Type": "application/cloudevents+json",
                         },
                     )
+                pending.append((ev, ack))
+            # In order: the checkpoint never passes an event whose ack has not come back.
+            for ev, ack in pending:
+                async with asyncio.timeout(self.ack_timeout):
+                    await ack
                 if self.after_publish is not None:
                     await self.after_publish(ev)
                 done = ev.checkpoint
                 sent += 1
         finally:
+            for _, ack in pending:
+                ack.cancel()  # no-op once done; frees nats-py's slot when abandoned
             if done != cp:
                 await self.store.save_checkpoint(self.name, done)
                 self.published += sent
@@ -181,19 +219,27 @@ class Relay:
 
     async def run(self) -> None:
         """Run until cancelled. Survives NATS and Postgres outages by retrying."""
+        try:
+            await self._run()
+        finally:
+            await self._unlisten()
+
+    async def _run(self) -> None:
         cp: Checkpoint | None = None
         delay = 0.2
         while True:
             try:
+                await self._listen()
                 if cp is None:
                     cp = await self._start_from()
                     if cp is None:
                         await asyncio.sleep(self.behind_retry_seconds)
                         continue
+                # Cleared before reading: a commit announced while reading wakes the wait.
+                self._wake.clear()
                 cp, sent = await self.publish_batch(cp)
                 delay = 0.2
                 if sent == 0:
-                    self._wake.clear()
                     try:
                         # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
                         # cancellation that arrives as the wait completes.
@@ -213,7 +259,7 @@ class Relay:
             except Exception as e:  # Postgres down, etc.: keep trying, never die silently
                 if _cancelling():
                     raise asyncio.CancelledError from e
-                log.error("relay_failed", error=type(e).__name__, retry_in=delay)
+                log.warning("relay_failed", error=type(e).__name__, retry_in=delay)
                 cp = None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)

@@ -148,28 +148,6 @@ class Sealer:
     async def seal_once(self) -> dict[str, Any] | None:
         """Add new events as leaves and write a signed checkpoint; None if nothing new."""
         frontier, last_body, last_sig = await self._latest()
-        published = await self._published_size()
-        if published > frontier.size:
-            # The store was restored from a backup: the audit log already has checkpoints
-            # beyond it. Sealing now would sign a second, different tree of a size already
-            # published (a fork); ``safepath recover`` brings the missing events back first.
-            if not self.blocked:
-                log.error(
-                    "sealer_store_behind_audit_log",
-                    service=self.store.service,
-                    stored_tree_size=frontier.size,
-                    published_tree_size=published,
-                    fix=f"safepath recover --service {self.store.service}",
-                )
-            self.blocked = True
-            return None
-        if self.blocked:
-            log.info("sealer_resumed", service=self.store.service, tree_size=frontier.size)
-            self.blocked = False
-        if last_body is not None and self.js is not None and not self._republished:
-            # A crash between storing and publishing the last checkpoint must not lose it.
-            await self._publish(last_body, last_sig or b"")
-            self._republished = True
         after = (
             Checkpoint(int(last_body["last_tx"]), int(last_body["last_position"]))
             if last_body
@@ -182,6 +160,30 @@ class Sealer:
                 break
             added.extend(events)
             after = events[-1].checkpoint
+        published = await self._published_size()
+        if published > frontier.size + len(added):
+            # The store was restored from a backup: the audit log already has checkpoints
+            # beyond what it holds. Sealing now would sign a second, different tree of a
+            # size already published (a fork); ``safepath recover`` brings the missing
+            # events back first.
+            if not self.blocked:
+                log.error(
+                    "sealer_store_behind_audit_log",
+                    service=self.store.service,
+                    stored_tree_size=frontier.size + len(added),
+                    published_tree_size=published,
+                    fix=f"safepath recover --service {self.store.service}",
+                )
+            self.blocked = True
+            return None
+        if self.blocked:
+            log.info("sealer_resumed", service=self.store.service, tree_size=frontier.size)
+            self.blocked = False
+        if last_body is not None and self.js is not None and not self._republished:
+            # A crash between storing and publishing the last checkpoint must not lose it
+            # (only once the store is known not to be behind the audit log).
+            await self._publish(last_body, last_sig or b"")
+            self._republished = True
         if not added:
             return None
         start = frontier.size

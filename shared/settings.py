@@ -123,7 +123,8 @@ class Settings(BaseSettings):
     # For verifiers that must not hold the signing key (base64 Ed25519 public key).
     audit_public_key: str | None = None
     seal_interval_seconds: float = 2.0
-    relay_poll_seconds: float = 0.05
+    # The relay wakes on each commit (LISTEN/NOTIFY); the poll is only a fallback.
+    relay_poll_seconds: float = 0.25
     relay_batch: int = 500
     # NATS: the ``.creds`` file of this process's identity (see shared/natsauth.py), and
     # TLS (CA to verify the server; client certificate for mutual TLS when required).

@@ -51,5 +51,11 @@ async def apply_migrations(
                 await conn.execute(f"INSERT INTO {q}.schema_migration(name) VALUES ($1)", name)
             applied.append(name)
     finally:
-        await conn.execute("SELECT pg_advisory_unlock(7427001)")
+        try:
+            await conn.execute("SELECT pg_advisory_unlock(7427001)")
+        except BaseException:
+            # Pools do not reset a released connection: never hand one back still
+            # holding the lock every service's start-up waits for.
+            conn.terminate()
+            raise
     return applied
