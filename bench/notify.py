@@ -39,6 +39,9 @@ import nats
 from services.migrations import migrate_all
 from services.notify.config import NotifySettings
 from services.notify.main import create_app
+from services.referral.data import DEFAULT_DIRECTORY
+from services.referral.domain.directory import parse_directory
+from services.referral.domain.directory_view import DirectoryView, import_directory
 from shared.auth import AuthConfig, mint_token
 from shared.bus import connect
 from shared.devservers import EmbeddedNats, EmbeddedPostgres
@@ -127,6 +130,27 @@ async def run(
     return len(got) / span, got
 
 
+async def publish_directory(nc: nats.NATS, namespace: str, signer: EventSigner) -> None:
+    """The default directory as the referral service publishes it when it starts: notify's
+    only source of providers (a webhook registration needs the provider)."""
+    js = nc.jetstream()
+    directory = parse_directory(DEFAULT_DIRECTORY.read_text(encoding="utf-8"))
+    for version, event in enumerate(import_directory(DirectoryView(), directory), start=1):
+        env = envelope(event, "directory", version=version)
+        await js.publish(
+            f"{namespace}.referral.{env.subject}.{env.event_name}",
+            signed(env, signer),
+            headers={"Nats-Msg-Id": env.id},
+        )
+    stream = f"{namespace}_referral".upper()
+    for _ in range(600):  # until notify-referrals has applied them, up to 30 s
+        info = await js.consumer_info(stream, "notify-referrals")
+        if not (info.num_pending or 0) + (info.num_ack_pending or 0):
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError("notify did not apply the directory")
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
@@ -173,6 +197,7 @@ async def main(count: int, workers: int) -> None:
         await nc.subscribe(f"{namespace}.provider.{NATS_PROVIDER}.notifications", cb=on_msg)
         rows = []
         async with app.router.lifespan_context(app):
+            await publish_directory(nc, namespace, signer)
             token = mint_token(AuthConfig.from_settings(settings), "bench", "admin")
             async with httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://bench"

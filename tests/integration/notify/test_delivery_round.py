@@ -2,8 +2,9 @@
 that it stays exactly-once when another round records first.
 
 The statement bound is a regression guard (issue 12): one round of a notification with
-a NATS and a webhook channel used 18 statements in 9 pool checkouts and 2 transactions
-before the round folded the record once and recorded every channel in one transaction.
+a NATS and a webhook channel used 18 statements (7 reads of the stream), 6 pool checkouts
+and 2 transactions before the round read the record once and recorded every channel in
+one transaction.
 """
 
 from __future__ import annotations
