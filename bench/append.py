@@ -1,6 +1,7 @@
 """Append throughput: Safepath's event store against the eventsourcing library and raw INSERTs.
 
-Run with ``make bench`` or ``.venv/bin/python bench/append.py [--seconds 6] [--rounds 3]``.
+Run with ``make bench`` or ``.venv/bin/python bench/append.py [--seconds 6] [--rounds 3]``
+(``--quick``: 1.5 s in one round per cell, for ``make bench-quick``).
 A benchmark, not a test: it asserts nothing about speed and exits 0 when the servers work.
 
 For 1, 8 and 32 concurrent writers, each appending to streams of its own, and for one
@@ -38,6 +39,7 @@ from typing import ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+from benchkit import result
 
 from services.migrations import migrate_all
 from shared.devservers import EmbeddedPostgres
@@ -246,6 +248,18 @@ async def describe_machine(admin_url: str, embedded: bool) -> list[str]:
     ]
 
 
+def print_results(results: dict[tuple[str, int, str], int], seconds: float) -> None:
+    for w in WRITERS:
+        for mode, _ in MODES:
+            sp, es, raw = (results[(c, w, mode)] / seconds for c in CONTENDERS)
+            for c, rate in zip(CONTENDERS, (sp, es, raw), strict=True):
+                result(
+                    "append", "events_per_s", rate, "events/s", contender=c, writers=w, mode=mode
+                )
+            result("append", "safepath_vs_eventsourcing", sp / es, "x", writers=w, mode=mode)
+            result("append", "safepath_vs_raw", sp / raw, "ratio", writers=w, mode=mode)
+
+
 def table(results: dict[tuple[str, int, str], int], seconds: float) -> list[str]:
     head = (
         f"| {'writers':>7} | {'mode':<5} | {'safepath ev/s':>13} | {'eventsourcing ev/s':>18}"
@@ -273,8 +287,11 @@ async def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=3, help="turns the contenders take within a cell (default 3)"
     )
+    parser.add_argument("--quick", action="store_true", help="1.5 s per cell in one round")
     args = parser.parse_args()
     seconds, rounds = args.seconds, max(1, args.rounds)
+    if args.quick:
+        seconds, rounds = 1.5, 1
 
     admin_url = os.environ.get("SAFEPATH_BENCH_DATABASE_URL", "")
     server, tmp = None, None
@@ -315,6 +332,7 @@ async def main() -> None:
         )
         print(*machine, sep="\n")
         print(*table(results, seconds), sep="\n")
+        print_results(results, seconds)
         await drop_databases(admin_url, tag)
     finally:
         if server is not None:

@@ -1,16 +1,16 @@
 """Case intake throughput: POST /cases (with a profile) at rising concurrency.
 
-Run with ``.venv/bin/python bench/intake.py [--seconds 10]``. A benchmark, not a test: it
-asserts nothing about speed. It starts Postgres (durable defaults: fsync on, synchronous
-commit) and NATS from the wheels in a temporary directory (NATS with JWT authentication and
-the streams declared by the setup identity, as ``safepath up`` does), runs the case service
-with its own credentials and event key, with uvicorn in a subprocess (``python -m
-services.case``, one worker, INFO logging to a file), then, for 1, 8, 32 and 64 concurrent
-clients, POSTs intakes for a fixed time and prints requests/s and p50/p99 latency. Every
-intake creates a case key, seals the identifying fields, appends CaseOpened +
-SurvivorProfileRecorded, projects the summary row, and is published to JetStream by the
-relay, as in production. The load generator runs on the same machine as the service,
-Postgres and NATS.
+Run with ``.venv/bin/python bench/intake.py [--seconds 10] [--quick]`` (quick: 1 and 8
+clients, 3 s each). A benchmark, not a test: it asserts nothing about speed. It starts
+Postgres (durable defaults: fsync on, synchronous commit) and NATS from the wheels in a
+temporary directory (NATS with JWT authentication and the streams declared by the setup
+identity, as ``safepath up`` does), runs the case service with its own credentials and
+event key, with uvicorn in a subprocess (``python -m services.case``, one worker, INFO
+logging to a file), then, for 1, 8, 32 and 64 concurrent clients, POSTs intakes for a fixed
+time and prints requests/s and p50/p99 latency. Every intake creates a case key, seals the
+identifying fields, appends CaseOpened + SurvivorProfileRecorded, projects the summary row,
+and is published to JetStream by the relay, as in production. The load generator runs on
+the same machine as the service, Postgres and NATS.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import httpx
+from benchkit import result
 
 from shared.auth import AuthConfig, mint_token
 from shared.devservers import EmbeddedNats, EmbeddedPostgres, free_port, port_open
@@ -105,11 +106,11 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] * 1000
 
 
-async def bench(url: str, token: str, seconds: float) -> None:
+async def bench(url: str, token: str, seconds: float, levels: tuple[int, ...]) -> None:
     await run_level(url, token, 8, min(3.0, seconds))  # warm-up: connections, plans, JIT
     print(f"{'clients':>7} | {'intakes/s':>9} | {'p50 ms':>7} | {'p99 ms':>7} | errors")
     print(f"{'-' * 7} | {'-' * 9} | {'-' * 7} | {'-' * 7} | ------")
-    for clients in CONCURRENCY:
+    for clients in levels:
         t0 = time.perf_counter()
         done, lat, errors = await run_level(url, token, clients, seconds)
         rate = done / (time.perf_counter() - t0)
@@ -117,12 +118,20 @@ async def bench(url: str, token: str, seconds: float) -> None:
             f"{clients:>7} | {rate:>9.0f} | {pct(lat, 50):>7.1f} | {pct(lat, 99):>7.1f} | {errors}",
             flush=True,
         )
+        result("intake", "intakes_per_s", rate, "intakes/s", clients=clients)
+        result("intake", "p50_ms", pct(lat, 50), "ms", clients=clients)
+        result("intake", "p99_ms", pct(lat, 99), "ms", clients=clients)
+        result("intake", "errors", errors, "requests", clients=clients)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each level")
+    parser.add_argument("--quick", action="store_true", help="1 and 8 clients, 3 s each")
     args = parser.parse_args()
+    levels = (1, 8) if args.quick else CONCURRENCY
+    if args.quick:
+        args.seconds = 3.0
     tmp = Path(tempfile.mkdtemp(prefix="safepath-bench-intake-"))
     pg = EmbeddedPostgres(tmp / "pg")
     install = Installation(tmp / "data", "bench")
@@ -158,7 +167,7 @@ def main() -> None:
             f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
             f"Python {platform.python_version()}; {args.seconds:.0f} s per level"
         )
-        asyncio.run(bench(f"http://127.0.0.1:{port}", token, args.seconds))
+        asyncio.run(bench(f"http://127.0.0.1:{port}", token, args.seconds, levels))
     finally:
         if proc is not None:
             proc.terminate()

@@ -1,7 +1,8 @@
 """Notification delivery: notifications/s over NATS and over webhooks, and latency from a
 ``ReferralRouted`` on the bus to the provider's receipt.
 
-Run with ``.venv/bin/python bench/notify.py [--count 500]``. A benchmark, not a test.
+Run with ``.venv/bin/python bench/notify.py [--count 500] [--quick]`` (quick: 100 per
+channel). A benchmark, not a test.
 
 Starts Postgres (durable defaults) and NATS from the wheels (JWT authentication, streams
 declared by the setup identity, as ``safepath up`` does), runs the notify service in-process
@@ -35,6 +36,7 @@ from pathlib import Path
 
 import httpx
 import nats
+from benchkit import result
 
 from services.migrations import migrate_all
 from services.notify.config import NotifySettings
@@ -220,6 +222,12 @@ async def main(count: int, workers: int) -> None:
         )
         for kind, n, rate, p50, p99, mx in rows:
             print(f"{kind:<9} {n:>9} {rate:>9.0f} {p50:>8.1f} {p99:>8.1f} {mx:>8.1f}")
+        for kind, n, rate, p50, p99, mx in rows:
+            result("notify", "delivered", n, "notifications", channel=kind, count=count)
+            result("notify", "notifications_per_s", rate, "notif/s", channel=kind, count=count)
+            result("notify", "p50_ms", p50, "ms", channel=kind, count=count)
+            result("notify", "p99_ms", p99, "ms", channel=kind, count=count)
+            result("notify", "max_ms", mx, "ms", channel=kind, count=count)
         print(f"mean of p50s: {statistics.mean(r[3] for r in rows):.1f} ms")
         print(
             f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
@@ -235,5 +243,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--quick", action="store_true", help="100 notifications per channel")
     args = parser.parse_args()
+    if args.quick:
+        args.count = 100
     asyncio.run(main(args.count, args.workers))

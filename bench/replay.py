@@ -6,7 +6,7 @@ with correct hashes) straight into a fresh store, then prints:
     (``shared.projections.rebuild``, as ``safepath replay`` runs it);
   * single case: ``read_stream`` + the case domain's ``fold`` of one 1,000-event case;
   * verify: ``shared.chain.verify_chains`` over all N events, events/s.
-    python bench/replay.py [--events 1000000]
+    python bench/replay.py [--events 1000000] [--quick]   (quick: 20,000 events)
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
+from benchkit import result
 
 from services.case.domain import fold
 from services.case.projections import PROJECTIONS
@@ -103,7 +104,10 @@ async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--per-stream", type=int, default=100)
+    ap.add_argument("--quick", action="store_true", help="20,000 events")
     args = ap.parse_args()
+    if args.quick:
+        args.events = 20_000
     tmp = Path(tempfile.mkdtemp(prefix="safepath-bench-"))
     pg = EmbeddedPostgres(tmp / "pg")
     url = os.environ.get("SAFEPATH_BENCH_DATABASE_URL") or pg.start()
@@ -157,6 +161,9 @@ async def main() -> None:
         f"| verify hash chains of {args.events:,} events | {verify_rate:,.0f} events/s"
         " | >= 200,000 events/s |"
     )
+    result("replay", "rebuild_events_per_s", rebuild_rate, "events/s", events=args.events)
+    result("replay", "replay_one_case_ms", single_ms, "ms", events=1000)
+    result("replay", "verify_events_per_s", verify_rate, "events/s", events=args.events)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Routing benchmark: pure decisions/s, and request-to-routed latency through the service.
 
-Run with ``.venv/bin/python bench/routing.py [--seconds 5] [--rate 20]``. A benchmark, not
-a test (pytest does not collect it); it asserts nothing about speed.
+Run with ``.venv/bin/python bench/routing.py [--seconds 5] [--rate 20] [--quick]`` (quick:
+2 s each). A benchmark, not a test (pytest does not collect it); it asserts nothing about
+speed.
 
 (a) ``route`` over a generated directory of 1,000 providers (random categories, services,
     areas, eligibility, capacity), for a mix of people and needs: decisions per second.
@@ -32,6 +33,7 @@ from pathlib import Path
 
 import asyncpg
 import nats
+from benchkit import result
 
 from services.migrations import migrate_all
 from services.referral.app.directory_file import load_directory
@@ -271,13 +273,17 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rate", type=float, default=20.0, help="requests per second for (b)")
+    parser.add_argument("--quick", action="store_true", help="2 s for (a) and for (b)")
     args = parser.parse_args()
+    if args.quick:
+        args.seconds = 2.0
     logging.getLogger("faststream").setLevel(logging.WARNING)
     print(machine())
     decisions, per_second = bench_pure(args.seconds)
     print("\n| (a) pure `route`, 1,000 providers | decisions | decisions/s |")
     print("| --- | ---: | ---: |")
     print(f"| mixed people and needs | {decisions:,} | {per_second:,.0f} |")
+    result("routing", "decisions_per_s", per_second, "decisions/s", providers=1000)
     with tempfile.TemporaryDirectory() as tmp:
         install = Installation(Path(tmp) / "data", "bench" + uuid.uuid4().hex[:6])
         pg = EmbeddedPostgres(Path(tmp) / "pg")
@@ -286,7 +292,7 @@ async def main() -> None:
         try:
             install.issue_all()
             await install.declare_streams(nats_url)
-            result = await bench_end_to_end(pg_url, nats_url, install, args.seconds, args.rate)
+            latency = await bench_end_to_end(pg_url, nats_url, install, args.seconds, args.rate)
         finally:
             ns.stop()
             pg.stop()
@@ -296,11 +302,16 @@ async def main() -> None:
     )
     print("| --- | ---: | ---: | ---: | ---: |")
     for label in ("committed", "on the referral stream"):
-        v = result[label]
+        v = latency[label]
         print(
-            f"| {label} | {len(v)} of {int(result['sent'][0])} | {statistics.median(v):.1f} | "
+            f"| {label} | {len(v)} of {int(latency['sent'][0])} | {statistics.median(v):.1f} | "
             f"{pct(v, 99):.1f} | {max(v):.1f} |"
         )
+        name, rate = label.replace(" ", "_"), f"{args.rate:g}"
+        result("routing", f"{name}.n", len(v), "requests", rate=rate)
+        for p in (50, 99):
+            result("routing", f"{name}.p{p}_ms", pct(v, p), "ms", rate=rate)
+        result("routing", f"{name}.max_ms", max(v), "ms", rate=rate)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ service publishes it, and a ``CaseOpened`` with its sealed identity):
   * verify: a consumer's extra work now (parse, canonical JSON, Ed25519 verify, and the
     subject and stream checks).
 
-    python bench/signatures.py [--events 20000]
+    python bench/signatures.py [--events 20000] [--quick]   (quick: 2,000 events)
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import platform
 import time
 import uuid
 from datetime import UTC, datetime
+
+from benchkit import result
 
 from shared.envelope import Envelope, dataschema_for
 from shared.signatures import EventSigner, EventVerifier, format_verify_keys, new_signing_key
@@ -87,7 +89,10 @@ def per_event_us(fn: object, items: list[object]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--quick", action="store_true", help="2,000 events per kind")
     args = parser.parse_args()
+    if args.quick:
+        args.events = 2_000
     seeds = {s: new_signing_key() for s in ("case", "referral", "notify")}
     verifier = EventVerifier.from_text(format_verify_keys(seeds), NS)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores,")
@@ -118,6 +123,11 @@ def main() -> None:
         name = envs[0].event_name
         size = len(signed[0][0])
         print(f"{name:<16}{size:>7}{p:>11.1f}{s:>10.1f}{v:>11.1f}")
+        result("signatures", "bytes", size, "bytes", event=name)
+        result("signatures", "plain_us", p, "µs/event", event=name)
+        result("signatures", "sign_us", s, "µs/event", event=name)
+        result("signatures", "verify_us", v, "µs/event", event=name)
+        result("signatures", "sign_over_plain", s / p, "x", event=name)
     print("\nsign − plain is the relay's added CPU per event; verify is each consumer's.")
 
 
