@@ -9,9 +9,13 @@ case store, so they are not listed here.
 
 from __future__ import annotations
 
-from services.case.app.projection import TABLE, project
-from shared.projections import Projection
+from services.case.app.projection import REBUILD_COLUMNS, TABLE, project, rebuild_fold
+from shared.projections import Projection, Rebuild
 
 PROJECTIONS: dict[str, Projection] = {
-    "case_summary": Projection("case_summary", (TABLE,), project),
+    # ``project`` defines the table (the live path); the rebuild folds set-based, to the
+    # same rows (tests/integration/case/test_replay.py).
+    "case_summary": Projection(
+        "case_summary", (TABLE,), project, Rebuild(REBUILD_COLUMNS, rebuild_fold)
+    ),
 }

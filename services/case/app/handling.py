@@ -12,13 +12,14 @@ from datetime import datetime
 
 import asyncpg
 
+from services.case.app.loading import load_case
 from services.case.app.policy import in_scope
 from services.case.app.projection import project
 from services.case.app.timeline import record_own_events
 from services.case.domain import Case, decide, fold
 from services.case.domain.commands import CaseCommand, OpenCase
 from shared.auth import Principal
-from shared.commands import StaleVersion, execute, load
+from shared.commands import StaleVersion, execute
 from shared.crypto import PgKeyStore
 from shared.envelope import Actor
 from shared.events.base import Event
@@ -108,7 +109,7 @@ class CaseWrites:
         may not see is still a 404. A concurrent writer that appended after our load makes
         the append raise ``ConcurrencyError`` (nothing is written).
         """
-        loaded = await load(self.store, case_id, fold, conn=conn)
+        loaded = await load_case(self.store, case_id, conn=conn)
         case = loaded.state
         if case is None or not visible(principal, case):
             raise CaseNotVisible()

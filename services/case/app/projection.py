@@ -5,12 +5,19 @@ table can be rebuilt from the store at any time (``rebuild_case_summary``). It r
 transaction of the append, so the list never shows a case the store does not hold. Every
 update is guarded by the stream version, so projecting an event twice changes nothing.
 Only clear routing fields are projected: never anything sealed.
+
+``rebuild_fold`` is the set-based rebuild (``safepath replay``): it reads only the columns
+below, folds each stream's events of a batch in memory with the same rules (the row as it
+stands, then each event in stream order under the same guard), and writes the changed
+rows with one ``unnest`` upsert. ``tests/integration/case/test_replay.py`` proves it
+leaves the table exactly as ``project`` does.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +32,7 @@ from shared.eventstore import Checkpoint, EventStore, StoredEvent
 
 TABLE = '"case".case_summary'
 _GUARD = "WHERE case_id = $1 AND version < $2"
+_CASE_TYPES = "org.safepath.case."
 
 
 def _statement(event: StoredEvent) -> tuple[str, list[Any]] | None:
@@ -65,12 +73,127 @@ def _statement(event: StoredEvent) -> tuple[str, list[Any]] | None:
 async def project(conn: asyncpg.Connection, events: Sequence[StoredEvent]) -> None:
     """Apply ``events`` (of case streams, in stream order) to ``case_summary``."""
     for event in events:
-        if not event.event_type.startswith("org.safepath.case."):
+        if not event.event_type.startswith(_CASE_TYPES):
             continue
         statement = _statement(event)
         if statement is not None:
             sql, args = statement
             await conn.execute(sql, *args)
+
+
+# -- the set-based rebuild ------------------------------------------------------------------
+
+# Event data is read only for the types whose fields the summary keeps.
+_WITH_DATA = ("CaseOpened", "SurvivorProfileRecorded", "SurvivorProfileUpdated", "CaseTransferred")
+REBUILD_COLUMNS = (
+    "stream_id, stream_version, event_type, occurred_at,"
+    " CASE WHEN split_part(event_type, '.', 4) IN ("
+    + ", ".join(f"'{name}'" for name in _WITH_DATA)
+    + ") THEN data::text END AS data"
+)
+_ROW = (
+    "case_id, status, region, district, categories, office, caseworker, opened_at,"
+    " updated_at, version"
+)
+_UPSERT = f"""
+    INSERT INTO {TABLE} ({_ROW})
+    SELECT u.case_id, u.status, u.region, u.district,
+           ARRAY(SELECT jsonb_array_elements_text(u.categories::jsonb)),
+           u.office, u.caseworker, u.opened_at, u.updated_at, u.version
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                $7::text[], $8::timestamptz[], $9::timestamptz[], $10::int[])
+         AS u(case_id, status, region, district, categories, office, caseworker, opened_at,
+              updated_at, version)
+    ON CONFLICT (case_id) DO UPDATE SET
+        status = excluded.status, region = excluded.region, district = excluded.district,
+        categories = excluded.categories, office = excluded.office,
+        caseworker = excluded.caseworker, opened_at = excluded.opened_at,
+        updated_at = excluded.updated_at, version = excluded.version
+    WHERE {TABLE}.version < excluded.version"""
+
+
+@dataclass(slots=True)
+class _Summary:
+    """A ``case_summary`` row being folded (mutable: it lives for one batch)."""
+
+    case_id: str
+    status: str
+    region: str
+    district: str | None
+    categories: list[str]
+    office: str | None
+    caseworker: str
+    opened_at: datetime
+    updated_at: datetime
+    version: int
+
+    def values(self) -> tuple[Any, ...]:
+        return (
+            self.case_id, self.status, self.region, self.district, self.categories,
+            self.office, self.caseworker, self.opened_at, self.updated_at, self.version,
+        )  # fmt: skip
+
+
+def _fold(row: _Summary | None, case_id: str, event: asyncpg.Record) -> _Summary | None:
+    """``row`` after ``event``: what ``_statement``'s statement does to it."""
+    version, name = event["stream_version"], event["event_type"].split(".")[3]
+    if name == "CaseAccessed":
+        return row
+    if name == "CaseOpened":
+        if row is not None:
+            return row  # ON CONFLICT DO NOTHING
+        d = json.loads(event["data"])
+        at = event["occurred_at"]
+        return _Summary(
+            case_id, "open", d["region"], None, d["categories"], d.get("office"),
+            d["caseworker"], at, at, version,
+        )  # fmt: skip
+    if row is None or row.version >= version:
+        return row  # no row to update, or the guard refuses
+    row.version, row.updated_at = version, event["occurred_at"]
+    match name:
+        case "SurvivorProfileRecorded" | "SurvivorProfileUpdated":
+            p = json.loads(event["data"])["profile"]
+            row.region, row.district, row.categories = (
+                p["region"],
+                p.get("district"),
+                p["categories"],
+            )
+        case "CaseClosed":
+            row.status = "closed"
+        case "CaseReopened":
+            row.status = "open"
+        case "CaseTransferred":
+            d = json.loads(event["data"])
+            row.caseworker, row.office = d["to_caseworker"], d.get("to_office")
+    return row
+
+
+async def rebuild_fold(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> None:
+    """Fold a batch of ``REBUILD_COLUMNS`` rows (global order) into ``case_summary``."""
+    streams: dict[str, list[asyncpg.Record]] = {}
+    for r in rows:
+        if r["event_type"].startswith(_CASE_TYPES):
+            streams.setdefault(r["stream_id"], []).append(r)
+    if not streams:
+        return
+    found = await conn.fetch(
+        f"SELECT {_ROW} FROM {TABLE} WHERE case_id = ANY($1::text[])", list(streams)
+    )
+    current = {r["case_id"]: _Summary(*r.values()) for r in found}
+    changed: list[_Summary] = []
+    for case_id, events in streams.items():
+        events.sort(key=lambda e: e["stream_version"])  # a stream's order, as applied live
+        row = before = current.get(case_id)
+        version = -1 if row is None else row.version
+        for event in events:
+            row = _fold(row, case_id, event)
+        if row is not None and (before is None or row.version != version):
+            changed.append(row)
+    if changed:
+        columns = list(zip(*(row.values() for row in changed), strict=True))
+        categories = [json.dumps(c) for c in columns[4]]
+        await conn.execute(_UPSERT, *columns[:4], categories, *columns[5:])
 
 
 async def rebuild_case_summary(pool: asyncpg.Pool, store: EventStore, batch: int = 1000) -> int:

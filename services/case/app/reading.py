@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from services.case.app.handling import actor_of, visible
+from services.case.app.loading import load_case
 from services.case.app.sealing import open_details, open_text
 from services.case.app.views import (
     CaseView,
@@ -25,10 +26,10 @@ from services.case.app.views import (
     ProfileView,
     ReferralView,
 )
-from services.case.domain import Case, decide, fold
+from services.case.domain import Case, decide
 from services.case.domain.commands import RecordAccess
 from shared.auth import Principal
-from shared.commands import Loaded, load
+from shared.commands import Loaded
 from shared.events.base import Event, Sealed
 from shared.events.case import (
     CaseNoteAdded,
@@ -60,8 +61,7 @@ async def stream_visible(store: EventStore, principal: Principal, stream_id: str
         UUID(case_id)
     except ValueError:
         return False  # case ids are UUIDs; anything else is no case
-    loaded = await load(store, case_id, fold)
-    return visible(principal, loaded.state)
+    return visible(principal, (await load_case(store, case_id)).state)
 
 
 @dataclass

@@ -14,12 +14,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from services.case.app.handling import BuildCommand, CaseNotVisible, visible
-from services.case.domain import fold
+from services.case.app.loading import load_case
 from services.case.entrypoints.deps import CaseService, Service
 from services.case.entrypoints.schemas import CaseWritten
 from services.case.entrypoints.writes import ETAG_HEADER, IdempotencyKey, IfMatch
 from shared.auth import CurrentPrincipal, Principal
-from shared.commands import load
 from shared.http_writes import etag, expected_version
 from shared.problems import problem_responses
 
@@ -69,7 +68,7 @@ class CaseChange:
 
         async def authorize(conn: asyncpg.Connection) -> None:
             # Scope on the case as it stands now, before a stored response may be replayed.
-            loaded = await load(svc.store, sid, fold, conn=conn)
+            loaded = await load_case(svc.store, sid, conn=conn)
             if not visible(principal, loaded.state):
                 raise CaseNotVisible()
 

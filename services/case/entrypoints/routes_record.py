@@ -14,9 +14,10 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
 from services.case.app.handling import visible
+from services.case.app.loading import load_case
 from services.case.app.reading import access_stream, record_access
 from services.case.app.timeline import HistoryFilter, history_rows, open_blobs, opener_for
-from services.case.domain import Case, fold
+from services.case.domain import Case
 from services.case.domain.commands import CaseCommand, EraseIdentity
 from services.case.entrypoints.change import CaseId
 from services.case.entrypoints.deps import CaseService, Service
@@ -24,7 +25,6 @@ from services.case.entrypoints.schemas import CaseWritten
 from services.case.entrypoints.spreadsheet import safe_cell
 from services.case.entrypoints.writes import IdempotencyKey
 from shared.auth import CurrentPrincipal, require_roles
-from shared.commands import load
 from shared.envelope import Actor, format_time
 from shared.events.case import ErasureReason
 from shared.http_writes import etag
@@ -49,7 +49,7 @@ HISTORY_COLUMNS = (
 
 
 async def _visible_case(svc: CaseService, principal: Any, case_id: str) -> Case:
-    loaded = await load(svc.store, case_id, fold)
+    loaded = await load_case(svc.store, case_id)
     if loaded.state is None or not visible(principal, loaded.state):
         raise not_found("No such case.")
     return loaded.state
