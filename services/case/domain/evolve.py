@@ -43,6 +43,8 @@ def evolve(state: Case | None, event: Event) -> Case:
             region=event.region,
             categories=tuple(event.categories),
         )
+    if type(event) is CaseNoteAdded:  # most of a long case: no need to try every case below
+        return _with_note_ids(state, state.note_ids.add(event.note_id))
     match event:
         case CaseOpened():
             raise CorruptStream("CaseOpened twice")
