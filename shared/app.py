@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 import structlog
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.audit_api import StreamVisible, audit_router, unscoped_only
 from shared.guard import GuardConfig, RequestGuard
@@ -93,27 +95,7 @@ def create_service_app(
     # outside everything that reads a body: authenticate, throttle and size-check first.
     app.add_middleware(RequestGuard, config=GuardConfig.from_settings(settings, body_limits))
 
-    @app.middleware("http")
-    async def correlation(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        structlog.contextvars.clear_contextvars()
-        cid = request.headers.get(CORRELATION_HEADER) or str(uuid7())
-        cid = cid[:100]
-        structlog.contextvars.bind_contextvars(correlation_id=cid, service=service, **log_fields())
-        request.state.correlation_id = cid
-        response = await call_next(request)
-        response.headers[CORRELATION_HEADER] = cid
-        # One canonical line per request; paths carry ids only, never personal data.
-        log.info(
-            "request",
-            method=request.method,
-            route=_route_of(request),
-            status=response.status_code,
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
-        )
-        return response
+    app.add_middleware(Correlation, service=service)
 
     # Outermost: /metrics, request metrics and the request's span (shared/observability.py).
     install_observability(app, service, settings)
@@ -123,6 +105,50 @@ def create_service_app(
     for r in routers:
         app.include_router(r)
     return app
+
+
+class Correlation:
+    """ASGI middleware: every request gets a correlation id (the caller's
+    ``X-Correlation-ID``, or a new one) bound to its log lines and echoed in the answer,
+    and one canonical log line when it is done. Plain ASGI rather than
+    ``@app.middleware("http")``, which runs each request in a task of its own."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+        self.header = CORRELATION_HEADER.lower().encode("latin-1")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        structlog.contextvars.clear_contextvars()
+        given = next((v for k, v in scope.get("headers", ()) if k.lower() == self.header), None)
+        cid = (given.decode("latin-1") if given else str(uuid7()))[:100]
+        structlog.contextvars.bind_contextvars(
+            correlation_id=cid, service=self.service, **log_fields()
+        )
+        scope.setdefault("state", {})["correlation_id"] = cid  # request.state.correlation_id
+        status = 500
+
+        async def answer(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = MutableHeaders(scope=message)
+                headers[CORRELATION_HEADER] = cid
+            await send(message)
+
+        await self.app(scope, receive, answer)
+        # One canonical line per request; paths carry ids only, never personal data.
+        log.info(
+            "request",
+            method=scope.get("method"),
+            route=route_template(scope),
+            status=status,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
 
 
 def service_dependency(kind: type[S]) -> Callable[[Request], S]:
@@ -136,10 +162,6 @@ def service_dependency(kind: type[S]) -> Callable[[Request], S]:
         return found
 
     return parts
-
-
-def _route_of(request: Request) -> str:
-    return route_template(request.scope)
 
 
 def _install_auth_and_problems(app: FastAPI, settings: Settings) -> None:
