@@ -62,6 +62,7 @@ QUICK_RATES = (10, 20)
 HOPS = ("commit_to_bus", "bus_to_routed", "routed_to_queued", "queued_to_received")
 TOTALS = ("commit_to_received", "flow", "intake", "consent", "request")
 PROCESSES = (*SERVICES, "postgres", "nats", "loadgen")
+KEEP_ALIVE = 3.0  # seconds an idle connection is reused (uvicorn keeps it 5 s)
 TX_CONTROL = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|START)", re.I)
 
 PROFILE = {
@@ -92,7 +93,9 @@ class Http:
         self.host, self.port = host, port
         fixed = {"host": f"{host}:{port}", "content-type": "application/json", **headers}
         self.fixed = "".join(f"{k}: {v}\r\n" for k, v in fixed.items())
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        # Idle connections and when each was last used: one idle for longer than
+        # KEEP_ALIVE is closed, not reused (uvicorn closes them after 5 s).
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
 
     async def post(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         data = json.dumps(body).encode()
@@ -101,24 +104,32 @@ class Http:
             f"POST {path} HTTP/1.1\r\n{self.fixed}idempotency-key: {uuid.uuid4()}\r\n"
             f"content-length: {len(data)}\r\n\r\n"
         ).encode()
-        for attempt in (1, 2):
-            reused = bool(self.idle)
-            conn = (
-                self.idle.pop() if reused else await asyncio.open_connection(self.host, self.port)
-            )
-            try:
-                status, keep, payload = await self._exchange(conn, head + data)
-            except (ConnectionError, asyncio.IncompleteReadError):
-                conn[1].close()
-                if reused and attempt == 1:
-                    continue  # the server closed an idle connection: once more on a new one
+        conn = self._take()
+        reused = conn is not None
+        if conn is None:
+            conn = await asyncio.open_connection(self.host, self.port)
+        try:
+            status, keep, payload = await self._exchange(conn, head + data)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            conn[1].close()
+            if not reused:
                 raise
-            if keep:
-                self.idle.append(conn)
-            else:
-                conn[1].close()
-            return status, json.loads(payload) if payload else {}
-        raise AssertionError("unreachable")
+            # The server closed the idle connection as we used it: once more, on a new one.
+            conn = await asyncio.open_connection(self.host, self.port)
+            status, keep, payload = await self._exchange(conn, head + data)
+        if keep:
+            self.idle.append((*conn, time.monotonic()))
+        else:
+            conn[1].close()
+        return status, json.loads(payload) if payload else {}
+
+    def _take(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        while self.idle:
+            reader, writer, used = self.idle.pop()
+            if time.monotonic() - used < KEEP_ALIVE and not writer.is_closing():
+                return reader, writer
+            writer.close()
+        return None
 
     @staticmethod
     async def _exchange(
@@ -142,7 +153,7 @@ class Http:
         return status, headers.get("connection", "").lower() != "close", body
 
     def close(self) -> None:
-        for _, writer in self.idle:
+        for _, writer, _ in self.idle:
             writer.close()
         self.idle.clear()
 
@@ -493,6 +504,20 @@ def report(levels: list[Level], bus: Bus, statements: bool, top: int) -> None:
             print(f"  {calls / n:6.2f}  {text}")
 
 
+def report_idle(idle: Level) -> None:
+    """Background work (relays, sealers, leases, pollers) with no flow at all."""
+    per_s = {p: idle.cpu[p] / idle.window * 1000 for p in PROCESSES}
+    cpu = ", ".join(f"{p} {v:.1f}" for p, v in per_s.items())
+    line = f"\nIdle, {idle.window:.0f} s without flows: CPU ms/s {cpu}"
+    if "statements" in idle.db:
+        line += f"; {idle.db['statements'] / idle.window:.1f} statements/s"
+    print(line)
+    if "statements" in idle.db:
+        result("flow", "idle_statements_per_s", idle.db["statements"] / idle.window, "1/s")
+    for p, v in per_s.items():
+        result("flow", f"idle_cpu_ms_per_s.{p}", v, "ms/s")
+
+
 async def bench(system: System, args: argparse.Namespace, statements: bool) -> None:
     b = Bench(system, statements, args.in_flight)
     nc = await system.connect_nats("setup")
@@ -500,6 +525,7 @@ async def bench(system: System, args: argparse.Namespace, statements: bool) -> N
         await b.bus.follow(nc, system.namespace)
         await b.run(5, 2 if args.quick else 4, drain=20)  # warm-up: connections, plans, caches
         await asyncio.sleep(1)
+        idle = await b.run(0, 3 if args.quick else 5, drain=0)  # what no flow costs
         levels = []
         for rate in args.rates:
             lv = await b.run(rate, args.seconds, drain=args.drain)
@@ -512,6 +538,7 @@ async def bench(system: System, args: argparse.Namespace, statements: bool) -> N
             levels.append(lv)
             await asyncio.sleep(1)
         report(levels, b.bus, statements, args.top)
+        report_idle(idle)
         if args.duration > 0:
             await memory_check(system, b, args)
     finally:
@@ -535,7 +562,7 @@ async def memory_check(system: System, b: Bench, args: argparse.Namespace) -> No
         print(f"| {p} | {first:.0f} | {end:.0f} | {end - first:+.0f} |")
         result("flow", f"rss_mb_1min.{p}", first, "MB", rate=f"{args.memory_rate:g}")
         result("flow", f"rss_mb_end.{p}", end, "MB", rate=f"{args.memory_rate:g}")
-        result("flow", f"minutes.{p}", args.duration, "min", rate=f"{args.memory_rate:g}")
+    result("flow", "memory_check_minutes", args.duration, "min", rate=f"{args.memory_rate:g}")
 
 
 def main() -> None:
