@@ -35,8 +35,9 @@ Progress = Callable[[int, int, float], None]  # done, total, events per second
 
 @dataclass(frozen=True)
 class Rebuild:
-    """A set-based rebuild: ``fold`` gets each batch as records of ``columns`` (a select
-    list over the service's ``event`` table, in global order) and writes its result."""
+    """A set-based rebuild: ``fold`` gets each batch, in global order, as records of
+    ``(global_position, *columns)`` (``columns``: a select list over the service's
+    ``event`` table) and writes its result in the transaction it is given."""
 
     columns: str
     fold: FoldRows
@@ -54,7 +55,7 @@ async def rebuild(
     store: EventStore,
     projection: Projection,
     *,
-    batch: int = 20_000,
+    batch: int = 50_000,
     progress: Progress | None = None,
     fresh: bool = False,
 ) -> int:
@@ -106,8 +107,7 @@ async def _replay_batch(
         return len(events), events[-1].checkpoint
     # The gap-safe order of ``EventStore.read_all``, with only the columns the fold needs.
     rows = await store.pool.fetch(
-        # (``tx``, not ``tx_id``: ORDER BY would take an output column of that name, a text.)
-        f"""SELECT tx_id::text AS tx, global_position, {projection.rebuild.columns}
+        f"""SELECT global_position, {projection.rebuild.columns}
             FROM "{store.schema}".event
             WHERE (tx_id, global_position) > ($1::text::xid8, $2)
               AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
@@ -119,7 +119,11 @@ async def _replay_batch(
     )
     if not rows:
         return 0, after
-    cp = Checkpoint(int(rows[-1]["tx"]), rows[-1]["global_position"])
+    last = rows[-1][0]
+    tx = await store.pool.fetchval(
+        f'SELECT tx_id::text FROM "{store.schema}".event WHERE global_position = $1', last
+    )
+    cp = Checkpoint(int(tx), last)
     async with store.pool.acquire() as conn, conn.transaction():
         await projection.rebuild.fold(conn, rows)
         await store.save_checkpoint(marker, cp, conn=conn)

@@ -83,14 +83,22 @@ async def project(conn: asyncpg.Connection, events: Sequence[StoredEvent]) -> No
 
 # -- the set-based rebuild ------------------------------------------------------------------
 
-# Event data is read only for the types whose fields the summary keeps.
-_WITH_DATA = ("CaseOpened", "SurvivorProfileRecorded", "SurvivorProfileUpdated", "CaseTransferred")
-REBUILD_COLUMNS = (
-    "stream_id, stream_version, event_type, occurred_at,"
-    " CASE WHEN split_part(event_type, '.', 4) IN ("
-    + ", ".join(f"'{name}'" for name in _WITH_DATA)
-    + ") THEN data::text END AS data"
-)
+# What an event does to its case's row, decided in SQL (as ``_statement`` decides it), so
+# a batch carries a small number per event instead of its type; data only where needed.
+_SKIP, _OPENED, _PROFILE, _CLOSED, _REOPENED, _TRANSFERRED, _TOUCH = range(7)
+_NAME = "split_part(event_type, '.', 4)"
+REBUILD_COLUMNS = f"""stream_id, stream_version, occurred_at,
+    CASE WHEN event_type NOT LIKE '{_CASE_TYPES}%' THEN {_SKIP} ELSE CASE {_NAME}
+        WHEN 'CaseAccessed' THEN {_SKIP}
+        WHEN 'CaseOpened' THEN {_OPENED}
+        WHEN 'SurvivorProfileRecorded' THEN {_PROFILE}
+        WHEN 'SurvivorProfileUpdated' THEN {_PROFILE}
+        WHEN 'CaseClosed' THEN {_CLOSED}
+        WHEN 'CaseReopened' THEN {_REOPENED}
+        WHEN 'CaseTransferred' THEN {_TRANSFERRED}
+        ELSE {_TOUCH} END END AS kind,
+    CASE WHEN {_NAME} IN ('CaseOpened', 'SurvivorProfileRecorded', 'SurvivorProfileUpdated',
+                          'CaseTransferred') THEN data::text END AS data"""
 _ROW = (
     "case_id, status, region, district, categories, office, caseworker, opened_at,"
     " updated_at, version"
@@ -134,47 +142,57 @@ class _Summary:
         )  # fmt: skip
 
 
-def _fold(row: _Summary | None, case_id: str, event: asyncpg.Record) -> _Summary | None:
-    """``row`` after ``event``: what ``_statement``'s statement does to it."""
-    version, name = event["stream_version"], event["event_type"].split(".")[3]
-    if name == "CaseAccessed":
-        return row
-    if name == "CaseOpened":
-        if row is not None:
-            return row  # ON CONFLICT DO NOTHING
-        d = json.loads(event["data"])
-        at = event["occurred_at"]
-        return _Summary(
-            case_id, "open", d["region"], None, d["categories"], d.get("office"),
-            d["caseworker"], at, at, version,
-        )  # fmt: skip
-    if row is None or row.version >= version:
-        return row  # no row to update, or the guard refuses
-    row.version, row.updated_at = version, event["occurred_at"]
-    match name:
-        case "SurvivorProfileRecorded" | "SurvivorProfileUpdated":
-            p = json.loads(event["data"])["profile"]
-            row.region, row.district, row.categories = (
-                p["region"],
-                p.get("district"),
-                p["categories"],
-            )
-        case "CaseClosed":
-            row.status = "closed"
-        case "CaseReopened":
-            row.status = "open"
-        case "CaseTransferred":
-            d = json.loads(event["data"])
-            row.caseworker, row.office = d["to_caseworker"], d.get("to_office")
+def _fold(row: _Summary | None, case_id: str, events: list[asyncpg.Record]) -> _Summary | None:
+    """``row`` after ``events`` (one stream's, in version order): what ``_statement``'s
+    statements do to it, one after the other."""
+    for _, _, version, at, kind, data in events:
+        if kind == _OPENED:
+            if row is None:  # else: ON CONFLICT DO NOTHING
+                d = json.loads(data)
+                row = _Summary(
+                    case_id, "open", d["region"], None, d["categories"], d.get("office"),
+                    d["caseworker"], at, at, version,
+                )  # fmt: skip
+        elif row is not None and row.version < version:  # else: no row, or the guard refuses
+            row.version, row.updated_at = version, at
+            if kind == _TOUCH:
+                continue
+            if kind == _PROFILE:
+                p = json.loads(data)["profile"]
+                row.region, row.district, row.categories = (
+                    p["region"],
+                    p.get("district"),
+                    p["categories"],
+                )
+            elif kind == _CLOSED:
+                row.status = "closed"
+            elif kind == _REOPENED:
+                row.status = "open"
+            elif kind == _TRANSFERRED:
+                d = json.loads(data)
+                row.caseworker, row.office = d["to_caseworker"], d.get("to_office")
     return row
 
 
+def _version(event: asyncpg.Record) -> int:
+    return int(event[2])
+
+
 async def rebuild_fold(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> None:
-    """Fold a batch of ``REBUILD_COLUMNS`` rows (global order) into ``case_summary``."""
+    """Fold a batch of ``(global_position, REBUILD_COLUMNS...)`` rows, in global order, into
+    ``case_summary``: each stream's events in version order onto its row as it stands."""
     streams: dict[str, list[asyncpg.Record]] = {}
+    unordered: set[str] = set()
     for r in rows:
-        if r["event_type"].startswith(_CASE_TYPES):
-            streams.setdefault(r["stream_id"], []).append(r)
+        if r[4] == _SKIP:
+            continue
+        events = streams.get(r[1])
+        if events is None:
+            streams[r[1]] = [r]
+        else:
+            if events[-1][2] > r[2]:
+                unordered.add(r[1])  # committed out of version order: applied live in order
+            events.append(r)
     if not streams:
         return
     found = await conn.fetch(
@@ -183,12 +201,12 @@ async def rebuild_fold(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record])
     current = {r["case_id"]: _Summary(*r.values()) for r in found}
     changed: list[_Summary] = []
     for case_id, events in streams.items():
-        events.sort(key=lambda e: e["stream_version"])  # a stream's order, as applied live
-        row = before = current.get(case_id)
+        if case_id in unordered:
+            events.sort(key=_version)
+        row = current.get(case_id)
         version = -1 if row is None else row.version
-        for event in events:
-            row = _fold(row, case_id, event)
-        if row is not None and (before is None or row.version != version):
+        row = _fold(row, case_id, events)
+        if row is not None and row.version != version:
             changed.append(row)
     if changed:
         columns = list(zip(*(row.values() for row in changed), strict=True))
