@@ -17,7 +17,7 @@ import asyncpg
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from shared.chain import ChainBreak, verify_chains
+from shared.chain import COLUMNS, FETCH_BATCH, ChainBreak, row_digest, verify_chains
 from shared.eventstore import chain_hash, content_digest
 from shared.merkle import consistency_proof, verify_consistency
 from shared.migrations import quote_ident
@@ -152,28 +152,19 @@ async def store_leaves(
     fields by id."""
     leaves: list[bytes] = []
     ids: list[str] = []
-    sql = (
-        f"SELECT event_id, stream_id, stream_version, event_type, occurred_at, data::text AS data,"
-        f" metadata::text AS metadata, prev_hash, hash FROM {quote_ident(schema)}.event"
-        " ORDER BY tx_id, global_position"
-    )
-    async for r in conn.cursor(sql, prefetch=5000):
-        # Leaves use the hash recomputed from content, so a row whose content and
-        # stored hash were both rewritten still changes the tree.
-        metadata = json.loads(r["metadata"])
-        digest = content_digest(
-            r["event_id"],
-            r["stream_id"],
-            r["stream_version"],
-            r["event_type"],
-            r["occurred_at"],
-            json.loads(r["data"]),
-            metadata,
-        )
-        leaves.append(event_leaf(r["event_id"], chain_hash(r["prev_hash"], digest)))
-        ids.append(str(r["event_id"]))
-        if digests is not None:
-            digests[ids[-1]] = (digest, {k: metadata[k] for k in TRACE_FIELDS if k in metadata})
+    sql = f"SELECT {COLUMNS} FROM {quote_ident(schema)}.event ORDER BY tx_id, global_position"
+    cursor = await conn.cursor(sql)
+    while rows := await cursor.fetch(FETCH_BATCH):
+        for r in rows:
+            # Leaves use the hash recomputed from content, so a row whose content and
+            # stored hash were both rewritten still changes the tree.
+            digest = row_digest(r, r["stream_version"])
+            leaves.append(event_leaf(r["event_id"], chain_hash(r["prev_hash"], digest)))
+            ids.append(str(r["event_id"]))
+            if digests is not None:
+                metadata = json.loads(r["metadata"])
+                trace = {k: metadata[k] for k in TRACE_FIELDS if k in metadata}
+                digests[ids[-1]] = (digest, trace)
     return leaves, ids
 
 

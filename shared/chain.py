@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
-from shared.eventstore import chain_hash, content_digest
+from shared.eventstore import chain_hash, stored_content_digest
 from shared.migrations import quote_ident
 
 
@@ -38,15 +37,25 @@ class ChainReport:
         return self.breaks[0] if self.breaks else None
 
 
-def _digest(r: Any, version: int) -> bytes:
-    return content_digest(
+# The columns a chain check reads (data and metadata as jsonb's text).
+COLUMNS = (
+    "event_id, stream_id, stream_version, event_type, occurred_at, data::text AS data,"
+    " metadata::text AS metadata, prev_hash, hash"
+)
+# Rows fetched per round trip: a list per batch costs less than a row per ``async for``.
+FETCH_BATCH = 2000
+
+
+def row_digest(r: Any, version: int) -> bytes:
+    """The content digest of a row of ``COLUMNS`` as if it stood at ``version``."""
+    return stored_content_digest(
         r["event_id"],
         r["stream_id"],
         version,
         r["event_type"],
         r["occurred_at"],
-        json.loads(r["data"]),
-        json.loads(r["metadata"]),
+        r["data"],
+        r["metadata"],
     )
 
 
@@ -80,7 +89,7 @@ class _StreamCheck:
                 )
             )
             self.prev_hash = r["prev_hash"]  # the gap is named; judge this row on its own
-        digest = _digest(r, v)
+        digest = row_digest(r, v)
         if chain_hash(r["prev_hash"], digest) != r["hash"]:
             moved_from = self._original_version(r)
             if moved_from is not None:
@@ -119,36 +128,33 @@ class _StreamCheck:
         # Only on failure: does the row verify at another version? Then it was moved.
         v = r["stream_version"]
         for w in range(max(1, v - 64), v + 65):
-            if w != v and chain_hash(r["prev_hash"], _digest(r, w)) == r["hash"]:
+            if w != v and chain_hash(r["prev_hash"], row_digest(r, w)) == r["hash"]:
                 return w
         return None
 
 
 async def verify_chains(
-    pool: asyncpg.Pool, schema: str, *, stream_id: str | None = None, batch: int = 5000
+    pool: asyncpg.Pool, schema: str, *, stream_id: str | None = None, batch: int = FETCH_BATCH
 ) -> ChainReport:
     """Recompute every hash of ``schema``'s streams (or one stream)."""
     t = f"{quote_ident(schema)}.event"
     where = "WHERE stream_id = $1" if stream_id else ""
     args: list[Any] = [stream_id] if stream_id else []
-    sql = (
-        f"SELECT event_id, stream_id, stream_version, event_type, occurred_at, data::text AS data,"
-        f" metadata::text AS metadata, prev_hash, hash FROM {t} {where}"
-        " ORDER BY stream_id, stream_version"
-    )
+    sql = f"SELECT {COLUMNS} FROM {t} {where} ORDER BY stream_id, stream_version"
     breaks: list[ChainBreak] = []
     streams = events = 0
     current: _StreamCheck | None = None
     async with pool.acquire() as conn, conn.transaction(readonly=True):
-        cursor = conn.cursor(sql, *args, prefetch=batch)
-        async for r in cursor:
-            events += 1
-            if current is None or current.stream_id != r["stream_id"]:
-                if current is not None:
-                    breaks.extend(current.breaks)
-                current = _StreamCheck(r["stream_id"])
-                streams += 1
-            current.feed(r)
+        cursor = await conn.cursor(sql, *args)
+        while rows := await cursor.fetch(batch):
+            events += len(rows)
+            for r in rows:
+                if current is None or current.stream_id != r["stream_id"]:
+                    if current is not None:
+                        breaks.extend(current.breaks)
+                    current = _StreamCheck(r["stream_id"])
+                    streams += 1
+                current.feed(r)
     if current is not None:
         breaks.extend(current.breaks)
     return ChainReport(streams, events, breaks)
