@@ -63,14 +63,15 @@ class NoteIds(Set[str]):
 
     def add(self, note_id: str) -> NoteIds:
         """These ids and ``note_id``."""
-        if note_id in self:
+        log, size = self._log, self._size
+        at = log.position.get(note_id)
+        if at is not None and at < size:
             return self
-        log = self._log
-        if len(log.ids) != self._size:  # the log grew past this value: branch off a copy
-            log = _NoteLog(islice(log.ids, self._size))
-        log.position[note_id] = len(log.ids)
+        if len(log.ids) != size:  # the log grew past this value: branch off a copy
+            log = _NoteLog(islice(log.ids, size))
+        log.position[note_id] = size
         log.ids.append(note_id)
-        return NoteIds._prefix(log, self._size + 1)
+        return NoteIds._prefix(log, size + 1)
 
     def __contains__(self, note_id: object) -> bool:
         at = self._log.position.get(note_id) if isinstance(note_id, str) else None
