@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,7 +124,9 @@ async def verify_service(
     recorded (the case service's store only). With ``published`` (the service's stream
     name and its messages, ``shared.recovery.read_published``), also name the events the
     stream holds and the store lacks, and those the store holds differently."""
-    chains = await verify_chains(pool, schema, stream_id=stream_id)
+    # The chain pass keeps each event's digest, so the leaves need not hash it again.
+    known: dict[Any, bytes] | None = {} if stream_id is None else None
+    chains = await verify_chains(pool, schema, stream_id=stream_id, digests=known)
     report = AuditReport(schema, chains.events, chains.streams, chain_breaks=list(chains.breaks))
     if verifier is not None and schema == "case":
         await verify_timeline_signatures(pool, verifier, report, case_id=stream_id)
@@ -131,7 +134,8 @@ async def verify_service(
         return report
     digests: dict[str, tuple[bytes, dict[str, Any]]] | None = {} if published else None
     async with pool.acquire() as conn, conn.transaction(readonly=True):
-        leaves, ids = await store_leaves(conn, schema, digests)
+        leaves, ids = await store_leaves(conn, schema, digests, known=known)
+    del known
     await _compare_recorded_leaves(pool, schema, leaves, ids, report)
     if published is not None and digests is not None:
         stream_name, messages = published
@@ -146,25 +150,53 @@ async def store_leaves(
     conn: asyncpg.Connection,
     schema: str,
     digests: dict[str, tuple[bytes, dict[str, Any]]] | None = None,
+    *,
+    known: Mapping[Any, bytes] | None = None,
 ) -> tuple[list[bytes], list[str]]:
     """The Merkle leaves of the store and their event ids, in global order (inside the
     caller's transaction). With ``digests``, also each event's content digest and trace
-    fields by id."""
+    fields by id. With ``known`` (content digests by event id, recomputed from content
+    by ``verify_chains``), only the events it lacks are read whole and hashed."""
     leaves: list[bytes] = []
     ids: list[str] = []
-    sql = f"SELECT {COLUMNS} FROM {quote_ident(schema)}.event ORDER BY tx_id, global_position"
+    table = f"{quote_ident(schema)}.event"
+    meta = ", metadata::text AS metadata" if digests is not None else ""
+    if known is None:
+        sql = f"SELECT {COLUMNS} FROM {table} ORDER BY tx_id, global_position"
+    else:
+        sql = f"SELECT event_id, prev_hash{meta} FROM {table} ORDER BY tx_id, global_position"
+    unknown: list[int] = []  # leaves of events appended since ``known`` was made
     cursor = await conn.cursor(sql)
     while rows := await cursor.fetch(FETCH_BATCH):
         for r in rows:
+            eid = r["event_id"]
+            if known is None:
+                digest = row_digest(r, r["stream_version"])
+            elif (held := known.get(eid)) is not None:
+                digest = held
+            else:
+                unknown.append(len(leaves))
+                digest = b""
             # Leaves use the hash recomputed from content, so a row whose content and
             # stored hash were both rewritten still changes the tree.
-            digest = row_digest(r, r["stream_version"])
-            leaves.append(event_leaf(r["event_id"], chain_hash(r["prev_hash"], digest)))
-            ids.append(str(r["event_id"]))
+            leaves.append(event_leaf(eid, chain_hash(r["prev_hash"], digest)))
+            ids.append(str(eid))
             if digests is not None:
                 metadata = json.loads(r["metadata"])
                 trace = {k: metadata[k] for k in TRACE_FIELDS if k in metadata}
                 digests[ids[-1]] = (digest, trace)
+    if unknown:
+        rows = await conn.fetch(
+            f"SELECT {COLUMNS} FROM {table} WHERE event_id = ANY($1::uuid[])",
+            [ids[i] for i in unknown],
+        )
+        by_id = {str(r["event_id"]): r for r in rows}
+        for i in unknown:
+            r = by_id[ids[i]]
+            digest = row_digest(r, r["stream_version"])
+            leaves[i] = event_leaf(r["event_id"], chain_hash(r["prev_hash"], digest))
+            if digests is not None:
+                digests[ids[i]] = (digest, digests[ids[i]][1])
     return leaves, ids
 
 

@@ -37,10 +37,12 @@ class ChainReport:
         return self.breaks[0] if self.breaks else None
 
 
-# The columns a chain check reads (data and metadata as jsonb's text).
+# The columns a chain check reads. Data and metadata come as jsonb's text in UTF-8 bytes
+# (bytea): what orjson parses, without decoding to str and encoding again.
 COLUMNS = (
-    "event_id, stream_id, stream_version, event_type, occurred_at, data::text AS data,"
-    " metadata::text AS metadata, prev_hash, hash"
+    "event_id, stream_id, stream_version, event_type, occurred_at,"
+    " convert_to(data::text, 'UTF8') AS data, convert_to(metadata::text, 'UTF8') AS metadata,"
+    " prev_hash, hash"
 )
 # Rows fetched per round trip: a list per batch costs less than a row per ``async for``.
 FETCH_BATCH = 2000
@@ -74,7 +76,7 @@ class _StreamCheck:
         self.breaks: list[ChainBreak] = []
         self._last_row_named = False  # the row before was itself named as a break
 
-    def feed(self, r: Any) -> None:
+    def feed(self, r: Any, digests: dict[Any, bytes] | None = None) -> None:
         named_before = len(self.breaks)
         v = r["stream_version"]
         eid = str(r["event_id"])
@@ -90,6 +92,8 @@ class _StreamCheck:
             )
             self.prev_hash = r["prev_hash"]  # the gap is named; judge this row on its own
         digest = row_digest(r, v)
+        if digests is not None:
+            digests[r["event_id"]] = digest
         if chain_hash(r["prev_hash"], digest) != r["hash"]:
             moved_from = self._original_version(r)
             if moved_from is not None:
@@ -134,9 +138,16 @@ class _StreamCheck:
 
 
 async def verify_chains(
-    pool: asyncpg.Pool, schema: str, *, stream_id: str | None = None, batch: int = FETCH_BATCH
+    pool: asyncpg.Pool,
+    schema: str,
+    *,
+    stream_id: str | None = None,
+    batch: int = FETCH_BATCH,
+    digests: dict[Any, bytes] | None = None,
 ) -> ChainReport:
-    """Recompute every hash of ``schema``'s streams (or one stream)."""
+    """Recompute every hash of ``schema``'s streams (or one stream). With ``digests``, also
+    keep each event's content digest there by event id (``shared.audit.store_leaves``
+    builds the Merkle leaves from them instead of hashing every event again)."""
     t = f"{quote_ident(schema)}.event"
     where = "WHERE stream_id = $1" if stream_id else ""
     args: list[Any] = [stream_id] if stream_id else []
@@ -154,7 +165,7 @@ async def verify_chains(
                         breaks.extend(current.breaks)
                     current = _StreamCheck(r["stream_id"])
                     streams += 1
-                current.feed(r)
+                current.feed(r, digests)
     if current is not None:
         breaks.extend(current.breaks)
     return ChainReport(streams, events, breaks)
