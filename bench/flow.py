@@ -539,6 +539,7 @@ async def bench(system: System, args: argparse.Namespace, statements: bool) -> N
             await asyncio.sleep(1)
         report(levels, b.bus, statements, args.top)
         report_idle(idle)
+        print("load average at the end: " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
         if args.duration > 0:
             await memory_check(system, b, args)
     finally:
