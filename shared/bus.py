@@ -78,6 +78,9 @@ def service_broker(settings: Settings, identity: str) -> NatsBroker:
         name=f"safepath-{identity}",
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
+        # A publish that must flush a full buffer waits at most this long (the default
+        # waits for ever, and would hang the relay with it).
+        flush_timeout=10.0,
         description=f"NATS JetStream, as the {identity} identity (JWT credentials, TLS)",
         # FastStream's two access lines per message (Received, Processed) at DEBUG: at
         # INFO they were most of the log volume and a measurable share of consumer CPU.

@@ -84,6 +84,7 @@ class Relay:
         poll_seconds: float = 0.25,
         behind_retry_seconds: float = 10.0,
         ack_timeout: float = 5.0,
+        round_timeout: float = 30.0,
     ) -> None:
         self.store = store
         self.js = js
@@ -94,6 +95,7 @@ class Relay:
         self.batch = batch
         self.poll_seconds = poll_seconds
         self.ack_timeout = ack_timeout
+        self.round_timeout = round_timeout
         self.behind_retry_seconds = behind_retry_seconds
         # Why the relay publishes nothing (the store is behind its stream), or None.
         self.blocked: str | None = None
@@ -193,6 +195,7 @@ class Relay:
                     ack = await self.js.publish_async(
                         subject_for(self.root, ev),
                         payload,
+                        wait_stall=self.ack_timeout,
                         stream=self.stream,
                         headers={
                             "Nats-Msg-Id": str(ev.event_id),
@@ -229,15 +232,20 @@ class Relay:
         delay = 0.2
         while True:
             try:
-                await self._listen()
-                if cp is None:
-                    cp = await self._start_from()
+                # No step may hang for ever (a pool or a NATS flush that never answers):
+                # a round that takes too long is given up and started again, loudly.
+                async with asyncio.timeout(self.round_timeout):
+                    await self._listen()
                     if cp is None:
-                        await asyncio.sleep(self.behind_retry_seconds)
-                        continue
-                # Cleared before reading: a commit announced while reading wakes the wait.
-                self._wake.clear()
-                cp, sent = await self.publish_batch(cp)
+                        cp = await self._start_from()
+                    if cp is not None:
+                        # Cleared before reading: a commit announced while reading wakes
+                        # the wait below.
+                        self._wake.clear()
+                        cp, sent = await self.publish_batch(cp)
+                if cp is None:
+                    await asyncio.sleep(self.behind_retry_seconds)
+                    continue
                 delay = 0.2
                 if sent == 0:
                     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,8 +176,19 @@ async def start_runtime(
     rt.lease("sealer", sealer.run)
     if broker.subscribers:
         await broker.start()
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # not on the main thread
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump_tasks)
     log.info("service_started", service=service)
     return rt
+
+
+def dump_tasks() -> None:
+    """``kill -USR1 <pid>``: log where every task of the process waits (one line each),
+    for an operator or a test looking at a service that seems stuck."""
+    for task in asyncio.all_tasks():
+        frames = task.get_stack(limit=6)
+        where = " < ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in reversed(frames))
+        log.warning("task_waiting", task=task.get_name(), where=where)
 
 
 async def stop_runtime(rt: Runtime) -> None:

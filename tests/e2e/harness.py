@@ -436,6 +436,16 @@ class System:
     def paused(self, svc: str) -> bool:
         return self.instance(svc) in self._paused
 
+    def dump_tasks(self) -> None:
+        """Ask every live instance to log where its tasks wait (``SIGUSR1``): for a test
+        that is about to fail on something that never happened."""
+        with self._lock:
+            procs = [(k, p) for k, p in self._procs.items() if k not in self._paused]
+        for _, p in procs:
+            if p.poll() is None:
+                p.send_signal(signals.SIGUSR1)
+        time.sleep(0.5)
+
     def _spawn(self, svc: str) -> None:
         key = self.instance(svc)
         name = key.split("#")[0]

@@ -170,6 +170,8 @@ async def under_fault(
         )
     )
     print(f"\n{name}: {ROWS[-1]}")
+    if verdict.lost:
+        system.dump_tasks()  # the services' logs then say where each task waited
 
     assert flow.failed == [], flow.failed
     assert len(flow.opened) == flow.started

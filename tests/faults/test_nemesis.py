@@ -278,6 +278,8 @@ async def test_random_faults_during_a_steady_flow(
         f" {flow.retries} HTTP retries, {sum(receiver.posts.values())} webhook POSTs"
     )
     emit(request.config, line)
+    if verdict.lost or checks.failures():
+        system.dump_tasks()  # the services' logs then say where each task waited
 
     why = f"seed {seed} (SAFEPATH_NEMESIS_SEED={seed} replays it): {line}"
     assert nemesis.injected, why

@@ -122,6 +122,8 @@ async def test_one_instance_of_each_service_killed_mid_flow(
         f" applied {checks.applied}, audit verify {audits}; {flow.retries} HTTP retries"
     )
     emit(request.config, line)
+    if verdict.lost or checks.failures():
+        system.dump_tasks()  # the services' logs then say where each task waited
 
     why = f"seed {seed}: {line}"
     assert flow.failed == [], (why, flow.failed[:10])
