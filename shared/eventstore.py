@@ -191,6 +191,15 @@ def canonical_json_of_text(text: str | bytes) -> bytes:
     return out
 
 
+def _time_json(at: datetime) -> bytes:
+    """``format_time(at)`` as a JSON string, by orjson for a UTC time (as asyncpg reads
+    ``timestamptz``): it writes the same text but leaves out a zero microsecond."""
+    if at.tzinfo is not UTC:
+        return orjson.dumps(format_time(at))
+    text = orjson.dumps(at, option=orjson.OPT_UTC_Z)
+    return text if at.microsecond else text[:-2] + b'.000000Z"'
+
+
 def stored_content_digest(
     event_id: UUID | str,
     stream_id: str,
@@ -211,7 +220,7 @@ def stored_content_digest(
                 "metadata": orjson.Fragment(canonical_json_of_text(metadata_text)),
                 "stream_id": stream_id,
                 "stream_version": stream_version,
-                "time": format_time(occurred_at),
+                "time": orjson.Fragment(_time_json(occurred_at)),
                 "type": event_type,
             }
         )

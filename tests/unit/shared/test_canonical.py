@@ -12,7 +12,7 @@ import math
 import random
 import struct
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import orjson
@@ -20,8 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from shared.envelope import format_time
 from shared.eventstore import (
     _risky,
+    _time_json,
     canonical_json,
     canonical_json_of_text,
     content_digest,
@@ -144,3 +146,12 @@ def test_orjson_writes_every_float_it_is_trusted_with_as_repr() -> None:
 def test_floats_in_documents(f: float) -> None:
     for text in (f'{{"a": {f!r}}}', f"[{f!r}, 1]", f'{{"a": [{json.dumps(f)}]}}'):
         _same(text)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.datetimes(timezones=st.just(UTC))
+    | st.datetimes(timezones=st.sampled_from([timezone(timedelta(hours=5)), None]))
+)
+def test_times_are_spelled_as_format_time_does(at: datetime) -> None:
+    assert _time_json(at) == orjson.dumps(format_time(at))
