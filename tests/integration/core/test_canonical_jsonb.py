@@ -8,6 +8,7 @@ import random
 from typing import Any
 
 import asyncpg
+import pytest
 
 from shared.eventstore import canonical_json, canonical_json_of_text, canonical_text
 
@@ -71,3 +72,15 @@ async def test_jsonb_text_of_thousands_of_documents_encodes_as_the_reference(
         r["t"] for r in rows if canonical_json_of_text(r["t"]) != canonical_json(json.loads(r["t"]))
     ]
     assert differ == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known, not fixed here: append hashes the float as Python spells it (1e+16, -0.0),"
+    " jsonb gives back 10000000000000000 and 0.0, so verification sees a changed event",
+)
+@pytest.mark.parametrize("value", [1e16, -0.0, 1.5e300])
+async def test_a_float_jsonb_respells_still_verifies(pool: asyncpg.Pool, value: float) -> None:
+    sent = canonical_text({"x": value})
+    back = await pool.fetchval("SELECT $1::jsonb::text", sent)
+    assert canonical_json_of_text(back) == sent.encode()
