@@ -88,11 +88,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/routing.py
 	$(BIN)/python bench/notify.py --count 300
 	$(BIN)/python bench/replay.py
+	$(BIN)/python bench/verify.py
 	$(BIN)/python bench/load_case.py
 	$(BIN)/python bench/signatures.py
 	$(BIN)/python bench/flow.py
 
-BENCHES := append intake routing notify replay load_case signatures flow
+BENCHES := append intake routing notify replay verify load_case signatures flow
 bench-quick: $(STAMP)
 	@for b in $(BENCHES); do \
 		echo "== bench/$$b.py --quick"; \
