@@ -124,9 +124,12 @@ async def verify_service(
     recorded (the case service's store only). With ``published`` (the service's stream
     name and its messages, ``shared.recovery.read_published``), also name the events the
     stream holds and the store lacks, and those the store holds differently."""
-    # The chain pass keeps each event's digest, so the leaves need not hash it again.
-    known: dict[Any, bytes] | None = {} if stream_id is None else None
+    # The chain pass keeps each event's digest, so the leaves need not hash it again (in
+    # a store too large to keep them all, the leaves pass hashes every event itself).
+    known: dict[bytes, bytes] | None = {} if stream_id is None else None
     chains = await verify_chains(pool, schema, stream_id=stream_id, digests=known)
+    if known is not None and len(known) < chains.events:
+        known = None
     report = AuditReport(schema, chains.events, chains.streams, chain_breaks=list(chains.breaks))
     if verifier is not None and schema == "case":
         await verify_timeline_signatures(pool, verifier, report, case_id=stream_id)
@@ -151,12 +154,12 @@ async def store_leaves(
     schema: str,
     digests: dict[str, tuple[bytes, dict[str, Any]]] | None = None,
     *,
-    known: Mapping[Any, bytes] | None = None,
+    known: Mapping[bytes, bytes] | None = None,
 ) -> tuple[list[bytes], list[str]]:
     """The Merkle leaves of the store and their event ids, in global order (inside the
     caller's transaction). With ``digests``, also each event's content digest and trace
-    fields by id. With ``known`` (content digests by event id, recomputed from content
-    by ``verify_chains``), only the events it lacks are read whole and hashed."""
+    fields by id. With ``known`` (content digests by event id's bytes, recomputed from
+    content by ``verify_chains``), only the events it lacks are read whole and hashed."""
     leaves: list[bytes] = []
     ids: list[str] = []
     table = f"{quote_ident(schema)}.event"
@@ -172,7 +175,7 @@ async def store_leaves(
             eid = r["event_id"]
             if known is None:
                 digest = row_digest(r, r["stream_version"])
-            elif (held := known.get(eid)) is not None:
+            elif (held := known.get(eid.bytes)) is not None:
                 digest = held
             else:
                 unknown.append(len(leaves))

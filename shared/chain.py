@@ -46,6 +46,8 @@ COLUMNS = (
 )
 # Rows fetched per round trip: a list per batch costs less than a row per ``async for``.
 FETCH_BATCH = 2000
+# verify_chains keeps at most this many digests for the leaves (about 170 bytes each).
+DIGESTS_KEPT = 1_000_000
 
 
 def row_digest(r: Any, version: int) -> bytes:
@@ -76,7 +78,7 @@ class _StreamCheck:
         self.breaks: list[ChainBreak] = []
         self._last_row_named = False  # the row before was itself named as a break
 
-    def feed(self, r: Any, digests: dict[Any, bytes] | None = None) -> None:
+    def feed(self, r: Any, digests: dict[bytes, bytes] | None = None) -> None:
         named_before = len(self.breaks)
         v = r["stream_version"]
         eid = str(r["event_id"])
@@ -92,8 +94,8 @@ class _StreamCheck:
             )
             self.prev_hash = r["prev_hash"]  # the gap is named; judge this row on its own
         digest = row_digest(r, v)
-        if digests is not None:
-            digests[r["event_id"]] = digest
+        if digests is not None and len(digests) < DIGESTS_KEPT:
+            digests[r["event_id"].bytes] = digest
         if chain_hash(r["prev_hash"], digest) != r["hash"]:
             moved_from = self._original_version(r)
             if moved_from is not None:
@@ -143,11 +145,12 @@ async def verify_chains(
     *,
     stream_id: str | None = None,
     batch: int = FETCH_BATCH,
-    digests: dict[Any, bytes] | None = None,
+    digests: dict[bytes, bytes] | None = None,
 ) -> ChainReport:
     """Recompute every hash of ``schema``'s streams (or one stream). With ``digests``, also
-    keep each event's content digest there by event id (``shared.audit.store_leaves``
-    builds the Merkle leaves from them instead of hashing every event again)."""
+    keep each event's content digest there by event id (``UUID.bytes``), for at most
+    ``DIGESTS_KEPT`` events (``shared.audit.store_leaves`` builds the Merkle leaves from
+    them instead of hashing every event again)."""
     t = f"{quote_ident(schema)}.event"
     where = "WHERE stream_id = $1" if stream_id else ""
     args: list[Any] = [stream_id] if stream_id else []
