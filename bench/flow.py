@@ -20,7 +20,8 @@ clock, all processes on this machine):
   just before its INSERT) to the event arriving on ``<ns>.case.<id>.ReferralRequested``;
 * ``bus_to_routed``: to ``ReferralRouted``/``ReferralUnroutable`` (attempt 1) on the bus;
 * ``routed_to_queued``: to notify's ``NotificationQueued`` on the bus;
-* ``queued_to_received``: to the notification on ``<ns>.provider.<id>.notifications``;
+* ``queued_to_received``: to the notification on ``<ns>.provider.<id>.notifications``
+  (``<ns>.coordinator.<id>.notifications`` for an unroutable referral);
 * ``commit_to_received`` and ``flow`` (intake sent to notification received) in total,
   and the three HTTP calls' latencies (``intake``, ``consent``, ``request``).
 
