@@ -26,14 +26,14 @@ clock, all processes on this machine):
   and the three HTTP calls' latencies (``intake``, ``consent``, ``request``).
 
 Per rate it also reads SQL statements per flow (``pg_stat_statements``, enabled in the
-embedded Postgres by ``shared_preload_libraries`` before the system starts; all
-statements of the ``safepath`` database including BEGIN/COMMIT, whose share is shown),
-transactions and rows written per flow (``pg_stat_database`` deltas), CPU per flow of
-each process (``/proc`` via psutil: each service, Postgres with all its backends, NATS,
-and this load generator), and each process's RSS. The load generator is a small HTTP/1.1
-client over asyncio streams with keep-alive connections, not httpx, to cost little CPU.
-``--duration MIN`` adds a memory check: a run at ``--memory-rate`` for MIN minutes, RSS
-after 1 minute against RSS at the end.
+embedded Postgres by ``shared_preload_libraries`` before the system starts; all statements
+of the ``safepath`` database including BEGIN/COMMIT, whose share is shown), transactions
+and rows written per flow (``pg_stat_database`` deltas), CPU per flow of each process
+(``/proc`` via psutil: each service, Postgres with all its backends, NATS, and this load
+generator; ``system``: all but the load generator), and each process's RSS. The load
+generator is a small HTTP/1.1 client over asyncio streams with keep-alive connections, not
+httpx, to cost little CPU. ``--duration MIN`` adds a memory check: a run at
+``--memory-rate`` for MIN minutes, RSS after 1 minute against RSS at the end.
 """
 
 from __future__ import annotations
@@ -466,7 +466,7 @@ def report(levels: list[Level], bus: Bus, statements: bool, top: int) -> None:
     print("\nCost per flow received: SQL, CPU ms per process, RSS MB at the end of each rate")
     db_cols = ["statements", "of which tx control"] if statements else []
     db_cols += ["transactions", "rows inserted", "rows updated"]
-    cpu_cols = [f"CPU {p}" for p in PROCESSES]
+    cpu_cols = [f"CPU {p}" for p in PROCESSES] + ["CPU system"]
     rss_cols = [f"RSS {p}" for p in PROCESSES if p != "postgres"]
     head = ["rate/s", *db_cols, *cpu_cols, "CPU busy %", *rss_cols]
     print("| " + " | ".join(head) + " |")
@@ -484,7 +484,8 @@ def report(levels: list[Level], bus: Bus, statements: bool, top: int) -> None:
         if not statements:
             del db["statements"], db["tx_control"]
         cells = [r, *(f"{v / n:.1f}" for v in db.values())]
-        cells += [f"{lv.cpu[p] / n * 1000:.1f}" for p in PROCESSES]
+        system_ms = sum(lv.cpu[p] for p in PROCESSES if p != "loadgen") / n * 1000
+        cells += [f"{lv.cpu[p] / n * 1000:.1f}" for p in PROCESSES] + [f"{system_ms:.0f}"]
         busy = sum(lv.cpu.values()) / lv.window / (os.cpu_count() or 1) * 100
         cells += [f"{busy:.0f}", *(f"{lv.rss[p]:.0f}" for p in PROCESSES if p != "postgres")]
         print("| " + " | ".join(cells) + " |")
@@ -492,6 +493,7 @@ def report(levels: list[Level], bus: Bus, statements: bool, top: int) -> None:
             result("flow", f"{k}_per_flow", v / n, "per flow", rate=r)
         for p in PROCESSES:
             result("flow", f"cpu_ms_per_flow.{p}", lv.cpu[p] / n * 1000, "ms", rate=r)
+        result("flow", "cpu_ms_per_flow.system", system_ms, "ms", rate=r)
         result("flow", "cpu_busy", busy, "% of all cores", rate=r)
         for p in PROCESSES:
             if p != "postgres":
