@@ -269,10 +269,15 @@ def check_origin(verifier: EventVerifier, raw: bytes, subject: str, stream: str)
 # a kill -9 costs the events behind it. Handlers that run longer say so every third of
 # it (``in_progress``), so a slow handler is not redelivered while it still runs.
 ACK_WAIT_SECONDS = 5.0
-# An event whose predecessor has not been applied waits briefly in place, then is handed
-# back to JetStream for this long before it is tried again.
-GAP_RETRY_SECONDS = 0.5
-_GAP_PAUSES = (0.02, 0.05, 0.1, 0.2)
+# An event whose predecessor has not been applied is handed back to JetStream at once
+# (never held: a consumer fetches one message at a time, and holding one would stall every
+# other stream behind it) and comes back after a delay that starts short (the earlier
+# event is usually a moment away, on another replica) and grows to GAP_RETRY_SECONDS.
+GAP_FIRST_RETRY_SECONDS = 0.05
+GAP_RETRY_SECONDS = 2.0
+# Waiting this many times for one earlier event is worth a WARNING (then every so often):
+# the earlier event may be missing from its stream, which no retry can fix.
+GAP_WARN_AFTER = 30
 
 
 class InOrder:
@@ -318,26 +323,19 @@ class InOrder:
         log.debug("message_handled", consumer=c.name, outcome=outcome.value)
 
     async def _in_order(self, env: Envelope, event: Event | None) -> Outcome:
-        # The earlier event is usually a moment away (another replica is applying it).
-        for pause in (*_GAP_PAUSES, None):
-            try:
-                return await self.consumer.handle(env, event)
-            except OutOfOrder:
-                if pause is None:
-                    raise
-                await asyncio.sleep(pause)
-        raise AssertionError("unreachable")
+        return await self.consumer.handle(env, event)
 
     async def _wait(self, msg: NatsMessage, e: OutOfOrder, started: float) -> None:
         # Never skipped: JetStream hands it back until its predecessor has been applied
         # (a killed replica's message returns after ack_wait).
-        log.info(
-            "event_waits_for_earlier",
-            consumer=self.consumer.name,
-            expected_version=e.expected,
-            version=e.got,
-        )
-        await msg.nack(delay=GAP_RETRY_SECONDS)
+        n = msg.raw_message.metadata.num_delivered
+        fields = {"consumer": self.consumer.name, "expected_version": e.expected, "version": e.got}
+        if n >= GAP_WARN_AFTER and n % GAP_WARN_AFTER == 0:
+            log.warning("event_still_waits_for_earlier", deliveries=n, **fields)
+        else:
+            log.info("event_waits_for_earlier", **fields)
+        delay = min(GAP_FIRST_RETRY_SECONDS * 2 ** max(n - 1, 0), GAP_RETRY_SECONDS)
+        await msg.nack(delay=delay)
         self.observed.nacked(started)
 
     async def _failed(

@@ -42,6 +42,9 @@ from shared.signatures import EventSigner
 from shared.tracing import publishing
 
 log = get_logger("safepath.relay")
+# At most this many events are skipped as already on the stream (each one is checked);
+# beyond, the relay publishes again and JetStream drops the copies it holds.
+_MAX_SKIP = 5000
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")
 
 
@@ -154,7 +157,45 @@ class Relay:
         if row is None:
             raise StoreBehindStream(self.store.service, self.stream, msg.seq or 0, event_id)
         last = Checkpoint(int(row["tx_id"]), row["global_position"])
-        return last if last > cp else cp
+        if last <= cp:
+            return cp
+        return last if await self._gapless(cp, last, info.state.last_seq) else cp
+
+    async def _gapless(self, cp: Checkpoint, last: Checkpoint, last_seq: int) -> bool:
+        """Whether the events after ``cp`` up to ``last`` are the stream's last messages,
+        in order. A batch whose first publish was lost while later ones got through
+        (nats-py sends what it buffered once it has reconnected) leaves a hole: jumping
+        to the last message would skip the lost event for good, so the relay then
+        publishes again from ``cp`` (JetStream drops what it already holds, by id)."""
+        ids: list[str] = []
+        after = cp
+        while after < last and len(ids) <= _MAX_SKIP:
+            events = await self.store.read_all(after, 500)
+            if not events:
+                break
+            for ev in events:
+                if ev.checkpoint > last:
+                    break
+                ids.append(str(ev.event_id))
+            after = events[-1].checkpoint
+        if not ids or len(ids) > min(_MAX_SKIP, last_seq):
+            return False
+        first = last_seq - len(ids) + 1
+        for i, expected in enumerate(ids):
+            try:
+                msg = await self.js.get_msg(self.stream, seq=first + i)
+            except NotFoundError:
+                return False
+            if (msg.headers or {}).get("Nats-Msg-Id") != expected:
+                log.warning(
+                    "relay_stream_has_a_hole",
+                    service=self.store.service,
+                    stream=self.stream,
+                    stream_seq=first + i,
+                    republishing_from=str(cp.position),
+                )
+                return False
+        return True
 
     async def _start_from(self) -> Checkpoint | None:
         """Where to publish from, or None while the store is behind the stream."""

@@ -191,3 +191,41 @@ async def test_a_foreign_message_on_the_stream_does_not_stop_the_relay(
     assert await relay._already_published(Checkpoint()) == Checkpoint()
     _, sent = await relay.publish_batch(Checkpoint())
     assert sent == 1 and (await js.stream_info(stream)).state.messages == 2
+
+
+async def test_a_lost_first_publish_with_later_ones_through_is_published_again(
+    setup: EventStore, js: JetStreamContext, namespace: str
+) -> None:
+    # A batch whose first publish was lost in a reconnect while nats-py sent the later
+    # ones it had buffered: the stream holds events 2..5 but not 1. Jumping to the last
+    # message (event 5) would lose event 1 for good.
+    store = setup
+    stored = [(await store.append("s", i, [noted(i)]))[0] for i in range(5)]
+    stream = f"{namespace}_CASE".upper()
+    signer = EventSigner(SIGNING_KEYS["case"])
+    for ev in stored[1:]:
+        doc = signer.sign(ev.to_envelope("case").to_dict())
+        await js.publish(
+            f"{namespace}.case.s.Noted",
+            json.dumps(doc).encode(),
+            headers={"Nats-Msg-Id": str(ev.event_id)},
+        )
+    relay = make_relay(store, js, namespace)
+    start = await relay._already_published(Checkpoint())
+    assert start == Checkpoint()  # not past event 1
+    await relay.publish_batch(start)
+    msgs = await stream_messages(js, stream)
+    assert sorted(m["id"] for m in msgs) == sorted(str(e.event_id) for e in stored)
+    assert len(msgs) == 5  # 2..5 were dropped by JetStream as duplicates
+
+
+async def test_a_gapless_run_on_the_stream_is_skipped(
+    setup: EventStore, js: JetStreamContext, namespace: str
+) -> None:
+    store = setup
+    for i in range(5):
+        await store.append("s", i, [noted(i)])
+    relay = make_relay(store, js, namespace)
+    cp, _ = await relay.publish_batch(Checkpoint())
+    # The checkpoint was lost (say, a crash before saving it): the stream is checked.
+    assert await relay._already_published(Checkpoint()) == cp
