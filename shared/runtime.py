@@ -183,12 +183,22 @@ async def start_runtime(
 
 
 def dump_tasks() -> None:
-    """``kill -USR1 <pid>``: log where every task of the process waits (one line each),
-    for an operator or a test looking at a service that seems stuck."""
+    """``kill -USR1 <pid>``: log where every task of the process waits (one line each,
+    outermost call first, down the chain of awaits), for an operator or a test looking
+    at a service that seems stuck."""
     for task in asyncio.all_tasks():
-        frames = task.get_stack(limit=6)
-        where = " < ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in reversed(frames))
-        log.warning("task_waiting", task=task.get_name(), where=where)
+        log.warning("task_waiting", task=task.get_name(), where=" > ".join(_awaiting(task)))
+
+
+def _awaiting(task: asyncio.Task[Any]) -> list[str]:
+    chain: list[str] = []
+    coro: Any = task.get_coro()
+    while coro is not None and len(chain) < 30:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is not None:
+            chain.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return chain
 
 
 async def stop_runtime(rt: Runtime) -> None:
