@@ -558,7 +558,11 @@ async def memory_check(system: System, b: Bench, args: argparse.Namespace) -> No
             early.update(rss_mb(system))
 
     lv = await b.run(args.memory_rate, args.duration * 60, drain=args.drain, on_minute=sample)
-    print(f"\nMemory at {args.memory_rate:g} flows/s for {args.duration:g} min (RSS MB)")
+    got = len(hops(b.bus, lv.flows)["flow"])
+    print(
+        f"\nMemory at {args.memory_rate:g} flows/s for {args.duration:g} min (RSS MB);"
+        f" {got} of {lv.started} flows received, {lv.skipped} skipped, {lv.failed} failed"
+    )
     print("| process | after 1 min | at the end | growth |")
     print("| --- | ---: | ---: | ---: |")
     for p, end in lv.rss.items():
