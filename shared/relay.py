@@ -2,11 +2,10 @@
 
 One background task per service reads committed events in global order from its
 checkpoint, publishes each to ``<namespace>.<service>.<stream_id>.<EventName>`` with
-``Nats-Msg-Id`` = event id, then advances the checkpoint over the events JetStream has
-acked. A batch is sent without waiting for each ack (one connection keeps the order;
-the acks are awaited in order, and the checkpoint moves over the acked prefix only). It
-wakes when Postgres announces a commit that appended events (``LISTEN`` on the store's
-``appended_channel``: after commit, from any replica), with a slow poll as a fallback.
+``Nats-Msg-Id`` = event id, each after the previous one's ack, then advances the
+checkpoint over the batch. It wakes when Postgres announces a commit that appended
+events (``LISTEN`` on the store's ``appended_channel``: after commit, from any
+replica), with a slow poll as a fallback.
 A crash between publish and checkpoint republishes at most one batch; JetStream drops
 those duplicates by message id, and on start the relay also skips what the stream
 already holds (its last message names the last event published), so an event lands on
@@ -32,7 +31,6 @@ from uuid import UUID
 import asyncpg
 import nats.errors
 from nats.js import JetStreamContext
-from nats.js.api import PubAck
 from nats.js.errors import NotFoundError
 
 from shared.eventstore import Checkpoint, EventStore, StoredEvent
@@ -221,11 +219,16 @@ class Relay:
         return cp
 
     async def publish_batch(self, cp: Checkpoint) -> tuple[Checkpoint, int]:
-        """Publish the next batch after ``cp``; return the new checkpoint and the count."""
+        """Publish the next batch after ``cp``; return the new checkpoint and the count.
+
+        One event at a time, each after the previous one's ack: nothing of a batch goes
+        out ahead of an event that may yet be lost. (Sending a batch without waiting for
+        each ack was tried: when NATS restarted mid-batch, the first publishes died with
+        the connection while nats-py sent the later ones it had buffered once it had
+        reconnected, and the stream held a hole, or, repaired, events out of order.)"""
         events = await self.store.read_all(cp, self.batch)
         done = cp
         sent = 0
-        pending: list[tuple[StoredEvent, asyncio.Future[PubAck]]] = []
         try:
             for ev in events:
                 env = ev.to_envelope(self.store.service)
@@ -233,28 +236,21 @@ class Relay:
                 with publishing(self.store.service, self.stream, env) as env:
                     doc = self.signer.sign(env.to_dict())
                     payload = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
-                    ack = await self.js.publish_async(
+                    await self.js.publish(
                         subject_for(self.root, ev),
                         payload,
-                        wait_stall=self.ack_timeout,
+                        timeout=self.ack_timeout,
                         stream=self.stream,
                         headers={
                             "Nats-Msg-Id": str(ev.event_id),
                             "Content-Type": "application/cloudevents+json",
                         },
                     )
-                pending.append((ev, ack))
-            # In order: the checkpoint never passes an event whose ack has not come back.
-            for ev, ack in pending:
-                async with asyncio.timeout(self.ack_timeout):
-                    await ack
                 if self.after_publish is not None:
                     await self.after_publish(ev)
                 done = ev.checkpoint
                 sent += 1
         finally:
-            for _, ack in pending:
-                ack.cancel()  # no-op once done; frees nats-py's slot when abandoned
             if done != cp:
                 await self.store.save_checkpoint(self.name, done)
                 self.published += sent
