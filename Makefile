@@ -50,7 +50,7 @@ test-faults: $(STAMP)
 # deletes all but the 3 newest default temp dirs, including those of a run in progress
 # when other pytest sessions start on the same machine.
 RUNS ?= 5
-NEMESIS_SECONDS ?= 300
+NEMESIS_SECONDS ?= 180
 SOAK_STAMP := $(shell date -u +%Y%m%dT%H%M%SZ)
 SOAK_SUMMARY ?= $(CURDIR)/.soak/summary-$(SOAK_STAMP).txt
 test-faults-soak: $(STAMP)
