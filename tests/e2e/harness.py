@@ -28,6 +28,7 @@ import json
 import os
 import shutil
 import signal as signals
+import socket
 import subprocess
 import sys
 import tempfile
@@ -449,6 +450,12 @@ class System:
     def _spawn(self, svc: str) -> None:
         key = self.instance(svc)
         name = key.split("#")[0]
+        if not _bindable(self.host, self.instance_ports[key]):
+            # While the instance was down, its port was taken (often as the local port of
+            # some outgoing connection): it starts on a new one; clients follow.
+            self.instance_ports[key] = free_port()
+            if key.endswith("#0"):
+                self.ports[name] = self.instance_ports[key]
         env = {
             **self.env,
             **self.installation.service_env(name),
@@ -655,6 +662,16 @@ class _Spread(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         for t in self._transports.values():
             await t.aclose()
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
 
 
 def _known(svc: str) -> str:
