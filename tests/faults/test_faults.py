@@ -40,7 +40,6 @@ from typing import Any, cast
 import pytest
 from nats.js import JetStreamContext
 
-from shared.devservers import free_port
 from tests.e2e.harness import FAST_ENV, SERVICES, System
 from tests.faults.checks import SUMMARY_FILE
 from tests.faults.harness_faults import (
@@ -51,6 +50,7 @@ from tests.faults.harness_faults import (
     wait_for_dead_letters,
 )
 from tests.faults.load import CaseFlow, Ledger, Opened, StreamTail, Verdict, audit_chains_verify
+from tests.faults.receiver import WebhookReceiver
 
 RATE = 3.0  # cases a second
 FLOW = 15.0  # seconds of flow at least, longer when the fault takes longer
@@ -260,56 +260,11 @@ async def test_malformed_messages_are_dead_lettered(system: System, js: JetStrea
     await under_fault(system, js, "malformed messages", poison)
 
 
-class FlakyReceiver:
-    """A webhook receiver that is down, then slower than notify's timeout, then well.
-    Every POST is counted by its ``webhook-id`` (the notification id)."""
-
-    def __init__(self, slow_for: float) -> None:
-        self.port = free_port()
-        self.slow_for = slow_for
-        self.slow = True
-        self.posts: Counter[str] = Counter()
-        self._server: asyncio.Server | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks"
-
-    async def up(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-
-    async def down(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            headers: dict[str, Any] = {}
-            for line in head.decode("latin-1").split("\r\n")[1:]:
-                if ":" in line:
-                    k, v = line.split(":", 1)
-                    headers[k.strip().lower()] = v.strip()
-            await reader.readexactly(int(headers.get("content-length", "0")))
-            self.posts[headers.get("webhook-id", "?")] += 1
-            if self.slow:
-                await asyncio.sleep(self.slow_for)
-            writer.write(
-                b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-            )
-            await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
-            pass
-        finally:
-            writer.close()
-
-
 async def test_webhook_receiver_down_then_slow_then_well(
     system: System, js: JetStreamContext
 ) -> None:
     timeout = float(FAST_ENV["SAFEPATH_NOTIFY_WEBHOOK_TIMEOUT_SECONDS"])
-    receiver = FlakyReceiver(slow_for=timeout + 1.0)
+    receiver = WebhookReceiver(delay=timeout + 1.0, slow=True)
     async with system.client("notify", "admin") as admin:
         r = await admin.put(f"/providers/{BUSTON}/webhook", json={"url": receiver.url})
     assert r.status_code in (200, 201), r.text

@@ -37,15 +37,14 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 from nats.js import JetStreamContext
 
-from shared.devservers import free_port
 from tests.e2e.harness import FAST_ENV, System
 from tests.faults.checks import check_all, emit
 from tests.faults.load import CaseFlow, Ledger
+from tests.faults.receiver import WebhookReceiver
 
 SECONDS = float(os.environ.get("SAFEPATH_NEMESIS_SECONDS") or 60)
 RATE = 3.0  # cases a second
@@ -70,55 +69,10 @@ class Injected:
         return f"+{self.at:6.1f} s  {self.kind}: {self.what} (over after {self.took:.1f} s)"
 
 
-class SlowReceiver:
-    """A webhook receiver that answers at once, or ``delay`` seconds late while ``slow``.
-    Every POST is counted by its ``webhook-id`` (the notification id)."""
-
-    def __init__(self, delay: float) -> None:
-        self.port = free_port()
-        self.delay = delay
-        self.slow = False
-        self.posts: Counter[str] = Counter()
-        self._server: asyncio.Server | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks"
-
-    async def up(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-
-    async def down(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            headers: dict[str, Any] = {}
-            for line in head.decode("latin-1").split("\r\n")[1:]:
-                if ":" in line:
-                    k, v = line.split(":", 1)
-                    headers[k.strip().lower()] = v.strip()
-            await reader.readexactly(int(headers.get("content-length", "0")))
-            self.posts[headers.get("webhook-id", "?")] += 1
-            if self.slow:
-                await asyncio.sleep(self.delay)
-            writer.write(
-                b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-            )
-            await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
-            pass
-        finally:
-            writer.close()
-
-
 class Nemesis:
     """Injects one fault after another, chosen by ``rng``, until ``deadline``."""
 
-    def __init__(self, system: System, rng: random.Random, receiver: SlowReceiver) -> None:
+    def __init__(self, system: System, rng: random.Random, receiver: WebhookReceiver) -> None:
         self.system, self.rng, self.receiver = system, rng, receiver
         self.injected: list[Injected] = []
         self.faults: dict[str, Callable[[], Awaitable[str]]] = {
@@ -229,7 +183,7 @@ async def test_random_faults_during_a_steady_flow(
         f" (replay: SAFEPATH_NEMESIS_SEED={seed} SAFEPATH_NEMESIS_SECONDS={SECONDS:.0f})",
     )
     timeout = float(FAST_ENV["SAFEPATH_NOTIFY_WEBHOOK_TIMEOUT_SECONDS"])
-    receiver = SlowReceiver(delay=timeout + 1.0)
+    receiver = WebhookReceiver(delay=timeout + 1.0)
     await receiver.up()
     try:
         async with system.client("notify", "admin") as admin:
