@@ -44,6 +44,7 @@ from nats.js import JetStreamContext
 from tests.e2e.harness import FAST_ENV, System
 from tests.faults.checks import check_all, emit
 from tests.faults.load import CaseFlow, Ledger
+from tests.faults.phases import phase
 from tests.faults.receiver import WebhookReceiver
 
 SECONDS = float(os.environ.get("SAFEPATH_NEMESIS_SECONDS") or 60)
@@ -55,7 +56,23 @@ SETTLE_WITHIN = 120.0
 BUSTON = "women-and-society-shelter-buston"  # gets the Khujand flow's shelter referrals
 KINDS = ("kill -9", "NATS restart", "Postgres crash", "pause", "slow webhook")
 
-pytestmark = pytest.mark.timeout(SECONDS + 420)
+# Each phase has its own bound (``tests/faults/phases.py``), which says where a hung run
+# waits; pytest-timeout is only the last resort beyond their sum and the system's start.
+FAULTS_OVER = 120.0  # beyond SECONDS: the last fault ends, its instance is ready again
+DRAIN_WITHIN = 110.0  # the flow's cases in flight finish (each gives up after 90 s)
+READY_WITHIN = 60.0
+CHECKS_WITHIN = 240.0  # streams, inbox order, audit verify of three services
+pytestmark = pytest.mark.timeout(
+    SECONDS
+    + FAULTS_OVER
+    + DRAIN_WITHIN
+    + READY_WITHIN
+    + 10
+    + SETTLE_WITHIN
+    + 30
+    + CHECKS_WITHIN
+    + 240  # start of the system with two instances of everything
+)
 
 
 @dataclass
@@ -143,12 +160,16 @@ class Nemesis:
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+def system(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[System]:
     # One more retry than FAST_ENV: a slow receiver is retried until it answers in time.
     env = {**FAST_ENV, "SAFEPATH_NOTIFY_BACKOFF_SECONDS": "[0.5, 1.0, 2.0, 4.0, 8.0]"}
     s = System(tmp_path_factory.mktemp("nemesis"), env=env, durable=True, replicas=2)
     try:
+        start = time.monotonic()
         s.start_all()
+        emit(pytestconfig, f"nemesis: system started in {time.monotonic() - start:.1f} s")
         yield s
     finally:
         s.stop()
@@ -196,26 +217,30 @@ async def test_random_faults_during_a_steady_flow(
         flowing = asyncio.create_task(flow.run())
         reading = asyncio.create_task(_read_along(ledger))
         began = time.monotonic()
+        config = request.config
         try:
-            await nemesis.run(
-                began, began + SECONDS, lambda f: emit(request.config, f"nemesis: {f}")
-            )
-            await asyncio.sleep(AFTER_FAULTS)
+            async with phase(config, system, "flow with faults", SECONDS + FAULTS_OVER):
+                await nemesis.run(began, began + SECONDS, lambda f: emit(config, f"nemesis: {f}"))
+                await asyncio.sleep(AFTER_FAULTS)
         finally:
             flow.stop()
             stopped = time.monotonic()
-            await flowing
+            async with phase(config, system, "flow drains", DRAIN_WITHIN):
+                await flowing
             reading.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reading
 
-        await system.await_all_ready(within=60)
+        async with phase(config, system, "all ready", READY_WITHIN + 10):
+            await system.await_all_ready(within=READY_WITHIN)
         checking = time.monotonic()
-        verdict, took = await ledger.settle(
-            flow.opened, SETTLE_WITHIN, webhook_providers=frozenset({BUSTON})
-        )
+        async with phase(config, system, "settle", SETTLE_WITHIN + 30):
+            verdict, took = await ledger.settle(
+                flow.opened, SETTLE_WITHIN, webhook_providers=frozenset({BUSTON})
+            )
         settle = checking - stopped + took
-        checks = await check_all(system, ledger, flow.opened)
+        async with phase(config, system, "checks", CHECKS_WITHIN):
+            checks = await check_all(system, ledger, flow.opened)
     finally:
         await receiver.down()
 
