@@ -139,6 +139,13 @@ async def get_case(
         UtcDatetime | None,
         Query(description="RFC 3339 time with offset: the case as it was then."),
     ] = None,
+    identifying: Annotated[
+        bool,
+        Query(
+            description="`false`: leave the identifying fields out, so nothing is recorded "
+            "(the web app shows them only when asked)."
+        ),
+    ] = True,
 ) -> JSONResponse:
     sid = str(case_id)
     # Who may see the case is decided on the case as it stands now, never on the past
@@ -150,7 +157,8 @@ async def get_case(
     loaded = current if as_of is None else await load(svc.store, sid, fold, as_of=as_of)
     if loaded.state is None:
         raise not_found("No such case at that time.")
-    key = await svc.writes.keys.get(sid) if sees_identifying(principal) else None
+    opening = identifying and sees_identifying(principal)
+    key = await svc.writes.keys.get(sid) if opening else None
     events = [svc.store.load(e) for e in loaded.events]
     view, fields = case_view(sid, loaded, events, key, as_of or svc.clock())
     if as_of is None:
