@@ -604,7 +604,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--role",
         required=True,
-        choices=["caseworker", "supervisor", "provider", "auditor", "admin"],
+        choices=["caseworker", "supervisor", "provider", "auditor", "admin", "coordinator"],
     )
     t.add_argument("--sub", required=True)
     t.add_argument("--region")

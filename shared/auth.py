@@ -40,7 +40,9 @@ from shared.secretfiles import is_published
 if TYPE_CHECKING:
     from shared.settings import Settings
 
-Role = Literal["caseworker", "supervisor", "provider", "auditor", "admin"]
+# ``coordinator``: a national coordinator (IMCCTiP, the mine action centre) reading
+# statistics only (docs/statistics.md); optional region scope like an auditor.
+Role = Literal["caseworker", "supervisor", "provider", "auditor", "admin", "coordinator"]
 ROLES: tuple[str, ...] = get_args(Role)
 
 HS_ALGORITHMS = ("HS256",)
