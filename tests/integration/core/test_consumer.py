@@ -318,3 +318,63 @@ async def test_two_replicas_on_one_durable_consumer_keep_each_streams_order(
         mine = [n for n in applied if n // 100 == k]
         assert mine == sorted(mine), f"stream s{k} applied out of order: {mine}"
     assert sorted(applied) == sorted(n for k in range(1, 5) for n in range(k * 100, k * 100 + 20))
+
+
+async def test_events_of_types_a_consumer_does_not_read_pass_unparsed_in_their_turn(
+    env: dict, pool: asyncpg.Pool, js: JetStreamContext, namespace: str, nats_url: str,
+    servers: Servers,
+) -> None:  # fmt: skip
+    # A consumer that reads only ``Noted``: a signed ``Tagged`` whose data its own schema
+    # would refuse is none of its business. It moves the stream's position (or version 2
+    # would wait for ever) and is not dead-lettered; a forged one moves nothing.
+    seen: list[int] = []
+
+    async def apply(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
+        assert isinstance(event, Noted)
+        seen.append(event.n)
+
+    noted_only = IdempotentConsumer(
+        pool, "referral", "noted-only", apply, types={"Noted"}, registry=test_registry
+    )
+    reader = NatsBroker(nats_url, user_credentials=credentials(servers, "setup", namespace))
+    subscribe(
+        reader,
+        noted_only,
+        DeadLetters(js, dead_letter_subject(namespace, "noted-only")),
+        stream=env["stream"],
+        subject=f"{namespace}.case.>",
+        durable="noted-only",
+        redeliver_after=0.1,
+        verifier=EventVerifier.from_text(VERIFY_KEYS, namespace),
+    )
+    store = EventStore(pool, "case", registry=test_registry)
+    stored = await store.append("t", 0, [NewEvent(Tagged(tag="x"), ACTOR, "corr-t"), noted(7)])
+    tagged, seven = (e.to_envelope("case") for e in stored)
+    odd = {**tagged.to_dict(), "data": {"tag": 5}}  # not a string: Tagged's schema refuses it
+    forged = {**tagged.to_dict(), "subject": "u"}  # unsigned: must not move stream u
+    await reader.start()
+    try:
+        await js.publish(f"{namespace}.case.u.Tagged", json.dumps(forged).encode())
+        await js.publish(f"{namespace}.case.t.Tagged", signed(odd), headers={"Nats-Msg-Id": "o1"})
+        await _send(js, namespace, seven, "o2")
+
+        async def seven_applied() -> bool:
+            return seen == [7]
+
+        await wait_for(seven_applied)
+    finally:
+        await reader.stop()
+    positions = dict(
+        await pool.fetch(
+            'SELECT stream_id, version FROM "referral".inbox_stream WHERE consumer = $1',
+            "noted-only",
+        )
+    )
+    assert positions == {"t": 2}  # the forged event of stream u moved nothing
+    dl = await js.stream_info(f"{namespace}_deadletter".upper())
+    reasons = []
+    for seq in range(1, (dl.state.last_seq or 0) + 1):
+        m = await js.get_msg(f"{namespace}_deadletter".upper(), seq)
+        if m.subject == dead_letter_subject(namespace, "noted-only"):
+            reasons.append((m.headers or {}).get("Safepath-Dead-Letter-Reason", ""))
+    assert len(reasons) == 1 and reasons[0].startswith("not authentic"), reasons
