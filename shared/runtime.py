@@ -201,6 +201,18 @@ def _awaiting(task: asyncio.Task[Any]) -> list[str]:
     return chain
 
 
+async def cancel_until_done(task: asyncio.Task[Any], every: float = 1.0) -> None:
+    """Cancel ``task`` and wait until it has ended, cancelling again every ``every``
+    seconds: a cancellation that arrives while a call inside ``asyncio.wait_for``
+    completes is lost (Python 3.11; nats-py's requests are such calls), and one cancel
+    then leaves the task running. Its outcome, whatever it is, is consumed."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=every)
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+
+
 async def stop_runtime(rt: Runtime) -> None:
     # Subscribers first (handlers in flight finish on the open connection), then the
     # relay, sealer and other tasks, then the one connection (``broker.stop`` drains it).
@@ -208,12 +220,7 @@ async def stop_runtime(rt: Runtime) -> None:
         with contextlib.suppress(Exception):
             await sub.stop()
     for t in rt.tasks:
-        # Cancel until done: a library may swallow one cancellation mid-call.
-        while not t.done():
-            t.cancel()
-            await asyncio.wait({t}, timeout=1.0)
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await t
+        await cancel_until_done(t)
     with contextlib.suppress(Exception):
         await rt.broker.stop()
     await rt.pool.close()

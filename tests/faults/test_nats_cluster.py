@@ -33,6 +33,7 @@ from shared.events import Event
 from shared.eventstore import EventStore
 from shared.jetstream import dead_letter_stream, dead_letter_subject, ensure_stream, stream_config
 from shared.relay import Relay
+from shared.runtime import cancel_until_done
 from shared.signatures import EventSigner, EventVerifier
 from tests.faults.cluster import NatsCluster, connect, wait_for_meta_leader
 from tests.integration.core.events import Noted, noted, test_registry
@@ -274,9 +275,7 @@ async def test_killing_the_stream_leader_loses_and_doubles_nothing(
         raise
     finally:
         for t in tasks:
-            t.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+            await cancel_until_done(t)
         with contextlib.suppress(Exception):
             await broker.stop()
         with contextlib.suppress(Exception):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from typing import Any
 
@@ -11,6 +10,7 @@ import asyncpg
 import pytest
 
 from shared.lease import hold, lock_key
+from shared.runtime import cancel_until_done
 
 pytestmark = pytest.mark.asyncio
 
@@ -41,10 +41,7 @@ async def _until(predicate: Any, within: float = 10.0) -> float:
 
 async def _stop(*tasks: asyncio.Task[None]) -> None:
     for t in tasks:
-        t.cancel()
-    for t in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await t
+        await cancel_until_done(t)
 
 
 async def test_one_holder_at_a_time_and_takeover_when_it_dies(database_url: str) -> None:

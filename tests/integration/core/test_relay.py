@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -19,6 +18,7 @@ from shared.eventstore import Checkpoint, EventStore, StoredEvent
 from shared.jetstream import ensure_stream, stream_config
 from shared.natsauth import Credentials
 from shared.relay import Relay
+from shared.runtime import cancel_until_done
 from shared.signatures import EventSigner
 from tests.integration.core.events import noted, test_registry
 from tests.keys import SIGNING_KEYS
@@ -108,9 +108,7 @@ async def test_killed_between_publish_and_checkpoint_then_restarted(
                 break
             await asyncio.sleep(0.05)
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_until_done(task)
     msgs = await stream_messages(js, f"{namespace}_CASE".upper())
     assert [m["streamversion"] for m in msgs] == list(range(1, 21))
     assert restarted.published == 13  # the 7 already on the stream were skipped, not resent
@@ -162,9 +160,7 @@ async def test_nats_down_then_up_delivers_all_events_in_stream_order(
             if relay.published >= 1001:
                 break
             await asyncio.sleep(0.05)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_until_done(task)
         msgs = await stream_messages(js, stream)
     finally:
         await nc.close()

@@ -28,6 +28,7 @@ from shared.eventstore import EventStore
 from shared.jetstream import ensure_stream, stream_config
 from shared.recovery import read_published, recover
 from shared.relay import Relay
+from shared.runtime import cancel_until_done
 from shared.sealer import Sealer, load_signing_key, public_key_b64
 from shared.secretfiles import random_key_b64
 from shared.settings import PROJECT_ROOT
@@ -248,9 +249,7 @@ async def test_restore_drill(
         assert after[:20] == before and len(after) == len(set(after)) == 23
         assert flow.relay.published == 3
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_until_done(task)
     # The sealer continues the same leaves: the published checkpoints verify again.
     assert await flow.sealer.seal_once() is not None and not flow.sealer.blocked
     report = await flow.verify()
