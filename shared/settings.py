@@ -78,6 +78,8 @@ def secret_problems(settings: Settings) -> list[str]:
         f"must be at least {MIN_SECRET_BYTES} bytes",
         len(ref.encode()) >= MIN_SECRET_BYTES,
     )
+    if settings.person_index_key and len(settings.person_index_key.encode()) < MIN_SECRET_BYTES:
+        problems.append(f"SAFEPATH_PERSON_INDEX_KEY must be at least {MIN_SECRET_BYTES} bytes")
     seed = _b64_bytes(settings.audit_signing_key)
     check(
         "SAFEPATH_AUDIT_SIGNING_KEY",
@@ -117,6 +119,9 @@ class Settings(BaseSettings):
     master_key: str = ""
     # HMAC key for pseudonymous case references shown to providers (same in every service).
     case_reference_key: str = ""
+    # HMAC key of the case service's blind person index (duplicates across offices); when
+    # empty it is derived from the master key (services/case/app/duplicates.py).
+    person_index_key: str = ""
 
     # Ed25519 seed (base64) signing Merkle checkpoints; keep it outside the database.
     audit_signing_key: str = ""
@@ -150,6 +155,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     rate_limit_per_minute: int = Field(default=3000, ge=0)
     rate_limit_per_address_per_minute: int = Field(default=6000, ge=0)
+    # Statistics: a published figure below this is hidden as "<k" (docs/statistics.md).
+    statistics_min_cell: int = Field(default=5, ge=2)
     # OpenTelemetry (shared/tracing.py): the OTLP/HTTP collector's base URL; traces are
     # exported only when this (or the standard OTEL_EXPORTER_OTLP_ENDPOINT) is set.
     otel_exporter_otlp_endpoint: str | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.case.app.duplicates import PersonIndex, index_key_from
 from services.case.app.handling import CaseWrites
 from services.case.app.reading import stream_visible
 from services.case.entrypoints.consumers import subscribe_timeline
@@ -47,6 +48,7 @@ def bootstrap(
             writes=CaseWrites(rt.store, keys, clock),
             http=HttpWrites(rt.pool, rt.store.schema, problem_of, CONFLICT),
             clock=clock,
+            index=PersonIndex(rt.store.schema, index_key_from(rt.settings)),
         )
 
     return create_service_app(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from shared.events.base import Event, Sealed
+from shared.events.case_facts import MineFacts, RefugeeFacts, TraffickingFacts
 from shared.events.registry import registry
 from shared.events.vocabulary import (
     DISTRICTS,
@@ -162,6 +163,13 @@ class IdentifyingDetails(BaseModel):
         list[Annotated[str, StringConstraints(min_length=1, max_length=64)]], Field(max_length=10)
     ] = Field(default_factory=list)
     narrative: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+    # Category facts that would single the person out (their clear years are in the
+    # profile's category facts): the exact dates, and the national casualty record.
+    exploitation_started_on: date | None = None
+    exploitation_ended_on: date | None = None
+    incident_date: date | None = None
+    casualty_record_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    arrival_date: date | None = None
 
 
 class SurvivorProfile(BaseModel):
@@ -180,6 +188,10 @@ class SurvivorProfile(BaseModel):
     region: Region
     district: str | None = None
     categories: Categories
+    # Category facts (v2), in clear for routing and statistics; each only for its category.
+    trafficking: TraffickingFacts | None = None
+    mine_eo: MineFacts | None = None
+    refugee_asylum: RefugeeFacts | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> SurvivorProfile:
@@ -187,6 +199,9 @@ class SurvivorProfile(BaseModel):
             raise ValueError("disability_kind given without disability")
         if self.district is not None and self.district not in DISTRICTS[self.region]:
             raise ValueError(f"district {self.district!r} is not in region {self.region!r}")
+        for category in ("trafficking", "mine_eo", "refugee_asylum"):
+            if getattr(self, category) is not None and category not in self.categories:
+                raise ValueError(f"{category} facts given for a case not in that category")
         return self
 
 
@@ -222,16 +237,28 @@ class CaseOpened(Event):
 
 @registry.register
 class SurvivorProfileRecorded(Event):
+    """v2: the profile carries the category facts (v1 events are upcast with none)."""
+
     service = "case"
+    version = 2
     profile: SurvivorProfile
 
 
 @registry.register
 class SurvivorProfileUpdated(Event):
-    """The whole profile as it now stands (replaces the previous one)."""
+    """The whole profile as it now stands (replaces the previous one). v2 as Recorded."""
 
     service = "case"
+    version = 2
     profile: SurvivorProfile
+
+
+@registry.upcaster("case", "SurvivorProfileRecorded", 1)
+@registry.upcaster("case", "SurvivorProfileUpdated", 1)
+def _profile_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """A v1 profile knew no category facts: it has none (its sealed blob opens as before)."""
+    profile = {"trafficking": None, "mine_eo": None, "refugee_asylum": None, **data["profile"]}
+    return {**data, "profile": profile}
 
 
 @registry.register

@@ -19,6 +19,8 @@ from services.case.app.sealing import open_details, open_text
 from services.case.app.views import (
     CaseView,
     ConsentView,
+    DeviceEventView,
+    FamilyLinkView,
     IdentificationView,
     IdentifyingView,
     NeedsView,
@@ -41,6 +43,7 @@ from shared.events.case import (
     SurvivorProfileRecorded,
     SurvivorProfileUpdated,
 )
+from shared.events.case_person import AssistiveDeviceRecorded
 from shared.eventstore import ConcurrencyError, EventStore, NewEvent
 
 ACCESS_ATTEMPTS = 10
@@ -156,6 +159,7 @@ def case_view(
         profile_view = ProfileView(
             **clear, categories=p.categories, identifying=read.details(p.identifying)
         )
+    person = _person(loaded.events, events)
     view = CaseView(
         id=case_id,
         version=loaded.version,
@@ -176,8 +180,20 @@ def case_view(
         consents=[_consent(c, now) for c in consents.values()],
         referrals=referrals,
         notes=notes,
+        assistive_devices=person,
+        family_links=[FamilyLinkView(case_id=c, relation=r) for c, r in case.family],
+        same_person_cases=list(case.same_person),
     )
     return view, read.fields
+
+
+def _person(stored: list[Any], events: list[Event]) -> list[DeviceEventView]:
+    """The assistive devices' history (clear facts, in the order recorded)."""
+    return [
+        DeviceEventView(**e.model_dump(), recorded_at=s.occurred_at)
+        for s, e in zip(stored, events, strict=True)
+        if isinstance(e, AssistiveDeviceRecorded)
+    ]
 
 
 def _consent(c: dict[str, Any], now: datetime) -> ConsentView:

@@ -19,6 +19,8 @@ from shared.events.case import (
     IdentificationBasis,
     IdentificationStatus,
 )
+from shared.events.case_facts import MineFacts, RefugeeFacts, TraffickingFacts
+from shared.events.case_person import AssistiveDevice, DeviceAction, FamilyRelation
 from shared.events.vocabulary import (
     AgeBand,
     Category,
@@ -43,6 +45,11 @@ class IdentifyingView(View):
     address: str | None = None
     document_numbers: list[str] = []
     narrative: str | None = None
+    exploitation_started_on: date | None = None
+    exploitation_ended_on: date | None = None
+    incident_date: date | None = None
+    casualty_record_id: str | None = None
+    arrival_date: date | None = None
 
 
 class ProfileView(View):
@@ -56,6 +63,9 @@ class ProfileView(View):
     region: Region
     district: str | None
     categories: list[Category]
+    trafficking: TraffickingFacts | None = None
+    mine_eo: MineFacts | None = None
+    refugee_asylum: RefugeeFacts | None = None
     identifying: IdentifyingView | None = Field(
         description="Decrypted identifying fields; null when erased or not visible to the role."
     )
@@ -123,6 +133,20 @@ class NoteView(View):
     added_by: str = Field(description="`<role>:<subject>` of the author.")
 
 
+class DeviceEventView(View):
+    device_id: str
+    device: AssistiveDevice
+    action: DeviceAction
+    on: date
+    provider_id: str | None
+    recorded_at: datetime
+
+
+class FamilyLinkView(View):
+    case_id: str
+    relation: FamilyRelation = Field(description="What that case's person is to this one.")
+
+
 class CaseView(View):
     id: str
     version: int
@@ -145,6 +169,13 @@ class CaseView(View):
     consents: list[ConsentView]
     referrals: list[ReferralView]
     notes: list[NoteView]
+    assistive_devices: list[DeviceEventView] = Field(
+        default_factory=list, description="Fitted, repaired, replaced: in order."
+    )
+    family_links: list[FamilyLinkView] = []
+    same_person_cases: list[str] = Field(
+        default_factory=list, description="Cases a supervisor linked as the same person."
+    )
 
 
 class CaseSummaryView(View):

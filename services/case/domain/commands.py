@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from services.case.domain.person import PersonCommand
 from shared.events.base import Sealed
 from shared.events.case import (
     AccessedFields,
@@ -158,4 +159,5 @@ CaseCommand = (
     | TransferCase
     | EraseIdentity
     | RecordAccess
+    | PersonCommand  # devices, family links, duplicate decisions (domain/person.py)
 )

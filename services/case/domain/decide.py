@@ -41,6 +41,13 @@ from services.case.domain.errors import (
     ProfileRequired,
 )
 from services.case.domain.identification import check_identification
+from services.case.domain.person import (
+    ALLOWED_WHEN_CLOSED as PERSON_WHEN_CLOSED,
+)
+from services.case.domain.person import (
+    ALLOWED_WHEN_ERASED as PERSON_WHEN_ERASED,
+)
+from services.case.domain.person import PersonCommand, decide_person
 from services.case.domain.referral import request_referral
 from services.case.domain.state import Case
 from shared.events.base import Event
@@ -61,9 +68,15 @@ from shared.events.case import (
 )
 
 # A closed case still honours a withdrawal, an erasure and the audit of reads.
-_ALLOWED_WHEN_CLOSED = (ReopenCase, WithdrawConsent, EraseIdentity, RecordAccess)
+_ALLOWED_WHEN_CLOSED = (
+    ReopenCase,
+    WithdrawConsent,
+    EraseIdentity,
+    RecordAccess,
+    *PERSON_WHEN_CLOSED,
+)
 # After erasure nothing new is recorded about the person; the case can only be wound down.
-_ALLOWED_WHEN_ERASED = (CloseCase, WithdrawConsent, RecordAccess)
+_ALLOWED_WHEN_ERASED = (CloseCase, WithdrawConsent, RecordAccess, *PERSON_WHEN_ERASED)
 
 
 def decide(state: Case | None, command: CaseCommand, now: datetime) -> list[Event]:
@@ -83,6 +96,8 @@ def decide(state: Case | None, command: CaseCommand, now: datetime) -> list[Even
 
 
 def _decide_open(state: Case, command: CaseCommand, now: datetime) -> list[Event]:
+    if isinstance(command, PersonCommand):
+        return decide_person(state, command)
     match command:
         case RecordProfile():
             if state.profile is not None:

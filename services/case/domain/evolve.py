@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from services.case.domain.errors import CorruptStream
+from services.case.domain.person_evolve import evolve_person
 from services.case.domain.state import Case, Consent, NoteIds, RequestedReferral
 from shared.events.base import Event
 from shared.events.case import (
@@ -84,7 +85,7 @@ def evolve(state: Case | None, event: Event) -> Case:
         case CaseAccessed():
             return state  # a read changes nothing; the event is the audit record
         case _:
-            return state
+            return evolve_person(state, event)
 
 
 def fold(events: Iterable[Event]) -> Case | None:

@@ -152,6 +152,12 @@ class Case:
     note_ids: NoteIds = field(default_factory=NoteIds)
     close_reason: CloseReason | None = None
     identity_erased: bool = False
+    # The person across cases (domain/person.py): (device id, device kind) per device,
+    # (other case id, relation) per family link, and the supervisor's duplicate decisions.
+    devices: tuple[tuple[str, str], ...] = ()
+    family: tuple[tuple[str, str], ...] = ()
+    same_person: tuple[str, ...] = ()
+    dismissed_duplicates: tuple[str, ...] = ()
 
     @property
     def is_closed(self) -> bool:

@@ -4,6 +4,7 @@ Idempotency-Key, and ``Change.run`` does the write."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import UUID
@@ -13,7 +14,7 @@ from fastapi import Depends, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from services.case.app.handling import BuildCommand, CaseNotVisible, visible
+from services.case.app.handling import BuildCommand, CaseNotVisible, Written, visible
 from services.case.app.loading import load_case
 from services.case.entrypoints.deps import CaseService, Service
 from services.case.entrypoints.schemas import CaseWritten
@@ -60,6 +61,7 @@ class CaseChange:
         status: int = 200,
         model: type[CaseWritten] = CaseWritten,
         ids: dict[str, str] | None = None,
+        after: Callable[[asyncpg.Connection, Written], Awaitable[None]] | None = None,
     ) -> JSONResponse:
         """Decide ``build(case, key, now)`` on the case and answer ``model`` with the new
         version as ``ETag`` (and ``ids``, e.g. a new note's id), once per key."""
@@ -81,6 +83,8 @@ class CaseChange:
                 expected_version=expected,
                 correlation_id=self.request.state.correlation_id,
             )
+            if after is not None:  # more of the same write, in its transaction
+                await after(conn, written)
             answer = model(id=sid, version=written.version, **(ids or {}))
             return status, answer, {"ETag": etag(written.version)}
 

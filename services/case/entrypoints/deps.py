@@ -9,6 +9,7 @@ from typing import Annotated
 import asyncpg
 from fastapi import Depends
 
+from services.case.app.duplicates import PersonIndex
 from services.case.app.handling import CaseWrites
 from shared.app import service_dependency
 from shared.eventstore import EventStore
@@ -27,6 +28,7 @@ class CaseService:
     writes: CaseWrites
     http: HttpWrites
     clock: Clock
+    index: PersonIndex  # blind identity keys: possible duplicates across offices
 
 
 Service = Annotated[CaseService, Depends(service_dependency(CaseService))]

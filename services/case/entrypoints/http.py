@@ -7,6 +7,15 @@ from fastapi import APIRouter
 from services.case.entrypoints.routes_cases import router as cases_router
 from services.case.entrypoints.routes_changes import router as changes_router
 from services.case.entrypoints.routes_lifecycle import router as lifecycle_router
+from services.case.entrypoints.routes_person import router as person_router
 from services.case.entrypoints.routes_record import router as record_router
+from services.case.entrypoints.routes_statistics import router as statistics_router
 
-ROUTERS: tuple[APIRouter, ...] = (cases_router, changes_router, lifecycle_router, record_router)
+ROUTERS: tuple[APIRouter, ...] = (
+    cases_router,
+    changes_router,
+    lifecycle_router,
+    record_router,
+    person_router,
+    statistics_router,
+)

@@ -10,16 +10,18 @@ import asyncpg
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
+from services.case.app.duplicates import identity_of
 from services.case.app.handling import visible
-from services.case.app.policy import READ_ROLES, WRITE_ROLES, sees_identifying
+from services.case.app.policy import READ_ROLES, WRITE_ROLES, in_scope, sees_identifying
 from services.case.app.projection import BadCursor, decode_cursor, list_cases
 from services.case.app.reading import case_view, record_access, with_referral_status
 from services.case.app.sealing import seal_profile
 from services.case.app.views import CasePage, CaseSummaryView, CaseView
 from services.case.domain import fold
 from services.case.domain.commands import OpenCase
-from services.case.entrypoints.deps import Service
-from services.case.entrypoints.schemas import CaseWritten, OpenCaseIn
+from services.case.domain.person_keys import Identity
+from services.case.entrypoints.deps import CaseService, Service
+from services.case.entrypoints.schemas import CaseOpenedOut, OpenCaseIn, PossibleDuplicateOut
 from services.case.entrypoints.writes import ETAG_HEADER, LOCATION_HEADER, IdempotencyKey
 from shared.auth import CurrentPrincipal, Principal, require_roles
 from shared.commands import load
@@ -39,8 +41,8 @@ GET_CASE = "GET /cases/{case_id}"
 @router.post(
     "/cases",
     status_code=201,
-    response_model=CaseWritten,
-    summary="Open a case (optionally with the intake profile)",
+    response_model=CaseOpenedOut,
+    summary="Open a case (optionally with the intake profile); lists possible duplicates",
     dependencies=[Depends(require_roles(*WRITE_ROLES))],
     responses={
         201: {"description": "Case opened.", "headers": {**LOCATION_HEADER, **ETAG_HEADER}},
@@ -70,14 +72,49 @@ async def open_case(
             profile=profile,
         )
 
-    async def work(conn: asyncpg.Connection) -> tuple[int, CaseWritten, dict[str, str]]:
+    async def work(conn: asyncpg.Connection) -> tuple[int, CaseOpenedOut, dict[str, str]]:
         written = await svc.writes.open_case(
             conn, principal, case_id, build, request.state.correlation_id
         )
+        found: list[PossibleDuplicateOut] = []
+        if body.profile is not None:
+            now = svc.clock()
+            who = identity_of(body.profile.identifying(), body.profile.sex, now.date())
+            found = await _possible_duplicates(conn, svc, principal, case_id, who, now)
         headers = {"Location": f"/cases/{case_id}", "ETag": etag(written.version)}
-        return 201, CaseWritten(id=case_id, version=written.version), headers
+        answer = CaseOpenedOut(id=case_id, version=written.version, possible_duplicates=found)
+        return 201, answer, headers
 
     return await svc.http.run(request, principal, idempotency_key, body, work)
+
+
+async def _possible_duplicates(
+    conn: asyncpg.Connection,
+    svc: CaseService,
+    principal: Principal,
+    case_id: str,
+    who: Identity,
+    now: datetime,
+) -> list[PossibleDuplicateOut]:
+    """Index the new case and name the cases it may duplicate: ids and scores only."""
+    found = await svc.index.index(conn, case_id, who, now)
+    if not found:
+        return []
+    rows = await conn.fetch(
+        f"SELECT case_id, region, office, caseworker FROM {svc.index.q}.case_summary"
+        " WHERE case_id = ANY($1::text[])",
+        [d.case_id for d in found],
+    )
+    scope = {
+        r["case_id"]: in_scope(
+            principal, region=r["region"], office=r["office"], caseworker=r["caseworker"]
+        )
+        for r in rows
+    }
+    return [
+        PossibleDuplicateOut(case_id=d.case_id, score=d.score, in_scope=scope.get(d.case_id, False))
+        for d in found
+    ]
 
 
 def _office_for(principal: Principal, office: Office | None) -> str | None:

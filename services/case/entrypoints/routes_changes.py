@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import asyncpg
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
+from services.case.app.duplicates import identity_of
+from services.case.app.handling import Written
 from services.case.app.policy import WRITE_ROLES
 from services.case.app.sealing import seal_profile, seal_text
 from services.case.domain import Case
@@ -49,7 +52,14 @@ async def put_profile(body: ProfileIn, change: Change) -> JSONResponse:
             return RecordProfile(profile=profile)
         return UpdateProfile(profile=profile)
 
-    return await change.run(body, build)
+    async def reindex(conn: asyncpg.Connection, written: Written) -> None:
+        # The person may now match other cases (pairs go to the supervisors' queue).
+        if written.events:
+            svc, now = change.service, change.service.clock()
+            who = identity_of(body.identifying(), body.sex, now.date())
+            await svc.index.index(conn, change.case_id, who, now)
+
+    return await change.run(body, build, after=reindex)
 
 
 @router.post("/cases/{case_id}/needs", **doc(200, CaseWritten, "Record a needs assessment"))

@@ -241,6 +241,7 @@ async def erase(
             correlation_id=request.state.correlation_id,
         )
         await svc.writes.keys.erase(sid, conn)  # same transaction: both or neither
+        await svc.index.forget(conn, sid)  # the blind identity keys go with the key
         return 200, CaseWritten(id=sid, version=written.version), {"ETag": etag(written.version)}
 
     return await svc.http.run(request, principal, idempotency_key, body, work)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from services.case.entrypoints.examples import EXAMPLES
+from services.case.entrypoints.schemas_facts import FACT_FIELDS, MineIn, RefugeeIn, TraffickingIn
 from shared.events.case import (
     Agency,
     Categories,
@@ -80,6 +81,10 @@ class ProfileIn(Body):
     region: Region
     district: str | None = Field(None, max_length=40)
     categories: Categories
+    # What each category's services depend on (schemas_facts.py); only for its category.
+    trafficking: TraffickingIn | None = None
+    mine_eo: MineIn | None = None
+    refugee_asylum: RefugeeIn | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ProfileIn:
@@ -87,14 +92,31 @@ class ProfileIn(Body):
             raise ValueError("disability_kind given without disability")
         if self.district is not None and self.district not in DISTRICTS[self.region]:
             raise ValueError("district is not in the region")
+        for name in FACT_FIELDS:
+            if getattr(self, name) is not None and name not in self.categories:
+                raise ValueError(f"{name} facts need the {name} category")
         return self
 
+    def _facts(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(sealed category details, clear category facts) of the given categories."""
+        sealed: dict[str, Any] = {}
+        clear: dict[str, Any] = {}
+        for name in FACT_FIELDS:
+            given: TraffickingIn | MineIn | RefugeeIn | None = getattr(self, name)
+            if given is not None:
+                details, facts = given.split()
+                sealed.update({k: v for k, v in details.items() if v is not None})
+                clear[name] = facts
+        return sealed, clear
+
     def identifying(self) -> IdentifyingDetails:
-        return IdentifyingDetails(**self.model_dump(include=set(IdentifyingDetails.model_fields)))
+        own = self.model_dump(include=set(IdentifyingDetails.model_fields))
+        return IdentifyingDetails(**own, **self._facts()[0])
 
     def clear(self) -> dict[str, Any]:
-        """The routing fields (the age band is computed when sealing)."""
-        return self.model_dump(exclude=set(IdentifyingDetails.model_fields))
+        """The routing fields and category facts (the age band is computed when sealing)."""
+        fields = self.model_dump(exclude={*IdentifyingDetails.model_fields, *FACT_FIELDS})
+        return {**fields, **self._facts()[1]}
 
 
 class OpenCaseIn(Body):
@@ -208,6 +230,22 @@ class CaseWritten(Body):
 
     id: str
     version: int = Field(description="The case's stream version after the write (the ETag).")
+
+
+class PossibleDuplicateOut(Body):
+    case_id: str
+    score: float = Field(description="1.0: same names and birth date; lower: looser matches.")
+    in_scope: bool = Field(
+        description="Whether you may read that case. No identifying field of another case"
+        " is ever returned here: read it with GET /cases/{id} (recorded) when in scope."
+    )
+
+
+class CaseOpenedOut(CaseWritten):
+    possible_duplicates: list[PossibleDuplicateOut] = Field(
+        default_factory=list,
+        description="Other cases whose blind identity keys match this person's (issue 14).",
+    )
 
 
 class ConsentRecorded(CaseWritten):

@@ -69,7 +69,7 @@ SAMPLES: list[Event] = [
 def test_every_case_event_is_registered_under_the_case_service() -> None:
     assert {type(e) for e in SAMPLES} == set(CASE_EVENTS)
     for cls in CASE_EVENTS:
-        assert cls.type_name() == f"org.safepath.case.{cls.__name__}.v1"
+        assert cls.type_name() == f"org.safepath.case.{cls.__name__}.v{cls.version}"
         assert registry.model_for(cls.type_name()) is cls
 
 

@@ -1,0 +1,179 @@
+"""Possible duplicates across offices, found through blind identity keys.
+
+At intake and on a profile change the app layer has the person's identifying details in
+plaintext (the caller just sent them); it derives the blind keys (``domain/person_keys``),
+looks them up among every other case's keys, records the pairs found and replaces this
+case's own keys, all in the write's transaction. No other case is ever decrypted. Erasure
+deletes the case's keys and its pending pairs. The index key comes from the settings
+(``SAFEPATH_PERSON_INDEX_KEY``, else derived from the master key) and is never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+
+from services.case.app.policy import scope_filter
+from services.case.domain.person_keys import Identity, blind, lookup_keys, score, stored_keys
+from shared.auth import Principal
+from shared.crypto import master_key_from_setting
+from shared.events.case import IdentifyingDetails
+from shared.migrations import quote_ident
+from shared.settings import Settings
+
+MAX_FOUND = 20  # a common name must not flood an intake answer or the queue
+
+
+def index_key_from(settings: Settings) -> bytes:
+    """``SAFEPATH_PERSON_INDEX_KEY`` when set; else a key derived from the master key
+    (HMAC-SHA256 with a fixed label), so an installation always has exactly one."""
+    if settings.person_index_key:
+        return settings.person_index_key.encode()
+    master = master_key_from_setting(settings.master_key)
+    return hmac.new(master, b"safepath person index key v1", hashlib.sha256).digest()
+
+
+def identity_of(details: IdentifyingDetails, sex: str, today: date) -> Identity:
+    born = details.date_of_birth
+    estimated = born is None and details.estimated_age_years is not None
+    year = None
+    if born is not None:
+        year = born.year
+    elif details.estimated_age_years is not None:
+        year = today.year - details.estimated_age_years
+    return Identity(
+        given_name=details.given_name,
+        family_name=details.family_name,
+        sex=sex,
+        date_of_birth=born,
+        birth_year=year,
+        year_estimated=estimated,
+    )
+
+
+@dataclass(frozen=True)
+class PossibleDuplicate:
+    case_id: str
+    score: float
+
+
+@dataclass(frozen=True)
+class PersonIndex:
+    """The blind index in ``<schema>.person_key`` and the pairs in ``duplicate_pair``."""
+
+    schema: str
+    key: bytes
+
+    @property
+    def q(self) -> str:
+        return quote_ident(self.schema)
+
+    def __repr__(self) -> str:  # never show the key
+        return f"PersonIndex(schema={self.schema!r})"
+
+    async def find(
+        self, conn: asyncpg.Connection | asyncpg.Pool, case_id: str, identity: Identity
+    ) -> list[PossibleDuplicate]:
+        """Other cases whose keys match ``identity``'s, best first (at most ``MAX_FOUND``)."""
+        probes = lookup_keys(identity)
+        if not probes:
+            return []
+        blinded = [blind(self.key, p) for p in probes]
+        rows = await conn.fetch(
+            f"SELECT case_id, kind, key FROM {self.q}.person_key"
+            " WHERE key = ANY($1::bytea[]) AND case_id <> $2",
+            blinded,
+            case_id,
+        )
+        weights: dict[tuple[str, bytes], float] = {}
+        for p, b in zip(probes, blinded, strict=True):
+            weights[(p.kind, b)] = max(weights.get((p.kind, b), 0.0), score(p))
+        best: dict[str, float] = {}
+        for r in rows:
+            w = weights.get((r["kind"], bytes(r["key"])))
+            if w is not None:
+                best[r["case_id"]] = max(best.get(r["case_id"], 0.0), w)
+        ranked = sorted(best.items(), key=lambda x: (-x[1], x[0]))[:MAX_FOUND]
+        return [PossibleDuplicate(c, s) for c, s in ranked]
+
+    async def index(
+        self, conn: asyncpg.Connection, case_id: str, identity: Identity, now: datetime
+    ) -> list[PossibleDuplicate]:
+        """Find this case's possible duplicates, record the pairs, replace its keys."""
+        found = await self.find(conn, case_id, identity)
+        await conn.execute(f"DELETE FROM {self.q}.person_key WHERE case_id = $1", case_id)
+        keys = stored_keys(identity)
+        if keys:
+            await conn.executemany(
+                f"INSERT INTO {self.q}.person_key (case_id, kind, key) VALUES ($1, $2, $3)"
+                " ON CONFLICT DO NOTHING",
+                [(case_id, k.kind, blind(self.key, k)) for k in keys],
+            )
+        if found:
+            # A pair already decided keeps its decision; a pending one keeps its best score.
+            await conn.executemany(
+                f"INSERT INTO {self.q}.duplicate_pair (case_a, case_b, score, found_at)"
+                " VALUES (least($1, $2), greatest($1, $2), $3, $4)"
+                " ON CONFLICT (case_a, case_b) DO UPDATE"
+                " SET score = greatest(duplicate_pair.score, excluded.score)",
+                [(case_id, d.case_id, d.score, now) for d in found],
+            )
+        return found
+
+    async def forget(self, conn: asyncpg.Connection, case_id: str) -> None:
+        """Erasure: the case's keys and its pending pairs go (decided pairs stay: they are
+        the record of the supervisors' decisions and hold no identifying data)."""
+        await conn.execute(f"DELETE FROM {self.q}.person_key WHERE case_id = $1", case_id)
+        await conn.execute(
+            f"DELETE FROM {self.q}.duplicate_pair"
+            " WHERE status = 'pending' AND (case_a = $1 OR case_b = $1)",
+            case_id,
+        )
+
+    async def decide_pair(
+        self, conn: asyncpg.Connection, a: str, b: str, status: str, by: str, at: datetime
+    ) -> None:
+        """Record a supervisor's decision (or its reversal: ``pending``) on a pair."""
+        await conn.execute(
+            f"INSERT INTO {self.q}.duplicate_pair"
+            " (case_a, case_b, score, status, found_at, decided_at, decided_by)"
+            " VALUES (least($1, $2), greatest($1, $2), 0, $3, $4, $4, $5)"
+            " ON CONFLICT (case_a, case_b) DO UPDATE"
+            " SET status = $3, decided_at = $4, decided_by = $5",
+            a,
+            b,
+            status,
+            at,
+            by,
+        )
+
+    async def pairs(
+        self, pool: asyncpg.Pool, principal: Principal, status: str, limit: int
+    ) -> list[dict[str, Any]]:
+        """Pairs with at least one case in the caller's scope, newest first, with the clear
+        facts of both cases (region, office, status) and nothing identifying."""
+        # scope_filter speaks of case_summary's own columns: name them for either side.
+        cond_a, args = scope_filter(principal, 3)
+        cond_b = cond_a
+        for col in ("region", "office", "caseworker"):
+            cond_a = cond_a.replace(f"{col} =", f"a.{col} =")
+            cond_b = cond_b.replace(f"{col} =", f"b.{col} =")
+        rows = await pool.fetch(
+            "SELECT p.case_a, p.case_b, p.score, p.status, p.found_at, p.decided_at,"
+            " p.decided_by, a.region AS region_a, a.office AS office_a, a.status AS status_a,"
+            " b.region AS region_b, b.office AS office_b, b.status AS status_b"
+            f" FROM {self.q}.duplicate_pair p"
+            f" JOIN {self.q}.case_summary a ON a.case_id = p.case_a"
+            f" JOIN {self.q}.case_summary b ON b.case_id = p.case_b"
+            f" WHERE p.status = $1 AND (({cond_a}) OR ({cond_b}))"
+            " ORDER BY p.found_at DESC, p.case_a, p.case_b LIMIT $2",
+            status,
+            limit,
+            *args,
+        )
+        return [dict(r) for r in rows]

@@ -1,0 +1,178 @@
+"""Identity keys of a person, for finding duplicates without reading other cases.
+
+Pure: names are folded (case, diacritics, Tajik/Russian Cyrillic transliterated to Latin),
+reduced to a sound key for spelling variants (Зарина / Zarina / Zarinah all give
+``zrn``), combined with sex and the birth date or year, and each combination is put
+through a keyed HMAC by the caller's key. Only these blind keys are stored: without the
+index key they reveal nothing, not even that two cases share a name.
+
+Which keys are stored and which are looked up (``stored_keys`` / ``lookup_keys``) decides
+what counts as a possible duplicate; ``docs/case-domain.md`` gives the measured
+precision and recall.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+
+# Tajik and Russian Cyrillic to Latin (one scheme; the sound key absorbs the others).
+_CYRILLIC = {
+    "а": "a", "б": "b", "в": "v", "г": "g", "ғ": "gh", "д": "d", "е": "e", "ё": "yo",
+    "ж": "zh", "з": "z", "и": "i", "ӣ": "i", "й": "y", "к": "k", "қ": "q", "л": "l",
+    "м": "m", "н": "n", "о": "o", "п": "p", "р": "r", "с": "s", "т": "t", "у": "u",
+    "ӯ": "u", "ф": "f", "х": "kh", "ҳ": "h", "ц": "ts", "ч": "ch", "ҷ": "j", "ш": "sh",
+    "щ": "shch", "ъ": "", "ы": "y", "ь": "", "э": "e", "ю": "yu", "я": "ya", "і": "i",
+}  # fmt: skip
+# Latin spellings of one sound, longest first (Russian-style, Tajik-style, English-style).
+_SOUNDS = (
+    ("shch", "s"), ("dzh", "j"), ("sch", "s"), ("sh", "s"), ("ch", "c"), ("zh", "j"),
+    ("dj", "j"), ("kh", "h"), ("gh", "g"), ("ts", "s"), ("ph", "f"), ("ck", "k"),
+    ("q", "k"), ("x", "h"), ("w", "v"), ("y", "i"),
+)  # fmt: skip
+_VOWELS_AND_H = re.compile(r"[aeiouh]")
+_REPEATS = re.compile(r"(.)\1+")
+
+
+def fold(name: str) -> str:
+    """Lower case, Latin letters only: ``Зарина`` → ``zarina``, ``Zaríná`` → ``zarina``."""
+    out: list[str] = []
+    for ch in name.lower():
+        if ch in _CYRILLIC:
+            out.append(_CYRILLIC[ch])
+            continue
+        for c in unicodedata.normalize("NFKD", ch):
+            if "a" <= c <= "z":
+                out.append(c)
+    return "".join(out)
+
+
+def sound(name: str) -> str:
+    """A key shared by spelling variants: the first letter and the consonants after it.
+
+    ``Zarina``, ``Zarinah``, ``Зарина`` → ``zrn``; ``Qodirova``, ``Kodirova``,
+    ``Кодырова`` → ``kdrv``; ``Khurshed``, ``Хуршед``, ``Xurshed`` → ``hrsd``.
+    """
+    s = fold(name)
+    for spelling, one in _SOUNDS:
+        s = s.replace(spelling, one)
+    if not s:
+        return ""
+    return _REPEATS.sub(r"\1", s[0] + _VOWELS_AND_H.sub("", s[1:]))
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What identifies a person for matching (plaintext: never stored, never logged)."""
+
+    given_name: str | None
+    family_name: str | None
+    sex: str
+    date_of_birth: date | None = None
+    birth_year: int | None = None  # from the date of birth, else from an estimated age
+    year_estimated: bool = False
+
+    def year(self) -> int | None:
+        return self.date_of_birth.year if self.date_of_birth else self.birth_year
+
+
+# Kinds of key and what a match on each is worth (the highest match counts).
+SCORES = {
+    "name_dob": 1.0,  # same folded names, same birth date
+    "sound_dob": 0.9,  # names sound alike, same birth date
+    "name_year": 0.8,  # same names and birth year, one of the two has no full date
+    "sound_year": 0.7,  # names sound alike, same year, one has no full date
+}
+SWAPPED = 0.95  # given and family name entered the other way round
+DAY_MONTH_SWAPPED = 0.9  # 03/04 entered as 04/03
+NEAR_YEAR = 0.8  # an estimated age: the year is ±1
+
+
+@dataclass(frozen=True)
+class Probe:
+    kind: str
+    value: str
+    weight: float
+
+
+def _names(identity: Identity, *, swapped: bool = False) -> tuple[str, str] | None:
+    given, family = identity.given_name or "", identity.family_name or ""
+    if swapped:
+        given, family = family, given
+    if not fold(given) or not fold(family):
+        return None  # one name alone (or none) is too common to match on
+    return given, family
+
+
+def _values(kind: str, given: str, family: str, sex: str, when: str) -> str:
+    names = (
+        (fold(given), fold(family)) if kind.startswith("name") else (sound(given), sound(family))
+    )
+    return "\x1f".join((kind, *names, sex, when))
+
+
+def stored_keys(identity: Identity) -> list[Probe]:
+    """The keys a case is indexed under. ``*_year`` keys carry ``any`` (every case with a
+    year) or ``nodob`` (cases without a full date), so a full date that differs is never
+    a match on the year alone."""
+    names = _names(identity)
+    year = identity.year()
+    if names is None or year is None:
+        return []
+    keys: list[Probe] = []
+    given, family = names
+    sex = identity.sex
+    if identity.date_of_birth is not None:
+        dob = identity.date_of_birth.isoformat()
+        keys += [
+            Probe(k, _values(k, given, family, sex, dob), 1.0) for k in ("name_dob", "sound_dob")
+        ]
+    marks = ["any"] if identity.date_of_birth else ["any", "nodob"]
+    for mark in marks:
+        for k in ("name_year", "sound_year"):
+            keys.append(Probe(k, _values(k, given, family, sex, f"{year}:{mark}"), 1.0))
+    return keys
+
+
+def lookup_keys(identity: Identity) -> list[Probe]:
+    """The keys to look up for a new or changed profile, each with the weight of a match."""
+    probes: list[Probe] = []
+    for swapped, w in ((False, 1.0), (True, SWAPPED)):
+        names = _names(identity, swapped=swapped)
+        year = identity.year()
+        if names is None or year is None:
+            continue
+        given, family = names
+        sex = identity.sex
+        dob = identity.date_of_birth
+        if dob is not None:
+            dates = [(dob, w)]
+            if dob.day <= 12 and dob.day != dob.month:
+                dates.append((date(dob.year, dob.day, dob.month), w * DAY_MONTH_SWAPPED))
+            for d, dw in dates:
+                for k in ("name_dob", "sound_dob"):
+                    probes.append(Probe(k, _values(k, given, family, sex, d.isoformat()), dw))
+            # Against cases that only know a year.
+            for k in ("name_year", "sound_year"):
+                probes.append(Probe(k, _values(k, given, family, sex, f"{year}:nodob"), w))
+            continue
+        years = [(year, w)]
+        if identity.year_estimated:
+            years += [(year - 1, w * NEAR_YEAR), (year + 1, w * NEAR_YEAR)]
+        for y, yw in years:
+            for k in ("name_year", "sound_year"):
+                probes.append(Probe(k, _values(k, given, family, sex, f"{y}:any"), yw))
+    return probes
+
+
+def blind(key: bytes, probe: Probe) -> bytes:
+    """The stored form of a probe: HMAC-SHA256 under the index key, first 16 bytes."""
+    return hmac.new(key, probe.value.encode(), hashlib.sha256).digest()[:16]
+
+
+def score(probe: Probe) -> float:
+    return round(SCORES[probe.kind] * probe.weight, 3)
