@@ -300,6 +300,7 @@ _DESCRIPTIONS = {
     403: "The token's role or scope does not allow this.",
     404: "No such resource (or one the caller may not know exists).",
     409: "The resource changed meanwhile; `current_version` says where it is now.",
+    410: "The resource was withdrawn: nothing of it is served any more.",
     412: "`If-Match` does not match; `current_version` says where it is now.",
     422: "Invalid input, with the offending field paths in `errors`; nothing was changed.",
     428: "This write needs an `If-Match` header.",

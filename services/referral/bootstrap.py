@@ -13,6 +13,7 @@ import asyncio
 from fastapi import FastAPI
 
 from services.migrations import migration_dirs
+from services.referral.app.deletion_timer import run_deletion_timer
 from services.referral.app.directory_store import DirectoryCache, import_directory_file
 from services.referral.app.escalation import run_escalation
 from services.referral.app.referrals import Referrals
@@ -47,7 +48,7 @@ def bootstrap(
         cache = DirectoryCache(rt.store)
         referrals = Referrals(rt.store, cache, config.slas, clock)
         ready.clear()
-        subscribe_case_events(rt, referrals, ready)
+        subscribe_case_events(rt, referrals, ready, config.deletion_confirm_within)
         return ReferralService(
             settings=config,
             pool=rt.pool,
@@ -71,6 +72,17 @@ def bootstrap(
                 rt.pool,
                 svc.referrals,
                 config.escalation_interval_seconds,
+                config.escalation_batch,
+            ),
+        )
+        # Reminders and escalations of unconfirmed deletions, also once per service.
+        rt.lease(
+            "deletion-timer",
+            lambda: run_deletion_timer(
+                rt.pool,
+                svc.referrals,
+                config.deletion_escalate_within,
+                config.deletion_interval_seconds,
                 config.escalation_batch,
             ),
         )

@@ -23,8 +23,22 @@ class ReferralSettings(BaseSettings):
     # How often the escalation scanner looks for passed deadlines, and how many per pass.
     escalation_interval_seconds: float = Field(default=30.0, gt=0)
     escalation_batch: int = Field(default=100, ge=1, le=10_000)
+    # After a withdrawal: how long each provider has to confirm it deleted the referral's
+    # data before it is reminded, then before the coordinator is alerted (hours); how often
+    # the deletion timer looks (docs/routing.md, "Withdrawal reaches every provider").
+    deletion_confirm_hours: float = Field(default=72.0, gt=0)
+    deletion_escalate_hours: float = Field(default=48.0, gt=0)
+    deletion_interval_seconds: float = Field(default=60.0, gt=0)
     # Imported at start-up when its version is newer than the last import (None: skip).
     directory_file: Path | None = DEFAULT_DIRECTORY
+
+    @property
+    def deletion_confirm_within(self) -> timedelta:
+        return timedelta(hours=self.deletion_confirm_hours)
+
+    @property
+    def deletion_escalate_within(self) -> timedelta:
+        return timedelta(hours=self.deletion_escalate_hours)
 
     @property
     def slas(self) -> Slas:

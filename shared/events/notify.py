@@ -44,6 +44,11 @@ TemplateName = Literal[
     "referral_declined",
     "service_completed",
     "provider_unreachable",  # to the coordinator: a provider's notification was dead-lettered
+    # After a withdrawal (docs/notify.md): every provider that received the referral must
+    # stop and delete; the silent ones are reminded, then their coordinator is told.
+    "referral_withdrawn",
+    "data_deletion_reminder",
+    "data_deletion_overdue",
 ]
 
 Identifier = Annotated[

@@ -221,7 +221,8 @@ DeclineReason = Literal[
     "conflict_of_interest",
     "other",
 ]
-WithdrawalCause = Literal["case_closed", "consent_withdrawn"]
+# ``identity_erased`` was added with the data-deletion events (a widening: old events read).
+WithdrawalCause = Literal["case_closed", "consent_withdrawn", "identity_erased"]
 
 
 class _ReferralEvent(Event):
@@ -307,6 +308,48 @@ class ReferralWithdrawn(_ReferralEvent):
     cause: WithdrawalCause
 
 
+# -- data deletion after a withdrawal (docs/routing.md, "Withdrawal reaches every provider")
+
+
+@registry.register
+class DataDeletionRequested(_ReferralEvent):
+    """Every provider that ever received the referral must stop and delete what it holds.
+
+    ``provider_ids``: every provider it was routed to (holding it, declined, timed out or
+    served). Each confirms with ``DataDeletionConfirmed``; whoever has not by
+    ``confirm_by`` is reminded.
+    """
+
+    provider_ids: Annotated[list[str], Field(min_length=1)]
+    cause: WithdrawalCause
+    confirm_by: AwareDatetime
+
+
+@registry.register
+class DataDeletionConfirmed(_ReferralEvent):
+    """``provider_id`` says it deleted everything it held about the referral."""
+
+    provider_id: str
+
+
+@registry.register
+class DataDeletionReminded(_ReferralEvent):
+    """``provider_ids`` had not confirmed by the deadline; the coordinator is alerted about
+    those still silent at ``escalate_by``."""
+
+    provider_ids: Annotated[list[str], Field(min_length=1)]
+    escalate_by: AwareDatetime
+
+
+@registry.register
+class DataDeletionEscalated(_ReferralEvent):
+    """``provider_ids`` still had not confirmed after the reminder: ``coordinator_id`` (of
+    the referral's first category) follows it up."""
+
+    provider_ids: Annotated[list[str], Field(min_length=1)]
+    coordinator_id: str | None
+
+
 # -- directory events ------------------------------------------------------------------------
 
 
@@ -368,6 +411,10 @@ REFERRAL_EVENTS: tuple[type[Event], ...] = (
     ServiceStarted,
     ServiceCompleted,
     ReferralWithdrawn,
+    DataDeletionRequested,
+    DataDeletionConfirmed,
+    DataDeletionReminded,
+    DataDeletionEscalated,
 )
 DIRECTORY_EVENTS: tuple[type[Event], ...] = (
     ProviderRegistered,

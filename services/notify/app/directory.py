@@ -184,19 +184,24 @@ class DirectoryViews:
             provider_id=kept.get("provider_id"),
         )
 
-    async def contacts_for(self, conn: asyncpg.Connection, facts: ReferralFacts) -> Contacts:
+    async def contacts_for(
+        self, conn: asyncpg.Connection, facts: ReferralFacts, provider_ids: tuple[str, ...] = ()
+    ) -> Contacts:
+        """The contacts one event needs: the facts' provider, ``provider_ids`` (a deletion
+        step names several), the categories' coordinators and the case's caseworker."""
         contacts = Contacts()
-        if facts.provider_id:
+        wanted = [facts.provider_id] if facts.provider_id else []
+        for provider_id in [*wanted, *provider_ids]:
             row = await conn.fetchrow(
                 f"""SELECT p.languages, w.provider_id IS NOT NULL AS has_webhook
                     FROM (SELECT $1::text AS id) AS wanted
                     LEFT JOIN {self.q}.provider_contact p ON p.provider_id = wanted.id
                     LEFT JOIN {self.q}.webhook w ON w.provider_id = wanted.id""",
-                facts.provider_id,
+                provider_id,
             )
             languages = list(row["languages"] or [])
-            contacts.providers[facts.provider_id] = Contact(
-                id=facts.provider_id,
+            contacts.providers[provider_id] = Contact(
+                id=provider_id,
                 language=languages[0] if languages else self.default_language,
                 has_webhook=bool(row["has_webhook"]),
             )

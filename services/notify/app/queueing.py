@@ -27,9 +27,11 @@ from services.notify.domain.delivery import DeliveryRecord, QueueNotification
 from services.notify.domain.referral_facts import (
     NOTIFIED_EVENTS,
     Answer,
+    Deletion,
     RoutingAttempt,
     facts_of_answer,
     facts_of_attempt,
+    facts_of_deletion,
 )
 from shared.case_scope import SCOPE_EVENT_TYPES, CaseScopes
 from shared.envelope import Envelope, schema_base
@@ -94,9 +96,16 @@ class Queueing:
                 log.warning("referral_facts_unknown", event_type=event.name())
                 return
             facts = facts_of_answer(event, attempt)
+        elif isinstance(event, Deletion):  # names its providers; facts of the last attempt
+            attempt = await self.views.facts_of(conn, event.referral_id)
+            if attempt is None:
+                log.warning("referral_facts_unknown", event_type=event.name())
+                return
+            facts = facts_of_deletion(event, attempt)
         else:
             return
-        contacts = await self.views.contacts_for(conn, facts)
+        providers = tuple(event.provider_ids) if isinstance(event, Deletion) else ()
+        contacts = await self.views.contacts_for(conn, facts, providers)
         for plan in who_hears_what(event, facts, contacts):
             await self.queue(conn, plan, cause_id=env.id, correlation_id=env.correlationid)
 

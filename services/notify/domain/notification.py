@@ -33,7 +33,10 @@ class Message(BaseModel):
 
 
 class NotificationData(BaseModel):
-    """The allow-listed facts of a referral: no name, contact or case id, ever."""
+    """The allow-listed facts of a referral: no name, contact or case id, ever.
+
+    A withdrawal (``referral_withdrawn``, ``data_deletion_reminder``) carries only the
+    referral id, case reference and needs: the routing facts are absent."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -45,15 +48,15 @@ class NotificationData(BaseModel):
         Field(description="A keyed hash of the case id (the case id never leaves)."),
     ]
     needs: list[ServiceType]
-    urgency: Urgency
-    categories: list[Category]
-    region: Region
-    district: str | None
-    sex: Sex
-    age_band: AgeBand
-    language: Language
-    disability: bool
-    actions: dict[Literal["view", "accept", "decline"], Action]
+    urgency: Urgency | None = None
+    categories: list[Category] | None = None
+    region: Region | None = None
+    district: str | None = None
+    sex: Sex | None = None
+    age_band: AgeBand | None = None
+    language: Language | None = None
+    disability: bool | None = None
+    actions: dict[Literal["view", "accept", "decline", "confirm_deletion"], Action]
     message: Message
 
 

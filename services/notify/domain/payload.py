@@ -37,6 +37,10 @@ NOTIFICATION_TYPES = {
     "caseworker": "org.safepath.notify.CaseworkerNotification.v1",
 }
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+# After a withdrawal a recipient learns which referral to delete and nothing more: not
+# the person's sex, age band, place or language (docs/notify.md).
+WITHDRAWAL_TEMPLATES = frozenset({"referral_withdrawn", "data_deletion_reminder"})
+WITHDRAWAL_FACTS = ("referral_id", "case_reference", "needs")
 
 
 class NotShareable(ValueError):
@@ -67,8 +71,13 @@ def shareable_facts(facts: ReferralFacts, case_key: bytes) -> dict[str, Any]:
     }
 
 
-def referral_actions(recipient_kind: str, referral_id: str) -> dict[str, dict[str, str]]:
+def referral_actions(
+    recipient_kind: str, referral_id: str, template: str = ""
+) -> dict[str, dict[str, str]]:
     """How the recipient acts on the referral through the referral service's API."""
+    if template in WITHDRAWAL_TEMPLATES:  # the referral is gone for it: only confirm
+        path = f"/referrals/{referral_id}/data-deleted"
+        return {"confirm_deletion": {"method": "POST", "path": path}}
     actions = {"view": {"method": "GET", "path": f"/referrals/{referral_id}"}}
     if recipient_kind == "provider":
         actions["accept"] = {"method": "POST", "path": f"/referrals/{referral_id}/accept"}
@@ -88,6 +97,8 @@ def build_notification(
     """The CloudEvent for ``plan``; ``notification_id`` is its id on every attempt.
     ``schema_base``: where the notification schemas are published (``shared.envelope``)."""
     facts = shareable_facts(plan.facts, case_key)
+    if plan.template in WITHDRAWAL_TEMPLATES:
+        facts = {k: facts[k] for k in WITHDRAWAL_FACTS}
     text, text_language = templates.render(plan.template, plan.language, facts)
     type_name = NOTIFICATION_TYPES[plan.recipient_kind]
     return {
@@ -102,7 +113,7 @@ def build_notification(
         "data": {
             "kind": plan.template,
             **facts,
-            "actions": referral_actions(plan.recipient_kind, facts["referral_id"]),
+            "actions": referral_actions(plan.recipient_kind, facts["referral_id"], plan.template),
             "message": {"language": text_language, "text": text},
         },
     }

@@ -4,6 +4,9 @@
 - ``ReferralEscalated`` / ``ReferralUnroutable``: the national coordinator of each of the
   referral's categories (or the coordinators the event names).
 - ``ReferralAccepted`` / ``ReferralDeclined`` / ``ServiceCompleted``: the case's caseworker.
+- ``DataDeletionRequested`` / ``DataDeletionReminded``: every provider the event names
+  ("stop and delete"); ``DataDeletionEscalated``: the coordinator it names (or of each
+  category).
 
 Everything else is nobody's business: no plans.
 """
@@ -17,6 +20,9 @@ from services.notify.domain.referral_facts import ReferralFacts
 from shared.events.base import Event
 from shared.events.notify import Channel, RecipientKind, TemplateName
 from shared.events.referral import (
+    DataDeletionEscalated,
+    DataDeletionReminded,
+    DataDeletionRequested,
     ReferralAccepted,
     ReferralDeclined,
     ReferralEscalated,
@@ -66,6 +72,9 @@ _TEMPLATE_FOR: dict[type[Event], TemplateName] = {
     ReferralAccepted: "referral_accepted",
     ReferralDeclined: "referral_declined",
     ServiceCompleted: "service_completed",
+    DataDeletionRequested: "referral_withdrawn",
+    DataDeletionReminded: "data_deletion_reminder",
+    DataDeletionEscalated: "data_deletion_overdue",
 }
 
 
@@ -80,7 +89,11 @@ def who_hears_what(
     if isinstance(event, ReferralRouted):
         contacts = _provider(facts, directory_lookup)
         kind: RecipientKind = "provider"
-    elif isinstance(event, ReferralEscalated | ReferralUnroutable):
+    elif isinstance(event, DataDeletionRequested | DataDeletionReminded):
+        # Every provider the referral reached, each in its own language.
+        contacts = [directory_lookup.provider(p) or Contact(id=p) for p in event.provider_ids]
+        kind = "provider"
+    elif isinstance(event, ReferralEscalated | ReferralUnroutable | DataDeletionEscalated):
         contacts = _coordinators(facts, directory_lookup)
         kind = "coordinator"
     else:

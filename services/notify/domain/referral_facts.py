@@ -16,6 +16,9 @@ from dataclasses import dataclass, replace
 
 from shared.events.base import Event
 from shared.events.referral import (
+    DataDeletionEscalated,
+    DataDeletionReminded,
+    DataDeletionRequested,
     ReferralAccepted,
     ReferralDeclined,
     ReferralEscalated,
@@ -26,6 +29,8 @@ from shared.events.referral import (
 
 RoutingAttempt = ReferralRouted | ReferralUnroutable
 Answer = ReferralAccepted | ReferralDeclined | ReferralEscalated | ServiceCompleted
+# After a withdrawal: the providers to tell (or chase), by id; the facts are the last attempt's.
+Deletion = DataDeletionRequested | DataDeletionReminded | DataDeletionEscalated
 
 # The referral events somebody hears about (``recipients.who_hears_what``).
 NOTIFIED_EVENTS: tuple[type[Event], ...] = (
@@ -35,6 +40,9 @@ NOTIFIED_EVENTS: tuple[type[Event], ...] = (
     ReferralAccepted,
     ReferralDeclined,
     ServiceCompleted,
+    DataDeletionRequested,
+    DataDeletionReminded,
+    DataDeletionEscalated,
 )
 
 
@@ -91,4 +99,19 @@ def facts_of_answer(event: Answer, attempt: ReferralFacts) -> ReferralFacts:
         case_id=event.case_id,
         provider_id=event.provider_id,
         coordinator_ids=(),
+    )
+
+
+def facts_of_deletion(event: Deletion, attempt: ReferralFacts) -> ReferralFacts:
+    """The facts of a deletion step: the last attempt's, addressed to nobody in particular
+    (the event names the providers) or to the coordinator the escalation names."""
+    coordinators: tuple[str, ...] = ()
+    if isinstance(event, DataDeletionEscalated) and event.coordinator_id is not None:
+        coordinators = (event.coordinator_id,)
+    return replace(
+        attempt,
+        referral_id=event.referral_id,
+        case_id=event.case_id,
+        provider_id=None,
+        coordinator_ids=coordinators,
     )

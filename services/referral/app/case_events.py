@@ -1,7 +1,8 @@
 """What the referral service does with case events (durable ``referral-case-events``).
 
 Runs in the inbox transaction of ``shared.consumer``: the referrals a request opens, or
-the withdrawals a closed case or withdrawn consent causes, commit together with the inbox
+the withdrawals a closed case, a withdrawn consent or an erasure causes (each telling
+every provider that received the referral to delete it), commit together with the inbox
 row, so a redelivered event changes nothing (and the domain ignores a reopened request).
 Every event that moves the case's scope (opening, transfer, the person's region, a
 request) updates ``case_scope`` first, which decides who may read the case's referrals.
@@ -10,26 +11,45 @@ request) updates ``case_scope`` first, which decides who may read the case's ref
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import asyncpg
 
 from services.referral.app.referrals import Referrals
-from services.referral.domain.commands import WithdrawReferral, open_referrals
+from services.referral.domain.commands import (
+    DEFAULT_CONFIRM_WITHIN,
+    WithdrawReferral,
+    open_referrals,
+)
 from shared.case_scope import SCOPE_EVENT_TYPES, CaseScopes
 from shared.consumer import Apply
 from shared.envelope import Actor, Envelope
 from shared.events.base import Event
-from shared.events.case import CaseClosed, ConsentWithdrawn, ReferralRequested
+from shared.events.case import CaseClosed, ConsentWithdrawn, IdentityErased, ReferralRequested
 from shared.events.referral import WithdrawalCause
 
 CASE_EVENT_TYPES = tuple(
-    sorted({"ReferralRequested", "ConsentWithdrawn", "CaseClosed", *SCOPE_EVENT_TYPES})
+    sorted(
+        {
+            "ReferralRequested",
+            "ConsentWithdrawn",
+            "CaseClosed",
+            "IdentityErased",
+            *SCOPE_EVENT_TYPES,
+        }
+    )
 )
 SERVICE = Actor.service("referral")
 
 
-def case_event_handler(referrals: Referrals, directory_ready: asyncio.Event) -> Apply:
+def case_event_handler(
+    referrals: Referrals,
+    directory_ready: asyncio.Event,
+    confirm_within: timedelta = DEFAULT_CONFIRM_WITHIN,
+) -> Apply:
+    """``confirm_within``: how long a provider told to delete has to confirm it."""
     scopes = CaseScopes(referrals.store.schema)
+    within = confirm_within
 
     async def apply(conn: asyncpg.Connection, env: Envelope, event: Event) -> None:
         # Routing before the directory file is imported would find no provider at all.
@@ -48,9 +68,11 @@ def case_event_handler(referrals: Referrals, directory_ready: asyncio.Event) -> 
                     origin=origin,
                 )
         elif isinstance(event, ConsentWithdrawn):
-            await _withdraw(referrals, conn, env, "consent_withdrawn", event.consent_id)
+            await _withdraw(referrals, conn, env, "consent_withdrawn", event.consent_id, within)
         elif isinstance(event, CaseClosed):
-            await _withdraw(referrals, conn, env, "case_closed", None)
+            await _withdraw(referrals, conn, env, "case_closed", None, within)
+        elif isinstance(event, IdentityErased):
+            await _withdraw(referrals, conn, env, "identity_erased", None, within)
 
     return apply
 
@@ -61,11 +83,13 @@ async def _withdraw(
     env: Envelope,
     cause: WithdrawalCause,
     consent_id: str | None,
+    confirm_within: timedelta,
 ) -> None:
-    for referral_id in await referrals.projection.open_of_case(conn, env.subject, consent_id):
+    projection = referrals.projection
+    for referral_id in await projection.withdrawable_of_case(conn, env.subject, consent_id):
         await referrals.run(
             conn,
-            WithdrawReferral(referral_id, cause),
+            WithdrawReferral(referral_id, cause, confirm_within),
             actor=SERVICE,
             correlation_id=env.correlationid,
             causation_id=env.id,

@@ -20,8 +20,6 @@ from shared.events.base import Event
 from shared.events.referral import ReferralRouted, ReferralUnroutable
 from shared.migrations import quote_ident
 
-OPEN_STATUSES = ("awaiting_answer", "accepted", "in_service", "unroutable")
-
 
 class Projection:
     def __init__(self, schema: str) -> None:
@@ -37,15 +35,19 @@ class Projection:
             INSERT INTO {t} (referral_id, case_id, request_id, need, urgency, status,
                 provider_id, coordinator_id, attempt, respond_by, reasons, categories, region,
                 district, sex, age_band, language, disability, consent_id, office, caseworker,
-                version, created_at, updated_at)
+                version, created_at, updated_at, deletion_requested, deletion_pending,
+                deletion_due_at)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11::jsonb, '{{}}'),
-                $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $23)
+                $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $23, $24, $25, $26)
             ON CONFLICT (referral_id) DO UPDATE SET
                 status = excluded.status, provider_id = excluded.provider_id,
                 coordinator_id = excluded.coordinator_id, attempt = excluded.attempt,
                 respond_by = excluded.respond_by,
                 reasons = coalesce($11::jsonb, {t}.reasons),
-                version = excluded.version, updated_at = excluded.updated_at"""
+                version = excluded.version, updated_at = excluded.updated_at,
+                deletion_requested = excluded.deletion_requested,
+                deletion_pending = excluded.deletion_pending,
+                deletion_due_at = excluded.deletion_due_at"""
 
     async def save(
         self,
@@ -64,6 +66,7 @@ class Projection:
         reasons = json.dumps(attempts[-1].reasons.model_dump(mode="json")) if attempts else None
         origin = origin or {}
         f = state.facts
+        deletion = state.deletion
         await conn.execute(
             self._upsert,
             state.referral_id,
@@ -89,6 +92,9 @@ class Projection:
             origin.get("caseworker"),
             version,
             now,
+            sorted(deletion.requested) if deletion else [],
+            sorted(deletion.pending) if deletion else [],
+            deletion.next_due if deletion else None,
         )
 
     async def get(self, conn: asyncpg.Connection | asyncpg.Pool, referral_id: str) -> Any:
@@ -108,24 +114,37 @@ class Projection:
         self, conn: asyncpg.Connection | asyncpg.Pool, provider_id: str, status: str | None
     ) -> list[Any]:
         return list(
+            # A referral the provider was told to delete is gone for it (410, not listed).
             await conn.fetch(
                 f"SELECT * FROM {self.table} WHERE provider_id = $1"
+                " AND NOT ($1 = ANY(deletion_requested))"
                 " AND ($2::text IS NULL OR status = $2) ORDER BY updated_at DESC LIMIT 500",
                 provider_id,
                 status,
             )
         )
 
-    async def open_of_case(
+    async def withdrawable_of_case(
         self, conn: asyncpg.Connection, case_id: str, consent_id: str | None = None
     ) -> list[str]:
+        """The case's referrals (under ``consent_id``, when given) whose providers have not
+        been told to delete yet: open ones, and finished ones a provider received."""
         rows = await conn.fetch(
             f"SELECT referral_id FROM {self.table} WHERE case_id = $1"
-            " AND status = ANY($2::text[]) AND ($3::text IS NULL OR consent_id = $3)"
-            " ORDER BY referral_id",
+            " AND cardinality(deletion_requested) = 0"
+            " AND ($2::text IS NULL OR consent_id = $2) ORDER BY referral_id",
             case_id,
-            list(OPEN_STATUSES),
             consent_id,
+        )
+        return [r["referral_id"] for r in rows]
+
+    async def deletion_due(self, pool: asyncpg.Pool, now: datetime, limit: int) -> list[str]:
+        """Referrals whose deletion reminder or escalation is due at ``now``."""
+        rows = await pool.fetch(
+            f"SELECT referral_id FROM {self.table} WHERE deletion_due_at <= $1"
+            " ORDER BY deletion_due_at LIMIT $2",
+            now,
+            limit,
         )
         return [r["referral_id"] for r in rows]
 

@@ -22,6 +22,7 @@ from services.referral.app.directory_store import (
 from services.referral.app.projection import Projection
 from services.referral.domain.commands import (
     AcceptReferral,
+    ChaseDataDeletion,
     Command,
     DeclineReferral,
     EscalateReferral,
@@ -59,7 +60,9 @@ class Outcome:
     events: list[Event]
 
 
-_ROUTING = (OpenReferral, DeclineReferral, EscalateReferral)
+# Commands decided on the directory: those that route, and the deletion timer (which
+# names the coordinator to escalate to).
+_ROUTING = (OpenReferral, DeclineReferral, EscalateReferral, ChaseDataDeletion)
 
 
 class Referrals:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from services.referral.domain.routing import RoutingFacts, order_needs
 from shared.events.base import Sealed
@@ -93,10 +94,35 @@ class EscalateReferral:
     referral_id: str
 
 
+# How long a provider has to confirm a deletion, and then to answer the reminder.
+DEFAULT_CONFIRM_WITHIN = timedelta(days=3)
+DEFAULT_ESCALATE_WITHIN = timedelta(days=2)
+
+
 @dataclass(frozen=True)
 class WithdrawReferral:
+    """Stop the referral and tell every provider that received it to delete what it holds
+    (a completed referral too); ``confirm_within``: the time each has to confirm."""
+
     referral_id: str
     cause: WithdrawalCause
+    confirm_within: timedelta = DEFAULT_CONFIRM_WITHIN
+
+
+@dataclass(frozen=True)
+class ConfirmDataDeleted:
+    """A provider that was told to delete says it did."""
+
+    referral_id: str
+    provider_id: str
+
+
+@dataclass(frozen=True)
+class ChaseDataDeletion:
+    """Sent by the deletion timer: remind, then escalate. Harmless early, late or twice."""
+
+    referral_id: str
+    escalate_within: timedelta = DEFAULT_ESCALATE_WITHIN
 
 
 Command = (
@@ -107,4 +133,6 @@ Command = (
     | CompleteService
     | EscalateReferral
     | WithdrawReferral
+    | ConfirmDataDeleted
+    | ChaseDataDeletion
 )

@@ -11,7 +11,9 @@ from datetime import datetime
 
 from services.referral.domain.commands import (
     AcceptReferral,
+    ChaseDataDeletion,
     Command,
+    ConfirmDataDeleted,
     DeclineReferral,
     EscalateReferral,
     OpenReferral,
@@ -26,12 +28,16 @@ from services.referral.domain.errors import (
     ReferralAlreadyOpened,
     ReferralNotFound,
 )
-from services.referral.domain.routing import RoutingFacts, route
+from services.referral.domain.routing import RoutingFacts, coordinator_for, route
 from services.referral.domain.sla import DEFAULT_SLAS, Slas
 from services.referral.domain.state import Referral, Status
 from shared.events.base import Event
 from shared.events.case import ConsentScope
 from shared.events.referral import (
+    DataDeletionConfirmed,
+    DataDeletionEscalated,
+    DataDeletionReminded,
+    DataDeletionRequested,
     ReferralAccepted,
     ReferralDeclined,
     ReferralEscalated,
@@ -65,16 +71,11 @@ def decide(
     if isinstance(command, EscalateReferral):
         return _escalate(state, now, directory, slas)
     if isinstance(command, WithdrawReferral):
-        if not state.is_open:
-            return []
-        return [
-            ReferralWithdrawn(
-                referral_id=state.referral_id,
-                case_id=state.case_id,
-                provider_id=_holder(state),
-                cause=command.cause,
-            )
-        ]
+        return _withdraw(state, command, now)
+    if isinstance(command, ChaseDataDeletion):
+        return _chase_deletion(state, command, now, directory)
+    if isinstance(command, ConfirmDataDeleted):
+        return _confirm_deleted(state, command)
     if state.provider_id != command.provider_id:
         raise NotAssignedProvider(state.referral_id, command.provider_id)
     if isinstance(command, AcceptReferral):
@@ -230,6 +231,65 @@ def _route_attempt(
     if decision.coordinator_id is None:
         raise NoCoordinator(facts.categories)
     return ReferralUnroutable(**common, coordinator_id=decision.coordinator_id)
+
+
+def _withdraw(state: Referral, command: WithdrawReferral, now: datetime) -> list[Event]:
+    """Stop an open referral, and tell every provider it ever reached to delete it.
+
+    Withdrawn once: a second withdrawal (another cause, a redelivery) decides nothing.
+    A completed referral is not withdrawn again but its providers are still told.
+    """
+    if state.deletion is not None:
+        return []
+    events: list[Event] = []
+    if state.is_open:
+        events.append(
+            ReferralWithdrawn(
+                referral_id=state.referral_id,
+                case_id=state.case_id,
+                provider_id=_holder(state),
+                cause=command.cause,
+            )
+        )
+    if state.tried:
+        events.append(
+            DataDeletionRequested(
+                referral_id=state.referral_id,
+                case_id=state.case_id,
+                provider_ids=sorted(state.tried),
+                cause=command.cause,
+                confirm_by=now + command.confirm_within,
+            )
+        )
+    return events
+
+
+def _confirm_deleted(state: Referral, command: ConfirmDataDeleted) -> list[Event]:
+    if command.provider_id not in state.tried:
+        raise NotAssignedProvider(state.referral_id, command.provider_id)
+    if state.deletion is None:
+        raise InvalidTransition(state.referral_id, state.status, "confirm the deletion of")
+    if command.provider_id in state.deletion.confirmed:
+        return []  # said twice: recorded once
+    return [
+        DataDeletionConfirmed(
+            referral_id=state.referral_id, case_id=state.case_id, provider_id=command.provider_id
+        )
+    ]
+
+
+def _chase_deletion(
+    state: Referral, command: ChaseDataDeletion, now: datetime, directory: DirectoryView
+) -> list[Event]:
+    """Remind the silent providers once; escalate those still silent once."""
+    deletion = state.deletion
+    if deletion is None or deletion.next_due is None or now < deletion.next_due:
+        return []  # nothing pending, all done, or not yet due
+    pending = sorted(deletion.pending)
+    common = {"referral_id": state.referral_id, "case_id": state.case_id, "provider_ids": pending}
+    if deletion.escalate_by is None:
+        return [DataDeletionReminded(**common, escalate_by=now + command.escalate_within)]
+    return [DataDeletionEscalated(**common, coordinator_id=coordinator_for(state.facts, directory))]
 
 
 def _require(state: Referral, status: Status, action: str) -> None:

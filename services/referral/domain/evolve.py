@@ -6,9 +6,13 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from services.referral.domain.routing import RoutingFacts
-from services.referral.domain.state import Referral
+from services.referral.domain.state import Deletion, Referral
 from shared.events.base import Event
 from shared.events.referral import (
+    DataDeletionConfirmed,
+    DataDeletionEscalated,
+    DataDeletionReminded,
+    DataDeletionRequested,
     ReferralAccepted,
     ReferralDeclined,
     ReferralEscalated,
@@ -37,7 +41,27 @@ def evolve(state: Referral | None, event: Event) -> Referral:
         return replace(state, status="completed")
     if isinstance(event, ReferralWithdrawn):
         return replace(state, status="withdrawn", respond_by=None)
+    if isinstance(event, DataDeletionRequested):
+        deletion = Deletion(
+            cause=event.cause,
+            requested=frozenset(event.provider_ids),
+            confirmed=frozenset(),
+            confirm_by=event.confirm_by,
+        )
+        return replace(state, deletion=deletion)
+    if state.deletion is not None:
+        return replace(state, deletion=_deletion_after(state.deletion, event))
     return state
+
+
+def _deletion_after(deletion: Deletion, event: Event) -> Deletion:
+    if isinstance(event, DataDeletionConfirmed):
+        return replace(deletion, confirmed=deletion.confirmed | {event.provider_id})
+    if isinstance(event, DataDeletionReminded):
+        return replace(deletion, escalate_by=event.escalate_by)
+    if isinstance(event, DataDeletionEscalated):
+        return replace(deletion, escalated=True)
+    return deletion
 
 
 def replay(events: Iterable[Event]) -> Referral | None:
@@ -73,4 +97,5 @@ def _attempted(state: Referral | None, event: ReferralRouted | ReferralUnroutabl
         tried=tried | {event.provider_id} if isinstance(event, ReferralRouted) else tried,
         respond_by=event.respond_by if isinstance(event, ReferralRouted) else None,
         coordinator_id=event.coordinator_id if isinstance(event, ReferralUnroutable) else None,
+        deletion=state.deletion if state is not None else None,
     )

@@ -220,6 +220,11 @@ def _fits_age(min_age: int | None, max_age: int | None, band: AgeBand) -> bool:
     return (min_age is None or low >= min_age) and (max_age is None or high <= max_age)
 
 
+def coordinator_for(facts: RoutingFacts, directory: DirectoryView) -> str | None:
+    """The coordinator alerted about the person's referrals (None if the directory has none)."""
+    return _coordinator(facts, directory)
+
+
 def _coordinator(facts: RoutingFacts, directory: DirectoryView) -> str | None:
     # The person's first category (the case's primary one) decides who is alerted.
     for category in facts.categories:

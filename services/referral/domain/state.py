@@ -8,6 +8,7 @@ from typing import Literal
 
 from services.referral.domain.routing import RoutingFacts
 from shared.events.case import ConsentScope
+from shared.events.referral import WithdrawalCause
 from shared.events.vocabulary import ServiceType, Urgency
 
 Status = Literal[
@@ -19,6 +20,33 @@ Status = Literal[
     "withdrawn",
 ]
 FINISHED: frozenset[Status] = frozenset({"completed", "withdrawn"})
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """After a withdrawal: which providers must delete what they hold, and who has said so.
+
+    One reminder (at ``confirm_by``), then one escalation to the coordinator (at
+    ``escalate_by``) about those still silent.
+    """
+
+    cause: WithdrawalCause
+    requested: frozenset[str]  # every provider told to delete
+    confirmed: frozenset[str]
+    confirm_by: datetime
+    escalate_by: datetime | None = None  # set by the reminder
+    escalated: bool = False
+
+    @property
+    def pending(self) -> frozenset[str]:
+        return self.requested - self.confirmed
+
+    @property
+    def next_due(self) -> datetime | None:
+        """When the deletion timer must look at this referral next (None: never again)."""
+        if not self.pending or self.escalated:
+            return None
+        return self.escalate_by if self.escalate_by is not None else self.confirm_by
 
 
 @dataclass(frozen=True)
@@ -37,6 +65,7 @@ class Referral:
     tried: frozenset[str]  # every provider it was ever routed to
     respond_by: datetime | None  # set while awaiting an answer
     coordinator_id: str | None  # set when unroutable
+    deletion: Deletion | None = None  # set once withdrawn providers were told to delete
 
     @property
     def is_open(self) -> bool:

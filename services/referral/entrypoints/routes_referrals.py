@@ -18,6 +18,7 @@ from services.referral.domain.commands import (
     AcceptReferral,
     Command,
     CompleteService,
+    ConfirmDataDeleted,
     DeclineReferral,
     StartService,
 )
@@ -36,6 +37,7 @@ from services.referral.entrypoints.schemas import (
     CaseReferral,
     Declined,
     DeclineIn,
+    DeletionConfirmed,
     ProviderReferral,
     case_referral,
     provider_referral,
@@ -43,7 +45,7 @@ from services.referral.entrypoints.schemas import (
 from shared.auth import CurrentPrincipal, Principal, require_roles
 from shared.case_scope import in_scope as case_in_scope
 from shared.http_writes import etag, expected_version
-from shared.problems import not_found, problem_responses
+from shared.problems import ProblemError, not_found, problem_responses
 from shared.times import UtcDatetime
 
 router = APIRouter(tags=["referrals"])
@@ -51,6 +53,24 @@ CASE_ROLES = ("caseworker", "supervisor", "auditor", "admin")
 ReferralId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9a-f-]{36}$")]
 CaseId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 Status = Literal["awaiting_answer", "accepted", "in_service", "completed", "withdrawn"]
+
+
+def gone(referral_id: str) -> ProblemError:
+    """What a provider told to delete a referral gets for it from then on: no data."""
+    return ProblemError(
+        410,
+        detail=(
+            "This referral was withdrawn: stop, delete everything you hold about it and"
+            f" confirm with POST /referrals/{referral_id}/data-deleted."
+        ),
+        type_suffix="gone",
+    )
+
+
+def told_to_delete(principal: Principal, row: Any) -> bool:
+    return principal.provider_id is not None and principal.provider_id in (
+        row["deletion_requested"] or ()
+    )
 
 
 def in_scope(principal: Principal, row: Any) -> bool:
@@ -85,7 +105,7 @@ async def list_provider_referrals(
 @router.get(
     "/referrals/{referral_id}",
     summary="One referral: minimised for its provider, in full for case roles",
-    responses={**problem_responses(401, 403, 404, 422), 200: {"headers": ETAG_HEADER}},
+    responses={**problem_responses(401, 403, 404, 410, 422), 200: {"headers": ETAG_HEADER}},
 )
 async def get_referral(
     referral_id: ReferralId,
@@ -98,6 +118,8 @@ async def get_referral(
     row = await svc.referrals.projection.get(svc.pool, referral_id)
     body: ProviderReferral | CaseReferral
     if principal.role == "provider":
+        if row is not None and told_to_delete(principal, row):
+            raise gone(referral_id)
         if row is None or row["provider_id"] != principal.provider_id:
             raise not_found("No such referral.")
     elif row is None or not in_scope(principal, row):
@@ -167,10 +189,18 @@ class ProviderAnswer:
         svc, principal, referral_id = self.service, self.principal, self.referral_id
         expected = expected_version(self.if_match)
 
+        confirming = isinstance(command, ConfirmDataDeleted)
+
         async def authorize(conn: Any) -> None:
-            # Only the provider holding the referral now may answer, or see a stored answer.
+            # Only the provider holding the referral now may answer, or see a stored answer;
+            # once told to delete it, a provider may only confirm the deletion.
             row = await svc.referrals.projection.get(conn, referral_id)
-            if row is None or row["provider_id"] != principal.provider_id:
+            if row is None:
+                raise ReferralNotFound(referral_id)
+            if told_to_delete(principal, row):
+                if not confirming:
+                    raise gone(referral_id)
+            elif row["provider_id"] != principal.provider_id:
                 raise ReferralNotFound(referral_id)
 
         async def work(conn: Any) -> tuple[int, Any, dict[str, str]]:
@@ -183,6 +213,8 @@ class ProviderAnswer:
             )
             if isinstance(command, DeclineReferral):
                 return 200, Declined(referral_id=referral_id), {}
+            if confirming:
+                return 200, DeletionConfirmed(referral_id=referral_id), {"ETag": etag(out.version)}
             row = await svc.referrals.projection.get(conn, referral_id)
             answer = provider_referral(row, svc.reference_key)
             return 200, answer, {"ETag": etag(out.version)}
@@ -208,7 +240,7 @@ Answer = Annotated[ProviderAnswer, Depends(provider_answer)]
 _WRITE_DOC: dict[str, Any] = {
     "dependencies": [Depends(require_roles("provider"))],
     "responses": {
-        **problem_responses(401, 403, 404, 409, 412, 422),
+        **problem_responses(401, 403, 404, 409, 410, 412, 422),
         200: {"headers": ETAG_HEADER},
     },
 }
@@ -253,3 +285,15 @@ async def start(answer: Answer) -> JSONResponse:
 )
 async def complete(answer: Answer) -> JSONResponse:
     return await answer.run(CompleteService(answer.referral_id, answer.provider_id))
+
+
+@router.post(
+    "/referrals/{referral_id}/data-deleted",
+    response_model=DeletionConfirmed,
+    summary="Confirm that everything held about a withdrawn referral was deleted",
+    **_WRITE_DOC,
+)
+async def data_deleted(answer: Answer) -> JSONResponse:
+    """Only a provider that was told to delete the referral (every provider it reached,
+    once withdrawn); a second confirmation records nothing new."""
+    return await answer.run(ConfirmDataDeleted(answer.referral_id, answer.provider_id))

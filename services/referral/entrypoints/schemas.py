@@ -71,6 +71,12 @@ class CaseReferral(BaseModel):
     reasons: RoutingReasons | None
     updated_at: datetime
     version: int
+    deletion_requested: list[str] = Field(
+        default_factory=list, description="Providers told to delete it after a withdrawal."
+    )
+    deletion_pending: list[str] = Field(
+        default_factory=list, description="Of those, the ones that have not confirmed yet."
+    )
 
 
 class Declined(BaseModel):
@@ -78,6 +84,13 @@ class Declined(BaseModel):
 
     referral_id: str
     status: str = "declined"
+
+
+class DeletionConfirmed(BaseModel):
+    """The provider's confirmation that it deleted what it held about the referral."""
+
+    referral_id: str
+    status: str = "deletion_confirmed"
 
 
 class DirectoryEntry(BaseModel):
@@ -121,4 +134,6 @@ def case_referral(row: Any) -> CaseReferral:
         reasons=RoutingReasons.model_validate(reasons) if reasons else None,
         updated_at=row["updated_at"],
         version=row["version"],
+        deletion_requested=list(row["deletion_requested"] or []),
+        deletion_pending=list(row["deletion_pending"] or []),
     )

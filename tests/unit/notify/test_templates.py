@@ -19,6 +19,9 @@ TEMPLATES: tuple[TemplateName, ...] = (
     "referral_declined",
     "service_completed",
     "provider_unreachable",
+    "referral_withdrawn",
+    "data_deletion_reminder",
+    "data_deletion_overdue",
 )
 FIELDS = {
     "referral_id": "r-42",

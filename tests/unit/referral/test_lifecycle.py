@@ -258,7 +258,7 @@ def test_the_sla_depends_on_urgency_and_can_be_configured() -> None:
 def test_closing_the_case_withdraws_an_accepted_referral_and_tells_its_provider() -> None:
     events = history((OPEN, timedelta(0)), (AcceptReferral(REFERRAL_ID, "a-khujand"), timedelta(0)))
 
-    [withdrawn] = when(events, WithdrawReferral(REFERRAL_ID, "case_closed"))
+    [withdrawn, _deletion] = when(events, WithdrawReferral(REFERRAL_ID, "case_closed"))
 
     assert isinstance(withdrawn, ReferralWithdrawn)
     assert (withdrawn.provider_id, withdrawn.cause) == ("a-khujand", "case_closed")
@@ -266,7 +266,7 @@ def test_closing_the_case_withdraws_an_accepted_referral_and_tells_its_provider(
         when([*events, withdrawn], StartService(REFERRAL_ID, "a-khujand"))
 
 
-def test_withdrawing_a_finished_referral_changes_nothing() -> None:
+def test_withdrawing_a_finished_referral_does_not_withdraw_it_again() -> None:
     events = history(
         (OPEN, timedelta(0)),
         (AcceptReferral(REFERRAL_ID, "a-khujand"), timedelta(0)),
@@ -274,7 +274,12 @@ def test_withdrawing_a_finished_referral_changes_nothing() -> None:
         (CompleteService(REFERRAL_ID, "a-khujand"), timedelta(0)),
     )
 
-    assert when(events, WithdrawReferral(REFERRAL_ID, "consent_withdrawn")) == []
+    decided = when(events, WithdrawReferral(REFERRAL_ID, "consent_withdrawn"))
+
+    # Its provider is still told to delete (test_data_deletion.py), but it stays completed.
+    assert not any(isinstance(e, ReferralWithdrawn) for e in decided)
+    state = replay([*events, *decided])
+    assert state is not None and state.status == "completed"
 
 
 def test_an_emergency_without_consent_is_routed_and_the_reasons_say_so() -> None:

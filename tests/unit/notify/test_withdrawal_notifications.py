@@ -1,0 +1,111 @@
+"""Withdrawal reaches every provider: "stop and delete" in each one's language, reminders,
+the coordinator when a provider stays silent; nothing about the person in any of them."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from services.notify.domain.notification import Notification
+from services.notify.domain.payload import build_notification
+from services.notify.domain.recipients import NotificationPlan, who_hears_what
+from services.notify.domain.referral_facts import Deletion, facts_of_attempt, facts_of_deletion
+from services.notify.templates import load_templates
+from shared.events.base import Event
+from shared.events.referral import (
+    DataDeletionConfirmed,
+    DataDeletionEscalated,
+    DataDeletionReminded,
+    DataDeletionRequested,
+)
+from tests.unit.notify.builders import (
+    CASE_ID,
+    CASE_KEY,
+    PLANTED,
+    REFERRAL_ID,
+    directory,
+    routed,
+    with_planted_identity,
+)
+
+NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+IDS = {"referral_id": REFERRAL_ID, "case_id": CASE_ID}
+BUSTON, FEMIDA = "women-and-society-shelter-buston", "femida-shelter-dushanbe"
+REQUESTED = DataDeletionRequested(
+    **IDS, provider_ids=[BUSTON, FEMIDA], cause="consent_withdrawn", confirm_by=NOW
+)
+
+
+def plans(event: Deletion) -> list[NotificationPlan]:
+    # The facts as queueing reads them: the last attempt's (here with an identity planted
+    # in its free text), addressed by the deletion event.
+    attempt = facts_of_attempt(with_planted_identity(routed()))
+    return who_hears_what(event, facts_of_deletion(event, attempt), directory())
+
+
+def test_every_provider_named_hears_stop_and_delete_in_its_own_language() -> None:
+    got = {(p.recipient_kind, p.recipient_id, p.template, p.language) for p in plans(REQUESTED)}
+
+    assert got == {
+        ("provider", BUSTON, "referral_withdrawn", "tg"),
+        ("provider", FEMIDA, "referral_withdrawn", "ru"),
+    }
+    by_id = {p.recipient_id: p for p in plans(REQUESTED)}
+    assert by_id[BUSTON].channels == ("nats", "webhook")  # Buston registered a webhook
+
+
+def test_the_withdrawal_says_which_referral_and_how_to_confirm_and_nothing_more() -> None:
+    templates = load_templates()
+    for plan in plans(REQUESTED):
+        ce = build_notification(
+            plan, notification_id="n-1", now=NOW, case_key=CASE_KEY, templates=templates
+        )
+        data = ce["data"]
+        assert set(data) == {"kind", "referral_id", "case_reference", "needs", "actions", "message"}
+        assert data["actions"] == {
+            "confirm_deletion": {"method": "POST", "path": f"/referrals/{REFERRAL_ID}/data-deleted"}
+        }
+        assert f"/referrals/{REFERRAL_ID}/data-deleted" in data["message"]["text"]
+        assert data["message"]["language"] == plan.language
+        wire = json.dumps(ce, ensure_ascii=False)
+        for secret in (*PLANTED, CASE_ID, "sughd", "buston", "female", "18-24"):
+            assert secret not in wire.replace(BUSTON, "")
+        Notification.model_validate(ce)  # the published schema accepts it
+
+
+def test_the_reminder_goes_to_the_silent_providers_only() -> None:
+    reminded = DataDeletionReminded(**IDS, provider_ids=[FEMIDA], escalate_by=NOW)
+
+    [plan] = plans(reminded)
+
+    assert (plan.recipient_id, plan.template, plan.language) == (
+        FEMIDA,
+        "data_deletion_reminder",
+        "ru",
+    )
+
+
+def test_a_deletion_still_unconfirmed_goes_to_the_coordinator_the_event_names() -> None:
+    escalated = DataDeletionEscalated(
+        **IDS, provider_ids=[FEMIDA], coordinator_id="imcctip-secretariat"
+    )
+
+    [plan] = plans(escalated)
+
+    assert (plan.recipient_kind, plan.recipient_id, plan.template) == (
+        "coordinator",
+        "imcctip-secretariat",
+        "data_deletion_overdue",
+    )
+
+
+def test_every_language_has_the_withdrawal_texts() -> None:
+    templates = load_templates()
+    for language in ("en", "ru", "tg"):
+        for name in ("referral_withdrawn", "data_deletion_reminder", "data_deletion_overdue"):
+            assert name in templates.languages[language].templates, (language, name)
+
+
+def test_a_confirmation_notifies_nobody() -> None:
+    confirmed: Event = DataDeletionConfirmed(**IDS, provider_id=BUSTON)
+    assert who_hears_what(confirmed, facts_of_attempt(routed()), directory()) == []
