@@ -1,0 +1,53 @@
+"""The three services' public HTTP APIs, called with the signed-in person's own token.
+
+The web app never holds a token of its own: whatever a page shows or does, the API
+decided with the person's role and scope (backend-for-frontend, not a second gate that
+could be wider than the first)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from services.web.errors import ApiProblem
+
+SERVICES = ("case", "referral", "notify")
+
+
+class Apis:
+    """``await apis.call(token, "case", "GET", "/cases")`` → the JSON answer, or
+    ``ApiProblem`` with the service's problem+json (503 when it cannot be reached)."""
+
+    def __init__(self, base_urls: dict[str, str], client: httpx.AsyncClient) -> None:
+        self.base_urls = base_urls
+        self.client = client
+
+    async def call(
+        self,
+        token: str,
+        service: str,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | list[tuple[str, Any]] | None = None,
+        json: Any = None,
+    ) -> Any:
+        url = self.base_urls[service] + path
+        try:
+            r = await self.client.request(
+                method,
+                url,
+                params=params,
+                json=json,
+                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            )
+        except httpx.HTTPError:
+            raise ApiProblem(503, {"title": "Service Unavailable", "status": 503}) from None
+        if r.status_code >= 400:
+            try:
+                body = r.json()
+            except ValueError:
+                body = {}
+            raise ApiProblem(r.status_code, body if isinstance(body, dict) else {})
+        return r.json() if r.content else None
