@@ -49,6 +49,9 @@ class Projection:
     tables: tuple[str, ...]  # fully qualified, quoted
     apply: Apply
     rebuild: Rebuild | None = None  # None: replay through ``apply``
+    # Run once after the last batch, in its own transaction: a projection that also holds
+    # what its service received (and recorded) derives that part again here.
+    finish: Callable[[asyncpg.Connection], Awaitable[None]] | None = None
 
 
 async def rebuild(
@@ -88,7 +91,10 @@ async def rebuild(
         if progress is not None:
             rate = (done - start_done) / max(time.monotonic() - started, 1e-9)
             progress(done, max(total, done), rate)
-    await store.pool.execute(f'DELETE FROM "{store.schema}".checkpoint WHERE name = $1', marker)
+    async with store.pool.acquire() as conn, conn.transaction():
+        if projection.finish is not None:
+            await projection.finish(conn)
+        await conn.execute(f'DELETE FROM "{store.schema}".checkpoint WHERE name = $1', marker)
     return done
 
 

@@ -10,6 +10,7 @@ case store, so they are not listed here.
 from __future__ import annotations
 
 from services.case.app.projection import REBUILD_COLUMNS, TABLE, project, rebuild_fold
+from services.case.app.statistics import model as stats
 from shared.projections import Projection, Rebuild
 
 PROJECTIONS: dict[str, Projection] = {
@@ -17,5 +18,10 @@ PROJECTIONS: dict[str, Projection] = {
     # same rows (tests/integration/case/test_replay.py).
     "case_summary": Projection(
         "case_summary", (TABLE,), project, Rebuild(REBUILD_COLUMNS, rebuild_fold)
+    ),
+    # The statistics (docs/statistics.md): the case events through ``project``, then the
+    # referral facts derived again from the received events of the timeline.
+    "statistics": Projection(
+        "statistics", stats.TABLES, stats.project, finish=stats.refold_received
     ),
 }

@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 
+from services.case.app.statistics.model import record_received
 from shared.crypto import case_aad, open_sealed
 from shared.envelope import Envelope
 from shared.events.base import Event, Sealed
@@ -65,6 +66,7 @@ async def _timeline(
 
 
 async def apply_referral_event(conn: asyncpg.Connection, env: Envelope, event: Event) -> None:
+    await record_received(conn, env)  # statistics: referral facts and provider kinds
     data: dict[str, Any] = env.data
     case_id = data.get("case_id")
     if not isinstance(case_id, str):

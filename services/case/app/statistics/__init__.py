@@ -1,0 +1,1 @@
+"""Statistics for the national bodies (docs/statistics.md)."""

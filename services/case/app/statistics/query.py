@@ -1,0 +1,239 @@
+"""One statistics question to SQL over the read model, and its raw answer (per cell).
+
+The answer is unsuppressed: ``tables.publish`` applies the small-cell rule before anything
+leaves the service. Scope (a regional role's region) is decided on each case's region as
+it stands now, whatever ``as_of`` reads (docs/security.md: never scope on a past state).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import asyncpg
+
+from services.case.app.statistics.catalogue import MEASURES, Measure, month_starts
+from services.case.app.statistics.model import CASE, FACT, PROVIDER
+
+CHILD_BANDS = ("0-4", "5-11", "12-17")
+TOTAL = "\x00total"  # the key of a margin in ``Raw.durations`` (no dimension value has it)
+
+
+@dataclass(frozen=True)
+class Question:
+    """A validated question (the route checks the input; this trusts it)."""
+
+    measure: str
+    rows: str | None
+    columns: str | None
+    first_month: date  # the period: whole months, first..last inclusive
+    last_month: date
+    as_of: date | None = None  # read as the records stood at the end of this day (UTC)
+    filters: Mapping[str, str] = field(default_factory=dict)
+    region_scope: str | None = None  # only cases (now) in this region
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.first_month, time(), UTC)
+
+    @property
+    def end(self) -> datetime:
+        """Exclusive: the first instant after the period."""
+        last = month_starts(self.last_month, self.last_month)[0]
+        nxt = date(last.year + last.month // 12, last.month % 12 + 1, 1)
+        return datetime.combine(nxt, time(), UTC)
+
+    @property
+    def as_of_instant(self) -> datetime | None:
+        if self.as_of is None:
+            return None
+        return datetime.combine(self.as_of + timedelta(days=1), time(), UTC)
+
+    @property
+    def dimensions(self) -> tuple[str, ...]:
+        return tuple(d for d in (self.rows, self.columns) if d is not None)
+
+
+@dataclass(frozen=True)
+class Raw:
+    """Per (row value, column value): a count, or the durations' (n, median, p90)."""
+
+    counts: dict[tuple[str, str], int]
+    durations: dict[tuple[str, str], tuple[int, float | None, float | None]] | None = None
+
+
+_PERIOD_FORMAT = {"month": "YYYY-MM", "quarter": 'YYYY-"Q"Q', "year": "YYYY"}
+_OUTCOME = """CASE r.last_kind WHEN 'routed' THEN 'awaiting_answer'
+    WHEN 'unroutable' THEN 'unroutable' WHEN 'accepted' THEN 'accepted'
+    WHEN 'declined' THEN 'declined' WHEN 'escalated' THEN 'escalated'
+    WHEN 'service_started' THEN 'in_service' WHEN 'service_completed' THEN 'completed'
+    WHEN 'withdrawn' THEN 'withdrawn' ELSE 'requested' END"""
+# Facts of one referral at the same instant, in the order they happen.
+_RANK = """CASE kind WHEN 'referral_requested' THEN 0 WHEN 'routed' THEN 1
+    WHEN 'unroutable' THEN 1 WHEN 'declined' THEN 2 WHEN 'escalated' THEN 2
+    WHEN 'accepted' THEN 3 WHEN 'service_started' THEN 4 WHEN 'service_completed' THEN 5
+    WHEN 'withdrawn' THEN 6 ELSE 7 END"""
+
+
+def _expression(dimension: str) -> str:
+    if dimension == "category":
+        return "cat"
+    if dimension == "child":
+        bands = ", ".join(f"'{b}'" for b in CHILD_BANDS)
+        return (
+            f"CASE WHEN c.age_band IN ({bands}) THEN 'child'"
+            " WHEN c.age_band = 'unknown' THEN 'unknown' ELSE 'adult' END"
+        )
+    if dimension in _PERIOD_FORMAT:
+        return f"to_char(t_at AT TIME ZONE 'UTC', '{_PERIOD_FORMAT[dimension]}')"
+    if dimension == "need":
+        return "coalesce(r.need, 'unknown')"
+    if dimension == "provider_type":
+        return "CASE WHEN p_id IS NULL THEN 'none' ELSE coalesce(p.org_type, 'unknown') END"
+    if dimension == "outcome":
+        return _OUTCOME
+    return f"c.{dimension}"
+
+
+def _bind(dimension: str, t_at: str, p_id: str) -> str:
+    return _expression(dimension).replace("t_at", t_at).replace("p_id", p_id)
+
+
+class _Args:
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def add(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+
+def _snapshot(args: _Args, at: datetime | None) -> str:
+    """``stat_case`` rows as each case stood just before ``at`` (None: now)."""
+    if at is None:
+        return f"SELECT * FROM {CASE} WHERE valid_to IS NULL"
+    a = args.add(at)
+    return (
+        f"SELECT * FROM {CASE} WHERE valid_from < {a}::timestamptz"
+        f" AND (valid_to IS NULL OR valid_to >= {a}::timestamptz)"
+    )
+
+
+def _referrals(args: _Args, until: datetime | None) -> str:
+    """One row per need's referral, from its facts (up to ``until``)."""
+    cond = "" if until is None else f" AND at < {args.add(until)}::timestamptz"
+    order = f"at DESC, {_RANK} DESC"
+    return f"""SELECT referral_id, min(case_id) AS case_id, min(need) AS need,
+            min(at) FILTER (WHERE kind = 'referral_requested') AS requested_at,
+            min(at) FILTER (WHERE kind IN ('routed', 'unroutable')) AS routed_at,
+            min(at) FILTER (WHERE kind IN ('accepted', 'declined')) AS answered_at,
+            min(at) FILTER (WHERE kind = 'service_started') AS started_at,
+            (array_agg(kind ORDER BY {order})
+                FILTER (WHERE kind <> 'referral_requested'))[1] AS last_kind,
+            (array_agg(provider_id ORDER BY {order})
+                FILTER (WHERE provider_id IS NOT NULL))[1] AS provider_id
+        FROM {FACT} WHERE referral_id IS NOT NULL{cond} GROUP BY referral_id"""
+
+
+def build_sql(q: Question) -> tuple[str, list[Any]]:
+    """The SQL answering ``q``: rows of (row value, column value, n[, median, p90])."""
+    m: Measure = MEASURES[q.measure]
+    args = _Args()
+    until = q.as_of_instant
+    needs_referral = m.base in ("referral", "duration") or any(
+        d in ("need", "provider_type", "outcome") for d in (*q.dimensions, *q.filters)
+    )
+    ctes: list[str] = []
+    where: list[str] = []
+    if m.base == "active":
+        at = q.end if until is None else min(q.end, until)
+        ctes.append(f"c AS ({_snapshot(args, at)})")
+        source = "c"
+        t_at = "c.opened_at"
+        where += ["c.status = 'open'"]
+    else:
+        ctes.append(f"c AS ({_snapshot(args, until)})")
+        if needs_referral:
+            ctes.append(f"r AS ({_referrals(args, until)})")
+        if m.base == "referral":
+            t_at = "coalesce(r.requested_at, r.routed_at)"
+            source = "r JOIN c ON c.case_id = r.case_id"
+        elif m.base == "duration":
+            assert m.duration is not None
+            frm, to = m.duration
+            t_at = f"r.{to}"
+            source = "r JOIN c ON c.case_id = r.case_id"
+            where.append(f"r.{to} IS NOT NULL AND coalesce(r.{frm}, r.routed_at) IS NOT NULL")
+        else:
+            kinds = ("case_opened",) if m.base == "opened" else m.kinds
+            kind_args = args.add(list(kinds))
+            until_sql = "" if until is None else f" AND f.at < {args.add(until)}::timestamptz"
+            ctes.append(
+                f"""t AS (SELECT f.case_id, f.at, f.referral_id, f.provider_id FROM {FACT} f
+                    WHERE f.kind = ANY({kind_args}::text[]){until_sql})"""
+            )
+            t_at = "t.at"
+            source = "t JOIN c ON c.case_id = t.case_id"
+            if needs_referral:
+                source += " LEFT JOIN r ON r.referral_id = t.referral_id"
+        start, end = args.add(q.start), args.add(q.end)
+        where.append(f"{t_at} >= {start}::timestamptz AND {t_at} < {end}::timestamptz")
+    if m.name == "casualties":
+        where.append("c.casualty <> 'none'")
+    # A fact's own provider (the one escalated, the one serving); else the referral's last.
+    p_id = "coalesce(t.provider_id, r.provider_id)" if source.startswith("t ") else "r.provider_id"
+    if needs_referral and m.base != "active":
+        source += f" LEFT JOIN {PROVIDER} p ON p.provider_id = {p_id}"
+    if "category" in (*q.dimensions, *q.filters):
+        source += " CROSS JOIN LATERAL unnest(c.categories) AS cat"
+    if m.base == "active":  # the period's end is the moment read; its start plays no part
+        where.append(f"c.opened_at < {args.add(q.end)}::timestamptz")
+    for dimension, value in sorted(q.filters.items()):
+        where.append(f"{_bind(dimension, t_at, p_id)} = {args.add(value)}")
+    if q.region_scope is not None:
+        where.append(
+            f"EXISTS (SELECT 1 FROM {CASE} s WHERE s.case_id = c.case_id"
+            f" AND s.valid_to IS NULL AND s.region = {args.add(q.region_scope)})"
+        )
+    row = _bind(q.rows, t_at, p_id) if q.rows else "''::text"
+    col = _bind(q.columns, t_at, p_id) if q.columns else "''::text"
+    if m.base == "duration":
+        assert m.duration is not None
+        frm, to = m.duration
+        hours = f"extract(epoch FROM r.{to} - coalesce(r.{frm}, r.routed_at)) / 3600.0"
+        measure = (
+            f"count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY {hours}),"
+            f" percentile_cont(0.9) WITHIN GROUP (ORDER BY {hours})"
+        )
+    else:
+        measure = "count(*)"
+    # Durations: the margins' medians are their own (not sums): one grouping set each.
+    groups = f"GROUPING SETS (({row}, {col}), ({row}), ({col}), ())" if m.duration else "1, 2"
+    sql = f"""WITH {", ".join(ctes)}
+        SELECT {row} AS row_value, {col} AS column_value, {measure},
+               {f"GROUPING({row}, {col})" if m.duration else "0"} AS margin
+        FROM {source} WHERE {" AND ".join(where)}
+        GROUP BY {groups}"""
+    return sql, args.values
+
+
+async def answer(pool: asyncpg.Pool | asyncpg.Connection, q: Question) -> Raw:
+    sql, args = build_sql(q)
+    rows = await pool.fetch(sql, *args)
+    if MEASURES[q.measure].base != "duration":
+        return Raw({(r[0], r[1]): int(r[2]) for r in rows})
+    counts: dict[tuple[str, str], int] = {}
+    durations: dict[tuple[str, str], tuple[int, float | None, float | None]] = {}
+    for r in rows:
+        # margin bits: 2 = row value rolled up (a column total), 1 = column value rolled up
+        key = (TOTAL if r["margin"] & 2 else r[0], TOTAL if r["margin"] & 1 else r[1])
+        durations[key] = (int(r[2]), _float(r[3]), _float(r[4]))
+        if not r["margin"]:
+            counts[key] = int(r[2])
+    return Raw(counts, durations)
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else round(float(value), 1)

@@ -1,0 +1,248 @@
+"""Generated worlds for the statistics tests: cases with profiles, identification,
+closures and referrals whose lifecycle the referral service would report, written as live
+(the case events through the append's projections, the referral events through the case
+service's consumer handler), and an independent recount of what the statistics must say.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from hypothesis import strategies as st
+
+from services.case.app.projection import project as project_summary
+from services.case.app.statistics.model import project as project_statistics
+from services.case.app.timeline import apply_referral_event, record_own_events
+from shared.envelope import Actor, Envelope
+from shared.events.base import Event
+from shared.events.case import (
+    CaseClosed,
+    ConsentScope,
+    IdentificationRecorded,
+    ReferralRequested,
+)
+from shared.eventstore import EventStore, NewEvent
+from tests.unit.case.builders import opened, profiled
+
+ACTOR = Actor(sub="caseworker-1", role="caseworker")
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+DISTRICT = {"sughd": "khujand", "khatlon": "kulob", "gbao": "khorog"}
+PROVIDER_TYPES = {"p1": "ngo", "p2": "government"}  # p3 is not in the directory
+PATHS: tuple[tuple[str, ...], ...] = (
+    (),
+    ("routed:p1",),
+    ("routed:p1", "accepted", "service_started", "service_completed"),
+    ("routed:p2", "declined", "routed:p1", "accepted", "service_started"),
+    ("unroutable",),
+    ("routed:p3", "escalated", "routed:p1", "accepted"),
+    ("routed:p1", "accepted", "withdrawn"),
+)
+NAMES = {
+    "routed": "ReferralRouted",
+    "unroutable": "ReferralUnroutable",
+    "accepted": "ReferralAccepted",
+    "declined": "ReferralDeclined",
+    "escalated": "ReferralEscalated",
+    "service_started": "ServiceStarted",
+    "service_completed": "ServiceCompleted",
+    "withdrawn": "ReferralWithdrawn",
+}
+
+need_st = st.fixed_dictionaries(
+    {
+        "path": st.sampled_from(PATHS),
+        "gaps": st.lists(st.integers(1, 400), min_size=6, max_size=6),
+    }
+)
+case_st = st.fixed_dictionaries(
+    {
+        "region": st.sampled_from(sorted(DISTRICT)),
+        "categories": st.sampled_from(
+            [["trafficking"], ["mine_eo"], ["trafficking", "refugee_asylum"]]
+        ),
+        "profile": st.none()
+        | st.fixed_dictionaries(
+            {
+                "sex": st.sampled_from(["female", "male", "unknown"]),
+                "age_band": st.sampled_from(["12-17", "18-24", "40-59"]),
+                "disability": st.booleans(),
+                "citizenship_status": st.sampled_from(["citizen", "foreign_national"]),
+                "with_district": st.booleans(),
+                "region": st.none() | st.sampled_from(sorted(DISTRICT)),
+            }
+        ),
+        "identification": st.none() | st.sampled_from(["presumed", "identified"]),
+        "opened_day": st.integers(0, 200),
+        "close_after_days": st.none() | st.integers(1, 90),
+        "needs": st.dictionaries(
+            st.sampled_from(["shelter", "medical", "psychosocial"]), need_st, max_size=2
+        ),
+    }
+)
+world_st = st.lists(case_st, min_size=1, max_size=14)
+
+
+@dataclass
+class Case:
+    """A generated case as the recount sees it: dimension changes and facts, timed."""
+
+    id: str
+    opened_at: datetime
+    changes: list[tuple[datetime, dict[str, Any]]] = field(default_factory=list)
+    referrals: dict[str, dict[str, Any]] = field(default_factory=dict)  # need -> facts
+
+    def as_of(self, t: datetime | None) -> dict[str, Any]:
+        state: dict[str, Any] = {}
+        for at, change in self.changes:
+            if t is None or at < t:
+                state.update(change)
+        return state
+
+
+@dataclass
+class World:
+    cases: list[Case] = field(default_factory=list)
+
+
+def _request(need: list[str], referral_id: str) -> ReferralRequested:
+    return ReferralRequested(
+        referral_id=referral_id,
+        needs=need,  # type: ignore[arg-type]
+        urgency="routine",
+        categories=["trafficking"],
+        region="sughd",
+        district=None,
+        sex="female",
+        age_band="18-24",
+        language="tg",
+        disability=False,
+        consent=ConsentScope(
+            consent_id="consent-1",
+            service_types=["shelter"],
+            provider_ids=[],
+            data_categories=["needs", "demographics"],
+            expires_at=None,
+        ),
+        emergency_without_consent=False,
+        emergency_reason=None,
+        note=None,
+        office=None,
+        caseworker="cw-dilnoza",
+    )
+
+
+async def _append(
+    pool: asyncpg.Pool, store: EventStore, case_id: str, version: int, e: Event, at: datetime
+) -> int:
+    async with pool.acquire() as conn, conn.transaction():
+        stored = await store.append(case_id, version, [NewEvent(e, ACTOR, "t", occurred_at=at)],
+                                    conn=conn)  # fmt: skip
+        await project_summary(conn, stored)
+        await project_statistics(conn, stored)
+        await record_own_events(conn, stored)
+    return version + 1
+
+
+_seq = iter(range(1, 10**9))
+
+
+async def receive(pool: asyncpg.Pool, name: str, data: dict[str, Any], at: datetime) -> None:
+    """A referral-service event arriving at the case service's consumer."""
+    env = Envelope(
+        id=str(uuid.uuid4()),
+        source="safepath/referral",
+        type=f"org.safepath.referral.{name}.v1",
+        subject=str(data.get("referral_id", "directory")),
+        time=at,
+        dataschema="urn:test",
+        streamversion=next(_seq),
+        correlationid="t",
+        actor="service:referral",
+        data=data,
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        await apply_referral_event(conn, env, None)  # type: ignore[arg-type]
+
+
+async def register_providers(pool: asyncpg.Pool) -> None:
+    for pid, org_type in PROVIDER_TYPES.items():
+        await receive(pool, "ProviderRegistered", {"provider": {"id": pid, "org_type": org_type}},
+                      T0)  # fmt: skip
+
+
+async def write_world(pool: asyncpg.Pool, spec: list[dict[str, Any]]) -> World:
+    store = EventStore(pool, "case")
+    world = World()
+    for c in spec:
+        case_id = str(uuid.uuid4())
+        at = T0 + timedelta(days=c["opened_day"], minutes=7)
+        case = Case(case_id, at)
+        region = c["region"]
+        v = await _append(pool, store, case_id, 0, opened(region=region, office=None,
+                          categories=c["categories"]), at)  # fmt: skip
+        case.changes.append((at, {"region": region, "categories": c["categories"],
+                                  "status": "open"}))  # fmt: skip
+        p = c["profile"]
+        if p is not None:
+            pregion = p["region"] or region
+            district = DISTRICT[pregion] if p["with_district"] else None
+            e = profiled(
+                sex=p["sex"], age_band=p["age_band"], disability=p["disability"],
+                citizenship_status=p["citizenship_status"], region=pregion, district=district,
+                categories=c["categories"],
+            )  # fmt: skip
+            v = await _append(pool, store, case_id, v, e, at)
+            case.changes.append(
+                (at, {"region": pregion, "district": district or "unknown", "sex": p["sex"],
+                      "age_band": p["age_band"], "disability": "yes" if p["disability"] else "no",
+                      "nationality_group": p["citizenship_status"]})
+            )  # fmt: skip
+        if c["identification"]:
+            t = at + timedelta(days=1)
+            e = IdentificationRecorded(
+                status=c["identification"], basis="indicators_present", deciding_agency="police"
+            )
+            v = await _append(pool, store, case_id, v, e, t)
+            case.changes.append((t, {"identification": c["identification"]}))
+        if c["needs"]:
+            t = at + timedelta(days=2)
+            request = str(uuid.uuid4())
+            v = await _append(pool, store, case_id, v, _request(sorted(c["needs"]), request), t)
+            for need, n in sorted(c["needs"].items()):
+                rid = str(uuid.uuid5(uuid.UUID(request), need))
+                facts: list[tuple[datetime, str, str | None]] = [(t, "requested", None)]
+                when, attempt = t, 0
+                for step, gap in zip(n["path"], n["gaps"], strict=False):
+                    when = when + timedelta(hours=gap)
+                    kind, _, provider = step.partition(":")
+                    data: dict[str, Any] = {"referral_id": rid, "case_id": case_id}
+                    if kind in ("routed", "unroutable"):
+                        attempt += 1
+                        data.update(need=need, attempt=attempt, request_id=request)
+                    if kind == "routed":
+                        data["provider_id"] = provider
+                    elif kind in ("accepted", "declined", "escalated", "service_started",
+                                  "service_completed"):  # fmt: skip
+                        provider = _last_provider(facts)
+                        data["provider_id"] = provider
+                    if kind == "declined":
+                        data["reason_code"] = "no_capacity"
+                    if kind == "withdrawn":
+                        data["cause"] = "case_closed"
+                    await receive(pool, NAMES[kind], data, when)
+                    facts.append((when, kind, provider or None))
+                case.referrals[need] = {"rid": rid, "facts": facts}
+        if c["close_after_days"] is not None:
+            t = at + timedelta(days=c["close_after_days"], hours=1)
+            v = await _append(pool, store, case_id, v, CaseClosed(reason="lost_contact"), t)
+            case.changes.append((t, {"status": "closed"}))
+        world.cases.append(case)
+    return world
+
+
+def _last_provider(facts: list[tuple[datetime, str, str | None]]) -> str | None:
+    return next((p for _, k, p in reversed(facts) if p), None)
