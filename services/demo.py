@@ -9,6 +9,9 @@ interfaces only (HTTP and NATS), and says in plain language what happens, with t
 3. the shelter hears of its referral on its NATS subject and over a signed webhook to a
    receiver this demo starts (the signature is verified with Standard Webhooks);
 4. the shelter accepts; the legal aid centre declines and the referral goes elsewhere;
+   then she withdraws her consent: every provider that received one of her referrals
+   (the one that declined too) is told on its subject and webhook to stop and delete,
+   reads the referral as 410 Gone from then on, and confirms the deletion;
 5. an emergency referral for a mine survivor in Khorog escalates when its answer time
    passes (only visible when the system runs with a short emergency SLA);
 6. an auditor reads the case's history and verifies every service's audit chain.
@@ -71,6 +74,11 @@ class DemoResult:
     shelter_status: str | None = None
     legal_declined_by: str | None = None
     legal_rerouted_to: str | None = None
+    consent_id: str = ""
+    told_to_delete: list[str] = field(default_factory=list)  # providers, after withdrawal
+    withdrawal_webhook_verified: bool = False
+    shelter_gone_status: int | None = None  # what the shelter's GET answers afterwards
+    deletion_confirmed: bool = False
     emergency_case_id: str = ""
     emergency_referral_id: str = ""
     emergency_first_provider: str | None = None
@@ -173,9 +181,9 @@ class WebhookReceiver:
             self.verified.append(notification)
         return 204
 
-    def find(self, referral_id: str) -> dict[str, Any] | None:
+    def find(self, referral_id: str, kind: str | None = None) -> dict[str, Any] | None:
         for n in self.verified:
-            if n.get("subject") == referral_id:
+            if n.get("subject") == referral_id and kind in (None, n.get("data", {}).get("kind")):
                 return n
         return None
 
@@ -248,6 +256,7 @@ class Demo:
             await self.shelter_hears_of_it()
             await self.shelter_accepts()
             await self.legal_aid_declines()
+            await self.consent_withdrawn()
             await self.emergency_escalates()
             await self.auditor_checks()
         finally:
@@ -304,6 +313,7 @@ class Demo:
                 "given_by": "survivor",
             }
             consent_id = _ok(await cw.post(f"{base}/consents", json=consent))["consent_id"]
+            r.consent_id = consent_id
             self.say(
                 f"   consent {consent_id}: she agrees to be referred for "
                 f"{', '.join(NEEDS)} (needs and demographics only)"
@@ -468,9 +478,61 @@ class Demo:
         if row["reasons"]:
             self.say(f"   why: {row['reasons']['summary']}")
 
+    async def consent_withdrawn(self) -> None:
+        r = self.result
+        rid, provider = r.referral_ids["shelter"], r.routed["shelter"]
+        self.step(6, f"She withdraws consent {r.consent_id}: every provider must stop and delete")
+        async with self.client(
+            self.ep.case_url, "demo-caseworker-khujand", "caseworker", **KHUJAND
+        ) as cw:
+            path = f"/cases/{r.case_id}/consents/{r.consent_id}/withdraw"
+            _ok(await cw.post(path, json={"reason_code": "survivor_request"}))
+        self.say("   consent withdrawn in the case service; the referral service withdraws")
+
+        async def all_told() -> list[dict[str, Any]] | None:
+            rows = await self._case_referrals(r.case_id, **KHUJAND)
+            told = [row for row in rows if row["deletion_requested"]]
+            return rows if len(told) == len(rows) else None
+
+        rows = await _until(all_told, self.timeout)
+        if rows is None:
+            raise DemoFailed(f"the withdrawal of case {r.case_id}'s referrals did not happen")
+        for row in sorted(rows, key=lambda x: NEEDS.index(x["need"])):
+            r.told_to_delete += row["deletion_requested"]
+            self.say(
+                f"   {row['need']:<9} referral {row['referral_id']} ({row['status']}): "
+                f"told to delete: {', '.join(row['deletion_requested'])}"
+            )
+        if not provider:
+            return
+        hook = await _until(
+            lambda: _const(self.receiver.find(rid, "referral_withdrawn")), self.timeout
+        )
+        if hook is not None:
+            r.withdrawal_webhook_verified = True
+            self.say(
+                f"   webhook ({provider}, signature verified, in "
+                f"{hook['data']['message']['language']}):"
+            )
+            self.say(f'         "{hook["data"]["message"]["text"]}"')
+            self.say("         (only the referral id, case reference and need: nothing else)")
+        else:
+            self.say("   webhook: the withdrawal did not arrive in time")
+        async with self.client(
+            self.ep.referral_url, f"demo-{provider}", "provider", provider_id=provider
+        ) as p:
+            r.shelter_gone_status = (await p.get(f"/referrals/{rid}")).status_code
+            self.say(f"   the shelter asks for the referral again: {r.shelter_gone_status} Gone")
+            confirmed = await p.post(f"/referrals/{rid}/data-deleted")
+        r.deletion_confirmed = confirmed.status_code == 200
+        self.say(
+            f"   the shelter confirms it deleted everything: {confirmed.status_code}; the others"
+            " are reminded, then the coordinator is told, if they stay silent"
+        )
+
     async def emergency_escalates(self) -> None:
         r = self.result
-        self.step(6, "A caseworker in Khorog asks for emergency care for a mine survivor")
+        self.step(7, "A caseworker in Khorog asks for emergency care for a mine survivor")
         async with self.client(
             self.ep.case_url, "demo-caseworker-khorog", "caseworker", **KHOROG
         ) as cw:
@@ -558,7 +620,7 @@ class Demo:
 
     async def auditor_checks(self) -> None:
         r = self.result
-        self.step(7, f"An auditor reads case {r.case_id}'s history and verifies the audit chain")
+        self.step(8, f"An auditor reads case {r.case_id}'s history and verifies the audit chain")
         async with self.client(self.ep.case_url, "demo-auditor", "auditor") as a:
             resp = await a.get(f"/cases/{r.case_id}/history")
             if resp.status_code == 200:

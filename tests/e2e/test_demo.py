@@ -54,6 +54,12 @@ async def test_the_demo_plays_the_whole_referral_story(system: System) -> None:
     assert result.shelter_status == "accepted", story
     assert result.legal_declined_by is not None
     assert result.legal_rerouted_to not in (None, result.legal_declined_by), story
+    # The withdrawn consent reached every provider of her referrals, the decliner too; the
+    # shelter heard it by webhook, reads the referral as 410 Gone and confirmed deletion.
+    assert result.legal_declined_by in result.told_to_delete, story
+    assert SHELTER in result.told_to_delete, story
+    assert result.withdrawal_webhook_verified, story
+    assert result.shelter_gone_status == 410 and result.deletion_confirmed, story
     # The emergency for the mine survivor escalated when its 3-second answer time passed.
     assert result.emergency_first_provider is not None
     assert result.escalated, story
