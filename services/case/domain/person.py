@@ -7,11 +7,12 @@ side's state, so each case checks its own rules (a link twice, an unlink never l
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import date
 
 from pydantic import BaseModel, ConfigDict
 
-from services.case.domain.errors import InvalidTransition
+from services.case.domain.errors import DomainError, InvalidTransition
 from services.case.domain.state import Case
 from shared.events.base import Event
 from shared.events.case import Identifier, UuidString
@@ -117,6 +118,36 @@ def decide_person(state: Case, command: PersonCommand, case_id: str | None = Non
                 raise InvalidTransition("the pair was not dismissed")
             return [DuplicateDismissalReverted(other_case_id=command.other_case_id)]
     raise InvalidTransition("unknown command")
+
+
+class ReferralOnLinkedCase(DomainError):
+    """The same person's linked case already asked for this need."""
+
+    code = "referral_on_linked_case"
+
+    def __init__(self, case_id: str, needs: Sequence[str]) -> None:
+        super().__init__(
+            f"case {case_id} is linked as the same person and already requested: "
+            f"{', '.join(needs)}; refer there, or unlink the cases"
+        )
+
+
+def check_not_referred_on_linked(
+    needs: Sequence[str], urgency: str, linked: Mapping[str, Case]
+) -> None:
+    """A person gets one referral per need across their linked cases: a need requested on
+    an open linked case is refused here (an emergency always proceeds). What the referral
+    service did with that request (declined, withdrawn) is not the case state's business,
+    so closing the other case or unlinking frees the need."""
+    if urgency == "emergency":
+        return
+    for case_id, other in sorted(linked.items()):
+        if other.is_closed:
+            continue
+        asked = {n for r in other.referrals for n in r.needs}
+        both = [n for n in needs if n in asked]
+        if both:
+            raise ReferralOnLinkedCase(case_id, both)
 
 
 def _not_self(case_id: str | None, other: str) -> None:

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import asyncpg
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
+from services.case.app.handling import Written
+from services.case.app.loading import load_case
 from services.case.app.policy import WRITE_ROLES
 from services.case.app.sealing import seal_text
 from services.case.domain import Case
@@ -21,6 +24,7 @@ from services.case.domain.commands import (
     RequestReferral,
     TransferCase,
 )
+from services.case.domain.person import check_not_referred_on_linked
 from services.case.entrypoints.change import Change, doc
 from services.case.entrypoints.schemas import (
     CaseWritten,
@@ -52,8 +56,22 @@ async def post_referral(body: ReferralIn, change: Change) -> JSONResponse:
             note=seal_text(key, change.case_id, body.note),
         )
 
+    async def once_per_person(conn: asyncpg.Connection, written: Written) -> None:
+        # Refused (and rolled back) when a linked case of the same person asked already.
+        svc = change.service
+        case = (await load_case(svc.store, change.case_id, conn=conn)).state
+        if case is not None and case.same_person:
+            linked = {c: await load_case(svc.store, c, conn=conn) for c in case.same_person}
+            states = {c: x.state for c, x in linked.items() if x.state is not None}
+            check_not_referred_on_linked(body.needs, body.urgency, states)
+
     return await change.run(
-        body, build, status=202, model=ReferralAccepted, ids={"referral_id": referral_id}
+        body,
+        build,
+        status=202,
+        model=ReferralAccepted,
+        ids={"referral_id": referral_id},
+        after=once_per_person,
     )
 
 
