@@ -32,9 +32,15 @@ if TYPE_CHECKING:
     from shared.installation import Installation
 
 SERVICES = ("case", "referral", "notify")
+# What `safepath up` starts and keeps running: the three services and the web app.
+PROCESSES = (*SERVICES, "web")
 
 
 def _port_of(settings: Settings, service: str) -> int:
+    if service == "web":
+        from services.web.config import WebSettings
+
+        return WebSettings().port
     return int(getattr(settings, f"{service}_port"))
 
 
@@ -141,11 +147,12 @@ def cmd_up(args: argparse.Namespace) -> int:
         def spawn(svc: str) -> subprocess.Popen[bytes]:
             return subprocess.Popen(
                 [sys.executable, "-m", f"services.{svc}"],
-                env={**env, **install.service_env(svc)},
+                # The web app has no bus identity: it only calls the services' HTTP APIs.
+                env={**env, **(install.service_env(svc) if svc in SERVICES else {})},
             )
 
-        procs.extend(spawn(svc) for svc in SERVICES)
-        for svc in SERVICES:
+        procs.extend(spawn(svc) for svc in PROCESSES)
+        for svc in PROCESSES:
             _wait_ready(f"http://{settings.host}:{_port_of(settings, svc)}/readyz", procs)
         auth = AuthConfig.from_settings(settings)
         token = mint_token(auth, "dev-caseworker", "caseworker", region="sughd", office="khujand")
@@ -155,10 +162,13 @@ def cmd_up(args: argparse.Namespace) -> int:
         for svc in SERVICES:
             base = f"http://{settings.host}:{_port_of(settings, svc)}"
             print(f"  {svc:<8} service    {base}   (API docs {base}/docs)")
+        web = f"http://{settings.host}:{_port_of(settings, 'web')}"
+        print(f"  web app             {web}   (open it in a browser)")
         print(f"  data directory      {data}")
         print(f"  NATS credentials    {install.credentials.directory / 'creds'}  (owner-only)")
         print("  a provider's        safepath nats credentials --provider <id>")
         print(f"\nA development caseworker token (12 h):\n  {token}")
+        print(f"\nOpen {web} and use the development sign-in (pick a role, office, provider).")
         print("\nPress Ctrl-C to stop everything.", flush=True)
         _supervise(procs, spawn)
         return 0  # not reached: only Ctrl-C or TERM ends the supervision
@@ -185,11 +195,11 @@ def _supervise(
 ) -> None:
     """Restart a service that exits, with a growing pause (1 s, doubling to 30 s; back to
     1 s once it has stayed up a minute), until Ctrl-C or TERM."""
-    started = {svc: time.monotonic() for svc in SERVICES}
-    pause = dict.fromkeys(SERVICES, 1.0)
+    started = {svc: time.monotonic() for svc in PROCESSES}
+    pause = dict.fromkeys(PROCESSES, 1.0)
     while True:
         time.sleep(0.5)
-        for i, svc in enumerate(SERVICES):
+        for i, svc in enumerate(PROCESSES):
             p = procs[i]
             if p.poll() is None:
                 if time.monotonic() - started[svc] > 60:

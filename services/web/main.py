@@ -35,6 +35,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 NO_SESSION_PREFIXES = ("/static/", "/healthz", "/readyz")
 
 Clock = Callable[[], datetime]
+PAGE_MODULES = (routes_signin, routes_cases, routes_inbox, routes_supervise, routes_audit)
 
 
 def create_app(
@@ -171,6 +172,6 @@ def create_app(
         return RedirectResponse("/static/favicon.svg", status_code=301)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (routes_signin, routes_cases, routes_inbox, routes_supervise, routes_audit):
+    for module in PAGE_MODULES:
         app.include_router(module.router)
     return app

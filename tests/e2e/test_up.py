@@ -22,7 +22,7 @@ import pytest
 from shared.devservers import free_port, port_open
 from shared.settings import PROJECT_ROOT
 
-SERVICES = ("case", "referral", "notify")
+SERVICES = ("case", "referral", "notify", "web")  # `up` starts the web app too
 
 
 class Up:
@@ -37,6 +37,7 @@ class Up:
             SAFEPATH_CASE_PORT=str(self.ports["case"]),
             SAFEPATH_REFERRAL_PORT=str(self.ports["referral"]),
             SAFEPATH_NOTIFY_PORT=str(self.ports["notify"]),
+            SAFEPATH_WEB_PORT=str(self.ports["web"]),
             SAFEPATH_LOG_FORMAT="json",
         )
         self.log = tmp / "up.log"
