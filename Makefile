@@ -92,8 +92,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/load_case.py
 	$(BIN)/python bench/signatures.py
 	$(BIN)/python bench/flow.py
+	$(BIN)/python bench/dedup_quality.py
+	$(BIN)/python bench/dedup_lookup.py
 
-BENCHES := append intake routing notify replay verify load_case signatures flow
+BENCHES := append intake routing notify replay verify load_case signatures flow dedup_quality dedup_lookup
 bench-quick: $(STAMP)
 	@for b in $(BENCHES); do \
 		echo "== bench/$$b.py --quick"; \

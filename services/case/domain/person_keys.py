@@ -131,10 +131,12 @@ def stored_keys(identity: Identity) -> list[Probe]:
         keys += [
             Probe(k, _values(k, given, family, sex, dob), 1.0) for k in ("name_dob", "sound_dob")
         ]
-    marks = ["any"] if identity.date_of_birth else ["any", "nodob"]
-    for mark in marks:
+    marks = [(year, "any")] if identity.date_of_birth else [(year, "any"), (year, "nodob")]
+    if identity.year_estimated:  # an estimated age: either neighbouring year, marked so
+        marks += [(year - 1, "est"), (year + 1, "est")]
+    for y, mark in marks:
         for k in ("name_year", "sound_year"):
-            keys.append(Probe(k, _values(k, given, family, sex, f"{year}:{mark}"), 1.0))
+            keys.append(Probe(k, _values(k, given, family, sex, f"{y}:{mark}"), 1.0))
     return keys
 
 
@@ -156,16 +158,18 @@ def lookup_keys(identity: Identity) -> list[Probe]:
             for d, dw in dates:
                 for k in ("name_dob", "sound_dob"):
                     probes.append(Probe(k, _values(k, given, family, sex, d.isoformat()), dw))
-            # Against cases that only know a year.
+            # Against cases that only know a year, or estimated it one year off.
             for k in ("name_year", "sound_year"):
                 probes.append(Probe(k, _values(k, given, family, sex, f"{year}:nodob"), w))
+                est = _values(k, given, family, sex, f"{year}:est")
+                probes.append(Probe(k, est, w * NEAR_YEAR))
             continue
-        years = [(year, w)]
+        years = [(year, "any", w), (year, "est", w * NEAR_YEAR)]
         if identity.year_estimated:
-            years += [(year - 1, w * NEAR_YEAR), (year + 1, w * NEAR_YEAR)]
-        for y, yw in years:
+            years += [(year - 1, "any", w * NEAR_YEAR), (year + 1, "any", w * NEAR_YEAR)]
+        for y, mark, yw in years:
             for k in ("name_year", "sound_year"):
-                probes.append(Probe(k, _values(k, given, family, sex, f"{y}:any"), yw))
+                probes.append(Probe(k, _values(k, given, family, sex, f"{y}:{mark}"), yw))
     return probes
 
 
