@@ -20,6 +20,7 @@ from services.referral.app.referrals import Referrals
 from services.referral.config import ReferralSettings
 from services.referral.entrypoints.consumers import subscribe_case_events
 from services.referral.entrypoints.deps import CONFLICT, ReferralService, problem_of
+from services.referral.entrypoints.routes_coordinator import router as coordinator_router
 from services.referral.entrypoints.routes_directory import router as directory_router
 from services.referral.entrypoints.routes_referrals import router as referrals_router
 from shared.app import StartRuntime, create_service_app
@@ -98,7 +99,7 @@ def bootstrap(
         settings=settings,
         migrations=migration_dirs("referral"),
         wire=wire,
-        routers=(referrals_router, directory_router),
+        routers=(referrals_router, directory_router, coordinator_router),
         on_started=on_started,
         start=start,
     )

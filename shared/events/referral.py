@@ -308,6 +308,29 @@ class ReferralWithdrawn(_ReferralEvent):
     cause: WithdrawalCause
 
 
+# -- the coordinator acts on an unroutable referral (docs/routing.md, "Coordinators")
+
+# Why a coordinator chose a provider by hand, outside the automatic rules.
+AssignmentReason = Literal[
+    "provider_agreed_exception",  # the provider agreed to take this person anyway
+    "travel_arranged",  # the person is brought to a provider outside their area
+    "directory_out_of_date",  # the directory is wrong; it is being corrected
+    "no_other_option",
+    "other",
+]
+
+
+@registry.register
+class ReferralAssignedByHand(_ReferralEvent):
+    """A coordinator chose ``provider_id`` outside the automatic rules; the rules it does
+    not meet are in ``overridden``. A ``ReferralRouted`` to that provider follows."""
+
+    provider_id: str
+    reason_code: AssignmentReason
+    assigned_by: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    overridden: list[Rule]
+
+
 # -- data deletion after a withdrawal (docs/routing.md, "Withdrawal reaches every provider")
 
 
@@ -411,6 +434,7 @@ REFERRAL_EVENTS: tuple[type[Event], ...] = (
     ServiceStarted,
     ServiceCompleted,
     ReferralWithdrawn,
+    ReferralAssignedByHand,
     DataDeletionRequested,
     DataDeletionConfirmed,
     DataDeletionReminded,

@@ -124,6 +124,21 @@ class Projection:
             )
         )
 
+    async def with_status(
+        self, conn: asyncpg.Connection | asyncpg.Pool, status: str, region: str | None
+    ) -> list[Any]:
+        """Referrals in ``status`` (the coordinator's queue), of the person's current
+        ``region`` when given, oldest first."""
+        return list(
+            await conn.fetch(
+                f"SELECT * FROM ({self._scoped}) q WHERE q.status = $1"
+                " AND ($2::text IS NULL OR q.scope_region = $2)"
+                " ORDER BY q.updated_at, q.referral_id LIMIT 500",
+                status,
+                region,
+            )
+        )
+
     async def withdrawable_of_case(
         self, conn: asyncpg.Connection, case_id: str, consent_id: str | None = None
     ) -> list[str]:

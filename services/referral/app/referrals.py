@@ -22,11 +22,13 @@ from services.referral.app.directory_store import (
 from services.referral.app.projection import Projection
 from services.referral.domain.commands import (
     AcceptReferral,
+    AssignProvider,
     ChaseDataDeletion,
     Command,
     DeclineReferral,
     EscalateReferral,
     OpenReferral,
+    RerouteReferral,
 )
 from services.referral.domain.decide import decide
 from services.referral.domain.directory_view import DirectoryView
@@ -62,7 +64,14 @@ class Outcome:
 
 # Commands decided on the directory: those that route, and the deletion timer (which
 # names the coordinator to escalate to).
-_ROUTING = (OpenReferral, DeclineReferral, EscalateReferral, ChaseDataDeletion)
+_ROUTING = (
+    OpenReferral,
+    DeclineReferral,
+    EscalateReferral,
+    ChaseDataDeletion,
+    AssignProvider,
+    RerouteReferral,
+)
 
 
 class Referrals:

@@ -9,7 +9,7 @@ from datetime import timedelta
 from services.referral.domain.routing import RoutingFacts, order_needs
 from shared.events.base import Sealed
 from shared.events.case import ConsentScope, ReferralRequested
-from shared.events.referral import DeclineReason, WithdrawalCause
+from shared.events.referral import AssignmentReason, DeclineReason, WithdrawalCause
 from shared.events.vocabulary import ServiceType, Urgency
 
 
@@ -94,6 +94,23 @@ class EscalateReferral:
     referral_id: str
 
 
+@dataclass(frozen=True)
+class AssignProvider:
+    """A coordinator gives an unroutable referral to ``provider_id`` by hand."""
+
+    referral_id: str
+    provider_id: str
+    reason_code: AssignmentReason
+    assigned_by: str  # the coordinator's account subject
+
+
+@dataclass(frozen=True)
+class RerouteReferral:
+    """A coordinator runs routing again on an unroutable referral (the directory changed)."""
+
+    referral_id: str
+
+
 # How long a provider has to confirm a deletion, and then to answer the reminder.
 DEFAULT_CONFIRM_WITHIN = timedelta(days=3)
 DEFAULT_ESCALATE_WITHIN = timedelta(days=2)
@@ -135,4 +152,6 @@ Command = (
     | WithdrawReferral
     | ConfirmDataDeleted
     | ChaseDataDeletion
+    | AssignProvider
+    | RerouteReferral
 )

@@ -8,27 +8,39 @@ is excluded, so no provider receives the same referral twice.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import get_args
 
 from services.referral.domain.commands import (
     AcceptReferral,
+    AssignProvider,
     ChaseDataDeletion,
     Command,
     ConfirmDataDeleted,
     DeclineReferral,
     EscalateReferral,
     OpenReferral,
+    RerouteReferral,
     StartService,
     WithdrawReferral,
 )
 from services.referral.domain.directory_view import DirectoryView
 from services.referral.domain.errors import (
+    CannotAssign,
     InvalidTransition,
     NoCoordinator,
     NotAssignedProvider,
+    ProviderNotInDirectory,
     ReferralAlreadyOpened,
     ReferralNotFound,
 )
-from services.referral.domain.routing import RoutingFacts, coordinator_for, route
+from services.referral.domain.routing import (
+    RoutingFacts,
+    consent_basis,
+    coordinator_for,
+    failed_rules,
+    proximity,
+    route,
+)
 from services.referral.domain.sla import DEFAULT_SLAS, Slas
 from services.referral.domain.state import Referral, Status
 from shared.events.base import Event
@@ -39,11 +51,14 @@ from shared.events.referral import (
     DataDeletionReminded,
     DataDeletionRequested,
     ReferralAccepted,
+    ReferralAssignedByHand,
     ReferralDeclined,
     ReferralEscalated,
     ReferralRouted,
     ReferralUnroutable,
     ReferralWithdrawn,
+    RoutingReasons,
+    Rule,
     ServiceCompleted,
     ServiceStarted,
 )
@@ -76,6 +91,11 @@ def decide(
         return _chase_deletion(state, command, now, directory)
     if isinstance(command, ConfirmDataDeleted):
         return _confirm_deleted(state, command)
+    if isinstance(command, RerouteReferral):
+        _require(state, "unroutable", "re-route")
+        return [_next_attempt(state, now, directory, slas)]
+    if isinstance(command, AssignProvider):
+        return _assign_by_hand(state, command, now, directory, slas)
     if state.provider_id != command.provider_id:
         raise NotAssignedProvider(state.referral_id, command.provider_id)
     if isinstance(command, AcceptReferral):
@@ -231,6 +251,81 @@ def _route_attempt(
     if decision.coordinator_id is None:
         raise NoCoordinator(facts.categories)
     return ReferralUnroutable(**common, coordinator_id=decision.coordinator_id)
+
+
+def _assign_by_hand(
+    state: Referral, command: AssignProvider, now: datetime, directory: DirectoryView, slas: Slas
+) -> list[Event]:
+    """A coordinator's choice: any provider in the directory, whatever rules it fails,
+    except two nobody may override: a suspended provider, and one the consent does not
+    cover (sharing without consent). The rules it fails are recorded as overridden."""
+    _require(state, "unroutable", "assign a provider to")
+    provider = directory.providers.get(command.provider_id)
+    if provider is None:
+        raise ProviderNotInDirectory(command.provider_id)
+    consent = consent_in_force(state.consent, now)
+    failed = failed_rules(
+        provider,
+        state.need,
+        state.facts,
+        directory,
+        state.tried,
+        consent,
+        state.emergency_without_consent,
+    )
+    for rule in ("suspended", "consent"):
+        if rule in failed:
+            raise CannotAssign(command.provider_id, rule)
+    basis = consent_basis(provider, state.need, consent, state.emergency_without_consent)
+    near = proximity(provider, state.facts)
+    speaks = state.facts.language in provider.languages
+    overridden = ", ".join(failed) or "none"
+    reasons = RoutingReasons(
+        matched=[r for r in _ALL_RULES if r not in failed],
+        proximity=near,
+        language_match=speaks,
+        consent_basis=basis,
+        passed_over=[],
+        excluded=[],
+        not_offering=0,
+        summary=(
+            f"{provider.id} assigned by hand by the coordinator for {state.need}"
+            f" ({command.reason_code}), outside the automatic rules; rules overridden:"
+            f" {overridden}"
+        ),
+    )
+    assigned = ReferralAssignedByHand(
+        referral_id=state.referral_id,
+        case_id=state.case_id,
+        provider_id=provider.id,
+        reason_code=command.reason_code,
+        assigned_by=command.assigned_by,
+        overridden=failed,
+    )
+    routed = ReferralRouted(
+        referral_id=state.referral_id,
+        case_id=state.case_id,
+        request_id=state.request_id,
+        need=state.need,
+        urgency=state.urgency,
+        attempt=state.attempt + 1,
+        reasons=reasons,
+        categories=list(state.facts.categories),
+        region=state.facts.region,
+        district=state.facts.district,
+        sex=state.facts.sex,
+        age_band=state.facts.age_band,
+        language=state.facts.language,
+        disability=state.facts.disability,
+        consent=state.consent,
+        emergency_without_consent=state.emergency_without_consent,
+        provider_id=provider.id,
+        respond_by=now + slas[state.urgency],
+    )
+    return [assigned, routed]
+
+
+_ALL_RULES: tuple[Rule, ...] = get_args(Rule)
 
 
 def _withdraw(state: Referral, command: WithdrawReferral, now: datetime) -> list[Event]:

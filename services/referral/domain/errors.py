@@ -56,3 +56,23 @@ class NoCoordinator(ReferralError):
 
     def __init__(self, categories: tuple[str, ...]) -> None:
         super().__init__(f"no coordinator in the directory for {', '.join(categories)}")
+
+
+class ProviderNotInDirectory(ReferralError):
+    """A coordinator named a provider the directory does not have (HTTP 422)."""
+
+    code = "provider_not_in_directory"
+
+    def __init__(self, provider_id: str) -> None:
+        super().__init__(f"provider {provider_id} is not in the directory")
+
+
+class CannotAssign(ReferralError):
+    """Not even a coordinator may give the referral to this provider (HTTP 409): it is
+    suspended, or the person's consent does not cover it."""
+
+    code = "cannot_assign"
+
+    def __init__(self, provider_id: str, rule: str) -> None:
+        self.rule = rule
+        super().__init__(f"provider {provider_id} cannot be assigned by hand: {rule}")

@@ -13,7 +13,13 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shared.events.referral import DeclineReason, Provider, RoutingReasons, SuspensionReason
+from shared.events.referral import (
+    AssignmentReason,
+    DeclineReason,
+    Provider,
+    RoutingReasons,
+    SuspensionReason,
+)
 from shared.events.vocabulary import AgeBand, Category, Language, Region, ServiceType, Sex, Urgency
 from shared.pseudonym import case_reference
 
@@ -26,6 +32,15 @@ class DeclineIn(_In):
     """Why the provider declines: a code only (free-text notes are not taken yet)."""
 
     reason_code: DeclineReason = Field(examples=["no_capacity"])
+
+
+class AssignIn(_In):
+    """A coordinator's choice of provider, outside the automatic rules, and why (a code)."""
+
+    provider_id: str = Field(
+        min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$", examples=["nmac-psychosocial-camp"]
+    )
+    reason_code: AssignmentReason = Field(examples=["travel_arranged"])
 
 
 class SuspendIn(_In):
@@ -53,6 +68,16 @@ class ProviderReferral(BaseModel):
     disability: bool
     respond_by: AwareDatetime | None
     version: int
+
+
+class CoordinatorReferral(ProviderReferral):
+    """A referral as a national coordinator sees it: the minimised facts, whom it went to
+    and why (the routing reasons name providers only), never the case id or a person."""
+
+    provider_id: str | None
+    coordinator_id: str | None
+    attempt: int
+    reasons: RoutingReasons | None
 
 
 class CaseReferral(BaseModel):
@@ -136,4 +161,15 @@ def case_referral(row: Any) -> CaseReferral:
         version=row["version"],
         deletion_requested=list(row["deletion_requested"] or []),
         deletion_pending=list(row["deletion_pending"] or []),
+    )
+
+
+def coordinator_referral(row: Any, key: bytes) -> CoordinatorReferral:
+    reasons = json.loads(row["reasons"]) if row["reasons"] else None
+    return CoordinatorReferral(
+        **provider_referral(row, key).model_dump(),
+        provider_id=row["provider_id"],
+        coordinator_id=row["coordinator_id"],
+        attempt=row["attempt"],
+        reasons=RoutingReasons.model_validate(reasons) if reasons else None,
     )

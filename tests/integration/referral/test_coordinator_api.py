@@ -1,0 +1,157 @@
+"""The coordinator's API against the real service: the Rasht story from issue 13 ends with
+a provider (assigned by hand, recorded as outside the rules) or a recorded decision (a new
+routing attempt after the directory changed)."""
+
+from __future__ import annotations
+
+import asyncpg
+import httpx
+
+from services.referral.domain.commands import referral_id_for
+from shared.events.case import ConsentScope
+from tests.integration.referral.conftest import (
+    Publish,
+    Token,
+    eventually,
+    new_case_id,
+    referral_events,
+    request,
+)
+
+CAMP = "nmac-psychosocial-camp"
+PROBLEM = "application/problem+json"
+
+
+async def _rasht_boy_unroutable(pool: asyncpg.Pool, publish: Publish) -> tuple[str, str]:
+    """A 15-year-old mine survivor in Rasht asks for psychosocial support."""
+    case_id = new_case_id()
+    req = request(
+        needs=["psychosocial"],
+        urgency="routine",
+        categories=["mine_eo"],
+        region="drs",
+        district="rasht",
+        sex="male",
+        age_band="12-17",
+        office="garm",
+        consent=ConsentScope(
+            consent_id="consent-1",
+            service_types=["psychosocial"],
+            provider_ids=[],
+            data_categories=["needs", "demographics"],
+            expires_at=None,
+        ),
+    )
+    await publish(case_id, req)
+    rid = referral_id_for(req.referral_id, "psychosocial")
+    await eventually(lambda: referral_events(pool, stream=rid, name="ReferralUnroutable"))
+    return case_id, rid
+
+
+async def test_the_coordinator_gives_the_rasht_boy_to_the_camp_by_hand(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, publish: Publish, auth: Token
+) -> None:
+    case_id, rid = await _rasht_boy_unroutable(pool, publish)
+    nmac = auth("coordinator", sub="nmac-officer-1")
+
+    # The coordinator's queue shows it, minimised, with the reasons; never the case id.
+    queue = await client.get("/coordinator/referrals", headers=nmac)
+    assert queue.status_code == 200
+    [mine] = [r for r in queue.json() if r["referral_id"] == rid]
+    assert (mine["status"], mine["coordinator_id"]) == ("unroutable", "nmac")
+    assert {e["provider_id"]: e["failed"] for e in mine["reasons"]["excluded"]}[CAMP] == ["area"]
+    assert case_id not in queue.text and "caseworker-1" not in queue.text
+
+    # An unknown provider: 422 naming the field, nothing recorded.
+    r = await client.post(
+        f"/referrals/{rid}/assign",
+        json={"provider_id": "no-such-provider", "reason_code": "travel_arranged"},
+        headers=nmac,
+    )
+    assert r.status_code == 422 and r.headers["content-type"] == PROBLEM
+    assert r.json()["errors"][0]["path"] == "body.provider_id"
+    assert not await referral_events(pool, stream=rid, name="ReferralAssignedByHand")
+
+    r = await client.post(
+        f"/referrals/{rid}/assign",
+        json={"provider_id": CAMP, "reason_code": "travel_arranged"},
+        headers=nmac,
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["status"], body["provider_id"], body["attempt"]) == ("awaiting_answer", CAMP, 2)
+    assert "assigned by hand" in body["reasons"]["summary"]
+    [(_, assigned)] = await referral_events(pool, stream=rid, name="ReferralAssignedByHand")
+    assert assigned["overridden"] == ["area"] and assigned["assigned_by"] == "nmac-officer-1"
+    assert assigned["reason_code"] == "travel_arranged"
+    # The camp now holds it like any routed referral: it reads and accepts it.
+    camp = auth("provider", provider_id=CAMP)
+    assert (await client.get(f"/referrals/{rid}", headers=camp)).status_code == 200
+    assert (await client.post(f"/referrals/{rid}/accept", headers=camp)).status_code == 200
+    # A second assignment is refused: it is no longer unroutable.
+    again = await client.post(
+        f"/referrals/{rid}/assign",
+        json={"provider_id": CAMP, "reason_code": "other"},
+        headers=nmac,
+    )
+    assert again.status_code == 409
+
+
+async def test_rerouting_is_recorded_and_finds_a_provider_once_the_directory_changed(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, publish: Publish, auth: Token
+) -> None:
+    _, rid = await _rasht_boy_unroutable(pool, publish)
+    nmac = auth("coordinator", sub="nmac-officer-1")
+
+    r = await client.post(f"/referrals/{rid}/reroute", headers=nmac)
+    assert r.status_code == 200 and r.json()["status"] == "unroutable"
+    assert r.json()["attempt"] == 2  # the decision is recorded: still nobody
+
+    admin = auth("admin")
+    entry = (await client.get(f"/directory/providers/{CAMP}", headers=admin)).json()["provider"]
+    entry["area"] = {"regions": ["sughd", "drs"]}
+    put = await client.put(f"/directory/providers/{CAMP}", json=entry, headers=admin)
+    assert put.status_code == 200, put.text
+
+    r = await client.post(f"/referrals/{rid}/reroute", headers=nmac)
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["provider_id"], r.json()["attempt"]) == (
+        "awaiting_answer",
+        CAMP,
+        3,
+    )
+    assert not await referral_events(pool, stream=rid, name="ReferralAssignedByHand")
+
+
+async def test_who_may_act_as_coordinator(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, publish: Publish, auth: Token
+) -> None:
+    _, rid = await _rasht_boy_unroutable(pool, publish)
+    assign = {"provider_id": CAMP, "reason_code": "travel_arranged"}
+    for headers in (
+        auth("caseworker"),
+        auth("supervisor", region="drs"),
+        auth("auditor"),
+        auth("provider", provider_id=CAMP),
+    ):
+        assert (
+            await client.post(f"/referrals/{rid}/assign", json=assign, headers=headers)
+        ).status_code == 403
+        assert (await client.post(f"/referrals/{rid}/reroute", headers=headers)).status_code == 403
+        assert (await client.get("/coordinator/referrals", headers=headers)).status_code == 403
+    # A coordinator bound to another region neither sees nor acts on it (404).
+    sughd = auth("coordinator", sub="coordinator-sughd", region="sughd")
+    listed = (await client.get("/coordinator/referrals", headers=sughd)).json()
+    assert rid not in [r["referral_id"] for r in listed]
+    r = await client.post(f"/referrals/{rid}/assign", json=assign, headers=sughd)
+    assert r.status_code == 404
+    assert (await client.post(f"/referrals/{rid}/reroute", headers=sughd)).status_code == 404
+    assert not await referral_events(pool, stream=rid, name="ReferralAssignedByHand")
+    # The coordinator of the region, and an admin, may.
+    drs = auth("coordinator", sub="coordinator-drs", region="drs")
+    assert rid in [
+        r["referral_id"] for r in (await client.get("/coordinator/referrals", headers=drs)).json()
+    ]
+    assert (
+        await client.post(f"/referrals/{rid}/assign", json=assign, headers=auth("admin"))
+    ).status_code == 200
