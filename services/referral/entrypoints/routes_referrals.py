@@ -35,11 +35,13 @@ from services.referral.entrypoints.deps import (
 )
 from services.referral.entrypoints.schemas import (
     CaseReferral,
+    CoordinatorReferral,
     Declined,
     DeclineIn,
     DeletionConfirmed,
     ProviderReferral,
     case_referral,
+    coordinator_referral,
     provider_referral,
 )
 from shared.auth import CurrentPrincipal, Principal, require_roles
@@ -104,7 +106,7 @@ async def list_provider_referrals(
 
 @router.get(
     "/referrals/{referral_id}",
-    summary="One referral: minimised for its provider, in full for case roles",
+    summary="One referral: minimised for its provider and coordinators, in full for case roles",
     responses={**problem_responses(401, 403, 404, 410, 422), 200: {"headers": ETAG_HEADER}},
 )
 async def get_referral(
@@ -116,11 +118,14 @@ async def get_referral(
     ] = None,
 ) -> JSONResponse:
     row = await svc.referrals.projection.get(svc.pool, referral_id)
-    body: ProviderReferral | CaseReferral
+    body: ProviderReferral | CoordinatorReferral | CaseReferral
     if principal.role == "provider":
         if row is not None and told_to_delete(principal, row):
             raise gone(referral_id)
         if row is None or row["provider_id"] != principal.provider_id:
+            raise not_found("No such referral.")
+    elif principal.role == "coordinator":  # minimised, within its region (if any)
+        if row is None or principal.region not in (None, row["scope_region"]):
             raise not_found("No such referral.")
     elif row is None or not in_scope(principal, row):
         raise not_found("No such referral.")
@@ -128,6 +133,8 @@ async def get_referral(
         row = await _as_of(svc, row, referral_id, as_of)
     if principal.role == "provider":
         body = provider_referral(row, svc.reference_key)
+    elif principal.role == "coordinator":
+        body = coordinator_referral(row, svc.reference_key)
     else:
         body = case_referral(row)
     return JSONResponse(body.model_dump(mode="json"), headers={"ETag": etag(row["version"])})

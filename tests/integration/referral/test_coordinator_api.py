@@ -61,6 +61,9 @@ async def test_the_coordinator_gives_the_rasht_boy_to_the_camp_by_hand(
     assert (mine["status"], mine["coordinator_id"]) == ("unroutable", "nmac")
     assert {e["provider_id"]: e["failed"] for e in mine["reasons"]["excluded"]}[CAMP] == ["area"]
     assert case_id not in queue.text and "caseworker-1" not in queue.text
+    # The "view" action of its notification works for it too, minimised the same way.
+    one = await client.get(f"/referrals/{rid}", headers=nmac)
+    assert one.status_code == 200 and one.json() == mine and case_id not in one.text
 
     # An unknown provider: 422 naming the field, nothing recorded.
     r = await client.post(
@@ -145,6 +148,7 @@ async def test_who_may_act_as_coordinator(
     assert rid not in [r["referral_id"] for r in listed]
     r = await client.post(f"/referrals/{rid}/assign", json=assign, headers=sughd)
     assert r.status_code == 404
+    assert (await client.get(f"/referrals/{rid}", headers=sughd)).status_code == 404
     assert (await client.post(f"/referrals/{rid}/reroute", headers=sughd)).status_code == 404
     assert not await referral_events(pool, stream=rid, name="ReferralAssignedByHand")
     # The coordinator of the region, and an admin, may.
