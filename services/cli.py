@@ -22,7 +22,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.settings import Settings
 
@@ -552,6 +552,64 @@ def cmd_nats_server_config(args: argparse.Namespace) -> int:
     return 0
 
 
+async def build_report(args: argparse.Namespace) -> dict[str, Any]:
+    from datetime import date
+
+    import asyncpg
+
+    from services.case.app.statistics import reports
+    from services.case.entrypoints.schemas_statistics import PeriodParams
+    from shared.problems import ProblemError
+
+    settings = Settings()
+    if not settings.database_url:
+        raise SystemExit("SAFEPATH_DATABASE_URL must be set")
+    try:
+        params = PeriodParams.model_validate(
+            {"from": args.period_from, "to": args.to, "as_of": args.as_of, "k": args.k}
+        )
+        first, last = params.months(date.today())
+        k = params.threshold(settings.statistics_min_cell)
+    except (ProblemError, ValueError) as e:
+        raise SystemExit(f"bad period or threshold: {getattr(e, 'detail', e)}") from None
+
+    def bar(done: int, total: int) -> None:
+        filled = 30 * done // total
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total} tables")
+        sys.stderr.write("\n" if done == total else "")
+        sys.stderr.flush()
+
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    try:
+        return await reports.build(
+            pool, args.name, first, last, params.as_of, args.region, k, progress=bar
+        )
+    finally:
+        await pool.close()
+
+
+def write_report(report: dict[str, Any], out: Path) -> None:
+    """``report`` to ``out``, in the format its suffix names (.xlsx, .csv, else JSON)."""
+    import json
+
+    from services.case.app.statistics import exports
+
+    if out.suffix == ".xlsx":
+        out.write_bytes(exports.to_xlsx(report))
+    elif out.suffix == ".csv":
+        out.write_bytes(exports.to_csv(report))
+    else:
+        out.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    report = asyncio.run(build_report(args))
+    write_report(report, Path(args.out))
+    period, scope = report["period"], report["scope"]["region"] or "national"
+    print(f"{args.name} {period['from']} to {period['to']} ({scope}) -> {args.out}")
+    return 0
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     n = asyncio.run(_replay(args.service, args.projection, args.fresh))
     print(f"rebuilt {args.service}/{args.projection} from {n} events")
@@ -632,6 +690,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--projection", required=True)
     r.add_argument("--fresh", action="store_true", help="start over instead of resuming")
     r.set_defaults(fn=cmd_replay)
+    rp = sub.add_parser(
+        "report", help="write a statistics report for a period to a file (.csv, .xlsx, .json)"
+    )
+    rp.add_argument(
+        "--name", required=True, choices=["committee_indicators", "trafficking", "donor_summary"]
+    )
+    rp.add_argument("--from", dest="period_from", help="first month, YYYY-MM")
+    rp.add_argument("--to", help="last month, YYYY-MM (default: this month)")
+    rp.add_argument("--as-of", help="the records as they stood at the end of this day")
+    rp.add_argument("--region", choices=["dushanbe", "sughd", "khatlon", "gbao", "drs"])
+    rp.add_argument("--k", type=int, help="a stricter small-cell threshold")
+    rp.add_argument("--out", required=True, help="the file; its suffix picks the format")
+    rp.set_defaults(fn=cmd_report)
     a = sub.add_parser("audit", help="tamper evidence: verify and prove")
     asub = a.add_subparsers(dest="audit_command", required=True)
     av = asub.add_parser("verify", help="verify chains, checkpoint signatures and consistency")

@@ -205,3 +205,27 @@ async def test_replay_rebuilds_the_same_statistics(pool: asyncpg.Pool) -> None:
     assert {r["kind"] for r in live["stat_fact"]} >= {"case_opened", "referral_requested"}
     await rebuild(EventStore(pool, "case"), PROJECTIONS["statistics"], batch=7, fresh=True)
     assert await _tables(pool) == live
+
+
+async def test_safepath_report_writes_a_file_for_a_period(
+    pool: asyncpg.Pool, database_url: str, tmp_path: Any, monkeypatch: Any, capsys: Any
+) -> None:
+    import argparse
+
+    from openpyxl import load_workbook
+
+    from services.cli import build_report, write_report
+
+    await register_providers(pool)
+    for spec in worlds(2):
+        await write_world(pool, spec)
+    monkeypatch.setenv("SAFEPATH_DATABASE_URL", database_url)
+    out = tmp_path / "indicators.xlsx"
+    args = argparse.Namespace(
+        name="committee_indicators", period_from="2026-01", to="2026-06", as_of=None,
+        region="khatlon", k=None, out=str(out),
+    )  # fmt: skip
+    write_report(await build_report(args), out)
+    about = {r[0].value: r[1].value for r in load_workbook(out)["About"].iter_rows()}
+    assert about["Scope"] == "khatlon" and about["Period"].startswith("2026-01 to 2026-06")
+    assert "9/9 tables" in capsys.readouterr().err  # the progress bar reached the end

@@ -42,7 +42,7 @@ def _report() -> dict[str, Any]:
                 "period": "2026-01 to 2026-03",
                 "note": "+n",
             }
-        ],  # fmt: skip
+        ],
         "sections": [{"title": EVIL, "table": table}],
     }
 

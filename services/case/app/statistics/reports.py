@@ -8,6 +8,7 @@ figure goes through the same small-cell rule as ``GET /statistics``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
@@ -210,8 +211,19 @@ async def build(
     as_of: date | None,
     region_scope: str | None,
     k: int,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
+    """The report ``name`` for the period; ``progress(done, total)`` after each part."""
     report = REPORTS[name]
+    total = len(report.sections) + len(report.indicators)
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
     base = Question("cases_opened", None, None, first, last, as_of, {}, region_scope)
     out: dict[str, Any] = {
         "report": name,
@@ -225,6 +237,7 @@ async def build(
         rows = []
         for ind in report.indicators:
             figure = await _indicator_figure(pool, ind, base)
+            step()
             hidden = 0 < figure < k  # one figure, no sum that could give it away
 
             rows.append(
@@ -243,5 +256,6 @@ async def build(
         q = Question(s.measure, s.rows, s.columns, first, last, as_of, s.filters, region_scope)
         table = publish(q, await answer(pool, q), k)
         sections.append({"title": s.title, "table": table})
+        step()
     out["sections"] = sections
     return out
