@@ -61,9 +61,7 @@ MakeClient = Callable[..., TestClient]
 
 
 @pytest.fixture
-def make_client(
-    settings: Settings, apis: FakeApis, clock: Clock
-) -> Iterator[MakeClient]:
+def make_client(settings: Settings, apis: FakeApis, clock: Clock) -> Iterator[MakeClient]:
     opened: list[TestClient] = []
 
     def make(

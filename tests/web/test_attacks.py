@@ -79,9 +79,7 @@ def test_a_token_from_another_session_is_refused(make_client: MakeClient) -> Non
 
 
 def _cookies(response: httpx.Response) -> dict[str, str]:
-    return {
-        header.split("=", 1)[0]: header for header in response.headers.get_list("set-cookie")
-    }
+    return {header.split("=", 1)[0]: header for header in response.headers.get_list("set-cookie")}
 
 
 def test_cookies_are_secure_httponly_and_samesite(client: TestClient) -> None:
@@ -150,14 +148,12 @@ def test_the_token_never_reaches_the_browser(client: TestClient, apis: FakeApis)
     )
     token = apis.calls[-1].headers["authorization"].removeprefix("Bearer ")
     assert token and token not in r.text
-    for response in r.history + [r]:
+    for response in [*r.history, r]:
         for header in response.headers.get_list("set-cookie"):
             assert token not in header
 
 
-def test_the_apis_are_called_with_the_persons_own_token(
-    client: TestClient, apis: FakeApis
-) -> None:
+def test_the_apis_are_called_with_the_persons_own_token(client: TestClient, apis: FakeApis) -> None:
     apis.routes[("GET", "/providers/shelter-a/referrals")] = []
     sign_in(client, "provider", sub="dilnoza", provider_id="shelter-a")
     assert client.get("/inbox").status_code == 200
@@ -219,9 +215,7 @@ def _cookie_after(client: TestClient) -> str:
     return value
 
 
-def test_a_session_ends_after_idle_time(
-    client: TestClient, apis: FakeApis, clock: Clock
-) -> None:
+def test_a_session_ends_after_idle_time(client: TestClient, apis: FakeApis, clock: Clock) -> None:
     apis.routes[("GET", "/cases")] = {"items": [], "next_cursor": None}
     sign_in(client)
     assert client.get("/cases").status_code == 200

@@ -1,0 +1,292 @@
+"""The web app in a real browser (Debian's Chromium through Playwright) against the
+system started as ``make run`` starts it: a caseworker opens a case, records consent and
+requests a referral; the shelter accepts it in its inbox; the auditor sees the whole
+history and a verified chain; a bad intake shows its field errors in Tajik. Plus, without
+a browser, a provider trying another provider's referral through the web app."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.conftest import WebApp
+from tests.e2e.harness import System
+
+KHUJAND = {"region": "sughd", "office": "khujand"}
+GIVEN = "Zarina-Invented"
+PAGE_LIMIT = 100_000  # bytes: the issue's budget for a page on a slow phone
+
+
+def sign_in(page: Page, web: WebApp, role: str, sub: str, **claims: str) -> None:
+    page.goto(web.url + "/signin")
+    page.select_option("#f-role", role)
+    page.fill("#f-sub", sub)
+    if "region" in claims:
+        page.select_option("#f-region", claims["region"])
+    for name in ("office", "provider_id"):
+        if name in claims:
+            page.fill(f"#f-{name}", claims[name])
+    page.click("form[action='/signin/dev'] button[type=submit]")
+
+
+def choose_language(page: Page, lang: str) -> None:
+    page.select_option("#lang-choice", lang)
+    page.click("form.lang button[type=submit]")
+    expect(page.locator("html")).to_have_attribute("lang", lang)
+
+
+def small(page: Page) -> None:
+    assert len(page.content().encode()) < PAGE_LIMIT, page.url
+
+
+def routed(system: System, case_id: str, need: str) -> dict[str, Any]:
+    """The case's referral for ``need`` once routed (read through the referral API)."""
+    headers = system.headers("caseworker", "e2e-reader", **KHUJAND)
+    deadline = time.monotonic() + 30
+    while True:
+        rows = httpx.get(
+            f"{system.url('referral')}/cases/{case_id}/referrals", headers=headers
+        ).json()
+        for row in rows:
+            if row["need"] == need and row["status"] != "requested":
+                return dict(row)
+        assert time.monotonic() < deadline, f"no {need} referral routed for {case_id}"
+        time.sleep(0.25)
+
+
+def test_caseworker_shelter_and_auditor(
+    system: System, web: WebApp, browser: Browser, shots: Path
+) -> None:
+    cw = browser.new_context(locale="en-GB", viewport={"width": 1100, "height": 900})
+    page = cw.new_page()
+    sign_in(page, web, "caseworker", "amina", **KHUJAND)
+    expect(page.locator("h1")).to_have_text("My cases")
+
+    # Intake
+    page.click("text=New case")
+    page.select_option("#f-region", "sughd")
+    page.check("input[name=categories][value=trafficking]")
+    page.select_option("#f-profile-sex", "female")
+    page.select_option("#f-profile-language", "tg")
+    page.fill("#f-profile-estimated_age_years", "19")
+    page.fill("#f-profile-district", "khujand")
+    page.fill("#f-profile-given_name", GIVEN)
+    page.fill("#f-profile-narrative", "Invented for the browser test.")
+    page.click("form[action='/cases/new'] button[type=submit]")
+    expect(page.locator("[role=status]").first).to_contain_text("The case was opened")
+    case_id = page.url.rstrip("/").split("/")[-1].split("?")[0]
+    assert GIVEN not in page.content(), "identifying fields must stay hidden until asked"
+    small(page)
+
+    # "Show" opens the identifying fields, and the case service records the look.
+    page.click("text=Show identifying details")
+    expect(page.locator("text=" + GIVEN)).to_be_visible()
+    expect(page.locator("text=has been recorded")).to_be_visible()
+    page.screenshot(path=str(shots / "en-case.png"))
+
+    # Consent
+    page.goto(f"{web.url}/cases/{case_id}")
+    page.click("text=Record consent")
+    page.check("input[name=service_types][value=shelter]")
+    page.click("form[action$='/consent'] button[type=submit]")
+    expect(page.locator("[role=status]").first).to_contain_text("The consent was recorded")
+
+    # Referral, then where it went and why (the page reloads until routed)
+    page.click("text=Request a referral")
+    page.check("input[name=needs][value=shelter]")
+    page.select_option("#f-urgency", "urgent")
+    page.click("form[action$='/referral'] button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Where it went and why")
+    expect(page.locator("text=Sent to")).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("heading", name="Why", exact=True).first).to_be_visible()
+    page.screenshot(path=str(shots / "en-routing.png"), full_page=True)
+    shelter = routed(system, case_id, "shelter")
+    assert shelter["provider_id"], shelter
+    cw.close()
+
+    # The shelter accepts in its inbox, seeing no name.
+    sh = browser.new_context(locale="en-GB", viewport={"width": 1100, "height": 900})
+    page = sh.new_page()
+    sign_in(page, web, "provider", "shelter-staff", provider_id=shelter["provider_id"])
+    expect(page.locator("h1")).to_contain_text(shelter["provider_id"])
+    card = page.locator("section.card").filter(has_text="Shelter")
+    expect(card).to_have_count(1)
+    assert GIVEN not in page.content()
+    page.screenshot(path=str(shots / "en-inbox.png"))
+    card.locator("form[action$='/accept'] button").click()
+    expect(page.locator("[role=status]").first).to_contain_text("You accepted the referral")
+    assert routed(system, case_id, "shelter")["status"] == "accepted"
+    small(page)
+    sh.close()
+
+    # The auditor: the whole history, who looked, and a verified chain.
+    au = browser.new_context(locale="en-GB", viewport={"width": 1100, "height": 900})
+    page = au.new_page()
+    sign_in(page, web, "auditor", "olim")
+    page.fill("#f-case", case_id)
+    page.click("form[action='/audit'] button[type=submit]")
+    expect(page.locator("h1")).to_contain_text("Case history")
+    expect(page.locator("p[role=status]")).to_contain_text("Verified")
+    history = page.content()
+    for event in ("CaseOpened", "ConsentGiven", "ReferralRequested", "ReferralAccepted"):
+        assert event in history, event
+    expect(page.locator("#reads-heading + ul")).to_contain_text("amina")
+    assert GIVEN not in history
+    page.screenshot(path=str(shots / "en-audit.png"), full_page=True)
+    small(page)
+    au.close()
+
+
+def test_a_bad_intake_shows_the_field_errors_in_tajik(
+    web: WebApp, browser: Browser, shots: Path
+) -> None:
+    ctx = browser.new_context(locale="en-GB", viewport={"width": 1100, "height": 1400})
+    page = ctx.new_page()
+    sign_in(page, web, "caseworker", "amina", **KHUJAND)
+    choose_language(page, "tg")
+    page.goto(web.url + "/cases/new")
+    page.fill("#f-profile-estimated_age_years", "бист")
+    page.fill("#f-profile-date_of_birth", "31.02.2007")
+    page.click("form[action='/cases/new'] button[type=submit]")
+
+    expect(page.locator("[role=alert]")).to_contain_text("Лутфан майдонҳои")
+    expect(page.locator("#err-region")).to_have_text(re.compile("Лутфан"))
+    expect(page.locator("#err-profile-sex")).to_have_text(re.compile("Лутфан"))
+    expect(page.locator("#err-categories")).to_be_visible()
+    expect(page.locator("#err-profile-estimated_age_years")).to_contain_text("адади бутун")
+    expect(page.locator("#err-profile-date_of_birth")).to_contain_text("СССС-ММ-РР")
+    expect(page.locator("#f-profile-sex")).to_have_attribute("aria-invalid", "true")
+    # What was typed stays in the form.
+    expect(page.locator("#f-profile-estimated_age_years")).to_have_value("бист")
+    page.screenshot(path=str(shots / "tg-intake-errors.png"), full_page=True)
+
+    # Remembered: a new sign-in in the same browser keeps Tajik.
+    page.goto(web.url + "/signin")
+    expect(page.locator("html")).to_have_attribute("lang", "tg")
+    ctx.close()
+
+
+def test_main_pages_in_russian_and_tajik(
+    system: System, web: WebApp, browser: Browser, shots: Path
+) -> None:
+    """Screenshots of the main pages in the other languages (docs/screenshots/)."""
+    headers = system.headers("caseworker", "amina", **KHUJAND)
+    base = system.url("case")
+    body = {
+        "region": "sughd",
+        "categories": ["trafficking"],
+        "profile": {
+            "sex": "female",
+            "language": "ru",
+            "region": "sughd",
+            "district": "khujand",
+            "categories": ["trafficking"],
+            "estimated_age_years": 24,
+        },
+    }
+    case_id = httpx.post(f"{base}/cases", json=body, headers=headers).json()["id"]
+    consent = {
+        "purpose": "referral",
+        "service_types": ["shelter", "legal_aid"],
+        "data_categories": ["needs", "demographics"],
+    }
+    cid = httpx.post(f"{base}/cases/{case_id}/consents", json=consent, headers=headers).json()
+    req = {"needs": ["shelter", "legal_aid"], "urgency": "routine", "consent_id": cid["consent_id"]}
+    assert (
+        httpx.post(f"{base}/cases/{case_id}/referrals", json=req, headers=headers).status_code
+        == 202
+    )
+    shelter = routed(system, case_id, "shelter")
+    routed(system, case_id, "legal_aid")
+    for lang in ("ru", "tg"):
+        ctx = browser.new_context(viewport={"width": 1100, "height": 900})
+        page = ctx.new_page()
+        page.goto(web.url + "/signin")
+        choose_language(page, lang)
+        page.screenshot(path=str(shots / f"{lang}-signin.png"))
+        sign_in(page, web, "caseworker", "amina", **KHUJAND)
+        page.goto(f"{web.url}/cases/{case_id}")
+        page.screenshot(path=str(shots / f"{lang}-case.png"), full_page=True)
+        page.goto(f"{web.url}/cases/{case_id}/routing?request={shelter['request_id']}")
+        page.screenshot(path=str(shots / f"{lang}-routing.png"), full_page=True)
+        page.goto(web.url + "/cases/new")
+        page.click("form[action='/cases/new'] button[type=submit]")
+        page.screenshot(path=str(shots / f"{lang}-intake-errors.png"), full_page=True)
+        sign_in(page, web, "provider", "staff", provider_id=shelter["provider_id"])
+        page.screenshot(path=str(shots / f"{lang}-inbox.png"), full_page=True)
+        sign_in(page, web, "auditor", "olim")
+        page.goto(f"{web.url}/audit/cases/{case_id}")
+        expect(page.locator("html")).to_have_attribute("lang", lang)
+        page.screenshot(path=str(shots / f"{lang}-audit.png"), full_page=True)
+        ctx.close()
+
+
+class Visitor:
+    """A browser without a browser: keeps the web app's cookies (Secure ones too, as
+    Chromium does on 127.0.0.1) and posts forms with the page's CSRF token."""
+
+    def __init__(self, web: WebApp) -> None:
+        self.client = httpx.Client(base_url=web.url, timeout=15)
+        self.cookies: dict[str, str] = {}
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        cookie = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        r = self.client.request(method, path, headers={"cookie": cookie}, **kwargs)
+        for header in r.headers.get_list("set-cookie"):
+            name, _, rest = header.partition("=")
+            self.cookies[name] = rest.split(";", 1)[0]
+        return r
+
+    def csrf(self, path: str) -> str:
+        m = re.search(r'name="csrf_token" value="([^"]+)"', self.request("GET", path).text)
+        assert m
+        return m.group(1)
+
+    def sign_in(self, role: str, sub: str, **claims: str) -> None:
+        data = {"csrf_token": self.csrf("/signin"), "role": role, "sub": sub, **claims}
+        assert self.request("POST", "/signin/dev", data=data).status_code == 303
+
+
+def test_a_provider_cannot_see_or_answer_another_providers_referral(
+    system: System, web: WebApp
+) -> None:
+    headers = system.headers("caseworker", "amina", **KHUJAND)
+    base = system.url("case")
+    body = {"region": "sughd", "categories": ["trafficking"], "profile": {
+        "sex": "female", "language": "tg", "region": "sughd", "district": "khujand",
+        "categories": ["trafficking"]}}  # fmt: skip
+    case_id = httpx.post(f"{base}/cases", json=body, headers=headers).json()["id"]
+    consent = {
+        "purpose": "referral",
+        "service_types": ["shelter"],
+        "data_categories": ["needs", "demographics"],
+    }
+    cid = httpx.post(f"{base}/cases/{case_id}/consents", json=consent, headers=headers).json()
+    req = {"needs": ["shelter"], "urgency": "routine", "consent_id": cid["consent_id"]}
+    r = httpx.post(f"{base}/cases/{case_id}/referrals", json=req, headers=headers)
+    assert r.status_code == 202, r.text
+    referral = routed(system, case_id, "shelter")
+    rid, owner = referral["referral_id"], referral["provider_id"]
+
+    other = Visitor(web)
+    other.sign_in("provider", "intruder", provider_id="some-other-provider")
+    assert rid not in other.request("GET", "/inbox").text
+    token = other.csrf("/inbox")
+    for action in ("accept", "decline", "start", "complete"):
+        r = other.request(
+            "POST", f"/inbox/{rid}/{action}",
+            data={"csrf_token": token, "reason_code": "no_capacity"},
+        )  # fmt: skip
+        assert r.status_code == 404, (action, r.status_code)
+    assert routed(system, case_id, "shelter")["status"] == "awaiting_answer"
+    assert routed(system, case_id, "shelter")["provider_id"] == owner
+
+    # The rightful provider sees it.
+    mine = Visitor(web)
+    mine.sign_in("provider", "staff", provider_id=owner)
+    assert rid in mine.request("GET", "/inbox").text
