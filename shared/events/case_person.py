@@ -9,11 +9,15 @@ scope (see ``docs/case-domain.md``); the events never carry a name.
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
-from shared.events.base import Event
-from shared.events.case import Identifier, UuidString
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from shared.events.base import Event, Sealed
+from shared.events.case import Identifier, Office, Subject, UuidString
+from shared.events.case_facts import DeviceType, District, IncidentActivity, Year
 from shared.events.registry import registry
+from shared.events.vocabulary import AgeBand, Region, Sex
 
 AssistiveDevice = Literal[
     "lower_limb_prosthesis",
@@ -28,6 +32,28 @@ AssistiveDevice = Literal[
 DeviceAction = Literal["fitted", "repaired", "replaced"]
 # What the person of the *other* case is to the person of this case.
 FamilyRelation = Literal["parent", "child", "sibling", "spouse", "other_family"]
+
+CASUALTY_PREFIX = "casualty-"
+CasualtyId = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^casualty-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    ),
+]
+
+
+class CasualtyDetails(BaseModel):
+    """The plaintext sealed into ``CasualtyRecorded.identifying`` (never in clear)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    given_name: Annotated[str, StringConstraints(max_length=100)] | None = None
+    family_name: Annotated[str, StringConstraints(max_length=100)] | None = None
+    date_of_birth: date | None = None
+    estimated_age_years: int | None = None
+    incident_date: date | None = None
+    casualty_record_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+
 
 INVERSE_RELATION: dict[str, FamilyRelation] = {
     "parent": "child",
@@ -97,6 +123,40 @@ class DuplicateDismissalReverted(Event):
     other_case_id: UuidString
 
 
+# -- casualty records: a person killed, who has no survivor case ---------------------------------
+
+
+@registry.register
+class CasualtyRecorded(Event):
+    """A person killed by a mine or explosive ordnance (stream ``casualty-<uuid>``).
+
+    Not a survivor case: no services, no referrals. Names, birth date, the incident date
+    and the national casualty-database id are sealed under the record's own key; the
+    rest is clear, for the casualty statistics (killed, by sex, age, year, district).
+    """
+
+    service = "case"
+    identifying: Sealed  # CasualtyDetails under the record's key
+    sex: Sex
+    age_band: AgeBand  # at the incident when its date and the birth date are known
+    region: Region  # of the incident district
+    incident_district: District
+    incident_year: Year | None = None
+    device_type: DeviceType = "unknown"
+    activity: IncidentActivity = "unknown"
+    office: Office | None
+    caseworker: Subject  # who recorded it (scope, as for a case)
+
+
+@registry.register
+class CasualtyLinked(Event):
+    """This case's person is family of a person killed (an indirect victim)."""
+
+    service = "case"
+    casualty_id: CasualtyId
+    relation: FamilyRelation  # what the person killed was to this case's person
+
+
 PERSON_EVENTS: tuple[type[Event], ...] = (
     AssistiveDeviceRecorded,
     FamilyLinked,
@@ -105,4 +165,6 @@ PERSON_EVENTS: tuple[type[Event], ...] = (
     SamePersonUnlinked,
     DuplicateDismissed,
     DuplicateDismissalReverted,
+    CasualtyRecorded,
+    CasualtyLinked,
 )

@@ -19,6 +19,8 @@ from shared.events.case import Identifier, UuidString
 from shared.events.case_person import (
     AssistiveDevice,
     AssistiveDeviceRecorded,
+    CasualtyId,
+    CasualtyLinked,
     DeviceAction,
     DuplicateDismissalReverted,
     DuplicateDismissed,
@@ -47,6 +49,11 @@ class LinkFamily(PersonCommand):
     relation: FamilyRelation
 
 
+class LinkCasualty(PersonCommand):
+    casualty_id: CasualtyId
+    relation: FamilyRelation  # what the person killed was to this case's person
+
+
 class UnlinkFamily(PersonCommand):
     other_case_id: UuidString
 
@@ -70,6 +77,7 @@ class RevertDismissal(PersonCommand):
 PERSON_COMMANDS = (
     RecordAssistiveDevice,
     LinkFamily,
+    LinkCasualty,
     UnlinkFamily,
     LinkSamePerson,
     UnlinkSamePerson,
@@ -93,6 +101,10 @@ def decide_person(state: Case, command: PersonCommand, case_id: str | None = Non
             if command.other_case_id in dict(state.family):
                 raise InvalidTransition("the cases are already linked as family")
             return [FamilyLinked(other_case_id=command.other_case_id, relation=command.relation)]
+        case LinkCasualty():
+            if command.casualty_id in dict(state.family):
+                raise InvalidTransition("the case is already linked to this casualty record")
+            return [CasualtyLinked(casualty_id=command.casualty_id, relation=command.relation)]
         case UnlinkFamily():
             if command.other_case_id not in dict(state.family):
                 raise InvalidTransition("the cases are not linked as family")

@@ -8,6 +8,7 @@ from services.case.domain.state import Case
 from shared.events.base import Event
 from shared.events.case_person import (
     AssistiveDeviceRecorded,
+    CasualtyLinked,
     DuplicateDismissalReverted,
     DuplicateDismissed,
     FamilyLinked,
@@ -26,6 +27,8 @@ def evolve_person(state: Case, event: Event) -> Case:
             return replace(state, devices=(*state.devices, (event.device_id, event.device)))
         case FamilyLinked():
             return replace(state, family=(*state.family, (event.other_case_id, event.relation)))
+        case CasualtyLinked():  # family links hold case ids and casualty-record ids
+            return replace(state, family=(*state.family, (event.casualty_id, event.relation)))
         case FamilyUnlinked():
             family = tuple(f for f in state.family if f[0] != event.other_case_id)
             return replace(state, family=family)

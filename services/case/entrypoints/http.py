@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from services.case.entrypoints.routes_cases import router as cases_router
+from services.case.entrypoints.routes_casualty import router as casualty_router
 from services.case.entrypoints.routes_changes import router as changes_router
 from services.case.entrypoints.routes_lifecycle import router as lifecycle_router
 from services.case.entrypoints.routes_person import router as person_router
@@ -17,5 +18,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     lifecycle_router,
     record_router,
     person_router,
+    casualty_router,
     statistics_router,
 )

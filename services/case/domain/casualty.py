@@ -1,0 +1,57 @@
+"""Casualty records: a person killed by a mine or explosive ordnance, who has no survivor
+case (stream ``casualty-<uuid>``). Recorded once; family in survivor cases link to it
+(``LinkCasualty``, decided on the case in ``domain/person.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict
+
+from services.case.domain.errors import CaseAlreadyExists, CorruptStream
+from shared.events.base import Event, Sealed
+from shared.events.case import Office, Subject
+from shared.events.case_facts import DeviceType, District, IncidentActivity, Year
+from shared.events.case_person import CasualtyRecorded
+from shared.events.vocabulary import AgeBand, Region, Sex
+
+
+class RecordCasualty(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    identifying: Sealed
+    sex: Sex
+    age_band: AgeBand
+    region: Region
+    incident_district: District
+    incident_year: Year | None = None
+    device_type: DeviceType = "unknown"
+    activity: IncidentActivity = "unknown"
+    office: Office | None
+    caseworker: Subject
+
+
+@dataclass(frozen=True)
+class Casualty:
+    """What scope needs of a casualty record (it never changes once recorded)."""
+
+    region: str
+    office: str | None
+    caseworker: str
+
+
+def decide_casualty(state: Casualty | None, command: RecordCasualty) -> list[Event]:
+    if state is not None:
+        raise CaseAlreadyExists()
+    return [CasualtyRecorded(**command.model_dump())]
+
+
+def fold_casualty(events: Iterable[Event]) -> Casualty | None:
+    state: Casualty | None = None
+    for event in events:
+        if isinstance(event, CasualtyRecorded):
+            if state is not None:
+                raise CorruptStream("CasualtyRecorded twice")
+            state = Casualty(event.region, event.office, event.caseworker)
+    return state

@@ -1,0 +1,208 @@
+"""Casualty records of persons killed (no survivor case), and links from family's cases.
+
+Scope is a case's: a record belongs to the region of the incident district and to the
+recording caseworker's office (``in_scope``); outside it, 404 like an unknown record.
+Names, dates and the national record id are sealed under the record's own key and shown
+only to caseworkers and supervisors in scope, each read recorded in ``access-<id>``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.case.app.handling import OutOfScope, actor_of
+from services.case.app.policy import READ_ROLES, WRITE_ROLES, in_scope, sees_identifying
+from services.case.app.reading import access_stream
+from services.case.app.sealing import years_between
+from services.case.domain import Case
+from services.case.domain.casualty import Casualty, RecordCasualty, decide_casualty, fold_casualty
+from services.case.domain.commands import CaseCommand
+from services.case.domain.person import LinkCasualty
+from services.case.entrypoints.change import Change, doc
+from services.case.entrypoints.deps import CaseService, Service
+from services.case.entrypoints.routes_cases import _office_for
+from services.case.entrypoints.schemas import CaseWritten
+from services.case.entrypoints.schemas_facts import PastDate
+from services.case.entrypoints.writes import IdempotencyKey
+from shared.auth import CurrentPrincipal, Principal, require_roles
+from shared.commands import load
+from shared.crypto import case_aad, open_sealed, seal
+from shared.events.case import CaseAccessed, Office
+from shared.events.case_facts import DeviceType, District, IncidentActivity
+from shared.events.case_person import (
+    CASUALTY_PREFIX,
+    CasualtyDetails,
+    CasualtyId,
+    CasualtyRecorded,
+    FamilyRelation,
+)
+from shared.events.vocabulary import Sex, age_band, region_of
+from shared.eventstore import ConcurrencyError, NewEvent
+from shared.ids import uuid7
+from shared.problems import not_found, problem_responses
+
+router = APIRouter(tags=["person"])
+CasualtyPath = Annotated[str, Path(pattern=CasualtyId.__metadata__[0].pattern)]
+GET_CASUALTY = "GET /casualties/{casualty_id}"
+
+
+class CasualtyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    given_name: Annotated[str, Field(max_length=100)] | None = None
+    family_name: Annotated[str, Field(max_length=100)] | None = None
+    date_of_birth: PastDate = None
+    estimated_age_years: Annotated[int, Field(ge=0, le=130)] | None = None
+    sex: Sex
+    incident_date: PastDate = None
+    incident_district: District
+    device_type: DeviceType = "unknown"
+    activity: IncidentActivity = "unknown"
+    casualty_record_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    office: Office | None = None
+
+    def details(self) -> CasualtyDetails:
+        return CasualtyDetails(**self.model_dump(include=set(CasualtyDetails.model_fields)))
+
+    def band(self, today: date) -> str:
+        """Age band at the incident when both dates are known, else now."""
+        if self.date_of_birth is not None:
+            return age_band(years_between(self.date_of_birth, self.incident_date or today))
+        return age_band(self.estimated_age_years)
+
+
+class CasualtyWritten(BaseModel):
+    id: str
+    version: int
+
+
+class CasualtyLinkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    casualty_id: CasualtyId
+    relation: FamilyRelation = Field(description="What the person killed was to this person.")
+
+
+def _visible(principal: Principal, record: Casualty | None) -> bool:
+    return record is not None and in_scope(
+        principal, region=record.region, office=record.office, caseworker=record.caseworker
+    )
+
+
+@router.post(
+    "/casualties",
+    status_code=201,
+    response_model=CasualtyWritten,
+    summary="Record a person killed by a mine or explosive ordnance (no survivor case)",
+    dependencies=[Depends(require_roles(*WRITE_ROLES))],
+    responses=problem_responses(401, 403, 422),
+)
+async def post_casualty(
+    request: Request,
+    body: CasualtyIn,
+    principal: CurrentPrincipal,
+    svc: Service,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    office = _office_for(principal, body.office)
+    stream = f"{CASUALTY_PREFIX}{uuid7()}"
+    region = region_of(body.incident_district)
+    assert region is not None  # District is from the vocabulary
+
+    async def work(conn: asyncpg.Connection) -> tuple[int, BaseModel, dict[str, str]]:
+        if not in_scope(principal, region=region, office=office, caseworker=principal.sub):
+            raise OutOfScope()
+        key = await svc.writes.keys.create(stream, conn)
+        now = svc.clock()
+        sealed = seal(key, stream, body.details().model_dump(mode="json"), case_aad(stream))
+        command = RecordCasualty(
+            identifying=sealed,
+            sex=body.sex,
+            age_band=body.band(now.date()),
+            region=region,
+            incident_district=body.incident_district,
+            incident_year=body.incident_date.year if body.incident_date else None,
+            device_type=body.device_type,
+            activity=body.activity,
+            office=office,
+            caseworker=principal.sub,
+        )
+        events = decide_casualty(None, command)
+        actor, correlation = actor_of(principal), request.state.correlation_id
+        new = [NewEvent(e, actor, correlation, occurred_at=now) for e in events]
+        stored = await svc.store.append(stream, 0, new, conn=conn)
+        version = stored[-1].stream_version
+        return (
+            201,
+            CasualtyWritten(id=stream, version=version),
+            {"Location": f"/casualties/{stream}"},
+        )
+
+    return await svc.http.run(request, principal, idempotency_key, body, work)
+
+
+@router.get(
+    "/casualties/{casualty_id}",
+    summary="Read a casualty record (identifying fields for caseworkers and supervisors, recorded)",
+    dependencies=[Depends(require_roles(*READ_ROLES))],
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def get_casualty(
+    request: Request, casualty_id: CasualtyPath, principal: CurrentPrincipal, svc: Service
+) -> dict[str, Any]:
+    loaded = await load(svc.store, casualty_id, fold_casualty)
+    if not _visible(principal, loaded.state):
+        raise not_found("No such casualty record.")
+    event = svc.store.load(loaded.events[0])
+    assert isinstance(event, CasualtyRecorded)  # fold_casualty found one
+    clear = event.model_dump(mode="json", exclude={"identifying"})
+    identifying = None
+    key = await svc.writes.keys.get(casualty_id) if sees_identifying(principal) else None
+    if key is not None:
+        opened = open_sealed(key, event.identifying, case_aad(casualty_id))
+        identifying = CasualtyDetails.model_validate(opened).model_dump(mode="json")
+        fields = [f"casualty.{k}" for k, v in identifying.items() if v is not None]
+        if fields:
+            await _record_read(svc, principal, casualty_id, fields, request.state.correlation_id)
+    return {"id": casualty_id, **clear, "identifying": identifying}
+
+
+async def _record_read(
+    svc: CaseService, principal: Principal, record_id: str, fields: list[str], correlation: str
+) -> None:
+    """Append who read which fields, before the data leaves (no record, no data)."""
+    now = svc.clock()
+    event = CaseAccessed(
+        who=principal.sub, role=principal.role, fields=fields, endpoint=GET_CASUALTY
+    )
+    stream = access_stream(record_id)
+    new = [NewEvent(event, actor_of(principal), correlation, occurred_at=now)]
+    for _ in range(10):
+        try:
+            await svc.store.append(stream, await svc.store.stream_version(stream), new)
+            return
+        except ConcurrencyError:
+            continue
+    raise ConcurrencyError(stream, 0, await svc.store.stream_version(stream))
+
+
+@router.post(
+    "/cases/{case_id}/casualty-links",
+    dependencies=[Depends(require_roles(*WRITE_ROLES))],
+    **doc(200, CaseWritten, "Link this case's person to a casualty record of a relative killed"),
+)
+async def post_casualty_link(body: CasualtyLinkIn, change: Change) -> JSONResponse:
+    record = await load(change.service.store, body.casualty_id, fold_casualty)
+    if not _visible(change.principal, record.state):
+        raise not_found("No such casualty record.")
+
+    def build(case: Case, key: bytes | None, now: datetime) -> CaseCommand:
+        return LinkCasualty(casualty_id=body.casualty_id, relation=body.relation)
+
+    return await change.run(body, build)
