@@ -131,3 +131,17 @@ async def test_a_relatives_case_links_to_the_casualty_within_scope_only(
     r = await client.post(f"/cases/{theirs}/casualty-links", json=link, headers=elsewhere)
     assert r.status_code == 404
     assert await pool.fetchval('SELECT count(*) FROM "case".event') == before
+
+
+async def test_only_an_admin_erases_a_casualty_record_and_then_it_reads_erased(
+    client: httpx.AsyncClient, auth: Token
+) -> None:
+    cid = await record(client, auth("caseworker", **RECORDER))
+    url = f"/casualties/{cid}/erase"
+    body = {"reason_code": "survivor_request"}
+    assert (await client.post(url, json=body, headers=auth("caseworker", **DRS))).status_code == 403
+    assert (await client.post(url, json=body, headers=auth("admin"))).status_code == 200
+    assert (await client.post(url, json=body, headers=auth("admin"))).status_code == 409
+    view = (await client.get(f"/casualties/{cid}", headers=auth("caseworker", **RECORDER))).json()
+    assert view["identity_erased"] is True and view["identifying"] is None
+    assert view["incident_year"] == 2021  # the statistics stay

@@ -1,17 +1,22 @@
 """Casualty records: a person killed by a mine or explosive ordnance, who has no survivor
-case (stream ``casualty-<uuid>``). Recorded once; family in survivor cases link to it
-(``LinkCasualty``, decided on the case in ``domain/person.py``)."""
+case (stream ``casualty-<uuid>``). Recorded once, erased at most once; family in survivor
+cases link to it (``LinkCasualty``, decided on the case in ``domain/person.py``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pydantic import BaseModel, ConfigDict
 
-from services.case.domain.errors import CaseAlreadyExists, CorruptStream
+from services.case.domain.errors import (
+    CaseAlreadyExists,
+    CaseNotFound,
+    CorruptStream,
+    IdentityErasedError,
+)
 from shared.events.base import Event, Sealed
-from shared.events.case import Office, Subject
+from shared.events.case import ErasureReason, IdentityErased, Office, Subject
 from shared.events.case_facts import DeviceType, District, IncidentActivity, Year
 from shared.events.case_person import CasualtyRecorded
 from shared.events.vocabulary import AgeBand, Region, Sex
@@ -32,19 +37,35 @@ class RecordCasualty(BaseModel):
     caseworker: Subject
 
 
+class EraseCasualty(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    erased_by: Subject
+    reason_code: ErasureReason
+
+
 @dataclass(frozen=True)
 class Casualty:
-    """What scope needs of a casualty record (it never changes once recorded)."""
+    """What scope needs of a casualty record (its scope never changes once recorded)."""
 
     region: str
     office: str | None
     caseworker: str
+    identity_erased: bool = False
 
 
-def decide_casualty(state: Casualty | None, command: RecordCasualty) -> list[Event]:
-    if state is not None:
-        raise CaseAlreadyExists()
-    return [CasualtyRecorded(**command.model_dump())]
+def decide_casualty(state: Casualty | None, command: RecordCasualty | EraseCasualty) -> list[Event]:
+    match command:
+        case RecordCasualty():
+            if state is not None:
+                raise CaseAlreadyExists()
+            return [CasualtyRecorded(**command.model_dump())]
+        case EraseCasualty():
+            if state is None:
+                raise CaseNotFound()
+            if state.identity_erased:
+                raise IdentityErasedError("erase again")
+            return [IdentityErased(**command.model_dump())]
 
 
 def fold_casualty(events: Iterable[Event]) -> Casualty | None:
@@ -54,4 +75,6 @@ def fold_casualty(events: Iterable[Event]) -> Casualty | None:
             if state is not None:
                 raise CorruptStream("CasualtyRecorded twice")
             state = Casualty(event.region, event.office, event.caseworker)
+        elif isinstance(event, IdentityErased) and state is not None:
+            state = replace(state, identity_erased=True)
     return state

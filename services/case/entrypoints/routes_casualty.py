@@ -16,12 +16,18 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.case.app.handling import OutOfScope, actor_of
+from services.case.app.handling import CaseNotVisible, OutOfScope, actor_of
 from services.case.app.policy import READ_ROLES, WRITE_ROLES, in_scope, sees_identifying
 from services.case.app.reading import access_stream
 from services.case.app.sealing import years_between
 from services.case.domain import Case
-from services.case.domain.casualty import Casualty, RecordCasualty, decide_casualty, fold_casualty
+from services.case.domain.casualty import (
+    Casualty,
+    EraseCasualty,
+    RecordCasualty,
+    decide_casualty,
+    fold_casualty,
+)
 from services.case.domain.commands import CaseCommand
 from services.case.domain.person import LinkCasualty
 from services.case.entrypoints.change import Change, doc
@@ -33,7 +39,7 @@ from services.case.entrypoints.writes import IdempotencyKey
 from shared.auth import CurrentPrincipal, Principal, require_roles
 from shared.commands import load
 from shared.crypto import case_aad, open_sealed, seal
-from shared.events.case import CaseAccessed, Office
+from shared.events.case import CaseAccessed, ErasureReason, Office
 from shared.events.case_facts import DeviceType, District, IncidentActivity
 from shared.events.case_person import (
     CASUALTY_PREFIX,
@@ -159,7 +165,7 @@ async def get_casualty(
     loaded = await load(svc.store, casualty_id, fold_casualty)
     if not _visible(principal, loaded.state):
         raise not_found("No such casualty record.")
-    event = svc.store.load(loaded.events[0])
+    event = svc.store.load(loaded.events[0])  # CasualtyRecorded opens the stream
     assert isinstance(event, CasualtyRecorded)  # fold_casualty found one
     clear = event.model_dump(mode="json", exclude={"identifying"})
     identifying = None
@@ -170,7 +176,8 @@ async def get_casualty(
         fields = [f"casualty.{k}" for k, v in identifying.items() if v is not None]
         if fields:
             await _record_read(svc, principal, casualty_id, fields, request.state.correlation_id)
-    return {"id": casualty_id, **clear, "identifying": identifying}
+    erased = loaded.state is not None and loaded.state.identity_erased
+    return {"id": casualty_id, **clear, "identity_erased": erased, "identifying": identifying}
 
 
 async def _record_read(
@@ -190,6 +197,43 @@ async def _record_read(
         except ConcurrencyError:
             continue
     raise ConcurrencyError(stream, 0, await svc.store.stream_version(stream))
+
+
+class EraseCasualtyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reason_code: ErasureReason
+
+
+@router.post(
+    "/casualties/{casualty_id}/erase",
+    response_model=CasualtyWritten,
+    summary="Erase the identity of a casualty record: delete its key (admin)",
+    dependencies=[Depends(require_roles("admin"))],
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def erase_casualty(
+    request: Request,
+    casualty_id: CasualtyPath,
+    body: EraseCasualtyIn,
+    principal: CurrentPrincipal,
+    svc: Service,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    async def work(conn: asyncpg.Connection) -> tuple[int, BaseModel, dict[str, str]]:
+        loaded = await load(svc.store, casualty_id, fold_casualty, conn=conn)
+        if not _visible(principal, loaded.state):
+            raise CaseNotVisible()
+        now = svc.clock()
+        command = EraseCasualty(erased_by=principal.sub, reason_code=body.reason_code)
+        events = decide_casualty(loaded.state, command)
+        actor, correlation = actor_of(principal), request.state.correlation_id
+        new = [NewEvent(e, actor, correlation, occurred_at=now) for e in events]
+        stored = await svc.store.append(casualty_id, loaded.version, new, conn=conn)
+        await svc.writes.keys.erase(casualty_id, conn)  # same transaction: both or neither
+        return 200, CasualtyWritten(id=casualty_id, version=stored[-1].stream_version), {}
+
+    return await svc.http.run(request, principal, idempotency_key, body, work)
 
 
 @router.post(
