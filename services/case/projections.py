@@ -19,9 +19,14 @@ PROJECTIONS: dict[str, Projection] = {
     "case_summary": Projection(
         "case_summary", (TABLE,), project, Rebuild(REBUILD_COLUMNS, rebuild_fold)
     ),
-    # The statistics (docs/statistics.md): the case events through ``project``, then the
-    # referral facts derived again from the received events of the timeline.
+    # The statistics (docs/statistics.md): the case events folded set-based (to the same
+    # rows as ``project``), then the referral facts derived again from the received events
+    # the timeline recorded, and the referral rows from all the facts.
     "statistics": Projection(
-        "statistics", stats.TABLES, stats.project, finish=stats.refold_received
+        "statistics",
+        stats.TABLES,
+        stats.project,
+        Rebuild(stats.REBUILD_COLUMNS, stats.rebuild_fold),
+        finish=stats.finish_rebuild,
     ),
 }

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from services.case.app.statistics.query import TOTAL, Question, answer
 from services.case.projections import PROJECTIONS
 from shared.eventstore import EventStore
-from shared.projections import rebuild
+from shared.projections import Projection, rebuild
 from tests.integration.case.statistics_world import (
     PROVIDER_TYPES,
     World,
@@ -192,7 +192,7 @@ async def test_every_answer_equals_a_recount_from_the_events(pool: asyncpg.Pool)
 async def _tables(pool: asyncpg.Pool) -> dict[str, list[dict[str, Any]]]:
     return {
         t: [dict(r) for r in await pool.fetch(f'SELECT * FROM "case".{t} ORDER BY 1, 2')]
-        for t in ("stat_case", "stat_fact", "stat_provider")
+        for t in ("stat_case", "stat_fact", "stat_provider", "stat_referral")
     }
 
 
@@ -201,9 +201,17 @@ async def test_replay_rebuilds_the_same_statistics(pool: asyncpg.Pool) -> None:
     for spec in worlds(3):
         await write_world(pool, spec)
     live = await _tables(pool)
-    assert live["stat_fact"] and live["stat_case"]
-    assert {r["kind"] for r in live["stat_fact"]} >= {"case_opened", "referral_requested"}
-    await rebuild(EventStore(pool, "case"), PROJECTIONS["statistics"], batch=7, fresh=True)
+    assert live["stat_fact"] and live["stat_case"] and live["stat_referral"]
+    assert {r["kind"] for r in live["stat_fact"]} >= {"case_opened", "referral_requested", "routed"}
+    assert any(r["valid_to"] for r in live["stat_case"])  # cases whose dimensions changed
+    store = EventStore(pool, "case")
+    statistics = PROJECTIONS["statistics"]
+    for batch in (3, 7, 20_000):  # small batches split a case's events across batches
+        await rebuild(store, statistics, batch=batch, fresh=True)
+        assert await _tables(pool) == live, f"batch {batch}"
+    per_event = Projection("per_event", statistics.tables, statistics.apply,
+                           finish=statistics.finish)  # fmt: skip
+    await rebuild(store, per_event, batch=50, fresh=True)
     assert await _tables(pool) == live
 
 

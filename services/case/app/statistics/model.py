@@ -34,7 +34,8 @@ from shared.eventstore import StoredEvent
 CASE = '"case".stat_case'
 FACT = '"case".stat_fact'
 PROVIDER = '"case".stat_provider'
-TABLES = (CASE, FACT)  # what a rebuild empties (stat_provider: see above)
+REFERRAL = '"case".stat_referral'
+TABLES = (CASE, FACT, REFERRAL)  # what a rebuild empties (stat_provider: see above)
 
 DIMENSION_COLUMNS = (
     "status", "categories", "sex", "age_band", "disability", "disability_kind", "region",
@@ -92,10 +93,9 @@ def _mine_dimensions(mine: dict[str, Any] | None) -> dict[str, str]:
     }
 
 
-def dimension_change(event: StoredEvent) -> dict[str, Any] | None:
-    """The dimensions ``event`` sets on its case (None: it changes none)."""
-    d = event.data
-    match event.event_name:
+def dimension_change(name: str, d: dict[str, Any]) -> dict[str, Any] | None:
+    """The dimensions an event named ``name`` with data ``d`` sets (None: it sets none)."""
+    match name:
         case "SurvivorProfileRecorded" | "SurvivorProfileUpdated":
             return _profile_dimensions(d["profile"])
         case "IdentificationRecorded":
@@ -108,10 +108,9 @@ def dimension_change(event: StoredEvent) -> dict[str, Any] | None:
             return None
 
 
-def case_facts(event: StoredEvent) -> list[Fact]:
-    """What ``event`` (a case event) adds to ``stat_fact``."""
-    eid, case_id, at, d = str(event.event_id), event.stream_id, event.occurred_at, event.data
-    match event.event_name:
+def case_facts(name: str, case_id: str, eid: str, at: datetime, d: dict[str, Any]) -> list[Fact]:
+    """What a case event adds to ``stat_fact``."""
+    match name:
         case "CaseOpened":
             return [(eid, case_id, "case_opened", at, None, None, None, None)]
         case "CaseClosed":
@@ -152,18 +151,17 @@ def _change_sql(columns: Sequence[str]) -> str:
 
 
 async def project(conn: asyncpg.Connection, events: Sequence[StoredEvent]) -> None:
-    """Apply case events (in stream order) to the statistics tables."""
+    """Apply case events (in stream order) to the statistics tables (the live path)."""
     facts: list[Fact] = []
     for event in events:
         if not event.event_type.startswith(_CASE_TYPES) or event.stream_id.startswith("access-"):
             continue
-        at = event.occurred_at
-        if event.event_name == "CaseOpened":
-            d = event.data
+        at, d, name = event.occurred_at, event.data, event.event_name
+        if name == "CaseOpened":
             await conn.execute(
                 _OPEN_SQL, event.stream_id, event.stream_version, at, d["categories"], d["region"]
             )
-        elif (change := dimension_change(event)) is not None:
+        elif (change := dimension_change(name, d)) is not None:
             columns = list(change)
             await conn.execute(
                 _change_sql(columns),
@@ -172,9 +170,18 @@ async def project(conn: asyncpg.Connection, events: Sequence[StoredEvent]) -> No
                 at,
                 *(change[c] for c in columns),
             )
-        facts += case_facts(event)
-    if facts:
-        await conn.executemany(_FACT_SQL, facts)
+        facts += case_facts(name, event.stream_id, str(event.event_id), at, d)
+    await _add_facts(conn, facts)
+
+
+async def _add_facts(conn: asyncpg.Connection, facts: list[Fact]) -> None:
+    """Insert ``facts`` (each once) and merge the referral ones into ``stat_referral``."""
+    if not facts:
+        return
+    await conn.executemany(_FACT_SQL, facts)
+    merged = [(f[4], f[1], f[5], f[2], f[3], RANK[f[2]], f[6]) for f in facts if f[4]]
+    if merged:
+        await conn.executemany(_REFERRAL_UPSERT, merged)
 
 
 # -- what the case service receives -----------------------------------------------------------
@@ -190,7 +197,8 @@ def received_facts(
         return []
     detail = data.get("reason_code") or data.get("cause")
     if event_name == "ReferralRouted":
-        detail = str(data.get("attempt"))
+        attempt = data.get("attempt")
+        detail = None if attempt is None else str(attempt)
     return [
         (event_id, case_id, kind, at, data.get("referral_id"), data.get("need"),
          data.get("provider_id"), detail)
@@ -211,20 +219,201 @@ async def record_received(conn: asyncpg.Connection, env: Envelope) -> None:
             env.streamversion,
         )
         return
-    facts = received_facts(env.id, env.event_name, env.time, env.data)
-    if facts:
-        await conn.executemany(_FACT_SQL, facts)
+    await _add_facts(conn, received_facts(env.id, env.event_name, env.time, env.data))
 
 
-async def refold_received(conn: asyncpg.Connection) -> None:
-    """Derive the referral facts again from the received events in ``case_timeline``."""
-    rows = await conn.fetch(
-        """SELECT event_id::text, split_part(event_type, '.', 4) AS name, occurred_at,
-                  data::text
-           FROM "case".case_timeline WHERE service = 'referral'"""
+# -- one row per need's referral ---------------------------------------------------------------
+
+# The order of a referral's facts at one instant (ties broken by the kind's name).
+RANK = {
+    "referral_requested": 0, "routed": 1, "unroutable": 1, "declined": 2, "escalated": 2,
+    "accepted": 3, "service_started": 4, "service_completed": 5, "withdrawn": 6,
+}  # fmt: skip
+RANK_SQL = "CASE kind " + " ".join(f"WHEN '{k}' THEN {v}" for k, v in RANK.items()) + " END"
+
+# $1 referral_id, $2 case_id, $3 need, $4 kind, $5 at, $6 rank, $7 provider_id. Every
+# column is a least/greatest over the facts, so order and repetition do not matter.
+_NEWER = """excluded.last_at IS NOT NULL AND (r.last_at IS NULL OR
+    (excluded.last_at, excluded.last_rank, excluded.last_kind) > (r.last_at, r.last_rank,
+     r.last_kind))"""
+_NEWER_PROVIDER = """excluded.provider_at IS NOT NULL AND (r.provider_at IS NULL OR
+    (excluded.provider_at, excluded.provider_rank, excluded.provider_id) > (r.provider_at,
+     r.provider_rank, r.provider_id))"""
+_REFERRAL_UPSERT = f"""
+    INSERT INTO {REFERRAL} AS r (referral_id, case_id, need, requested_at, routed_at,
+        answered_at, started_at, last_at, last_rank, last_kind, provider_id, provider_at,
+        provider_rank)
+    SELECT $1::text, $2::text, $3::text,
+        CASE WHEN $4::text = 'referral_requested' THEN $5::timestamptz END,
+        CASE WHEN $4 IN ('routed', 'unroutable') THEN $5::timestamptz END,
+        CASE WHEN $4 IN ('accepted', 'declined') THEN $5::timestamptz END,
+        CASE WHEN $4 = 'service_started' THEN $5::timestamptz END,
+        CASE WHEN $4 <> 'referral_requested' THEN $5::timestamptz END,
+        CASE WHEN $4 <> 'referral_requested' THEN $6::int END,
+        CASE WHEN $4 <> 'referral_requested' THEN $4 END,
+        $7::text,
+        CASE WHEN $7::text IS NOT NULL THEN $5::timestamptz END,
+        CASE WHEN $7::text IS NOT NULL THEN $6::int END
+    ON CONFLICT (referral_id) DO UPDATE SET
+        case_id = least(r.case_id, excluded.case_id),
+        need = least(r.need, excluded.need),
+        requested_at = least(r.requested_at, excluded.requested_at),
+        routed_at = least(r.routed_at, excluded.routed_at),
+        answered_at = least(r.answered_at, excluded.answered_at),
+        started_at = least(r.started_at, excluded.started_at),
+        last_at = CASE WHEN {_NEWER} THEN excluded.last_at ELSE r.last_at END,
+        last_rank = CASE WHEN {_NEWER} THEN excluded.last_rank ELSE r.last_rank END,
+        last_kind = CASE WHEN {_NEWER} THEN excluded.last_kind ELSE r.last_kind END,
+        provider_id = CASE WHEN {_NEWER_PROVIDER} THEN excluded.provider_id
+                      ELSE r.provider_id END,
+        provider_at = CASE WHEN {_NEWER_PROVIDER} THEN excluded.provider_at
+                      ELSE r.provider_at END,
+        provider_rank = CASE WHEN {_NEWER_PROVIDER} THEN excluded.provider_rank
+                        ELSE r.provider_rank END"""
+
+
+def referral_rows_sql(until: str | None = None) -> str:
+    """``stat_referral``'s rows folded from ``stat_fact`` (facts before ``until``, a SQL
+    expression, when given): what the upserts above leave, as one query."""
+    cond = "" if until is None else f" AND at < {until}"
+    last = "ORDER BY at DESC, rank DESC, kind DESC"
+    prov = "ORDER BY at DESC, rank DESC, provider_id DESC"
+    later = "FILTER (WHERE kind <> 'referral_requested')"
+    served = "FILTER (WHERE provider_id IS NOT NULL)"
+    return f"""SELECT referral_id, min(case_id) AS case_id, min(need) AS need,
+            min(at) FILTER (WHERE kind = 'referral_requested') AS requested_at,
+            min(at) FILTER (WHERE kind IN ('routed', 'unroutable')) AS routed_at,
+            min(at) FILTER (WHERE kind IN ('accepted', 'declined')) AS answered_at,
+            min(at) FILTER (WHERE kind = 'service_started') AS started_at,
+            max(at) {later} AS last_at,
+            (array_agg(rank {last}) {later})[1] AS last_rank,
+            (array_agg(kind {last}) {later})[1] AS last_kind,
+            (array_agg(provider_id {prov}) {served})[1] AS provider_id,
+            max(at) {served} AS provider_at,
+            (array_agg(rank {prov}) {served})[1] AS provider_rank
+        FROM (SELECT *, {RANK_SQL} AS rank FROM {FACT}
+              WHERE referral_id IS NOT NULL{cond}) f
+        GROUP BY referral_id"""
+
+
+# -- the set-based rebuild -------------------------------------------------------------------
+
+_NAME = "split_part(event_type, '.', 4)"
+_COUNTED = (
+    "CaseOpened", "SurvivorProfileRecorded", "SurvivorProfileUpdated", "IdentificationRecorded",
+    "CaseClosed", "CaseReopened", "ReferralRequested",
+)  # fmt: skip
+REBUILD_COLUMNS = f"""stream_id, stream_version, occurred_at, event_id::text, {_NAME} AS name,
+    CASE WHEN event_type LIKE '{_CASE_TYPES}%' AND stream_id NOT LIKE 'access-%'
+              AND {_NAME} IN ({", ".join(f"'{n}'" for n in _COUNTED)})
+         THEN data::text END AS data"""
+_ROW = ("case_id", "version", "valid_from", "valid_to", "opened_at", *DIMENSION_COLUMNS)
+_TYPES = {"version": "int", "valid_from": "timestamptz", "valid_to": "timestamptz",
+          "opened_at": "timestamptz", "categories": "text"}  # fmt: skip
+_INSERT_ROWS = f"""INSERT INTO {CASE} ({", ".join(_ROW)})
+    SELECT {
+    ", ".join(
+        "ARRAY(SELECT jsonb_array_elements_text(u.categories::jsonb))"
+        if c == "categories"
+        else f"u.{c}"
+        for c in _ROW
     )
-    facts: list[Fact] = []
+}
+    FROM unnest({
+    ", ".join(f"${n}::{_TYPES.get(c, 'text')}[]" for n, c in enumerate(_ROW, start=1))
+}) AS u({", ".join(_ROW)})
+    ON CONFLICT DO NOTHING"""
+_CLOSE_ROWS = f"""UPDATE {CASE} c SET valid_to = u.valid_to
+    FROM unnest($1::text[], $2::int[], $3::timestamptz[]) AS u(case_id, version, valid_to)
+    WHERE c.case_id = u.case_id AND c.version = u.version AND c.valid_to IS NULL"""
+_INSERT_FACTS = f"""INSERT INTO {FACT} (fact_id, case_id, kind, at, referral_id, need,
+        provider_id, detail)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[],
+                         $6::text[], $7::text[], $8::text[])
+    ON CONFLICT (fact_id) DO NOTHING"""
+
+
+async def rebuild_fold(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> None:
+    """Fold a batch of ``(global_position, REBUILD_COLUMNS...)`` rows into ``stat_case`` and
+    ``stat_fact`` as ``project`` would, event by event: each stream's events in version
+    order from its current row; one statement per table for the whole batch."""
+    streams: dict[str, list[asyncpg.Record]] = {}
     for r in rows:
-        facts += received_facts(r[0], r[1], r[2], json.loads(r[3]))
+        if r[6] is not None:
+            streams.setdefault(r[1], []).append(r)
+    if not streams:
+        return
+    found = await conn.fetch(
+        f"SELECT {', '.join(_ROW)} FROM {CASE}"
+        " WHERE case_id = ANY($1::text[]) AND valid_to IS NULL",
+        list(streams),
+    )
+    current = {r["case_id"]: dict(r) for r in found}
+    closes: list[tuple[str, int, datetime]] = []
+    new_rows: list[dict[str, Any]] = []
+    facts: list[Fact] = []
+    for case_id, events in streams.items():
+        events.sort(key=lambda e: int(e[2]))
+        row = current.get(case_id)
+        stored = row is not None  # the current row is in the table (else: in new_rows)
+        for _, _, version, at, eid, name, data in events:
+            d = json.loads(data)
+            facts += case_facts(name, case_id, eid, at, d)
+            if name == "CaseOpened":
+                if row is None:  # else: ON CONFLICT DO NOTHING
+                    row = {c: "unknown" for c in DIMENSION_COLUMNS} | _OPENED_DEFAULTS | {
+                        "case_id": case_id, "version": version, "valid_from": at,
+                        "valid_to": None, "opened_at": at, "status": "open",
+                        "categories": d["categories"], "region": d["region"],
+                    }  # fmt: skip
+                    new_rows.append(row)
+                continue
+            change = dimension_change(name, d)
+            if change is None or row is None or row["version"] >= version:
+                continue  # no change, no row, or the version guard refuses
+            if stored:
+                closes.append((case_id, row["version"], at))
+                stored = False
+            else:
+                row["valid_to"] = at
+            row = row | change | {"version": version, "valid_from": at, "valid_to": None}
+            new_rows.append(row)
+    if closes:
+        await conn.execute(_CLOSE_ROWS, *map(list, zip(*closes, strict=True)))
+    if new_rows:
+        columns: list[list[Any]] = [[r[c] for r in new_rows] for c in _ROW]
+        ci = _ROW.index("categories")
+        columns[ci] = [json.dumps(c) for c in columns[ci]]
+        await conn.execute(_INSERT_ROWS, *columns)
     if facts:
-        await conn.executemany(_FACT_SQL, facts)
+        await conn.execute(_INSERT_FACTS, *map(list, zip(*facts, strict=True)))
+
+
+_OPENED_DEFAULTS = {"identification": "none"} | dict.fromkeys(
+    ("victim", "casualty", "device_type", "incident_year", "incident_district"), "none"
+)
+
+# The received referral events recorded in the timeline, as ``received_facts`` reads them.
+_RECEIVED_NAME = "split_part(event_type, '.', 4)"
+_REFOLD_RECEIVED = f"""INSERT INTO {FACT} (fact_id, case_id, kind, at, referral_id, need,
+        provider_id, detail)
+    SELECT event_id::text, data->>'case_id',
+           CASE {_RECEIVED_NAME} {
+    " ".join(f"WHEN '{n}' THEN '{k}'" for n, k in REFERRAL_FACTS.items())
+} END,
+           occurred_at, data->>'referral_id', data->>'need', data->>'provider_id',
+           CASE WHEN {_RECEIVED_NAME} = 'ReferralRouted' THEN data->>'attempt'
+                ELSE coalesce(nullif(data->>'reason_code', ''), nullif(data->>'cause', ''))
+           END
+    FROM "case".case_timeline
+    WHERE service = 'referral' AND jsonb_typeof(data->'case_id') = 'string'
+      AND {_RECEIVED_NAME} IN ({", ".join(f"'{n}'" for n in REFERRAL_FACTS)})
+    ON CONFLICT (fact_id) DO NOTHING"""
+
+
+async def finish_rebuild(conn: asyncpg.Connection) -> None:
+    """After the case events: the referral facts again from the received events the
+    timeline recorded, then ``stat_referral`` folded from all the facts."""
+    await conn.execute(_REFOLD_RECEIVED)
+    await conn.execute(f"TRUNCATE {REFERRAL}")
+    await conn.execute(f"INSERT INTO {REFERRAL} {referral_rows_sql()}")

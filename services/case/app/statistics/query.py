@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from services.case.app.statistics.catalogue import MEASURES, Measure, month_starts
-from services.case.app.statistics.model import CASE, FACT, PROVIDER
+from services.case.app.statistics.model import CASE, FACT, PROVIDER, REFERRAL, referral_rows_sql
 
 CHILD_BANDS = ("0-4", "5-11", "12-17")
 TOTAL = "\x00total"  # the key of a margin in ``Raw.durations`` (no dimension value has it)
@@ -70,11 +70,6 @@ _OUTCOME = """CASE r.last_kind WHEN 'routed' THEN 'awaiting_answer'
     WHEN 'declined' THEN 'declined' WHEN 'escalated' THEN 'escalated'
     WHEN 'service_started' THEN 'in_service' WHEN 'service_completed' THEN 'completed'
     WHEN 'withdrawn' THEN 'withdrawn' ELSE 'requested' END"""
-# Facts of one referral at the same instant, in the order they happen.
-_RANK = """CASE kind WHEN 'referral_requested' THEN 0 WHEN 'routed' THEN 1
-    WHEN 'unroutable' THEN 1 WHEN 'declined' THEN 2 WHEN 'escalated' THEN 2
-    WHEN 'accepted' THEN 3 WHEN 'service_started' THEN 4 WHEN 'service_completed' THEN 5
-    WHEN 'withdrawn' THEN 6 ELSE 7 END"""
 
 
 def _expression(dimension: str) -> str:
@@ -122,19 +117,11 @@ def _snapshot(args: _Args, at: datetime | None) -> str:
 
 
 def _referrals(args: _Args, until: datetime | None) -> str:
-    """One row per need's referral, from its facts (up to ``until``)."""
-    cond = "" if until is None else f" AND at < {args.add(until)}::timestamptz"
-    order = f"at DESC, {_RANK} DESC"
-    return f"""SELECT referral_id, min(case_id) AS case_id, min(need) AS need,
-            min(at) FILTER (WHERE kind = 'referral_requested') AS requested_at,
-            min(at) FILTER (WHERE kind IN ('routed', 'unroutable')) AS routed_at,
-            min(at) FILTER (WHERE kind IN ('accepted', 'declined')) AS answered_at,
-            min(at) FILTER (WHERE kind = 'service_started') AS started_at,
-            (array_agg(kind ORDER BY {order})
-                FILTER (WHERE kind <> 'referral_requested'))[1] AS last_kind,
-            (array_agg(provider_id ORDER BY {order})
-                FILTER (WHERE provider_id IS NOT NULL))[1] AS provider_id
-        FROM {FACT} WHERE referral_id IS NOT NULL{cond} GROUP BY referral_id"""
+    """One row per need's referral: the merged table, or folded from the facts up to
+    ``until`` (the same fold that rebuilds the table)."""
+    if until is None:
+        return f"SELECT * FROM {REFERRAL}"
+    return referral_rows_sql(f"{args.add(until)}::timestamptz")
 
 
 def build_sql(q: Question) -> tuple[str, list[Any]]:
@@ -166,8 +153,13 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
             t_at = f"r.{to}"
             source = "r JOIN c ON c.case_id = r.case_id"
             where.append(f"r.{to} IS NOT NULL AND coalesce(r.{frm}, r.routed_at) IS NOT NULL")
+        elif m.base == "opened":  # the opening is on the case's row: no join
+            t_at = "c.opened_at"
+            source = "c"
+            if needs_referral:
+                raise ValueError("cases opened have no referral dimensions")
         else:
-            kinds = ("case_opened",) if m.base == "opened" else m.kinds
+            kinds = m.kinds
             kind_args = args.add(list(kinds))
             until_sql = "" if until is None else f" AND f.at < {args.add(until)}::timestamptz"
             ctes.append(
@@ -192,7 +184,9 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
         where.append(f"c.opened_at < {args.add(q.end)}::timestamptz")
     for dimension, value in sorted(q.filters.items()):
         where.append(f"{_bind(dimension, t_at, p_id)} = {args.add(value)}")
-    if q.region_scope is not None:
+    if q.region_scope is not None and until is None and m.base != "active":
+        where.append(f"c.region = {args.add(q.region_scope)}")  # c is the case as it is now
+    elif q.region_scope is not None:
         where.append(
             f"EXISTS (SELECT 1 FROM {CASE} s WHERE s.case_id = c.case_id"
             f" AND s.valid_to IS NULL AND s.region = {args.add(q.region_scope)})"

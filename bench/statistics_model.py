@@ -1,0 +1,223 @@
+"""Statistics speed (``make bench``; not a test): the read model's rebuild and the queries.
+
+Generates N cases of real case events (opened, profile, identification for some, a
+referral request for most, a closing for some, notes) straight into a fresh store, with
+correct hashes, then prints:
+  * rebuild: ``safepath replay --service case --projection statistics``, events/s;
+  * the facts of the referrals as the referral service would report them, added to the
+    read model directly (routed, accepted, started, completed for shares of the needs);
+  * query: each typical question (national and regional, 12 months), best and median of 7.
+    python bench/statistics_model.py [--cases 100000] [--quick]   (quick: 10,000 cases)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import random
+import statistics as stats
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+from benchkit import cpu_model, result
+
+from services.case.app.statistics.model import finish_rebuild
+from services.case.app.statistics.query import Question, answer
+from services.case.app.statistics.tables import publish
+from services.case.projections import PROJECTIONS
+from services.migrations import migrate_all
+from shared.devservers import EmbeddedPostgres
+from shared.events.base import Event, Sealed
+from shared.events.case import (
+    CaseClosed,
+    CaseNoteAdded,
+    CaseOpened,
+    ConsentScope,
+    IdentificationRecorded,
+    ReferralRequested,
+    SurvivorProfile,
+    SurvivorProfileRecorded,
+)
+from shared.events.vocabulary import DISTRICTS, REGIONS
+from shared.eventstore import EventStore, _content_digest, canonical_text, chain_hash
+from shared.ids import uuid7
+from shared.projections import rebuild
+
+ACTOR = canonical_text({"actor": "caseworker:bench", "correlationid": "bench"})
+SEALED = Sealed(kid="k", nonce="AAAAAAAAAAAAAAAA", ct="Y2lwaGVydGV4dA==")
+T0 = datetime(2025, 12, 1, tzinfo=UTC)
+COLUMNS = [
+    "event_id", "stream_id", "stream_version", "event_type", "occurred_at", "data",
+    "metadata", "prev_hash", "hash",
+]  # fmt: skip
+CONSENT = ConsentScope(
+    consent_id="c1", service_types=["shelter"], provider_ids=[],
+    data_categories=["needs", "demographics"], expires_at=None,
+)  # fmt: skip
+
+
+def case_events(rng: random.Random) -> list[Event]:
+    region = rng.choice(REGIONS)
+    cats = rng.choice([["trafficking"], ["mine_eo"], ["refugee_asylum"], ["trafficking"]])
+    out: list[Event] = [CaseOpened(caseworker="bench", office=None, region=region,
+                                   categories=cats)]  # fmt: skip
+    profile = SurvivorProfile(
+        identifying=SEALED,
+        age_band=rng.choice(["5-11", "12-17", "18-24", "25-39", "40-59", "60+"]),
+        sex=rng.choice(["female", "male"]),
+        disability=rng.random() < 0.2,
+        citizenship_status=rng.choice(["citizen", "citizen", "foreign_national"]),
+        language="tg",
+        region=region,
+        district=rng.choice(DISTRICTS[region]),
+        categories=cats,
+    )
+    out.append(SurvivorProfileRecorded(profile=profile))
+    if rng.random() < 0.6:
+        out.append(IdentificationRecorded(
+            status=rng.choice(["presumed", "identified"]), basis="indicators_present",
+            deciding_agency="police"))  # fmt: skip
+    if rng.random() < 0.8:
+        needs = rng.sample(["shelter", "medical", "psychosocial", "legal_aid", "livelihood"], 2)
+        out.append(ReferralRequested(
+            referral_id=str(uuid.uuid4()), needs=needs, urgency="routine", categories=cats,
+            region=region, district=None, sex=profile.sex, age_band=profile.age_band,
+            language="tg", disability=profile.disability, consent=CONSENT,
+            emergency_without_consent=False, emergency_reason=None, note=None, office=None,
+            caseworker="bench"))  # fmt: skip
+    out += [CaseNoteAdded(note_id=f"n{i}", note=SEALED) for i in range(rng.randrange(3))]
+    if rng.random() < 0.3:
+        out.append(CaseClosed(reason="services_completed"))
+    return out
+
+
+async def generate(pool: asyncpg.Pool, cases: int) -> int:
+    rng = random.Random(15)
+    span = 365 * 24 * 3600
+    batch: list[tuple[object, ...]] = []
+    total = 0
+    async with pool.acquire() as conn:
+        for _ in range(cases):
+            case_id = str(uuid.uuid4())
+            at = T0 + timedelta(seconds=rng.randrange(span))
+            prev: bytes | None = None
+            for v, ev in enumerate(case_events(rng), start=1):
+                data = canonical_text(ev.model_dump(mode="json"))
+                eid, t = uuid7(), at + timedelta(minutes=v)
+                digest = _content_digest(eid, case_id, v, ev.type_name(), t, data, ACTOR)
+                h = chain_hash(prev, digest)
+                batch.append((eid, case_id, v, ev.type_name(), t, data, ACTOR, prev, h))
+                prev = h
+            if len(batch) >= 50_000:
+                await conn.copy_records_to_table("event", schema_name="case", records=batch,
+                                                 columns=COLUMNS)  # fmt: skip
+                total += len(batch)
+                batch = []
+        if batch:
+            await conn.copy_records_to_table("event", schema_name="case", records=batch,
+                                             columns=COLUMNS)  # fmt: skip
+            total += len(batch)
+    return total
+
+
+# What the referral service would have reported for each requested need (received events).
+RECEIVED = """
+INSERT INTO "case".stat_fact (fact_id, case_id, kind, at, referral_id, need, provider_id, detail)
+SELECT f.referral_id || '/' || k.kind, f.case_id, k.kind, f.at + k.after, f.referral_id,
+       CASE WHEN k.kind = 'routed' THEN f.need END, 'p' || (abs(hashtext(f.referral_id)) % 40),
+       NULL
+FROM "case".stat_fact f
+JOIN (VALUES ('routed', interval '1 minute', 1.0), ('accepted', interval '5 hours', 0.7),
+             ('service_started', interval '30 hours', 0.5),
+             ('service_completed', interval '20 days', 0.3)) AS k(kind, after, share)
+  ON (abs(hashtext(f.referral_id || k.kind)) % 1000) < k.share * 1000
+WHERE f.kind = 'referral_requested'
+"""
+PROVIDERS = """INSERT INTO "case".stat_provider
+    SELECT 'p' || i, (ARRAY['ngo','government','international'])[1 + i % 3], 1
+    FROM generate_series(0, 39) i"""
+
+QUESTIONS = {
+    "cases_opened age_band x sex": ("cases_opened", "age_band", "sex", {}, None),
+    "cases_opened district, trafficking": ("cases_opened", "district", None,
+                                           {"category": "trafficking"}, None),
+    "cases_opened month x category": ("cases_opened", "month", "category", {}, None),
+    "cases_active region x identification": ("cases_active", "region", "identification", {},
+                                             None),
+    "referrals need x outcome": ("referrals", "need", "outcome", {}, None),
+    "services_completed need x provider_type": ("services_completed", "need", "provider_type",
+                                                {}, None),
+    "time_to_service_start need": ("time_to_service_start", "need", None, {}, None),
+    "cases_opened age_band x sex, region khatlon": ("cases_opened", "age_band", "sex", {},
+                                                    "khatlon"),
+}  # fmt: skip
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cases", type=int, default=100_000)
+    ap.add_argument("--quick", action="store_true", help="10,000 cases")
+    args = ap.parse_args()
+    if args.quick:
+        args.cases = 10_000
+    tmp = Path(tempfile.mkdtemp(prefix="safepath-bench-"))
+    pg = EmbeddedPostgres(tmp / "pg")
+    url = os.environ.get("SAFEPATH_BENCH_DATABASE_URL") or pg.start()
+    rows: list[tuple[str, float, float]] = []
+    try:
+        admin = await asyncpg.connect(url)
+        db = f"bench_{uuid.uuid4().hex[:8]}"
+        await admin.execute(f'CREATE DATABASE "{db}"')
+        await admin.close()
+        dsn = url.rsplit("/", 1)[0] + "/" + db
+        await migrate_all(dsn)
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
+        t = time.perf_counter()
+        events = await generate(pool, args.cases)
+        print(f"generated {args.cases:,} cases, {events:,} events in"
+              f" {time.perf_counter() - t:.1f} s")  # fmt: skip
+        await pool.execute('VACUUM ANALYZE "case".event')
+        t = time.perf_counter()
+        n = await rebuild(EventStore(pool, "case"), PROJECTIONS["statistics"], fresh=True)
+        rebuild_rate = n / (time.perf_counter() - t)
+        await pool.execute(RECEIVED)
+        await pool.execute(PROVIDERS)
+        async with pool.acquire() as conn:  # the referral rows, with the facts just added
+            await finish_rebuild(conn)
+        await pool.execute('VACUUM ANALYZE "case".stat_fact')
+        await pool.execute('VACUUM ANALYZE "case".stat_case')
+        facts = await pool.fetchval('SELECT count(*) FROM "case".stat_fact')
+        print(f"read model: {facts:,} facts")
+        for label, (measure, r, c, filters, scope) in QUESTIONS.items():
+            q = Question(measure, r, c, date(2025, 12, 1), date(2026, 11, 1), None, filters,
+                         scope)  # fmt: skip
+            timings = []
+            for _ in range(7):
+                t = time.perf_counter()
+                publish(q, await answer(pool, q), 5)
+                timings.append((time.perf_counter() - t) * 1000)
+            rows.append((label, min(timings), stats.median(timings)))
+        await pool.close()
+    finally:
+        pg.stop()
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print("| measure | result | target |")
+    print("|---|---:|---:|")
+    print(f"| rebuild statistics from {n:,} events ({args.cases:,} cases) |"
+          f" {rebuild_rate:,.0f} events/s | >= 50,000 events/s |")  # fmt: skip
+    for label, best, median in rows:
+        print(f"| {label}, {args.cases:,} cases | {best:.0f} ms best, {median:.0f} ms median"
+              " | < 100 ms |")  # fmt: skip
+    result("statistics", "rebuild_events_per_s", rebuild_rate, "events/s", cases=args.cases)
+    for label, _, median in rows:
+        result("statistics", f"query_ms.{label}", median, "ms", cases=args.cases)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
