@@ -13,6 +13,8 @@ from fastapi import FastAPI
 from services.case.app.duplicates import PersonIndex, index_key_from
 from services.case.app.handling import CaseWrites
 from services.case.app.reading import stream_visible
+from services.case.app.reflection import run_reflection_timer
+from services.case.config import CaseSettings
 from services.case.entrypoints.consumers import subscribe_timeline
 from services.case.entrypoints.deps import CaseService
 from services.case.entrypoints.http import ROUTERS
@@ -33,9 +35,15 @@ BODY_LIMITS = {"/cases": 256 * 1024, "/cases/{case_id}/profile": 256 * 1024}
 
 
 def bootstrap(
-    settings: Settings, *, start: StartRuntime = start_runtime, clock: Clock = utc_now
+    settings: Settings,
+    *,
+    start: StartRuntime = start_runtime,
+    clock: Clock = utc_now,
+    config: CaseSettings | None = None,
 ) -> FastAPI:
-    """The case service's app; ``start`` gives the runtime, ``clock`` the time of writes."""
+    """The case service's app; ``start`` gives the runtime, ``clock`` the time of writes
+    and of the reflection timer; ``config`` the case settings (else from the environment)."""
+    case_config = config or CaseSettings()
 
     def wire(rt: Runtime) -> CaseService:
         subscribe_timeline(rt)
@@ -49,6 +57,21 @@ def bootstrap(
             http=HttpWrites(rt.pool, rt.store.schema, problem_of, CONFLICT),
             clock=clock,
             index=PersonIndex(rt.store.schema, index_key_from(rt.settings)),
+            config=case_config,
+        )
+
+    async def on_started(rt: Runtime, svc: CaseService) -> None:
+        # One replica reminds caseworkers before reflection periods end, and ends them.
+        rt.lease(
+            "reflection-timer",
+            lambda: run_reflection_timer(
+                rt.pool,
+                rt.store,
+                clock,
+                case_config.reflection_reminder_days,
+                case_config.reflection_interval_seconds,
+                case_config.reflection_batch,
+            ),
         )
 
     return create_service_app(
@@ -65,6 +88,7 @@ def bootstrap(
         wire=wire,
         audit_scope=audit_scope,
         body_limits=BODY_LIMITS,
+        on_started=on_started,
         start=start,
     )
 

@@ -15,6 +15,7 @@ import asyncpg
 from services.case.app.loading import load_case
 from services.case.app.policy import in_scope
 from services.case.app.projection import project
+from services.case.app.reflection import project_reflection
 from services.case.app.statistics.model import project as project_statistics
 from services.case.app.timeline import record_own_events
 from services.case.domain import Case, decide, fold
@@ -131,5 +132,6 @@ class CaseWrites:
         )
         await project(conn, stored)
         await project_statistics(conn, stored)
+        await project_reflection(conn, stored)
         await record_own_events(conn, stored)  # the history, in the same transaction
         return Written(stored[-1].stream_version, list(events))

@@ -27,6 +27,7 @@ from services.case.app.views import (
     NoteView,
     ProfileView,
     ReferralView,
+    ReflectionPeriodView,
 )
 from services.case.domain import Case, decide
 from services.case.domain.commands import RecordAccess
@@ -183,8 +184,22 @@ def case_view(
         assistive_devices=person,
         family_links=[FamilyLinkView(case_id=c, relation=r) for c, r in case.family],
         same_person_cases=list(case.same_person),
+        reflection_period=_reflection(case, now),
     )
     return view, read.fields
+
+
+def _reflection(case: Case, now: datetime) -> ReflectionPeriodView | None:
+    period = case.reflection
+    if period is None:
+        return None
+    return ReflectionPeriodView(
+        started_at=period.started_at,
+        ends_at=period.ends_at,
+        days_left=period.days_left(now) if period.running else 0,
+        running=period.running,
+        outcome=period.outcome,
+    )
 
 
 def _person(stored: list[Any], events: list[Event]) -> list[DeviceEventView]:

@@ -147,6 +147,18 @@ class FamilyLinkView(View):
     relation: FamilyRelation = Field(description="What that case's person is to this one.")
 
 
+class ReflectionPeriodView(View):
+    """The recovery and reflection period (docs/case-domain.md)."""
+
+    started_at: datetime
+    ends_at: datetime
+    days_left: int = Field(description="Whole days until it ends, rounded up; 0 once over.")
+    running: bool
+    outcome: str | None = Field(
+        description="`elapsed`, `identified`, `not_identified` or `case_closed` once over."
+    )
+
+
 class CaseView(View):
     id: str
     version: int
@@ -176,6 +188,7 @@ class CaseView(View):
     same_person_cases: list[str] = Field(
         default_factory=list, description="Cases a supervisor linked as the same person."
     )
+    reflection_period: ReflectionPeriodView | None = None
 
 
 class CaseSummaryView(View):

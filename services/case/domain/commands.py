@@ -8,9 +8,12 @@ the app layer loads the stream by id and hands ``decide`` its state.
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.case.domain.person import PersonCommand
+from services.case.domain.reflection import DEFAULT_DAYS, ReflectionCommand
 from shared.events.base import Sealed
 from shared.events.case import (
     AccessedFields,
@@ -36,6 +39,7 @@ from shared.events.case import (
     SurvivorProfile,
     UuidString,
 )
+from shared.events.case_reflection import NotIdentifiedReason
 from shared.events.vocabulary import Region, Urgency
 
 
@@ -73,6 +77,11 @@ class RecordIdentification(Command):
     basis: IdentificationBasis
     deciding_agency: Agency
     note: Sealed | None = None
+    # The reflection period (domain/reflection.py): its length when ``presumed`` starts
+    # one; for ``not_identified`` while it runs, the reason and the deciding supervisor.
+    reflection_days: Annotated[int, Field(ge=1, le=365)] = DEFAULT_DAYS
+    reason_code: NotIdentifiedReason | None = None
+    supervisor: Subject | None = None
 
 
 class GiveConsent(Command):
@@ -160,4 +169,5 @@ CaseCommand = (
     | EraseIdentity
     | RecordAccess
     | PersonCommand  # devices, family links, duplicate decisions (domain/person.py)
+    | ReflectionCommand  # the recovery and reflection period (domain/reflection.py)
 )

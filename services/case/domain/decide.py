@@ -49,6 +49,12 @@ from services.case.domain.person import (
 )
 from services.case.domain.person import PersonCommand, decide_person
 from services.case.domain.referral import request_referral
+from services.case.domain.reflection import (
+    ChaseReflectionPeriod,
+    ReflectionCommand,
+    decide_reflection,
+    with_identification,
+)
 from services.case.domain.state import Case
 from shared.events.base import Event
 from shared.events.case import (
@@ -73,10 +79,17 @@ _ALLOWED_WHEN_CLOSED = (
     WithdrawConsent,
     EraseIdentity,
     RecordAccess,
+    ChaseReflectionPeriod,  # ends a period still running (domain/reflection.py)
     *PERSON_WHEN_CLOSED,
 )
 # After erasure nothing new is recorded about the person; the case can only be wound down.
-_ALLOWED_WHEN_ERASED = (CloseCase, WithdrawConsent, RecordAccess, *PERSON_WHEN_ERASED)
+_ALLOWED_WHEN_ERASED = (
+    CloseCase,
+    WithdrawConsent,
+    RecordAccess,
+    ChaseReflectionPeriod,
+    *PERSON_WHEN_ERASED,
+)
 
 
 def decide(state: Case | None, command: CaseCommand, now: datetime) -> list[Event]:
@@ -98,6 +111,8 @@ def decide(state: Case | None, command: CaseCommand, now: datetime) -> list[Even
 def _decide_open(state: Case, command: CaseCommand, now: datetime) -> list[Event]:
     if isinstance(command, PersonCommand):
         return decide_person(state, command)
+    if isinstance(command, ReflectionCommand):
+        return decide_reflection(state, command, now)
     match command:
         case RecordProfile():
             if state.profile is not None:
@@ -113,14 +128,21 @@ def _decide_open(state: Case, command: CaseCommand, now: datetime) -> list[Event
             return [NeedsAssessed(needs=command.needs, note=command.note)]
         case RecordIdentification():
             check_identification(state, command.status)
-            return [
-                IdentificationRecorded(
-                    status=command.status,
-                    basis=command.basis,
-                    deciding_agency=command.deciding_agency,
-                    note=command.note,
-                )
-            ]
+            recorded = IdentificationRecorded(
+                status=command.status,
+                basis=command.basis,
+                deciding_agency=command.deciding_agency,
+                note=command.note,
+            )
+            reflection = with_identification(
+                state,
+                command.status,
+                now,
+                period_days=command.reflection_days,
+                reason_code=command.reason_code,
+                decided_by_supervisor=command.supervisor,
+            )
+            return [recorded, *reflection]
         case GiveConsent():
             return [_give_consent(state, command, now)]
         case WithdrawConsent():

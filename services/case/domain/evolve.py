@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from services.case.domain.errors import CorruptStream
 from services.case.domain.person_evolve import evolve_person
+from services.case.domain.reflection import evolve_reflection
 from services.case.domain.state import Case, Consent, NoteIds, RequestedReferral
 from shared.events.base import Event
 from shared.events.case import (
@@ -85,7 +86,8 @@ def evolve(state: Case | None, event: Event) -> Case:
         case CaseAccessed():
             return state  # a read changes nothing; the event is the audit record
         case _:
-            return evolve_person(state, event)
+            reflected = evolve_reflection(state, event)
+            return reflected if reflected is not None else evolve_person(state, event)
 
 
 def fold(events: Iterable[Event]) -> Case | None:

@@ -8,6 +8,7 @@ from datetime import datetime
 from itertools import islice
 from typing import Literal
 
+from services.case.domain.reflection_state import ReflectionPeriod
 from shared.events.case import (
     CloseReason,
     ConsentGiver,
@@ -158,6 +159,8 @@ class Case:
     family: tuple[tuple[str, str], ...] = ()
     same_person: tuple[str, ...] = ()
     dismissed_duplicates: tuple[str, ...] = ()
+    # The recovery and reflection period (domain/reflection.py), once presumed.
+    reflection: ReflectionPeriod | None = None
 
     @property
     def is_closed(self) -> bool:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 import asyncpg
@@ -11,6 +11,7 @@ from fastapi import Depends
 
 from services.case.app.duplicates import PersonIndex
 from services.case.app.handling import CaseWrites
+from services.case.config import CaseSettings
 from shared.app import service_dependency
 from shared.eventstore import EventStore
 from shared.http_writes import HttpWrites
@@ -29,6 +30,7 @@ class CaseService:
     http: HttpWrites
     clock: Clock
     index: PersonIndex  # blind identity keys: possible duplicates across offices
+    config: CaseSettings = field(default_factory=CaseSettings)  # SAFEPATH_CASE_*
 
 
 Service = Annotated[CaseService, Depends(service_dependency(CaseService))]

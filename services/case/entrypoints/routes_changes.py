@@ -26,6 +26,7 @@ from services.case.domain.commands import (
     UpdateProfile,
     WithdrawConsent,
 )
+from services.case.domain.reflection import ExtendReflectionPeriod
 from services.case.entrypoints.change import CaseId, Change, ConsentId, doc
 from services.case.entrypoints.schemas import (
     CaseWritten,
@@ -34,6 +35,7 @@ from services.case.entrypoints.schemas import (
     IdentificationIn,
     NeedsIn,
     ProfileIn,
+    ReflectionExtensionIn,
     WithdrawConsentIn,
 )
 from shared.auth import require_roles
@@ -75,11 +77,30 @@ async def post_needs(body: NeedsIn, change: Change) -> JSONResponse:
 )
 async def post_identification(body: IdentificationIn, change: Change) -> JSONResponse:
     def build(case: Case, key: bytes | None, now: datetime) -> CaseCommand:
+        # The reflection period (domain/reflection.py): its configured length, and who
+        # decides a not_identified while it runs (only a supervisor's own decision counts).
+        principal = change.principal
         return RecordIdentification(
             status=body.status,
             basis=body.basis,
             deciding_agency=body.deciding_agency,
             note=seal_text(key, change.case_id, body.note),
+            reflection_days=change.service.config.reflection_days,
+            reason_code=body.reason_code,
+            supervisor=principal.sub if principal.role == "supervisor" else None,
+        )
+
+    return await change.run(body, build)
+
+
+@router.post(
+    "/cases/{case_id}/reflection-period/extend",
+    **doc(200, CaseWritten, "Extend the recovery and reflection period, with a reason"),
+)
+async def extend_reflection_period(body: ReflectionExtensionIn, change: Change) -> JSONResponse:
+    def build(case: Case, key: bytes | None, now: datetime) -> CaseCommand:
+        return ExtendReflectionPeriod(
+            days=body.days, reason_code=body.reason_code, extended_by=change.principal.sub
         )
 
     return await change.run(body, build)

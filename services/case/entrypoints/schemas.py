@@ -32,6 +32,7 @@ from shared.events.case import (
     ServiceTypes,
     Subject,
 )
+from shared.events.case_reflection import ExtensionReason, NotIdentifiedReason
 from shared.events.vocabulary import DISTRICTS, Language, Region, Sex, Urgency
 from shared.times import UtcDatetime
 
@@ -153,6 +154,18 @@ class IdentificationIn(Body):
     basis: IdentificationBasis
     deciding_agency: Agency
     note: LongText | None = None
+    reason_code: NotIdentifiedReason | None = Field(
+        None,
+        description="Required for `not_identified` while the reflection period runs (which"
+        " only a supervisor may then record).",
+    )
+
+
+class ReflectionExtensionIn(Body):
+    """Extend the running recovery and reflection period."""
+
+    days: int = Field(ge=1, le=365, examples=[14])
+    reason_code: ExtensionReason = Field(examples=["medical_treatment"])
 
 
 class ConsentIn(Body):

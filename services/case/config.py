@@ -1,0 +1,20 @@
+"""The case service's own settings (``SAFEPATH_CASE_*``); shared ones stay in
+``shared.settings``."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CaseSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SAFEPATH_CASE_", extra="ignore")
+
+    # The recovery and reflection period of a presumed victim of trafficking: at least 30
+    # days (Council of Europe Convention, Art. 13); 45 in UK practice.
+    reflection_days: int = Field(default=30, ge=30, le=365)
+    # Remind the caseworker this many days before it ends (each once per end date).
+    reflection_reminder_days: list[int] = Field(default=[7, 1], max_length=10)
+    # How often the reflection timer looks, and how many cases per pass.
+    reflection_interval_seconds: float = Field(default=300.0, gt=0)
+    reflection_batch: int = Field(default=200, ge=1, le=10_000)
