@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit test-integration test-security test-e2e test-faults test-faults-soak bench bench-quick lint typecheck contract asyncapi schemas install clean
+.PHONY: run test browser test-web screenshots test-unit test-integration test-security test-e2e test-faults test-faults-soak bench bench-quick lint typecheck contract asyncapi schemas install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,31 @@ run: $(STAMP)
 	SAFEPATH_NOTIFY_WEBHOOK_ALLOW_HOSTS="$${SAFEPATH_NOTIFY_WEBHOOK_ALLOW_HOSTS-127.0.0.1}" \
 		$(BIN)/safepath up
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# The browser tests (tests/browser) drive Debian's Chromium through Playwright's Python
+# client; no browser is downloaded. Installed here when missing and this machine can (root
+# with apt-get); otherwise a clear message and a non-zero exit, never a silent skip.
+browser:
+	@command -v chromium >/dev/null 2>&1 || [ -n "$$SAFEPATH_CHROMIUM" ] || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing Debian's chromium for the browser tests"; \
+			apt-get install -y chromium >/dev/null 2>&1 || \
+				{ apt-get update >/dev/null && apt-get install -y chromium >/dev/null; } || exit 1; \
+		else \
+			echo "The browser tests need Chromium and none was found: install it with" \
+				"'sudo apt-get install -y chromium' (Debian, Ubuntu) or set SAFEPATH_CHROMIUM" \
+				"to a Chromium executable." >&2; \
+			exit 1; \
+		fi; }
+
+test-web: $(STAMP) browser
+	$(BIN)/python -m pytest -q tests/web tests/browser
+
+# The web app's screenshots in every language, into docs/screenshots/ (linked from the README).
+screenshots: $(STAMP) browser
+	SAFEPATH_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/browser
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

@@ -34,16 +34,19 @@ class Apis:
         json: Any = None,
     ) -> Any:
         url = self.base_urls[service] + path
-        try:
-            r = await self.client.request(
-                method,
-                url,
-                params=params,
-                json=json,
-                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            )
-        except httpx.HTTPError:
-            raise ApiProblem(503, {"title": "Service Unavailable", "status": 503}) from None
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        # A read is tried twice (a connection the service closed meanwhile); a write once:
+        # it may have been applied, and the person sees the error and the page again.
+        attempts = 2 if method == "GET" else 1
+        for attempt in range(attempts):
+            try:
+                r = await self.client.request(
+                    method, url, params=params, json=json, headers=headers
+                )
+                break
+            except httpx.TransportError:
+                if attempt + 1 == attempts:
+                    raise ApiProblem(503, {"title": "Service Unavailable", "status": 503}) from None
         if r.status_code >= 400:
             try:
                 body = r.json()

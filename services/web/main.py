@@ -56,7 +56,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with (
-            httpx.AsyncClient(transport=api_transport, timeout=web.api_timeout_seconds) as api,
+            httpx.AsyncClient(
+                transport=api_transport,
+                timeout=web.api_timeout_seconds,
+                # Idle connections are dropped well before the services' keep-alive timeout
+                # (uvicorn: 5 s): a request never goes out on a connection being closed.
+                limits=httpx.Limits(keepalive_expiry=1.0),
+            ) as api,
             httpx.AsyncClient(transport=oidc_transport, timeout=10.0) as idp,
         ):
             app.state.apis = Apis({s: web.api_url(settings, s) for s in SERVICES}, api)

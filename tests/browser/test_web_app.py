@@ -32,12 +32,20 @@ def sign_in(page: Page, web: WebApp, role: str, sub: str, **claims: str) -> None
         if name in claims:
             page.fill(f"#f-{name}", claims[name])
     page.click("form[action='/signin/dev'] button[type=submit]")
+    no_error(page)
 
 
 def choose_language(page: Page, lang: str) -> None:
     page.select_option("#lang-choice", lang)
     page.click("form.lang button[type=submit]")
     expect(page.locator("html")).to_have_attribute("lang", lang)
+
+
+def no_error(page: Page) -> None:
+    """Fail with the error page's own message (not a locator timeout) when there is one."""
+    page.wait_for_load_state()
+    if page.locator("h1", has_text="Something went wrong").count():
+        raise AssertionError(f"{page.url}: {page.locator('.alert').inner_text()}")
 
 
 def small(page: Page) -> None:
@@ -101,6 +109,7 @@ def test_caseworker_shelter_and_auditor(
     page.check("input[name=needs][value=shelter]")
     page.select_option("#f-urgency", "urgent")
     page.click("form[action$='/referral'] button[type=submit]")
+    no_error(page)
     expect(page.locator("h1")).to_have_text("Where it went and why")
     expect(page.locator("text=Sent to")).to_be_visible(timeout=30_000)
     expect(page.get_by_role("heading", name="Why", exact=True).first).to_be_visible()

@@ -1,0 +1,94 @@
+"""Pages against fake APIs: what each asks the APIs for, and what it shows."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+from fastapi.testclient import TestClient
+
+from tests.web.conftest import MakeClient, sign_in
+from tests.web.fakes import FakeApis, csrf_of
+
+CASE_ID = str(uuid.uuid4())
+CASE = {
+    "id": CASE_ID,
+    "version": 3,
+    "status": "open",
+    "caseworker": "amina",
+    "office": "khujand",
+    "region": "sughd",
+    "district": "khujand",
+    "categories": ["trafficking"],
+    "opened_at": "2026-11-29T08:00:00Z",
+    "updated_at": "2026-11-29T08:05:00Z",
+    "close_reason": None,
+    "identity_erased": False,
+    "identifying_fields_visible": False,
+    "profile": None,
+    "needs": None,
+    "identification": None,
+    "consents": [],
+    "referrals": [],
+    "notes": [],
+}
+
+
+def test_the_case_page_asks_for_no_identifying_fields_and_show_does(
+    client: TestClient, apis: FakeApis
+) -> None:
+    apis.routes[("GET", f"/cases/{CASE_ID}")] = CASE
+    apis.routes[("GET", f"/cases/{CASE_ID}/referrals")] = []
+    sign_in(client)
+    page = client.get(f"/cases/{CASE_ID}")
+    assert page.status_code == 200
+    assert apis.calls[-2].url.params["identifying"] == "false"
+    shown = client.post(f"/cases/{CASE_ID}/show", data={"csrf_token": csrf_of(page.text)})
+    assert shown.status_code == 200
+    assert "identifying" not in apis.calls[-2].url.params
+
+
+def test_a_service_that_does_not_answer_is_said_so(client: TestClient, apis: FakeApis) -> None:
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused")
+
+    apis.routes[("GET", "/cases")] = down
+    sign_in(client)
+    r = client.get("/cases")
+    assert r.status_code == 503
+    assert "does not answer" in r.text
+    assert sum(c.url.path == "/cases" for c in apis.calls) == 2  # a read is tried twice
+
+
+def test_the_inbox_counts_withdrawn_referrals_instead_of_listing_them(
+    client: TestClient, apis: FakeApis
+) -> None:
+    def referral(status: str, need: str) -> dict[str, object]:
+        return {
+            "referral_id": str(uuid.uuid4()), "case_reference": "SP-AAAA-BBBB-CCCC-DDDD",
+            "need": need, "urgency": "urgent", "status": status,
+            "categories": ["trafficking"], "region": "sughd", "district": None,
+            "sex": "female", "age_band": "18-24", "language": "tg", "disability": False,
+            "respond_by": None, "version": 1,
+        }  # fmt: skip
+
+    apis.routes[("GET", "/providers/shelter-a/referrals")] = [
+        referral("awaiting_answer", "shelter"),
+        referral("withdrawn", "legal_aid"),
+    ]
+    sign_in(client, "provider", provider_id="shelter-a")
+    page = client.get("/inbox")
+    assert page.text.count('class="card"') == 1
+    assert "withdrawn by the caseworker" in page.text
+    assert "Legal aid" not in page.text
+
+
+def test_other_roles_do_not_reach_the_caseworker_pages(
+    make_client: MakeClient, apis: FakeApis
+) -> None:
+    for role in ("provider", "auditor"):
+        client = make_client()
+        sign_in(client, role, provider_id="shelter-a")
+        assert client.get("/cases/new").status_code == 403
+        assert client.get(f"/cases/{CASE_ID}").status_code == 403
+    assert apis.calls == []
