@@ -310,18 +310,11 @@ REBUILD_COLUMNS = f"""stream_id, stream_version, occurred_at, event_id::text, {_
 _ROW = ("case_id", "version", "valid_from", "valid_to", "opened_at", *DIMENSION_COLUMNS)
 _TYPES = {"version": "int", "valid_from": "timestamptz", "valid_to": "timestamptz",
           "opened_at": "timestamptz", "categories": "text"}  # fmt: skip
+# categories arrive as array literals: vocabulary words (no comma, quote or brace)
+_SELECTED = ", ".join("u.categories::text[]" if c == "categories" else f"u.{c}" for c in _ROW)
+_ARRAYS = ", ".join(f"${n}::{_TYPES.get(c, 'text')}[]" for n, c in enumerate(_ROW, start=1))
 _INSERT_ROWS = f"""INSERT INTO {CASE} ({", ".join(_ROW)})
-    SELECT {
-    ", ".join(
-        "ARRAY(SELECT jsonb_array_elements_text(u.categories::jsonb))"
-        if c == "categories"
-        else f"u.{c}"
-        for c in _ROW
-    )
-}
-    FROM unnest({
-    ", ".join(f"${n}::{_TYPES.get(c, 'text')}[]" for n, c in enumerate(_ROW, start=1))
-}) AS u({", ".join(_ROW)})
+    SELECT {_SELECTED} FROM unnest({_ARRAYS}) AS u({", ".join(_ROW)})
     ON CONFLICT DO NOTHING"""
 _CLOSE_ROWS = f"""UPDATE {CASE} c SET valid_to = u.valid_to
     FROM unnest($1::text[], $2::int[], $3::timestamptz[]) AS u(case_id, version, valid_to)
@@ -383,7 +376,7 @@ async def rebuild_fold(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record])
     if new_rows:
         columns: list[list[Any]] = [[r[c] for r in new_rows] for c in _ROW]
         ci = _ROW.index("categories")
-        columns[ci] = [json.dumps(c) for c in columns[ci]]
+        columns[ci] = ["{" + ",".join(c) + "}" for c in columns[ci]]
         await conn.execute(_INSERT_ROWS, *columns)
     if facts:
         await conn.execute(_INSERT_FACTS, *map(list, zip(*facts, strict=True)))
