@@ -92,3 +92,55 @@ def test_other_roles_do_not_reach_the_caseworker_pages(
         assert client.get("/cases/new").status_code == 403
         assert client.get(f"/cases/{CASE_ID}").status_code == 403
     assert apis.calls == []
+
+
+def _case_referral(
+    status: str, urgency: str, respond_by: str | None, attempt: int = 1
+) -> dict[str, object]:
+    return {
+        "referral_id": str(uuid.uuid4()), "case_id": CASE_ID, "request_id": str(uuid.uuid4()),
+        "need": "shelter", "urgency": urgency, "status": status,
+        "provider_id": "shelter-a" if status != "unroutable" else None,
+        "coordinator_id": "nrm-sughd" if status == "unroutable" else None,
+        "attempt": attempt, "respond_by": respond_by, "reasons": None,
+        "updated_at": "2026-11-29T08:00:00Z", "version": 2,
+    }  # fmt: skip
+
+
+def test_the_supervisor_sees_overdue_escalated_and_unroutable_referrals_most_urgent_first(
+    client: TestClient, apis: FakeApis
+) -> None:
+    apis.routes[("GET", "/cases")] = {"items": [{**CASE}], "next_cursor": None}
+    apis.routes[("GET", f"/cases/{CASE_ID}/referrals")] = [
+        _case_referral("awaiting_answer", "routine", "2026-11-30T09:00:00Z"),
+        _case_referral("awaiting_answer", "emergency", "2026-11-29T08:30:00Z", attempt=2),
+        _case_referral("unroutable", "urgent", None),
+        _case_referral("accepted", "urgent", None),
+    ]
+    sign_in(client, "supervisor", region="sughd")
+    page = client.get("/supervise").text  # the clock stands at 09:00 UTC
+    waiting, unroutable = page.split('id="unroutable-heading"')
+    assert waiting.index("Emergency") < waiting.index("Routine")
+    assert waiting.count('class="overdue"') == 1 and "(escalated)" in waiting
+    assert "nrm-sughd" in unroutable and "Accepted" not in page
+
+
+def test_the_auditor_is_told_in_words_when_a_chain_is_broken(
+    client: TestClient, apis: FakeApis
+) -> None:
+    apis.routes[("GET", f"/cases/{CASE_ID}/history")] = {"case_id": CASE_ID, "entries": []}
+    apis.routes[("GET", f"/cases/{CASE_ID}/access-log")] = {"case_id": CASE_ID, "reads": []}
+    good = {"ok": True, "events": 4, "checkpoints_verified": 1, "chain_breaks": [], "problems": []}
+    bad = {
+        **good,
+        "ok": False,
+        "chain_breaks": [{"stream_id": CASE_ID, "stream_version": 2,
+                          "event_id": "0193-changed", "kind": "changed", "detail": "hash"}],
+    }  # fmt: skip
+    apis.routes[("GET", "/audit/verify")] = lambda req: httpx.Response(
+        200, json=bad if "case" in req.url.params else good
+    )
+    sign_in(client, "auditor")
+    page = client.get(f"/audit/cases/{CASE_ID}").text
+    assert "Verification FAILED" in page and "0193-changed" in page
+    assert page.count("intact") == 3
