@@ -19,7 +19,7 @@ class Hook:
 
 
 HOOKS: tuple[Hook, ...] = (
-    Hook("statistics", ("supervisor", "auditor")),
+    Hook("statistics", ("supervisor", "auditor", "coordinator")),
     Hook("duplicates", ("supervisor",)),
     Hook("handover", ("provider", "caseworker")),
 )

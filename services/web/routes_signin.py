@@ -23,6 +23,7 @@ HOME = {
     "provider": "/inbox",
     "auditor": "/audit",
     "admin": "/cases",
+    "coordinator": "/coming/statistics",
 }
 DEV_TOKEN_HOURS = 8
 

@@ -124,6 +124,7 @@ def labels(_: Gettext) -> Labels:
             "provider": _("Provider"),
             "auditor": _("Auditor"),
             "admin": _("Administrator"),
+            "coordinator": _("Coordinator"),
         },
         "age_band": {"unknown": _("Unknown")},
         "citizenship": {

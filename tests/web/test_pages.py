@@ -144,3 +144,18 @@ def test_the_auditor_is_told_in_words_when_a_chain_is_broken(
     page = client.get(f"/audit/cases/{CASE_ID}").text
     assert "Verification FAILED" in page and "0193-changed" in page
     assert page.count("intact") == 3
+
+
+def test_the_case_page_reminds_of_the_reflection_period(client: TestClient, apis: FakeApis) -> None:
+    reflection = {
+        "started_at": "2026-11-20T08:00:00Z",
+        "ends_at": "2026-12-20T08:00:00Z",
+        "days_left": 21,
+        "running": True,
+        "outcome": None,
+    }
+    apis.routes[("GET", f"/cases/{CASE_ID}")] = {**CASE, "reflection_period": reflection}
+    apis.routes[("GET", f"/cases/{CASE_ID}/referrals")] = []
+    sign_in(client)
+    page = client.get(f"/cases/{CASE_ID}").text
+    assert "Recovery and reflection period: 21 days left" in page
