@@ -49,6 +49,8 @@ TemplateName = Literal[
     "referral_withdrawn",
     "data_deletion_reminder",
     "data_deletion_overdue",
+    # About a case, not a referral (NotificationQueued v2): to the case's caseworker.
+    "reflection_period_ending",
 ]
 
 Identifier = Annotated[
@@ -63,12 +65,14 @@ Channels = Annotated[tuple[Channel, ...], Field(min_length=1, max_length=2)]
 
 @registry.register
 class NotificationQueued(Event):
-    """Someone must hear about a referral; the notification is ready to deliver."""
+    """Someone must hear about a referral (or, from v2, about a case: ``referral_id`` is
+    None, e.g. a reflection period ending); the notification is ready to deliver."""
 
     service = "notify"
+    version = 2
 
     notification_id: Identifier
-    referral_id: Identifier
+    referral_id: Identifier | None
     case_id: Identifier  # so the case timeline can show it; not identifying by itself
     recipient_kind: RecipientKind
     recipient_id: Identifier
@@ -82,6 +86,12 @@ class NotificationQueued(Event):
         if len(set(self.channels)) != len(self.channels):
             raise ValueError("channels must be distinct")
         return self
+
+
+@registry.upcaster("notify", "NotificationQueued", 1)
+def _queued_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 was always about a referral: the same fields, ``referral_id`` always set."""
+    return dict(data)
 
 
 @registry.register

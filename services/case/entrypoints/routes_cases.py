@@ -12,7 +12,13 @@ from fastapi.responses import JSONResponse
 
 from services.case.app.duplicates import identity_of
 from services.case.app.handling import visible
-from services.case.app.policy import READ_ROLES, WRITE_ROLES, in_scope, sees_identifying
+from services.case.app.policy import (
+    READ_ROLES,
+    WRITE_ROLES,
+    in_scope,
+    scope_filter,
+    sees_identifying,
+)
 from services.case.app.projection import BadCursor, decode_cursor, list_cases
 from services.case.app.reading import case_view, record_access, with_referral_status
 from services.case.app.sealing import seal_profile
@@ -21,7 +27,12 @@ from services.case.domain import fold
 from services.case.domain.commands import OpenCase
 from services.case.domain.person_keys import Identity
 from services.case.entrypoints.deps import CaseService, Service
-from services.case.entrypoints.schemas import CaseOpenedOut, OpenCaseIn, PossibleDuplicateOut
+from services.case.entrypoints.schemas import (
+    CaseOpenedOut,
+    CaseReference,
+    OpenCaseIn,
+    PossibleDuplicateOut,
+)
 from services.case.entrypoints.writes import ETAG_HEADER, LOCATION_HEADER, IdempotencyKey
 from shared.auth import CurrentPrincipal, Principal, require_roles
 from shared.commands import load
@@ -30,6 +41,7 @@ from shared.events.vocabulary import Category, Region
 from shared.http_writes import etag
 from shared.ids import uuid7
 from shared.problems import forbidden, not_found, problem_responses, unprocessable
+from shared.pseudonym import case_reference
 from shared.times import UtcDatetime
 
 router = APIRouter(tags=["cases"])
@@ -213,3 +225,29 @@ async def get_case(
             svc.clock,
         )
     return JSONResponse(view.model_dump(mode="json"), headers={"ETag": etag(loaded.version)})
+
+
+@router.get(
+    "/cases/by-reference/{reference}",
+    summary="Find a case in your scope by the pseudonymous reference notifications carry",
+    dependencies=[Depends(require_roles(*READ_ROLES))],
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def find_by_reference(
+    reference: Annotated[
+        str, Path(pattern=r"^SP-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}$")
+    ],
+    principal: CurrentPrincipal,
+    svc: Service,
+) -> CaseReference:
+    """Notifications about a case (a reflection period ending) name it only by its keyed
+    reference; its caseworker finds it here, among the cases of their own scope (404 for
+    anything else, alike whether it exists)."""
+    key = svc.settings.case_reference_key.encode()
+    condition, args = scope_filter(principal, 1)
+    async with svc.pool.acquire() as conn:
+        rows = await conn.fetch(f'SELECT case_id FROM "case".case_summary WHERE {condition}', *args)
+    for row in rows:
+        if case_reference(key, row["case_id"]) == reference:
+            return CaseReference(id=row["case_id"], case_reference=reference)
+    raise not_found("No such case.")

@@ -161,6 +161,13 @@ class IdentificationIn(Body):
     )
 
 
+class CaseReference(BaseModel):
+    """A case found by its pseudonymous reference."""
+
+    id: str
+    case_reference: str
+
+
 class ReflectionExtensionIn(Body):
     """Extend the running recovery and reflection period."""
 

@@ -184,6 +184,13 @@ class DirectoryViews:
             provider_id=kept.get("provider_id"),
         )
 
+    async def caseworker_of(self, conn: asyncpg.Connection, case_id: str) -> Contact | None:
+        """The case's caseworker as notify knows it (None: not heard of yet)."""
+        who = await conn.fetchval(
+            f"SELECT caseworker FROM {self.q}.case_caseworker WHERE case_id = $1", case_id
+        )
+        return None if who is None else Contact(id=who, language=self.default_language)
+
     async def contacts_for(
         self, conn: asyncpg.Connection, facts: ReferralFacts, provider_ids: tuple[str, ...] = ()
     ) -> Contacts:

@@ -7,10 +7,11 @@ notification, which the delivery record then refuses to queue again.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
@@ -24,6 +25,7 @@ from services.notify.domain import (
     who_hears_what,
 )
 from services.notify.domain.delivery import DeliveryRecord, QueueNotification
+from services.notify.domain.payload import build_case_notification
 from services.notify.domain.referral_facts import (
     NOTIFIED_EVENTS,
     Answer,
@@ -38,6 +40,7 @@ from shared.envelope import Envelope, schema_base
 from shared.events import registry
 from shared.events.base import Event
 from shared.events.case import CaseOpened, CaseTransferred, ReferralRequested
+from shared.events.case_reflection import ReflectionPeriodReminderDue
 from shared.events.referral import DIRECTORY_EVENTS
 from shared.logging import get_logger
 
@@ -48,10 +51,18 @@ NOTIFICATION_NAMESPACE = uuid.UUID("6f1c8f0e-5b7a-4c1e-9d62-7a0b3f1e2d44")
 # about, and the directory (the only way notify learns providers and coordinators).
 REFERRAL_STREAM_EVENTS: tuple[type[Event], ...] = (*NOTIFIED_EVENTS, *DIRECTORY_EVENTS)
 # The caseworker to tell, and the case's scope (who may read a referral's notifications).
+# And what the caseworker must be reminded of about the case itself (no referral).
 CASE_STREAM_EVENTS: tuple[type[Event], ...] = tuple(
     m
     for m in registry.models("case")
-    if m.name() in {"CaseOpened", "CaseTransferred", "ReferralRequested", *SCOPE_EVENT_TYPES}
+    if m.name()
+    in {
+        "CaseOpened",
+        "CaseTransferred",
+        "ReferralRequested",
+        "ReflectionPeriodReminderDue",
+        *SCOPE_EVENT_TYPES,
+    }
 )
 
 
@@ -115,6 +126,50 @@ class Queueing:
             await self.views.set_caseworker(conn, env.subject, event.to_caseworker)
         elif isinstance(event, CaseOpened | ReferralRequested):
             await self.views.set_caseworker(conn, env.subject, event.caseworker)
+        elif isinstance(event, ReflectionPeriodReminderDue):
+            await self.remind_reflection(conn, env, event)
+
+    async def remind_reflection(
+        self, conn: asyncpg.Connection, env: Envelope, event: ReflectionPeriodReminderDue
+    ) -> str | None:
+        """Tell the case's caseworker (as notify knows it now) that the recovery and
+        reflection period ends soon: a notification about the case, no referral."""
+        case_id = env.subject
+        contact = await self.views.caseworker_of(conn, case_id)
+        if contact is None:
+            log.warning("reflection_reminder_without_caseworker")
+            return None
+        nid = notification_id_for(env.id, "caseworker", contact.id)
+        now = self.clock()
+        days_left = max(0, math.ceil((event.ends_at - env.time) / timedelta(days=1)))
+        cloudevent = build_case_notification(
+            template="reflection_period_ending",
+            recipient_kind="caseworker",
+            language=contact.language,
+            case_id=case_id,
+            facts={"days_left": days_left, "ends_on": event.ends_at.date().isoformat()},
+            notification_id=nid,
+            now=now,
+            case_key=self.case_key,
+            templates=self.templates,
+            schema_base=schema_base(),
+        )
+        command = QueueNotification(
+            notification_id=nid,
+            referral_id=None,
+            case_id=case_id,
+            recipient_kind="caseworker",
+            recipient_id=contact.id,
+            channels=("nats",),
+            template="reflection_period_ending",
+            language=cloudevent["data"]["message"]["language"],
+            notification=cloudevent,
+        )
+        await self.records.record(
+            conn, nid, command, now, correlation_id=env.correlationid, causation_id=env.id
+        )
+        log.info("notification_queued", notification_id=nid, template=command.template)
+        return nid
 
     # -- queueing ---------------------------------------------------------------------------
 

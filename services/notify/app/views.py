@@ -34,7 +34,7 @@ class NotificationView(BaseModel):
 
 class DeadLetterView(BaseModel):
     notification_id: str
-    referral_id: str
+    referral_id: str | None
     recipient_kind: RecipientKind
     recipient_id: str
     channel: Channel

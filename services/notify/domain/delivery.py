@@ -83,7 +83,7 @@ class DeliveryRecord:
 @dataclass(frozen=True)
 class QueueNotification:
     notification_id: str
-    referral_id: str
+    referral_id: str | None  # None: about a case (NotificationQueued v2)
     case_id: str
     recipient_kind: RecipientKind
     recipient_id: str

@@ -4,6 +4,7 @@ writes, published with the event schemas (``docs/schemas/org.safepath.notify.*No
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
@@ -41,13 +42,15 @@ class NotificationData(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: TemplateName
-    referral_id: Identifier
+    referral_id: Identifier | None = Field(
+        None, description="The referral; absent when the notification is about a case."
+    )
     case_reference: Annotated[
         str,
         StringConstraints(pattern=r"^SP-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}$"),
         Field(description="A keyed hash of the case id (the case id never leaves)."),
     ]
-    needs: list[ServiceType]
+    needs: list[ServiceType] | None = None
     urgency: Urgency | None = None
     categories: list[Category] | None = None
     region: Region | None = None
@@ -56,7 +59,10 @@ class NotificationData(BaseModel):
     age_band: AgeBand | None = None
     language: Language | None = None
     disability: bool | None = None
-    actions: dict[Literal["view", "accept", "decline", "confirm_deletion"], Action]
+    # A reflection period ending (``reflection_period_ending``): when, and in how many days.
+    ends_on: date | None = None
+    days_left: Annotated[int, Field(ge=0)] | None = None
+    actions: dict[Literal["view", "accept", "decline", "confirm_deletion", "find_case"], Action]
     message: Message
 
 
@@ -73,7 +79,9 @@ class Notification(BaseModel):
         "org.safepath.notify.CoordinatorNotification.v1",
         "org.safepath.notify.CaseworkerNotification.v1",
     ]
-    subject: Identifier = Field(description="The referral id.")
+    subject: Identifier = Field(
+        description="The referral id (for a notification about a case: its case reference)."
+    )
     time: AwareDatetime
     datacontenttype: Literal["application/json"]
     dataschema: str

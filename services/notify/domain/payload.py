@@ -10,7 +10,7 @@ leaves: recipients get a keyed hash of it (``case_reference``).
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, get_args
 
 from services.notify.domain.recipients import NotificationPlan
@@ -129,3 +129,46 @@ def _identifier(field: str, value: str) -> str:
     if not _ID.match(value):
         raise NotShareable(field)
     return value
+
+
+def build_case_notification(
+    *,
+    template: str,
+    recipient_kind: str,
+    language: str,
+    case_id: str,
+    facts: dict[str, Any],
+    notification_id: str,
+    now: datetime,
+    case_key: bytes,
+    templates: TemplateSet,
+    schema_base: str = SCHEMA_PATH,
+) -> dict[str, Any]:
+    """A notification about a case rather than a referral (``reflection_period_ending``):
+    the pseudonymous case reference, the given allow-listed facts (``days_left``, an
+    ISO date ``ends_on``), a ``find_case`` action, the message. Never the case id."""
+    reference = case_reference(case_key, _identifier("case_id", case_id))
+    checked = {
+        "days_left": int(facts["days_left"]),
+        "ends_on": date.fromisoformat(str(facts["ends_on"])).isoformat(),
+    }
+    fields = {"case_reference": reference, **checked}
+    text, text_language = templates.render(template, language, fields)
+    type_name = NOTIFICATION_TYPES[recipient_kind]
+    return {
+        "specversion": "1.0",
+        "id": _identifier("notification_id", notification_id),
+        "source": SOURCE,
+        "type": type_name,
+        "subject": reference,
+        "time": now.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "datacontenttype": "application/json",
+        "dataschema": dataschema_for(type_name, schema_base),
+        "data": {
+            "kind": template,
+            "case_reference": reference,
+            **checked,
+            "actions": {"find_case": {"method": "GET", "path": f"/cases/by-reference/{reference}"}},
+            "message": {"language": text_language, "text": text},
+        },
+    }

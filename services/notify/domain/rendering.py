@@ -29,6 +29,8 @@ PLACEHOLDERS: frozenset[str] = frozenset(
         "age_band",
         "language",
         "disability",
+        "days_left",  # about a case: a reflection period ending
+        "ends_on",
     }
 )
 

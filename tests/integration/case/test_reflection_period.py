@@ -11,6 +11,8 @@ import httpx
 from fastapi import FastAPI
 
 from services.case.app.reflection import chase_reflection_periods
+from shared.pseudonym import case_reference
+from shared.settings import Settings
 from tests.integration.case.conftest import Token
 from tests.integration.case.stories import open_case
 
@@ -138,3 +140,23 @@ async def test_the_timer_reminds_once_per_setting_across_passes_and_ends_the_per
     assert "ReflectionPeriodReminderDue" in history.text
     period = await _reflection(client, case_id, cw)
     assert (period["running"], period["outcome"], period["days_left"]) == (False, "elapsed", 0)
+
+
+async def test_a_caseworker_finds_the_case_a_reminder_names_by_its_reference(
+    client: httpx.AsyncClient, auth: Token, settings: Settings
+) -> None:
+    cw = auth("caseworker")
+    case_id = await open_case(client, cw)
+    reference = case_reference(settings.case_reference_key.encode(), case_id)
+
+    found = await client.get(f"/cases/by-reference/{reference}", headers=cw)
+    assert found.status_code == 200 and found.json()["id"] == case_id
+    # Another office's caseworker, or a made-up reference: 404, alike.
+    other = auth("caseworker", sub="cw-elsewhere", office="khorog", region="gbao")
+    assert (await client.get(f"/cases/by-reference/{reference}", headers=other)).status_code == 404
+    made_up = "SP-AAAA-BBBB-CCCC-DDDD"
+    assert (await client.get(f"/cases/by-reference/{made_up}", headers=cw)).status_code == 404
+    assert (await client.get("/cases/by-reference/not-a-ref", headers=cw)).status_code == 422
+    assert (
+        await client.get(f"/cases/by-reference/{reference}", headers=auth("provider"))
+    ).status_code == 403

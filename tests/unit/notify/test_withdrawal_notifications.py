@@ -109,3 +109,31 @@ def test_every_language_has_the_withdrawal_texts() -> None:
 def test_a_confirmation_notifies_nobody() -> None:
     confirmed: Event = DataDeletionConfirmed(**IDS, provider_id=BUSTON)
     assert who_hears_what(confirmed, facts_of_attempt(routed()), directory()) == []
+
+
+def test_a_reflection_reminder_names_the_case_only_by_its_reference() -> None:
+    from datetime import date
+
+    from services.notify.domain.payload import build_case_notification
+
+    for language in ("en", "ru", "tg"):
+        ce = build_case_notification(
+            template="reflection_period_ending",
+            recipient_kind="caseworker",
+            language=language,
+            case_id=CASE_ID,
+            facts={"days_left": 7, "ends_on": "2026-12-29"},
+            notification_id="n-2",
+            now=NOW,
+            case_key=CASE_KEY,
+            templates=load_templates(),
+        )
+        data = ce["data"]
+        assert CASE_ID not in json.dumps(ce)
+        assert ce["subject"] == data["case_reference"] and "referral_id" not in data
+        assert (data["days_left"], data["ends_on"]) == (7, "2026-12-29")
+        assert data["message"]["language"] == language
+        assert "7" in data["message"]["text"] and "2026-12-29" in data["message"]["text"]
+        assert data["case_reference"] in data["message"]["text"]
+        parsed = Notification.model_validate(ce)
+        assert parsed.data.ends_on == date(2026, 12, 29)

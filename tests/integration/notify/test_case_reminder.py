@@ -1,0 +1,48 @@
+"""A reflection period ending reaches the case's caseworker through notify: a notification
+about the case (no referral), naming it only by its reference."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import httpx
+from nats.js import JetStreamContext
+
+from services.notify.app.subjects import notifications_stream_name
+from shared.events.case import CaseOpened
+from shared.events.case_reflection import ReflectionPeriodReminderDue
+from tests.integration.notify.stories import envelope, eventually, notify_events, publish
+
+
+async def test_the_caseworker_is_reminded_on_its_subject_without_the_case_id(
+    client: httpx.AsyncClient, js: JetStreamContext, namespace: str, pool: asyncpg.Pool
+) -> None:
+    case_id = str(uuid.uuid4())
+    opened = CaseOpened(caseworker="cw-khujand-3", region="sughd", categories=["trafficking"])
+    ends_at = datetime.now(UTC) + timedelta(days=7, hours=1)
+    due = ReflectionPeriodReminderDue(ends_at=ends_at, days_before=7)
+    sub = await js.subscribe(
+        f"{namespace}.caseworker.cw-khujand-3.notifications",
+        stream=notifications_stream_name(namespace),
+    )
+    await publish(js, namespace, envelope(opened, case_id, version=1))
+    await publish(js, namespace, envelope(due, case_id, version=2))
+
+    [queued] = await eventually(
+        lambda: notify_events(pool, "NotificationQueued"), lambda q: len(q) == 1
+    )
+    assert (queued["referral_id"], queued["recipient_kind"], queued["template"]) == (
+        None,
+        "caseworker",
+        "reflection_period_ending",
+    )
+    msg = await sub.next_msg(timeout=10)
+    body = json.loads(msg.data)
+    assert body["data"]["kind"] == "reflection_period_ending"
+    assert body["data"]["days_left"] == 8  # rounded up: seven days and an hour
+    assert body["data"]["ends_on"] == ends_at.date().isoformat()
+    assert case_id not in msg.data.decode()
+    await sub.unsubscribe()
