@@ -159,6 +159,10 @@ def test_a_bad_intake_shows_the_field_errors_in_tajik(
     sign_in(page, web, "caseworker", "amina", **KHUJAND)
     choose_language(page, "tg")
     page.goto(web.url + "/cases/new")
+    # Keyboard first: the first Tab lands on "skip to content", which is then visible.
+    page.keyboard.press("Tab")
+    expect(page.locator("a.skip")).to_be_focused()
+    expect(page.locator("a.skip")).to_be_in_viewport()
     page.fill("#f-profile-estimated_age_years", "бист")
     page.fill("#f-profile-date_of_birth", "31.02.2007")
     page.click("form[action='/cases/new'] button[type=submit]")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from html.parser import HTMLParser
 
 import httpx
 from fastapi.testclient import TestClient
@@ -159,3 +160,48 @@ def test_the_case_page_reminds_of_the_reflection_period(client: TestClient, apis
     sign_in(client)
     page = client.get(f"/cases/{CASE_ID}").text
     assert "Recovery and reflection period: 21 days left" in page
+
+
+class _Controls(HTMLParser):
+    """Form controls and the labels that name them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unlabelled: list[str] = []
+        self.label_for: set[str] = set()
+        self.ids: list[str] = []
+        self.open_labels = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "label":
+            self.open_labels += 1
+            if a.get("for"):
+                self.label_for.add(str(a["for"]))
+        elif tag in ("input", "select", "textarea") and a.get("type") != "hidden":
+            if self.open_labels:
+                return  # wrapped in its label
+            if a.get("id"):
+                self.ids.append(str(a["id"]))
+            else:
+                self.unlabelled.append(str(a.get("name")))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "label":
+            self.open_labels -= 1
+
+
+def test_every_form_control_has_a_label(client: TestClient, apis: FakeApis) -> None:
+    apis.routes[("GET", f"/cases/{CASE_ID}")] = CASE
+    apis.routes[("GET", "/cases")] = {"items": [], "next_cursor": None}
+    pages = [client.get("/signin").text]
+    sign_in(client)
+    for path in ("/cases", "/cases/new", f"/cases/{CASE_ID}/consent", f"/cases/{CASE_ID}/referral"):
+        r = client.get(path)
+        assert r.status_code == 200, path
+        pages.append(r.text)
+    for html in pages:
+        controls = _Controls()
+        controls.feed(html)
+        assert not controls.unlabelled
+        assert set(controls.ids) <= controls.label_for, set(controls.ids) - controls.label_for
