@@ -178,12 +178,15 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
     p_id = "coalesce(t.provider_id, r.provider_id)" if source.startswith("t ") else "r.provider_id"
     if needs_referral and m.base != "active":
         source += f" LEFT JOIN {PROVIDER} p ON p.provider_id = {p_id}"
-    if "category" in (*q.dimensions, *q.filters):
+    if "category" in q.dimensions:  # a case counts once per category it has
         source += " CROSS JOIN LATERAL unnest(c.categories) AS cat"
     if m.base == "active":  # the period's end is the moment read; its start plays no part
         where.append(f"c.opened_at < {args.add(q.end)}::timestamptz")
     for dimension, value in sorted(q.filters.items()):
-        where.append(f"{_bind(dimension, t_at, p_id)} = {args.add(value)}")
+        if dimension == "category" and "category" not in q.dimensions:
+            where.append(f"{args.add(value)} = ANY(c.categories)")  # no row per category
+        else:
+            where.append(f"{_bind(dimension, t_at, p_id)} = {args.add(value)}")
     if q.region_scope is not None and until is None and m.base != "active":
         where.append(f"c.region = {args.add(q.region_scope)}")  # c is the case as it is now
     elif q.region_scope is not None:

@@ -1,0 +1,65 @@
+"""What each event adds to the statistics: clear fields only, mine/EO facts as they land."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from services.case.app.statistics.model import case_facts, dimension_change, received_facts
+from shared.events.case import MineFacts, SurvivorProfileRecorded
+from tests.unit.case.builders import profile
+
+AT = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def test_a_profile_gives_its_clear_fields_and_never_the_sealed_ones() -> None:
+    p = profile(sex="male", age_band="12-17", disability=True, disability_kind="physical")
+    change = dimension_change("SurvivorProfileRecorded", {"profile": p.model_dump(mode="json")})
+    assert change is not None
+    assert change["sex"] == "male" and change["age_band"] == "12-17"
+    assert change["disability"] == "yes" and change["disability_kind"] == "physical"
+    assert change["district"] == "khujand" and change["nationality_group"] == "citizen"
+    assert change["casualty"] == "none"  # no mine/EO facts recorded
+    assert "identifying" not in change and "nationality" not in change
+
+
+def test_mine_facts_slot_in_as_casualty_dimensions() -> None:
+    p = profile(
+        categories=["mine_eo"],
+        mine_eo=MineFacts(victim="indirect", outcome="killed", incident_district="khorog",
+                          incident_year=2024, device_type="anti_personnel_mine"),
+    )  # fmt: skip
+    event = SurvivorProfileRecorded(profile=p).model_dump(mode="json")
+    change = dimension_change("SurvivorProfileRecorded", event)
+    assert change is not None
+    assert (change["victim"], change["casualty"], change["incident_year"]) == (
+        "indirect",
+        "killed",
+        "2024",
+    )
+    assert (
+        change["incident_district"] == "khorog" and change["device_type"] == "anti_personnel_mine"
+    )
+
+
+def test_a_request_counts_once_per_need_under_the_per_need_referral_id() -> None:
+    data = {"referral_id": "0192f6a0-0000-7000-8000-000000000001", "needs": ["shelter", "medical"],
+            "urgency": "urgent"}  # fmt: skip
+    facts = case_facts("ReferralRequested", "case-1", "e1", AT, data)
+    assert [(f[0], f[2], f[5]) for f in facts] == [
+        ("e1/shelter", "referral_requested", "shelter"),
+        ("e1/medical", "referral_requested", "medical"),
+    ]
+    assert len({f[4] for f in facts}) == 2
+    assert case_facts("CaseNoteAdded", "case-1", "e2", AT, {}) == []
+
+
+def test_received_referral_events_become_facts_and_directory_events_do_not() -> None:
+    routed = {"referral_id": "r1", "case_id": "c1", "need": "shelter", "provider_id": "p1",
+              "attempt": 2}  # fmt: skip
+    assert received_facts("e1", "ReferralRouted", AT, routed) == [
+        ("e1", "c1", "routed", AT, "r1", "shelter", "p1", "2")
+    ]
+    declined = {"referral_id": "r1", "case_id": "c1", "provider_id": "p1",
+                "reason_code": "no_capacity"}  # fmt: skip
+    assert received_facts("e2", "ReferralDeclined", AT, declined)[0][7] == "no_capacity"
+    assert received_facts("e3", "ProviderRegistered", AT, {"provider": {}}) == []
