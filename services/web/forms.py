@@ -74,6 +74,13 @@ def consent_body(form: FormData) -> dict[str, Any]:
     return body
 
 
+def needs_body(form: FormData) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    _put(body, "needs", many(form, "needs"))
+    _put(body, "note", text(form, "note"))
+    return body
+
+
 def referral_body(form: FormData) -> dict[str, Any]:
     body: dict[str, Any] = {}
     _put(body, "needs", many(form, "needs"))

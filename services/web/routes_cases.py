@@ -16,6 +16,7 @@ from services.web.forms import (
     Values,
     consent_body,
     intake_body,
+    needs_body,
     referral_body,
 )
 from services.web.pages import gettext_for, redirect, render, signed_in
@@ -181,6 +182,43 @@ async def consent(request: Request, case_id: UUID) -> Response:
         case = await _brief(request, token, case_id)
         return _consent(request, case, Values(form), _errors(request, p))
     return redirect(f"/cases/{case_id}", done="consent")
+
+
+def _needs(
+    request: Request, case: dict[str, Any], values: Values, errors: FieldErrors | None = None
+) -> Response:
+    return render(
+        request,
+        "needs.html",
+        http_status=422 if errors else 200,
+        errors=errors,
+        values=values,
+        case=case,
+        service_types=SERVICE_TYPES,
+    )
+
+
+@router.get("/cases/{case_id}/needs")
+async def needs_form(request: Request, case_id: UUID) -> Response:
+    _, _principal, token = signed_in(request, *WRITERS)
+    case = await _brief(request, token, case_id)
+    return _needs(request, case, Values(needs=(case.get("needs") or {}).get("needs", [])))
+
+
+@router.post("/cases/{case_id}/needs")
+async def record_needs(request: Request, case_id: UUID) -> Response:
+    _, _principal, token = signed_in(request, *WRITERS)
+    form = await checked_form(request)
+    try:
+        await _apis(request).call(
+            token, "case", "POST", f"/cases/{case_id}/needs", json=needs_body(form)
+        )
+    except ApiProblem as p:
+        if p.status != 422:
+            raise
+        case = await _brief(request, token, case_id)
+        return _needs(request, case, Values(form), _errors(request, p))
+    return redirect(f"/cases/{case_id}", done="needs")
 
 
 def _referral(

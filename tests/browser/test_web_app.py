@@ -97,16 +97,21 @@ def test_caseworker_shelter_and_auditor(
     expect(page.locator("text=has been recorded")).to_be_visible()
     page.screenshot(path=str(shots / "en-case.png"))
 
-    # Consent
+    # Needs, then consent
     page.goto(f"{web.url}/cases/{case_id}")
+    page.click("a[href$='/needs']")
+    page.check("input[name=needs][value=shelter]")
+    page.click("form[action$='/needs'] button[type=submit]")
+    expect(page.locator("[role=status]").first).to_contain_text("The needs were recorded")
     page.click("text=Record consent")
     page.check("input[name=service_types][value=shelter]")
     page.click("form[action$='/consent'] button[type=submit]")
     expect(page.locator("[role=status]").first).to_contain_text("The consent was recorded")
 
-    # Referral, then where it went and why (the page reloads until routed)
+    # Referral (the needs come pre-ticked), then where it went and why (the page reloads
+    # until routed)
     page.click("text=Request a referral")
-    page.check("input[name=needs][value=shelter]")
+    expect(page.locator("input[name=needs][value=shelter]")).to_be_checked()
     page.select_option("#f-urgency", "urgent")
     page.click("form[action$='/referral'] button[type=submit]")
     no_error(page)

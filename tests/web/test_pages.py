@@ -196,7 +196,13 @@ def test_every_form_control_has_a_label(client: TestClient, apis: FakeApis) -> N
     apis.routes[("GET", "/cases")] = {"items": [], "next_cursor": None}
     pages = [client.get("/signin").text]
     sign_in(client)
-    for path in ("/cases", "/cases/new", f"/cases/{CASE_ID}/consent", f"/cases/{CASE_ID}/referral"):
+    for path in (
+        "/cases",
+        "/cases/new",
+        f"/cases/{CASE_ID}/needs",
+        f"/cases/{CASE_ID}/consent",
+        f"/cases/{CASE_ID}/referral",
+    ):
         r = client.get(path)
         assert r.status_code == 200, path
         pages.append(r.text)
