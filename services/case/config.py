@@ -18,3 +18,5 @@ class CaseSettings(BaseSettings):
     # How often the reflection timer looks, and how many cases per pass.
     reflection_interval_seconds: float = Field(default=300.0, gt=0)
     reflection_batch: int = Field(default=200, ge=1, le=10_000)
+    # Break the glass: how long an emergency grant lasts (no renewal while it runs).
+    break_glass_minutes: int = Field(default=60, ge=5, le=24 * 60)

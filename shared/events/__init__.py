@@ -6,4 +6,11 @@ from shared.events.registry import Registry, UnknownEventType, registry
 __all__ = ["Event", "Registry", "Sealed", "UnknownEventType", "registry"]
 
 # Every process knows every schema: a consumer must be able to read any service's events.
-from shared.events import case, case_person, case_reflection, notify, referral  # noqa: F401
+from shared.events import (  # noqa: F401
+    case,
+    case_emergency,
+    case_person,
+    case_reflection,
+    notify,
+    referral,
+)

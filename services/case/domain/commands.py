@@ -12,6 +12,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from services.case.domain.emergency import BreakGlass
 from services.case.domain.person import PersonCommand
 from services.case.domain.reflection import DEFAULT_DAYS, ReflectionCommand
 from shared.events.base import Sealed
@@ -170,4 +171,5 @@ CaseCommand = (
     | RecordAccess
     | PersonCommand  # devices, family links, duplicate decisions (domain/person.py)
     | ReflectionCommand  # the recovery and reflection period (domain/reflection.py)
+    | BreakGlass  # emergency access from outside the case's scope (domain/emergency.py)
 )

@@ -26,6 +26,7 @@ from services.case.domain.commands import (
     UpdateProfile,
     WithdrawConsent,
 )
+from services.case.domain.emergency import BreakGlass, decide_emergency
 from services.case.domain.errors import (
     CaseAlreadyExists,
     CaseClosedError,
@@ -80,6 +81,7 @@ _ALLOWED_WHEN_CLOSED = (
     EraseIdentity,
     RecordAccess,
     ChaseReflectionPeriod,  # ends a period still running (domain/reflection.py)
+    BreakGlass,  # an emergency may concern a closed case too
     *PERSON_WHEN_CLOSED,
 )
 # After erasure nothing new is recorded about the person; the case can only be wound down.
@@ -113,6 +115,8 @@ def _decide_open(state: Case, command: CaseCommand, now: datetime) -> list[Event
         return decide_person(state, command)
     if isinstance(command, ReflectionCommand):
         return decide_reflection(state, command, now)
+    if isinstance(command, BreakGlass):
+        return decide_emergency(state, command, now)
     match command:
         case RecordProfile():
             if state.profile is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
+from services.case.domain.emergency import evolve_emergency
 from services.case.domain.errors import CorruptStream
 from services.case.domain.person_evolve import evolve_person
 from services.case.domain.reflection import evolve_reflection
@@ -86,8 +87,11 @@ def evolve(state: Case | None, event: Event) -> Case:
         case CaseAccessed():
             return state  # a read changes nothing; the event is the audit record
         case _:
-            reflected = evolve_reflection(state, event)
-            return reflected if reflected is not None else evolve_person(state, event)
+            for other in (evolve_reflection, evolve_emergency):
+                changed = other(state, event)
+                if changed is not None:
+                    return changed
+            return evolve_person(state, event)
 
 
 def fold(events: Iterable[Event]) -> Case | None:

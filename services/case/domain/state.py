@@ -161,6 +161,8 @@ class Case:
     dismissed_duplicates: tuple[str, ...] = ()
     # The recovery and reflection period (domain/reflection.py), once presumed.
     reflection: ReflectionPeriod | None = None
+    # Break the glass (domain/emergency.py): (who, until) of every emergency grant.
+    emergency_grants: tuple[tuple[str, datetime], ...] = ()
 
     @property
     def is_closed(self) -> bool:

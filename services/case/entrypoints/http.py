@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from services.case.entrypoints.routes_cases import router as cases_router
 from services.case.entrypoints.routes_casualty import router as casualty_router
 from services.case.entrypoints.routes_changes import router as changes_router
+from services.case.entrypoints.routes_emergency import router as emergency_router
 from services.case.entrypoints.routes_lifecycle import router as lifecycle_router
 from services.case.entrypoints.routes_person import router as person_router
 from services.case.entrypoints.routes_record import router as record_router
@@ -20,4 +21,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     person_router,
     casualty_router,
     statistics_router,
+    emergency_router,
 )
