@@ -32,9 +32,14 @@ class Apis:
         *,
         params: dict[str, Any] | list[tuple[str, Any]] | None = None,
         json: Any = None,
+        idempotency_key: str | None = None,
     ) -> Any:
+        """``idempotency_key``: the form's own key, so a form sent twice (a double click,
+        a reload after a lost answer) changes things once (the APIs' Idempotency-Key)."""
         url = self.base_urls[service] + path
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
         # A read is tried twice (a connection the service closed meanwhile); a write once:
         # it may have been applied, and the person sees the error and the page again.
         attempts = 2 if method == "GET" else 1

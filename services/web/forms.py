@@ -6,6 +6,7 @@ field names are the API's field paths, so the errors land where they belong."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -35,6 +36,12 @@ def text(form: FormData, name: str) -> str | None:
         return None
     value = value.strip()
     return value or None
+
+
+def form_key(form: FormData) -> str | None:
+    """The form's own key (``form_id``, fresh on every rendering), for Idempotency-Key."""
+    value = text(form, "form_id")
+    return value if value and re.fullmatch(r"[A-Za-z0-9_-]{16,64}", value) else None
 
 
 def many(form: FormData, name: str) -> list[str]:

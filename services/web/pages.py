@@ -3,6 +3,7 @@ the vocabulary, so every template has the same few names to work with."""
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -73,6 +74,8 @@ def render(
         "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
         "csrf_field": CSRF_FIELD,
         "csrf_token": s.csrf,
+        # A fresh key for each form on the page: sent twice, a form changes things once.
+        "form_id": lambda: secrets.token_urlsafe(18),
         "principal": s.principal if s.signed_in else None,
         "fmt": Formats(s.language),
         "label": labels(_),

@@ -15,6 +15,7 @@ from services.web.forms import (
     ALIASES,
     Values,
     consent_body,
+    form_key,
     intake_body,
     needs_body,
     referral_body,
@@ -93,7 +94,9 @@ async def intake(request: Request) -> Response:
     _, _principal, token = signed_in(request, *WRITERS)
     form = await checked_form(request)
     try:
-        written = await _apis(request).call(token, "case", "POST", "/cases", json=intake_body(form))
+        written = await _apis(request).call(
+            token, "case", "POST", "/cases", json=intake_body(form), idempotency_key=form_key(form)
+        )
     except ApiProblem as p:
         if p.status != 422:
             raise
@@ -174,7 +177,12 @@ async def consent(request: Request, case_id: UUID) -> Response:
     form = await checked_form(request)
     try:
         await _apis(request).call(
-            token, "case", "POST", f"/cases/{case_id}/consents", json=consent_body(form)
+            token,
+            "case",
+            "POST",
+            f"/cases/{case_id}/consents",
+            json=consent_body(form),
+            idempotency_key=form_key(form),
         )
     except ApiProblem as p:
         if p.status != 422:
@@ -211,7 +219,12 @@ async def record_needs(request: Request, case_id: UUID) -> Response:
     form = await checked_form(request)
     try:
         await _apis(request).call(
-            token, "case", "POST", f"/cases/{case_id}/needs", json=needs_body(form)
+            token,
+            "case",
+            "POST",
+            f"/cases/{case_id}/needs",
+            json=needs_body(form),
+            idempotency_key=form_key(form),
         )
     except ApiProblem as p:
         if p.status != 422:
@@ -261,7 +274,12 @@ async def request_referral(request: Request, case_id: UUID) -> Response:
     form = await checked_form(request)
     try:
         written = await _apis(request).call(
-            token, "case", "POST", f"/cases/{case_id}/referrals", json=referral_body(form)
+            token,
+            "case",
+            "POST",
+            f"/cases/{case_id}/referrals",
+            json=referral_body(form),
+            idempotency_key=form_key(form),
         )
     except ApiProblem as p:
         if p.status != 422:

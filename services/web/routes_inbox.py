@@ -15,7 +15,7 @@ from fastapi.responses import Response
 
 from services.web.apis import Apis
 from services.web.errors import ApiProblem
-from services.web.forms import text
+from services.web.forms import form_key, text
 from services.web.pages import redirect, render, signed_in
 from services.web.security import checked_form
 
@@ -62,11 +62,20 @@ async def answer(request: Request, referral_id: UUID, action: str) -> Response:
     apis: Apis = request.app.state.apis
     path = f"/referrals/{referral_id}"
     if action in ACTIONS:
-        await apis.call(token, "referral", "POST", f"{path}/{action}")
+        await apis.call(
+            token, "referral", "POST", f"{path}/{action}", idempotency_key=form_key(form)
+        )
     elif action == "decline":
         body = {"reason_code": text(form, "reason_code")}
         try:
-            await apis.call(token, "referral", "POST", f"{path}/decline", json=body)
+            await apis.call(
+                token,
+                "referral",
+                "POST",
+                f"{path}/decline",
+                json=body,
+                idempotency_key=form_key(form),
+            )
         except ApiProblem as p:
             if p.status != 422:
                 raise

@@ -308,3 +308,20 @@ def test_a_provider_cannot_see_or_answer_another_providers_referral(
     mine = Visitor(web)
     mine.sign_in("provider", "staff", provider_id=owner)
     assert rid in mine.request("GET", "/inbox").text
+
+
+def test_an_intake_sent_twice_opens_one_case(web: WebApp) -> None:
+    """A double click, or a reload after a lost answer: the form's own Idempotency-Key."""
+    visitor = Visitor(web)
+    visitor.sign_in("caseworker", "amina", **KHUJAND)
+    page = visitor.request("GET", "/cases/new").text
+    form = {
+        "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page).group(1),  # type: ignore[union-attr]
+        "form_id": re.search(r'name="form_id" value="([^"]+)"', page).group(1),  # type: ignore[union-attr]
+        "region": "sughd", "categories": "trafficking", "profile.sex": "male",
+        "profile.language": "ru",
+    }  # fmt: skip
+    first = visitor.request("POST", "/cases/new", data=form)
+    again = visitor.request("POST", "/cases/new", data=form)
+    assert first.status_code == again.status_code == 303
+    assert first.headers["location"] == again.headers["location"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from html.parser import HTMLParser
 
@@ -211,3 +212,42 @@ def test_every_form_control_has_a_label(client: TestClient, apis: FakeApis) -> N
         controls.feed(html)
         assert not controls.unlabelled
         assert set(controls.ids) <= controls.label_for, set(controls.ids) - controls.label_for
+
+
+def test_a_form_sent_twice_carries_one_idempotency_key_and_each_form_its_own(
+    client: TestClient, apis: FakeApis
+) -> None:
+    apis.routes[("POST", "/cases")] = lambda req: httpx.Response(
+        201, json={"id": CASE_ID, "version": 1}
+    )
+    sign_in(client)
+    form = client.get("/cases/new").text
+    data = {
+        "csrf_token": csrf_of(form),
+        "form_id": re.search(r'name="form_id" value="([^"]+)"', form).group(1),  # type: ignore[union-attr]
+        "region": "sughd",
+    }
+    client.post("/cases/new", data=data, follow_redirects=False)
+    client.post("/cases/new", data=data, follow_redirects=False)
+    keys = [c.headers.get("idempotency-key") for c in apis.calls if c.method == "POST"]
+    assert keys == [data["form_id"], data["form_id"]]
+
+    ids = re.findall(r'name="form_id" value="([^"]+)"', client.get("/cases/new").text)
+    assert ids and ids[0] != data["form_id"]
+
+
+def test_each_referral_in_the_inbox_has_its_own_form_key(
+    client: TestClient, apis: FakeApis
+) -> None:
+    apis.routes[("GET", "/providers/shelter-a/referrals")] = [
+        {
+            "referral_id": str(uuid.uuid4()), "case_reference": "SP-1", "need": need,
+            "urgency": "urgent", "status": "awaiting_answer", "categories": ["trafficking"],
+            "region": "sughd", "district": None, "sex": "female", "age_band": "18-24",
+            "language": "tg", "disability": False, "respond_by": None, "version": 1,
+        }
+        for need in ("shelter", "medical")
+    ]  # fmt: skip
+    sign_in(client, "provider", provider_id="shelter-a")
+    ids = re.findall(r'name="form_id" value="([^"]+)"', client.get("/inbox").text)
+    assert len(ids) == 4 and len(set(ids)) == 4
