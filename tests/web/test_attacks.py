@@ -278,3 +278,25 @@ def test_cookie_parsing_of_a_forged_session_id_gives_a_fresh_anonymous_session(
     r = client.get("/signin")
     jar = SimpleCookie(r.headers["set-cookie"])
     assert jar["safepath_session"].value != "forged"
+
+
+def test_what_is_typed_into_a_form_is_never_logged(
+    client: TestClient, apis: FakeApis, caplog: pytest.LogCaptureFixture
+) -> None:
+    apis.routes[("POST", "/cases")] = lambda req: httpx.Response(
+        422, json={"status": 422, "errors": [{"path": "body.region", "type": "missing"}]}
+    )
+    sign_in(client)
+    page = client.get("/cases/new")
+    with caplog.at_level("DEBUG"):
+        client.post(
+            "/cases/new",
+            data={
+                "csrf_token": csrf_of(page.text),
+                "profile.given_name": "Mehrona-Logged?",
+                "profile.address": "Street-Of-Secrets 7",
+            },
+        )
+    assert caplog.records, "the web app's log lines were not captured"
+    text = caplog.text
+    assert "Mehrona-Logged" not in text and "Street-Of-Secrets" not in text
