@@ -290,10 +290,11 @@ async def request_referral(request: Request, case_id: UUID) -> Response:
 
 
 @router.get("/cases/{case_id}/routing")
-async def routing(request: Request, case_id: UUID, request_id: str | None = None) -> Response:
-    """Where each need of a referral request went, and why (refreshes until routed)."""
+async def routing(request: Request, case_id: UUID) -> Response:
+    """Where each need of a referral request (``?request=<id>``) went, and why; the page
+    reloads itself until every need is routed."""
     _, _principal, token = signed_in(request, *CASE_ROLES)
-    wanted = request.query_params.get("request") or request_id
+    wanted = request.query_params.get("request")
     apis = _apis(request)
     case = await _brief(request, token, case_id)
     rows = await apis.call(token, "referral", "GET", f"/cases/{case_id}/referrals")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import jwt
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -37,10 +38,13 @@ async def home(request: Request) -> Response:
 
 
 @router.get("/signin")
-async def sign_in_page(request: Request, next: str | None = None) -> Response:
+async def sign_in_page(
+    request: Request, next: str | None = None, signed_out: str | None = None
+) -> Response:
     return render(
         request,
         "signin.html",
+        signed_out=signed_out == "1",
         next=local_path(next, ""),
         oidc=request.app.state.oidc is not None,
         roles=ROLES,
@@ -108,8 +112,6 @@ async def _signed_in(request: Request, token: str, next_path: str) -> Response:
 
 
 def _expiry(token: str) -> datetime | None:
-    import jwt
-
     exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
     return datetime.fromtimestamp(exp, UTC) if isinstance(exp, int | float) else None
 
