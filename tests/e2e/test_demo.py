@@ -73,3 +73,17 @@ async def test_the_demo_plays_the_whole_referral_story(system: System) -> None:
     assert result.case_id in story and result.referral_ids["shelter"] in story
     # Nothing identifying is printed.
     assert "Demo-Person" not in story and "false job offer" not in story
+
+
+async def test_after_the_demo_a_newcomer_fetches_a_chart_of_the_statistics(
+    system: System,
+) -> None:
+    """README, "Watch it work": the districts' chart, as a coordinator fetches it. The
+    demo's cases are in Khujand and Khorog: a figure of 1 shows as "<5", never as 1."""
+    async with system.client("case", "coordinator", "newcomer") as c:
+        r = await c.get("/statistics/cases_opened/chart.svg", params={"rows": "district"})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "image/svg+xml"
+    svg = r.content
+    assert svg.startswith(b"<svg") and b"<script" not in svg
+    assert b"khujand" in svg and b"khorog" in svg and b"&lt;5" in svg
