@@ -115,6 +115,11 @@ def recount(world: World, q: Question) -> Counter[tuple[str, str]]:
             at = case.opened_at
             if q.start <= at < q.end and (until is None or at < until):
                 _count(out, case.as_of(until), q, at)
+        elif q.measure == "identifications":
+            for at, change in case.changes:
+                decision = change.get("identification")
+                if decision and q.start <= at < q.end and (until is None or at < until):
+                    _count(out, case.as_of(until), q, at, {"decision": decision})
         elif q.measure == "cases_active":
             t = q.end if until is None else min(q.end, until)
             state = case.as_of(t)
@@ -180,6 +185,8 @@ QUESTIONS = [
     ("referrals", "need", "outcome", {}),
     ("referrals", "provider_type", "sex", {}),
     ("escalations", "need", "provider_type", {}),
+    ("identifications", "decision", "sex", {}),
+    ("identifications", "month", None, {"decision": "identified"}),
     ("services_completed", "need", "provider_type", {}),
 ]
 

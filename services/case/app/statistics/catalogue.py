@@ -19,14 +19,14 @@ Dimension = Literal[
     "category", "sex", "age_band", "child", "disability", "disability_kind", "region",
     "district", "identification", "nationality_group", "victim", "casualty", "device_type",
     "incident_year", "incident_district", "month", "quarter", "year", "need",
-    "provider_type", "outcome",
+    "provider_type", "outcome", "decision",
 ]  # fmt: skip
 DIMENSIONS: tuple[str, ...] = get_args(Dimension)
 
 MeasureName = Literal[
     "cases_opened", "cases_active", "cases_closed", "referrals", "escalations",
     "services_started", "services_completed", "time_to_first_answer", "time_to_service_start",
-    "casualties",
+    "casualties", "identifications",
 ]  # fmt: skip
 
 CASE_DIMENSIONS = (
@@ -87,6 +87,7 @@ VALUES: dict[str, tuple[str, ...] | None] = {
         "unknown",
         "none",
     ),
+    "decision": ("presumed", "identified", "not_identified"),
     "outcome": (
         "requested",
         "awaiting_answer",
@@ -186,6 +187,15 @@ MEASURES: dict[str, Measure] = {
             " started in the period: median and 90th percentile.",
             duration=("requested_at", "started_at"),
             referral_dimensions=True,
+        ),
+        Measure(
+            "identifications",
+            "decisions",
+            "fact",
+            "NRM identification decisions recorded in the period, by decision (presumed,"
+            " identified, not identified).",
+            ("identification",),
+            extra_dimensions=("decision",),
         ),
         Measure(
             "casualties",

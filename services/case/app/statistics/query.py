@@ -87,6 +87,8 @@ def _expression(dimension: str) -> str:
         return "coalesce(r.need, 'unknown')"
     if dimension == "provider_type":
         return "CASE WHEN p_id IS NULL THEN 'none' ELSE coalesce(p.org_type, 'unknown') END"
+    if dimension == "decision":
+        return "t.detail"
     if dimension == "outcome":
         return _OUTCOME
     return f"c.{dimension}"
@@ -163,7 +165,7 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
             kind_args = args.add(list(kinds))
             until_sql = "" if until is None else f" AND f.at < {args.add(until)}::timestamptz"
             ctes.append(
-                f"""t AS (SELECT f.case_id, f.at, f.referral_id, f.provider_id FROM {FACT} f
+                f"""t AS (SELECT f.case_id, f.at, f.referral_id, f.provider_id, f.detail FROM {FACT} f
                     WHERE f.kind = ANY({kind_args}::text[]){until_sql})"""
             )
             t_at = "t.at"

@@ -124,6 +124,13 @@ REPORTS: dict[str, Report] = {
                 "Cases opened, by age band and sex", "cases_opened", "age_band", "sex", TRAFFICKING
             ),
             Section(
+                "Identification decisions, by decision and sex",
+                "identifications",
+                "decision",
+                "sex",
+                TRAFFICKING,
+            ),
+            Section(
                 "Cases opened, by nationality group",
                 "cases_opened",
                 "nationality_group",
