@@ -165,8 +165,8 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
             kind_args = args.add(list(kinds))
             until_sql = "" if until is None else f" AND f.at < {args.add(until)}::timestamptz"
             ctes.append(
-                f"""t AS (SELECT f.case_id, f.at, f.referral_id, f.provider_id, f.detail FROM {FACT} f
-                    WHERE f.kind = ANY({kind_args}::text[]){until_sql})"""
+                f"""t AS (SELECT f.case_id, f.at, f.referral_id, f.provider_id, f.detail
+                    FROM {FACT} f WHERE f.kind = ANY({kind_args}::text[]){until_sql})"""
             )
             t_at = "t.at"
             source = "t JOIN c ON c.case_id = t.case_id"
