@@ -251,3 +251,26 @@ def test_each_referral_in_the_inbox_has_its_own_form_key(
     sign_in(client, "provider", provider_id="shelter-a")
     ids = re.findall(r'name="form_id" value="([^"]+)"', client.get("/inbox").text)
     assert len(ids) == 4 and len(set(ids)) == 4
+
+
+def test_a_provider_declines_with_a_reason_and_is_told_when_it_is_missing(
+    client: TestClient, apis: FakeApis
+) -> None:
+    rid = str(uuid.uuid4())
+    apis.routes[("GET", "/providers/shelter-a/referrals")] = []
+    apis.routes[("POST", f"/referrals/{rid}/decline")] = lambda req: (
+        httpx.Response(200, json={"referral_id": rid, "status": "declined"})
+        if b"no_capacity" in req.content
+        else httpx.Response(422, json={"status": 422, "errors": [
+            {"path": "body.reason_code", "type": "literal_error"}]})
+    )  # fmt: skip
+    sign_in(client, "provider", provider_id="shelter-a")
+    token = csrf_of(client.get("/inbox").text)
+    ok = client.post(
+        f"/inbox/{rid}/decline",
+        data={"csrf_token": token, "reason_code": "no_capacity"},
+        follow_redirects=False,
+    )
+    assert ok.headers["location"] == "/inbox?done=decline"
+    missing = client.post(f"/inbox/{rid}/decline", data={"csrf_token": token})
+    assert "Please choose a reason to decline." in missing.text
