@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 DUPLICATE_WINDOW_SECONDS = 600.0
 SERVICE_STREAMS = ("case", "referral", "notify")
-RECIPIENT_KINDS = ("provider", "coordinator", "caseworker")
+RECIPIENT_KINDS = ("provider", "coordinator", "caseworker", "supervisor")
 NOTIFICATION_RETENTION_DAYS = 90
 
 

@@ -37,7 +37,7 @@ from typing import Any
 import nkeys
 
 SERVICES = ("case", "referral", "notify")
-RECIPIENT_KINDS = ("provider", "coordinator", "caseworker")
+RECIPIENT_KINDS = ("provider", "coordinator", "caseworker", "supervisor")
 ACCOUNT_NAME = "SAFEPATH"
 
 # The durable consumers each service runs: (stream of which service, durable name). The

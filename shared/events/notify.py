@@ -20,7 +20,9 @@ from shared.events.base import Event
 from shared.events.registry import registry
 from shared.events.vocabulary import Language
 
-RecipientKind = Literal["provider", "coordinator", "caseworker"]
+# ``supervisor``: an office's supervisors (from NotificationQueued v2), told at once when
+# someone outside the office opens one of its cases in an emergency.
+RecipientKind = Literal["provider", "coordinator", "caseworker", "supervisor"]
 Channel = Literal["nats", "webhook"]
 
 # Transport failures that never reached an HTTP status (or a JetStream ack).
@@ -51,6 +53,7 @@ TemplateName = Literal[
     "data_deletion_overdue",
     # About a case, not a referral (NotificationQueued v2): to the case's caseworker.
     "reflection_period_ending",
+    "emergency_access_granted",  # to the owning office's supervisors: break the glass
 ]
 
 Identifier = Annotated[

@@ -139,7 +139,8 @@ def test_each_service_document_lists_what_its_relay_publishes(
 ) -> None:
     for service, doc in asyncapi.items():
         sends = {name for name, op in doc["operations"].items() if op["action"] == "send"}
-        recipients = {f"{k}-notifications" for k in ("provider", "coordinator", "caseworker")}
+        kinds = ("provider", "coordinator", "caseworker", "supervisor")
+        recipients = {f"{k}-notifications" for k in kinds}
         assert sends == {f"{service}-events"} | (recipients if service == "notify" else set())
         channel = doc["channels"][f"{service}-events"]
         assert channel["address"] == f"safepath.{service}.*.*"

@@ -40,7 +40,9 @@ from shared.envelope import Envelope, schema_base
 from shared.events import registry
 from shared.events.base import Event
 from shared.events.case import CaseOpened, CaseTransferred, ReferralRequested
+from shared.events.case_emergency import EmergencyAccessGranted
 from shared.events.case_reflection import ReflectionPeriodReminderDue
+from shared.events.notify import RecipientKind, TemplateName
 from shared.events.referral import DIRECTORY_EVENTS
 from shared.logging import get_logger
 
@@ -61,6 +63,7 @@ CASE_STREAM_EVENTS: tuple[type[Event], ...] = tuple(
         "CaseTransferred",
         "ReferralRequested",
         "ReflectionPeriodReminderDue",
+        "EmergencyAccessGranted",
         *SCOPE_EVENT_TYPES,
     }
 )
@@ -128,47 +131,93 @@ class Queueing:
             await self.views.set_caseworker(conn, env.subject, event.caseworker)
         elif isinstance(event, ReflectionPeriodReminderDue):
             await self.remind_reflection(conn, env, event)
+        elif isinstance(event, EmergencyAccessGranted):
+            await self.alert_emergency_access(conn, env, event)
+
+    async def alert_emergency_access(
+        self, conn: asyncpg.Connection, env: Envelope, event: EmergencyAccessGranted
+    ) -> str | None:
+        """Tell the owning office's supervisors at once that someone outside the office
+        opened one of its cases (break the glass): its reference, the role, until when."""
+        office = event.owning_office
+        recipient = recipient_token(office) if office else f"region-{event.owning_region}"
+        return await self._queue_about_case(
+            conn,
+            env,
+            template="emergency_access_granted",
+            recipient_kind="supervisor",
+            recipient_id=recipient,
+            language=self.views.default_language,
+            facts={"role": event.role, "until": event.expires_at.isoformat()},
+        )
 
     async def remind_reflection(
         self, conn: asyncpg.Connection, env: Envelope, event: ReflectionPeriodReminderDue
     ) -> str | None:
         """Tell the case's caseworker (as notify knows it now) that the recovery and
         reflection period ends soon: a notification about the case, no referral."""
-        case_id = env.subject
-        contact = await self.views.caseworker_of(conn, case_id)
+        contact = await self.views.caseworker_of(conn, env.subject)
         if contact is None:
             log.warning("reflection_reminder_without_caseworker")
             return None
-        nid = notification_id_for(env.id, "caseworker", contact.id)
-        now = self.clock()
         days_left = max(0, math.ceil((event.ends_at - env.time) / timedelta(days=1)))
-        cloudevent = build_case_notification(
+        return await self._queue_about_case(
+            conn,
+            env,
             template="reflection_period_ending",
             recipient_kind="caseworker",
+            recipient_id=contact.id,
             language=contact.language,
-            case_id=case_id,
             facts={"days_left": days_left, "ends_on": event.ends_at.date().isoformat()},
-            notification_id=nid,
-            now=now,
-            case_key=self.case_key,
-            templates=self.templates,
-            schema_base=schema_base(),
         )
+
+    async def _queue_about_case(
+        self,
+        conn: asyncpg.Connection,
+        env: Envelope,
+        *,
+        template: TemplateName,
+        recipient_kind: RecipientKind,
+        recipient_id: str,
+        language: str,
+        facts: dict[str, object],
+    ) -> str | None:
+        """Queue a notification about the case ``env`` belongs to (NotificationQueued v2,
+        no referral), once per event and recipient."""
+        case_id = env.subject
+        nid = notification_id_for(env.id, recipient_kind, recipient_id)
+        now = self.clock()
+        try:
+            cloudevent = build_case_notification(
+                template=template,
+                recipient_kind=recipient_kind,
+                language=language,
+                case_id=case_id,
+                facts=dict(facts),
+                notification_id=nid,
+                now=now,
+                case_key=self.case_key,
+                templates=self.templates,
+                schema_base=schema_base(),
+            )
+        except NotShareable as e:
+            log.warning("notification_not_shareable", field=e.field, cause_id=env.id)
+            return None
         command = QueueNotification(
             notification_id=nid,
             referral_id=None,
             case_id=case_id,
-            recipient_kind="caseworker",
-            recipient_id=contact.id,
+            recipient_kind=recipient_kind,
+            recipient_id=recipient_id,
             channels=("nats",),
-            template="reflection_period_ending",
+            template=template,
             language=cloudevent["data"]["message"]["language"],
             notification=cloudevent,
         )
         await self.records.record(
             conn, nid, command, now, correlation_id=env.correlationid, causation_id=env.id
         )
-        log.info("notification_queued", notification_id=nid, template=command.template)
+        log.info("notification_queued", notification_id=nid, template=template)
         return nid
 
     # -- queueing ---------------------------------------------------------------------------

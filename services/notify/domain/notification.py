@@ -62,6 +62,9 @@ class NotificationData(BaseModel):
     # A reflection period ending (``reflection_period_ending``): when, and in how many days.
     ends_on: date | None = None
     days_left: Annotated[int, Field(ge=0)] | None = None
+    # Break the glass (``emergency_access_granted``): who opened it (a role) and until when.
+    role: Literal["caseworker", "supervisor"] | None = None
+    until: AwareDatetime | None = None
     actions: dict[Literal["view", "accept", "decline", "confirm_deletion", "find_case"], Action]
     message: Message
 
@@ -78,6 +81,7 @@ class Notification(BaseModel):
         "org.safepath.notify.ProviderNotification.v1",
         "org.safepath.notify.CoordinatorNotification.v1",
         "org.safepath.notify.CaseworkerNotification.v1",
+        "org.safepath.notify.SupervisorNotification.v1",
     ]
     subject: Identifier = Field(
         description="The referral id (for a notification about a case: its case reference)."

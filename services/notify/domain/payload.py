@@ -35,6 +35,8 @@ NOTIFICATION_TYPES = {
     "provider": "org.safepath.notify.ProviderNotification.v1",
     "coordinator": "org.safepath.notify.CoordinatorNotification.v1",
     "caseworker": "org.safepath.notify.CaseworkerNotification.v1",
+    # The supervisors of an office (break the glass on one of its cases).
+    "supervisor": "org.safepath.notify.SupervisorNotification.v1",
 }
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 # After a withdrawal a recipient learns which referral to delete and nothing more: not
@@ -119,6 +121,21 @@ def build_notification(
     }
 
 
+def _case_facts(template: str, facts: dict[str, Any]) -> dict[str, Any]:
+    if template == "reflection_period_ending":
+        return {
+            "days_left": int(facts["days_left"]),
+            "ends_on": date.fromisoformat(str(facts["ends_on"])).isoformat(),
+        }
+    if template == "emergency_access_granted":
+        until = datetime.fromisoformat(str(facts["until"])).astimezone(UTC)
+        return {
+            "role": _member("role", str(facts["role"]), ("caseworker", "supervisor")),
+            "until": until.isoformat(timespec="minutes").replace("+00:00", "Z"),
+        }
+    raise NotShareable("template")
+
+
 def _member(field: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise NotShareable(field)
@@ -144,14 +161,16 @@ def build_case_notification(
     templates: TemplateSet,
     schema_base: str = SCHEMA_PATH,
 ) -> dict[str, Any]:
-    """A notification about a case rather than a referral (``reflection_period_ending``):
-    the pseudonymous case reference, the given allow-listed facts (``days_left``, an
-    ISO date ``ends_on``), a ``find_case`` action, the message. Never the case id."""
+    """A notification about a case rather than a referral: the pseudonymous case
+    reference, the allow-listed facts of its kind, a ``find_case`` action, the message.
+    Never the case id.
+
+    - ``reflection_period_ending``: ``days_left``, ``ends_on`` (ISO date);
+    - ``emergency_access_granted``: ``role`` (caseworker or supervisor), ``until``
+      (ISO date-time, UTC).
+    """
     reference = case_reference(case_key, _identifier("case_id", case_id))
-    checked = {
-        "days_left": int(facts["days_left"]),
-        "ends_on": date.fromisoformat(str(facts["ends_on"])).isoformat(),
-    }
+    checked = _case_facts(template, facts)
     fields = {"case_reference": reference, **checked}
     text, text_language = templates.render(template, language, fields)
     type_name = NOTIFICATION_TYPES[recipient_kind]

@@ -31,6 +31,8 @@ PLACEHOLDERS: frozenset[str] = frozenset(
         "disability",
         "days_left",  # about a case: a reflection period ending
         "ends_on",
+        "role",  # about a case: break the glass
+        "until",
     }
 )
 
@@ -44,6 +46,7 @@ _LABEL_TABLE = {
     "sex": "sex",
     "language": "language",
     "disability": "disability",
+    "role": "role",
 }
 
 

@@ -12,7 +12,9 @@ import httpx
 from nats.js import JetStreamContext
 
 from services.notify.app.subjects import notifications_stream_name
+from shared.events.base import Sealed
 from shared.events.case import CaseOpened
+from shared.events.case_emergency import EmergencyAccessGranted
 from shared.events.case_reflection import ReflectionPeriodReminderDue
 from tests.integration.notify.stories import envelope, eventually, notify_events, publish
 
@@ -45,4 +47,42 @@ async def test_the_caseworker_is_reminded_on_its_subject_without_the_case_id(
     assert body["data"]["days_left"] == 8  # rounded up: seven days and an hour
     assert body["data"]["ends_on"] == ends_at.date().isoformat()
     assert case_id not in msg.data.decode()
+    await sub.unsubscribe()
+
+
+async def test_breaking_the_glass_reaches_the_owning_office_supervisors_at_once(
+    client: httpx.AsyncClient, js: JetStreamContext, namespace: str, pool: asyncpg.Pool
+) -> None:
+    case_id = str(uuid.uuid4())
+    opened = CaseOpened(
+        caseworker="cw-khujand-3", office="khujand-nrm", region="sughd", categories=["trafficking"]
+    )
+    until = datetime.now(UTC) + timedelta(hours=1)
+    granted = EmergencyAccessGranted(
+        grant_id="g-1",
+        who="cw-khorog",
+        role="caseworker",
+        reason=Sealed(kid="k", nonce="bm9uY2U=", ct="c2VhbGVk"),
+        expires_at=until,
+        owning_office="khujand-nrm",
+        owning_region="sughd",
+    )
+    sub = await js.subscribe(
+        f"{namespace}.supervisor.khujand-nrm.notifications",
+        stream=notifications_stream_name(namespace),
+    )
+    await publish(js, namespace, envelope(opened, case_id, version=1))
+    await publish(js, namespace, envelope(granted, case_id, version=2))
+
+    msg = await sub.next_msg(timeout=10)
+    body = json.loads(msg.data)
+    assert body["type"] == "org.safepath.notify.SupervisorNotification.v1"
+    assert (body["data"]["kind"], body["data"]["role"]) == (
+        "emergency_access_granted",
+        "caseworker",
+    )
+    text = msg.data.decode()
+    assert case_id not in text and "cw-khorog" not in text and "c2VhbGVk" not in text
+    [queued] = await notify_events(pool, "NotificationQueued")
+    assert (queued["recipient_kind"], queued["recipient_id"]) == ("supervisor", "khujand-nrm")
     await sub.unsubscribe()

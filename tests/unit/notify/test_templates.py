@@ -23,7 +23,10 @@ TEMPLATES: tuple[TemplateName, ...] = (
     "data_deletion_reminder",
     "data_deletion_overdue",
 )
-CASE_TEMPLATES: tuple[TemplateName, ...] = ("reflection_period_ending",)
+CASE_TEMPLATES: tuple[TemplateName, ...] = (
+    "reflection_period_ending",
+    "emergency_access_granted",
+)
 FIELDS = {
     "referral_id": "r-42",
     "case_reference": "SP-ABCD-EFGH-IJKL-MNOP",

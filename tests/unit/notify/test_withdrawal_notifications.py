@@ -137,3 +137,28 @@ def test_a_reflection_reminder_names_the_case_only_by_its_reference() -> None:
         assert data["case_reference"] in data["message"]["text"]
         parsed = Notification.model_validate(ce)
         assert parsed.data.ends_on == date(2026, 12, 29)
+
+
+def test_break_the_glass_tells_the_office_supervisors_the_role_and_the_time_only() -> None:
+    from services.notify.domain.payload import build_case_notification
+
+    texts = {}
+    for language in ("en", "ru", "tg"):
+        ce = build_case_notification(
+            template="emergency_access_granted",
+            recipient_kind="supervisor",
+            language=language,
+            case_id=CASE_ID,
+            facts={"role": "caseworker", "until": "2026-11-30T01:15:00+00:00"},
+            notification_id="n-3",
+            now=NOW,
+            case_key=CASE_KEY,
+            templates=load_templates(),
+        )
+        assert ce["type"] == "org.safepath.notify.SupervisorNotification.v1"
+        assert CASE_ID not in json.dumps(ce)
+        assert (ce["data"]["role"], ce["data"]["until"]) == ("caseworker", "2026-11-30T01:15Z")
+        Notification.model_validate(ce)
+        texts[language] = ce["data"]["message"]["text"]
+    assert "caseworker" in texts["en"] and "социальный работник" in texts["ru"]
+    assert "корманди иҷтимоӣ" in texts["tg"]
