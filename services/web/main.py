@@ -15,7 +15,14 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.web import routes_audit, routes_cases, routes_inbox, routes_signin, routes_supervise
+from services.web import (
+    routes_audit,
+    routes_cases,
+    routes_coordinate,
+    routes_inbox,
+    routes_signin,
+    routes_supervise,
+)
 from services.web.apis import SERVICES, Apis
 from services.web.config import WebSettings
 from services.web.errors import ApiProblem, PageError, problem_kind
@@ -35,7 +42,14 @@ STATIC = Path(__file__).resolve().parent / "static"
 NO_SESSION_PREFIXES = ("/static/", "/healthz", "/readyz")
 
 Clock = Callable[[], datetime]
-PAGE_MODULES = (routes_signin, routes_cases, routes_inbox, routes_supervise, routes_audit)
+PAGE_MODULES = (
+    routes_signin,
+    routes_cases,
+    routes_inbox,
+    routes_supervise,
+    routes_coordinate,
+    routes_audit,
+)
 
 
 def create_app(

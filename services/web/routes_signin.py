@@ -24,7 +24,7 @@ HOME = {
     "provider": "/inbox",
     "auditor": "/audit",
     "admin": "/cases",
-    "coordinator": "/coming/statistics",
+    "coordinator": "/coordinate",
 }
 DEV_TOKEN_HOURS = 8
 

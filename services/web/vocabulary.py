@@ -127,6 +127,13 @@ def labels(_: Gettext) -> Labels:
             "coordinator": _("Coordinator"),
         },
         "age_band": {"unknown": _("Unknown")},
+        "assignment_reason": {
+            "provider_agreed_exception": _("The provider agreed to an exception"),
+            "travel_arranged": _("Travel is arranged"),
+            "directory_out_of_date": _("The directory is out of date"),
+            "no_other_option": _("There is no other option"),
+            "other": _("Other"),
+        },
         "citizenship": {
             "citizen": _("Citizen of Tajikistan"),
             "foreign_national": _("Foreign national"),

@@ -274,3 +274,61 @@ def test_a_provider_declines_with_a_reason_and_is_told_when_it_is_missing(
     assert ok.headers["location"] == "/inbox?done=decline"
     missing = client.post(f"/inbox/{rid}/decline", data={"csrf_token": token})
     assert "Please choose a reason to decline." in missing.text
+
+
+def _unroutable(rid: str) -> dict[str, object]:
+    return {
+        "referral_id": rid, "case_reference": "SP-COOR-DINA-TORS-0001", "need": "shelter",
+        "urgency": "emergency", "status": "unroutable", "categories": ["mine_eo"],
+        "region": "gbao", "district": "khorog", "sex": "male", "age_band": "25-39",
+        "language": "tg", "disability": True, "respond_by": None, "version": 2,
+        "provider_id": None, "coordinator_id": "nmac", "attempt": 1,
+        "reasons": {"matched": [], "proximity": None, "language_match": None,
+                    "consent_basis": None, "passed_over": [],
+                    "excluded": [{"provider_id": "far-shelter", "failed": ["area"]}],
+                    "not_offering": 3, "summary": "x"},
+    }  # fmt: skip
+
+
+def test_a_coordinator_gives_an_unroutable_referral_to_a_provider_by_hand(
+    client: TestClient, apis: FakeApis
+) -> None:
+    rid = str(uuid.uuid4())
+    apis.routes[("GET", "/coordinator/referrals")] = [_unroutable(rid)]
+    apis.routes[("POST", f"/referrals/{rid}/assign")] = lambda req: (
+        httpx.Response(200, json=_unroutable(rid))
+        if b"far-shelter" in req.content
+        else httpx.Response(422, json={"status": 422, "errors": [
+            {"path": "body.provider_id", "type": "unknown_provider"}]})
+    )  # fmt: skip
+    sign_in(client, "coordinator", region="gbao")
+    page = client.get("/coordinate").text
+    assert '<option value="far-shelter">' in page and "SP-COOR-DINA-TORS-0001" in page
+    token = csrf_of(page)
+    form_id = re.findall(r'name="form_id" value="([^"]+)"', page)[0]
+    ok = client.post(
+        f"/coordinate/{rid}/assign",
+        data={"csrf_token": token, "form_id": form_id, "provider_id": "far-shelter",
+              "reason_code": "travel_arranged"},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert ok.headers["location"] == "/coordinate?done=assign"
+    sent = apis.calls[-1]
+    assert sent.headers["idempotency-key"] == form_id
+    assert apis.bearer_claims(sent)["role"] == "coordinator"
+    wrong = client.post(
+        f"/coordinate/{rid}/assign",
+        data={"csrf_token": token, "provider_id": "nobody", "reason_code": "other"},
+        follow_redirects=False,
+    )
+    assert wrong.headers["location"] == "/coordinate?problem=provider"
+
+
+def test_only_coordinators_and_admins_reach_the_coordinator_page(
+    make_client: MakeClient, apis: FakeApis
+) -> None:
+    for role in ("caseworker", "supervisor", "provider", "auditor"):
+        client = make_client()
+        sign_in(client, role, provider_id="shelter-a", region="gbao")
+        assert client.get("/coordinate").status_code == 403
+    assert apis.calls == []
