@@ -59,3 +59,19 @@ class Apis:
                 body = {}
             raise ApiProblem(r.status_code, body if isinstance(body, dict) else {})
         return r.json() if r.content else None
+
+    async def picture(
+        self, token: str, service: str, path: str, params: list[tuple[str, Any]]
+    ) -> bytes:
+        """An image the API draws (e.g. an SVG chart), as bytes; ``ApiProblem`` otherwise."""
+        try:
+            r = await self.client.get(
+                self.base_urls[service] + path,
+                params=params,
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        except httpx.TransportError:
+            raise ApiProblem(503, {"title": "Service Unavailable", "status": 503}) from None
+        if r.status_code >= 400:
+            raise ApiProblem(r.status_code, {})
+        return r.content

@@ -19,7 +19,7 @@ class Hook:
 
 
 HOOKS: tuple[Hook, ...] = (
-    Hook("statistics", ("supervisor", "auditor", "coordinator")),
+    Hook("statistics", ("supervisor", "auditor", "coordinator", "admin"), "/statistics"),
     Hook("duplicates", ("supervisor",)),
     Hook("handover", ("provider", "caseworker")),
 )

@@ -21,6 +21,7 @@ from services.web import (
     routes_coordinate,
     routes_inbox,
     routes_signin,
+    routes_statistics,
     routes_supervise,
 )
 from services.web.apis import SERVICES, Apis
@@ -48,6 +49,7 @@ PAGE_MODULES = (
     routes_inbox,
     routes_supervise,
     routes_coordinate,
+    routes_statistics,
     routes_audit,
 )
 
@@ -146,7 +148,8 @@ def create_app(
                 path="/",
             )
         for name, value in HEADERS.items():
-            response.headers[name] = value
+            if name not in response.headers:  # a route may set a stricter or its own policy
+                response.headers[name] = value
         if not request.url.path.startswith("/static/"):
             response.headers["Cache-Control"] = "no-store"
         return response
