@@ -7,6 +7,7 @@ it stands now, whatever ``as_of`` reads (docs/security.md: never scope on a past
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -147,7 +148,9 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
         if needs_referral:
             ctes.append(f"r AS ({_referrals(args, until)})")
         if m.base == "referral":
-            t_at = "coalesce(r.requested_at, r.routed_at)"
+            # When it was requested (a plain column: the planner's estimate of the period's
+            # share stays right, and it joins by hash instead of a loop per referral).
+            t_at = "r.requested_at"
             source = "r JOIN c ON c.case_id = r.case_id"
         elif m.base == "duration":
             assert m.duration is not None
@@ -180,12 +183,12 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
     p_id = "coalesce(t.provider_id, r.provider_id)" if source.startswith("t ") else "r.provider_id"
     if needs_referral and m.base != "active":
         source += f" LEFT JOIN {PROVIDER} p ON p.provider_id = {p_id}"
-    if "category" in q.dimensions:  # a case counts once per category it has
+    if "category" in q.dimensions and m.duration:  # a case counts once per category it has
         source += " CROSS JOIN LATERAL unnest(c.categories) AS cat"
     if m.base == "active":  # the period's end is the moment read; its start plays no part
         where.append(f"c.opened_at < {args.add(q.end)}::timestamptz")
     for dimension, value in sorted(q.filters.items()):
-        if dimension == "category" and "category" not in q.dimensions:
+        if dimension == "category" and not _lateral(q):
             where.append(f"{args.add(value)} = ANY(c.categories)")  # no row per category
         else:
             where.append(f"{_bind(dimension, t_at, p_id)} = {args.add(value)}")
@@ -196,8 +199,12 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
             f"EXISTS (SELECT 1 FROM {CASE} s WHERE s.case_id = c.case_id"
             f" AND s.valid_to IS NULL AND s.region = {args.add(q.region_scope)})"
         )
-    row = _bind(q.rows, t_at, p_id) if q.rows else "''::text"
-    col = _bind(q.columns, t_at, p_id) if q.columns else "''::text"
+    row, col = (
+        ("c.categories" if d == "category" and not _lateral(q) else _bind(d, t_at, p_id))
+        if d
+        else "''::text"
+        for d in (q.rows, q.columns)
+    )
     if m.base == "duration":
         assert m.duration is not None
         frm, to = m.duration
@@ -218,11 +225,35 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
     return sql, args.values
 
 
+def _lateral(q: Question) -> bool:
+    """A category breakdown of durations needs a row per category (percentiles do not
+    add up); counts group by the list of categories and are spread here instead."""
+    return "category" in q.dimensions and MEASURES[q.measure].base == "duration"
+
+
+def _spread(q: Question, rows: list[asyncpg.Record]) -> dict[tuple[str, str], int]:
+    """Counts per (row, column) value; a list of categories counts in each of them (only
+    in the one asked for, under a category filter)."""
+    only = q.filters.get("category")
+
+    def values(dimension: str | None, value: Any) -> list[str]:
+        if dimension != "category":
+            return [value]
+        return [c for c in value if only is None or c == only]
+
+    out: Counter[tuple[str, str]] = Counter()
+    for r in rows:
+        for a in values(q.rows, r[0]):
+            for b in values(q.columns, r[1]):
+                out[(a, b)] += int(r[2])
+    return dict(out)
+
+
 async def answer(pool: asyncpg.Pool | asyncpg.Connection, q: Question) -> Raw:
     sql, args = build_sql(q)
     rows = await pool.fetch(sql, *args)
     if MEASURES[q.measure].base != "duration":
-        return Raw({(r[0], r[1]): int(r[2]) for r in rows})
+        return Raw(_spread(q, rows))
     counts: dict[tuple[str, str], int] = {}
     durations: dict[tuple[str, str], tuple[int, float | None, float | None]] = {}
     for r in rows:
