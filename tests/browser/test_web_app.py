@@ -325,3 +325,20 @@ def test_an_intake_sent_twice_opens_one_case(web: WebApp) -> None:
     again = visitor.request("POST", "/cases/new", data=form)
     assert first.status_code == again.status_code == 303
     assert first.headers["location"] == again.headers["location"]
+
+
+def test_a_coordinator_reads_statistics_with_a_chart(
+    system: System, web: WebApp, browser: Browser, shots: Path
+) -> None:
+    ctx = browser.new_context(locale="en-GB", viewport={"width": 1100, "height": 900})
+    page = ctx.new_page()
+    sign_in(page, web, "coordinator", "imcctip")
+    page.goto(web.url + "/statistics?measure=cases_opened&rows=region")
+    no_error(page)
+    expect(page.locator("#table-heading")).to_contain_text("cases_opened")
+    expect(page.locator("table tbody tr")).to_have_count(5)  # every region, zeros included
+    chart = page.locator("img[src^='/statistics/chart.svg']")
+    expect(chart).to_be_visible()
+    assert chart.evaluate("img => img.naturalWidth") > 0, "the chart did not load"
+    page.screenshot(path=str(shots / "en-statistics.png"), full_page=True)
+    ctx.close()
