@@ -52,6 +52,7 @@ def problem_kind(status: int) -> str:
     return {
         403: "forbidden",
         404: "not_found",
+        410: "not_found",  # e.g. a referral withdrawn since the page was shown
         409: "conflict",
         412: "conflict",
         503: "unavailable",

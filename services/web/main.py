@@ -171,7 +171,7 @@ def create_app(
             app.state.sessions.end(request.state.session.id)
             request.state.session = app.state.sessions.new(request.state.session.language, now())
             return redirect("/signin", next=request.url.path)
-        status = exc.status if exc.status in (403, 404, 409, 412, 503) else 502
+        status = exc.status if exc.status in (403, 404, 409, 410, 412, 503) else 502
         return error_page(request, status, problem_kind(exc.status))
 
     @app.exception_handler(StarletteHTTPException)
