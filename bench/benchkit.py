@@ -17,6 +17,10 @@ import json
 import math
 import os
 import platform
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
 
 
 def result(bench: str, metric: str, value: float | int, unit: str, **params: object) -> None:
@@ -58,3 +62,47 @@ def machine() -> str:
         f" {platform.system()} {platform.release()}; Python {platform.python_version()};"
         f" load average {load}"
     )
+
+
+class BenchDatabase:
+    """A new database, migrated, for one benchmark run: on the server named by
+    ``$SAFEPATH_BENCH_DATABASE_URL`` or else on an embedded Postgres of its own in a
+    temporary directory (``local``), stopped by ``stop``."""
+
+    def __init__(self, pool: Any, dsn: str, local: bool, server: Any) -> None:
+        self.pool, self.dsn, self.local, self._server = pool, dsn, local, server
+
+    @classmethod
+    async def start(cls, *, max_size: int = 4) -> BenchDatabase:
+        import asyncpg  # the scripts import benchkit before they need Postgres
+
+        from services.migrations import migrate_all
+        from shared.devservers import EmbeddedPostgres
+
+        given = os.environ.get("SAFEPATH_BENCH_DATABASE_URL")
+        server = None
+        if not given:
+            server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="safepath-bench-")) / "pg")
+        try:
+            url = given or server.start()
+            admin = await asyncpg.connect(url)
+            try:
+                db = f"bench_{uuid.uuid4().hex[:8]}"
+                await admin.execute(f'CREATE DATABASE "{db}"')
+            finally:
+                await admin.close()
+            dsn = url.rsplit("/", 1)[0] + "/" + db
+            await migrate_all(dsn)
+            pool = await asyncpg.create_pool(dsn, min_size=1, max_size=max_size)
+        except BaseException:
+            if server is not None:
+                server.stop()
+            raise
+        return cls(pool, dsn, server is not None, server)
+
+    async def stop(self) -> None:
+        try:
+            await self.pool.close()
+        finally:
+            if self._server is not None:
+                self._server.stop()

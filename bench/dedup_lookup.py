@@ -15,24 +15,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import statistics
-import tempfile
 import time
 import uuid
 from datetime import UTC, date, datetime
-from pathlib import Path
 
-import asyncpg
-from benchkit import machine, result
+from benchkit import BenchDatabase, machine, result
 from dedup_quality import identity
 from people import VARIANTS, first, people, variant
 
 from services.case.app.duplicates import PersonIndex
 from services.case.domain.person_keys import blind, stored_keys
-from services.migrations import migrate_all
-from shared.devservers import EmbeddedPostgres
 
 KEY = bytes(range(32))
 TODAY = date(2026, 11, 29)
@@ -55,17 +49,9 @@ async def main() -> None:
     rng = random.Random(14)
     everyone = people(args.cases, rng)
     case_ids = [str(uuid.uuid4()) for _ in everyone]
-    tmp = Path(tempfile.mkdtemp(prefix="safepath-bench-"))
-    pg = EmbeddedPostgres(tmp / "pg")
-    url = os.environ.get("SAFEPATH_BENCH_DATABASE_URL") or pg.start()
+    bench_db = await BenchDatabase.start(max_size=2)
     try:
-        admin = await asyncpg.connect(url)
-        db = f"bench_{uuid.uuid4().hex[:8]}"
-        await admin.execute(f'CREATE DATABASE "{db}"')
-        await admin.close()
-        dsn = url.rsplit("/", 1)[0] + "/" + db
-        await migrate_all(dsn)
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+        pool = bench_db.pool
         index = PersonIndex("case", KEY)
         started = time.perf_counter()
         rows = [
@@ -104,9 +90,8 @@ async def main() -> None:
                 async with conn.transaction():
                     await index.index(conn, str(uuid.uuid4()), who, now)
                 index_ms.append((time.perf_counter() - t) * 1000)
-        await pool.close()
     finally:
-        pg.stop()
+        await bench_db.stop()
     print(f"| at {args.cases:,} cases | n | p50 | p95 | p99 | mean |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, xs in (

@@ -17,21 +17,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
-import asyncpg
-from benchkit import machine, result
+from benchkit import BenchDatabase, machine, result
 
 from services.case.domain import fold
-from services.migrations import migrate_all
 from shared.commands import load
-from shared.devservers import EmbeddedPostgres
 from shared.envelope import Actor
 from shared.events.base import Event, Sealed
 from shared.events.case import (
@@ -109,17 +103,9 @@ async def main() -> None:
     if args.quick:
         args.rounds, args.others = 10, 50
     print(machine())
-    tmp = Path(tempfile.mkdtemp(prefix="safepath-bench-"))
-    pg = EmbeddedPostgres(tmp / "pg")
-    url = os.environ.get("SAFEPATH_BENCH_DATABASE_URL") or pg.start()
+    bench_db = await BenchDatabase.start(max_size=4)
     try:
-        admin = await asyncpg.connect(url)
-        db = f"bench_{uuid.uuid4().hex[:8]}"
-        await admin.execute(f'CREATE DATABASE "{db}"')
-        await admin.close()
-        dsn = url.rsplit("/", 1)[0] + "/" + db
-        await migrate_all(dsn)
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
+        pool = bench_db.pool
         store = EventStore(pool, "case")
         big, events = str(uuid.uuid4()), long_case(EVENTS)
         for _ in range(args.others):
@@ -143,9 +129,8 @@ async def main() -> None:
         cmd_best, cmd_median = await timed(args.rounds, command)
         gen_best, gen_median = await timed(args.rounds, generic)
         fold_best, fold_median = await timed(args.rounds, fold_only)
-        await pool.close()
     finally:
-        pg.stop()
+        await bench_db.stop()
     path = "load_case" if load_case is not None else "load (generic)"
     print(f"| load one case of {EVENTS:,} events ({args.rounds} rounds) | best | median |")
     print("|---|---:|---:|")

@@ -15,20 +15,16 @@ import argparse
 import asyncio
 import os
 import platform
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import asyncpg
-from benchkit import result
+from benchkit import BenchDatabase, result
 
 from services.case.domain import fold
 from services.case.projections import PROJECTIONS
-from services.migrations import migrate_all
 from shared.chain import verify_chains
-from shared.devservers import EmbeddedPostgres
 from shared.events.base import Sealed
 from shared.events.case import CaseNoteAdded, CaseOpened
 from shared.eventstore import EventStore, _content_digest, canonical_text, chain_hash
@@ -108,17 +104,9 @@ async def main() -> None:
     args = ap.parse_args()
     if args.quick:
         args.events = 20_000
-    tmp = Path(tempfile.mkdtemp(prefix="safepath-bench-"))
-    pg = EmbeddedPostgres(tmp / "pg")
-    url = os.environ.get("SAFEPATH_BENCH_DATABASE_URL") or pg.start()
+    bench_db = await BenchDatabase.start(max_size=4)
     try:
-        admin = await asyncpg.connect(url)
-        db = f"bench_{uuid.uuid4().hex[:8]}"
-        await admin.execute(f'CREATE DATABASE "{db}"')
-        await admin.close()
-        dsn = url.rsplit("/", 1)[0] + "/" + db
-        await migrate_all(dsn)
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
+        pool = bench_db.pool
         store = EventStore(pool, "case")
         t = time.perf_counter()
         big = await generate(pool, args.events, args.per_stream)
@@ -142,9 +130,8 @@ async def main() -> None:
         report = await verify_chains(pool, "case")
         verify_rate = report.events / (time.perf_counter() - t)
         assert report.ok
-        await pool.close()
     finally:
-        pg.stop()
+        await bench_db.stop()
     cpu = machine()
     print(f"machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print("| measure | result | target |")

@@ -35,20 +35,16 @@ import hashlib
 import json
 import os
 import random
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
-from benchkit import machine, result
+from benchkit import BenchDatabase, machine, result
 
-from services.migrations import migrate_all
 from shared import chain
 from shared.audit import store_leaves, verify_service
-from shared.devservers import EmbeddedPostgres
 
 _REF = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 SCHEMA = "case"
@@ -230,19 +226,11 @@ async def main() -> None:
     args = ap.parse_args()
     if args.quick:
         args.events, args.rounds = 3_000, 1
-    tmp = Path(tempfile.mkdtemp(prefix="safepath-bench-"))
-    pg = EmbeddedPostgres(tmp / "pg")
-    local = not os.environ.get("SAFEPATH_BENCH_DATABASE_URL")
-    url = os.environ.get("SAFEPATH_BENCH_DATABASE_URL") or pg.start()
+    bench_db = await BenchDatabase.start(max_size=1)
+    local = bench_db.local
     try:
-        admin = await asyncpg.connect(url)
-        db = f"bench_{uuid.uuid4().hex[:8]}"
-        await admin.execute(f'CREATE DATABASE "{db}"')
-        await admin.close()
-        dsn = url.rsplit("/", 1)[0] + "/" + db
-        await migrate_all(dsn)
         # One connection, so its backend's CPU time is Postgres's share of each measure.
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+        pool = bench_db.pool
         t = time.perf_counter()
         await generate(pool, args.events, args.seed)
         await pool.execute(f"VACUUM ANALYZE {TABLE}")
@@ -279,9 +267,8 @@ async def main() -> None:
                 )  # fmt: skip
             best.keep("digest_reference", time.perf_counter() - w,
                       time.process_time() - c)  # fmt: skip
-        await pool.close()
     finally:
-        pg.stop()
+        await bench_db.stop()
     print(f"{n:,} events, best of {args.rounds}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(machine())
     print("Postgres: embedded, same machine" if local else "Postgres: SAFEPATH_BENCH_DATABASE_URL")
