@@ -1,5 +1,5 @@
-"""The statistics read model: what each event adds to ``stat_case``, ``stat_fact`` and
-``stat_provider`` (docs/statistics.md).
+"""The statistics read model: what each event adds to ``stat_case``, ``stat_fact``,
+``stat_referral`` and ``stat_provider`` (docs/statistics.md).
 
 Two kinds of input, one place:
 
@@ -10,10 +10,14 @@ Two kinds of input, one place:
   (``record_received``, in the consumer's inbox transaction): referral facts keyed by event
   id, and each provider's kind from the directory events.
 
-``safepath replay --service case --projection statistics`` empties the tables built from
-the case's events and replays the case store through ``project``, then derives the
-referral facts again from the received events recorded in ``case_timeline``
-(``refold_received``), with the same function the consumer uses (``received_facts``).
+Every referral fact is also merged into its referral's ``stat_referral`` row by an upsert
+that does not depend on order or repetition.
+
+``safepath replay --service case --projection statistics`` empties ``stat_case``,
+``stat_fact`` and ``stat_referral``, folds the case store set-based (``rebuild_fold``, to
+the rows ``project`` writes), then (``finish_rebuild``) derives the referral facts again
+from the received events recorded in ``case_timeline`` (in SQL, as ``received_facts``
+reads them) and folds ``stat_referral`` from all the facts (``referral_rows_sql``).
 ``stat_provider`` is kept: directory events are not part of any case's timeline (replay the
 referral stream to the consumer to rebuild it, as for the timeline).
 """
