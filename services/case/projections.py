@@ -4,7 +4,9 @@
 history's entries from other services (``case_timeline``) and the referral statuses are
 what this service *received*; they are rebuilt by replaying those services' streams to
 its consumers (delete the consumer's inbox rows and its durable consumer), not from the
-case store, so they are not listed here.
+case store, so they are not listed here. ``statistics`` (docs/statistics.md) is rebuilt
+from the case store and, for its referral facts, from the received events the timeline
+recorded.
 """
 
 from __future__ import annotations
