@@ -133,9 +133,11 @@ async def test_malformed_messages_are_dead_lettered_by_every_consumer(system: Sy
         js = nc.jetstream()
         poisons = await publish_malformed(js, system.namespace, system.installation.event_keys())
         expected = expected_dead_letters(poisons)
-        # case and referral streams: 5 poisons x 2 consumers each;
-        # notify stream: 10 poisons x 2 consumers that receive each subject
-        assert sum(expected.values()) == 5 * 2 + 5 * 2 + 10 * 2
+        # case and referral streams: 5 poisons x 2 consumers each; notify stream: 10
+        # poisons x 2 consumers that receive each subject, but for the case service's,
+        # which does not read NotificationRedeliveryRequested and passes its schema
+        # violation over unparsed
+        assert sum(expected.values()) == 5 * 2 + 5 * 2 + 10 * 2 - 1
 
         letters = await wait_for_dead_letters(
             js, system.namespace, sum(expected.values()), subjects={p.subject for p in poisons}
