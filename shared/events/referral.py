@@ -16,7 +16,7 @@ district, sex, age band, language, disability flag, categories). A provider's ow
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -145,6 +145,20 @@ class Provider(BaseModel):
     languages: Annotated[list[Language], Field(min_length=1)]
     capacity: Annotated[int, Field(ge=0)] | None = None  # None: not capacity-limited
     contact: ContactChannel
+    # Where the entry's facts come from (a document or agreement) and as of when (a year,
+    # year-month or date). An entry without a source fills a gap: it is illustrative.
+    source: Annotated[str, StringConstraints(min_length=1, max_length=300)] | None = None
+    as_of: Annotated[str, StringConstraints(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$")] | None = None
+    illustrative: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unsourced_is_illustrative(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("source") is None:
+            if data.get("illustrative") is False:
+                raise ValueError("an entry without a source must be illustrative")
+            return {**data, "illustrative": True}
+        return data
 
 
 class Coordinator(BaseModel):
@@ -382,14 +396,26 @@ class _DirectoryEvent(Event):
 
 @registry.register
 class ProviderRegistered(_DirectoryEvent):
+    """v2: the entry has ``source``, ``as_of`` and ``illustrative``."""
+
+    version = 2
     provider: Provider
 
 
 @registry.register
 class ProviderUpdated(_DirectoryEvent):
-    """The whole entry as it now stands (replaces the previous one)."""
+    """The whole entry as it now stands (replaces the previous one). v2 as above."""
 
+    version = 2
     provider: Provider
+
+
+@registry.upcaster("referral", "ProviderRegistered", 1)
+@registry.upcaster("referral", "ProviderUpdated", 1)
+def _provider_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """A v1 entry named no source: it reads as illustrative."""
+    provider = {"source": None, "as_of": None, "illustrative": True, **data["provider"]}
+    return {**data, "provider": provider}
 
 
 @registry.register

@@ -112,6 +112,12 @@ async def test_rerouting_is_recorded_and_finds_a_provider_once_the_directory_cha
 
     admin = auth("admin")
     entry = (await client.get(f"/directory/providers/{CAMP}", headers=admin)).json()["provider"]
+    assert (entry["as_of"], entry["illustrative"]) == ("2025", False)
+    assert "NMAC psychosocial rehabilitation camp" in entry["source"]
+    gap = await client.get("/directory/providers/legal-aid-centres-drs", headers=admin)
+    assert (
+        gap.json()["provider"]["illustrative"] is True and gap.json()["provider"]["source"] is None
+    )
     entry["area"] = {"regions": ["sughd", "drs"]}
     put = await client.put(f"/directory/providers/{CAMP}", json=entry, headers=admin)
     assert put.status_code == 200, put.text
