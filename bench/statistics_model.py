@@ -190,8 +190,8 @@ async def main() -> None:
         await pool.execute(PROVIDERS)
         async with pool.acquire() as conn:  # the referral rows, with the facts just added
             await finish_rebuild(conn)
-        await pool.execute('VACUUM ANALYZE "case".stat_fact')
-        await pool.execute('VACUUM ANALYZE "case".stat_case')
+        for table in ("stat_fact", "stat_case", "stat_referral", "stat_provider"):
+            await pool.execute(f'VACUUM ANALYZE "case".{table}')  # as autovacuum would
         facts = await pool.fetchval('SELECT count(*) FROM "case".stat_fact')
         print(f"read model: {facts:,} facts")
         for label, (measure, r, c, filters, scope) in QUESTIONS.items():
