@@ -193,3 +193,15 @@ async def test_chart_and_exports(client: httpx.AsyncClient, auth: Token) -> None
     assert about["Scope"] == "national (all regions)" and "hidden" in str(about["Suppression"])
     indicators = (await client.get("/reports/committee_indicators", headers=h)).json()
     assert [i["action"] for i in indicators["indicators"]] == ["#32", "#34", "#35", "#36", "#37"]
+
+
+async def test_a_coordinator_reads_statistics_only_never_a_case(
+    client: httpx.AsyncClient, auth: Token
+) -> None:
+    ids = await _world(client, auth)
+    h = auth("coordinator")
+    for path in ("/cases", f"/cases/{ids[0]}", f"/cases/{ids[0]}/history", "/audit/verify"):
+        r = await client.get(path, headers=h)
+        assert r.status_code == 403, (path, r.status_code)
+    r = await client.post("/cases", json=intake(), headers=h)
+    assert r.status_code == 403
