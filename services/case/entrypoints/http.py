@@ -8,6 +8,7 @@ from services.case.entrypoints.routes_cases import router as cases_router
 from services.case.entrypoints.routes_casualty import router as casualty_router
 from services.case.entrypoints.routes_changes import router as changes_router
 from services.case.entrypoints.routes_emergency import router as emergency_router
+from services.case.entrypoints.routes_handover import router as handover_router
 from services.case.entrypoints.routes_lifecycle import router as lifecycle_router
 from services.case.entrypoints.routes_person import router as person_router
 from services.case.entrypoints.routes_record import router as record_router
@@ -22,4 +23,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     casualty_router,
     statistics_router,
     emergency_router,
+    handover_router,
 )
