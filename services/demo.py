@@ -8,7 +8,9 @@ interfaces only (HTTP and NATS), and says in plain language what happens, with t
 2. the referral service routes each need and gives its reasons;
 3. the shelter hears of its referral on its NATS subject and over a signed webhook to a
    receiver this demo starts (the signature is verified with Standard Webhooks);
-4. the shelter accepts; the legal aid centre declines and the referral goes elsewhere;
+4. the shelter accepts and reads, over HTTPS, the contact arrangement her consent lets it
+   have (recorded in the case's access log); the legal aid centre declines and the
+   referral goes elsewhere;
    then she withdraws her consent: every provider that received one of her referrals
    (the one that declined too) is told on its subject and webhook to stop and delete,
    reads the referral as 410 Gone from then on, and confirms the deletion;
@@ -72,6 +74,7 @@ class DemoResult:
     nats_notification_id: str | None = None
     webhook_verified: bool = False
     shelter_status: str | None = None
+    handover_fields: list[str] = field(default_factory=list)  # what the shelter could read
     legal_declined_by: str | None = None
     legal_rerouted_to: str | None = None
     consent_id: str = ""
@@ -309,14 +312,15 @@ class Demo:
             consent = {
                 "purpose": "referral",
                 "service_types": NEEDS,
-                "data_categories": ["needs", "demographics"],
+                "data_categories": ["needs", "demographics", "contact"],
                 "given_by": "survivor",
             }
             consent_id = _ok(await cw.post(f"{base}/consents", json=consent))["consent_id"]
             r.consent_id = consent_id
             self.say(
                 f"   consent {consent_id}: she agrees to be referred for "
-                f"{', '.join(NEEDS)} (needs and demographics only)"
+                f"{', '.join(NEEDS)} (needs and demographics; her contact arrangement only to"
+                " the provider that accepts)"
             )
             req = {"needs": NEEDS, "urgency": "urgent", "consent_id": consent_id}
             r.request_id = _ok(await cw.post(f"{base}/referrals", json=req), 202)["referral_id"]
@@ -445,6 +449,26 @@ class Demo:
             self.say(f"   status now: {r.shelter_status}; the caseworker is told")
         else:
             self.say(f"   the accept was refused: {resp.status_code} {resp.text[:200]}")
+            return
+        await self.shelter_reads_handover(rid, provider)
+
+    async def shelter_reads_handover(self, rid: str, provider: str) -> None:
+        """Who is arriving: what her consent lets the accepting shelter read, over HTTPS."""
+        async with self.client(
+            self.ep.case_url, f"demo-{provider}", "provider", provider_id=provider
+        ) as p:
+            url = f"/referrals/{rid}/handover"
+            got = await _until(lambda: _handover(p, url), self.timeout)
+        if got is None:
+            self.say("   handover: not available in time")
+            return
+        r = self.result
+        r.handover_fields = sorted(k for k in got if k not in ("referral_id", "categories"))
+        self.say(
+            f"   handover: the shelter reads {', '.join(r.handover_fields)} over HTTPS "
+            f"(consent: {', '.join(got['categories'])}); the read is in the case's access "
+            "log, and nothing of it went onto the bus"
+        )
 
     async def legal_aid_declines(self) -> None:
         r = self.result
@@ -662,6 +686,12 @@ class Demo:
                         f"            this case's own chain: {'OK' if one['ok'] else 'FAILED'}"
                         f" ({one['events']} events)"
                     )
+
+
+async def _handover(client: httpx.AsyncClient, url: str) -> dict[str, Any] | None:
+    """The handover once the case service has heard of the acceptance (else None)."""
+    resp = await client.get(url)
+    return dict(resp.json()) if resp.status_code == 200 else None
 
 
 async def _const(value: Any) -> Any:
