@@ -1,9 +1,8 @@
 """Pages that other parts of Safepath will provide, announced in the navigation.
 
-Possible duplicates and the handover of an accepted referral are being built as APIs.
-When one lands, its page is a route module like ``routes_statistics.py`` calling that API
+The handover of an accepted referral is being built as an API (issue 13). When it lands, its page is a route module like ``routes_statistics.py`` calling that API
 with the person's token; add the module to ``PAGE_MODULES`` in ``main.py`` and set
-``path`` here (as was done for statistics). Until then the link leads to a page saying it
+``path`` here (as was done for statistics and possible duplicates). Until then the link leads to a page saying it
 is not there yet (never to a page pretending to work)."""
 
 from __future__ import annotations
@@ -20,6 +19,6 @@ class Hook:
 
 HOOKS: tuple[Hook, ...] = (
     Hook("statistics", ("supervisor", "auditor", "coordinator", "admin"), "/statistics"),
-    Hook("duplicates", ("supervisor",)),
+    Hook("duplicates", ("supervisor",), "/duplicates"),
     Hook("handover", ("provider", "caseworker")),
 )

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_decimal
+from babel.numbers import format_decimal, format_percent
 from babel.support import Translations
 
 LANGUAGES = ("tg", "ru", "en")
@@ -75,6 +75,10 @@ class Formats:
 
     def number(self, value: int | float) -> str:
         return format_decimal(value, locale=self.language)
+
+    def percent(self, value: float) -> str:
+        """A share (0.87) as the language writes a percentage (``87 %`` in Russian)."""
+        return format_percent(value, locale=self.language)
 
 
 def _parse(value: str | datetime | None) -> datetime | None:

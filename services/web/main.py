@@ -19,6 +19,7 @@ from services.web import (
     routes_audit,
     routes_cases,
     routes_coordinate,
+    routes_duplicates,
     routes_inbox,
     routes_signin,
     routes_statistics,
@@ -35,7 +36,7 @@ from services.web.security import HEADERS
 from services.web.sessions import SessionStore
 from shared.auth import AuthConfig, SigningKeySource
 from shared.logging import configure_logging
-from shared.settings import Settings
+from shared.settings import Settings, secret_problems
 
 SESSION_COOKIE = "safepath_session"
 LANGUAGE_COOKIE = "safepath_lang"
@@ -50,8 +51,19 @@ PAGE_MODULES = (
     routes_supervise,
     routes_coordinate,
     routes_statistics,
+    routes_duplicates,
     routes_audit,
 )
+
+
+def check_production(settings: Settings) -> None:
+    """In production, refuse a missing, weak or published token verifier. The web app
+    holds no key of its own (no master key, no reference or audit key: it never seals,
+    references or signs anything), so only the token secret is asked of it."""
+    if settings.environment == "production":
+        problems = [p for p in secret_problems(settings) if p.startswith("SAFEPATH_JWT_SECRET")]
+        if problems:
+            raise ValueError("; ".join(problems))
 
 
 def create_app(
@@ -65,7 +77,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or Settings()
     web = web or WebSettings()
-    settings.check_production()
+    check_production(settings)
     configure_logging(settings.log_level, settings.log_format)
     now = clock or (lambda: datetime.now(UTC))
 

@@ -29,6 +29,7 @@ import yaml
 
 from services.notify.config import NotifySettings
 from services.referral.config import ReferralSettings
+from services.web.config import WebSettings
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,9 +62,14 @@ def render(values: dict[str, Any] | None = None, name: str = "safepath") -> list
     return docs
 
 
-def of_kind(docs: list[Manifest], kind: str) -> dict[str, Manifest]:
+def of_kind(docs: list[Manifest], kind: str, *, web: bool = False) -> dict[str, Manifest]:
+    """Objects of ``kind`` by component; the web app's (tests/deploy/test_web_chart.py)
+    only when ``web``: it has no database, bus or keys, and its own replica rules."""
     return {
-        d["metadata"]["labels"]["app.kubernetes.io/component"]: d for d in docs if d["kind"] == kind
+        d["metadata"]["labels"]["app.kubernetes.io/component"]: d
+        for d in docs
+        if d["kind"] == kind
+        and (web or d["metadata"]["labels"]["app.kubernetes.io/component"] != "web")
     }
 
 
@@ -98,6 +104,7 @@ def test_the_chart_renders_what_a_release_needs(docs: list[Manifest]) -> None:
         + [("NetworkPolicy", f"safepath-{s}") for s in (*SERVICES, "migrate")]
         + [("PodDisruptionBudget", f"safepath-{s}") for s in SERVICES]
         + [("Job", "safepath-migrate")]
+        + [(k, "safepath-web") for k in ("Deployment", "Service", "NetworkPolicy")]
     )
     # the chart never carries a secret value
     assert not [d for d in docs if d["kind"] in ("Secret", "ConfigMap")]
@@ -289,6 +296,7 @@ def test_every_setting_the_chart_sets_exists(docs: list[Manifest]) -> None:
     known = {f"SAFEPATH_{f.upper()}" for f in Settings.model_fields}
     known |= {f"SAFEPATH_REFERRAL_{f.upper()}" for f in ReferralSettings.model_fields}
     known |= {f"SAFEPATH_NOTIFY_{f.upper()}" for f in NotifySettings.model_fields}
+    known |= {f"SAFEPATH_WEB_{f.upper()}" for f in WebSettings.model_fields}
     values = {
         "auth": {"jwksUrl": "https://id.example.org/jwks"},
         "nats": {"tls": {"secretName": "nats-client-tls", "mutual": True}},
@@ -414,7 +422,7 @@ def ports(rule: Manifest) -> set[tuple[str, int]]:
 
 
 def test_each_pod_is_under_exactly_one_policy_both_ways(docs: list[Manifest]) -> None:
-    policies = list(of_kind(docs, "NetworkPolicy").values())
+    policies = list(of_kind(docs, "NetworkPolicy", web=True).values())
     for d in docs:
         if d["kind"] in ("Deployment", "Job"):
             labels = d["spec"]["template"]["metadata"]["labels"]
@@ -423,11 +431,18 @@ def test_each_pod_is_under_exactly_one_policy_both_ways(docs: list[Manifest]) ->
             assert mine[0]["spec"]["policyTypes"] == ["Ingress", "Egress"]
 
 
-def test_ingress_only_from_the_ingress_controller_on_8000(docs: list[Manifest]) -> None:
+def test_ingress_only_from_the_ingress_controller_and_the_web_app_on_8000(
+    docs: list[Manifest],
+) -> None:
     policies = of_kind(docs, "NetworkPolicy")
     deployments = of_kind(docs, "Deployment")
+    web = of_kind(docs, "Deployment", web=True)["web"]
     for svc in SERVICES:
-        (rule,) = policies[svc]["spec"]["ingress"]
+        rule, from_web = policies[svc]["spec"]["ingress"]
+        # the web app calls the APIs (with the person's token), and only it
+        assert ports(from_web) == {("TCP", 8000)}
+        (web_pods,) = from_web["from"]
+        only_this_service(web_pods["podSelector"]["matchLabels"], "web", {**deployments, "web": web})
         assert ports(rule) == {("TCP", 8000)}
         (source,) = rule["from"]
         assert source["namespaceSelector"]["matchLabels"] == {

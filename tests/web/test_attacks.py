@@ -23,7 +23,12 @@ from tests.web.fakes import FakeApis, csrf_of
 CASE_ID = str(uuid.uuid4())
 REFERRAL_ID = str(uuid.uuid4())
 # Who may post each form at all (so the CSRF check, not the role, is what refuses it).
-POSTER = {"/cases": "caseworker", "/inbox": "provider", "/coordinate": "coordinator"}
+POSTER = {
+    "/cases": "caseworker",
+    "/inbox": "provider",
+    "/coordinate": "coordinator",
+    "/duplicates": "supervisor",
+}
 
 
 def post_routes() -> list[str]:
