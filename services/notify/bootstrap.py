@@ -25,6 +25,7 @@ from services.notify.app.webhooks import Webhooks
 from services.notify.config import NotifySettings
 from services.notify.entrypoints.consumers import wire_delivery, wire_inbound
 from services.notify.entrypoints.http import router
+from services.notify.entrypoints.routes_language import router as language_router
 from services.notify.templates import load_templates
 from shared.app import StartRuntime, create_service_app
 from shared.crypto import master_key_from_setting
@@ -68,7 +69,7 @@ def bootstrap(
         settings=settings,
         migrations=migration_dirs("notify"),
         wire=wire,
-        routers=[router],
+        routers=[router, language_router],
         on_started=on_started,
         start=start,
     )

@@ -189,7 +189,31 @@ class DirectoryViews:
         who = await conn.fetchval(
             f"SELECT caseworker FROM {self.q}.case_caseworker WHERE case_id = $1", case_id
         )
-        return None if who is None else Contact(id=who, language=self.default_language)
+        if who is None:
+            return None
+        return Contact(id=who, language=await self.language_of(conn, "caseworker", who))
+
+    async def language_of(self, conn: asyncpg.Connection, kind: str, recipient_id: str) -> str:
+        """The recipient's own language setting, else the default."""
+        chosen = await conn.fetchval(
+            f"SELECT language FROM {self.q}.recipient_language"
+            " WHERE recipient_kind = $1 AND recipient_id = $2",
+            kind,
+            recipient_id,
+        )
+        return str(chosen) if chosen else self.default_language
+
+    async def set_language(
+        self, conn: asyncpg.Connection, kind: str, recipient_id: str, language: str
+    ) -> None:
+        await conn.execute(
+            f"""INSERT INTO {self.q}.recipient_language (recipient_kind, recipient_id, language)
+                VALUES ($1, $2, $3) ON CONFLICT (recipient_kind, recipient_id)
+                DO UPDATE SET language = excluded.language, updated_at = now()""",
+            kind,
+            recipient_id,
+            language,
+        )
 
     async def contacts_for(
         self, conn: asyncpg.Connection, facts: ReferralFacts, provider_ids: tuple[str, ...] = ()
@@ -217,12 +241,14 @@ class DirectoryViews:
             " WHERE category = ANY($1::text[])",
             list(facts.categories),
         ):
+            language = await self.language_of(conn, "coordinator", r["coordinator_id"])
             contacts.coordinators[r["category"]] = Contact(
-                id=r["coordinator_id"], language=self.default_language
+                id=r["coordinator_id"], language=language
             )
         who = await conn.fetchval(
             f"SELECT caseworker FROM {self.q}.case_caseworker WHERE case_id = $1", facts.case_id
         )
         if who is not None:
-            contacts.caseworkers[facts.case_id] = Contact(id=who, language=self.default_language)
+            language = await self.language_of(conn, "caseworker", who)
+            contacts.caseworkers[facts.case_id] = Contact(id=who, language=language)
         return contacts

@@ -147,7 +147,7 @@ class Queueing:
             template="emergency_access_granted",
             recipient_kind="supervisor",
             recipient_id=recipient,
-            language=self.views.default_language,
+            language=await self.views.language_of(conn, "supervisor", recipient),
             facts={"role": event.role, "until": event.expires_at.isoformat()},
         )
 
