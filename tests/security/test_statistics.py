@@ -205,3 +205,33 @@ async def test_a_coordinator_reads_statistics_only_never_a_case(
         assert r.status_code == 403, (path, r.status_code)
     r = await client.post("/cases", json=intake(), headers=h)
     assert r.status_code == 403
+
+
+async def test_a_person_killed_counts_as_a_casualty_never_as_a_case(
+    client: httpx.AsyncClient, auth: Token
+) -> None:
+    """POST /casualties (a person killed, no survivor case) reaches the casualty figures
+    and nothing else; the name recorded never comes out."""
+    h = auth("caseworker", sub="cw-gbao", office="gbao-nrm", region="gbao")
+    killed = {"given_name": "Rustam-Testcase", "sex": "male", "incident_district": "khorog",
+              "device_type": "anti_personnel_mine", "incident_date": "2024-05-02"}  # fmt: skip
+    for _ in range(2):
+        assert (await client.post("/casualties", json=killed, headers=h)).status_code == 201
+    admin = auth("admin")
+    r = await client.get(
+        "/statistics/casualties?rows=incident_district&columns=casualty", headers=admin
+    )
+    body = r.json()
+    row = body["rows"]["values"].index("khorog")
+    col = body["columns"]["values"].index("killed")
+    assert body["cells"][row][col]["value"] == 2
+    assert b"Rustam-Testcase" not in r.content
+    opened = await client.get("/statistics/cases_opened?rows=region", headers=admin)
+    assert opened.json()["total"]["value"] == 0
+    years = await client.get("/statistics/casualties?rows=incident_year", headers=admin)
+    assert (
+        dict(zip(years.json()["rows"]["values"], years.json()["cells"], strict=True))["2024"][
+            "value"
+        ]
+        == 2
+    )

@@ -20,6 +20,7 @@ from services.case.app.handling import CaseNotVisible, OutOfScope, actor_of
 from services.case.app.policy import READ_ROLES, WRITE_ROLES, in_scope, sees_identifying
 from services.case.app.reading import access_stream
 from services.case.app.sealing import years_between
+from services.case.app.statistics.model import project as project_statistics
 from services.case.domain import Case
 from services.case.domain.casualty import (
     Casualty,
@@ -143,6 +144,7 @@ async def post_casualty(
         actor, correlation = actor_of(principal), request.state.correlation_id
         new = [NewEvent(e, actor, correlation, occurred_at=now) for e in events]
         stored = await svc.store.append(stream, 0, new, conn=conn)
+        await project_statistics(conn, stored)  # a person killed: the casualty statistics
         version = stored[-1].stream_version
         return (
             201,

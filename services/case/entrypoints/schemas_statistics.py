@@ -25,7 +25,7 @@ MONTH_PATTERN = r"^(19|20|21)\d\d-(0[1-9]|1[0-2])$"
 FILTERS = (
     "category", "sex", "age_band", "child", "disability", "disability_kind", "region",
     "district", "identification", "nationality_group", "victim", "casualty", "need",
-    "provider_type", "outcome", "decision",
+    "provider_type", "outcome", "decision", "stage",
 )  # fmt: skip
 
 
@@ -103,6 +103,7 @@ class StatisticsParams(PeriodParams):
     victim: Literal["direct", "indirect", "unknown", "none"] | None = None
     casualty: Literal["injured", "killed", "unknown", "none"] | None = None
     decision: Literal["presumed", "identified", "not_identified"] | None = None
+    stage: Literal["started", "extended", "ended"] | None = None
     need: ServiceType | None = None
     provider_type: (
         Literal["government", "ngo", "international", "un_agency", "red_crescent", "unknown"] | None

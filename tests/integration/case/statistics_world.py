@@ -25,8 +25,14 @@ from shared.events.case import (
     IdentificationRecorded,
     ReferralRequested,
 )
+from shared.events.case_person import CASUALTY_PREFIX, CasualtyRecorded
+from shared.events.case_reflection import (
+    ReflectionPeriodEnded,
+    ReflectionPeriodExtended,
+    ReflectionPeriodStarted,
+)
 from shared.eventstore import EventStore, NewEvent
-from tests.unit.case.builders import opened, profiled
+from tests.unit.case.builders import opened, profiled, sealed
 
 ACTOR = Actor(sub="caseworker-1", role="caseworker")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -94,6 +100,7 @@ class Case:
     opened_at: datetime
     changes: list[tuple[datetime, dict[str, Any]]] = field(default_factory=list)
     referrals: dict[str, dict[str, Any]] = field(default_factory=dict)  # need -> facts
+    reflection: list[tuple[datetime, str]] = field(default_factory=list)  # (at, stage)
 
     def as_of(self, t: datetime | None) -> dict[str, Any]:
         state: dict[str, Any] = {}
@@ -106,6 +113,7 @@ class Case:
 @dataclass
 class World:
     cases: list[Case] = field(default_factory=list)
+    killed: list[tuple[datetime, dict[str, Any]]] = field(default_factory=list)  # records
 
 
 def _request(need: list[str], referral_id: str) -> ReferralRequested:
@@ -236,12 +244,53 @@ async def write_world(pool: asyncpg.Pool, spec: list[dict[str, Any]]) -> World:
                     await receive(pool, NAMES[kind], data, when)
                     facts.append((when, kind, provider or None))
                 case.referrals[need] = {"rid": rid, "facts": facts}
+        if c["identification"] == "presumed":  # as the case domain decides it
+            t = at + timedelta(days=3)
+            e = ReflectionPeriodStarted(started_at=t, ends_at=t + timedelta(days=30), days=30)
+            v = await _append(pool, store, case_id, v, e, t)
+            case.reflection.append((t, "started"))
+            if c["opened_day"] % 2:
+                t += timedelta(hours=5)
+                e = ReflectionPeriodExtended(
+                    ends_at=t + timedelta(days=45),
+                    added_days=15,
+                    reason_code="safety_risk",
+                    extended_by="sup-1",
+                )
+                v = await _append(pool, store, case_id, v, e, t)
+                case.reflection.append((t, "extended"))
         if c["close_after_days"] is not None:
             t = at + timedelta(days=c["close_after_days"], hours=1)
             v = await _append(pool, store, case_id, v, CaseClosed(reason="lost_contact"), t)
             case.changes.append((t, {"status": "closed"}))
+            if case.reflection:
+                ended = ReflectionPeriodEnded(outcome="case_closed")
+                v = await _append(pool, store, case_id, v, ended, t)
+                case.reflection.append((t, "ended"))
         world.cases.append(case)
+        if "mine_eo" in c["categories"] and c["opened_day"] % 3 == 0:
+            world.killed.append(await _record_killed(pool, store, c, at))
     return world
+
+
+async def _record_killed(
+    pool: asyncpg.Pool, store: EventStore, c: dict[str, Any], at: datetime
+) -> tuple[datetime, dict[str, Any]]:
+    """A person killed in the case's region: a casualty record, no survivor case."""
+    district = DISTRICT[c["region"]]
+    year = 2020 + c["opened_day"] % 4
+    e = CasualtyRecorded(
+        identifying=sealed("a person killed"), sex="male", age_band="25-39",
+        region=c["region"], incident_district=district, incident_year=year,
+        device_type="anti_personnel_mine", office=None, caseworker="cw-1",
+    )  # fmt: skip
+    await _append(pool, store, f"{CASUALTY_PREFIX}{uuid.uuid4()}", 0, e, at)
+    return at, {
+        "region": c["region"], "district": district, "incident_district": district,
+        "sex": "male", "age_band": "25-39", "casualty": "killed", "victim": "direct",
+        "device_type": "anti_personnel_mine", "incident_year": str(year),
+        "categories": ["mine_eo"], "status": "casualty_record",
+    }  # fmt: skip
 
 
 def _last_provider(facts: list[tuple[datetime, str, str | None]]) -> str | None:

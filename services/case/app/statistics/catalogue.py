@@ -19,14 +19,14 @@ Dimension = Literal[
     "category", "sex", "age_band", "child", "disability", "disability_kind", "region",
     "district", "identification", "nationality_group", "victim", "casualty", "device_type",
     "incident_year", "incident_district", "month", "quarter", "year", "need",
-    "provider_type", "outcome", "decision",
+    "provider_type", "outcome", "decision", "stage",
 ]  # fmt: skip
 DIMENSIONS: tuple[str, ...] = get_args(Dimension)
 
 MeasureName = Literal[
     "cases_opened", "cases_active", "cases_closed", "referrals", "escalations",
     "services_started", "services_completed", "time_to_first_answer", "time_to_service_start",
-    "casualties", "identifications",
+    "casualties", "identifications", "reflection_periods",
 ]  # fmt: skip
 
 CASE_DIMENSIONS = (
@@ -88,6 +88,7 @@ VALUES: dict[str, tuple[str, ...] | None] = {
         "none",
     ),
     "decision": ("presumed", "identified", "not_identified"),
+    "stage": ("started", "extended", "ended"),
     "outcome": (
         "requested",
         "awaiting_answer",
@@ -198,6 +199,14 @@ MEASURES: dict[str, Measure] = {
             extra_dimensions=("decision",),
         ),
         Measure(
+            "reflection_periods",
+            "events",
+            "fact",
+            "Recovery and reflection periods started, extended and ended in the period, by stage.",
+            ("reflection_started", "reflection_extended", "reflection_ended"),
+            extra_dimensions=("stage",),
+        ),
+        Measure(
             "casualties",
             "cases",
             "opened",
@@ -212,8 +221,6 @@ assert set(MEASURES) == set(get_args(MeasureName))
 
 # Asked for by the issue and not carried by any event yet: listed, never faked.
 NOT_YET_AVAILABLE: dict[str, str] = {
-    "reflection_periods": "Reflection periods started, extended and ended are not recorded by"
-    " any event yet (the referral-mechanism events of issue 13).",
     "casualties_without_case": "Casualties known only to the national casualty record (no case"
     " in Safepath) are not counted: Safepath counts the people it holds cases for.",
     "indirect_victims_without_case": "Family members affected (indirect victims) are counted"

@@ -112,6 +112,26 @@ def dimension_change(name: str, d: dict[str, Any]) -> dict[str, Any] | None:
             return None
 
 
+CASUALTY_RECORD = "casualty_record"  # the status of a person killed: no survivor case
+
+
+def casualty_row(stream_id: str, version: int, at: datetime, d: dict[str, Any]) -> dict[str, Any]:
+    """A person killed (``CasualtyRecorded``, no survivor case) as a ``stat_case`` row that
+    only the casualty statistics count."""
+    year = d.get("incident_year")
+    return {
+        "case_id": stream_id, "version": version, "valid_from": at, "valid_to": None,
+        "opened_at": at, "status": CASUALTY_RECORD, "categories": ["mine_eo"],
+        "sex": d["sex"], "age_band": d["age_band"], "disability": "unknown",
+        "disability_kind": "unknown", "region": d["region"],
+        "district": d["incident_district"], "identification": "none",
+        "nationality_group": "unknown", "victim": "direct", "casualty": "killed",
+        "device_type": d.get("device_type") or "unknown",
+        "incident_year": "unknown" if year is None else str(year),
+        "incident_district": d["incident_district"],
+    }  # fmt: skip
+
+
 def case_facts(name: str, case_id: str, eid: str, at: datetime, d: dict[str, Any]) -> list[Fact]:
     """What a case event adds to ``stat_fact``."""
     match name:
@@ -121,6 +141,13 @@ def case_facts(name: str, case_id: str, eid: str, at: datetime, d: dict[str, Any
             return [(eid, case_id, "case_closed", at, None, None, None, d["reason"])]
         case "IdentificationRecorded":
             return [(eid, case_id, "identification", at, None, None, None, d["status"])]
+        case "ReflectionPeriodStarted":
+            return [(eid, case_id, "reflection_started", at, None, None, None, str(d["days"]))]
+        case "ReflectionPeriodExtended":
+            return [(eid, case_id, "reflection_extended", at, None, None, None,
+                     d["reason_code"])]  # fmt: skip
+        case "ReflectionPeriodEnded":
+            return [(eid, case_id, "reflection_ended", at, None, None, None, d["outcome"])]
         case "ReferralRequested":
             request = uuid.UUID(d["referral_id"])
             return [
@@ -161,7 +188,10 @@ async def project(conn: asyncpg.Connection, events: Sequence[StoredEvent]) -> No
         if not event.event_type.startswith(_CASE_TYPES) or event.stream_id.startswith("access-"):
             continue
         at, d, name = event.occurred_at, event.data, event.event_name
-        if name == "CaseOpened":
+        if name == "CasualtyRecorded":
+            row = casualty_row(event.stream_id, event.stream_version, at, d)
+            await conn.execute(_INSERT_ONE, *(row[c] for c in _ROW))
+        elif name == "CaseOpened":
             await conn.execute(
                 _OPEN_SQL, event.stream_id, event.stream_version, at, d["categories"], d["region"]
             )
@@ -305,7 +335,8 @@ def referral_rows_sql(until: str | None = None) -> str:
 _NAME = "split_part(event_type, '.', 4)"
 _COUNTED = (
     "CaseOpened", "SurvivorProfileRecorded", "SurvivorProfileUpdated", "IdentificationRecorded",
-    "CaseClosed", "CaseReopened", "ReferralRequested",
+    "CaseClosed", "CaseReopened", "ReferralRequested", "ReflectionPeriodStarted",
+    "ReflectionPeriodExtended", "ReflectionPeriodEnded", "CasualtyRecorded",
 )  # fmt: skip
 REBUILD_COLUMNS = f"""stream_id, stream_version, occurred_at, event_id::text, {_NAME} AS name,
     CASE WHEN event_type LIKE '{_CASE_TYPES}%' AND stream_id NOT LIKE 'access-%'
@@ -320,6 +351,8 @@ _ARRAYS = ", ".join(f"${n}::{_TYPES.get(c, 'text')}[]" for n, c in enumerate(_RO
 _INSERT_ROWS = f"""INSERT INTO {CASE} ({", ".join(_ROW)})
     SELECT {_SELECTED} FROM unnest({_ARRAYS}) AS u({", ".join(_ROW)})
     ON CONFLICT DO NOTHING"""
+_INSERT_ONE = f"""INSERT INTO {CASE} ({", ".join(_ROW)})
+    VALUES ({", ".join(f"${n}" for n in range(1, len(_ROW) + 1))}) ON CONFLICT DO NOTHING"""
 _CLOSE_ROWS = f"""UPDATE {CASE} c SET valid_to = u.valid_to
     FROM unnest($1::text[], $2::int[], $3::timestamptz[]) AS u(case_id, version, valid_to)
     WHERE c.case_id = u.case_id AND c.version = u.version AND c.valid_to IS NULL"""
@@ -356,6 +389,11 @@ async def rebuild_fold(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record])
         for _, _, version, at, eid, name, data in events:
             d = json.loads(data)
             facts += case_facts(name, case_id, eid, at, d)
+            if name == "CasualtyRecorded":
+                if row is None:  # else: ON CONFLICT DO NOTHING
+                    row = casualty_row(case_id, version, at, d)
+                    new_rows.append(row)
+                continue
             if name == "CaseOpened":
                 if row is None:  # else: ON CONFLICT DO NOTHING
                     row = {c: "unknown" for c in DIMENSION_COLUMNS} | _OPENED_DEFAULTS | {

@@ -16,7 +16,14 @@ from typing import Any
 import asyncpg
 
 from services.case.app.statistics.catalogue import MEASURES, Measure, month_starts
-from services.case.app.statistics.model import CASE, FACT, PROVIDER, REFERRAL, referral_rows_sql
+from services.case.app.statistics.model import (
+    CASE,
+    CASUALTY_RECORD,
+    FACT,
+    PROVIDER,
+    REFERRAL,
+    referral_rows_sql,
+)
 
 CHILD_BANDS = ("0-4", "5-11", "12-17")
 TOTAL = "\x00total"  # the key of a margin in ``Raw.durations`` (no dimension value has it)
@@ -90,6 +97,8 @@ def _expression(dimension: str) -> str:
         return "CASE WHEN p_id IS NULL THEN 'none' ELSE coalesce(p.org_type, 'unknown') END"
     if dimension == "decision":
         return "t.detail"
+    if dimension == "stage":
+        return "replace(t.kind, 'reflection_', '')"
     if dimension == "outcome":
         return _OUTCOME
     return f"c.{dimension}"
@@ -168,8 +177,8 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
             kind_args = args.add(list(kinds))
             until_sql = "" if until is None else f" AND f.at < {args.add(until)}::timestamptz"
             ctes.append(
-                f"""t AS (SELECT f.case_id, f.at, f.referral_id, f.provider_id, f.detail
-                    FROM {FACT} f WHERE f.kind = ANY({kind_args}::text[]){until_sql})"""
+                f"""t AS (SELECT f.case_id, f.at, f.referral_id, f.provider_id, f.detail,
+                    f.kind FROM {FACT} f WHERE f.kind = ANY({kind_args}::text[]){until_sql})"""
             )
             t_at = "t.at"
             source = "t JOIN c ON c.case_id = t.case_id"
@@ -177,8 +186,10 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
                 source += " LEFT JOIN r ON r.referral_id = t.referral_id"
         start, end = args.add(q.start), args.add(q.end)
         where.append(f"{t_at} >= {start}::timestamptz AND {t_at} < {end}::timestamptz")
-    if m.name == "casualties":
+    if m.name == "casualties":  # survivors' cases with an incident, and persons killed
         where.append("c.casualty <> 'none'")
+    elif m.base == "opened":  # a person killed has a record, not a case
+        where.append(f"c.status <> '{CASUALTY_RECORD}'")
     # A fact's own provider (the one escalated, the one serving); else the referral's last.
     p_id = "coalesce(t.provider_id, r.provider_id)" if source.startswith("t ") else "r.provider_id"
     if needs_referral and m.base != "active":

@@ -131,6 +131,13 @@ REPORTS: dict[str, Report] = {
                 TRAFFICKING,
             ),
             Section(
+                "Recovery and reflection periods, by stage and month",
+                "reflection_periods",
+                "month",
+                "stage",
+                TRAFFICKING,
+            ),
+            Section(
                 "Cases opened, by nationality group",
                 "cases_opened",
                 "nationality_group",
