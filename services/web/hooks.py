@@ -1,9 +1,10 @@
-"""Pages that other parts of Safepath will provide, announced in the navigation.
+"""Pages announced in the navigation, with the roles that see them.
 
-The handover of an accepted referral is being built as an API (issue 13). When it lands, its page is a route module like ``routes_statistics.py`` calling that API
-with the person's token; add the module to ``PAGE_MODULES`` in ``main.py`` and set
-``path`` here (as was done for statistics and possible duplicates). Until then the link leads to a page saying it
-is not there yet (never to a page pretending to work)."""
+Every announced page has landed (statistics, possible duplicates; the handover page is
+reached from the provider's inbox, not the navigation). When another API lands, its page
+is a route module like ``routes_statistics.py`` calling that API with the person's token;
+add the module to ``PAGE_MODULES`` in ``main.py`` and a ``Hook`` here. A hook without a
+``path`` leads to a page saying it is not there yet (never to a page pretending to work)."""
 
 from __future__ import annotations
 
@@ -20,5 +21,4 @@ class Hook:
 HOOKS: tuple[Hook, ...] = (
     Hook("statistics", ("supervisor", "auditor", "coordinator", "admin"), "/statistics"),
     Hook("duplicates", ("supervisor",), "/duplicates"),
-    Hook("handover", ("provider", "caseworker")),
 )

@@ -17,9 +17,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.web import (
     routes_audit,
+    routes_case_actions,
     routes_cases,
     routes_coordinate,
     routes_duplicates,
+    routes_handover,
     routes_inbox,
     routes_signin,
     routes_statistics,
@@ -47,7 +49,9 @@ Clock = Callable[[], datetime]
 PAGE_MODULES = (
     routes_signin,
     routes_cases,
+    routes_case_actions,
     routes_inbox,
+    routes_handover,
     routes_supervise,
     routes_coordinate,
     routes_statistics,

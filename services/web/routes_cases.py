@@ -68,6 +68,7 @@ async def my_cases(
         status=params["status"] or "",
         category=params["category"] or "",
         categories=CATEGORIES,
+        done=request.query_params.get("done", ""),
     )
 
 
@@ -118,6 +119,7 @@ async def _case_page(request: Request, case_id: UUID, *, identifying: bool) -> R
         timeline=case_timeline(case, referrals),
         done=request.query_params.get("done", ""),
         showing=identifying,
+        writers=WRITERS,
     )
 
 

@@ -17,13 +17,21 @@ from fastapi.responses import Response
 from services.web.apis import Apis
 from services.web.errors import ApiProblem, FieldErrors, field_errors
 from services.web.pages import gettext_for, render, signed_in
+from services.web.statistics_words import statistics_words
 
 router = APIRouter()
 READERS = ("supervisor", "auditor", "coordinator", "admin")
 NAME = re.compile(r"^[a-z_]{1,40}$")
 MONTH = re.compile(r"^\d{4}-\d{2}$")
 # Dimensions whose values the vocabulary words (others are shown as the API gives them).
-WORDED = {"region": "region", "sex": "sex", "category": "category", "need": "need"}
+WORDED = {
+    "region": "region",
+    "sex": "sex",
+    "category": "category",
+    "need": "need",
+    "decision": "identification",
+    "outcome": "status",
+}
 
 
 def _question(request: Request) -> tuple[str | None, list[tuple[str, Any]]]:
@@ -74,6 +82,7 @@ async def statistics(request: Request) -> Response:
         table=table,
         chart_query=request.url.query,
         worded=WORDED,
+        stats=statistics_words(gettext_for(request)),
     )
 
 

@@ -442,7 +442,9 @@ def test_ingress_only_from_the_ingress_controller_and_the_web_app_on_8000(
         # the web app calls the APIs (with the person's token), and only it
         assert ports(from_web) == {("TCP", 8000)}
         (web_pods,) = from_web["from"]
-        only_this_service(web_pods["podSelector"]["matchLabels"], "web", {**deployments, "web": web})
+        only_this_service(
+            web_pods["podSelector"]["matchLabels"], "web", {**deployments, "web": web}
+        )
         assert ports(rule) == {("TCP", 8000)}
         (source,) = rule["from"]
         assert source["namespaceSelector"]["matchLabels"] == {

@@ -99,7 +99,9 @@ def test_the_web_policy_reaches_the_apis_and_no_database_or_bus(docs: list[Manif
     dns, apis = policy["spec"]["egress"]
     assert {p["port"] for p in dns["ports"]} == {53}
     assert [p["port"] for p in apis["ports"]] == [8000]
-    components = {t["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for t in apis["to"]}
+    components = {
+        t["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for t in apis["to"]
+    }
     assert components == {"case", "referral", "notify"}
     assert all(
         t["podSelector"]["matchLabels"]["app.kubernetes.io/instance"] == "safepath"

@@ -28,6 +28,7 @@ POSTER = {
     "/inbox": "provider",
     "/coordinate": "coordinator",
     "/duplicates": "supervisor",
+    "/handover": "provider",
 }
 
 
@@ -41,6 +42,7 @@ def post_routes() -> list[str]:
                 route.path.replace("{case_id}", CASE_ID)
                 .replace("{referral_id}", REFERRAL_ID)
                 .replace("{action}", "accept")
+                .replace("{consent_id}", REFERRAL_ID)
             )
     return paths
 

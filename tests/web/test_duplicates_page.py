@@ -124,7 +124,8 @@ def test_the_case_page_shows_linked_cases(client: TestClient, apis: FakeApis) ->
         "id": A, "status": "open", "region": "sughd", "categories": ["trafficking"],
         "office": "khujand", "opened_at": "2026-11-29T08:00:00Z", "consents": [],
         "referrals": [], "same_person_cases": [B],
-        "family_links": [{"case_id": "0190a000-0000-7000-8000-0000000000cc", "relation": "sibling"}],
+        "family_links": [{"case_id": "0190a000-0000-7000-8000-0000000000cc",
+                          "relation": "sibling"}],
     }  # fmt: skip
     apis.routes[("GET", f"/cases/{A}")] = case
     apis.routes[("GET", f"/cases/{A}/referrals")] = []

@@ -67,3 +67,21 @@ def test_caseworkers_and_providers_get_no_statistics(
         assert client.get("/statistics").status_code == 403
         assert client.get("/statistics/chart.svg?measure=cases_opened").status_code == 403
     assert apis.calls == []
+
+
+def test_measure_dimension_and_description_are_in_the_readers_language(
+    make_client: MakeClient, apis: FakeApis
+) -> None:
+    """The API's identifiers and English description become the reader's words; the
+    catalogue test (test_pieces) keeps every one of them translated."""
+    apis.routes[("GET", "/statistics")] = CATALOGUE
+    apis.routes[("GET", "/statistics/cases_opened")] = TABLE
+    client = make_client(language="ru")
+    sign_in(client, "supervisor", region="sughd")
+    page = client.get("/statistics?measure=cases_opened&rows=sex&from=2026-01&to=2026-06").text
+    ru = client.app.state.catalogs["ru"].gettext  # type: ignore[attr-defined]
+    for english in ("Cases opened", "Cases opened in the period.", "Sex", "cases"):
+        assert ru(english) != english, english
+        assert ru(english) in page, english
+    assert ">cases_opened<" not in page
+    assert "Cases opened in the period." not in page
