@@ -18,7 +18,7 @@ import pytest
 from services.case.app.duplicates import index_key_from
 from shared.settings import Settings
 from tests.integration.case.conftest import Token
-from tests.integration.case.stories import intake, open_case
+from tests.integration.case.stories import intake, open_case, profile
 
 # Office A (Khujand, Sughd) registered her in Cyrillic; office B (Khorog, GBAO) in Latin.
 CYRILLIC = {"given_name": "Зарина", "family_name": "Қодирова", "date_of_birth": "1996-04-11"}
@@ -76,6 +76,39 @@ async def test_the_same_common_name_with_another_birth_year_is_not_a_duplicate(
     other = {**LATIN, "date_of_birth": "1971-04-11"}
     r = await client.post("/cases", json=intake(**other, **GBAO), headers=cw_b(auth))
     assert r.json()["possible_duplicates"] == []
+
+
+async def test_a_profile_update_names_duplicates_by_id_and_score_only(
+    client: httpx.AsyncClient, auth: Token
+) -> None:
+    # Office B first registered someone else, then corrects the profile to her.
+    a = await open_case(client, cw_a(auth), intake(**CYRILLIC))
+    first = {**LATIN, "given_name": "Nodira", "family_name": "Saidova", **GBAO}
+    b = await open_case(client, cw_b(auth), intake(**first))
+    r = await client.put(f"/cases/{b}/profile", json=profile(**LATIN, **GBAO), headers=cw_b(auth))
+    assert r.status_code == 200, r.text
+    assert r.json()["possible_duplicates"] == [{"case_id": a, "score": 0.9, "in_scope": False}]
+    for value in NAMES[:2]:
+        assert value not in r.text
+    assert (await client.get(f"/cases/{a}", headers=cw_b(auth))).status_code == 404
+    # Office A's own update sees B's case, out of its scope too; the pair is one pair.
+    r = await client.put(f"/cases/{a}/profile", json=profile(**CYRILLIC), headers=cw_a(auth))
+    assert r.json()["possible_duplicates"] == [{"case_id": b, "score": 0.9, "in_scope": False}]
+    page = await client.get("/duplicates", headers=auth("supervisor", region="gbao"))
+    assert [{i["a"]["case_id"], i["b"]["case_id"]} for i in page.json()["items"]] == [{a, b}]
+
+
+async def test_a_profile_update_marks_a_duplicate_in_the_callers_office_in_scope(
+    client: httpx.AsyncClient, auth: Token
+) -> None:
+    a = await open_case(client, cw_a(auth), intake(**CYRILLIC))
+    b = await open_case(client, cw_a(auth), intake(**{**LATIN, "date_of_birth": "1971-04-11"}))
+    r = await client.put(f"/cases/{b}/profile", json=profile(**LATIN), headers=cw_a(auth))
+    assert r.json()["possible_duplicates"] == [{"case_id": a, "score": 0.9, "in_scope": True}]
+    # Another caseworker of the office cannot write the case at all (no answer to read).
+    other = auth("caseworker", sub="cw-other", office="khorog-rcst", region="gbao")
+    r = await client.put(f"/cases/{b}/profile", json=profile(**LATIN), headers=other)
+    assert r.status_code == 404 and "possible_duplicates" not in r.text
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,8 @@ ConsentId = Annotated[
     ),
 ]
 ERRORS = problem_responses(401, 403, 404, 409, 412, 422)
+# More of a write, in its transaction; what it returns (if anything) joins the answer.
+After = Callable[[asyncpg.Connection, Written], Awaitable[dict[str, Any] | None]]
 
 
 def doc(status: int, model: type[BaseModel], summary: str) -> dict[str, Any]:
@@ -61,10 +63,11 @@ class CaseChange:
         status: int = 200,
         model: type[CaseWritten] = CaseWritten,
         ids: dict[str, str] | None = None,
-        after: Callable[[asyncpg.Connection, Written], Awaitable[None]] | None = None,
+        after: After | None = None,
     ) -> JSONResponse:
         """Decide ``build(case, key, now)`` on the case and answer ``model`` with the new
-        version as ``ETag`` (and ``ids``, e.g. a new note's id), once per key."""
+        version as ``ETag`` (and ``ids``, e.g. a new note's id), once per key. ``after``
+        runs in the write's transaction; the fields it returns go into the answer."""
         sid, principal, svc = self.case_id, self.principal, self.service
         expected = expected_version(self.if_match)
 
@@ -83,9 +86,10 @@ class CaseChange:
                 expected_version=expected,
                 correlation_id=self.request.state.correlation_id,
             )
+            extra = None
             if after is not None:  # more of the same write, in its transaction
-                await after(conn, written)
-            answer = model(id=sid, version=written.version, **(ids or {}))
+                extra = await after(conn, written)
+            answer = model(id=sid, version=written.version, **(ids or {}), **(extra or {}))
             return status, answer, {"ETag": etag(written.version)}
 
         return await svc.http.run(

@@ -15,7 +15,6 @@ from services.case.app.emergency import may_read
 from services.case.app.policy import (
     READ_ROLES,
     WRITE_ROLES,
-    in_scope,
     scope_filter,
     sees_identifying,
 )
@@ -25,8 +24,8 @@ from services.case.app.sealing import seal_profile
 from services.case.app.views import CasePage, CaseSummaryView, CaseView
 from services.case.domain import fold
 from services.case.domain.commands import OpenCase
-from services.case.domain.person_keys import Identity
-from services.case.entrypoints.deps import CaseService, Service
+from services.case.entrypoints.deps import Service
+from services.case.entrypoints.duplicates_found import index_and_name
 from services.case.entrypoints.schemas import (
     CaseOpenedOut,
     CaseReference,
@@ -92,41 +91,12 @@ async def open_case(
         if body.profile is not None:
             now = svc.clock()
             who = identity_of(body.profile.identifying(), body.profile.sex, now.date())
-            found = await _possible_duplicates(conn, svc, principal, case_id, who, now)
+            found = await index_and_name(conn, svc, principal, case_id, who, now)
         headers = {"Location": f"/cases/{case_id}", "ETag": etag(written.version)}
         answer = CaseOpenedOut(id=case_id, version=written.version, possible_duplicates=found)
         return 201, answer, headers
 
     return await svc.http.run(request, principal, idempotency_key, body, work)
-
-
-async def _possible_duplicates(
-    conn: asyncpg.Connection,
-    svc: CaseService,
-    principal: Principal,
-    case_id: str,
-    who: Identity,
-    now: datetime,
-) -> list[PossibleDuplicateOut]:
-    """Index the new case and name the cases it may duplicate: ids and scores only."""
-    found = await svc.index.index(conn, case_id, who, now)
-    if not found:
-        return []
-    rows = await conn.fetch(
-        f"SELECT case_id, region, office, caseworker FROM {svc.index.q}.case_summary"
-        " WHERE case_id = ANY($1::text[])",
-        [d.case_id for d in found],
-    )
-    scope = {
-        r["case_id"]: in_scope(
-            principal, region=r["region"], office=r["office"], caseworker=r["caseworker"]
-        )
-        for r in rows
-    }
-    return [
-        PossibleDuplicateOut(case_id=d.case_id, score=d.score, in_scope=scope.get(d.case_id, False))
-        for d in found
-    ]
 
 
 def _office_for(principal: Principal, office: Office | None) -> str | None:

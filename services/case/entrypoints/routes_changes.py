@@ -7,6 +7,7 @@ Each route builds one domain command, sealing what is identifying with the case 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 from fastapi import APIRouter, Depends
@@ -28,6 +29,7 @@ from services.case.domain.commands import (
 )
 from services.case.domain.reflection import ExtendReflectionPeriod
 from services.case.entrypoints.change import CaseId, Change, ConsentId, doc
+from services.case.entrypoints.duplicates_found import index_and_name
 from services.case.entrypoints.schemas import (
     CaseWritten,
     ConsentIn,
@@ -35,6 +37,7 @@ from services.case.entrypoints.schemas import (
     IdentificationIn,
     NeedsIn,
     ProfileIn,
+    ProfileWritten,
     ReflectionExtensionIn,
     WithdrawConsentIn,
 )
@@ -44,7 +47,10 @@ from shared.ids import uuid7
 router = APIRouter(tags=["cases"], dependencies=[Depends(require_roles(*WRITE_ROLES))])
 
 
-@router.put("/cases/{case_id}/profile", **doc(200, CaseWritten, "Record or replace the profile"))
+@router.put(
+    "/cases/{case_id}/profile",
+    **doc(200, ProfileWritten, "Record or replace the profile; lists possible duplicates"),
+)
 async def put_profile(body: ProfileIn, change: Change) -> JSONResponse:
     def build(case: Case, key: bytes | None, now: datetime) -> CaseCommand:
         profile = seal_profile(
@@ -54,14 +60,15 @@ async def put_profile(body: ProfileIn, change: Change) -> JSONResponse:
             return RecordProfile(profile=profile)
         return UpdateProfile(profile=profile)
 
-    async def reindex(conn: asyncpg.Connection, written: Written) -> None:
-        # The person may now match other cases (pairs go to the supervisors' queue).
-        if written.events:
-            svc, now = change.service, change.service.clock()
-            who = identity_of(body.identifying(), body.sex, now.date())
-            await svc.index.index(conn, change.case_id, who, now)
+    async def reindex(conn: asyncpg.Connection, written: Written) -> dict[str, Any]:
+        # The person may now match other cases (pairs go to the supervisors' queue, and
+        # the caller is told, as at intake). An unchanged profile answers the same way.
+        svc, now = change.service, change.service.clock()
+        who = identity_of(body.identifying(), body.sex, now.date())
+        found = await index_and_name(conn, svc, change.principal, change.case_id, who, now)
+        return {"possible_duplicates": found}
 
-    return await change.run(body, build, after=reindex)
+    return await change.run(body, build, model=ProfileWritten, after=reindex)
 
 
 @router.post("/cases/{case_id}/needs", **doc(200, CaseWritten, "Record a needs assessment"))

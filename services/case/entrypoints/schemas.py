@@ -268,6 +268,14 @@ class CaseOpenedOut(CaseWritten):
     )
 
 
+class ProfileWritten(CaseWritten):
+    possible_duplicates: list[PossibleDuplicateOut] = Field(
+        default_factory=list,
+        description="Other cases whose blind identity keys match the profile as written"
+        " (issue 14), as in the answer to POST /cases.",
+    )
+
+
 class ConsentRecorded(CaseWritten):
     consent_id: str
 
