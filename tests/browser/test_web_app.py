@@ -105,6 +105,7 @@ def test_caseworker_shelter_and_auditor(
     expect(page.locator("[role=status]").first).to_contain_text("The needs were recorded")
     page.click("text=Record consent")
     page.check("input[name=service_types][value=shelter]")
+    page.check("input[name=data_categories][value=identity]")  # the shelter may learn the name
     page.click("form[action$='/consent'] button[type=submit]")
     expect(page.locator("[role=status]").first).to_contain_text("The consent was recorded")
 
@@ -136,6 +137,13 @@ def test_caseworker_shelter_and_auditor(
     expect(page.locator("[role=status]").first).to_contain_text("You accepted the referral")
     assert routed(system, case_id, "shelter")["status"] == "accepted"
     small(page)
+    # Once accepted, the handover: the name the consent covers, only on "Show".
+    page.click("text=Who is arriving (handover)")
+    assert GIVEN not in page.content()
+    page.click("form[action^='/handover/'] button[type=submit]")
+    no_error(page)
+    expect(page.locator("text=" + GIVEN)).to_be_visible()
+    expect(page.locator("text=has been recorded")).to_be_visible()
     sh.close()
 
     # The auditor: the whole history, who looked, and a verified chain.
@@ -335,10 +343,86 @@ def test_a_coordinator_reads_statistics_with_a_chart(
     sign_in(page, web, "coordinator", "imcctip")
     page.goto(web.url + "/statistics?measure=cases_opened&rows=region")
     no_error(page)
-    expect(page.locator("#table-heading")).to_contain_text("cases_opened")
+    expect(page.locator("#table-heading")).to_contain_text("Cases opened")
     expect(page.locator("table tbody tr")).to_have_count(5)  # every region, zeros included
     chart = page.locator("img[src^='/statistics/chart.svg']")
     expect(chart).to_be_visible()
     assert chart.evaluate("img => img.naturalWidth") > 0, "the chart did not load"
     page.screenshot(path=str(shots / "en-statistics.png"), full_page=True)
+    ctx.close()
+
+
+def test_a_caseworker_records_the_cases_other_changes(
+    system: System, web: WebApp, browser: Browser
+) -> None:
+    """Identification, a note, a consent withdrawn, close, reopen and transfer, each
+    through its form against the real case service, and a 409 said in words."""
+    ctx = browser.new_context(locale="en-GB", viewport={"width": 1100, "height": 900})
+    page = ctx.new_page()
+    sign_in(page, web, "caseworker", "dilnoza", **KHUJAND)
+    page.goto(web.url + "/cases/new")
+    page.select_option("#f-region", "sughd")
+    page.check("input[name=categories][value=trafficking]")
+    page.select_option("#f-profile-sex", "male")
+    page.select_option("#f-profile-language", "ru")
+    page.fill("#f-profile-estimated_age_years", "30")
+    page.click("form[action='/cases/new'] button[type=submit]")
+    expect(page.locator("[role=status]").first).to_contain_text("The case was opened")
+    case_url = page.url.split("?")[0]
+
+    def done(notice: str) -> None:
+        no_error(page)
+        expect(page.locator("[role=status]").first).to_contain_text(notice)
+
+    page.click("text=Record an identification decision")
+    page.select_option("#f-status", "presumed")
+    page.select_option("#f-basis", "indicators_present")
+    page.select_option("#f-deciding_agency", "police")
+    page.click("form[action$='/identification'] button[type=submit]")
+    done("The identification decision was recorded")
+
+    page.click("text=Add a note")
+    page.click("form[action$='/note'] button[type=submit]")  # empty: the API says where
+    expect(page.locator("#err-text")).to_contain_text("Please fill this in")
+    page.fill("#f-text", "Invented note for the browser test.")
+    page.click("form[action$='/note'] button[type=submit]")
+    done("The note was added")
+
+    page.click("text=Record consent")
+    page.check("input[name=service_types][value=legal_aid]")
+    page.click("form[action$='/consent'] button[type=submit]")
+    done("The consent was recorded")
+    page.click("a[href*='/withdraw']")
+    page.select_option("#f-reason_code", "survivor_request")
+    page.click("form[action$='/withdraw'] button[type=submit]")
+    done("The consent was withdrawn")
+    expect(page.locator("a[href*='/withdraw']")).to_have_count(0)
+
+    page.click("text=Close the case")
+    page.select_option("#f-reason", "services_completed")
+    page.click("form[action$='/close'] button[type=submit]")
+    done("The case was closed")
+    # A closed case takes no note: the case service's 409, said in words.
+    page.goto(case_url + "/note")
+    page.fill("#f-text", "Too late.")
+    page.click("form[action$='/note'] button[type=submit]")
+    expect(page.locator("[role=alert]")).to_contain_text("The case is closed: reopen it first")
+    page.goto(case_url)
+    page.click("text=Reopen the case")
+    page.select_option("#f-reason", "new_needs")
+    page.click("form[action$='/reopen'] button[type=submit]")
+    done("The case was reopened")
+
+    page.click("text=Transfer the case")
+    page.fill("#f-to_caseworker", "farrukh")
+    page.click("form[action$='/transfer'] button[type=submit]")
+    done("The case was transferred")
+    history = httpx.get(
+        system.url("case") + case_url.replace(web.url, "") + "/history",
+        headers=system.headers("auditor", "e2e-auditor"),
+    )
+    assert history.status_code == 200, history.text
+    for kind in ("IdentificationRecorded", "CaseNoteAdded", "ConsentWithdrawn", "CaseClosed",
+                 "CaseReopened", "CaseTransferred"):  # fmt: skip
+        assert kind in history.text, kind
     ctx.close()
