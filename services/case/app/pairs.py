@@ -15,6 +15,7 @@ import asyncpg
 from services.case.app.handling import CaseNotVisible, actor_of
 from services.case.app.loading import load_case
 from services.case.app.projection import project
+from services.case.app.statistics.model import project as project_statistics
 from services.case.app.timeline import record_own_events
 from services.case.domain import Case, decide
 from services.case.domain.commands import CaseCommand
@@ -62,6 +63,7 @@ async def change_pair(
         new = [NewEvent(e, actor, correlation_id, occurred_at=now) for e in events]
         stored = await store.append(case_id, versions[i], new, conn=conn)
         await project(conn, stored)
+        await project_statistics(conn, stored)  # as every other case write
         await record_own_events(conn, stored)
         versions[i] = stored[-1].stream_version
     return PairWritten(versions[0], versions[1], any(decided))

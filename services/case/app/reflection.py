@@ -19,6 +19,7 @@ import asyncpg
 
 from services.case.app.loading import load_case
 from services.case.app.projection import project
+from services.case.app.statistics.model import project as project_statistics
 from services.case.app.timeline import record_own_events
 from services.case.domain import decide
 from services.case.domain.errors import DomainError
@@ -90,6 +91,7 @@ async def chase_reflection_periods(
                     conn=conn,
                 )
                 await project(conn, stored)
+                await project_statistics(conn, stored)  # the period ended (elapsed)
                 await project_reflection(conn, stored)
                 await record_own_events(conn, stored)
         except ConcurrencyError:

@@ -25,7 +25,13 @@ from shared.events.case import (
     IdentificationRecorded,
     ReferralRequested,
 )
-from shared.events.case_person import CASUALTY_PREFIX, CasualtyRecorded
+from shared.events.case_facts import MineFacts
+from shared.events.case_person import (
+    CASUALTY_PREFIX,
+    AssistiveDeviceRecorded,
+    CasualtyLinked,
+    CasualtyRecorded,
+)
 from shared.events.case_reflection import (
     ReflectionPeriodEnded,
     ReflectionPeriodExtended,
@@ -46,6 +52,7 @@ PATHS: tuple[tuple[str, ...], ...] = (
     ("unroutable",),
     ("routed:p3", "escalated", "routed:p1", "accepted"),
     ("routed:p1", "accepted", "withdrawn"),
+    ("assigned:p2", "routed:p2", "accepted", "service_started", "service_completed"),  # by hand
 )
 NAMES = {
     "routed": "ReferralRouted",
@@ -56,6 +63,7 @@ NAMES = {
     "service_started": "ServiceStarted",
     "service_completed": "ServiceCompleted",
     "withdrawn": "ReferralWithdrawn",
+    "assigned": "ReferralAssignedByHand",
 }
 
 need_st = st.fixed_dictionaries(
@@ -79,6 +87,7 @@ case_st = st.fixed_dictionaries(
                 "citizenship_status": st.sampled_from(["citizen", "foreign_national"]),
                 "with_district": st.booleans(),
                 "region": st.none() | st.sampled_from(sorted(DISTRICT)),
+                "victim": st.none() | st.sampled_from(["direct", "indirect"]),  # mine_eo only
             }
         ),
         "identification": st.none() | st.sampled_from(["presumed", "identified"]),
@@ -101,6 +110,8 @@ class Case:
     changes: list[tuple[datetime, dict[str, Any]]] = field(default_factory=list)
     referrals: dict[str, dict[str, Any]] = field(default_factory=dict)  # need -> facts
     reflection: list[tuple[datetime, str]] = field(default_factory=list)  # (at, stage)
+    devices: list[tuple[datetime, str, str]] = field(default_factory=list)  # (at, device, action)
+    assigned: list[tuple[datetime, str, str]] = field(default_factory=list)  # (at, need, provider)
 
     def as_of(self, t: datetime | None) -> dict[str, Any]:
         state: dict[str, Any] = {}
@@ -198,17 +209,33 @@ async def write_world(pool: asyncpg.Pool, spec: list[dict[str, Any]]) -> World:
         if p is not None:
             pregion = p["region"] or region
             district = DISTRICT[pregion] if p["with_district"] else None
+            mine = None
+            if "mine_eo" in c["categories"] and p["victim"] is not None:
+                mine = MineFacts(
+                    victim=p["victim"], outcome="injured" if p["victim"] == "direct" else "killed",
+                    incident_district=DISTRICT[region], incident_year=2024,
+                    device_type="unexploded_ordnance",
+                )  # fmt: skip
             e = profiled(
                 sex=p["sex"], age_band=p["age_band"], disability=p["disability"],
                 citizenship_status=p["citizenship_status"], region=pregion, district=district,
-                categories=c["categories"],
+                categories=c["categories"], mine_eo=mine,
             )  # fmt: skip
             v = await _append(pool, store, case_id, v, e, at)
-            case.changes.append(
-                (at, {"region": pregion, "district": district or "unknown", "sex": p["sex"],
+            change = {"region": pregion, "district": district or "unknown", "sex": p["sex"],
                       "age_band": p["age_band"], "disability": "yes" if p["disability"] else "no",
-                      "nationality_group": p["citizenship_status"]})
-            )  # fmt: skip
+                      "nationality_group": p["citizenship_status"]}  # fmt: skip
+            if mine is not None:
+                change |= {"victim": mine.victim, "casualty": mine.outcome, "incident_year": "2024",
+                           "device_type": mine.device_type,
+                           "incident_district": DISTRICT[region]}  # fmt: skip
+            case.changes.append((at, change))
+            if c["opened_day"] % 2 == 0:  # a device fitted (issue 14), counted by #35
+                t = at + timedelta(days=4)
+                e = AssistiveDeviceRecorded(device_id="d-1", device="crutches_or_walking_aid",
+                                            action="fitted", on=t.date())  # fmt: skip
+                v = await _append(pool, store, case_id, v, e, t)
+                case.devices.append((t, "crutches_or_walking_aid", "fitted"))
         if c["identification"]:
             t = at + timedelta(days=1)
             e = IdentificationRecorded(
@@ -239,6 +266,12 @@ async def write_world(pool: asyncpg.Pool, spec: list[dict[str, Any]]) -> World:
                         data["provider_id"] = provider
                     if kind == "declined":
                         data["reason_code"] = "no_capacity"
+                    if kind == "assigned":  # no lifecycle step: kept apart from the facts
+                        data.update(provider_id=provider, reason_code="other",
+                                    assigned_by="coordinator-1", overridden=[])  # fmt: skip
+                        await receive(pool, NAMES[kind], data, when)
+                        case.assigned.append((when, need, provider))
+                        continue
                     if kind == "withdrawn":
                         data["cause"] = "case_closed"
                     await receive(pool, NAMES[kind], data, when)
@@ -269,13 +302,22 @@ async def write_world(pool: asyncpg.Pool, spec: list[dict[str, Any]]) -> World:
                 case.reflection.append((t, "ended"))
         world.cases.append(case)
         if "mine_eo" in c["categories"] and c["opened_day"] % 3 == 0:
-            world.killed.append(await _record_killed(pool, store, c, at))
+            record_id, (record_at, record) = await _record_killed(pool, store, c, at)
+            world.killed.append((record_at, record))
+            if c["opened_day"] % 2 == 0:  # the case's person is family of the person killed
+                t = at + timedelta(days=100)  # after every other event of the case
+                e = CasualtyLinked(casualty_id=record_id, relation="parent")
+                v = await _append(pool, store, case_id, v, e, t)
+                linked = {k: record[k] for k in ("device_type", "incident_year",
+                                                 "incident_district")}  # fmt: skip
+                case.changes.append((t, {"relative_killed": linked | {
+                    "victim": "indirect", "casualty": "killed"}}))  # fmt: skip
     return world
 
 
 async def _record_killed(
     pool: asyncpg.Pool, store: EventStore, c: dict[str, Any], at: datetime
-) -> tuple[datetime, dict[str, Any]]:
+) -> tuple[str, tuple[datetime, dict[str, Any]]]:
     """A person killed in the case's region: a casualty record, no survivor case."""
     district = DISTRICT[c["region"]]
     year = 2020 + c["opened_day"] % 4
@@ -284,13 +326,14 @@ async def _record_killed(
         region=c["region"], incident_district=district, incident_year=year,
         device_type="anti_personnel_mine", office=None, caseworker="cw-1",
     )  # fmt: skip
-    await _append(pool, store, f"{CASUALTY_PREFIX}{uuid.uuid4()}", 0, e, at)
-    return at, {
+    record_id = f"{CASUALTY_PREFIX}{uuid.uuid4()}"
+    await _append(pool, store, record_id, 0, e, at)
+    return record_id, (at, {
         "region": c["region"], "district": district, "incident_district": district,
         "sex": "male", "age_band": "25-39", "casualty": "killed", "victim": "direct",
         "device_type": "anti_personnel_mine", "incident_year": str(year),
         "categories": ["mine_eo"], "status": "casualty_record",
-    }  # fmt: skip
+    })  # fmt: skip
 
 
 def _last_provider(facts: list[tuple[datetime, str, str | None]]) -> str | None:

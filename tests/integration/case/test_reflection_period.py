@@ -140,6 +140,13 @@ async def test_the_timer_reminds_once_per_setting_across_passes_and_ends_the_per
     assert "ReflectionPeriodReminderDue" in history.text
     period = await _reflection(client, case_id, cw)
     assert (period["running"], period["outcome"], period["days_left"]) == (False, "elapsed", 0)
+    # The statistics count the end the timer decided, live (as a rebuild would).
+    ended = await pool.fetch(
+        'SELECT detail FROM "case".stat_fact WHERE case_id = $1 AND kind = $2',
+        case_id,
+        "reflection_ended",
+    )
+    assert [r["detail"] for r in ended] == ["elapsed"]
 
 
 async def test_a_caseworker_finds_the_case_a_reminder_names_by_its_reference(

@@ -33,6 +33,8 @@ from tests.integration.case.statistics_world import (
 DEFAULTS = {
     "sex": "unknown", "age_band": "unknown", "disability": "unknown", "district": "unknown",
     "identification": "none", "nationality_group": "unknown", "status": "open",
+    "victim": "none", "casualty": "none", "device_type": "none", "incident_year": "none",
+    "incident_district": "none",
 }  # fmt: skip
 OUTCOME = {
     "requested": "requested", "routed": "awaiting_answer", "unroutable": "unroutable",
@@ -108,17 +110,37 @@ def recount(world: World, q: Question) -> Counter[tuple[str, str]]:
     """What ``q`` must answer, from the generated events alone."""
     out: Counter[tuple[str, str]] = Counter()
     until = q.as_of_instant
-    if q.measure == "casualties":  # the generated cases record no incident: records only
+    if q.measure == "casualties":  # persons killed (records), then survivors' cases
         for at, dims in world.killed:
             if q.region_scope not in (None, dims["region"]):
                 continue
             if q.start <= at < q.end and (until is None or at < until):
                 _count(out, dims, q, at)
-        return out
     for case in world.cases:
         if not _in_scope(case, q):
             continue
-        if q.measure == "cases_opened":
+        if q.measure == "casualties":
+            state = case.as_of(until)
+            if state.get("casualty", "none") == "none" and "relative_killed" in state:
+                state = state | state["relative_killed"]  # the profile says none: the link
+            at = case.opened_at
+            if (
+                state.get("casualty", "none") != "none"
+                and q.start <= at < q.end
+                and (until is None or at < until)
+            ):
+                _count(out, state, q, at)
+        elif q.measure == "assistive_devices":
+            for at, device, action in case.devices:
+                if q.start <= at < q.end and (until is None or at < until):
+                    extra = {"device": device, "device_action": action}
+                    _count(out, case.as_of(until), q, at, extra)
+        elif q.measure == "assignments_by_hand":
+            for at, need, provider in case.assigned:
+                if q.start <= at < q.end and (until is None or at < until):
+                    extra = {"need": need, "provider_type": PROVIDER_TYPES[provider]}
+                    _count(out, case.as_of(until), q, at, extra)
+        elif q.measure == "cases_opened":
             at = case.opened_at
             if q.start <= at < q.end and (until is None or at < until):
                 _count(out, case.as_of(until), q, at)
@@ -202,6 +224,10 @@ QUESTIONS = [
     ("casualties", "incident_year", "sex", {"victim": "direct"}),
     ("identifications", "month", None, {"decision": "identified"}),
     ("services_completed", "need", "provider_type", {}),
+    ("casualties", "victim", "casualty", {}),  # survivors (profile or link) and records
+    ("casualties", "device_type", "incident_year", {}),  # a link reads its record's incident
+    ("assignments_by_hand", "need", "provider_type", {}),
+    ("assistive_devices", "device", "device_action", {}),
 ]
 
 

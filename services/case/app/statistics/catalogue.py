@@ -13,20 +13,22 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal, get_args
 
+from shared.events.case_person import AssistiveDevice, DeviceAction
 from shared.events.vocabulary import AGE_BANDS, CATEGORIES, DISTRICTS, REGIONS, SERVICE_TYPES
 
 Dimension = Literal[
     "category", "sex", "age_band", "child", "disability", "disability_kind", "region",
     "district", "identification", "nationality_group", "victim", "casualty", "device_type",
     "incident_year", "incident_district", "month", "quarter", "year", "need",
-    "provider_type", "outcome", "decision", "stage",
+    "provider_type", "outcome", "decision", "stage", "device", "device_action",
 ]  # fmt: skip
 DIMENSIONS: tuple[str, ...] = get_args(Dimension)
 
 MeasureName = Literal[
     "cases_opened", "cases_active", "cases_closed", "referrals", "escalations",
     "services_started", "services_completed", "time_to_first_answer", "time_to_service_start",
-    "casualties", "identifications", "reflection_periods",
+    "casualties", "identifications", "reflection_periods", "assignments_by_hand",
+    "assistive_devices",
 ]  # fmt: skip
 
 CASE_DIMENSIONS = (
@@ -89,6 +91,8 @@ VALUES: dict[str, tuple[str, ...] | None] = {
     ),
     "decision": ("presumed", "identified", "not_identified"),
     "stage": ("started", "extended", "ended"),
+    "device": get_args(AssistiveDevice),
+    "device_action": get_args(DeviceAction),
     "outcome": (
         "requested",
         "awaiting_answer",
@@ -207,11 +211,30 @@ MEASURES: dict[str, Measure] = {
             extra_dimensions=("stage",),
         ),
         Measure(
+            "assignments_by_hand",
+            "referrals",
+            "fact",
+            "Referrals a coordinator assigned by hand in the period (outside the automatic"
+            " rules); provider_type is the kind of the provider chosen.",
+            ("assigned_by_hand",),
+            referral_dimensions=True,
+        ),
+        Measure(
+            "assistive_devices",
+            "devices",
+            "fact",
+            "Assistive devices fitted, repaired or replaced in the period, by device and"
+            " device_action.",
+            ("assistive_device",),
+            extra_dimensions=("device", "device_action"),
+        ),
+        Measure(
             "casualties",
             "cases",
             "opened",
-            "Mine/EO casualties (cases whose profile records the incident), by when their case"
-            " was opened; break down by casualty (killed/injured), victim (direct/indirect),"
+            "Mine/EO casualties (cases whose profile records the incident, cases linked to a"
+            " relative killed, persons killed recorded), by when their case or record was"
+            " opened; break down by casualty (killed/injured), victim (direct/indirect),"
             " device_type, incident_year, incident_district.",
             extra_dimensions=MINE_DIMENSIONS,
         ),
@@ -224,7 +247,8 @@ NOT_YET_AVAILABLE: dict[str, str] = {
     "casualties_without_case": "Casualties known only to the national casualty record (no case"
     " in Safepath) are not counted: Safepath counts the people it holds cases for.",
     "indirect_victims_without_case": "Family members affected (indirect victims) are counted"
-    " only when they have a case of their own with victim = indirect.",
+    " only when they have a case of their own (victim = indirect in its profile, or linked"
+    " to the casualty record of a relative killed).",
 }
 
 MAX_MONTHS = 60

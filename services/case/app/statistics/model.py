@@ -44,8 +44,11 @@ TABLES = (CASE, FACT, REFERRAL)  # what a rebuild empties (stat_provider: see ab
 DIMENSION_COLUMNS = (
     "status", "categories", "sex", "age_band", "disability", "disability_kind", "region",
     "district", "identification", "nationality_group", "victim", "casualty", "device_type",
-    "incident_year", "incident_district",
+    "incident_year", "incident_district", "relative_killed",
 )  # fmt: skip
+# ``relative_killed``: the casualty record (``casualty-…``) a ``CasualtyLinked`` names, else
+# 'none'. Never an output: the casualty statistics read the record's incident facts through
+# it for a case whose profile records none (an indirect victim: family of a person killed).
 _CASE_TYPES = "org.safepath.case."
 _FACT_SQL = f"""INSERT INTO {FACT} (fact_id, case_id, kind, at, referral_id, need, provider_id,
         detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (fact_id) DO NOTHING"""
@@ -61,6 +64,9 @@ REFERRAL_FACTS = {
     "ServiceStarted": "service_started",
     "ServiceCompleted": "service_completed",
     "ReferralWithdrawn": "withdrawn",
+    # A coordinator's choice outside the automatic rules (issue 13): counted on its own; it
+    # is no step of the referral's lifecycle (the ``ReferralRouted`` that follows is).
+    "ReferralAssignedByHand": "assigned_by_hand",
 }
 
 
@@ -108,6 +114,8 @@ def dimension_change(name: str, d: dict[str, Any]) -> dict[str, Any] | None:
             return {"status": "closed"}
         case "CaseReopened":
             return {"status": "open"}
+        case "CasualtyLinked":  # the last link made counts (a person is one indirect victim)
+            return {"relative_killed": d["casualty_id"]}
         case _:
             return None
 
@@ -128,7 +136,7 @@ def casualty_row(stream_id: str, version: int, at: datetime, d: dict[str, Any]) 
         "nationality_group": "unknown", "victim": "direct", "casualty": "killed",
         "device_type": d.get("device_type") or "unknown",
         "incident_year": "unknown" if year is None else str(year),
-        "incident_district": d["incident_district"],
+        "incident_district": d["incident_district"], "relative_killed": "none",
     }  # fmt: skip
 
 
@@ -148,6 +156,9 @@ def case_facts(name: str, case_id: str, eid: str, at: datetime, d: dict[str, Any
                      d["reason_code"])]  # fmt: skip
         case "ReflectionPeriodEnded":
             return [(eid, case_id, "reflection_ended", at, None, None, None, d["outcome"])]
+        case "AssistiveDeviceRecorded":  # a device fitted, repaired or replaced (#35)
+            return [(eid, case_id, "assistive_device", at, None, None, None,
+                     f"{d['device']}/{d['action']}")]  # fmt: skip
         case "ReferralRequested":
             request = uuid.UUID(d["referral_id"])
             return [
@@ -162,9 +173,9 @@ def case_facts(name: str, case_id: str, eid: str, at: datetime, d: dict[str, Any
 _OPEN_SQL = f"""INSERT INTO {CASE} (case_id, version, valid_from, opened_at, status,
         categories, sex, age_band, disability, disability_kind, region, district,
         identification, nationality_group, victim, casualty, device_type, incident_year,
-        incident_district)
+        incident_district, relative_killed)
     VALUES ($1, $2, $3, $3, 'open', $4, 'unknown', 'unknown', 'unknown', 'unknown', $5,
-            'unknown', 'none', 'unknown', 'none', 'none', 'none', 'none', 'none')
+            'unknown', 'none', 'unknown', 'none', 'none', 'none', 'none', 'none', 'none')
     ON CONFLICT DO NOTHING"""
 
 
@@ -213,7 +224,8 @@ async def _add_facts(conn: asyncpg.Connection, facts: list[Fact]) -> None:
     if not facts:
         return
     await conn.executemany(_FACT_SQL, facts)
-    merged = [(f[4], f[1], f[5], f[2], f[3], RANK[f[2]], f[6]) for f in facts if f[4]]
+    merged = [(f[4], f[1], f[5], f[2], f[3], RANK[f[2]], f[6]) for f in facts
+              if f[4] and f[2] in RANK]  # fmt: skip
     if merged:
         await conn.executemany(_REFERRAL_UPSERT, merged)
 
@@ -263,6 +275,7 @@ RANK = {
     "referral_requested": 0, "routed": 1, "unroutable": 1, "declined": 2, "escalated": 2,
     "accepted": 3, "service_started": 4, "service_completed": 5, "withdrawn": 6,
 }  # fmt: skip
+LIFECYCLE = ", ".join(f"'{k}'" for k in RANK)  # the facts a referral's row is folded from
 RANK_SQL = "CASE kind " + " ".join(f"WHEN '{k}' THEN {v}" for k, v in RANK.items()) + " END"
 
 # $1 referral_id, $2 case_id, $3 need, $4 kind, $5 at, $6 rank, $7 provider_id. Every
@@ -326,7 +339,7 @@ def referral_rows_sql(until: str | None = None) -> str:
             max(at) {served} AS provider_at,
             (array_agg(rank {prov}) {served})[1] AS provider_rank
         FROM (SELECT *, {RANK_SQL} AS rank FROM {FACT}
-              WHERE referral_id IS NOT NULL{cond}) f
+              WHERE referral_id IS NOT NULL AND kind IN ({LIFECYCLE}){cond}) f
         GROUP BY referral_id"""
 
 
@@ -336,7 +349,8 @@ _NAME = "split_part(event_type, '.', 4)"
 _COUNTED = (
     "CaseOpened", "SurvivorProfileRecorded", "SurvivorProfileUpdated", "IdentificationRecorded",
     "CaseClosed", "CaseReopened", "ReferralRequested", "ReflectionPeriodStarted",
-    "ReflectionPeriodExtended", "ReflectionPeriodEnded", "CasualtyRecorded",
+    "ReflectionPeriodExtended", "ReflectionPeriodEnded", "CasualtyRecorded", "CasualtyLinked",
+    "AssistiveDeviceRecorded",
 )  # fmt: skip
 REBUILD_COLUMNS = f"""stream_id, stream_version, occurred_at, event_id::text, {_NAME} AS name,
     CASE WHEN event_type LIKE '{_CASE_TYPES}%' AND stream_id NOT LIKE 'access-%'
@@ -425,8 +439,9 @@ async def rebuild_fold(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record])
 
 
 _OPENED_DEFAULTS = {"identification": "none"} | dict.fromkeys(
-    ("victim", "casualty", "device_type", "incident_year", "incident_district"), "none"
-)
+    ("victim", "casualty", "device_type", "incident_year", "incident_district",
+     "relative_killed"), "none"
+)  # fmt: skip
 
 # The received referral events recorded in the timeline, as ``received_facts`` reads them.
 _RECEIVED_NAME = "split_part(event_type, '.', 4)"

@@ -99,9 +99,26 @@ def _expression(dimension: str) -> str:
         return "t.detail"
     if dimension == "stage":
         return "replace(t.kind, 'reflection_', '')"
+    if dimension in ("device", "device_action"):  # an assistive device fact: "device/action"
+        return f"split_part(t.detail, '/', {1 if dimension == 'device' else 2})"
+    if dimension in _LINKED:  # the profile's incident, else the relative killed's record
+        return f"CASE WHEN {_BY_LINK} THEN {_LINKED[dimension]} ELSE c.{dimension} END"
     if dimension == "outcome":
         return _OUTCOME
     return f"c.{dimension}"
+
+
+# A case whose profile records no incident but whose person is family of a person killed
+# (``CasualtyLinked``): an indirect victim, with the incident of the record (``k``).
+_BY_LINK = "c.casualty = 'none' AND c.relative_killed <> 'none'"
+_LINKED = {
+    "victim": "'indirect'",
+    "casualty": "'killed'",
+    "device_type": "coalesce(k.device_type, 'unknown')",
+    "incident_year": "coalesce(k.incident_year, 'unknown')",
+    "incident_district": "coalesce(k.incident_district, 'unknown')",
+}
+_RECORD_DIMENSIONS = ("device_type", "incident_year", "incident_district")
 
 
 def _bind(dimension: str, t_at: str, p_id: str) -> str:
@@ -187,7 +204,9 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
         start, end = args.add(q.start), args.add(q.end)
         where.append(f"{t_at} >= {start}::timestamptz AND {t_at} < {end}::timestamptz")
     if m.name == "casualties":  # survivors' cases with an incident, and persons killed
-        where.append("c.casualty <> 'none'")
+        where.append("(c.casualty <> 'none' OR c.relative_killed <> 'none')")
+        if any(d in _RECORD_DIMENSIONS for d in (*q.dimensions, *q.filters)):
+            source += f" LEFT JOIN {CASE} k ON k.case_id = c.relative_killed AND k.valid_to IS NULL"
     elif m.base == "opened":  # a person killed has a record, not a case
         where.append(f"c.status <> '{CASUALTY_RECORD}'")
     # A fact's own provider (the one escalated, the one serving); else the referral's last.
