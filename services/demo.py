@@ -75,6 +75,7 @@ class DemoResult:
     webhook_verified: bool = False
     shelter_status: str | None = None
     handover_fields: list[str] = field(default_factory=list)  # what the shelter could read
+    reflection_days_left: int | None = None  # the presumed victim's reflection period
     legal_declined_by: str | None = None
     legal_rerouted_to: str | None = None
     consent_id: str = ""
@@ -308,6 +309,15 @@ class Demo:
             ident = {"status": "presumed", "basis": "indicators_present", "deciding_agency": "ngo"}
             _ok(await cw.post(f"{base}/identification", json=ident))
             self.say("   identification recorded: presumed victim (indicators present, NGO)")
+            view = _ok(await cw.get(base, params={"identifying": "false"}))
+            period = view.get("reflection_period") or {}
+            r.reflection_days_left = period.get("days_left")
+            if period:
+                self.say(
+                    f"   her recovery and reflection period runs until {period['ends_at'][:10]}"
+                    f" ({period['days_left']} days left); the caseworker is reminded before"
+                    " it ends, through notify"
+                )
             _ok(await cw.post(f"{base}/needs", json={"needs": NEEDS}))
             consent = {
                 "purpose": "referral",

@@ -52,6 +52,8 @@ async def test_the_demo_plays_the_whole_referral_story(system: System) -> None:
     assert result.webhook_verified, story
     # It accepted; the legal aid centre declined and someone else got the referral.
     assert result.shelter_status == "accepted", story
+    # Presumed a victim: her recovery and reflection period runs (30 days by default).
+    assert result.reflection_days_left == 30, story
     # Her consent lets the accepting shelter read her contact arrangement, and only that.
     assert result.handover_fields == ["contact_arrangement"], story
     assert result.legal_declined_by is not None
