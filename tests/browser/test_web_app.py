@@ -7,6 +7,7 @@ a browser, a provider trying another provider's referral through the web app."""
 from __future__ import annotations
 
 import re
+import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import WebApp
 from tests.e2e.harness import System
+from tests.integration.case.stories import intake
 
 KHUJAND = {"region": "sughd", "office": "khujand"}
 GIVEN = "Zarina-Invented"
@@ -425,4 +427,43 @@ def test_a_caseworker_records_the_cases_other_changes(
     for kind in ("IdentificationRecorded", "CaseNoteAdded", "ConsentWithdrawn", "CaseClosed",
                  "CaseReopened", "CaseTransferred"):  # fmt: skip
         assert kind in history.text, kind
+    ctx.close()
+
+
+def test_a_supervisor_links_two_cases_of_one_person(
+    system: System, web: WebApp, browser: Browser
+) -> None:
+    """Two offices register one person (Cyrillic and Latin); the case service finds the
+    pair; the region's supervisor links it on the duplicates page; the case page then
+    lists the other case. No identifying field on the duplicates page."""
+    born = f"19{secrets.randbelow(40) + 60}-0{secrets.randbelow(9) + 1}-1{secrets.randbelow(9)}"
+    cyrillic = {"given_name": "Нигора", "family_name": "Саидова", "date_of_birth": born}
+    latin = {"given_name": "Nigorah", "family_name": "Saidova", "date_of_birth": born}
+    ids = []
+    for names, office in ((cyrillic, "khujand"), (latin, "istaravshan")):
+        r = httpx.post(
+            system.url("case") + "/cases",
+            json=intake(**names),
+            headers=system.headers("caseworker", f"cw-{office}", region="sughd", office=office),
+        )
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    first, second = ids
+
+    ctx = browser.new_context(locale="en-GB", viewport={"width": 1100, "height": 900})
+    page = ctx.new_page()
+    sign_in(page, web, "supervisor", "malika", region="sughd")
+    page.click("nav >> text=Possible duplicates")
+    no_error(page)
+    row = page.locator("tr").filter(has=page.locator(f"a[href='/cases/{first}']"))
+    expect(row).to_have_count(1)
+    expect(row.locator(f"a[href='/cases/{second}']")).to_have_count(1)
+    for name in (*cyrillic.values(), *latin.values()):
+        assert name not in page.content(), name
+    row.locator("form[action='/duplicates/link'] button").click()
+    expect(page.locator("[role=status]").first).to_contain_text("now linked as one person")
+    small(page)
+    page.goto(f"{web.url}/cases/{first}")
+    no_error(page)
+    expect(page.locator("#linked-heading + ul")).to_contain_text(second[:8])
     ctx.close()
