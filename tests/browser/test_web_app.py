@@ -146,6 +146,7 @@ def test_caseworker_shelter_and_auditor(
     no_error(page)
     expect(page.locator("text=" + GIVEN)).to_be_visible()
     expect(page.locator("text=has been recorded")).to_be_visible()
+    page.screenshot(path=str(shots / "en-handover.png"))
     sh.close()
 
     # The auditor: the whole history, who looked, and a verified chain.
@@ -431,7 +432,7 @@ def test_a_caseworker_records_the_cases_other_changes(
 
 
 def test_a_supervisor_links_two_cases_of_one_person(
-    system: System, web: WebApp, browser: Browser
+    system: System, web: WebApp, browser: Browser, shots: Path
 ) -> None:
     """Two offices register one person (Cyrillic and Latin); the case service finds the
     pair; the region's supervisor links it on the duplicates page; the case page then
@@ -460,6 +461,7 @@ def test_a_supervisor_links_two_cases_of_one_person(
     expect(row.locator(f"a[href='/cases/{second}']")).to_have_count(1)
     for name in (*cyrillic.values(), *latin.values()):
         assert name not in page.content(), name
+    page.screenshot(path=str(shots / "en-duplicates.png"), full_page=True)
     row.locator("form[action='/duplicates/link'] button").click()
     expect(page.locator("[role=status]").first).to_contain_text("now linked as one person")
     small(page)
