@@ -45,6 +45,7 @@ TemplateName = Literal[
     "referral_accepted",
     "referral_declined",
     "service_completed",
+    "service_outcome_recorded",  # to the caseworker, who confirms it (closes the loop)
     "provider_unreachable",  # to the coordinator: a provider's notification was dead-lettered
     # After a withdrawal (docs/notify.md): every provider that received the referral must
     # stop and delete; the silent ones are reminded, then their coordinator is told.

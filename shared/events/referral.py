@@ -314,6 +314,35 @@ class ServiceCompleted(_ReferralEvent):
     provider_id: str
 
 
+ServiceOutcome = Literal["delivered", "partly_delivered", "not_delivered"]
+# Why a service was not (fully) delivered: a code, never free text.
+OutcomeReason = Literal[
+    "person_did_not_attend",
+    "person_declined",
+    "person_moved",
+    "service_unavailable",
+    "referred_elsewhere",
+    "other",
+]
+
+
+@registry.register
+class ServiceOutcomeRecorded(_ReferralEvent):
+    """The provider says how the service ended (a reason unless ``delivered``). The
+    referral is completed; its loop closes when the caseworker confirms the outcome."""
+
+    provider_id: str
+    outcome: ServiceOutcome
+    reason_code: OutcomeReason | None = None
+
+
+@registry.register
+class OutcomeConfirmed(_ReferralEvent):
+    """The caseworker confirmed the provider's outcome: the referral loop is closed."""
+
+    confirmed_by: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
 @registry.register
 class ReferralWithdrawn(_ReferralEvent):
     """The referral must stop: ``provider_id`` (if one held it) is told to discard it."""
@@ -460,6 +489,8 @@ REFERRAL_EVENTS: tuple[type[Event], ...] = (
     ServiceStarted,
     ServiceCompleted,
     ReferralWithdrawn,
+    ServiceOutcomeRecorded,
+    OutcomeConfirmed,
     ReferralAssignedByHand,
     DataDeletionRequested,
     DataDeletionConfirmed,

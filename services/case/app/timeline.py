@@ -31,6 +31,7 @@ REFERRAL_STATUS = {
     "ReferralEscalated": "escalated",
     "ServiceStarted": "in_service",
     "ServiceCompleted": "completed",
+    "ServiceOutcomeRecorded": "completed",  # an outcome completes the referral too
     "ReferralWithdrawn": "withdrawn",
 }
 STATUS_FIELDS = ("referral_id", "need", "status", "provider_id", "attempt", "updated_at")

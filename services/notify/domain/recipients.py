@@ -29,6 +29,7 @@ from shared.events.referral import (
     ReferralRouted,
     ReferralUnroutable,
     ServiceCompleted,
+    ServiceOutcomeRecorded,
 )
 
 DEFAULT_LANGUAGE = "en"
@@ -72,6 +73,7 @@ _TEMPLATE_FOR: dict[type[Event], TemplateName] = {
     ReferralAccepted: "referral_accepted",
     ReferralDeclined: "referral_declined",
     ServiceCompleted: "service_completed",
+    ServiceOutcomeRecorded: "service_outcome_recorded",  # the caseworker confirms it
     DataDeletionRequested: "referral_withdrawn",
     DataDeletionReminded: "data_deletion_reminder",
     DataDeletionEscalated: "data_deletion_overdue",

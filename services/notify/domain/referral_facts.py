@@ -25,10 +25,17 @@ from shared.events.referral import (
     ReferralRouted,
     ReferralUnroutable,
     ServiceCompleted,
+    ServiceOutcomeRecorded,
 )
 
 RoutingAttempt = ReferralRouted | ReferralUnroutable
-Answer = ReferralAccepted | ReferralDeclined | ReferralEscalated | ServiceCompleted
+Answer = (
+    ReferralAccepted
+    | ReferralDeclined
+    | ReferralEscalated
+    | ServiceCompleted
+    | ServiceOutcomeRecorded
+)
 # After a withdrawal: the providers to tell (or chase), by id; the facts are the last attempt's.
 Deletion = DataDeletionRequested | DataDeletionReminded | DataDeletionEscalated
 
@@ -40,6 +47,7 @@ NOTIFIED_EVENTS: tuple[type[Event], ...] = (
     ReferralAccepted,
     ReferralDeclined,
     ServiceCompleted,
+    ServiceOutcomeRecorded,
     DataDeletionRequested,
     DataDeletionReminded,
     DataDeletionEscalated,

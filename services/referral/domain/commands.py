@@ -9,7 +9,13 @@ from datetime import timedelta
 from services.referral.domain.routing import RoutingFacts, order_needs
 from shared.events.base import Sealed
 from shared.events.case import ConsentScope, ReferralRequested
-from shared.events.referral import AssignmentReason, DeclineReason, WithdrawalCause
+from shared.events.referral import (
+    AssignmentReason,
+    DeclineReason,
+    OutcomeReason,
+    ServiceOutcome,
+    WithdrawalCause,
+)
 from shared.events.vocabulary import ServiceType, Urgency
 
 
@@ -88,6 +94,25 @@ class CompleteService:
 
 
 @dataclass(frozen=True)
+class RecordOutcome:
+    """The provider holding an accepted or in-service referral (or the one that completed
+    it) says how the service ended."""
+
+    referral_id: str
+    provider_id: str
+    outcome: ServiceOutcome
+    reason_code: OutcomeReason | None = None
+
+
+@dataclass(frozen=True)
+class ConfirmOutcome:
+    """The caseworker confirms the provider's outcome: the referral loop is closed."""
+
+    referral_id: str
+    confirmed_by: str
+
+
+@dataclass(frozen=True)
 class EscalateReferral:
     """Sent by the deadline timer. Harmless when early, late or repeated (see ``decide``)."""
 
@@ -154,4 +179,6 @@ Command = (
     | ChaseDataDeletion
     | AssignProvider
     | RerouteReferral
+    | RecordOutcome
+    | ConfirmOutcome
 )

@@ -16,9 +16,11 @@ from services.referral.domain.commands import (
     ChaseDataDeletion,
     Command,
     ConfirmDataDeleted,
+    ConfirmOutcome,
     DeclineReferral,
     EscalateReferral,
     OpenReferral,
+    RecordOutcome,
     RerouteReferral,
     StartService,
     WithdrawReferral,
@@ -29,6 +31,7 @@ from services.referral.domain.errors import (
     InvalidTransition,
     NoCoordinator,
     NotAssignedProvider,
+    OutcomeReasonRequired,
     ProviderNotInDirectory,
     ReferralAlreadyOpened,
     ReferralNotFound,
@@ -50,6 +53,7 @@ from shared.events.referral import (
     DataDeletionEscalated,
     DataDeletionReminded,
     DataDeletionRequested,
+    OutcomeConfirmed,
     ReferralAccepted,
     ReferralAssignedByHand,
     ReferralDeclined,
@@ -60,6 +64,7 @@ from shared.events.referral import (
     RoutingReasons,
     Rule,
     ServiceCompleted,
+    ServiceOutcomeRecorded,
     ServiceStarted,
 )
 from shared.events.vocabulary import ServiceType, Urgency
@@ -96,6 +101,19 @@ def decide(
         return [_next_attempt(state, now, directory, slas)]
     if isinstance(command, AssignProvider):
         return _assign_by_hand(state, command, now, directory, slas)
+    if isinstance(command, ConfirmOutcome):
+        if state.outcome is None or state.outcome_confirmed:
+            action = "confirm the outcome of"
+            raise InvalidTransition(state.referral_id, state.status, action)
+        return [
+            OutcomeConfirmed(
+                referral_id=state.referral_id,
+                case_id=state.case_id,
+                confirmed_by=command.confirmed_by,
+            )
+        ]
+    if isinstance(command, RecordOutcome):
+        return _record_outcome(state, command)
     if state.provider_id != command.provider_id:
         raise NotAssignedProvider(state.referral_id, command.provider_id)
     if isinstance(command, AcceptReferral):
@@ -326,6 +344,26 @@ def _assign_by_hand(
 
 
 _ALL_RULES: tuple[Rule, ...] = get_args(Rule)
+
+
+def _record_outcome(state: Referral, command: RecordOutcome) -> list[Event]:
+    """Only the provider that holds (or completed) it, once, from accepted, in service or
+    completed; anything but ``delivered`` needs a reason. It completes the referral."""
+    if state.provider_id != command.provider_id:
+        raise NotAssignedProvider(state.referral_id, command.provider_id)
+    if state.status not in ("accepted", "in_service", "completed") or state.outcome is not None:
+        raise InvalidTransition(state.referral_id, state.status, "record an outcome for")
+    if command.outcome != "delivered" and command.reason_code is None:
+        raise OutcomeReasonRequired(state.referral_id)
+    return [
+        ServiceOutcomeRecorded(
+            referral_id=state.referral_id,
+            case_id=state.case_id,
+            provider_id=command.provider_id,
+            outcome=command.outcome,
+            reason_code=command.reason_code,
+        )
+    ]
 
 
 def _withdraw(state: Referral, command: WithdrawReferral, now: datetime) -> list[Event]:

@@ -76,3 +76,12 @@ class CannotAssign(ReferralError):
     def __init__(self, provider_id: str, rule: str) -> None:
         self.rule = rule
         super().__init__(f"provider {provider_id} cannot be assigned by hand: {rule}")
+
+
+class OutcomeReasonRequired(ReferralError):
+    """A service not (fully) delivered needs a reason code (HTTP 422)."""
+
+    code = "outcome_reason_required"
+
+    def __init__(self, referral_id: str) -> None:
+        super().__init__(f"referral {referral_id}: an outcome other than delivered needs a reason")

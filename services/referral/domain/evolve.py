@@ -13,6 +13,7 @@ from shared.events.referral import (
     DataDeletionEscalated,
     DataDeletionReminded,
     DataDeletionRequested,
+    OutcomeConfirmed,
     ReferralAccepted,
     ReferralDeclined,
     ReferralEscalated,
@@ -20,6 +21,7 @@ from shared.events.referral import (
     ReferralUnroutable,
     ReferralWithdrawn,
     ServiceCompleted,
+    ServiceOutcomeRecorded,
     ServiceStarted,
 )
 
@@ -39,6 +41,12 @@ def evolve(state: Referral | None, event: Event) -> Referral:
         return replace(state, status="in_service")
     if isinstance(event, ServiceCompleted):
         return replace(state, status="completed")
+    if isinstance(event, ServiceOutcomeRecorded):
+        return replace(
+            state, status="completed", outcome=event.outcome, outcome_reason=event.reason_code
+        )
+    if isinstance(event, OutcomeConfirmed):
+        return replace(state, outcome_confirmed=True)
     if isinstance(event, ReferralWithdrawn):
         return replace(state, status="withdrawn", respond_by=None)
     if isinstance(event, DataDeletionRequested):

@@ -66,6 +66,9 @@ class Referral:
     respond_by: datetime | None  # set while awaiting an answer
     coordinator_id: str | None  # set when unroutable
     deletion: Deletion | None = None  # set once withdrawn providers were told to delete
+    outcome: str | None = None  # the provider's outcome (delivered, partly, not delivered)
+    outcome_reason: str | None = None
+    outcome_confirmed: bool = False  # the caseworker confirmed it: the loop is closed
 
     @property
     def is_open(self) -> bool:

@@ -14,13 +14,18 @@ from services.referral.app.directory_admin import ProviderExists, UnknownProvide
 from services.referral.app.directory_store import DirectoryCache
 from services.referral.app.referrals import Referrals
 from services.referral.config import ReferralSettings
-from services.referral.domain.errors import NotAssignedProvider, ReferralError, ReferralNotFound
+from services.referral.domain.errors import (
+    NotAssignedProvider,
+    OutcomeReasonRequired,
+    ReferralError,
+    ReferralNotFound,
+)
 from shared.app import service_dependency
 from shared.auth import Principal
 from shared.envelope import Actor
 from shared.eventstore import EventStore
 from shared.http_writes import HttpWrites, IdempotencyKey, if_match_header
-from shared.problems import ProblemError, not_found
+from shared.problems import ProblemError, ProblemFieldError, not_found, unprocessable
 from shared.times import Clock
 
 IfMatch = Annotated[
@@ -73,6 +78,11 @@ def problem_of(e: Exception) -> Exception | None:
             return not_found("No such provider.")
         case ProviderExists():
             return ProblemError(409, detail="The provider id is taken.", type_suffix="exists")
+        case OutcomeReasonRequired():
+            field = ProblemFieldError(
+                path="body.reason_code", message="required unless delivered", type="missing"
+            )
+            return unprocessable("An outcome other than delivered needs a reason code.", [field])
         case ReferralError():
             return ProblemError(409, "Conflict", str(e), type_suffix=e.code)
         case _:

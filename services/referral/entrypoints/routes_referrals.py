@@ -19,7 +19,9 @@ from services.referral.domain.commands import (
     Command,
     CompleteService,
     ConfirmDataDeleted,
+    ConfirmOutcome,
     DeclineReferral,
+    RecordOutcome,
     StartService,
 )
 from services.referral.domain.errors import ReferralNotFound
@@ -39,6 +41,7 @@ from services.referral.entrypoints.schemas import (
     Declined,
     DeclineIn,
     DeletionConfirmed,
+    OutcomeIn,
     ProviderReferral,
     case_referral,
     coordinator_referral,
@@ -190,7 +193,9 @@ class ProviderAnswer:
     def provider_id(self) -> str:
         return self.principal.provider_id or ""
 
-    async def run(self, command: Command, body: DeclineIn | None = None) -> JSONResponse:
+    async def run(
+        self, command: Command, body: DeclineIn | OutcomeIn | None = None
+    ) -> JSONResponse:
         """Decide ``command`` once per key; answer the referral as its provider sees it
         now (``Declined`` once it has left the provider)."""
         svc, principal, referral_id = self.service, self.principal, self.referral_id
@@ -304,3 +309,50 @@ async def data_deleted(answer: Answer) -> JSONResponse:
     """Only a provider that was told to delete the referral (every provider it reached,
     once withdrawn); a second confirmation records nothing new."""
     return await answer.run(ConfirmDataDeleted(answer.referral_id, answer.provider_id))
+
+
+@router.post(
+    "/referrals/{referral_id}/outcome",
+    response_model=ProviderReferral,
+    summary="Record how the service ended (delivered, partly, not: with a reason code)",
+    **_WRITE_DOC,
+)
+async def record_outcome(body: OutcomeIn, answer: Answer) -> JSONResponse:
+    cmd = RecordOutcome(answer.referral_id, answer.provider_id, body.outcome, body.reason_code)
+    return await answer.run(cmd, body)
+
+
+@router.post(
+    "/referrals/{referral_id}/outcome/confirm",
+    response_model=CaseReferral,
+    summary="The caseworker confirms the provider's outcome: the referral loop is closed",
+    dependencies=[Depends(require_roles("caseworker", "supervisor"))],
+    responses={**problem_responses(401, 403, 404, 409, 412, 422), 200: {"headers": ETAG_HEADER}},
+)
+async def confirm_outcome(
+    request: Request,
+    referral_id: ReferralId,
+    principal: CurrentPrincipal,
+    svc: Service,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    expected = expected_version(if_match)
+
+    async def authorize(conn: Any) -> None:
+        row = await svc.referrals.projection.get(conn, referral_id)
+        if row is None or not in_scope(principal, row):
+            raise ReferralNotFound(referral_id)
+
+    async def work(conn: Any) -> tuple[int, Any, dict[str, str]]:
+        out = await svc.referrals.run(
+            conn,
+            ConfirmOutcome(referral_id, principal.sub),
+            actor=actor_of(principal),
+            correlation_id=correlation_id(request),
+            expected_version=expected,
+        )
+        row = await svc.referrals.projection.get(conn, referral_id)
+        return 200, case_referral(row), {"ETag": etag(out.version)}
+
+    return await svc.http.run(request, principal, idempotency_key, None, work, authorize=authorize)

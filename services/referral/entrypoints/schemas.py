@@ -16,8 +16,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from shared.events.referral import (
     AssignmentReason,
     DeclineReason,
+    OutcomeReason,
     Provider,
     RoutingReasons,
+    ServiceOutcome,
     SuspensionReason,
 )
 from shared.events.vocabulary import AgeBand, Category, Language, Region, ServiceType, Sex, Urgency
@@ -41,6 +43,13 @@ class AssignIn(_In):
         min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$", examples=["nmac-psychosocial-camp"]
     )
     reason_code: AssignmentReason = Field(examples=["travel_arranged"])
+
+
+class OutcomeIn(_In):
+    """How the service ended: a reason code unless it was delivered (never free text)."""
+
+    outcome: ServiceOutcome = Field(examples=["partly_delivered"])
+    reason_code: OutcomeReason | None = Field(None, examples=["person_moved"])
 
 
 class SuspendIn(_In):
@@ -102,6 +111,9 @@ class CaseReferral(BaseModel):
     deletion_pending: list[str] = Field(
         default_factory=list, description="Of those, the ones that have not confirmed yet."
     )
+    outcome: str | None = Field(None, description="The provider's: delivered, partly, not.")
+    outcome_reason: str | None = None
+    outcome_confirmed: bool = Field(False, description="Confirmed: the referral loop is closed.")
 
 
 class Declined(BaseModel):
@@ -161,6 +173,9 @@ def case_referral(row: Any) -> CaseReferral:
         version=row["version"],
         deletion_requested=list(row["deletion_requested"] or []),
         deletion_pending=list(row["deletion_pending"] or []),
+        outcome=row["outcome"],
+        outcome_reason=row["outcome_reason"],
+        outcome_confirmed=row["outcome_confirmed"],
     )
 
 

@@ -18,6 +18,7 @@ TEMPLATES: tuple[TemplateName, ...] = (
     "referral_accepted",
     "referral_declined",
     "service_completed",
+    "service_outcome_recorded",
     "provider_unreachable",
     "referral_withdrawn",
     "data_deletion_reminder",
