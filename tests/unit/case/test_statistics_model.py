@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
-from services.case.app.statistics.model import case_facts, dimension_change, received_facts
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.case.app.statistics.model import (
+    case_facts,
+    dimension_change,
+    need_referral_id,
+    received_facts,
+)
 from shared.events.case import MineFacts, SurvivorProfileRecorded
 from tests.unit.case.builders import profile
 
@@ -63,3 +72,21 @@ def test_received_referral_events_become_facts_and_directory_events_do_not() -> 
                 "reason_code": "no_capacity"}  # fmt: skip
     assert received_facts("e2", "ReferralDeclined", AT, declined)[0][7] == "no_capacity"
     assert received_facts("e3", "ProviderRegistered", AT, {"provider": {}}) == []
+
+
+@given(st.uuids(), st.text(min_size=1, max_size=40))
+def test_the_per_need_referral_id_is_uuid5_of_the_request_and_the_need(
+    request: uuid.UUID, need: str
+) -> None:
+    assert need_referral_id(request.bytes, need) == str(uuid.uuid5(request, need))
+
+
+def test_an_assignment_by_hand_is_a_fact_of_its_own_and_a_link_to_a_person_killed_a_change() -> (
+    None
+):
+    data = {"referral_id": "r-1", "case_id": "c-1", "provider_id": "p-2", "reason_code": "other"}
+    (fact,) = received_facts("e-1", "ReferralAssignedByHand", AT, data)
+    assert fact[2] == "assigned_by_hand" and fact[6] == "p-2" and fact[7] == "other"
+    link = {"casualty_id": "casualty-00000000-0000-0000-0000-000000000001", "relation": "parent"}
+    assert dimension_change("CasualtyLinked", link) == {"relative_killed": link["casualty_id"]}
+    assert case_facts("CasualtyLinked", "c-1", "e-2", AT, link) == []

@@ -15,7 +15,13 @@ from typing import Any
 
 import asyncpg
 
-from services.case.app.statistics.catalogue import MEASURES, Measure, month_starts
+from services.case.app.statistics.catalogue import (
+    CASE_DIMENSIONS,
+    MEASURES,
+    MINE_DIMENSIONS,
+    Measure,
+    month_starts,
+)
 from services.case.app.statistics.model import (
     CASE,
     CASUALTY_RECORD,
@@ -92,7 +98,7 @@ def _expression(dimension: str) -> str:
     if dimension in _PERIOD_FORMAT:
         return f"to_char(t_at AT TIME ZONE 'UTC', '{_PERIOD_FORMAT[dimension]}')"
     if dimension == "need":
-        return "coalesce(r.need, 'unknown')"
+        return "coalesce(need_of, 'unknown')"
     if dimension == "provider_type":
         return "CASE WHEN p_id IS NULL THEN 'none' ELSE coalesce(p.org_type, 'unknown') END"
     if dimension == "decision":
@@ -121,8 +127,13 @@ _LINKED = {
 _RECORD_DIMENSIONS = ("device_type", "incident_year", "incident_district")
 
 
-def _bind(dimension: str, t_at: str, p_id: str) -> str:
-    return _expression(dimension).replace("t_at", t_at).replace("p_id", p_id)
+def _bind(dimension: str, t_at: str, p_id: str, need_of: str) -> str:
+    return (
+        _expression(dimension)
+        .replace("t_at", t_at)
+        .replace("p_id", p_id)
+        .replace("need_of", need_of)
+    )
 
 
 class _Args:
@@ -161,6 +172,15 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
     needs_referral = m.base in ("referral", "duration") or any(
         d in ("need", "provider_type", "outcome") for d in (*q.dimensions, *q.filters)
     )
+    # A question about referrals or facts reads the case's row only for a case dimension or
+    # filter, a region scope or an as_of reading. Else the join would keep every row (a
+    # referral is requested on a case, opened first; a fact is about a case) and would be
+    # most of the question's time.
+    reads_case = (
+        until is not None
+        or q.region_scope is not None
+        or any(d in (*CASE_DIMENSIONS, *MINE_DIMENSIONS) for d in (*q.dimensions, *q.filters))
+    )
     ctes: list[str] = []
     where: list[str] = []
     if m.base == "active":
@@ -177,12 +197,12 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
             # When it was requested (a plain column: the planner's estimate of the period's
             # share stays right, and it joins by hash instead of a loop per referral).
             t_at = "r.requested_at"
-            source = "r JOIN c ON c.case_id = r.case_id"
+            source = "r JOIN c ON c.case_id = r.case_id" if reads_case else "r"
         elif m.base == "duration":
             assert m.duration is not None
             frm, to = m.duration
             t_at = f"r.{to}"
-            source = "r JOIN c ON c.case_id = r.case_id"
+            source = "r JOIN c ON c.case_id = r.case_id" if reads_case else "r"
             where.append(f"r.{to} IS NOT NULL AND coalesce(r.{frm}, r.routed_at) IS NOT NULL")
         elif m.base == "opened":  # the opening is on the case's row: no join
             t_at = "c.opened_at"
@@ -194,12 +214,14 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
             kind_args = args.add(list(kinds))
             until_sql = "" if until is None else f" AND f.at < {args.add(until)}::timestamptz"
             ctes.append(
-                f"""t AS (SELECT f.case_id, f.at, f.referral_id, f.provider_id, f.detail,
-                    f.kind FROM {FACT} f WHERE f.kind = ANY({kind_args}::text[]){until_sql})"""
+                f"""t AS (SELECT f.case_id, f.at, f.referral_id, f.provider_id, f.detail, f.kind,
+                    f.need FROM {FACT} f WHERE f.kind = ANY({kind_args}::text[]){until_sql})"""
             )
             t_at = "t.at"
-            source = "t JOIN c ON c.case_id = t.case_id"
-            if needs_referral:
+            source = "t JOIN c ON c.case_id = t.case_id" if reads_case else "t"
+            # The referral's row only for its outcome: a fact carries its need (model.py)
+            # and its own provider (every referral fact a measure counts names one).
+            if any(d == "outcome" for d in (*q.dimensions, *q.filters)):
                 source += " LEFT JOIN r ON r.referral_id = t.referral_id"
         start, end = args.add(q.start), args.add(q.end)
         where.append(f"{t_at} >= {start}::timestamptz AND {t_at} < {end}::timestamptz")
@@ -210,7 +232,12 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
     elif m.base == "opened":  # a person killed has a record, not a case
         where.append(f"c.status <> '{CASUALTY_RECORD}'")
     # A fact's own provider (the one escalated, the one serving); else the referral's last.
-    p_id = "coalesce(t.provider_id, r.provider_id)" if source.startswith("t ") else "r.provider_id"
+    on_fact = source == "t" or source.startswith("t ")
+    with_r = " r ON " in source
+    p_id, need_of = "r.provider_id", "r.need"
+    if on_fact:
+        p_id = "coalesce(t.provider_id, r.provider_id)" if with_r else "t.provider_id"
+        need_of = "coalesce(t.need, r.need)" if with_r else "t.need"
     if needs_referral and m.base != "active":
         source += f" LEFT JOIN {PROVIDER} p ON p.provider_id = {p_id}"
     if "category" in q.dimensions and m.duration:  # a case counts once per category it has
@@ -221,7 +248,7 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
         if dimension == "category" and not _lateral(q):
             where.append(f"{args.add(value)} = ANY(c.categories)")  # no row per category
         else:
-            where.append(f"{_bind(dimension, t_at, p_id)} = {args.add(value)}")
+            where.append(f"{_bind(dimension, t_at, p_id, need_of)} = {args.add(value)}")
     if q.region_scope is not None and until is None and m.base != "active":
         where.append(f"c.region = {args.add(q.region_scope)}")  # c is the case as it is now
     elif q.region_scope is not None:
@@ -229,30 +256,48 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
             f"EXISTS (SELECT 1 FROM {CASE} s WHERE s.case_id = c.case_id"
             f" AND s.valid_to IS NULL AND s.region = {args.add(q.region_scope)})"
         )
-    row, col = (
-        ("c.categories" if d == "category" and not _lateral(q) else _bind(d, t_at, p_id))
-        if d
-        else "''::text"
-        for d in (q.rows, q.columns)
-    )
+    row, col = (_group_key(q, d, t_at, p_id, need_of) for d in (q.rows, q.columns))
     if m.base == "duration":
         assert m.duration is not None
         frm, to = m.duration
         hours = f"extract(epoch FROM r.{to} - coalesce(r.{frm}, r.routed_at)) / 3600.0"
-        measure = (
-            f"count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY {hours}),"
-            f" percentile_cont(0.9) WITHIN GROUP (ORDER BY {hours})"
-        )
+        # Both percentiles from one sort of each group's hours.
+        measure = f"count(*), percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY {hours})"
     else:
         measure = "count(*)"
-    # Durations: the margins' medians are their own (not sums): one grouping set each.
-    groups = f"GROUPING SETS (({row}, {col}), ({row}), ({col}), ())" if m.duration else "1, 2"
+    # Durations: the margins' medians are their own (not sums): one grouping set each (a
+    # one-dimensional table's rows are their own margins: ``answer`` copies them).
+    groups, margin = f"{row}, {col}", "0"
+    if m.duration and q.columns is None:
+        groups, margin = f"GROUPING SETS (({row}), ())", f"GROUPING({row}) * 3"
+    elif m.duration:
+        groups = f"GROUPING SETS (({row}, {col}), ({row}), ({col}), ())"
+        margin = f"GROUPING({row}, {col})"
     sql = f"""WITH {", ".join(ctes)}
-        SELECT {row} AS row_value, {col} AS column_value, {measure},
-               {f"GROUPING({row}, {col})" if m.duration else "0"} AS margin
+        SELECT {_shown(q.rows, row)} AS row_value, {_shown(q.columns, col)} AS column_value,
+               {measure},
+               {margin} AS margin
         FROM {source} WHERE {" AND ".join(where)}
         GROUP BY {groups}"""
     return sql, args.values
+
+
+def _group_key(q: Question, dimension: str | None, t_at: str, p_id: str, need_of: str) -> str:
+    """What a breakdown groups by: a period by its first instant (formatted once per group,
+    not once per row), a category list as it is (spread in ``_spread``)."""
+    if dimension is None:
+        return "''::text"
+    if dimension == "category" and not _lateral(q):
+        return "c.categories"
+    if dimension in _PERIOD_FORMAT:
+        return f"date_trunc('{dimension}', {t_at} AT TIME ZONE 'UTC')"
+    return _bind(dimension, t_at, p_id, need_of)
+
+
+def _shown(dimension: str | None, key: str) -> str:
+    if dimension in _PERIOD_FORMAT:
+        return f"to_char({key}, '{_PERIOD_FORMAT[dimension]}')"
+    return key
 
 
 def _lateral(q: Question) -> bool:
@@ -289,9 +334,13 @@ async def answer(pool: asyncpg.Pool | asyncpg.Connection, q: Question) -> Raw:
     for r in rows:
         # margin bits: 2 = row value rolled up (a column total), 1 = column value rolled up
         key = (TOTAL if r["margin"] & 2 else r[0], TOTAL if r["margin"] & 1 else r[1])
-        durations[key] = (int(r[2]), _float(r[3]), _float(r[4]))
+        median, p90 = r[3] if r[3] is not None else (None, None)
+        durations[key] = (int(r[2]), _float(median), _float(p90))
         if not r["margin"]:
             counts[key] = int(r[2])
+    if q.columns is None:  # one dimension: each figure is also its own margin
+        for (a, _), v in list(durations.items()):
+            durations[(a, TOTAL)] = durations[(a, "")] = v
     return Raw(counts, durations)
 
 
