@@ -5,7 +5,7 @@ registers each once, with ``--namesakes`` of them given a namesake (same names a
 born 2-29 years apart: a near miss that must not match); then ``--share`` of them are
 registered again by another office in one of the variants of ``bench/people.py``
 (another script, another Latin spelling, names swapped, day and month swapped, year only,
-an estimated age, a typo). Every registration
+an estimated age, a typo, a consonant mistaken). Every registration
 is looked up before it is indexed, as at intake, with the service's own key functions
 (``services/case/domain/person_keys.py``) over an in-memory index (the Postgres index
 holds the same keys and answers the same set lookup). A suggestion is right when both

@@ -2,8 +2,9 @@
 
 A person is a Tajik name in Cyrillic, a sex and a birth date. A registration is what an
 office typed: the name in Cyrillic or in one of three Latin spellings, sometimes with the
-names the other way round, the day and month swapped, only a birth year, or an estimated
-age. ``duplicate_of`` is the ground truth the precision/recall is measured against.
+names the other way round, the day and month swapped, only a birth year, an estimated
+age, a letter of the family name dropped or doubled, or one of its consonants mistaken.
+``duplicate_of`` is the ground truth the precision/recall is measured against.
 """
 
 from __future__ import annotations
@@ -100,7 +101,13 @@ VARIANTS = (
     "year_only",
     "estimated_age",
     "typo",
+    "consonant_changed",
 )
+# A consonant misheard or mistyped for a neighbouring one (not a spelling of one sound).
+_MISTAKEN = {
+    "b": "p", "p": "b", "d": "t", "t": "d", "m": "n", "n": "m", "r": "l", "l": "r",
+    "s": "z", "z": "s", "v": "f", "f": "v", "g": "k", "k": "g",
+}  # fmt: skip
 
 
 def variant(p: Person, kind: str, rng: random.Random, today: date) -> Registration:
@@ -132,4 +139,8 @@ def variant(p: Person, kind: str, rng: random.Random, today: date) -> Registrati
                 if rng.random() < 0.5
                 else family[:i] + family[i] + family[i:]
             )
+        case "consonant_changed":  # one consonant of the family name mistaken
+            spots = [i for i in range(1, len(family)) if family[i] in _MISTAKEN]
+            i = rng.choice(spots)
+            family = family[:i] + _MISTAKEN[family[i]] + family[i + 1 :]
     return Registration(p.pid, given, family, p.sex, born, year, estimated, kind)

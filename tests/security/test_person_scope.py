@@ -153,6 +153,49 @@ async def test_a_supervisor_sees_pairs_touching_their_region_and_no_identifying_
         assert page.status_code == 200 and page.json()["items"] == []
 
 
+async def test_the_duplicates_queue_pages_with_a_cursor_that_opens_nothing_else(
+    client: httpx.AsyncClient, auth: Token
+) -> None:
+    pairs = []
+    people = (("Zarina", "1996-04-11"), ("Madina", "1990-02-03"), ("Nigora", "1985-09-30"))
+    for given, born in people:
+        a = await open_case(client, cw_a(auth), intake(given_name=given, date_of_birth=born))
+        b = await open_case(
+            client, cw_b(auth), intake(given_name=given, date_of_birth=born, **GBAO)
+        )
+        pairs.append({a, b})
+    sughd = auth("supervisor", region="sughd")
+    seen, cursor, pages = [], None, 0
+    while True:
+        params = {"limit": 1} if cursor is None else {"limit": 1, "cursor": cursor}
+        page = (await client.get("/duplicates", params=params, headers=sughd)).json()
+        seen += [{i["a"]["case_id"], i["b"]["case_id"]} for i in page["items"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+        # Someone else's cursor shows them nothing of a region they do not hold.
+        other = {"limit": 1, "cursor": cursor}
+        outsider = await client.get(
+            "/duplicates", params=other, headers=auth("supervisor", region="khatlon")
+        )
+        assert outsider.status_code == 200 and outsider.json()["items"] == []
+    assert pages == 3 and sorted(map(sorted, seen)) == sorted(map(sorted, pairs))
+    whole = (await client.get("/duplicates", headers=sughd)).json()
+    assert whole["next_cursor"] is None and len(whole["items"]) == 3
+
+
+@pytest.mark.parametrize("cursor", ["not-a-cursor", "WyJ4IiwgMSwgMl0", "e30", "x" * 201])
+async def test_a_forged_duplicates_cursor_is_422_with_its_path_and_not_echoed(
+    client: httpx.AsyncClient, auth: Token, cursor: str
+) -> None:
+    r = await client.get("/duplicates", params={"cursor": cursor}, headers=auth("supervisor"))
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert [e["path"] for e in r.json()["errors"]] == ["query.cursor"]
+    assert cursor not in r.text
+
+
 async def test_a_supervisor_of_neither_region_cannot_decide_the_pair(
     client: httpx.AsyncClient, auth: Token, pool: asyncpg.Pool
 ) -> None:

@@ -10,8 +10,12 @@ deletes the case's keys and its pending pairs. The index key comes from the sett
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
+import json
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -27,6 +31,7 @@ from shared.migrations import quote_ident
 from shared.settings import Settings
 
 MAX_FOUND = 20  # a common name must not flood an intake answer or the queue
+_LOCK_SPACE = 7427014  # advisory lock key space of the person index (issue 14)
 
 
 def index_key_from(settings: Settings) -> bytes:
@@ -54,6 +59,36 @@ def identity_of(details: IdentifyingDetails, sex: str, today: date) -> Identity:
         birth_year=year,
         year_estimated=estimated,
     )
+
+
+class BadPairCursor(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class PairPosition:
+    """Where a page of the duplicates queue ended: its last pair (the cursor's content:
+    a time and two case ids, nothing identifying)."""
+
+    found_at: datetime
+    case_a: str
+    case_b: str
+
+    def cursor(self) -> str:
+        raw = json.dumps([self.found_at.isoformat(), self.case_a, self.case_b])
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def from_cursor(cls, cursor: str) -> PairPosition:
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+            found_at, a, b = json.loads(raw)
+            when = datetime.fromisoformat(found_at)
+            if when.tzinfo is None:
+                raise ValueError("naive")
+            return cls(when, str(uuid.UUID(a)), str(uuid.UUID(b)))
+        except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
+            raise BadPairCursor("the cursor is not one this service handed out") from None
 
 
 @dataclass(frozen=True)
@@ -105,6 +140,7 @@ class PersonIndex:
         self, conn: asyncpg.Connection, case_id: str, identity: Identity, now: datetime
     ) -> list[PossibleDuplicate]:
         """Find this case's possible duplicates, record the pairs, replace its keys."""
+        await self._one_at_a_time(conn, identity)
         found = await self.find(conn, case_id, identity)
         await conn.execute(f"DELETE FROM {self.q}.person_key WHERE case_id = $1", case_id)
         keys = stored_keys(identity)
@@ -124,6 +160,24 @@ class PersonIndex:
                 [(case_id, d.case_id, d.score, now) for d in found],
             )
         return found
+
+    async def _one_at_a_time(self, conn: asyncpg.Connection, identity: Identity) -> None:
+        """Two intakes of one person in flight at once must see each other: each would
+        otherwise look up before the other commits its keys. Every key this write stores
+        or looks up is locked (a transaction advisory lock on its first 32 bits) until
+        the write commits; a write that shares one with it waits, then looks up after
+        the commit (READ COMMITTED: a new snapshot per statement) and finds its keys.
+        Always in ascending order, so two writes never wait on each other. A 32-bit
+        collision only makes two unrelated intakes wait in turn."""
+        keys = {blind(self.key, k) for k in (*stored_keys(identity), *lookup_keys(identity))}
+        slots = sorted({int.from_bytes(b[:4], "big", signed=True) for b in keys})
+        if slots:
+            await conn.execute(
+                # unnest yields the sorted array in order: the locks are taken in order
+                "SELECT count(pg_advisory_xact_lock($1, slot)) FROM unnest($2::int4[]) AS slot",
+                _LOCK_SPACE,
+                slots,
+            )
 
     async def forget(self, conn: asyncpg.Connection, case_id: str) -> None:
         """Erasure: the case's keys and its pending pairs go (decided pairs stay: they are
@@ -153,16 +207,29 @@ class PersonIndex:
         )
 
     async def pairs(
-        self, pool: asyncpg.Pool, principal: Principal, status: str, limit: int
-    ) -> list[dict[str, Any]]:
+        self,
+        pool: asyncpg.Pool,
+        principal: Principal,
+        status: str,
+        limit: int,
+        after: PairPosition | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
         """Pairs with at least one case in the caller's scope, newest first, with the clear
-        facts of both cases (region, office, status) and nothing identifying."""
+        facts of both cases (region, office, status) and nothing identifying; and the
+        cursor of the next page (None on the last)."""
         # scope_filter speaks of case_summary's own columns: name them for either side.
         cond_a, args = scope_filter(principal, 3)
         cond_b = cond_a
         for col in ("region", "office", "caseworker"):
             cond_a = cond_a.replace(f"{col} =", f"a.{col} =")
             cond_b = cond_b.replace(f"{col} =", f"b.{col} =")
+        # Keyset paging: the position after the last pair of the page (never an offset,
+        # which would skip or repeat pairs found or decided meanwhile).
+        page_after = ""
+        if after is not None:
+            n = len(args) + 3
+            page_after = f" AND (p.found_at, p.case_a, p.case_b) < (${n}, ${n + 1}, ${n + 2})"
+            args = [*args, after.found_at, after.case_a, after.case_b]
         rows = await pool.fetch(
             "SELECT p.case_a, p.case_b, p.score, p.status, p.found_at, p.decided_at,"
             " p.decided_by, a.region AS region_a, a.office AS office_a, a.status AS status_a,"
@@ -170,10 +237,15 @@ class PersonIndex:
             f" FROM {self.q}.duplicate_pair p"
             f" JOIN {self.q}.case_summary a ON a.case_id = p.case_a"
             f" JOIN {self.q}.case_summary b ON b.case_id = p.case_b"
-            f" WHERE p.status = $1 AND (({cond_a}) OR ({cond_b}))"
-            " ORDER BY p.found_at DESC, p.case_a, p.case_b LIMIT $2",
+            f" WHERE p.status = $1 AND (({cond_a}) OR ({cond_b})){page_after}"
+            " ORDER BY p.found_at DESC, p.case_a DESC, p.case_b DESC LIMIT $2",
             status,
-            limit,
+            limit + 1,
             *args,
         )
-        return [dict(r) for r in rows]
+        page = [dict(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        last = page[-1] if page else None
+        if not more or last is None:
+            return page, None
+        return page, PairPosition(last["found_at"], last["case_a"], last["case_b"]).cursor()

@@ -86,6 +86,7 @@ SCORES = {
     "sound_dob": 0.9,  # names sound alike, same birth date
     "name_year": 0.8,  # same names and birth year, one of the two has no full date
     "sound_year": 0.7,  # names sound alike, same year, one has no full date
+    "fuzzy_dob": 0.6,  # family names one sound apart (a typo), given names alike, same date
 }
 SWAPPED = 0.95  # given and family name entered the other way round
 DAY_MONTH_SWAPPED = 0.9  # 03/04 entered as 04/03
@@ -108,6 +109,37 @@ def _names(identity: Identity, *, swapped: bool = False) -> tuple[str, str] | No
     return given, family
 
 
+# A family name one letter off: the sound key as entered (``=``), and with the letter at
+# position i left out (``i``). A case stores both forms; a lookup probes for the three
+# ways two keys can be one letter apart (see ``_near_probes``).
+EXACT = "="
+
+
+def _near_stored(s: str) -> list[tuple[str, str]]:
+    if len(s) < 2:  # a one-letter key left out becomes empty: it would match every name
+        return [(s, EXACT)] if s else []
+    return [(s, EXACT), *((s[:i] + s[i + 1 :], str(i)) for i in range(len(s)))]
+
+
+def _near_probes(t: str) -> list[tuple[str, str]]:
+    """What finds a stored key ``s`` one letter from ``t``: one letter changed (the same
+    position left out of both), one letter more in ``t`` (``t`` less it is ``s``) or one
+    letter less (``s`` less a letter at i is ``t``). Two letters apart never meet, so
+    ``Qodirova`` (kdrv) and ``Karimova`` (krmv) stay apart though both less one are krv."""
+    if not t:
+        return []
+    probes = set(_near_stored(t))
+    probes |= {(t[:i] + t[i + 1 :], EXACT) for i in range(len(t)) if len(t) > 1}
+    probes |= {(t, str(i)) for i in range(len(t) + 1)}
+    return sorted(probes)
+
+
+def _fuzzy(given: str, family: str, sex: str, dob: date, *, lookup: bool) -> list[str]:
+    s = sound(family)
+    near = _near_probes(s) if lookup else _near_stored(s)
+    return ["\x1f".join(("fuzzy_dob", sound(given), k, at, sex, dob.isoformat())) for k, at in near]
+
+
 def _values(kind: str, given: str, family: str, sex: str, when: str) -> str:
     names = (
         (fold(given), fold(family)) if kind.startswith("name") else (sound(given), sound(family))
@@ -127,10 +159,12 @@ def stored_keys(identity: Identity) -> list[Probe]:
     given, family = names
     sex = identity.sex
     if identity.date_of_birth is not None:
-        dob = identity.date_of_birth.isoformat()
+        born = identity.date_of_birth
+        dob = born.isoformat()
         keys += [
             Probe(k, _values(k, given, family, sex, dob), 1.0) for k in ("name_dob", "sound_dob")
         ]
+        keys += [Probe("fuzzy_dob", v, 1.0) for v in _fuzzy(given, family, sex, born, lookup=False)]
     marks = [(year, "any")] if identity.date_of_birth else [(year, "any"), (year, "nodob")]
     if identity.year_estimated:  # an estimated age: either neighbouring year, marked so
         marks += [(year - 1, "est"), (year + 1, "est")]
@@ -158,6 +192,10 @@ def lookup_keys(identity: Identity) -> list[Probe]:
             for d, dw in dates:
                 for k in ("name_dob", "sound_dob"):
                     probes.append(Probe(k, _values(k, given, family, sex, d.isoformat()), dw))
+            if not swapped:  # a typo, only on the date and names as entered
+                probes += [
+                    Probe("fuzzy_dob", v, w) for v in _fuzzy(given, family, sex, dob, lookup=True)
+                ]
             # Against cases that only know a year, or estimated it one year off.
             for k in ("name_year", "sound_year"):
                 probes.append(Probe(k, _values(k, given, family, sex, f"{year}:nodob"), w))

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from services.case.app.duplicates import BadPairCursor, PairPosition
 from services.case.app.handling import visible
 from services.case.app.pairs import change_pair
 from services.case.app.policy import WRITE_ROLES, in_scope
@@ -47,7 +48,7 @@ from services.case.entrypoints.writes import IdempotencyKey
 from shared.auth import CurrentPrincipal, Principal, require_roles
 from shared.events.case_person import INVERSE_RELATION
 from shared.ids import uuid7
-from shared.problems import problem_responses, unprocessable
+from shared.problems import ProblemFieldError, problem_responses, unprocessable
 
 router = APIRouter(tags=["person"])
 writers = [Depends(require_roles(*WRITE_ROLES))]
@@ -171,8 +172,14 @@ async def list_duplicates(
     svc: Service,
     status: PairStatus = "pending",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200, description="From `next_cursor`.")] = None,
 ) -> DuplicatePage:
-    rows = await svc.index.pairs(svc.pool, principal, status, limit)
+    try:
+        after = PairPosition.from_cursor(cursor) if cursor is not None else None
+    except BadPairCursor as e:
+        where = ProblemFieldError(path="query.cursor", message=str(e), type="cursor")
+        raise unprocessable(str(e), [where]) from None
+    rows, next_cursor = await svc.index.pairs(svc.pool, principal, status, limit, after)
     items = []
     for r in rows:
         sides = []
@@ -199,7 +206,7 @@ async def list_duplicates(
                 decided_by=r["decided_by"],
             )
         )
-    return DuplicatePage(items=items)
+    return DuplicatePage(items=items, next_cursor=next_cursor)
 
 
 _DECISIONS = {

@@ -85,3 +85,6 @@ class DuplicatePairView(Body):
 
 class DuplicatePage(Body):
     items: list[DuplicatePairView]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` for the next page (null on the last)."
+    )
