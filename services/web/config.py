@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -33,6 +35,10 @@ class WebSettings(BaseSettings):
     # test, and only with the shared HS256 secret; never in production.
     dev_sign_in: bool = True
     api_timeout_seconds: float = Field(default=15.0, gt=0)
+    # Where sessions live: this process's memory, or the web app's own Postgres table
+    # (SAFEPATH_DATABASE_URL; tokens sealed with session_key, base64 of 32 random bytes).
+    session_store: Literal["memory", "postgres"] = "memory"
+    session_key: str | None = None
 
     def api_url(self, settings: Settings, service: str) -> str:
         given: str | None = getattr(self, f"{service}_url")

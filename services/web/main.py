@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -35,6 +36,7 @@ from services.web.i18n import LANGUAGES, best_language, load_catalogs
 from services.web.oidc import Oidc
 from services.web.pages import SignInFirst, environment, error_page, redirect
 from services.web.security import HEADERS
+from services.web.session_pg import PostgresSessionStore, session_key_from
 from services.web.sessions import SessionStore
 from shared.auth import AuthConfig, SigningKeySource
 from shared.logging import configure_logging
@@ -84,6 +86,12 @@ def create_app(
     check_production(settings)
     configure_logging(settings.log_level, settings.log_format)
     now = clock or (lambda: datetime.now(UTC))
+    idle = timedelta(minutes=web.session_idle_minutes)
+    session_key = None
+    if web.session_store == "postgres":
+        session_key = session_key_from(web.session_key)  # refuse to start without it
+        if not settings.database_url:
+            raise ValueError("SAFEPATH_WEB_SESSION_STORE=postgres needs SAFEPATH_DATABASE_URL")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -101,7 +109,17 @@ def create_app(
             if web.oidc_configured:
                 callback = web.base_url(settings) + "/signin/callback"
                 app.state.oidc = Oidc(web, callback, idp)
-            yield
+            if session_key is None:
+                yield
+                return
+            pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=5)
+            try:
+                store = PostgresSessionStore(pool, session_key, idle)
+                await store.setup()
+                app.state.sessions = store
+                yield
+            finally:
+                await pool.close()
 
     app = FastAPI(
         title="Safepath web app",
@@ -116,7 +134,8 @@ def create_app(
     if jwks_client is not None:
         app.state.auth_jwks_client = jwks_client
     app.state.clock = now
-    app.state.sessions = SessionStore(timedelta(minutes=web.session_idle_minutes), web.max_sessions)
+    # In memory unless the Postgres store is chosen (set up in ``lifespan``).
+    app.state.sessions = SessionStore(idle, web.max_sessions)
     app.state.catalogs = load_catalogs()
     app.state.jinja = environment()
     app.state.dev_sign_in = web.dev_sign_in_enabled(settings)
@@ -127,11 +146,11 @@ def create_app(
     async def sessions_and_headers(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        store: SessionStore = app.state.sessions
+        store: SessionStore | PostgresSessionStore = app.state.sessions
         sid = None
         if not request.url.path.startswith(NO_SESSION_PREFIXES):
             sid = request.cookies.get(SESSION_COOKIE)
-            session = store.get(sid, now())
+            session = await store.get(sid, now())
             if session is None:
                 remembered = request.cookies.get(LANGUAGE_COOKIE)
                 language = (
@@ -139,10 +158,12 @@ def create_app(
                     if remembered in LANGUAGES
                     else best_language(request.headers.get("accept-language"))
                 )
-                session = store.new(language, now())
+                session = await store.new(language, now())
             request.state.session = session
         response = await call_next(request)
         current = getattr(request.state, "session", None)
+        if current is not None:
+            await store.save(current)  # its time, language, a sign-in under way
         if current is not None and current.id != sid:
             response.set_cookie(
                 SESSION_COOKIE,
@@ -184,8 +205,10 @@ def create_app(
     async def on_api_problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiProblem)
         if exc.status == 401:  # the token expired or was revoked: sign in again
-            app.state.sessions.end(request.state.session.id)
-            request.state.session = app.state.sessions.new(request.state.session.language, now())
+            await app.state.sessions.end(request.state.session.id)
+            request.state.session = await app.state.sessions.new(
+                request.state.session.language, now()
+            )
             return redirect("/signin", next=request.url.path)
         status = exc.status if exc.status in (403, 404, 409, 410, 412, 503) else 502
         return error_page(request, status, problem_kind(exc.status))

@@ -105,7 +105,7 @@ async def _signed_in(request: Request, token: str, next_path: str) -> Response:
         return error_page(request, 403, "signin_failed")
     now: datetime = request.app.state.clock()
     expires = _expiry(token) or now + timedelta(hours=1)
-    request.state.session = request.app.state.sessions.sign_in(
+    request.state.session = await request.app.state.sessions.sign_in(
         session_of(request), token, principal, expires, now
     )
     return redirect(local_path(next_path, HOME.get(principal.role, "/")))
@@ -146,8 +146,10 @@ async def oidc_callback(
 async def sign_out(request: Request) -> Response:
     await checked_form(request)
     s = session_of(request)
-    request.app.state.sessions.end(s.id)
-    request.state.session = request.app.state.sessions.new(s.language, request.app.state.clock())
+    await request.app.state.sessions.end(s.id)
+    request.state.session = await request.app.state.sessions.new(
+        s.language, request.app.state.clock()
+    )
     return redirect("/signin", signed_out="1")
 
 

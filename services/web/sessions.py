@@ -1,4 +1,5 @@
-"""Sessions, kept in this process's memory: the only state the web app holds.
+"""Sessions: the only state the web app holds, in this process's memory (the default) or
+in a small Postgres table of its own (``session_pg.py``, ``SAFEPATH_WEB_SESSION_STORE``).
 
 A visitor gets a session on the first page (it carries the CSRF token and the language);
 signing in replaces it with a new one (a new id: no session fixation) holding the bearer
@@ -35,19 +36,22 @@ class Session:
 
 
 class SessionStore:
+    """In this process's memory: a restart signs everyone out; replicas need sticky
+    sessions (docs/web.md). Async like the Postgres store, so either can serve."""
+
     def __init__(self, idle: timedelta, capacity: int) -> None:
         self.idle = idle
         self.capacity = capacity
         self._sessions: OrderedDict[str, Session] = OrderedDict()
 
-    def new(self, language: str, now: datetime) -> Session:
+    async def new(self, language: str, now: datetime) -> Session:
         s = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), language, now)
         self._sessions[s.id] = s
         while len(self._sessions) > self.capacity:
             self._sessions.popitem(last=False)
         return s
 
-    def get(self, session_id: str | None, now: datetime) -> Session | None:
+    async def get(self, session_id: str | None, now: datetime) -> Session | None:
         """The live session with this id (its idle clock restarted), else ``None``."""
         if not session_id:
             return None
@@ -64,16 +68,19 @@ class SessionStore:
         self._sessions.move_to_end(session_id)
         return s
 
-    def sign_in(
+    async def sign_in(
         self, old: Session, token: str, principal: Principal, expires: datetime, now: datetime
     ) -> Session:
-        self.end(old.id)
-        s = self.new(old.language, now)
+        await self.end(old.id)
+        s = await self.new(old.language, now)
         s.token, s.principal, s.token_expires = token, principal, expires
         return s
 
-    def end(self, session_id: str) -> None:
+    async def end(self, session_id: str) -> None:
         self._sessions.pop(session_id, None)
+
+    async def save(self, session: Session) -> None:
+        """Nothing to do: the session object is the stored one."""
 
     def __len__(self) -> int:
         return len(self._sessions)

@@ -108,19 +108,19 @@ def test_only_local_paths_are_followed(bad: str) -> None:
     assert local_path("/cases?status=open") == "/cases?status=open"
 
 
-def test_the_session_store_is_bounded_and_forgets_idle_sessions() -> None:
+async def test_the_session_store_is_bounded_and_forgets_idle_sessions() -> None:
     from datetime import UTC, datetime, timedelta
 
     from services.web.sessions import SessionStore
 
     now = datetime(2026, 11, 29, tzinfo=UTC)
     store = SessionStore(timedelta(minutes=30), capacity=10)
-    first = store.new("tg", now)
-    kept = store.new("tg", now)
+    first = await store.new("tg", now)
+    kept = await store.new("tg", now)
     for _ in range(9):
-        store.get(kept.id, now)  # used: stays
-        store.new("tg", now)
+        await store.get(kept.id, now)  # used: stays
+        await store.new("tg", now)
     assert len(store) == 10
-    assert store.get(first.id, now) is None  # the least recently used went first
-    assert store.get(kept.id, now) is kept
-    assert store.get(kept.id, now + timedelta(minutes=31)) is None
+    assert await store.get(first.id, now) is None  # the least recently used went first
+    assert await store.get(kept.id, now) is kept
+    assert await store.get(kept.id, now + timedelta(minutes=31)) is None
