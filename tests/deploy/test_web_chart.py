@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import helm_python as helm
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -158,3 +159,41 @@ def test_compose_starts_the_web_app_after_the_apis() -> None:
     assert env["SAFEPATH_WEB_PUBLIC_URL"] == "http://127.0.0.1:8003"
     assert "SAFEPATH_DATABASE_URL" not in env
     assert "http://127.0.0.1:8000/healthz" in web["healthcheck"]["test"][3]
+
+
+def test_sessions_in_postgres_get_the_database_the_sealing_key_and_only_that_egress() -> None:
+    docs = render(
+        {
+            "web": {
+                "replicas": 2,
+                "sessions": {
+                    "store": "postgres",
+                    "keySecret": {"name": "safepath-web-sessions", "key": "session-key"},
+                },
+            }
+        }
+    )
+    d = web_of(docs, "Deployment")
+    assert d["spec"]["replicas"] == 2
+    env = env_of(container(d))
+    assert env["SAFEPATH_WEB_SESSION_STORE"]["value"] == "postgres"
+    for name, ref in (
+        ("SAFEPATH_DATABASE_URL", ("safepath-db-app", "uri")),
+        ("SAFEPATH_WEB_SESSION_KEY", ("safepath-web-sessions", "session-key")),
+    ):
+        secret = env[name]["valueFrom"]["secretKeyRef"]
+        assert (secret["name"], secret["key"]) == ref, name
+    for name in ("SAFEPATH_MASTER_KEY", "SAFEPATH_NATS_CREDENTIALS", "SAFEPATH_EVENT_SIGNING_KEY"):
+        assert name not in env
+    _dns, _apis, postgres = web_of(docs, "NetworkPolicy")["spec"]["egress"]
+    assert postgres["to"] == [{"podSelector": {"matchLabels": {"cnpg.io/cluster": "safepath-db"}}}]
+    assert [p["port"] for p in postgres["ports"]] == [5432]
+    for doc in docs:
+        kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
+    # the default keeps them in memory: no database for the web pod
+    assert "SAFEPATH_DATABASE_URL" not in env_of(container(web_of(render(), "Deployment")))
+    # Postgres sessions without a key Secret are refused
+    with pytest.raises(helm.HelmValuesError):
+        render({"web": {"sessions": {"store": "postgres"}}})
+    with pytest.raises(helm.HelmValuesError):
+        render({"web": {"sessions": {"store": "redis"}}})
