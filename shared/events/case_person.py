@@ -149,6 +149,26 @@ class CasualtyRecorded(Event):
 
 
 @registry.register
+class CasualtyCorrected(Event):
+    """A casualty record corrected: the whole record as it now stands (issue 14).
+
+    ``identifying`` replaces the sealed details (under the record's own key); the clear
+    facts replace the recorded ones. The incident stays in the record's region (its
+    scope): a district of another region is refused, not a transfer.
+    """
+
+    service = "case"
+    identifying: Sealed  # CasualtyDetails under the record's key
+    sex: Sex
+    age_band: AgeBand
+    incident_district: District
+    incident_year: Year | None = None
+    device_type: DeviceType = "unknown"
+    activity: IncidentActivity = "unknown"
+    corrected_by: Subject
+
+
+@registry.register
 class CasualtyLinked(Event):
     """This case's person is family of a person killed (an indirect victim)."""
 
@@ -166,5 +186,6 @@ PERSON_EVENTS: tuple[type[Event], ...] = (
     DuplicateDismissed,
     DuplicateDismissalReverted,
     CasualtyRecorded,
+    CasualtyCorrected,
     CasualtyLinked,
 )

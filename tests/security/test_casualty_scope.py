@@ -145,3 +145,150 @@ async def test_only_an_admin_erases_a_casualty_record_and_then_it_reads_erased(
     view = (await client.get(f"/casualties/{cid}", headers=auth("caseworker", **RECORDER))).json()
     assert view["identity_erased"] is True and view["identifying"] is None
     assert view["incident_year"] == 2021  # the statistics stay
+
+
+# Listing and correcting (issue 14, remaining gaps): scope first.
+
+KHUJAND_CW = {"sub": "cw-khujand", "office": "khujand-nrm", "region": "sughd"}
+
+
+async def casualty_events(pool: asyncpg.Pool, cid: str) -> int:
+    q = 'SELECT count(*) FROM "case".event WHERE stream_id = $1'
+    return int(await pool.fetchval(q, cid))
+
+
+@pytest.mark.parametrize(
+    ("role", "who", "sees"),
+    [
+        ("caseworker", RECORDER, True),
+        ("caseworker", {"sub": "cw-2", **DRS}, True),  # same office
+        ("caseworker", KHUJAND_CW, False),
+        ("supervisor", {"region": "drs"}, True),
+        ("supervisor", {"region": "sughd"}, False),
+        ("auditor", {"region": "drs"}, True),
+        ("auditor", {"region": "gbao"}, False),
+        ("admin", {}, True),
+    ],
+)
+async def test_the_casualty_list_holds_the_callers_scope_and_nothing_identifying(
+    client: httpx.AsyncClient, auth: Token, role: str, who: dict[str, Any], sees: bool
+) -> None:
+    cid = await record(client, auth("caseworker", **RECORDER))
+    r = await client.get("/casualties", headers=auth(role, **who))
+    assert r.status_code == 200, r.text
+    assert [i["id"] for i in r.json()["items"]] == ([cid] if sees else [])
+    for secret in SECRETS:
+        assert secret not in r.text
+    if sees:
+        [item] = r.json()["items"]
+        assert item["incident_district"] == "rasht" and item["region"] == "drs"
+        assert item["incident_year"] == 2021 and "caseworker" not in item
+
+
+@pytest.mark.parametrize("role", ["provider", "coordinator"])
+async def test_providers_and_coordinators_cannot_list_or_correct_casualties(
+    client: httpx.AsyncClient, auth: Token, role: str
+) -> None:
+    cid = await record(client, auth("caseworker", **RECORDER))
+    assert (await client.get("/casualties", headers=auth(role))).status_code == 403
+    r = await client.post(f"/casualties/{cid}/corrections", json=KILLED, headers=auth(role))
+    assert r.status_code == 403
+
+
+async def test_a_correction_outside_the_scope_reads_as_unknown_and_appends_nothing(
+    client: httpx.AsyncClient, auth: Token, pool: asyncpg.Pool
+) -> None:
+    cid = await record(client, auth("caseworker", **RECORDER))
+    url = f"/casualties/{cid}/corrections"
+    for headers in (auth("caseworker", **KHUJAND_CW), auth("supervisor", region="sughd")):
+        r = await client.post(url, json={**KILLED, "given_name": "X"}, headers=headers)
+        assert r.status_code == 404, r.text
+    r = await client.post(url, json=KILLED, headers=auth("auditor"))
+    assert r.status_code == 403
+    assert await casualty_events(pool, cid) == 1
+
+
+async def test_a_correction_is_an_event_that_the_record_and_the_list_then_show(
+    client: httpx.AsyncClient, auth: Token, pool: asyncpg.Pool
+) -> None:
+    cid = await record(client, auth("caseworker", **RECORDER))
+    supervisor = auth("supervisor", sub="sup-drs", region="drs")
+    corrected = {**KILLED, "given_name": "Рустами", "incident_district": "garm"}
+    corrected.pop("casualty_record_id")  # left out: cleared
+    r = await client.post(
+        f"/casualties/{cid}/corrections", json=corrected, headers={**supervisor, "If-Match": '"1"'}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json() == {"id": cid, "version": 2} and r.headers["ETag"] == '"2"'
+    assert "Рустами" not in r.text
+    rows = await pool.fetch('SELECT event_type, data FROM "case".event WHERE stream_id = $1', cid)
+    assert rows[-1]["event_type"] == "org.safepath.case.CasualtyCorrected.v1"
+    assert "Рустами".encode() not in str(rows[-1]["data"]).encode()  # sealed
+    view = (await client.get(f"/casualties/{cid}", headers=auth("caseworker", **RECORDER))).json()
+    assert view["identifying"]["given_name"] == "Рустами"
+    assert view["identifying"]["casualty_record_id"] is None
+    assert view["incident_district"] == "garm" and view["region"] == "drs"
+    assert view["caseworker"] == RECORDER["sub"]  # who recorded it stays
+    [item] = (await client.get("/casualties", headers=supervisor)).json()["items"]
+    assert item["incident_district"] == "garm" and item["version"] == 2
+    # Stale: 412, nothing appended.
+    stale = await client.post(
+        f"/casualties/{cid}/corrections", json=KILLED, headers={**supervisor, "If-Match": '"1"'}
+    )
+    assert stale.status_code == 412
+    assert await casualty_events(pool, cid) == 2
+
+
+async def test_a_correction_cannot_move_the_record_to_another_region(
+    client: httpx.AsyncClient, auth: Token, pool: asyncpg.Pool
+) -> None:
+    cid = await record(client, auth("caseworker", **RECORDER))
+    r = await client.post(
+        f"/casualties/{cid}/corrections",
+        json={**KILLED, "incident_district": "khujand"},
+        headers=auth("caseworker", **RECORDER),
+    )
+    assert r.status_code == 422
+    assert [e["path"] for e in r.json()["errors"]] == ["body.incident_district"]
+    assert "khujand" not in r.text and "Рустам" not in r.text
+    bad = await client.post(
+        f"/casualties/{cid}/corrections",
+        json={**KILLED, "incident_date": "2999-01-01"},
+        headers=auth("caseworker", **RECORDER),
+    )
+    assert bad.status_code == 422
+    assert await casualty_events(pool, cid) == 1
+
+
+async def test_an_erased_casualty_record_takes_no_correction(
+    client: httpx.AsyncClient, auth: Token, pool: asyncpg.Pool
+) -> None:
+    cid = await record(client, auth("caseworker", **RECORDER))
+    erase = {"reason_code": "survivor_request"}
+    assert (
+        await client.post(f"/casualties/{cid}/erase", json=erase, headers=auth("admin"))
+    ).status_code == 200
+    r = await client.post(
+        f"/casualties/{cid}/corrections", json=KILLED, headers=auth("caseworker", **RECORDER)
+    )
+    assert r.status_code == 409
+    [item] = (await client.get("/casualties", headers=auth("admin"))).json()["items"]
+    assert item["identity_erased"] is True
+    assert await casualty_events(pool, cid) == 2
+
+
+async def test_the_casualty_list_pages_with_a_cursor(
+    client: httpx.AsyncClient, auth: Token
+) -> None:
+    made = [await record(client, auth("caseworker", **RECORDER)) for _ in range(3)]
+    seen, cursor = [], None
+    while True:
+        params: dict[str, Any] = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = (await client.get("/casualties", params=params, headers=auth("admin"))).json()
+        seen += [i["id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == sorted(made, reverse=True)
+    r = await client.get("/casualties", params={"cursor": "%%%"}, headers=auth("admin"))
+    assert r.status_code == 422 and [e["path"] for e in r.json()["errors"]] == ["query.cursor"]

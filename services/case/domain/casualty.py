@@ -1,6 +1,7 @@
 """Casualty records: a person killed by a mine or explosive ordnance, who has no survivor
-case (stream ``casualty-<uuid>``). Recorded once, erased at most once; family in survivor
-cases link to it (``LinkCasualty``, decided on the case in ``domain/person.py``)."""
+case (stream ``casualty-<uuid>``). Recorded once, corrected any number of times until its
+identity is erased, erased at most once; family in survivor cases link to it
+(``LinkCasualty``, decided on the case in ``domain/person.py``)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from services.case.domain.errors import (
     CaseNotFound,
     CorruptStream,
     IdentityErasedError,
+    InvalidTransition,
 )
 from shared.events.base import Event, Sealed
 from shared.events.case import ErasureReason, IdentityErased, Office, Subject
 from shared.events.case_facts import DeviceType, District, IncidentActivity, Year
-from shared.events.case_person import CasualtyRecorded
+from shared.events.case_person import CasualtyCorrected, CasualtyRecorded
 from shared.events.vocabulary import AgeBand, Region, Sex
 
 
@@ -37,6 +39,23 @@ class RecordCasualty(BaseModel):
     caseworker: Subject
 
 
+class CorrectCasualty(BaseModel):
+    """The record as it should stand (the app layer sealed the details). The region is
+    the record's scope: the corrected district must lie in it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    identifying: Sealed
+    sex: Sex
+    age_band: AgeBand
+    region: Region  # of the corrected incident district
+    incident_district: District
+    incident_year: Year | None = None
+    device_type: DeviceType = "unknown"
+    activity: IncidentActivity = "unknown"
+    corrected_by: Subject
+
+
 class EraseCasualty(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -52,14 +71,26 @@ class Casualty:
     office: str | None
     caseworker: str
     identity_erased: bool = False
+    corrections: int = 0
 
 
-def decide_casualty(state: Casualty | None, command: RecordCasualty | EraseCasualty) -> list[Event]:
+CasualtyCommand = RecordCasualty | CorrectCasualty | EraseCasualty
+
+
+def decide_casualty(state: Casualty | None, command: CasualtyCommand) -> list[Event]:
     match command:
         case RecordCasualty():
             if state is not None:
                 raise CaseAlreadyExists()
             return [CasualtyRecorded(**command.model_dump())]
+        case CorrectCasualty():
+            if state is None:
+                raise CaseNotFound()
+            if state.identity_erased:
+                raise IdentityErasedError("correct")
+            if command.region != state.region:
+                raise InvalidTransition("a casualty record stays in its region")
+            return [CasualtyCorrected(**command.model_dump(exclude={"region"}))]
         case EraseCasualty():
             if state is None:
                 raise CaseNotFound()
@@ -75,6 +106,8 @@ def fold_casualty(events: Iterable[Event]) -> Casualty | None:
             if state is not None:
                 raise CorruptStream("CasualtyRecorded twice")
             state = Casualty(event.region, event.office, event.caseworker)
+        elif isinstance(event, CasualtyCorrected) and state is not None:
+            state = replace(state, corrections=state.corrections + 1)
         elif isinstance(event, IdentityErased) and state is not None:
             state = replace(state, identity_erased=True)
     return state

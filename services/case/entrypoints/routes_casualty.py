@@ -12,47 +12,53 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.case.app.casualties import CasualtyList
 from services.case.app.handling import CaseNotVisible, OutOfScope, actor_of
 from services.case.app.policy import READ_ROLES, WRITE_ROLES, in_scope, sees_identifying
+from services.case.app.projection import BadCursor, decode_cursor, encode_cursor
 from services.case.app.reading import access_stream
 from services.case.app.sealing import years_between
 from services.case.app.statistics.model import project as project_statistics
 from services.case.domain import Case
 from services.case.domain.casualty import (
     Casualty,
+    CorrectCasualty,
     EraseCasualty,
     RecordCasualty,
     decide_casualty,
     fold_casualty,
 )
 from services.case.domain.commands import CaseCommand
+from services.case.domain.errors import IdentityErasedError
 from services.case.domain.person import LinkCasualty
 from services.case.entrypoints.change import Change, doc
 from services.case.entrypoints.deps import CaseService, Service
 from services.case.entrypoints.routes_cases import _office_for
 from services.case.entrypoints.schemas import CaseWritten
 from services.case.entrypoints.schemas_facts import PastDate
-from services.case.entrypoints.writes import IdempotencyKey
+from services.case.entrypoints.writes import IdempotencyKey, IfMatch
 from shared.auth import CurrentPrincipal, Principal, require_roles
-from shared.commands import load
+from shared.commands import StaleVersion, load
 from shared.crypto import case_aad, open_sealed, seal
 from shared.events.case import CaseAccessed, ErasureReason, Office
 from shared.events.case_facts import DeviceType, District, IncidentActivity
 from shared.events.case_person import (
     CASUALTY_PREFIX,
+    CasualtyCorrected,
     CasualtyDetails,
     CasualtyId,
     CasualtyRecorded,
     FamilyRelation,
 )
-from shared.events.vocabulary import Sex, age_band, region_of
+from shared.events.vocabulary import AgeBand, Region, Sex, age_band, region_of
 from shared.eventstore import ConcurrencyError, NewEvent
+from shared.http_writes import etag, expected_version
 from shared.ids import uuid7
-from shared.problems import not_found, problem_responses
+from shared.problems import ProblemFieldError, not_found, problem_responses, unprocessable
 
 router = APIRouter(tags=["person"])
 CasualtyPath = Annotated[str, Path(pattern=CasualtyId.__metadata__[0].pattern)]
@@ -145,6 +151,7 @@ async def post_casualty(
         new = [NewEvent(e, actor, correlation, occurred_at=now) for e in events]
         stored = await svc.store.append(stream, 0, new, conn=conn)
         await project_statistics(conn, stored)  # a person killed: the casualty statistics
+        await CasualtyList(svc.store.schema).project(conn, stored)
         version = stored[-1].stream_version
         return (
             201,
@@ -167,9 +174,18 @@ async def get_casualty(
     loaded = await load(svc.store, casualty_id, fold_casualty)
     if not _visible(principal, loaded.state):
         raise not_found("No such casualty record.")
-    event = svc.store.load(loaded.events[0])  # CasualtyRecorded opens the stream
-    assert isinstance(event, CasualtyRecorded)  # fold_casualty found one
-    clear = event.model_dump(mode="json", exclude={"identifying"})
+    # The record as it now stands: CasualtyRecorded, or the last CasualtyCorrected.
+    events = [svc.store.load(e) for e in loaded.events]
+    first = events[0]
+    assert isinstance(first, CasualtyRecorded)  # fold_casualty found one
+    event: CasualtyRecorded | CasualtyCorrected = first
+    for e in events:
+        if isinstance(e, CasualtyCorrected):
+            event = e
+    clear = {
+        **first.model_dump(mode="json", exclude={"identifying"}),
+        **event.model_dump(mode="json", exclude={"identifying", "corrected_by"}),
+    }
     identifying = None
     key = await svc.writes.keys.get(casualty_id) if sees_identifying(principal) else None
     if key is not None:
@@ -199,6 +215,133 @@ async def _record_read(
         except ConcurrencyError:
             continue
     raise ConcurrencyError(stream, 0, await svc.store.stream_version(stream))
+
+
+class CasualtySummary(BaseModel):
+    """A casualty record in a list: clear facts and scope, nothing identifying."""
+
+    id: str
+    region: Region
+    office: str | None
+    sex: Sex
+    age_band: AgeBand
+    incident_district: District
+    incident_year: int | None
+    device_type: DeviceType
+    activity: IncidentActivity
+    recorded_at: datetime
+    updated_at: datetime
+    version: int
+    identity_erased: bool
+
+
+class CasualtyPage(BaseModel):
+    items: list[CasualtySummary]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+
+@router.get(
+    "/casualties",
+    response_model=CasualtyPage,
+    summary="Casualty records in your scope, newest first (clear facts only)",
+    dependencies=[Depends(require_roles(*READ_ROLES))],
+    responses=problem_responses(401, 403, 422),
+)
+async def list_casualties(
+    principal: CurrentPrincipal,
+    svc: Service,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=100, description="From `next_cursor`.")] = None,
+) -> CasualtyPage:
+    try:
+        after = CASUALTY_PREFIX + decode_cursor(cursor) if cursor is not None else None
+    except BadCursor as e:
+        where = ProblemFieldError(path="query.cursor", message=str(e), type="cursor")
+        raise unprocessable(str(e), [where]) from None
+    rows, last = await CasualtyList(svc.store.schema).page(svc.pool, principal, limit, after)
+    items = [
+        CasualtySummary(id=r["casualty_id"], **{k: v for k, v in r.items() if k in _SHOWN})
+        for r in rows
+    ]
+    next_cursor = encode_cursor(last.removeprefix(CASUALTY_PREFIX)) if last else None
+    return CasualtyPage(items=items, next_cursor=next_cursor)
+
+
+_SHOWN = set(CasualtySummary.model_fields) - {"id"}
+
+
+class CasualtyCorrectionIn(CasualtyIn):
+    """The record as it should stand: every field again (what is left out is cleared).
+    The office that recorded it is not corrected here."""
+
+    office: None = Field(default=None, exclude=True)
+
+
+@router.post(
+    "/casualties/{casualty_id}/corrections",
+    response_model=CasualtyWritten,
+    summary="Correct a casualty record (the whole record again; stays in its region)",
+    dependencies=[Depends(require_roles(*WRITE_ROLES))],
+    responses=problem_responses(401, 403, 404, 409, 412, 422),
+)
+async def correct_casualty(
+    request: Request,
+    casualty_id: CasualtyPath,
+    body: CasualtyCorrectionIn,
+    principal: CurrentPrincipal,
+    svc: Service,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    expected = expected_version(if_match)
+    region = region_of(body.incident_district)
+
+    async def authorize(conn: asyncpg.Connection) -> None:
+        loaded = await load(svc.store, casualty_id, fold_casualty, conn=conn)
+        if not _visible(principal, loaded.state):
+            raise CaseNotVisible()
+
+    async def work(conn: asyncpg.Connection) -> tuple[int, BaseModel, dict[str, str]]:
+        loaded = await load(svc.store, casualty_id, fold_casualty, conn=conn)
+        state = loaded.state
+        if state is None or not _visible(principal, state):
+            raise CaseNotVisible()
+        if expected is not None and expected != loaded.version:
+            raise StaleVersion(loaded.version)
+        if region != state.region:  # never echo the district: it is a field path only
+            where = ProblemFieldError(
+                path="body.incident_district",
+                message="must be a district of the record's region",
+                type="region",
+            )
+            raise unprocessable("A casualty record stays in its region.", [where])
+        key = await svc.writes.keys.get(casualty_id, conn)
+        if key is None:
+            raise IdentityErasedError("correct")
+        now = svc.clock()
+        sealed = seal(
+            key, casualty_id, body.details().model_dump(mode="json"), case_aad(casualty_id)
+        )
+        command = CorrectCasualty(
+            identifying=sealed,
+            sex=body.sex,
+            age_band=body.band(now.date()),
+            region=state.region,
+            incident_district=body.incident_district,
+            incident_year=body.incident_date.year if body.incident_date else None,
+            device_type=body.device_type,
+            activity=body.activity,
+            corrected_by=principal.sub,
+        )
+        events = decide_casualty(state, command)
+        actor, correlation = actor_of(principal), request.state.correlation_id
+        new = [NewEvent(e, actor, correlation, occurred_at=now) for e in events]
+        stored = await svc.store.append(casualty_id, loaded.version, new, conn=conn)
+        await CasualtyList(svc.store.schema).project(conn, stored)
+        version = stored[-1].stream_version
+        return 200, CasualtyWritten(id=casualty_id, version=version), {"ETag": etag(version)}
+
+    return await svc.http.run(request, principal, idempotency_key, body, work, authorize=authorize)
 
 
 class EraseCasualtyIn(BaseModel):
@@ -233,6 +376,7 @@ async def erase_casualty(
         new = [NewEvent(e, actor, correlation, occurred_at=now) for e in events]
         stored = await svc.store.append(casualty_id, loaded.version, new, conn=conn)
         await svc.writes.keys.erase(casualty_id, conn)  # same transaction: both or neither
+        await CasualtyList(svc.store.schema).project(conn, stored)
         return 200, CasualtyWritten(id=casualty_id, version=stored[-1].stream_version), {}
 
     return await svc.http.run(request, principal, idempotency_key, body, work)
