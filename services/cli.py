@@ -616,6 +616,45 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _person_index_rebuild(operator: str) -> str:
+    from datetime import UTC, datetime
+
+    import asyncpg
+
+    from services.case.app.duplicates import PersonIndex, index_key_from
+    from services.case.app.person_index_rebuild import rebuild_person_index
+    from shared.auth import Principal
+    from shared.crypto import PgKeyStore, master_key_from_setting
+    from shared.eventstore import EventStore
+    from shared.ids import uuid7
+
+    settings = Settings()
+    if not settings.database_url:
+        raise SystemExit("SAFEPATH_DATABASE_URL must be set")
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    try:
+        store = EventStore(pool, "case")
+        keys = PgKeyStore(pool, store.schema, master_key_from_setting(settings.master_key))
+        index = PersonIndex(store.schema, index_key_from(settings))
+        done = await rebuild_person_index(
+            store,
+            keys,
+            index,
+            Principal(sub=operator, role="admin"),
+            lambda: datetime.now(UTC),
+            str(uuid7()),
+        )
+    finally:
+        await pool.close()
+    return f"indexed {done.cases} cases, passed over {done.passed_over}, {done.pairs_found} matches"
+
+
+def cmd_person_index_rebuild(args: argparse.Namespace) -> int:
+    """Rebuild the blind person index from the sealed profiles (each read recorded)."""
+    print(asyncio.run(_person_index_rebuild(args.operator)))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from services.demo import DemoFailed, endpoints_from_settings, run_demo, settings_token_maker
 
@@ -690,6 +729,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--projection", required=True)
     r.add_argument("--fresh", action="store_true", help="start over instead of resuming")
     r.set_defaults(fn=cmd_replay)
+    pi = sub.add_parser("person-index", help="the case service's blind person index")
+    pisub = pi.add_subparsers(dest="person_index_command", required=True)
+    pr = pisub.add_parser(
+        "rebuild",
+        help="re-derive every case's person keys from its sealed profile (an admin act:"
+        " each case read is recorded under --operator; run in a maintenance window)",
+    )
+    pr.add_argument("--operator", required=True, help="your subject, recorded on each read")
+    pr.set_defaults(fn=cmd_person_index_rebuild)
     rp = sub.add_parser(
         "report", help="write a statistics report for a period to a file (.csv, .xlsx, .json)"
     )
