@@ -252,3 +252,17 @@ async def withdraw_form(request: Request, case_id: UUID, consent_id: UUID) -> Re
 @router.post("/cases/{case_id}/consents/{consent_id}/withdraw")
 async def withdraw(request: Request, case_id: UUID, consent_id: UUID) -> Response:
     return await _submit(request, ACTIONS["withdraw"], case_id, consent_id)
+
+
+@router.post("/cases/{case_id}/referrals/{referral_id}/confirm-outcome")
+async def confirm_outcome(request: Request, case_id: UUID, referral_id: UUID) -> Response:
+    """The caseworker confirms the provider's outcome: the referral loop is closed (the
+    referral service checks the case is in the person's scope)."""
+    _session, _principal, token = signed_in(request, *WRITERS)
+    form = await checked_form(request)
+    apis: Apis = request.app.state.apis
+    await apis.call(
+        token, "referral", "POST", f"/referrals/{referral_id}/outcome/confirm",
+        idempotency_key=form_key(form),
+    )  # fmt: skip
+    return redirect(f"/cases/{case_id}", done="outcome_confirmed")

@@ -1,5 +1,6 @@
 """The provider's inbox: the referrals routed to this provider, with the minimum data the
-referral service gives a provider; accept or decline with a reason, start, complete.
+referral service gives a provider; accept or decline with a reason, start, complete, or
+record the service's outcome (which completes it).
 
 Which referrals a provider sees is the referral service's decision: the inbox asks for
 the provider id in the person's own token and nothing else, and an answer to a referral
@@ -30,6 +31,15 @@ DECLINE_REASONS = (
     "other",
 )
 ACTIONS = ("accept", "start", "complete")
+OUTCOMES = ("delivered", "partly_delivered", "not_delivered")
+OUTCOME_REASONS = (
+    "person_did_not_attend",
+    "person_declined",
+    "person_moved",
+    "service_unavailable",
+    "referred_elsewhere",
+    "other",
+)
 URGENCY_ORDER = {"emergency": 0, "urgent": 1, "routine": 2}
 
 
@@ -51,6 +61,8 @@ async def inbox(request: Request) -> Response:
         rows=current,
         withdrawn=len(withdrawn),
         reasons=DECLINE_REASONS,
+        outcomes=OUTCOMES,
+        outcome_reasons=OUTCOME_REASONS,
         done=request.query_params.get("done", ""),
     )
 
@@ -65,6 +77,17 @@ async def answer(request: Request, referral_id: UUID, action: str) -> Response:
         await apis.call(
             token, "referral", "POST", f"{path}/{action}", idempotency_key=form_key(form)
         )
+    elif action == "outcome":  # delivered, partly or not (then with a reason): completes it
+        outcome = {k: v for k in ("outcome", "reason_code") if (v := text(form, k)) is not None}
+        try:
+            await apis.call(
+                token, "referral", "POST", f"{path}/outcome", json=outcome,
+                idempotency_key=form_key(form),
+            )  # fmt: skip
+        except ApiProblem as p:
+            if p.status != 422:
+                raise
+            return redirect("/inbox", done="outcome_incomplete")
     elif action == "decline":
         body = {"reason_code": text(form, "reason_code")}
         try:

@@ -134,6 +134,19 @@ def labels(_: Gettext) -> Labels:
             "no_other_option": _("There is no other option"),
             "other": _("Other"),
         },
+        "outcome": {
+            "delivered": _("Delivered"),
+            "partly_delivered": _("Partly delivered"),
+            "not_delivered": _("Not delivered"),
+        },
+        "outcome_reason": {
+            "person_did_not_attend": _("The person did not come"),
+            "person_declined": _("The person declined"),
+            "person_moved": _("The person moved away"),
+            "service_unavailable": _("Service unavailable"),
+            "referred_elsewhere": _("Referred elsewhere"),
+            "other": _("Other"),
+        },
         "relation": {
             "parent": _("Parent"),
             "child": _("Child"),

@@ -147,7 +147,21 @@ def test_caseworker_shelter_and_auditor(
     expect(page.locator("text=" + GIVEN)).to_be_visible()
     expect(page.locator("text=has been recorded")).to_be_visible()
     page.screenshot(path=str(shots / "en-handover.png"))
+    # The service was given: the shelter records the outcome, the caseworker confirms it.
+    page.click("text=Back to the inbox")
+    card = page.locator("section.card").filter(has_text="Shelter")
+    card.locator("select[name=outcome]").select_option("delivered")
+    card.locator("form[action$='/outcome'] button").click()
+    expect(page.locator("[role=status]").first).to_contain_text("The outcome was recorded")
     sh.close()
+    cw = browser.new_context(locale="en-GB", viewport={"width": 1100, "height": 900})
+    page = cw.new_page()
+    sign_in(page, web, "caseworker", "amina", **KHUJAND)
+    page.goto(f"{web.url}/cases/{case_id}")
+    expect(page.locator("text=Delivered")).to_be_visible()
+    page.click("text=Confirm the outcome")
+    expect(page.locator("[role=status]").first).to_contain_text("The outcome is confirmed")
+    cw.close()
 
     # The auditor: the whole history, who looked, and a verified chain.
     au = browser.new_context(locale="en-GB", viewport={"width": 1100, "height": 900})
@@ -158,7 +172,14 @@ def test_caseworker_shelter_and_auditor(
     expect(page.locator("h1")).to_contain_text("Case history")
     expect(page.locator("p[role=status]")).to_contain_text("Verified")
     history = page.content()
-    for event in ("CaseOpened", "ConsentGiven", "ReferralRequested", "ReferralAccepted"):
+    for event in (
+        "CaseOpened",
+        "ConsentGiven",
+        "ReferralRequested",
+        "ReferralAccepted",
+        "ServiceOutcomeRecorded",
+        "OutcomeConfirmed",
+    ):
         assert event in history, event
     expect(page.locator("#reads-heading + ul")).to_contain_text("amina")
     assert GIVEN not in history
