@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -30,6 +31,7 @@ from tests.integration.case.statistics_world import (
     write_world,
 )
 
+STATISTICS_DOC = (Path(__file__).resolve().parents[3] / "docs" / "statistics.md").read_text()
 DEFAULTS = {
     "sex": "unknown", "age_band": "unknown", "disability": "unknown", "district": "unknown",
     "identification": "none", "nationality_group": "unknown", "status": "open",
@@ -284,6 +286,34 @@ async def test_replay_rebuilds_the_same_statistics(pool: asyncpg.Pool) -> None:
                            finish=statistics.finish)  # fmt: skip
     await rebuild(store, per_event, batch=50, fresh=True)
     assert await _tables(pool) == live
+
+
+async def test_the_operators_statement_fills_the_provider_kinds_a_replay_keeps(
+    pool: asyncpg.Pool,
+) -> None:
+    """docs/statistics.md, "Provider kinds": the statement given there, verbatim."""
+    from services.case.app.statistics.model import PROVIDER_KINDS_FROM_REFERRAL_SCHEMA as FILL
+    from shared.envelope import Actor
+    from shared.events.referral import ProviderRegistered, ProviderUpdated
+    from shared.eventstore import NewEvent
+    from tests.unit.referral.builders import provider
+
+    assert FILL in STATISTICS_DOC
+    admin = Actor(sub="admin-1", role="admin")
+    events = [
+        ProviderRegistered(provider=provider("a", org_type="ngo")),
+        ProviderRegistered(provider=provider("b", org_type="government")),
+        ProviderUpdated(provider=provider("a", org_type="international")),
+    ]
+    await EventStore(pool, "referral").append(
+        "directory", 0, [NewEvent(e, admin, "t") for e in events]
+    )
+    await pool.execute('INSERT INTO "case".stat_provider VALUES ($1, $2, $3)', "b", "ngo", 9)
+    await pool.execute(FILL)
+    await pool.execute(FILL)  # once more: nothing changes
+    rows = await pool.fetch('SELECT * FROM "case".stat_provider ORDER BY 1')
+    # a: its last entry; b: a newer row (as the consumer would keep it) is left alone
+    assert [tuple(r) for r in rows] == [("a", "international", 3), ("b", "ngo", 9)]
 
 
 async def test_safepath_report_writes_a_file_for_a_period(

@@ -284,6 +284,22 @@ async def record_received(conn: asyncpg.Connection, env: Envelope) -> None:
     await _add_facts(conn, received_facts(env.id, env.event_name, env.time, env.data))
 
 
+# An operator's statement, never run by the service (docs/statistics.md, "Provider kinds"):
+# ``stat_provider`` filled from the referral service's directory stream, when both schemas
+# are in one database. It keeps the newer version of a row, as ``record_received`` does.
+PROVIDER_KINDS_FROM_REFERRAL_SCHEMA = """INSERT INTO "case".stat_provider AS p
+    (provider_id, org_type, version)
+SELECT DISTINCT ON (data->'provider'->>'id')
+       data->'provider'->>'id', data->'provider'->>'org_type', stream_version
+FROM referral.event
+WHERE stream_id = 'directory'
+  AND split_part(event_type, '.', 4) IN ('ProviderRegistered', 'ProviderUpdated')
+ORDER BY data->'provider'->>'id', stream_version DESC
+ON CONFLICT (provider_id) DO UPDATE SET org_type = excluded.org_type,
+    version = excluded.version
+WHERE p.version < excluded.version"""
+
+
 # -- one row per need's referral ---------------------------------------------------------------
 
 # The order of a referral's facts at one instant (ties broken by the kind's name).
