@@ -28,18 +28,22 @@ ACTIONS = {"pending": ("link", "dismiss"), "linked": ("unlink",), "dismissed": (
 
 
 @router.get("/duplicates")
-async def duplicates(request: Request, status: str = "pending") -> Response:
+async def duplicates(
+    request: Request, status: str = "pending", cursor: str | None = None
+) -> Response:
     _, _principal, token = signed_in(request, *SUPERVISING)
     status = status if status in STATUSES else "pending"
     apis: Apis = request.app.state.apis
-    page: dict[str, Any] = await apis.call(
-        token, "case", "GET", "/duplicates", params={"status": status, "limit": 100}
-    )
+    params: dict[str, Any] = {"status": status, "limit": 50}
+    if cursor:  # the API's own cursor, passed back as it gave it (it refuses a forged one)
+        params["cursor"] = cursor[:200]
+    page: dict[str, Any] = await apis.call(token, "case", "GET", "/duplicates", params=params)
     pairs = sorted(page.get("items", []), key=lambda p: -float(p.get("score", 0)))
     return render(
         request,
         "duplicates.html",
         pairs=pairs,
+        next_cursor=page.get("next_cursor"),
         status=status,
         statuses=STATUSES,
         actions=ACTIONS,

@@ -134,3 +134,12 @@ def test_the_case_page_shows_linked_cases(client: TestClient, apis: FakeApis) ->
     assert page.status_code == 200
     assert "Linked cases" in page.text and f'href="/cases/{B}"' in page.text
     assert "Brother or sister" in page.text
+
+
+def test_more_pairs_follow_the_apis_cursor(client: TestClient, apis: FakeApis) -> None:
+    apis.routes[("GET", "/duplicates")] = {"items": [PAIR], "next_cursor": "c/1+2"}
+    sign_in(client, "supervisor", region="sughd")
+    page = client.get("/duplicates?status=linked")
+    assert 'href="/duplicates?status=linked&amp;cursor=c/1%2B2"' in page.text
+    client.get("/duplicates?status=linked&cursor=c/1%2B2")
+    assert apis.calls[-1].url.params["cursor"] == "c/1+2"
