@@ -107,6 +107,13 @@ REPORTS: dict[str, Report] = {
                 "casualty",
                 "victim",
             ),
+            Section(  # #35: assistive technology as delivered, not only as referred
+                "Mine/EO assistive devices, by device and whether fitted, repaired or replaced",
+                "assistive_devices",
+                "device",
+                "device_action",
+                MINE,
+            ),
         ),
         INDICATORS,
     ),
