@@ -3,6 +3,8 @@ and links from a relative's case (issue 14). Scope tests first."""
 
 from __future__ import annotations
 
+import io
+import logging
 from typing import Any
 
 import asyncpg
@@ -292,3 +294,31 @@ async def test_the_casualty_list_pages_with_a_cursor(
     assert seen == sorted(made, reverse=True)
     r = await client.get("/casualties", params={"cursor": "%%%"}, headers=auth("admin"))
     assert r.status_code == 422 and [e["path"] for e in r.json()["errors"]] == ["query.cursor"]
+
+
+async def test_casualty_lists_and_corrections_log_nothing_identifying(
+    client: httpx.AsyncClient, auth: Token
+) -> None:
+    root = logging.getLogger()
+    sink = io.StringIO()
+    handler = logging.StreamHandler(sink)
+    handler.setFormatter(root.handlers[0].formatter)
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        cid = await record(client, auth("caseworker", **RECORDER))
+        url = f"/casualties/{cid}/corrections"
+        fixed = {**KILLED, "family_name": "Назарзода"}
+        done = await client.post(url, json=fixed, headers=auth("caseworker", **RECORDER))
+        assert done.status_code == 200
+        bad = {**KILLED, "incident_district": "khujand"}
+        await client.post(url, json=bad, headers=auth("caseworker", **RECORDER))
+        await client.get("/casualties", headers=auth("admin"))
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    text = sink.getvalue()
+    assert '"route": "/casualties/{casualty_id}/corrections"' in text  # it did capture
+    for secret in (*SECRETS, "Назарзода"):
+        assert secret not in text

@@ -310,8 +310,13 @@ async def test_the_index_key_and_identity_keys_are_never_logged(
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
     try:
-        await two_offices(client, auth)
+        _, r = await two_offices(client, auth)
+        b = r.json()["id"]
         await client.get("/duplicates", headers=auth("supervisor"))
+        # A profile update that finds the pair, and a supervisor paging the queue.
+        await client.put(f"/cases/{b}/profile", json=profile(**LATIN, **GBAO), headers=cw_b(auth))
+        page = await client.get("/duplicates", params={"limit": 1}, headers=auth("supervisor"))
+        assert page.status_code == 200
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
