@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -14,6 +15,7 @@ import pytest
 from tests.integration.case.conftest import Token
 from tests.integration.case.stories import intake, open_case
 
+MIGRATIONS = Path(__file__).parents[2] / "services" / "case" / "migrations"
 KILLED = {
     "given_name": "Рустам",
     "family_name": "Назаров",
@@ -322,3 +324,22 @@ async def test_casualty_lists_and_corrections_log_nothing_identifying(
     assert '"route": "/casualties/{casualty_id}/corrections"' in text  # it did capture
     for secret in (*SECRETS, "Назарзода"):
         assert secret not in text
+
+
+async def test_the_migration_fills_the_list_from_records_already_stored(
+    client: httpx.AsyncClient, auth: Token, pool: asyncpg.Pool
+) -> None:
+    kept = await record(client, auth("caseworker", **RECORDER))
+    erased = await record(client, auth("caseworker", **RECORDER))
+    erase = {"reason_code": "survivor_request"}
+    r = await client.post(f"/casualties/{erased}/erase", json=erase, headers=auth("admin"))
+    assert r.status_code == 200
+    listed = (await client.get("/casualties", headers=auth("admin"))).json()["items"]
+    # An installation from before the list: the table is created and filled by 0009.
+    sql = (MIGRATIONS / "0009_casualty_summary.sql").read_text().format(schema='"case"')
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute('DROP TABLE "case".casualty_summary')
+        await conn.execute(sql)
+    again = (await client.get("/casualties", headers=auth("admin"))).json()["items"]
+    assert again == listed and [i["id"] for i in again] == sorted([kept, erased], reverse=True)
+    assert [i["identity_erased"] for i in again] == [i["id"] == erased for i in again]
