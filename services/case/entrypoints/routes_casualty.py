@@ -338,6 +338,7 @@ async def correct_casualty(
         new = [NewEvent(e, actor, correlation, occurred_at=now) for e in events]
         stored = await svc.store.append(casualty_id, loaded.version, new, conn=conn)
         await CasualtyList(svc.store.schema).project(conn, stored)
+        await project_statistics(conn, stored)  # the casualty statistics count it as corrected
         version = stored[-1].stream_version
         return 200, CasualtyWritten(id=casualty_id, version=version), {"ETag": etag(version)}
 

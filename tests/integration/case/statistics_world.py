@@ -29,6 +29,7 @@ from shared.events.case_facts import MineFacts
 from shared.events.case_person import (
     CASUALTY_PREFIX,
     AssistiveDeviceRecorded,
+    CasualtyCorrected,
     CasualtyLinked,
     CasualtyRecorded,
 )
@@ -304,7 +305,7 @@ async def write_world(pool: asyncpg.Pool, spec: list[dict[str, Any]]) -> World:
         if "mine_eo" in c["categories"] and c["opened_day"] % 3 == 0:
             record_id, (record_at, record) = await _record_killed(pool, store, c, at)
             world.killed.append((record_at, record))
-            if c["opened_day"] % 2 == 0:  # the case's person is family of the person killed
+            if c["opened_day"] % 9:  # most: the case's person is family of the person killed
                 t = at + timedelta(days=100)  # after every other event of the case
                 e = CasualtyLinked(casualty_id=record_id, relation="parent")
                 v = await _append(pool, store, case_id, v, e, t)
@@ -327,11 +328,20 @@ async def _record_killed(
         device_type="anti_personnel_mine", office=None, caseworker="cw-1",
     )  # fmt: skip
     record_id = f"{CASUALTY_PREFIX}{uuid.uuid4()}"
-    await _append(pool, store, record_id, 0, e, at)
+    v = await _append(pool, store, record_id, 0, e, at)
+    device = "anti_personnel_mine"
+    if c["opened_day"] % 4 in (0, 3):  # corrected (issue 14): counted as corrected
+        device, year = "unexploded_ordnance", year - 1
+        fixed = CasualtyCorrected(
+            identifying=sealed("a person killed"), sex="male", age_band="25-39",
+            incident_district=district, incident_year=year, device_type=device,
+            corrected_by="sup-1",
+        )  # fmt: skip
+        await _append(pool, store, record_id, v, fixed, at)
     return record_id, (at, {
         "region": c["region"], "district": district, "incident_district": district,
         "sex": "male", "age_band": "25-39", "casualty": "killed", "victim": "direct",
-        "device_type": "anti_personnel_mine", "incident_year": str(year),
+        "device_type": device, "incident_year": str(year),
         "categories": ["mine_eo"], "status": "casualty_record",
     })  # fmt: skip
 

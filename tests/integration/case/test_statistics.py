@@ -277,6 +277,9 @@ async def test_replay_rebuilds_the_same_statistics(pool: asyncpg.Pool) -> None:
     assert {r["kind"] for r in live["stat_fact"]} >= {"case_opened", "referral_requested", "routed"}
     assert any(r["valid_to"] for r in live["stat_case"])  # cases whose dimensions changed
     assert any(r["status"] == "casualty_record" for r in live["stat_case"])  # persons killed
+    assert any(r["status"] == "casualty_record" and r["version"] > 1 for r in live["stat_case"])
+    assert any(r["relative_killed"] != "none" for r in live["stat_case"])  # linked cases
+    assert {r["kind"] for r in live["stat_fact"]} >= {"assigned_by_hand", "assistive_device"}
     store = EventStore(pool, "case")
     statistics = PROJECTIONS["statistics"]
     for batch in (3, 7, 20_000):  # small batches split a case's events across batches

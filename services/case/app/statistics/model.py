@@ -122,6 +122,8 @@ def dimension_change(name: str, d: dict[str, Any]) -> dict[str, Any] | None:
             return {"status": "open"}
         case "CasualtyLinked":  # the last link made counts (a person is one indirect victim)
             return {"relative_killed": d["casualty_id"]}
+        case "CasualtyCorrected":  # a person killed: the record as it now stands (same region)
+            return _casualty_facts(d)
         case _:
             return None
 
@@ -129,20 +131,26 @@ def dimension_change(name: str, d: dict[str, Any]) -> dict[str, Any] | None:
 CASUALTY_RECORD = "casualty_record"  # the status of a person killed: no survivor case
 
 
+def _casualty_facts(d: dict[str, Any]) -> dict[str, Any]:
+    """The clear facts of a person killed (``CasualtyRecorded``, ``CasualtyCorrected``)."""
+    year = d.get("incident_year")
+    return {
+        "sex": d["sex"], "age_band": d["age_band"], "district": d["incident_district"],
+        "device_type": d.get("device_type") or "unknown",
+        "incident_year": "unknown" if year is None else str(year),
+        "incident_district": d["incident_district"],
+    }  # fmt: skip
+
+
 def casualty_row(stream_id: str, version: int, at: datetime, d: dict[str, Any]) -> dict[str, Any]:
     """A person killed (``CasualtyRecorded``, no survivor case) as a ``stat_case`` row that
     only the casualty statistics count."""
-    year = d.get("incident_year")
     return {
         "case_id": stream_id, "version": version, "valid_from": at, "valid_to": None,
         "opened_at": at, "status": CASUALTY_RECORD, "categories": ["mine_eo"],
-        "sex": d["sex"], "age_band": d["age_band"], "disability": "unknown",
-        "disability_kind": "unknown", "region": d["region"],
-        "district": d["incident_district"], "identification": "none",
-        "nationality_group": "unknown", "victim": "direct", "casualty": "killed",
-        "device_type": d.get("device_type") or "unknown",
-        "incident_year": "unknown" if year is None else str(year),
-        "incident_district": d["incident_district"], "relative_killed": "none",
+        "disability": "unknown", "disability_kind": "unknown", "region": d["region"],
+        "identification": "none", "nationality_group": "unknown", "victim": "direct",
+        "casualty": "killed", "relative_killed": "none", **_casualty_facts(d),
     }  # fmt: skip
 
 
@@ -382,7 +390,7 @@ _COUNTED = (
     "CaseOpened", "SurvivorProfileRecorded", "SurvivorProfileUpdated", "IdentificationRecorded",
     "CaseClosed", "CaseReopened", "ReferralRequested", "ReflectionPeriodStarted",
     "ReflectionPeriodExtended", "ReflectionPeriodEnded", "CasualtyRecorded", "CasualtyLinked",
-    "AssistiveDeviceRecorded",
+    "AssistiveDeviceRecorded", "CasualtyCorrected",
 )  # fmt: skip
 # Only what the fold reads of each counted event (trimmed by the database: the sealed blobs,
 # the consent and the rest of a request are a rebuild's largest reads and are never used).
@@ -394,6 +402,7 @@ _TRIMMED = """CASE split_part(event_type, '.', 4)
     WHEN 'ReferralRequested' THEN jsonb_build_object('referral_id', data->'referral_id',
         'needs', data->'needs', 'urgency', data->'urgency')
     WHEN 'CasualtyRecorded' THEN data - 'identifying'
+    WHEN 'CasualtyCorrected' THEN data - 'identifying'
     ELSE data END"""
 REBUILD_COLUMNS = f"""stream_id, stream_version, occurred_at, event_id::text, {_NAME} AS name,
     CASE WHEN event_type LIKE '{_CASE_TYPES}%' AND stream_id NOT LIKE 'access-%'
