@@ -170,6 +170,8 @@ class IdentifyingDetails(BaseModel):
     incident_date: date | None = None
     casualty_record_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     arrival_date: date | None = None
+    # The name of a language outside the list (``language: other``): free text, so sealed.
+    language_label: Annotated[str, StringConstraints(min_length=1, max_length=60)] | None = None
 
 
 class SurvivorProfile(BaseModel):
@@ -185,6 +187,7 @@ class SurvivorProfile(BaseModel):
     nationality: CountryCode | None = None
     citizenship_status: CitizenshipStatus = "unknown"
     language: Language
+    interpreter_needed: bool = False  # v3: routing says so in its reasons
     region: Region
     district: str | None = None
     categories: Categories
@@ -237,19 +240,20 @@ class CaseOpened(Event):
 
 @registry.register
 class SurvivorProfileRecorded(Event):
-    """v2: the profile carries the category facts (v1 events are upcast with none)."""
+    """v2: the profile carries the category facts (v1 events are upcast with none).
+    v3: and the ``interpreter_needed`` flag (v2 events are upcast with ``False``)."""
 
     service = "case"
-    version = 2
+    version = 3
     profile: SurvivorProfile
 
 
 @registry.register
 class SurvivorProfileUpdated(Event):
-    """The whole profile as it now stands (replaces the previous one). v2 as Recorded."""
+    """The whole profile as it now stands (replaces the previous one). v3 as Recorded."""
 
     service = "case"
-    version = 2
+    version = 3
     profile: SurvivorProfile
 
 
@@ -259,6 +263,13 @@ def _profile_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     """A v1 profile knew no category facts: it has none (its sealed blob opens as before)."""
     profile = {"trafficking": None, "mine_eo": None, "refugee_asylum": None, **data["profile"]}
     return {**data, "profile": profile}
+
+
+@registry.upcaster("case", "SurvivorProfileRecorded", 2)
+@registry.upcaster("case", "SurvivorProfileUpdated", 2)
+def _profile_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """A v2 profile had no interpreter flag: nobody had said one was needed."""
+    return {**data, "profile": {"interpreter_needed": False, **data["profile"]}}
 
 
 @registry.register
@@ -312,9 +323,12 @@ class ConsentWithdrawn(Event):
 
 @registry.register
 class ReferralRequested(Event):
-    """A request to route the case's needs to providers (consumed by the referral service)."""
+    """A request to route the case's needs to providers (consumed by the referral service).
+    v2: carries the profile's ``interpreter_needed`` flag (v1 events are upcast with ``False``).
+    """
 
     service = "case"
+    version = 2
     referral_id: UuidString
     needs: Needs
     urgency: Urgency
@@ -324,6 +338,7 @@ class ReferralRequested(Event):
     sex: Sex
     age_band: AgeBand
     language: Language
+    interpreter_needed: bool = False
     disability: bool
     consent: ConsentScope
     emergency_without_consent: bool
@@ -344,6 +359,12 @@ class ReferralRequested(Event):
         if self.district is not None and self.district not in DISTRICTS[self.region]:
             raise ValueError(f"district {self.district!r} is not in region {self.region!r}")
         return self
+
+
+@registry.upcaster("case", "ReferralRequested", 1)
+def _referral_requested_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """A v1 request came from a profile without the interpreter flag."""
+    return {"interpreter_needed": False, **data}
 
 
 @registry.register

@@ -217,11 +217,23 @@ class RoutingReasons(BaseModel):
     matched: list[Rule]  # rules the chosen provider met ([] when unroutable)
     proximity: Proximity | None  # how near the chosen provider is
     language_match: bool | None  # whether it speaks the person's language
+    # v2 of the routing events: the person asked for an interpreter, or the chosen provider
+    # does not speak their language (v1 reasons are upcast from ``language_match``).
+    interpreter_needed: bool
     consent_basis: ConsentBasis | None
     passed_over: list[RankedCandidate]  # suitable, but less near / no language match / later id
     excluded: list[ExcludedCandidate]  # candidates failing at least one rule
     not_offering: int  # providers serving none of the categories or not offering the service
     summary: str  # one plain-language sentence; ids and vocabulary values only
+
+    @model_validator(mode="before")
+    @classmethod
+    def _before_interpreters(cls, data: Any) -> Any:
+        """Reasons written before v2 (events, and projections that stored them as JSON)
+        needed an interpreter exactly when the chosen provider did not speak the language."""
+        if isinstance(data, dict) and "interpreter_needed" not in data:
+            return {**data, "interpreter_needed": data.get("language_match") is False}
+        return data
 
 
 # -- referral lifecycle events ---------------------------------------------------------------
@@ -262,6 +274,7 @@ class _RoutingAttempt(_ReferralEvent):
     sex: Sex
     age_band: AgeBand
     language: Language
+    interpreter_needed: bool = False  # v2: the person asked for an interpreter (profile flag)
     disability: bool
     consent: ConsentScope
     emergency_without_consent: bool
@@ -269,7 +282,11 @@ class _RoutingAttempt(_ReferralEvent):
 
 @registry.register
 class ReferralRouted(_RoutingAttempt):
-    """The referral was sent to ``provider_id``, who must answer by ``respond_by``."""
+    """The referral was sent to ``provider_id``, who must answer by ``respond_by``.
+    v2: the request's ``interpreter_needed`` flag, and the reasons say whether one is needed.
+    """
+
+    version = 2
 
     provider_id: str
     respond_by: AwareDatetime
@@ -277,9 +294,19 @@ class ReferralRouted(_RoutingAttempt):
 
 @registry.register
 class ReferralUnroutable(_RoutingAttempt):
-    """No provider is left for this need; the category's national coordinator takes over."""
+    """No provider is left for this need; the category's national coordinator takes over.
+    v2 as ``ReferralRouted``."""
 
+    version = 2
     coordinator_id: str
+
+
+@registry.upcaster("referral", "ReferralRouted", 1)
+@registry.upcaster("referral", "ReferralUnroutable", 1)
+def _routing_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 knew no interpreter flag: nobody had asked for one. (Its reasons gain theirs as
+    ``RoutingReasons`` reads them.)"""
+    return {"interpreter_needed": False, **data}
 
 
 @registry.register

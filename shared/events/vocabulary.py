@@ -38,7 +38,9 @@ Sex = Literal["female", "male", "other", "unknown"]
 # Age bands are what leaves the case service; exact birth dates never do.
 AgeBand = Literal["0-4", "5-11", "12-17", "18-24", "25-39", "40-59", "60+", "unknown"]
 
-Language = Literal["tg", "ru", "en", "other"]
+# The person's preferred language: Tajik, Russian, English, Uzbek, Kyrgyz, Dari/Farsi, Pashto
+# (issue 13; a widening, old events read), or ``other`` with a free label in the sealed details.
+Language = Literal["tg", "ru", "en", "uz", "ky", "fa", "ps", "other"]
 
 Region = Literal["dushanbe", "sughd", "khatlon", "gbao", "drs"]
 

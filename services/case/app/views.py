@@ -50,6 +50,7 @@ class IdentifyingView(View):
     incident_date: date | None = None
     casualty_record_id: str | None = None
     arrival_date: date | None = None
+    language_label: str | None = None
 
 
 class ProfileView(View):
@@ -60,6 +61,7 @@ class ProfileView(View):
     nationality: str | None
     citizenship_status: CitizenshipStatus
     language: Language
+    interpreter_needed: bool = False
     region: Region
     district: str | None
     categories: list[Category]

@@ -48,6 +48,7 @@ def request_referral(state: Case, command: RequestReferral, now: datetime) -> Re
         sex=profile.sex,
         age_band=profile.age_band,
         language=profile.language,
+        interpreter_needed=profile.interpreter_needed,
         disability=profile.disability,
         consent=NO_CONSENT if consent is None else consent.scope(),
         emergency_without_consent=without_consent,

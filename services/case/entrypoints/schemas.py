@@ -6,7 +6,15 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from services.case.entrypoints.examples import EXAMPLES
 from services.case.entrypoints.schemas_facts import FACT_FIELDS, MineIn, RefugeeIn, TraffickingIn
@@ -79,6 +87,11 @@ class ProfileIn(Body):
     nationality: CountryCode | None = None
     citizenship_status: CitizenshipStatus = "unknown"
     language: Language
+    # The language's name when ``language`` is ``other`` (sealed: it is free text).
+    language_label: Annotated[str, Field(min_length=1, max_length=60)] | None = Field(
+        None, validate_default=True
+    )
+    interpreter_needed: bool = False
     region: Region
     district: str | None = Field(None, max_length=40)
     categories: Categories
@@ -86,6 +99,14 @@ class ProfileIn(Body):
     trafficking: TraffickingIn | None = None
     mine_eo: MineIn | None = None
     refugee_asylum: RefugeeIn | None = None
+
+    @field_validator("language_label")
+    @classmethod
+    def _label_names_an_other_language(cls, label: str | None, info: ValidationInfo) -> str | None:
+        language = info.data.get("language")  # absent when it failed validation itself
+        if language is not None and (language == "other") != (label is not None):
+            raise ValueError("a language label is given exactly when the language is other")
+        return label
 
     @model_validator(mode="after")
     def _consistent(self) -> ProfileIn:

@@ -51,6 +51,7 @@ def open_referrals(request: ReferralRequested, case_id: str) -> list[OpenReferra
         age_band=request.age_band,
         language=request.language,
         disability=request.disability,
+        interpreter_needed=request.interpreter_needed,
     )
     return [
         OpenReferral(

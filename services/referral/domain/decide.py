@@ -41,6 +41,8 @@ from services.referral.domain.routing import (
     consent_basis,
     coordinator_for,
     failed_rules,
+    interpreter_needed,
+    interpreter_phrase,
     proximity,
     route,
 )
@@ -258,6 +260,7 @@ def _route_attempt(
         "sex": facts.sex,
         "age_band": facts.age_band,
         "language": facts.language,
+        "interpreter_needed": facts.interpreter_needed,
         "disability": facts.disability,
         "consent": consent,
         "emergency_without_consent": emergency_without_consent,
@@ -302,6 +305,7 @@ def _assign_by_hand(
         matched=[r for r in _ALL_RULES if r not in failed],
         proximity=near,
         language_match=speaks,
+        interpreter_needed=interpreter_needed(state.facts, speaks),
         consent_basis=basis,
         passed_over=[],
         excluded=[],
@@ -309,7 +313,7 @@ def _assign_by_hand(
         summary=(
             f"{provider.id} assigned by hand by the coordinator for {state.need}"
             f" ({command.reason_code}), outside the automatic rules; rules overridden:"
-            f" {overridden}"
+            f" {overridden}{interpreter_phrase(state.facts, speaks)}"
         ),
     )
     assigned = ReferralAssignedByHand(
@@ -334,6 +338,7 @@ def _assign_by_hand(
         sex=state.facts.sex,
         age_band=state.facts.age_band,
         language=state.facts.language,
+        interpreter_needed=state.facts.interpreter_needed,
         disability=state.facts.disability,
         consent=state.consent,
         emergency_without_consent=state.emergency_without_consent,

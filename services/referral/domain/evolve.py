@@ -96,6 +96,7 @@ def _attempted(state: Referral | None, event: ReferralRouted | ReferralUnroutabl
             age_band=event.age_band,
             language=event.language,
             disability=event.disability,
+            interpreter_needed=event.interpreter_needed,
         ),
         consent=event.consent,
         emergency_without_consent=event.emergency_without_consent,

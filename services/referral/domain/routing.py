@@ -57,6 +57,21 @@ class RoutingFacts:
     age_band: AgeBand
     language: Language
     disability: bool
+    interpreter_needed: bool = False  # the person asked for one (profile flag)
+
+
+def interpreter_needed(facts: RoutingFacts, language_match: bool | None) -> bool:
+    """Whether the provider needs an interpreter: asked for, or it does not speak the language."""
+    return facts.interpreter_needed or language_match is False
+
+
+def interpreter_phrase(facts: RoutingFacts, language_match: bool | None) -> str:
+    """The reasons' words on interpreting ("" when none is needed)."""
+    if facts.interpreter_needed:
+        return f"; interpreter needed ({facts.language}): the person asked for one"
+    if language_match is False:
+        return f"; interpreter needed: the provider does not speak {facts.language}"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -127,6 +142,7 @@ def route(
         matched=matched,
         proximity=chosen.proximity,
         language_match=chosen.language_match,
+        interpreter_needed=interpreter_needed(facts, chosen.language_match),
         consent_basis=basis,
         passed_over=[c for _, c, _ in suitable[1:]],
         excluded=excluded,
@@ -264,6 +280,7 @@ def _chosen_summary(
         f"{f' ({where})' if chosen.proximity != 'nationwide' else ''}, fits sex and age, "
         f"{language}, has capacity, {_CONSENT_PHRASE[basis]}; {others} other suitable, "
         f"{len(excluded)} excluded{_rule_counts(excluded)}, {not_offering} not offering it"
+        f"{interpreter_phrase(facts, chosen.language_match)}"
     )
 
 
@@ -278,11 +295,13 @@ def _unroutable_reasons(
         f"no provider can take {need}: {len(excluded)} candidates excluded"
         f"{_rule_counts(excluded)}, {not_offering} do not serve "
         f"{'/'.join(facts.categories)} with {need}; coordinator {coordinator or 'none'} alerted"
+        f"{interpreter_phrase(facts, None)}"
     )
     return RoutingReasons(
         matched=[],
         proximity=None,
         language_match=None,
+        interpreter_needed=interpreter_needed(facts, None),
         consent_basis=None,
         passed_over=[],
         excluded=excluded,

@@ -74,6 +74,7 @@ class ProviderReferral(BaseModel):
     sex: Sex
     age_band: AgeBand
     language: Language
+    interpreter_needed: bool = Field(description="The person asked for an interpreter.")
     disability: bool
     respond_by: AwareDatetime | None
     version: int
@@ -149,6 +150,7 @@ def provider_referral(row: Any, key: bytes) -> ProviderReferral:
         sex=row["sex"],
         age_band=row["age_band"],
         language=row["language"],
+        interpreter_needed=row["interpreter_needed"],
         disability=row["disability"],
         respond_by=row["respond_by"],
         version=row["version"],

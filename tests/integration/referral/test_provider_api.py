@@ -58,6 +58,7 @@ async def test_the_provider_sees_only_the_minimised_referral(
         "sex",
         "age_band",
         "language",
+        "interpreter_needed",
         "disability",
         "respond_by",
         "version",

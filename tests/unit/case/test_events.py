@@ -91,6 +91,7 @@ def test_referral_requested_has_exactly_the_contracted_fields() -> None:
         "sex",
         "age_band",
         "language",
+        "interpreter_needed",
         "disability",
         "consent",
         "emergency_without_consent",

@@ -58,7 +58,7 @@ def test_a_v1_profile_event_is_upcast_with_no_category_facts() -> None:
     event = registry.load("org.safepath.case.SurvivorProfileRecorded.v1", v1)
     assert isinstance(event, SurvivorProfileRecorded)
     assert event.profile.trafficking is None and event.profile.mine_eo is None
-    assert SurvivorProfileRecorded.type_name().endswith(".v2")
+    assert SurvivorProfileRecorded.type_name().endswith(".v3")
 
 
 def test_category_facts_travel_in_clear_and_survive_the_registry() -> None:
