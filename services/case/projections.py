@@ -6,11 +6,13 @@ what this service *received*; they are rebuilt by replaying those services' stre
 its consumers (delete the consumer's inbox rows and its durable consumer), not from the
 case store, so they are not listed here. ``statistics`` (docs/statistics.md) is rebuilt
 from the case store and, for its referral facts, from the received events the timeline
-recorded.
+recorded. ``reflection_period`` (the ends the reflection timer chases) is a fold of the
+case's own events, replayed through its live ``project_reflection``.
 """
 
 from __future__ import annotations
 
+from services.case.app import reflection
 from services.case.app.projection import REBUILD_COLUMNS, TABLE, project, rebuild_fold
 from services.case.app.statistics import model as stats
 from shared.projections import Projection, Rebuild
@@ -30,5 +32,10 @@ PROJECTIONS: dict[str, Projection] = {
         stats.project,
         Rebuild(stats.REBUILD_COLUMNS, stats.rebuild_fold),
         finish=stats.finish_rebuild,
+    ),
+    # The periods the reflection timer chases: few events, so replayed through the live
+    # upserts (tests/integration/case/test_reflection_period.py).
+    "reflection_period": Projection(
+        "reflection_period", (reflection.TABLE,), reflection.project_reflection
     ),
 }

@@ -11,6 +11,9 @@ import httpx
 from fastapi import FastAPI
 
 from services.case.app.reflection import chase_reflection_periods
+from services.case.projections import PROJECTIONS
+from shared.eventstore import EventStore
+from shared.projections import rebuild
 from shared.pseudonym import case_reference
 from shared.settings import Settings
 from tests.integration.case.conftest import Token
@@ -167,3 +170,27 @@ async def test_a_caseworker_finds_the_case_a_reminder_names_by_its_reference(
     assert (
         await client.get(f"/cases/by-reference/{reference}", headers=auth("provider"))
     ).status_code == 403
+
+
+async def test_safepath_replay_rebuilds_the_periods_the_timer_chases(
+    client: httpx.AsyncClient, auth: Token, pool: asyncpg.Pool
+) -> None:
+    cw = auth("caseworker")
+    extended, plain = await open_case(client, cw), await open_case(client, cw)
+    await open_case(client, cw)  # never presumed: no period
+    for case_id in (extended, plain):
+        r = await client.post(f"/cases/{case_id}/identification", json=PRESUMED, headers=cw)
+        assert r.status_code == 200, r.text
+    r = await client.post(
+        f"/cases/{extended}/reflection-period/extend",
+        json={"days": 14, "reason_code": "medical_treatment"},
+        headers=cw,
+    )
+    assert r.status_code == 200, r.text
+    query = 'SELECT * FROM "case".reflection_period ORDER BY case_id'
+    live = [dict(r) for r in await pool.fetch(query)]
+    assert len(live) == 2
+
+    await rebuild(EventStore(pool, "case"), PROJECTIONS["reflection_period"], fresh=True)
+
+    assert [dict(r) for r in await pool.fetch(query)] == live
