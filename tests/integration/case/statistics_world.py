@@ -54,6 +54,7 @@ PATHS: tuple[tuple[str, ...], ...] = (
     ("routed:p3", "escalated", "routed:p1", "accepted"),
     ("routed:p1", "accepted", "withdrawn"),
     ("assigned:p2", "routed:p2", "accepted", "service_started", "service_completed"),  # by hand
+    ("routed:p1", "accepted", "service_started", "outcome_recorded"),  # issue 13: completes it
 )
 NAMES = {
     "routed": "ReferralRouted",
@@ -65,6 +66,7 @@ NAMES = {
     "service_completed": "ServiceCompleted",
     "withdrawn": "ReferralWithdrawn",
     "assigned": "ReferralAssignedByHand",
+    "outcome_recorded": "ServiceOutcomeRecorded",
 }
 
 need_st = st.fixed_dictionaries(
@@ -262,11 +264,13 @@ async def write_world(pool: asyncpg.Pool, spec: list[dict[str, Any]]) -> World:
                     if kind == "routed":
                         data["provider_id"] = provider
                     elif kind in ("accepted", "declined", "escalated", "service_started",
-                                  "service_completed"):  # fmt: skip
+                                  "service_completed", "outcome_recorded"):  # fmt: skip
                         provider = _last_provider(facts)
                         data["provider_id"] = provider
                     if kind == "declined":
                         data["reason_code"] = "no_capacity"
+                    if kind == "outcome_recorded":
+                        data.update(outcome="partly_delivered", reason_code="person_moved")
                     if kind == "assigned":  # no lifecycle step: kept apart from the facts
                         data.update(provider_id=provider, reason_code="other",
                                     assigned_by="coordinator-1", overridden=[])  # fmt: skip

@@ -42,6 +42,7 @@ OUTCOME = {
     "requested": "requested", "routed": "awaiting_answer", "unroutable": "unroutable",
     "accepted": "accepted", "declined": "declined", "escalated": "escalated",
     "service_started": "in_service", "service_completed": "completed",
+    "outcome_recorded": "completed",
     "withdrawn": "withdrawn",
 }  # fmt: skip
 
@@ -106,6 +107,13 @@ def _passes(state: dict[str, Any], q: Question, at: datetime, extra: dict[str, s
         elif (extra[dim] if dim in extra else _dims(state, dim, at)[0]) != value:
             return False
     return True
+
+
+FACT_KINDS = {
+    "escalations": "escalated",
+    "services_completed": "service_completed",
+    "service_outcomes": "outcome_recorded",
+}
 
 
 def recount(world: World, q: Question) -> Counter[tuple[str, str]]:
@@ -173,13 +181,13 @@ def recount(world: World, q: Question) -> Counter[tuple[str, str]]:
                     if q.start <= at < q.end:
                         extra = {"need": need, "outcome": OUTCOME[last], "provider_type": ptype}
                         _count(out, case.as_of(until), q, at, extra)
-                elif q.measure in ("escalations", "services_completed"):
-                    kind = "escalated" if q.measure == "escalations" else "service_completed"
+                elif q.measure in FACT_KINDS:
                     for at, k, p in facts:
-                        if k == kind and q.start <= at < q.end:
+                        if k == FACT_KINDS[q.measure] and q.start <= at < q.end:
                             own = PROVIDER_TYPES.get(p, "unknown") if p else ptype
-                            _count(out, case.as_of(until), q, at,
-                                   {"need": need, "provider_type": own})  # fmt: skip
+                            extra = {"need": need, "provider_type": own, "outcome": OUTCOME[last],
+                                     "service_outcome": "partly_delivered"}  # fmt: skip
+                            _count(out, case.as_of(until), q, at, extra)
     return out
 
 
@@ -230,6 +238,8 @@ QUESTIONS = [
     ("casualties", "device_type", "incident_year", {}),  # a link reads its record's incident
     ("assignments_by_hand", "need", "provider_type", {}),
     ("assistive_devices", "device", "device_action", {}),
+    ("service_outcomes", "need", "service_outcome", {}),
+    ("service_outcomes", "outcome", None, {}),  # reads the referral's row
 ]
 
 

@@ -14,6 +14,7 @@ from datetime import date
 from typing import Literal, get_args
 
 from shared.events.case_person import AssistiveDevice, DeviceAction
+from shared.events.referral import ServiceOutcome
 from shared.events.vocabulary import AGE_BANDS, CATEGORIES, DISTRICTS, REGIONS, SERVICE_TYPES
 
 Dimension = Literal[
@@ -21,6 +22,7 @@ Dimension = Literal[
     "district", "identification", "nationality_group", "victim", "casualty", "device_type",
     "incident_year", "incident_district", "month", "quarter", "year", "need",
     "provider_type", "outcome", "decision", "stage", "device", "device_action",
+    "service_outcome",
 ]  # fmt: skip
 DIMENSIONS: tuple[str, ...] = get_args(Dimension)
 
@@ -28,7 +30,7 @@ MeasureName = Literal[
     "cases_opened", "cases_active", "cases_closed", "referrals", "escalations",
     "services_started", "services_completed", "time_to_first_answer", "time_to_service_start",
     "casualties", "identifications", "reflection_periods", "assignments_by_hand",
-    "assistive_devices",
+    "assistive_devices", "service_outcomes",
 ]  # fmt: skip
 
 CASE_DIMENSIONS = (
@@ -93,6 +95,7 @@ VALUES: dict[str, tuple[str, ...] | None] = {
     "stage": ("started", "extended", "ended"),
     "device": get_args(AssistiveDevice),
     "device_action": get_args(DeviceAction),
+    "service_outcome": get_args(ServiceOutcome),
     "outcome": (
         "requested",
         "awaiting_answer",
@@ -218,6 +221,16 @@ MEASURES: dict[str, Measure] = {
             " rules); provider_type is the kind of the provider chosen.",
             ("assigned_by_hand",),
             referral_dimensions=True,
+        ),
+        Measure(
+            "service_outcomes",
+            "referrals",
+            "fact",
+            "Service outcomes the providers recorded in the period (delivered, partly"
+            " delivered, not delivered), per need: an outcome completes the referral.",
+            ("outcome_recorded",),
+            referral_dimensions=True,
+            extra_dimensions=("service_outcome",),
         ),
         Measure(
             "assistive_devices",

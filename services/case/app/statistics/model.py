@@ -73,6 +73,8 @@ REFERRAL_FACTS = {
     # A coordinator's choice outside the automatic rules (issue 13): counted on its own; it
     # is no step of the referral's lifecycle (the ``ReferralRouted`` that follows is).
     "ReferralAssignedByHand": "assigned_by_hand",
+    # How the service ended, as the provider says (issue 13): it completes the referral.
+    "ServiceOutcomeRecorded": "outcome_recorded",
 }
 
 
@@ -269,6 +271,8 @@ def received_facts(
     if event_name == "ReferralRouted":
         attempt = data.get("attempt")
         detail = None if attempt is None else str(attempt)
+    elif event_name == "ServiceOutcomeRecorded":
+        detail = data.get("outcome")
     return [
         (event_id, case_id, kind, at, data.get("referral_id"), data.get("need"),
          data.get("provider_id"), detail)
@@ -313,7 +317,8 @@ WHERE p.version < excluded.version"""
 # The order of a referral's facts at one instant (ties broken by the kind's name).
 RANK = {
     "referral_requested": 0, "routed": 1, "unroutable": 1, "declined": 2, "escalated": 2,
-    "accepted": 3, "service_started": 4, "service_completed": 5, "withdrawn": 6,
+    "accepted": 3, "service_started": 4, "service_completed": 5, "outcome_recorded": 5,
+    "withdrawn": 6,
 }  # fmt: skip
 LIFECYCLE = ", ".join(f"'{k}'" for k in RANK)  # the facts a referral's row is folded from
 RANK_SQL = "CASE kind " + " ".join(f"WHEN '{k}' THEN {v}" for k, v in RANK.items()) + " END"
@@ -521,6 +526,7 @@ _REFOLD_RECEIVED = f"""INSERT INTO {FACT} (fact_id, case_id, kind, at, referral_
 } END,
            occurred_at, data->>'referral_id', data->>'need', data->>'provider_id',
            CASE WHEN {_RECEIVED_NAME} = 'ReferralRouted' THEN data->>'attempt'
+                WHEN {_RECEIVED_NAME} = 'ServiceOutcomeRecorded' THEN data->>'outcome'
                 ELSE coalesce(nullif(data->>'reason_code', ''), nullif(data->>'cause', ''))
            END
     FROM "case".case_timeline

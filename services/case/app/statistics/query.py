@@ -83,7 +83,8 @@ _OUTCOME = """CASE r.last_kind WHEN 'routed' THEN 'awaiting_answer'
     WHEN 'unroutable' THEN 'unroutable' WHEN 'accepted' THEN 'accepted'
     WHEN 'declined' THEN 'declined' WHEN 'escalated' THEN 'escalated'
     WHEN 'service_started' THEN 'in_service' WHEN 'service_completed' THEN 'completed'
-    WHEN 'withdrawn' THEN 'withdrawn' ELSE 'requested' END"""
+    WHEN 'outcome_recorded' THEN 'completed' WHEN 'withdrawn' THEN 'withdrawn'
+    ELSE 'requested' END"""
 
 
 def _expression(dimension: str) -> str:
@@ -105,6 +106,8 @@ def _expression(dimension: str) -> str:
         return "t.detail"
     if dimension == "stage":
         return "replace(t.kind, 'reflection_', '')"
+    if dimension == "service_outcome":
+        return "t.detail"
     if dimension in ("device", "device_action"):  # an assistive device fact: "device/action"
         return f"split_part(t.detail, '/', {1 if dimension == 'device' else 2})"
     if dimension in _LINKED:  # the profile's incident, else the relative killed's record
