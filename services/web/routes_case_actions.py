@@ -71,8 +71,8 @@ ACTIONS: dict[str, Action] = {
         Action(
             "transfer",
             "transfer",
+            # Only a request (issue 13 item 7): the case stays until the other side accepts.
             (Field("to_caseworker", "text"), Field("to_office", "text")),
-            back_to_list=True,
         ),
         Action(
             "withdraw",
@@ -91,7 +91,7 @@ def texts(_: Gettext) -> dict[str, Any]:
             "note": _("Add a note"),
             "close": _("Close the case"),
             "reopen": _("Reopen the case"),
-            "transfer": _("Transfer the case"),
+            "transfer": _("Request a transfer"),
             "withdraw": _("Withdraw a consent"),
         },
         "intro": {
@@ -104,8 +104,8 @@ def texts(_: Gettext) -> dict[str, Any]:
             "close": _("A closed case takes nothing new until it is reopened."),
             "reopen": _("Reopening lets the case take needs, consents and referrals again."),
             "transfer": _(
-                "Name the caseworker, the office, or both. After the transfer you may no"
-                " longer see the case."
+                "Name the caseworker, the office, or both. The case stays with you until the"
+                " receiving side accepts the request."
             ),
             "withdraw": _(
                 "From now on nothing more is shared under this consent, and referrals made"
@@ -128,7 +128,7 @@ def texts(_: Gettext) -> dict[str, Any]:
             "note": _("Add the note"),
             "close": _("Close the case"),
             "reopen": _("Reopen the case"),
-            "transfer": _("Transfer the case"),
+            "transfer": _("Request a transfer"),
             "withdraw": _("Withdraw the consent"),
         },
     }

@@ -11,6 +11,7 @@ from shared.events import (  # noqa: F401
     case_emergency,
     case_person,
     case_reflection,
+    case_transfer,
     notify,
     referral,
 )

@@ -437,17 +437,17 @@ def test_a_caseworker_records_the_cases_other_changes(
     page.click("form[action$='/reopen'] button[type=submit]")
     done("The case was reopened")
 
-    page.click("text=Transfer the case")
+    page.click("text=Request a transfer")
     page.fill("#f-to_caseworker", "farrukh")
     page.click("form[action$='/transfer'] button[type=submit]")
-    done("The case was transferred")
+    done("The transfer was requested")
     history = httpx.get(
         system.url("case") + case_url.replace(web.url, "") + "/history",
         headers=system.headers("auditor", "e2e-auditor"),
     )
     assert history.status_code == 200, history.text
     for kind in ("IdentificationRecorded", "CaseNoteAdded", "ConsentWithdrawn", "CaseClosed",
-                 "CaseReopened", "CaseTransferred"):  # fmt: skip
+                 "CaseReopened", "CaseTransferRequested"):  # fmt: skip
         assert kind in history.text, kind
     ctx.close()
 

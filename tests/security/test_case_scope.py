@@ -43,6 +43,11 @@ async def test_as_of_does_not_show_a_case_transferred_to_another_office(
         json={"to_office": NEW_OFFICE, "to_caseworker": "cw-dushanbe-1"},
         headers=auth("supervisor"),
     )
+    assert r.status_code == 202, r.text
+    # Until the receiving side accepts, the old office keeps the case.
+    assert (await client.get(url, headers=colleague)).status_code == 200
+    new = auth("caseworker", sub="cw-dushanbe-1", office=NEW_OFFICE)
+    r = await client.post(f"{url}/transfers/{r.json()['transfer_id']}/accept", headers=new)
     assert r.status_code == 200, r.text
 
     # The old office has lost the case, now and in the past alike.
@@ -50,12 +55,12 @@ async def test_as_of_does_not_show_a_case_transferred_to_another_office(
         assert_not_found(await client.get(url, headers=old))
         assert_not_found(await client.get(url, params={"as_of": before_transfer}, headers=old))
     # The new office reads the case as it was before it arrived there.
-    new = auth("caseworker", sub="cw-dushanbe-1", office=NEW_OFFICE)
     then = await client.get(url, params={"as_of": before_transfer}, headers=new)
     assert then.status_code == 200, then.text
     assert then.json()["office"] == OLD_OFFICE and GIVEN_NAME in then.text
     # Refused reads record nothing; the new caseworker's read is recorded.
-    assert await reads_by(client, auth, case_id) == ["cw-khujand-2", "cw-dushanbe-1"]
+    reads = ["cw-khujand-2", "cw-khujand-2", "cw-dushanbe-1"]
+    assert await reads_by(client, auth, case_id) == reads
 
 
 async def test_as_of_does_not_show_a_case_moved_to_another_region(

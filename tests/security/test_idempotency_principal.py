@@ -93,7 +93,10 @@ async def test_a_caseworker_whose_case_was_transferred_away_gets_no_replay(
         json={"to_caseworker": "cw-dushanbe-1", "to_office": "dushanbe-nrm"},
         headers=supervisor,
     )
-    assert moved.status_code == 200, moved.text
+    assert moved.status_code == 202, moved.text
+    dushanbe = token("caseworker", sub="cw-dushanbe-1", office="dushanbe-nrm", region="sughd")
+    accept = f"/cases/{case_id}/transfers/{moved.json()['transfer_id']}/accept"
+    assert (await client.post(accept, headers=dushanbe)).status_code == 200
     assert_not_found(await client.get(f"/cases/{case_id}", headers=khujand))
 
     retried = await client.post(f"/cases/{case_id}/notes", json=note, headers=keyed)

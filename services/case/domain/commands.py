@@ -15,6 +15,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from services.case.domain.emergency import BreakGlass
 from services.case.domain.person import PersonCommand
 from services.case.domain.reflection import DEFAULT_DAYS, ReflectionCommand
+from services.case.domain.transfer import TransferCommand
 from shared.events.base import Sealed
 from shared.events.case import (
     AccessedFields,
@@ -172,4 +173,5 @@ CaseCommand = (
     | PersonCommand  # devices, family links, duplicate decisions (domain/person.py)
     | ReflectionCommand  # the recovery and reflection period (domain/reflection.py)
     | BreakGlass  # emergency access from outside the case's scope (domain/emergency.py)
+    | TransferCommand  # a transfer the receiving side accepts (domain/transfer.py)
 )

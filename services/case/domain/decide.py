@@ -57,6 +57,13 @@ from services.case.domain.reflection import (
     with_identification,
 )
 from services.case.domain.state import Case
+from services.case.domain.transfer import (
+    AcceptTransfer,
+    CancelTransfer,
+    RefuseTransfer,
+    RequestTransfer,
+    decide_transfer,
+)
 from shared.events.base import Event
 from shared.events.case import (
     CaseAccessed,
@@ -82,6 +89,7 @@ _ALLOWED_WHEN_CLOSED = (
     RecordAccess,
     ChaseReflectionPeriod,  # ends a period still running (domain/reflection.py)
     BreakGlass,  # an emergency may concern a closed case too
+    CancelTransfer,  # a request still pending when the case closed can be withdrawn
     *PERSON_WHEN_CLOSED,
 )
 # After erasure nothing new is recorded about the person; the case can only be wound down.
@@ -117,6 +125,8 @@ def _decide_open(state: Case, command: CaseCommand, now: datetime) -> list[Event
         return decide_reflection(state, command, now)
     if isinstance(command, BreakGlass):
         return decide_emergency(state, command, now)
+    if isinstance(command, RequestTransfer | AcceptTransfer | RefuseTransfer | CancelTransfer):
+        return decide_transfer(state, command)
     match command:
         case RecordProfile():
             if state.profile is not None:

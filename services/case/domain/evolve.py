@@ -15,6 +15,7 @@ from services.case.domain.errors import CorruptStream
 from services.case.domain.person_evolve import evolve_person
 from services.case.domain.reflection import evolve_reflection
 from services.case.domain.state import Case, Consent, NoteIds, RequestedReferral
+from services.case.domain.transfer import evolve_transfer
 from shared.events.base import Event
 from shared.events.case import (
     CaseAccessed,
@@ -87,7 +88,7 @@ def evolve(state: Case | None, event: Event) -> Case:
         case CaseAccessed():
             return state  # a read changes nothing; the event is the audit record
         case _:
-            for other in (evolve_reflection, evolve_emergency):
+            for other in (evolve_reflection, evolve_emergency, evolve_transfer):
                 changed = other(state, event)
                 if changed is not None:
                     return changed

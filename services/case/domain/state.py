@@ -136,6 +136,15 @@ class RequestedReferral:
 
 
 @dataclass(frozen=True)
+class PendingTransfer:
+    """A transfer asked for and not yet answered (domain/transfer.py)."""
+
+    transfer_id: str
+    to_caseworker: str | None  # None: whoever of ``to_office`` accepts it
+    to_office: str | None  # None: the same office
+
+
+@dataclass(frozen=True)
 class Case:
     status: CaseStatus
     caseworker: str
@@ -163,6 +172,8 @@ class Case:
     reflection: ReflectionPeriod | None = None
     # Break the glass (domain/emergency.py): (who, until) of every emergency grant.
     emergency_grants: tuple[tuple[str, datetime], ...] = ()
+    # A transfer waiting for the receiving side's answer (domain/transfer.py).
+    pending_transfer: PendingTransfer | None = None
 
     @property
     def is_closed(self) -> bool:

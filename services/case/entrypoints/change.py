@@ -14,7 +14,7 @@ from fastapi import Depends, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from services.case.app.handling import BuildCommand, CaseNotVisible, Written, visible
+from services.case.app.handling import BuildCommand, CaseNotVisible, MayAct, Written, visible
 from services.case.app.loading import load_case
 from services.case.entrypoints.deps import CaseService, Service
 from services.case.entrypoints.schemas import CaseWritten
@@ -64,6 +64,7 @@ class CaseChange:
         model: type[CaseWritten] = CaseWritten,
         ids: dict[str, str] | None = None,
         after: After | None = None,
+        may_act: MayAct | None = None,
     ) -> JSONResponse:
         """Decide ``build(case, key, now)`` on the case and answer ``model`` with the new
         version as ``ETag`` (and ``ids``, e.g. a new note's id), once per key. ``after``
@@ -74,7 +75,12 @@ class CaseChange:
         async def authorize(conn: asyncpg.Connection) -> None:
             # Scope on the case as it stands now, before a stored response may be replayed.
             loaded = await load_case(svc.store, sid, conn=conn)
-            if not visible(principal, loaded.state):
+            # (Or the one act ``may_act`` allows: once it is done, e.g. a transfer accepted,
+            # the caller is in scope and may still get its stored answer.)
+            case = loaded.state
+            if case is None:
+                raise CaseNotVisible()
+            if not (visible(principal, case) or (may_act is not None and may_act(principal, case))):
                 raise CaseNotVisible()
 
         async def work(conn: asyncpg.Connection) -> tuple[int, BaseModel, dict[str, str]]:
@@ -85,6 +91,7 @@ class CaseChange:
                 build,
                 expected_version=expected,
                 correlation_id=self.request.state.correlation_id,
+                may_act=may_act,
             )
             extra = None
             if after is not None:  # more of the same write, in its transaction

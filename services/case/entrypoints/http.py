@@ -13,11 +13,13 @@ from services.case.entrypoints.routes_lifecycle import router as lifecycle_route
 from services.case.entrypoints.routes_person import router as person_router
 from services.case.entrypoints.routes_record import router as record_router
 from services.case.entrypoints.routes_statistics import router as statistics_router
+from services.case.entrypoints.routes_transfer import router as transfer_router
 
 ROUTERS: tuple[APIRouter, ...] = (
     cases_router,
     changes_router,
     lifecycle_router,
+    transfer_router,
     record_router,
     person_router,
     casualty_router,

@@ -1,4 +1,4 @@
-"""Referral requests, notes, and the case's life: close, reopen, transfer.
+"""Referral requests, notes, and the case's life: close, reopen (transfers: routes_transfer).
 
 Each route builds one domain command; ``Change`` does the rest (see ``change.py``).
 """
@@ -22,7 +22,6 @@ from services.case.domain.commands import (
     CloseCase,
     ReopenCase,
     RequestReferral,
-    TransferCase,
 )
 from services.case.domain.person import check_not_referred_on_linked
 from services.case.entrypoints.change import Change, doc
@@ -34,7 +33,6 @@ from services.case.entrypoints.schemas import (
     ReferralAccepted,
     ReferralIn,
     ReopenIn,
-    TransferIn,
 )
 from shared.auth import require_roles
 from shared.ids import uuid7
@@ -99,15 +97,5 @@ async def close_case(body: CloseIn, change: Change) -> JSONResponse:
 async def reopen_case(body: ReopenIn, change: Change) -> JSONResponse:
     def build(case: Case, key: bytes | None, now: datetime) -> CaseCommand:
         return ReopenCase(reason=body.reason, note=seal_text(key, change.case_id, body.note))
-
-    return await change.run(body, build)
-
-
-@router.post(
-    "/cases/{case_id}/transfer", **doc(200, CaseWritten, "Transfer to a caseworker/office")
-)
-async def transfer_case(body: TransferIn, change: Change) -> JSONResponse:
-    def build(case: Case, key: bytes | None, now: datetime) -> CaseCommand:
-        return TransferCase(to_caseworker=body.to_caseworker, to_office=body.to_office)
 
     return await change.run(body, build)

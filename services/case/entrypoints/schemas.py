@@ -41,6 +41,7 @@ from shared.events.case import (
     Subject,
 )
 from shared.events.case_reflection import ExtensionReason, NotIdentifiedReason
+from shared.events.case_transfer import TransferRefusal
 from shared.events.vocabulary import DISTRICTS, Language, Region, Sex, Urgency
 from shared.times import UtcDatetime
 
@@ -307,3 +308,11 @@ class ReferralAccepted(CaseWritten):
 
 class NoteAdded(CaseWritten):
     note_id: str
+
+
+class TransferRequested(CaseWritten):
+    transfer_id: str = Field(description="For the receiving side's accept or refuse.")
+
+
+class TransferRefusalIn(Body):
+    reason_code: TransferRefusal

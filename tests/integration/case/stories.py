@@ -62,3 +62,18 @@ async def give_referral_consent(
     )
     assert r.status_code == 200, r.text
     return str(r.json()["consent_id"])
+
+
+async def transfer(
+    client: httpx.AsyncClient,
+    sender: dict[str, str],
+    receiver: dict[str, str],
+    case_id: str,
+    body: dict[str, Any],
+) -> None:
+    """Request a transfer and have the receiving side accept it (issue 13 item 7)."""
+    r = await client.post(f"/cases/{case_id}/transfer", json=body, headers=sender)
+    assert r.status_code == 202, r.text
+    accept = f"/cases/{case_id}/transfers/{r.json()['transfer_id']}/accept"
+    r = await client.post(accept, headers=receiver)
+    assert r.status_code == 200, r.text

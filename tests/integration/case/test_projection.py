@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from services.case.app.projection import rebuild_case_summary
 from tests.integration.case.conftest import Token
-from tests.integration.case.stories import intake, open_case
+from tests.integration.case.stories import intake, open_case, transfer
 
 
 async def summary(pool: asyncpg.Pool) -> list[tuple[object, ...]]:
@@ -23,7 +23,7 @@ async def test_rebuilding_the_summary_from_the_events_gives_the_same_rows(
     a = await open_case(client, h)
     b = await open_case(client, h, intake(region="sughd", district="asht", categories=["mine_eo"]))
     await client.post(f"/cases/{a}/close", json={"reason": "duplicate"}, headers=h)
-    await client.post(f"/cases/{b}/transfer", json={"to_caseworker": "cw-2"}, headers=h)
+    await transfer(client, h, auth(sub="cw-2"), b, {"to_caseworker": "cw-2"})
     await client.get(f"/cases/{a}", headers=h)  # an access record: not a case change
     live = await summary(pool)
     assert [(r[1], r[6]) for r in live] == [("closed", "caseworker-1"), ("open", "cw-2")]
@@ -31,5 +31,6 @@ async def test_rebuilding_the_summary_from_the_events_gives_the_same_rows(
     rt = app.state.runtime
     await pool.execute('DELETE FROM "case".case_summary')
     read = await rebuild_case_summary(rt.pool, rt.store)
-    assert read == 7  # 2 x (opened + profile) + close + transfer + one access record
+    # 2 x (opened + profile) + close + transfer (requested, accepted, moved) + one access
+    assert read == 9
     assert await summary(pool) == live

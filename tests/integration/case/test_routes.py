@@ -11,6 +11,7 @@ from tests.integration.case.stories import (
     intake,
     open_case,
     profile,
+    transfer,
 )
 
 
@@ -105,12 +106,8 @@ async def test_close_reopen_and_transfer(client: httpx.AsyncClient, auth: Token)
     assert refused.json()["type"].endswith("/case_closed")
     reopened = await client.post(f"{base}/reopen", json={"reason": "new_needs"}, headers=h)
     assert reopened.status_code == 200
-    moved = await client.post(
-        f"{base}/transfer",
-        json={"to_caseworker": "cw-farrukh", "to_office": "asht-nrm"},
-        headers=h,
-    )
-    assert moved.status_code == 200
+    body = {"to_caseworker": "cw-farrukh", "to_office": "asht-nrm"}
+    await transfer(client, h, auth(sub="cw-farrukh", office="asht-nrm"), case_id, body)
     view = (await client.get(base, headers=auth("supervisor"))).json()
     assert (view["status"], view["caseworker"], view["office"]) == (
         "open",
