@@ -12,7 +12,7 @@ case's own events, replayed through its live ``project_reflection``.
 
 from __future__ import annotations
 
-from services.case.app import reflection
+from services.case.app import reflection, transfers
 from services.case.app.projection import REBUILD_COLUMNS, TABLE, project, rebuild_fold
 from services.case.app.statistics import model as stats
 from shared.projections import Projection, Rebuild
@@ -37,5 +37,9 @@ PROJECTIONS: dict[str, Projection] = {
     # upserts (tests/integration/case/test_reflection_period.py).
     "reflection_period": Projection(
         "reflection_period", (reflection.TABLE,), reflection.project_reflection
+    ),
+    # Transfers waiting for the receiving side (GET /transfers/incoming), the same way.
+    "transfer_request": Projection(
+        "transfer_request", (transfers.TABLE,), transfers.project_transfers
     ),
 }

@@ -18,6 +18,7 @@ from services.case.app.projection import project
 from services.case.app.reflection import project_reflection
 from services.case.app.statistics.model import project as project_statistics
 from services.case.app.timeline import record_own_events
+from services.case.app.transfers import project_transfers
 from services.case.domain import Case, decide, fold
 from services.case.domain.commands import CaseCommand, OpenCase
 from shared.auth import Principal
@@ -141,5 +142,6 @@ class CaseWrites:
         await project(conn, stored)
         await project_statistics(conn, stored)
         await project_reflection(conn, stored)
+        await project_transfers(conn, stored)
         await record_own_events(conn, stored)  # the history, in the same transaction
         return Written(stored[-1].stream_version, list(events))

@@ -8,8 +8,17 @@ Nobody else, whatever their role, learns that the case exists (404).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
 from services.case.domain import Case
 from shared.auth import Principal
+from shared.eventstore import StoredEvent
+
+TABLE = '"case".transfer_request'
+_ANSWERS = ("CaseTransferAccepted", "CaseTransferRefused", "CaseTransferCancelled")
 
 
 def receives_transfer(principal: Principal, case: Case) -> bool:
@@ -20,3 +29,53 @@ def receives_transfer(principal: Principal, case: Case) -> bool:
         return principal.sub == pending.to_caseworker
     to_office = pending.to_office or case.office
     return principal.office is not None and principal.office == to_office
+
+
+async def project_transfers(conn: asyncpg.Connection, stored: Sequence[StoredEvent]) -> None:
+    """Keep each case's pending request (guarded by stream version: idempotent)."""
+    for e in stored:
+        if e.event_name == "CaseTransferRequested":
+            d = e.data
+            await conn.execute(
+                f"""INSERT INTO {TABLE} AS t (case_id, transfer_id, from_office, to_caseworker,
+                        to_office, requested_at, version, pending)
+                    VALUES ($1, $2, $3, $4, coalesce($5, $3), $6, $7, true)
+                    ON CONFLICT (case_id) DO UPDATE SET
+                        transfer_id = excluded.transfer_id, from_office = excluded.from_office,
+                        to_caseworker = excluded.to_caseworker, to_office = excluded.to_office,
+                        requested_at = excluded.requested_at, version = excluded.version,
+                        pending = true
+                    WHERE t.version < excluded.version""",
+                e.stream_id,
+                d["transfer_id"],
+                d["from_office"],
+                d["to_caseworker"],
+                d["to_office"],
+                e.occurred_at,
+                e.stream_version,
+            )
+        elif e.event_name in _ANSWERS:
+            await conn.execute(
+                f"""UPDATE {TABLE} SET pending = false, version = $2
+                    WHERE case_id = $1 AND version < $2""",
+                e.stream_id,
+                e.stream_version,
+            )
+
+
+async def incoming(pool: asyncpg.Pool, principal: Principal) -> list[dict[str, Any]]:
+    """The pending requests ``principal`` may answer, as ``receives_transfer`` decides."""
+    args: list[Any]
+    if principal.role == "caseworker":
+        where = "(to_caseworker = $1 OR (to_caseworker IS NULL AND to_office = $2))"
+        args = [principal.sub, principal.office]
+    elif principal.role == "supervisor" and principal.office is not None:
+        where, args = "to_office = $1", [principal.office]
+    else:
+        return []
+    rows = await pool.fetch(
+        f"""SELECT case_id, transfer_id, from_office, to_caseworker, to_office, requested_at
+            FROM {TABLE} WHERE pending AND {where} ORDER BY requested_at, case_id LIMIT 500""",
+        *args,
+    )
+    return [dict(r) for r in rows]

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
 
 from services.case.app.policy import WRITE_ROLES
-from services.case.app.transfers import receives_transfer
+from services.case.app.transfers import incoming, receives_transfer
 from services.case.domain import Case
 from services.case.domain.commands import CaseCommand
 from services.case.domain.transfer import (
@@ -25,14 +25,17 @@ from services.case.domain.transfer import (
     RequestTransfer,
 )
 from services.case.entrypoints.change import Change, doc
+from services.case.entrypoints.deps import Service
 from services.case.entrypoints.schemas import (
     CaseWritten,
+    IncomingTransfer,
     TransferIn,
     TransferRefusalIn,
     TransferRequested,
 )
-from shared.auth import require_roles
+from shared.auth import CurrentPrincipal, require_roles
 from shared.ids import uuid7
+from shared.problems import problem_responses
 
 router = APIRouter(tags=["cases"], dependencies=[Depends(require_roles(*WRITE_ROLES))])
 TransferId = Annotated[
@@ -61,6 +64,15 @@ async def request_transfer(body: TransferIn, change: Change) -> JSONResponse:
     return await change.run(
         body, build, status=202, model=TransferRequested, ids={"transfer_id": transfer_id}
     )
+
+
+@router.get(
+    "/transfers/incoming",
+    summary="Transfers waiting for your answer (named to you, or to your office)",
+    responses=problem_responses(401, 403),
+)
+async def incoming_transfers(principal: CurrentPrincipal, svc: Service) -> list[IncomingTransfer]:
+    return [IncomingTransfer(**r) for r in await incoming(svc.pool, principal)]
 
 
 @router.post(

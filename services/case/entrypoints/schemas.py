@@ -314,5 +314,16 @@ class TransferRequested(CaseWritten):
     transfer_id: str = Field(description="For the receiving side's accept or refuse.")
 
 
+class IncomingTransfer(Body):
+    """A transfer waiting for the caller's answer: ids and offices, never the person."""
+
+    case_id: str
+    transfer_id: str
+    from_office: str | None
+    to_caseworker: str | None
+    to_office: str | None
+    requested_at: datetime
+
+
 class TransferRefusalIn(Body):
     reason_code: TransferRefusal

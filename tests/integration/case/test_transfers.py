@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncpg
 import httpx
 
+from services.case.projections import PROJECTIONS
+from shared.eventstore import EventStore
+from shared.projections import rebuild
 from tests.integration.case.conftest import Token
 from tests.integration.case.stories import open_case
 
@@ -104,3 +107,42 @@ async def test_one_request_at_a_time_and_the_sender_may_cancel_it(
     accept = await client.post(f"/cases/{case_id}/transfers/{tid}/accept", headers=receiver)
     assert accept.status_code == 404
     assert await _request(client, sender, case_id) != tid
+
+
+async def test_the_receiving_side_finds_what_waits_for_it_and_replay_rebuilds_it(
+    client: httpx.AsyncClient, auth: Token, pool: asyncpg.Pool
+) -> None:
+    sender = auth("caseworker", **SENDER)
+    office_wide, named, answered = [await open_case(client, sender) for _ in range(3)]
+    tids = {office_wide: await _request(client, sender, office_wide)}
+    r = await client.post(
+        f"/cases/{named}/transfer",
+        json={"to_caseworker": "cw-named", "to_office": "dushanbe-nrm"},
+        headers=sender,
+    )
+    tids[named] = r.json()["transfer_id"]
+    gone = await _request(client, sender, answered)
+    await client.post(f"/cases/{answered}/transfers/{gone}/cancel", headers=sender)
+
+    def listed(r: httpx.Response) -> set[tuple[str, str]]:
+        assert r.status_code == 200, r.text
+        return {(t["case_id"], t["transfer_id"]) for t in r.json()}
+
+    office = auth("caseworker", sub="cw-dushanbe-1", office="dushanbe-nrm")
+    chief = auth("supervisor", sub="sup-dushanbe", office="dushanbe-nrm", region="dushanbe")
+    who = auth("caseworker", sub="cw-named", office="elsewhere-nrm")
+    get = "/transfers/incoming"
+    assert listed(await client.get(get, headers=office)) == {(office_wide, tids[office_wide])}
+    assert listed(await client.get(get, headers=chief)) == set(tids.items())
+    assert listed(await client.get(get, headers=who)) == {(named, tids[named])}
+    assert listed(await client.get(get, headers=sender)) == set()
+    assert (await client.get(get, headers=auth("auditor"))).status_code == 403
+    # Everything listed can be accepted by who sees it, and then it is gone from the list.
+    r = await client.post(f"/cases/{named}/transfers/{tids[named]}/accept", headers=who)
+    assert r.status_code == 200, r.text
+    assert listed(await client.get(get, headers=chief)) == {(office_wide, tids[office_wide])}
+
+    query = 'SELECT * FROM "case".transfer_request ORDER BY case_id'
+    live = [dict(r) for r in await pool.fetch(query)]
+    await rebuild(EventStore(pool, "case"), PROJECTIONS["transfer_request"], fresh=True)
+    assert [dict(r) for r in await pool.fetch(query)] == live
