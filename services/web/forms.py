@@ -24,6 +24,7 @@ PROFILE_TEXT = (
     "nationality",
     "citizenship_status",
     "language",
+    "language_label",
     "district",
 )
 # The intake form asks once for what the API takes twice (case and profile).
@@ -58,6 +59,7 @@ def intake_body(form: FormData) -> dict[str, Any]:
     for name in PROFILE_TEXT:
         _put(profile, name, text(form, f"profile.{name}"))
     profile["disability"] = form.get("profile.disability") == "on"
+    profile["interpreter_needed"] = form.get("profile.interpreter_needed") == "on"
     documents = text(form, "profile.document_numbers") or ""
     _put(profile, "document_numbers", [d.strip() for d in documents.splitlines() if d.strip()])
     body: dict[str, Any] = {}

@@ -56,6 +56,10 @@ def labels(_: Gettext) -> Labels:
             "tg": _("Tajik"),
             "ru": _("Russian"),
             "en": _("English"),
+            "uz": _("Uzbek"),
+            "ky": _("Kyrgyz"),
+            "fa": _("Dari/Farsi"),
+            "ps": _("Pashto"),
             "other": _("Other"),
         },
         "purpose": {

@@ -85,6 +85,17 @@ def test_the_intake_form_passes_what_was_typed_and_leaves_out_empty_fields() -> 
     assert "family_name" not in profile and "sex" not in profile
     assert profile["document_numbers"] == ["A1", "B2"]
     assert profile["region"] == "sughd" and profile["disability"] is False
+    assert profile["interpreter_needed"] is False and "language_label" not in profile
+    other = intake_body(
+        FormData(
+            [
+                ("profile.language", "other"),
+                ("profile.language_label", " Shughni "),
+                ("profile.interpreter_needed", "on"),
+            ]
+        )
+    )["profile"]
+    assert other["language_label"] == "Shughni" and other["interpreter_needed"] is True
     assert referral_body(FormData([("needs", "shelter"), ("note", "")])) == {"needs": ["shelter"]}
 
 
