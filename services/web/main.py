@@ -27,6 +27,7 @@ from services.web import (
     routes_signin,
     routes_statistics,
     routes_supervise,
+    routes_transfers,
 )
 from services.web.apis import SERVICES, Apis
 from services.web.config import WebSettings
@@ -59,6 +60,7 @@ PAGE_MODULES = (
     routes_statistics,
     routes_duplicates,
     routes_audit,
+    routes_transfers,
 )
 
 

@@ -96,6 +96,13 @@ def labels(_: Gettext) -> Labels:
             "active": _("Active"),
             "expired": _("Expired"),
         },
+        "transfer_refusal": {
+            "no_capacity": _("No free places"),
+            "outside_mandate": _("Outside our mandate"),
+            "outside_area": _("Outside our service area"),
+            "conflict_of_interest": _("Conflict of interest"),
+            "other": _("Other"),
+        },
         "decline_reason": {
             "no_capacity": _("No free places"),
             "not_eligible": _("Not eligible"),

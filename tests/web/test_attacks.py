@@ -41,6 +41,7 @@ def post_routes() -> list[str]:
             paths.append(
                 route.path.replace("{case_id}", CASE_ID)
                 .replace("{referral_id}", REFERRAL_ID)
+                .replace("{transfer_id}", REFERRAL_ID)
                 .replace("{action}", "accept")
                 .replace("{consent_id}", REFERRAL_ID)
             )
