@@ -55,6 +55,7 @@ TemplateName = Literal[
     # About a case, not a referral (NotificationQueued v2): to the case's caseworker.
     "reflection_period_ending",
     "emergency_access_granted",  # to the owning office's supervisors: break the glass
+    "transfer_requested",  # to the receiving side of a transfer: answer it (issue 13 item 7)
 ]
 
 Identifier = Annotated[

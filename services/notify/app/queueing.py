@@ -42,6 +42,7 @@ from shared.events.base import Event
 from shared.events.case import CaseOpened, CaseTransferred, ReferralRequested
 from shared.events.case_emergency import EmergencyAccessGranted
 from shared.events.case_reflection import ReflectionPeriodReminderDue
+from shared.events.case_transfer import CaseTransferRequested
 from shared.events.notify import RecipientKind, TemplateName
 from shared.events.referral import DIRECTORY_EVENTS
 from shared.logging import get_logger
@@ -64,6 +65,7 @@ CASE_STREAM_EVENTS: tuple[type[Event], ...] = tuple(
         "ReferralRequested",
         "ReflectionPeriodReminderDue",
         "EmergencyAccessGranted",
+        "CaseTransferRequested",
         *SCOPE_EVENT_TYPES,
     }
 )
@@ -133,6 +135,32 @@ class Queueing:
             await self.remind_reflection(conn, env, event)
         elif isinstance(event, EmergencyAccessGranted):
             await self.alert_emergency_access(conn, env, event)
+        elif isinstance(event, CaseTransferRequested):
+            await self.ask_receiving_side(conn, env, event)
+
+    async def ask_receiving_side(
+        self, conn: asyncpg.Connection, env: Envelope, event: CaseTransferRequested
+    ) -> str | None:
+        """Tell the receiving side of a transfer that a case waits for its answer: the
+        caseworker the request names, else the receiving office's supervisors."""
+        kind: RecipientKind
+        if event.to_caseworker is not None:
+            kind, recipient = "caseworker", recipient_token(event.to_caseworker)
+        else:
+            office = event.to_office or event.from_office
+            if office is None:
+                log.warning("transfer_without_receiving_office")
+                return None
+            kind, recipient = "supervisor", recipient_token(office)
+        return await self._queue_about_case(
+            conn,
+            env,
+            template="transfer_requested",
+            recipient_kind=kind,
+            recipient_id=recipient,
+            language=await self.views.language_of(conn, kind, recipient),
+            facts={},
+        )
 
     async def alert_emergency_access(
         self, conn: asyncpg.Connection, env: Envelope, event: EmergencyAccessGranted

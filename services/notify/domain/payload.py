@@ -127,6 +127,8 @@ def _case_facts(template: str, facts: dict[str, Any]) -> dict[str, Any]:
             "days_left": int(facts["days_left"]),
             "ends_on": date.fromisoformat(str(facts["ends_on"])).isoformat(),
         }
+    if template == "transfer_requested":
+        return {}  # the reference is all: the receiving side answers in its list
     if template == "emergency_access_granted":
         until = datetime.fromisoformat(str(facts["until"])).astimezone(UTC)
         return {

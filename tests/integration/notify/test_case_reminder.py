@@ -16,6 +16,7 @@ from shared.events.base import Sealed
 from shared.events.case import CaseOpened
 from shared.events.case_emergency import EmergencyAccessGranted
 from shared.events.case_reflection import ReflectionPeriodReminderDue
+from shared.events.case_transfer import CaseTransferRequested
 from tests.integration.notify.stories import envelope, eventually, notify_events, publish
 
 
@@ -85,4 +86,35 @@ async def test_breaking_the_glass_reaches_the_owning_office_supervisors_at_once(
     assert case_id not in text and "cw-khorog" not in text and "c2VhbGVk" not in text
     [queued] = await notify_events(pool, "NotificationQueued")
     assert (queued["recipient_kind"], queued["recipient_id"]) == ("supervisor", "khujand-nrm")
+    await sub.unsubscribe()
+
+
+async def test_a_transfer_request_reaches_the_receiving_office_not_the_sender(
+    client: httpx.AsyncClient, js: JetStreamContext, namespace: str, pool: asyncpg.Pool
+) -> None:
+    case_id = str(uuid.uuid4())
+    opened = CaseOpened(
+        caseworker="cw-khujand-3", office="khujand-nrm", region="sughd", categories=["trafficking"]
+    )
+    requested = CaseTransferRequested(
+        transfer_id="t-1",
+        from_caseworker="cw-khujand-3",
+        from_office="khujand-nrm",
+        to_caseworker=None,
+        to_office="dushanbe-nrm",
+        requested_by="cw-khujand-3",
+    )
+    sub = await js.subscribe(
+        f"{namespace}.supervisor.dushanbe-nrm.notifications",
+        stream=notifications_stream_name(namespace),
+    )
+    await publish(js, namespace, envelope(opened, case_id, version=1))
+    await publish(js, namespace, envelope(requested, case_id, version=2))
+
+    msg = await sub.next_msg(timeout=10)
+    body = json.loads(msg.data)
+    assert body["data"]["kind"] == "transfer_requested"
+    assert case_id not in msg.data.decode() and "cw-khujand-3" not in msg.data.decode()
+    [queued] = await notify_events(pool, "NotificationQueued")
+    assert (queued["recipient_kind"], queued["recipient_id"]) == ("supervisor", "dushanbe-nrm")
     await sub.unsubscribe()

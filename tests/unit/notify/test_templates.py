@@ -27,6 +27,7 @@ TEMPLATES: tuple[TemplateName, ...] = (
 CASE_TEMPLATES: tuple[TemplateName, ...] = (
     "reflection_period_ending",
     "emergency_access_granted",
+    "transfer_requested",
 )
 FIELDS = {
     "referral_id": "r-42",
@@ -105,3 +106,12 @@ def test_the_shipped_files_cover_every_template_and_the_three_languages() -> Non
 def test_templates_load_from_any_directory(tmp_path: Path) -> None:
     (tmp_path / "en.json").write_text(json.dumps({"templates": {"x": "X {urgency}"}}))
     assert load_templates(tmp_path).render("x", "tg", {"urgency": "urgent"}) == ("X urgent", "en")
+
+
+@pytest.mark.parametrize("language", ["en", "ru", "tg"])
+def test_a_transfer_request_names_only_the_case_reference(language: str) -> None:
+    text, used = load_templates().render(
+        "transfer_requested", language, {"case_reference": "SP-ABCD-EFGH-IJKL-MNOP"}
+    )
+    assert used == language
+    assert "SP-ABCD-EFGH-IJKL-MNOP" in text and "{" not in text
