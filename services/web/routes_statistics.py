@@ -31,6 +31,9 @@ WORDED = {
     "need": "need",
     "decision": "identification",
     "outcome": "status",
+    "service_outcome": "outcome",
+    "device": "assistive_device",
+    "device_action": "device_action",
 }
 
 

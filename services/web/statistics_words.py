@@ -23,6 +23,9 @@ def statistics_words(_: Gettext) -> dict[str, dict[str, str]]:
             "time_to_service_start": _("Time to the start of a service"),
             "identifications": _("Identification decisions"),
             "reflection_periods": _("Recovery and reflection periods"),
+            "assignments_by_hand": _("Referrals assigned by hand"),
+            "service_outcomes": _("Service outcomes"),
+            "assistive_devices": _("Assistive devices"),
             "casualties": _("Mine and explosive ordnance casualties"),
         },
         "description": {
@@ -56,6 +59,18 @@ def statistics_words(_: Gettext) -> dict[str, dict[str, str]]:
                 "Recovery and reflection periods started, extended and ended in the period,"
                 " by stage."
             ),
+            "assignments_by_hand": _(
+                "Referrals a coordinator assigned by hand in the period (outside the automatic"
+                " rules), by the kind of the provider chosen."
+            ),
+            "service_outcomes": _(
+                "Service outcomes the providers recorded in the period (delivered, partly"
+                " delivered, not delivered), per need: an outcome completes the referral."
+            ),
+            "assistive_devices": _(
+                "Assistive devices fitted, repaired or replaced in the period, by device and"
+                " by what was done."
+            ),
             "casualties": _(
                 "Mine and explosive ordnance casualties (cases whose profile records the"
                 " incident), by when their case was opened."
@@ -85,6 +100,9 @@ def statistics_words(_: Gettext) -> dict[str, dict[str, str]]:
             "outcome": _("Outcome"),
             "decision": _("Decision"),
             "stage": _("Stage"),
+            "device": _("Assistive device"),
+            "device_action": _("Fitted, repaired or replaced"),
+            "service_outcome": _("Outcome of the service"),
         },
         "unit": {
             "cases": _("cases"),
@@ -93,5 +111,6 @@ def statistics_words(_: Gettext) -> dict[str, dict[str, str]]:
             "hours": _("hours"),
             "decisions": _("decisions"),
             "events": _("events"),
+            "devices": _("devices"),
         },
     }

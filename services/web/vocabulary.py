@@ -234,4 +234,19 @@ def labels(_: Gettext) -> Labels:
             "refugee": _("Refugee"),
             "unknown": _("Unknown"),
         },
+        "assistive_device": {
+            "lower_limb_prosthesis": _("Lower limb prosthesis"),
+            "upper_limb_prosthesis": _("Upper limb prosthesis"),
+            "orthosis": _("Orthosis"),
+            "wheelchair": _("Wheelchair"),
+            "crutches_or_walking_aid": _("Crutches or walking aid"),
+            "hearing_aid": _("Hearing aid"),
+            "spectacles_or_low_vision_aid": _("Spectacles or low vision aid"),
+            "other": _("Other"),
+        },
+        "device_action": {
+            "fitted": _("Fitted"),
+            "repaired": _("Repaired"),
+            "replaced": _("Replaced"),
+        },
     }
