@@ -10,6 +10,7 @@ from shared.events import (  # noqa: F401
     case,
     case_emergency,
     case_person,
+    case_plan,
     case_reflection,
     case_transfer,
     notify,

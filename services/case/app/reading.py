@@ -25,6 +25,7 @@ from services.case.app.views import (
     IdentifyingView,
     NeedsView,
     NoteView,
+    PlanGoalView,
     ProfileView,
     ReferralView,
     ReflectionPeriodView,
@@ -45,6 +46,7 @@ from shared.events.case import (
     SurvivorProfileUpdated,
 )
 from shared.events.case_person import AssistiveDeviceRecorded
+from shared.events.case_plan import CasePlanGoalSet
 from shared.eventstore import ConcurrencyError, EventStore, NewEvent
 
 ACCESS_ATTEMPTS = 10
@@ -107,6 +109,7 @@ def case_view(
     consents: dict[str, dict[str, Any]] = {}
     referrals: list[ReferralView] = []
     notes: list[NoteView] = []
+    plan: dict[str, PlanGoalView] = {}  # by goal id; a dict keeps the order first set
     for stored, event in zip(loaded.events, events, strict=True):
         at = stored.occurred_at
         match event:
@@ -148,6 +151,12 @@ def case_view(
                         requested_at=at,
                     )
                 )
+            case CasePlanGoalSet():
+                plan[event.goal_id] = PlanGoalView(
+                    **event.model_dump(exclude={"description"}),
+                    description=read.text("plan.description", event.description),
+                    set_at=at,
+                )
             case CaseNoteAdded():
                 added_by = str(stored.metadata["actor"])
                 text = read.text("notes.text", event.note)
@@ -185,6 +194,7 @@ def case_view(
         family_links=[FamilyLinkView(case_id=c, relation=r) for c, r in case.family],
         same_person_cases=list(case.same_person),
         reflection_period=_reflection(case, now),
+        plan=list(plan.values()),
     )
     return view, read.fields
 

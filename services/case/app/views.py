@@ -161,6 +161,18 @@ class ReflectionPeriodView(View):
     )
 
 
+class PlanGoalView(View):
+    """A goal of the case plan (docs/case-domain.md "The case plan")."""
+
+    goal_id: str
+    need: ServiceType
+    description: str | None = Field(description="Only with identifying fields visible.")
+    provider_id: str | None
+    due_on: date | None
+    status: Literal["open", "achieved", "dropped"]
+    set_at: datetime = Field(description="When the goal was last set.")
+
+
 class CaseView(View):
     id: str
     version: int
@@ -191,6 +203,9 @@ class CaseView(View):
         default_factory=list, description="Cases a supervisor linked as the same person."
     )
     reflection_period: ReflectionPeriodView | None = None
+    plan: list[PlanGoalView] = Field(
+        default_factory=list, description="The case plan's goals, in the order first set."
+    )
 
 
 class CaseSummaryView(View):

@@ -14,6 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.case.domain.emergency import BreakGlass
 from services.case.domain.person import PersonCommand
+from services.case.domain.plan import SetPlanGoal
 from services.case.domain.reflection import DEFAULT_DAYS, ReflectionCommand
 from services.case.domain.transfer import TransferCommand
 from shared.events.base import Sealed
@@ -174,4 +175,5 @@ CaseCommand = (
     | ReflectionCommand  # the recovery and reflection period (domain/reflection.py)
     | BreakGlass  # emergency access from outside the case's scope (domain/emergency.py)
     | TransferCommand  # a transfer the receiving side accepts (domain/transfer.py)
+    | SetPlanGoal  # a goal of the case plan (domain/plan.py)
 )

@@ -13,6 +13,7 @@ from dataclasses import replace
 from services.case.domain.emergency import evolve_emergency
 from services.case.domain.errors import CorruptStream
 from services.case.domain.person_evolve import evolve_person
+from services.case.domain.plan import evolve_plan
 from services.case.domain.reflection import evolve_reflection
 from services.case.domain.state import Case, Consent, NoteIds, RequestedReferral
 from services.case.domain.transfer import evolve_transfer
@@ -88,7 +89,7 @@ def evolve(state: Case | None, event: Event) -> Case:
         case CaseAccessed():
             return state  # a read changes nothing; the event is the audit record
         case _:
-            for other in (evolve_reflection, evolve_emergency, evolve_transfer):
+            for other in (evolve_reflection, evolve_emergency, evolve_transfer, evolve_plan):
                 changed = other(state, event)
                 if changed is not None:
                     return changed

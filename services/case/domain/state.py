@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence, Set
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from itertools import islice
 from typing import Literal
 
@@ -18,6 +18,7 @@ from shared.events.case import (
     IdentificationStatus,
     SurvivorProfile,
 )
+from shared.events.case_plan import GoalStatus
 from shared.events.vocabulary import Category, Region, ServiceType, Urgency
 
 CaseStatus = Literal["open", "closed"]
@@ -135,6 +136,17 @@ class RequestedReferral:
     consent_id: str | None  # None: an emergency referral without consent
 
 
+@dataclass(frozen=True, slots=True)
+class PlanGoal:
+    """A goal of the case plan (domain/plan.py); the sealed wording stays in the event."""
+
+    goal_id: str
+    need: ServiceType
+    provider_id: str | None
+    due_on: date | None
+    status: GoalStatus
+
+
 @dataclass(frozen=True)
 class PendingTransfer:
     """A transfer asked for and not yet answered (domain/transfer.py)."""
@@ -174,6 +186,8 @@ class Case:
     emergency_grants: tuple[tuple[str, datetime], ...] = ()
     # A transfer waiting for the receiving side's answer (domain/transfer.py).
     pending_transfer: PendingTransfer | None = None
+    # The case plan (domain/plan.py): its goals, in the order first set.
+    plan: tuple[PlanGoal, ...] = ()
 
     @property
     def is_closed(self) -> bool:

@@ -11,6 +11,7 @@ from services.case.entrypoints.routes_emergency import router as emergency_route
 from services.case.entrypoints.routes_handover import router as handover_router
 from services.case.entrypoints.routes_lifecycle import router as lifecycle_router
 from services.case.entrypoints.routes_person import router as person_router
+from services.case.entrypoints.routes_plan import router as plan_router
 from services.case.entrypoints.routes_record import router as record_router
 from services.case.entrypoints.routes_statistics import router as statistics_router
 from services.case.entrypoints.routes_transfer import router as transfer_router
@@ -26,4 +27,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     statistics_router,
     emergency_router,
     handover_router,
+    plan_router,
 )
