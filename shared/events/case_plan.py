@@ -27,3 +27,16 @@ class CasePlanGoalSet(Event):
     provider_id: Identifier | None  # the responsible provider (a directory id), if any
     due_on: date | None
     status: GoalStatus
+
+
+@registry.register
+class CaseFollowUpSet(Event):
+    """A follow-up date on the case was set or changed (PUT semantics); ``done`` once it
+    happened. No reminder is sent yet (docs/case-domain.md "The case plan")."""
+
+    service = "case"
+
+    follow_up_id: Identifier
+    due_on: date
+    note: Sealed | None  # what to follow up, under the case key
+    done: bool

@@ -21,6 +21,7 @@ from services.case.app.views import (
     ConsentView,
     DeviceEventView,
     FamilyLinkView,
+    FollowUpView,
     IdentificationView,
     IdentifyingView,
     NeedsView,
@@ -46,7 +47,7 @@ from shared.events.case import (
     SurvivorProfileUpdated,
 )
 from shared.events.case_person import AssistiveDeviceRecorded
-from shared.events.case_plan import CasePlanGoalSet
+from shared.events.case_plan import CaseFollowUpSet, CasePlanGoalSet
 from shared.eventstore import ConcurrencyError, EventStore, NewEvent
 
 ACCESS_ATTEMPTS = 10
@@ -110,6 +111,7 @@ def case_view(
     referrals: list[ReferralView] = []
     notes: list[NoteView] = []
     plan: dict[str, PlanGoalView] = {}  # by goal id; a dict keeps the order first set
+    follow_ups: dict[str, FollowUpView] = {}
     for stored, event in zip(loaded.events, events, strict=True):
         at = stored.occurred_at
         match event:
@@ -157,6 +159,12 @@ def case_view(
                     description=read.text("plan.description", event.description),
                     set_at=at,
                 )
+            case CaseFollowUpSet():
+                follow_ups[event.follow_up_id] = FollowUpView(
+                    **event.model_dump(exclude={"note"}),
+                    note=read.text("follow_ups.note", event.note),
+                    set_at=at,
+                )
             case CaseNoteAdded():
                 added_by = str(stored.metadata["actor"])
                 text = read.text("notes.text", event.note)
@@ -195,6 +203,7 @@ def case_view(
         same_person_cases=list(case.same_person),
         reflection_period=_reflection(case, now),
         plan=list(plan.values()),
+        follow_ups=list(follow_ups.values()),
     )
     return view, read.fields
 

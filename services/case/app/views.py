@@ -173,6 +173,16 @@ class PlanGoalView(View):
     set_at: datetime = Field(description="When the goal was last set.")
 
 
+class FollowUpView(View):
+    """A follow-up date on the case; no reminder is sent yet."""
+
+    follow_up_id: str
+    due_on: date
+    note: str | None = Field(description="Only with identifying fields visible.")
+    done: bool
+    set_at: datetime = Field(description="When the follow-up was last set.")
+
+
 class CaseView(View):
     id: str
     version: int
@@ -205,6 +215,9 @@ class CaseView(View):
     reflection_period: ReflectionPeriodView | None = None
     plan: list[PlanGoalView] = Field(
         default_factory=list, description="The case plan's goals, in the order first set."
+    )
+    follow_ups: list[FollowUpView] = Field(
+        default_factory=list, description="Follow-up dates, in the order first set."
     )
 
 

@@ -14,7 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.case.domain.emergency import BreakGlass
 from services.case.domain.person import PersonCommand
-from services.case.domain.plan import SetPlanGoal
+from services.case.domain.plan import SetFollowUp, SetPlanGoal
 from services.case.domain.reflection import DEFAULT_DAYS, ReflectionCommand
 from services.case.domain.transfer import TransferCommand
 from shared.events.base import Sealed
@@ -176,4 +176,5 @@ CaseCommand = (
     | BreakGlass  # emergency access from outside the case's scope (domain/emergency.py)
     | TransferCommand  # a transfer the receiving side accepts (domain/transfer.py)
     | SetPlanGoal  # a goal of the case plan (domain/plan.py)
+    | SetFollowUp  # a follow-up date on the case (domain/plan.py)
 )

@@ -49,7 +49,7 @@ from services.case.domain.person import (
     ALLOWED_WHEN_ERASED as PERSON_WHEN_ERASED,
 )
 from services.case.domain.person import PersonCommand, decide_person
-from services.case.domain.plan import SetPlanGoal, decide_plan
+from services.case.domain.plan import SetFollowUp, SetPlanGoal, decide_follow_up, decide_plan
 from services.case.domain.referral import request_referral
 from services.case.domain.reflection import (
     ChaseReflectionPeriod,
@@ -128,6 +128,8 @@ def _decide_open(state: Case, command: CaseCommand, now: datetime) -> list[Event
         return decide_emergency(state, command, now)
     if isinstance(command, SetPlanGoal):
         return decide_plan(state, command, now)
+    if isinstance(command, SetFollowUp):
+        return decide_follow_up(state, command, now)
     if isinstance(command, RequestTransfer | AcceptTransfer | RefuseTransfer | CancelTransfer):
         return decide_transfer(state, command)
     match command:

@@ -19,7 +19,7 @@ from services.case.domain.errors import DomainError
 from services.case.domain.state import Case, PlanGoal
 from shared.events.base import Event, Sealed
 from shared.events.case import Identifier
-from shared.events.case_plan import CasePlanGoalSet, GoalStatus
+from shared.events.case_plan import CaseFollowUpSet, CasePlanGoalSet, GoalStatus
 from shared.events.vocabulary import ServiceType
 
 
@@ -42,6 +42,36 @@ class SetPlanGoal(BaseModel):
     provider_id: Identifier | None = None
     due_on: date | None = None
     status: GoalStatus = "open"
+
+
+class SetFollowUp(BaseModel):
+    """A follow-up date on the case (set whole; ``done`` once it happened)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    follow_up_id: Identifier
+    due_on: date
+    note: Sealed | None = None
+    done: bool = False
+
+
+def check_follow_up(state: Case, command: SetFollowUp, today: date) -> None:
+    """A new or changed follow-up date may not lie in the past (as for a goal's)."""
+    current = dict(state.follow_ups).get(command.follow_up_id)
+    if current != command.due_on and command.due_on < today:
+        raise InvalidGoal("due_on", "a new or changed follow-up date may not lie in the past")
+
+
+def decide_follow_up(state: Case, command: SetFollowUp, now: datetime) -> list[Event]:
+    check_follow_up(state, command, now.date())
+    return [
+        CaseFollowUpSet(
+            follow_up_id=command.follow_up_id,
+            due_on=command.due_on,
+            note=command.note,
+            done=command.done,
+        )
+    ]
 
 
 def check_goal(state: Case, command: SetPlanGoal, today: date) -> None:
@@ -73,7 +103,10 @@ def goal(state: Case, goal_id: str) -> PlanGoal | None:
 
 
 def evolve_plan(state: Case, event: Event) -> Case | None:
-    """The case after a goal was set; None for any other event."""
+    """The case after a goal or follow-up was set; None for any other event."""
+    if isinstance(event, CaseFollowUpSet):
+        dates = {**dict(state.follow_ups), event.follow_up_id: event.due_on}
+        return replace(state, follow_ups=tuple(dates.items()))
     if not isinstance(event, CasePlanGoalSet):
         return None
     new = PlanGoal(

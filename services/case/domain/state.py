@@ -188,6 +188,8 @@ class Case:
     pending_transfer: PendingTransfer | None = None
     # The case plan (domain/plan.py): its goals, in the order first set.
     plan: tuple[PlanGoal, ...] = ()
+    # Follow-up dates (domain/plan.py): (follow-up id, due date), in the order first set.
+    follow_ups: tuple[tuple[str, date], ...] = ()
 
     @property
     def is_closed(self) -> bool:

@@ -2,7 +2,8 @@
 
 ``PUT /cases/{id}/plan/goals/{goal_id}`` sets one goal whole: the need it serves, its
 wording (sealed with the case key), the responsible provider, a due date and a status.
-A goal that breaks a plan rule is bad input: 422 naming the field, nothing appended.
+``PUT /cases/{id}/follow-ups/{follow_up_id}`` sets a follow-up date (no reminder yet).
+A goal or follow-up that breaks a plan rule is bad input: 422 naming the field, nothing appended.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ from services.case.app.policy import WRITE_ROLES
 from services.case.app.sealing import seal_text
 from services.case.domain import Case
 from services.case.domain.commands import CaseCommand
-from services.case.domain.plan import InvalidGoal, SetPlanGoal, check_goal
+from services.case.domain.plan import (
+    InvalidGoal,
+    SetFollowUp,
+    SetPlanGoal,
+    check_follow_up,
+    check_goal,
+)
 from services.case.entrypoints.change import Change, doc
 from services.case.entrypoints.schemas import Body, CaseWritten, LongText
 from shared.auth import require_roles
@@ -36,6 +43,27 @@ GoalId = Annotated[
         description="Chosen by the caller; the same id changes the goal.",
     ),
 ]
+
+
+FollowUpId = Annotated[
+    str,
+    Path(
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+        description="Chosen by the caller; the same id changes the follow-up.",
+    ),
+]
+
+
+def _bad(e: InvalidGoal) -> Exception:
+    where = ProblemFieldError(path=f"body.{e.field}", message=e.message, type=e.code)
+    return unprocessable(e.message, [where])
+
+
+class FollowUpIn(Body):
+    due_on: date = Field(description="New or changed: not before today.")
+    note: LongText | None = Field(default=None, description="Sealed with the case key.")
+    done: bool = False
 
 
 class GoalIn(Body):
@@ -65,9 +93,24 @@ async def put_goal(goal_id: GoalId, body: GoalIn, change: Change) -> JSONRespons
         try:  # before sealing: a refused goal is bad input, not a conflict
             check_goal(case, command, now.date())
         except InvalidGoal as e:
-            where = ProblemFieldError(path=f"body.{e.field}", message=e.message, type=e.code)
-            raise unprocessable(e.message, [where]) from None
+            raise _bad(e) from None
         sealed = seal_text(key, change.case_id, body.description)
         return command.model_copy(update={"description": sealed})
+
+    return await change.run(body, build)
+
+
+@router.put(
+    "/cases/{case_id}/follow-ups/{follow_up_id}",
+    **doc(200, CaseWritten, "Set a follow-up date on the case (no reminder is sent yet)"),
+)
+async def put_follow_up(follow_up_id: FollowUpId, body: FollowUpIn, change: Change) -> JSONResponse:
+    def build(case: Case, key: bytes | None, now: datetime) -> CaseCommand:
+        command = SetFollowUp(follow_up_id=follow_up_id, due_on=body.due_on, done=body.done)
+        try:
+            check_follow_up(case, command, now.date())
+        except InvalidGoal as e:
+            raise _bad(e) from None
+        return command.model_copy(update={"note": seal_text(key, change.case_id, body.note)})
 
     return await change.run(body, build)

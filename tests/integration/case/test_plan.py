@@ -52,6 +52,16 @@ async def test_a_goal_shows_in_the_case_view_and_history(
         "achieved",
     )
     assert shown["description"] in (None, "a bed in the Khujand shelter")
+    r = await client.put(
+        f"/cases/{case_id}/follow-ups/f-1", json={"due_on": due, "note": "call back"}, headers=h
+    )
+    assert r.status_code == 200, r.text
+    [follow_up] = (await client.get(f"/cases/{case_id}", headers=h)).json()["follow_ups"]
+    assert (follow_up["follow_up_id"], follow_up["due_on"], follow_up["done"]) == (
+        "f-1",
+        due,
+        False,
+    )
     supervisor = auth("supervisor", office="khujand-nrm")
     history = await client.get(f"/cases/{case_id}/history", headers=supervisor)
     assert history.status_code == 200, history.text
@@ -75,6 +85,9 @@ async def test_bad_goals_are_422_with_field_paths_and_append_nothing(
         r = await client.put(f"/cases/{case_id}/plan/goals/g-1", json=body, headers=h)
         assert r.status_code == 422, r.text
         assert path in [e["path"] for e in r.json()["errors"]], r.text
+    r = await client.put(f"/cases/{case_id}/follow-ups/f-1", json={"due_on": past}, headers=h)
+    assert r.status_code == 422, r.text
+    assert [e["path"] for e in r.json()["errors"]] == ["body.due_on"]
     assert await _version(pool, case_id) == before
 
 
@@ -91,4 +104,8 @@ async def test_out_of_scope_is_404_and_a_provider_403(
     assert r.status_code == 404, r.text
     r = await client.put(url, json={"need": "shelter"}, headers=auth("provider"))
     assert r.status_code == 403, r.text
+    follow_up = f"/cases/{case_id}/follow-ups/f-1"
+    due = {"due_on": date.today().isoformat()}
+    assert (await client.put(follow_up, json=due, headers=elsewhere)).status_code == 404
+    assert (await client.put(follow_up, json=due, headers=auth("provider"))).status_code == 403
     assert await _version(pool, case_id) == before

@@ -8,9 +8,9 @@ from datetime import date, timedelta
 import pytest
 
 from services.case.domain.errors import CaseClosedError
-from services.case.domain.plan import InvalidGoal, SetPlanGoal
+from services.case.domain.plan import InvalidGoal, SetFollowUp, SetPlanGoal
 from shared.events.case import CaseClosed, NeedsAssessed
-from shared.events.case_plan import CasePlanGoalSet
+from shared.events.case_plan import CaseFollowUpSet, CasePlanGoalSet
 
 from .builders import NOW, given, opened, sealed, when
 
@@ -83,3 +83,15 @@ def test_setting_a_goal_again_replaces_it_in_place() -> None:
 def test_a_closed_case_takes_no_new_goal() -> None:
     with pytest.raises(CaseClosedError):
         when([*ASSESSED, CaseClosed(reason="services_completed", note=None)], goal())
+
+
+def test_a_follow_up_is_recorded_and_may_be_marked_done_after_its_date() -> None:
+    due = TODAY + timedelta(days=7)
+    [event] = when(ASSESSED, SetFollowUp(follow_up_id="f-1", due_on=due))
+    assert isinstance(event, CaseFollowUpSet) and (event.due_on, event.done) == (due, False)
+
+    later = NOW + timedelta(days=30)  # past its date: marking it done keeps the date
+    [done] = when([*ASSESSED, event], SetFollowUp(follow_up_id="f-1", due_on=due, done=True), later)
+    assert isinstance(done, CaseFollowUpSet) and done.done
+    with pytest.raises(InvalidGoal):
+        when([*ASSESSED, event], SetFollowUp(follow_up_id="f-1", due_on=TODAY), later)
