@@ -66,6 +66,9 @@ async def test_a_goal_shows_in_the_case_view_and_history(
     history = await client.get(f"/cases/{case_id}/history", headers=supervisor)
     assert history.status_code == 200, history.text
     assert history.text.count("CasePlanGoalSet") == 2
+    # The wording is sealed: it is nowhere in clear in the store.
+    stored = await pool.fetch('SELECT data::text FROM "case".event WHERE stream_id = $1', case_id)
+    assert not any("Khujand shelter" in r[0] or "call back" in r[0] for r in stored)
 
 
 async def test_bad_goals_are_422_with_field_paths_and_append_nothing(
