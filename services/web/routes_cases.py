@@ -3,11 +3,13 @@ request), consent, referral request with its routing, and the case's timeline.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.datastructures import FormData
 
 from services.web.apis import Apis
 from services.web.errors import ApiProblem, FieldErrors, field_errors
@@ -175,23 +177,14 @@ async def consent_form(request: Request, case_id: UUID) -> Response:
 
 @router.post("/cases/{case_id}/consent")
 async def consent(request: Request, case_id: UUID) -> Response:
-    _, _principal, token = signed_in(request, *WRITERS)
-    form = await checked_form(request)
-    try:
-        await _apis(request).call(
-            token,
-            "case",
-            "POST",
-            f"/cases/{case_id}/consents",
-            json=consent_body(form),
-            idempotency_key=form_key(form),
-        )
-    except ApiProblem as p:
-        if p.status != 422:
-            raise
-        case = await _brief(request, token, case_id)
-        return _consent(request, case, Values(form), _errors(request, p))
-    return redirect(f"/cases/{case_id}", done="consent")
+    return await _case_form(
+        request,
+        case_id,
+        "consents",
+        consent_body,
+        _consent,
+        lambda written: redirect(f"/cases/{case_id}", done="consent"),
+    )
 
 
 def _needs(
@@ -217,23 +210,14 @@ async def needs_form(request: Request, case_id: UUID) -> Response:
 
 @router.post("/cases/{case_id}/needs")
 async def record_needs(request: Request, case_id: UUID) -> Response:
-    _, _principal, token = signed_in(request, *WRITERS)
-    form = await checked_form(request)
-    try:
-        await _apis(request).call(
-            token,
-            "case",
-            "POST",
-            f"/cases/{case_id}/needs",
-            json=needs_body(form),
-            idempotency_key=form_key(form),
-        )
-    except ApiProblem as p:
-        if p.status != 422:
-            raise
-        case = await _brief(request, token, case_id)
-        return _needs(request, case, Values(form), _errors(request, p))
-    return redirect(f"/cases/{case_id}", done="needs")
+    return await _case_form(
+        request,
+        case_id,
+        "needs",
+        needs_body,
+        _needs,
+        lambda written: redirect(f"/cases/{case_id}", done="needs"),
+    )
 
 
 def _referral(
@@ -272,23 +256,14 @@ async def referral_form(request: Request, case_id: UUID) -> Response:
 
 @router.post("/cases/{case_id}/referral")
 async def request_referral(request: Request, case_id: UUID) -> Response:
-    _, _principal, token = signed_in(request, *WRITERS)
-    form = await checked_form(request)
-    try:
-        written = await _apis(request).call(
-            token,
-            "case",
-            "POST",
-            f"/cases/{case_id}/referrals",
-            json=referral_body(form),
-            idempotency_key=form_key(form),
-        )
-    except ApiProblem as p:
-        if p.status != 422:
-            raise
-        case = await _brief(request, token, case_id)
-        return _referral(request, case, Values(form), _errors(request, p))
-    return redirect(f"/cases/{case_id}/routing", request=written["referral_id"])
+    return await _case_form(
+        request,
+        case_id,
+        "referrals",
+        referral_body,
+        _referral,
+        lambda written: redirect(f"/cases/{case_id}/routing", request=written["referral_id"]),
+    )
 
 
 @router.get("/cases/{case_id}/routing")
@@ -337,3 +312,32 @@ async def _provider_names(
         name = entry["provider"]["name"]
         names[pid] = name.get(lang) or name["en"]
     return names
+
+
+async def _case_form(
+    request: Request,
+    case_id: UUID,
+    path: str,
+    body_of: Callable[[FormData], dict[str, Any]],
+    page: Callable[[Request, dict[str, Any], Values, FieldErrors | None], Response],
+    done: Callable[[dict[str, Any]], Response],
+) -> Response:
+    """Post a caseworker's form to ``/cases/{case_id}/{path}``: ``done`` with the API's
+    answer, or the same ``page`` again with the API's 422 errors at their fields."""
+    _, _principal, token = signed_in(request, *WRITERS)
+    form = await checked_form(request)
+    try:
+        written = await _apis(request).call(
+            token,
+            "case",
+            "POST",
+            f"/cases/{case_id}/{path}",
+            json=body_of(form),
+            idempotency_key=form_key(form),
+        )
+    except ApiProblem as p:
+        if p.status != 422:
+            raise
+        case = await _brief(request, token, case_id)
+        return page(request, case, Values(form), _errors(request, p))
+    return done(written)
