@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.case.app.due_dates import run_due_date_timer
 from services.case.app.duplicates import PersonIndex, index_key_from
 from services.case.app.handling import CaseWrites
 from services.case.app.reading import stream_visible
@@ -71,6 +72,18 @@ def bootstrap(
                 case_config.reflection_reminder_days,
                 case_config.reflection_interval_seconds,
                 case_config.reflection_batch,
+            ),
+        )
+        # One replica reminds caseworkers of the plan's due dates and follow-ups.
+        rt.lease(
+            "due-date-timer",
+            lambda: run_due_date_timer(
+                rt.pool,
+                rt.store,
+                clock,
+                case_config.due_reminder_days,
+                case_config.due_interval_seconds,
+                case_config.due_batch,
             ),
         )
 

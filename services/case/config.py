@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -18,5 +20,13 @@ class CaseSettings(BaseSettings):
     # How often the reflection timer looks, and how many cases per pass.
     reflection_interval_seconds: float = Field(default=300.0, gt=0)
     reflection_batch: int = Field(default=200, ge=1, le=10_000)
+    # The plan's dates (goals' due dates, follow-ups): remind the caseworker this many days
+    # before (0: on the day), each once per date; how often the timer looks, how many
+    # cases per pass.
+    due_reminder_days: list[Annotated[int, Field(ge=0, le=365)]] = Field(
+        default=[3, 0], min_length=1, max_length=10
+    )
+    due_interval_seconds: float = Field(default=300.0, gt=0)
+    due_batch: int = Field(default=200, ge=1, le=10_000)
     # Break the glass: how long an emergency grant lasts (no renewal while it runs).
     break_glass_minutes: int = Field(default=60, ge=5, le=24 * 60)

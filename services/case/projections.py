@@ -7,12 +7,13 @@ its consumers (delete the consumer's inbox rows and its durable consumer), not f
 case store, so they are not listed here. ``statistics`` (docs/statistics.md) is rebuilt
 from the case store and, for its referral facts, from the received events the timeline
 recorded. ``reflection_period`` (the ends the reflection timer chases) is a fold of the
-case's own events, replayed through its live ``project_reflection``.
+case's own events, replayed through its live ``project_reflection``; ``due_date`` (the
+plan's dates the due-date timer chases) likewise through ``project_due_dates``.
 """
 
 from __future__ import annotations
 
-from services.case.app import reflection, transfers
+from services.case.app import due_dates, reflection, transfers
 from services.case.app.projection import REBUILD_COLUMNS, TABLE, project, rebuild_fold
 from services.case.app.statistics import model as stats
 from shared.projections import Projection, Rebuild
@@ -38,6 +39,9 @@ PROJECTIONS: dict[str, Projection] = {
     "reflection_period": Projection(
         "reflection_period", (reflection.TABLE,), reflection.project_reflection
     ),
+    # The plan's dates the due-date timer chases, the same way
+    # (tests/integration/case/test_due_date_reminders.py).
+    "due_date": Projection("due_date", (due_dates.TABLE,), due_dates.project_due_dates),
     # Transfers waiting for the receiving side (GET /transfers/incoming), the same way.
     "transfer_request": Projection(
         "transfer_request", (transfers.TABLE,), transfers.project_transfers

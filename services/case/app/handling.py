@@ -12,6 +12,7 @@ from datetime import datetime
 
 import asyncpg
 
+from services.case.app.due_dates import project_due_dates
 from services.case.app.loading import load_case
 from services.case.app.policy import in_scope
 from services.case.app.projection import project
@@ -142,6 +143,7 @@ class CaseWrites:
         await project(conn, stored)
         await project_statistics(conn, stored)
         await project_reflection(conn, stored)
+        await project_due_dates(conn, stored)
         await project_transfers(conn, stored)
         await record_own_events(conn, stored)  # the history, in the same transaction
         return Written(stored[-1].stream_version, list(events))

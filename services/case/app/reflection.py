@@ -3,34 +3,26 @@
 ``project_reflection`` keeps ``"case".reflection_period`` (when each running period ends)
 in the transaction of each append. The timer (one replica, under the ``reflection-timer``
 lease) runs ``ChaseReflectionPeriod`` on every case whose period ends within the longest
-reminder setting, each in its own transaction: the domain decides a reminder (or the end)
-only when one is due and not yet decided, and the expected-version append makes a race
-with a caseworker's write, or another instance, harmless. Deadlines live in the events and
-the table, so a restart loses nothing.
+reminder setting, each in its own transaction (``app/timers.py``, shared with the plan's
+due dates): the domain decides a reminder (or the end) only when one is due and not yet
+decided, and the expected-version append makes a race with a caseworker's write, or
+another instance, harmless. Deadlines live in the events and the table, so a restart
+loses nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import asyncpg
 
-from services.case.app.loading import load_case
-from services.case.app.projection import project
 from services.case.app.statistics.model import project as project_statistics
-from services.case.app.timeline import record_own_events
-from services.case.domain import decide
-from services.case.domain.errors import DomainError
+from services.case.app.timers import chase_cases, run_timer
 from services.case.domain.reflection import ChaseReflectionPeriod
-from shared.envelope import Actor
-from shared.eventstore import ConcurrencyError, EventStore, NewEvent, StoredEvent
-from shared.ids import uuid7
-from shared.logging import get_logger
+from shared.eventstore import EventStore, StoredEvent
 from shared.times import Clock
 
-log = get_logger("safepath.case.reflection")
 TABLE = '"case".reflection_period'
 _EVENTS = ("ReflectionPeriodStarted", "ReflectionPeriodExtended", "ReflectionPeriodEnded")
 
@@ -69,40 +61,16 @@ async def chase_reflection_periods(
         horizon,
         limit,
     )
-    command = ChaseReflectionPeriod(reminder_days=tuple(reminder_days))
-    decided = 0
-    for row in rows:
-        case_id = row["case_id"]
-        try:
-            async with pool.acquire() as conn, conn.transaction():
-                loaded = await load_case(store, case_id, conn=conn)
-                if loaded.state is None:
-                    continue
-                events = decide(loaded.state, command, now)
-                if not events:
-                    continue
-                stored = await store.append(
-                    case_id,
-                    loaded.version,
-                    [
-                        NewEvent(e, Actor.service("case"), str(uuid7()), occurred_at=now)
-                        for e in events
-                    ],
-                    conn=conn,
-                )
-                await project(conn, stored)
-                await project_statistics(conn, stored)  # the period ended (elapsed)
-                await project_reflection(conn, stored)
-                await record_own_events(conn, stored)
-        except ConcurrencyError:
-            continue  # a caseworker's write or another instance got there first
-        except DomainError as e:
-            log.error("reflection_chase_refused", case_id=case_id, code=e.code)
-            continue
-        decided += len(events)
-        for event in events:
-            log.info("reflection_period_step", case_id=case_id, step=event.name())
-    return decided
+    return await chase_cases(
+        pool,
+        store,
+        [row["case_id"] for row in rows],
+        ChaseReflectionPeriod(reminder_days=tuple(reminder_days)),
+        now,
+        # the period ended (elapsed) counts in the statistics
+        (project_statistics, project_reflection),
+        name="reflection",
+    )
 
 
 async def run_reflection_timer(
@@ -113,11 +81,7 @@ async def run_reflection_timer(
     interval: float,
     limit: int,
 ) -> None:
-    while True:
-        try:
-            await chase_reflection_periods(pool, store, clock(), reminder_days, limit)
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:  # keep the timer alive through a database outage
-            log.warning("reflection_pass_failed", error=type(e).__name__)
-        await asyncio.sleep(interval)
+    async def one_pass(now: datetime) -> int:
+        return await chase_reflection_periods(pool, store, now, reminder_days, limit)
+
+    await run_timer("reflection", one_pass, clock, interval)

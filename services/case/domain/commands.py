@@ -12,6 +12,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from services.case.domain.due_dates import ChaseDueDates
 from services.case.domain.emergency import BreakGlass
 from services.case.domain.person import PersonCommand
 from services.case.domain.plan import SetFollowUp, SetPlanGoal
@@ -177,4 +178,5 @@ CaseCommand = (
     | TransferCommand  # a transfer the receiving side accepts (domain/transfer.py)
     | SetPlanGoal  # a goal of the case plan (domain/plan.py)
     | SetFollowUp  # a follow-up date on the case (domain/plan.py)
+    | ChaseDueDates  # the due-date timer's reminders (domain/due_dates.py)
 )

@@ -26,6 +26,7 @@ from services.case.domain.commands import (
     UpdateProfile,
     WithdrawConsent,
 )
+from services.case.domain.due_dates import ChaseDueDates, decide_due_dates
 from services.case.domain.emergency import BreakGlass, decide_emergency
 from services.case.domain.errors import (
     CaseAlreadyExists,
@@ -89,6 +90,7 @@ _ALLOWED_WHEN_CLOSED = (
     EraseIdentity,
     RecordAccess,
     ChaseReflectionPeriod,  # ends a period still running (domain/reflection.py)
+    ChaseDueDates,  # decides nothing on a closed case (domain/due_dates.py)
     BreakGlass,  # an emergency may concern a closed case too
     CancelTransfer,  # a request still pending when the case closed can be withdrawn
     *PERSON_WHEN_CLOSED,
@@ -99,6 +101,7 @@ _ALLOWED_WHEN_ERASED = (
     WithdrawConsent,
     RecordAccess,
     ChaseReflectionPeriod,
+    ChaseDueDates,
     *PERSON_WHEN_ERASED,
 )
 
@@ -130,6 +133,8 @@ def _decide_open(state: Case, command: CaseCommand, now: datetime) -> list[Event
         return decide_plan(state, command, now)
     if isinstance(command, SetFollowUp):
         return decide_follow_up(state, command, now)
+    if isinstance(command, ChaseDueDates):
+        return decide_due_dates(state, command, now)
     if isinstance(command, RequestTransfer | AcceptTransfer | RefuseTransfer | CancelTransfer):
         return decide_transfer(state, command)
     match command:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
+from services.case.domain.due_dates import evolve_due_dates
 from services.case.domain.emergency import evolve_emergency
 from services.case.domain.errors import CorruptStream
 from services.case.domain.person_evolve import evolve_person
@@ -89,7 +90,13 @@ def evolve(state: Case | None, event: Event) -> Case:
         case CaseAccessed():
             return state  # a read changes nothing; the event is the audit record
         case _:
-            for other in (evolve_reflection, evolve_emergency, evolve_transfer, evolve_plan):
+            for other in (
+                evolve_reflection,
+                evolve_emergency,
+                evolve_transfer,
+                evolve_plan,
+                evolve_due_dates,
+            ):
                 changed = other(state, event)
                 if changed is not None:
                     return changed

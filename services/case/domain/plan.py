@@ -106,7 +106,10 @@ def evolve_plan(state: Case, event: Event) -> Case | None:
     """The case after a goal or follow-up was set; None for any other event."""
     if isinstance(event, CaseFollowUpSet):
         dates = {**dict(state.follow_ups), event.follow_up_id: event.due_on}
-        return replace(state, follow_ups=tuple(dates.items()))
+        done = {*state.follow_ups_done} - {event.follow_up_id}
+        if event.done:
+            done.add(event.follow_up_id)
+        return replace(state, follow_ups=tuple(dates.items()), follow_ups_done=frozenset(done))
     if not isinstance(event, CasePlanGoalSet):
         return None
     new = PlanGoal(

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.case.domain.errors import DomainError, InvalidTransition
 from services.case.domain.reflection_state import ReflectionPeriod
+from services.case.domain.reminders import due_setting
 from services.case.domain.state import Case
 from shared.events.base import Event
 from shared.events.case import IdentificationStatus, Subject
@@ -87,15 +88,10 @@ def decide_reflection(state: Case, command: ReflectionCommand, now: datetime) ->
         return [ReflectionPeriodEnded(outcome="case_closed")]
     if now >= period.ends_at:
         return [ReflectionPeriodEnded(outcome="elapsed")]
-    due = [
-        d
-        for d in command.reminder_days
-        if (period.reminded_at_days is None or d < period.reminded_at_days)
-        and now >= period.ends_at - timedelta(days=d)
-    ]
-    if not due:
+    days = due_setting(command.reminder_days, period.reminded_at_days, period.ends_at - now)
+    if days is None:
         return []
-    return [ReflectionPeriodReminderDue(ends_at=period.ends_at, days_before=min(due))]
+    return [ReflectionPeriodReminderDue(ends_at=period.ends_at, days_before=days)]
 
 
 def with_identification(

@@ -18,7 +18,7 @@ from shared.events.case import (
     IdentificationStatus,
     SurvivorProfile,
 )
-from shared.events.case_plan import GoalStatus
+from shared.events.case_plan import DueKind, GoalStatus
 from shared.events.vocabulary import Category, Region, ServiceType, Urgency
 
 CaseStatus = Literal["open", "closed"]
@@ -147,6 +147,17 @@ class PlanGoal:
     status: GoalStatus
 
 
+@dataclass(frozen=True, slots=True)
+class DueReminder:
+    """The nearest reminder setting decided for a goal's or follow-up's due date
+    (domain/due_dates.py); a different date starts its reminders again."""
+
+    kind: DueKind
+    item_id: str
+    due_on: date
+    days_before: int
+
+
 @dataclass(frozen=True)
 class PendingTransfer:
     """A transfer asked for and not yet answered (domain/transfer.py)."""
@@ -190,6 +201,11 @@ class Case:
     plan: tuple[PlanGoal, ...] = ()
     # Follow-up dates (domain/plan.py): (follow-up id, due date), in the order first set.
     follow_ups: tuple[tuple[str, date], ...] = ()
+    # The follow-ups marked done (domain/plan.py): no longer reminded.
+    follow_ups_done: frozenset[str] = frozenset()
+    # The reminders decided for the plan's due dates (domain/due_dates.py), the latest per
+    # goal or follow-up.
+    due_reminders: tuple[DueReminder, ...] = ()
 
     @property
     def is_closed(self) -> bool:

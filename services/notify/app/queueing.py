@@ -41,6 +41,7 @@ from shared.events import registry
 from shared.events.base import Event
 from shared.events.case import CaseOpened, CaseTransferred, ReferralRequested
 from shared.events.case_emergency import EmergencyAccessGranted
+from shared.events.case_plan import DueDateReminderDue
 from shared.events.case_reflection import ReflectionPeriodReminderDue
 from shared.events.case_transfer import CaseTransferRequested
 from shared.events.notify import RecipientKind, TemplateName
@@ -64,6 +65,7 @@ CASE_STREAM_EVENTS: tuple[type[Event], ...] = tuple(
         "CaseTransferred",
         "ReferralRequested",
         "ReflectionPeriodReminderDue",
+        "DueDateReminderDue",
         "EmergencyAccessGranted",
         "CaseTransferRequested",
         *SCOPE_EVENT_TYPES,
@@ -133,6 +135,8 @@ class Queueing:
             await self.views.set_caseworker(conn, env.subject, event.caseworker)
         elif isinstance(event, ReflectionPeriodReminderDue):
             await self.remind_reflection(conn, env, event)
+        elif isinstance(event, DueDateReminderDue):
+            await self.remind_due_date(conn, env, event)
         elif isinstance(event, EmergencyAccessGranted):
             await self.alert_emergency_access(conn, env, event)
         elif isinstance(event, CaseTransferRequested):
@@ -197,6 +201,27 @@ class Queueing:
             recipient_id=contact.id,
             language=contact.language,
             facts={"days_left": days_left, "ends_on": event.ends_at.date().isoformat()},
+        )
+
+    async def remind_due_date(
+        self, conn: asyncpg.Connection, env: Envelope, event: DueDateReminderDue
+    ) -> str | None:
+        """Tell the case's caseworker (as notify knows it now, in their language) that a
+        goal of the plan or a follow-up is due: the case reference, the date, the days
+        left; not which goal (the caseworker sees that in the case)."""
+        contact = await self.views.caseworker_of(conn, env.subject)
+        if contact is None:
+            log.warning("due_date_reminder_without_caseworker")
+            return None
+        days_left = max(0, (event.due_on - env.time.date()).days)
+        return await self._queue_about_case(
+            conn,
+            env,
+            template="plan_goal_due" if event.kind == "plan_goal" else "follow_up_due",
+            recipient_kind="caseworker",
+            recipient_id=contact.id,
+            language=contact.language,
+            facts={"days_left": days_left, "due_on": event.due_on.isoformat()},
         )
 
     async def _queue_about_case(

@@ -62,6 +62,9 @@ class NotificationData(BaseModel):
     # A reflection period ending (``reflection_period_ending``): when, and in how many days.
     ends_on: date | None = None
     days_left: Annotated[int, Field(ge=0)] | None = None
+    # A goal or a follow-up due (``plan_goal_due``, ``follow_up_due``): on which day (with
+    # ``days_left``); which goal or follow-up is for the caseworker to see in the case.
+    due_on: date | None = None
     # Break the glass (``emergency_access_granted``): who opened it (a role) and until when.
     role: Literal["caseworker", "supervisor"] | None = None
     until: AwareDatetime | None = None

@@ -127,6 +127,11 @@ def _case_facts(template: str, facts: dict[str, Any]) -> dict[str, Any]:
             "days_left": int(facts["days_left"]),
             "ends_on": date.fromisoformat(str(facts["ends_on"])).isoformat(),
         }
+    if template in ("plan_goal_due", "follow_up_due"):
+        return {
+            "days_left": int(facts["days_left"]),
+            "due_on": date.fromisoformat(str(facts["due_on"])).isoformat(),
+        }
     if template == "transfer_requested":
         return {}  # the reference is all: the receiving side answers in its list
     if template == "emergency_access_granted":
@@ -168,6 +173,8 @@ def build_case_notification(
     Never the case id.
 
     - ``reflection_period_ending``: ``days_left``, ``ends_on`` (ISO date);
+    - ``plan_goal_due``, ``follow_up_due``: ``days_left``, ``due_on`` (ISO date), never
+      which goal or follow-up (its id could be anything a caseworker typed);
     - ``emergency_access_granted``: ``role`` (caseworker or supervisor), ``until``
       (ISO date-time, UTC).
     """

@@ -29,8 +29,9 @@ PLACEHOLDERS: frozenset[str] = frozenset(
         "age_band",
         "language",
         "disability",
-        "days_left",  # about a case: a reflection period ending
+        "days_left",  # about a case: a reflection period ending, a goal or follow-up due
         "ends_on",
+        "due_on",
         "role",  # about a case: break the glass
         "until",
     }

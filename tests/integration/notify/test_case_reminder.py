@@ -3,6 +3,7 @@ about the case (no referral), naming it only by its reference."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -12,11 +13,14 @@ import httpx
 from nats.js import JetStreamContext
 
 from services.notify.app.subjects import notifications_stream_name
+from services.notify.domain.notification import Notification
 from shared.events.base import Sealed
 from shared.events.case import CaseOpened
 from shared.events.case_emergency import EmergencyAccessGranted
+from shared.events.case_plan import DueDateReminderDue
 from shared.events.case_reflection import ReflectionPeriodReminderDue
 from shared.events.case_transfer import CaseTransferRequested
+from tests.integration.notify.conftest import Token
 from tests.integration.notify.stories import envelope, eventually, notify_events, publish
 
 
@@ -117,4 +121,53 @@ async def test_a_transfer_request_reaches_the_receiving_office_not_the_sender(
     assert case_id not in msg.data.decode() and "cw-khujand-3" not in msg.data.decode()
     [queued] = await notify_events(pool, "NotificationQueued")
     assert (queued["recipient_kind"], queued["recipient_id"]) == ("supervisor", "dushanbe-nrm")
+    await sub.unsubscribe()
+
+
+async def test_a_plan_date_reaches_the_caseworker_once_in_its_language_without_the_goal(
+    client: httpx.AsyncClient,
+    auth: Token,
+    js: JetStreamContext,
+    namespace: str,
+    pool: asyncpg.Pool,
+) -> None:
+    cw = auth("caseworker", sub="cw-khujand-7")
+    r = await client.put(
+        "/recipients/caseworker/cw-khujand-7/language", json={"language": "tg"}, headers=cw
+    )
+    assert r.status_code == 200, r.text
+    case_id = str(uuid.uuid4())
+    opened = CaseOpened(caseworker="cw-khujand-7", region="sughd", categories=["mine_eo"])
+    due_on = datetime.now(UTC).date() + timedelta(days=3)
+    due = DueDateReminderDue(
+        kind="plan_goal", item_id="goal-prosthesis-fit", due_on=due_on, days_before=3
+    )
+    sub = await js.subscribe(
+        f"{namespace}.caseworker.cw-khujand-7.notifications",
+        stream=notifications_stream_name(namespace),
+    )
+    await publish(js, namespace, envelope(opened, case_id, version=1))
+    reminder = envelope(due, case_id, version=2)
+    await publish(js, namespace, reminder)
+    # Delivered again (past the bus's de-duplication window, say): told once all the same.
+    await publish(js, namespace, reminder, msg_id=f"{reminder.id}-again")
+
+    msg = await sub.next_msg(timeout=10)
+    body = json.loads(msg.data)
+    assert body["type"] == "org.safepath.notify.CaseworkerNotification.v1"
+    assert (body["data"]["kind"], body["data"]["due_on"], body["data"]["days_left"]) == (
+        "plan_goal_due",
+        due_on.isoformat(),
+        3,
+    )
+    assert body["data"]["message"]["language"] == "tg"
+    text = msg.data.decode()
+    assert case_id not in text and "goal-prosthesis-fit" not in text
+    Notification.model_validate(body)  # the published schema holds
+    queued = await eventually(
+        lambda: notify_events(pool, "NotificationQueued"), lambda q: len(q) >= 1
+    )
+    await asyncio.sleep(1)  # room for the repeated delivery to be (not) handled
+    queued = await notify_events(pool, "NotificationQueued")
+    assert [(q["template"], q["language"]) for q in queued] == [("plan_goal_due", "tg")]
     await sub.unsubscribe()

@@ -28,6 +28,8 @@ CASE_TEMPLATES: tuple[TemplateName, ...] = (
     "reflection_period_ending",
     "emergency_access_granted",
     "transfer_requested",
+    "plan_goal_due",
+    "follow_up_due",
 )
 FIELDS = {
     "referral_id": "r-42",
@@ -115,3 +117,15 @@ def test_a_transfer_request_names_only_the_case_reference(language: str) -> None
     )
     assert used == language
     assert "SP-ABCD-EFGH-IJKL-MNOP" in text and "{" not in text
+
+
+@pytest.mark.parametrize("language", ["en", "ru", "tg"])
+@pytest.mark.parametrize("template", ["plan_goal_due", "follow_up_due"])
+def test_a_due_date_reminder_names_the_case_reference_the_date_and_days_left(
+    template: str, language: str
+) -> None:
+    fields = {"case_reference": "SP-ABCD-EFGH-IJKL-MNOP", "due_on": "2026-12-03", "days_left": 3}
+    text, used = load_templates().render(template, language, fields)
+    assert used == language
+    assert "SP-ABCD-EFGH-IJKL-MNOP" in text and "2026-12-03" in text and "3" in text
+    assert "{" not in text

@@ -1,0 +1,133 @@
+"""Reminders of the plan's dates against the real case service and its store: the
+due-date timer decides each reminder once (across passes, a restarted timer and two
+instances at once), none for a goal achieved or a follow-up done or a closed case, and
+``safepath replay`` rebuilds the table it reads. (That a reminder reaches the caseworker
+through notify, once and in their language: tests/integration/notify/test_case_reminder.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, time, timedelta
+
+import asyncpg
+import httpx
+from fastapi import FastAPI
+
+from services.case.app.due_dates import chase_due_dates
+from services.case.projections import PROJECTIONS
+from shared.eventstore import EventStore
+from shared.projections import rebuild
+from tests.integration.case.conftest import Token
+from tests.integration.case.stories import open_case
+
+SETTINGS = (3, 0)
+QUERY = 'SELECT * FROM "case".due_date WHERE case_id = $1 ORDER BY kind, item_id'
+
+
+async def _reminders(pool: asyncpg.Pool, case_id: str) -> list[tuple[str, str, int]]:
+    rows = await pool.fetch(
+        """SELECT data FROM "case".event WHERE stream_id = $1
+           AND event_type LIKE '%.DueDateReminderDue.%' ORDER BY stream_version""",
+        case_id,
+    )
+    found = [json.loads(r["data"]) if isinstance(r["data"], str) else r["data"] for r in rows]
+    return [(d["kind"], d["item_id"], d["days_before"]) for d in found]
+
+
+async def _planned(client: httpx.AsyncClient, h: dict[str, str], due: str) -> str:
+    case_id = await open_case(client, h)
+    r = await client.post(f"/cases/{case_id}/needs", json={"needs": ["medical"]}, headers=h)
+    assert r.status_code == 200, r.text
+    goal = {"need": "medical", "description": "prosthesis fitted", "due_on": due}
+    r = await client.put(f"/cases/{case_id}/plan/goals/g-1", json=goal, headers=h)
+    assert r.status_code == 200, r.text
+    r = await client.put(f"/cases/{case_id}/follow-ups/f-1", json={"due_on": due}, headers=h)
+    assert r.status_code == 200, r.text
+    return case_id
+
+
+async def test_each_date_is_reminded_once_per_setting_and_not_once_closed(
+    app: FastAPI, client: httpx.AsyncClient, auth: Token, pool: asyncpg.Pool
+) -> None:
+    h = auth("caseworker")
+    today = datetime.now(UTC).date()
+    due = today + timedelta(days=4)
+    case_id = await _planned(client, h, due.isoformat())
+    store = app.state.runtime.store
+
+    async def tick(days_before: int) -> int:  # a pass, as a freshly started timer runs it
+        at = datetime.combine(due - timedelta(days=days_before), time(9), UTC)
+        return await chase_due_dates(pool, store, at, SETTINGS)
+
+    assert await tick(4) == 0
+    assert await tick(3) == 2  # the goal and the follow-up, three days before
+    assert await tick(3) == 0  # the same pass again: nothing
+    # Two instances at once (a lease handed over mid-pass): each reminder still once.
+    assert sum(await asyncio.gather(tick(2), tick(2))) == 0
+    # The goal is achieved meanwhile (its date unchanged): only the follow-up is reminded.
+    r = await client.put(
+        f"/cases/{case_id}/plan/goals/g-1",
+        json={"need": "medical", "due_on": due.isoformat(), "status": "achieved"},
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
+    assert sum(await asyncio.gather(tick(0), tick(0))) == 1
+    assert await tick(-3) == 0  # overdue: every setting was decided
+
+    assert await _reminders(pool, case_id) == [
+        ("plan_goal", "g-1", 3),
+        ("follow_up", "f-1", 3),
+        ("follow_up", "f-1", 0),
+    ]
+    history = await client.get(f"/cases/{case_id}/history", headers=auth("auditor"))
+    assert history.status_code == 200 and "DueDateReminderDue" in history.text
+    assert "prosthesis" not in str(await _reminders(pool, case_id))
+
+
+async def test_a_closed_case_is_not_reminded_and_a_reopened_one_is(
+    app: FastAPI, client: httpx.AsyncClient, auth: Token, pool: asyncpg.Pool
+) -> None:
+    h = auth("caseworker")
+    due = datetime.now(UTC).date() + timedelta(days=1)
+    case_id = await _planned(client, h, due.isoformat())
+    store = app.state.runtime.store
+    at = datetime.combine(due, time(9), UTC)
+
+    r = await client.post(
+        f"/cases/{case_id}/close", json={"reason": "services_completed"}, headers=h
+    )
+    assert r.status_code == 200, r.text
+    assert not any(r["case_open"] for r in await pool.fetch(QUERY, case_id))
+    await chase_due_dates(pool, store, at, SETTINGS)
+    assert await _reminders(pool, case_id) == []
+
+    r = await client.post(f"/cases/{case_id}/reopen", json={"reason": "new_needs"}, headers=h)
+    assert r.status_code == 200, r.text
+    await chase_due_dates(pool, store, at, SETTINGS)
+    assert sorted(await _reminders(pool, case_id)) == [
+        ("follow_up", "f-1", 0),
+        ("plan_goal", "g-1", 0),
+    ]
+
+
+async def test_safepath_replay_rebuilds_the_dates_the_timer_chases(
+    app: FastAPI, client: httpx.AsyncClient, auth: Token, pool: asyncpg.Pool
+) -> None:
+    h = auth("caseworker")
+    due = datetime.now(UTC).date() + timedelta(days=2)
+    reminded = await _planned(client, h, due.isoformat())
+    done = await _planned(client, h, due.isoformat())
+    r = await client.put(
+        f"/cases/{done}/follow-ups/f-1", json={"due_on": due.isoformat(), "done": True}, headers=h
+    )
+    assert r.status_code == 200, r.text
+    at = datetime.combine(due, time(9), UTC) - timedelta(days=2)
+    assert await chase_due_dates(pool, app.state.runtime.store, at, SETTINGS) == 3
+    query = 'SELECT * FROM "case".due_date WHERE case_id = ANY($1) ORDER BY 1, 2, 3'
+    live = [dict(r) for r in await pool.fetch(query, [reminded, done])]
+    assert len(live) == 4 and {r["reminded_days"] for r in live} == {3, None}
+
+    await rebuild(EventStore(pool, "case"), PROJECTIONS["due_date"], fresh=True)
+
+    assert [dict(r) for r in await pool.fetch(query, [reminded, done])] == live
