@@ -1,5 +1,6 @@
 """The case's other changes, each a small form on its own page: the identification
-decision, a note, close, reopen, transfer, and withdrawing a consent.
+decision, a note, close, reopen, transfer (and cancelling it), the reflection period's
+extension, and withdrawing a consent.
 
 Each is one call to the case API with the person's token and the form's own
 Idempotency-Key; the case service decides who may (role, office, region) and whether the
@@ -8,6 +9,7 @@ case is closed, the consent already withdrawn...) is said above the form."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -30,7 +32,7 @@ WRITERS = ("caseworker", "supervisor", "admin")
 @dataclass(frozen=True)
 class Field:
     name: str  # the API's field, also the form's
-    kind: str  # "select", "textarea" or "text"
+    kind: str  # "select", "textarea", "number" or "text"
     words: str = ""  # the vocabulary (vocabulary.py) of a select's options
     required: bool = False
 
@@ -75,6 +77,14 @@ ACTIONS: dict[str, Action] = {
             (Field("to_caseworker", "text"), Field("to_office", "text")),
         ),
         Action(
+            "reflection",
+            "reflection-period/extend",
+            (
+                Field("days", "number", required=True),
+                Field("reason_code", "select", "extension_reason", required=True),
+            ),
+        ),
+        Action(
             "withdraw",
             "consents/{consent_id}/withdraw",
             (Field("reason_code", "select", "withdrawal_reason"),),
@@ -92,6 +102,7 @@ def texts(_: Gettext) -> dict[str, Any]:
             "close": _("Close the case"),
             "reopen": _("Reopen the case"),
             "transfer": _("Request a transfer"),
+            "reflection": _("Extend the recovery and reflection period"),
             "withdraw": _("Withdraw a consent"),
         },
         "intro": {
@@ -106,6 +117,10 @@ def texts(_: Gettext) -> dict[str, Any]:
             "transfer": _(
                 "Name the caseworker, the office, or both. The case stays with you until the"
                 " receiving side accepts the request."
+            ),
+            "reflection": _(
+                "Add days to the running period, with the reason. The reminders start again"
+                " from the new end."
             ),
             "withdraw": _(
                 "From now on nothing more is shared under this consent, and referrals made"
@@ -122,6 +137,7 @@ def texts(_: Gettext) -> dict[str, Any]:
             "reason": _("Reason"),
             "to_caseworker": _("To caseworker (user id)"),
             "to_office": _("To office"),
+            "days": _("Days to add (1 to 365)"),
         },
         "submit": {
             "identification": _("Record the decision"),
@@ -129,6 +145,7 @@ def texts(_: Gettext) -> dict[str, Any]:
             "close": _("Close the case"),
             "reopen": _("Reopen the case"),
             "transfer": _("Request a transfer"),
+            "reflection": _("Extend the period"),
             "withdraw": _("Withdraw the consent"),
         },
     }
@@ -143,6 +160,11 @@ def refusal(problem: ApiProblem, _: Gettext) -> str:
         "consent_not_found": _("There is no such consent on this case."),
         "invalid_transition": _("The case, as it stands now, does not take this change."),
         "note_already_added": _("This note was already added."),
+        "transfer_pending": _("A transfer of this case is already waiting for an answer."),
+        "transfer_expired": _("This transfer request has expired: the case stays with you."),
+        "transfer_not_pending": _(
+            "This transfer is no longer waiting: it was accepted, refused or cancelled."
+        ),
     }
     return messages.get(kind, _("The case, as it stands now, does not take this change."))
 
@@ -205,7 +227,7 @@ async def _submit(
     apis: Apis = request.app.state.apis
     path = f"/cases/{case_id}/" + action.api.format(consent_id=consent_id)
     try:
-        await apis.call(
+        written = await apis.call(
             token, "case", "POST", path, json=body_of(action, form),
             idempotency_key=form_key(form),
         )  # fmt: skip
@@ -219,7 +241,10 @@ async def _submit(
         return _page(request, action, case, Values(form), errors, consent, status=p.status)
     if action.back_to_list:
         return redirect("/cases", done=action.key)
-    return redirect(f"/cases/{case_id}", done=action.key)
+    # A requested transfer: its id, so the case page can offer to cancel it (the case
+    # view does not say which transfer is pending).
+    transfer = str((written or {}).get("transfer_id") or "") if action.key == "transfer" else ""
+    return redirect(f"/cases/{case_id}", done=action.key, transfer=transfer)
 
 
 def _register(action: Action) -> None:
@@ -234,7 +259,7 @@ def _register(action: Action) -> None:
     router.add_api_route(f"/cases/{{case_id}}/{action.key}", submit, methods=["POST"])
 
 
-for _key in ("identification", "note", "close", "reopen", "transfer"):
+for _key in ("identification", "note", "close", "reopen", "transfer", "reflection"):
     _register(ACTIONS[_key])
 
 
@@ -266,3 +291,33 @@ async def confirm_outcome(request: Request, case_id: UUID, referral_id: UUID) ->
         idempotency_key=form_key(form),
     )  # fmt: skip
     return redirect(f"/cases/{case_id}", done="outcome_confirmed")
+
+
+TRANSFER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+
+
+@router.post("/cases/{case_id}/transfers/{transfer_id}/cancel")
+async def cancel_transfer(request: Request, case_id: UUID, transfer_id: str) -> Response:
+    """The sender withdraws its transfer request; the case service checks that the
+    caller may change the case and that this transfer is the one still waiting."""
+    _session, _principal, token = signed_in(request, *WRITERS)
+    form = await checked_form(request)
+    if not TRANSFER_ID.fullmatch(transfer_id):
+        return render(
+            request,
+            "error.html",
+            http_status=404,
+            message=gettext_for(request)("There is nothing here, or you may not see it."),
+        )
+    apis: Apis = request.app.state.apis
+    try:
+        await apis.call(
+            token, "case", "POST", f"/cases/{case_id}/transfers/{transfer_id}/cancel",
+            idempotency_key=form_key(form),
+        )  # fmt: skip
+    except ApiProblem as p:
+        if p.status != 409:
+            raise
+        message = refusal(p, gettext_for(request))
+        return render(request, "error.html", http_status=409, message=message)
+    return redirect(f"/cases/{case_id}", done="transfer_cancelled")

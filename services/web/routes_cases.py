@@ -23,6 +23,8 @@ from services.web.forms import (
     referral_body,
 )
 from services.web.pages import gettext_for, redirect, render, signed_in
+from services.web.routes_case_actions import TRANSFER_ID
+from services.web.routes_emergency import BREAKERS, until_time
 from services.web.security import checked_form
 from services.web.timeline import case_timeline, referral_rows
 from shared.events.vocabulary import CATEGORIES, REGIONS, SERVICE_TYPES, URGENCIES
@@ -108,20 +110,32 @@ async def intake(request: Request) -> Response:
 
 
 async def _case_page(request: Request, case_id: UUID, *, identifying: bool) -> Response:
-    _, _principal, token = signed_in(request, *CASE_ROLES)
+    _, principal, token = signed_in(request, *CASE_ROLES)
     apis = _apis(request)
     params = {} if identifying else {"identifying": "false"}
-    case = await apis.call(token, "case", "GET", f"/cases/{case_id}", params=params)
+    try:
+        case = await apis.call(token, "case", "GET", f"/cases/{case_id}", params=params)
+    except ApiProblem as p:
+        if p.status != 404 or principal.role not in BREAKERS:
+            raise
+        # Not found, or outside the person's scope (the API does not say which): in an
+        # emergency a caseworker or supervisor may ask to break the glass.
+        return render(request, "not_in_scope.html", http_status=404, case_id=str(case_id))
     referrals = await apis.call(token, "referral", "GET", f"/cases/{case_id}/referrals")
+    query = request.query_params
+    transfer = query.get("transfer", "")
     return render(
         request,
         "case.html",
         case=case,
         referrals=referral_rows(referrals),
         timeline=case_timeline(case, referrals),
-        done=request.query_params.get("done", ""),
+        done=query.get("done", ""),
         showing=identifying,
         writers=WRITERS,
+        # The transfer just requested (its id from the API's answer), to cancel it.
+        transfer=transfer if TRANSFER_ID.fullmatch(transfer) else "",
+        until=until_time(query.get("until")),
     )
 
 

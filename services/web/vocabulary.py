@@ -220,6 +220,19 @@ def labels(_: Gettext) -> Labels:
             "person_declined_assistance": _("The person declined assistance"),
             "other": _("Other"),
         },
+        "extension_reason": {
+            "medical_treatment": _("Medical treatment"),
+            "psychological_recovery": _("Psychological recovery"),
+            "safety_risk": _("Safety risk"),
+            "legal_advice_pending": _("Legal advice pending"),
+            "child_best_interests": _("The child's best interests"),
+            "other": _("Other"),
+        },
+        "goal_status": {
+            "open": _("Open"),
+            "achieved": _("Achieved"),
+            "dropped": _("Dropped"),
+        },
         "withdrawal_reason": {
             "survivor_request": _("The person asked"),
             "no_longer_needed": _("No longer needed"),

@@ -44,6 +44,7 @@ def post_routes() -> list[str]:
                 .replace("{transfer_id}", REFERRAL_ID)
                 .replace("{action}", "accept")
                 .replace("{consent_id}", REFERRAL_ID)
+                .replace("{item_id}", "goal-1")
             )
     return paths
 

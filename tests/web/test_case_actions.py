@@ -1,6 +1,6 @@
-"""The case's other forms (identification, note, close, reopen, transfer, consent
-withdrawal) over the case API (fake here): who may, what is sent, errors in the reader's
-language at their fields."""
+"""The case's other forms (identification, note, close, reopen, transfer, the
+reflection period's extension, consent withdrawal) over the case API (fake here): who
+may, what is sent, errors in the reader's language at their fields."""
 
 from __future__ import annotations
 
@@ -37,6 +37,9 @@ FORMS = {
     "reopen": (f"/cases/{CASE}/reopen", {"reason": "new_needs"}, {"reason": "new_needs"}),
     "transfer": (f"/cases/{CASE}/transfer", {"to_office": "bokhtar", "to_caseworker": ""},
                  {"to_office": "bokhtar"}),
+    "reflection": (f"/cases/{CASE}/reflection-period/extend",
+                   {"days": "14", "reason_code": "medical_treatment"},
+                   {"days": "14", "reason_code": "medical_treatment"}),
     f"consents/{CONSENT}/withdraw": (
         f"/cases/{CASE}/consents/{CONSENT}/withdraw", {"reason_code": "survivor_request"},
         {"reason_code": "survivor_request"},
@@ -89,6 +92,48 @@ def test_each_form_sends_its_body_with_the_persons_token_and_the_forms_key(
     done = page.rsplit("/", 1)[-1]
     # a transfer is only requested (the case stays until accepted): back to the case too
     assert r.headers["location"] == f"/cases/{CASE}?done={done}"
+
+
+def test_the_reflection_period_is_extended_only_from_a_running_one(
+    make_client: MakeClient, apis: FakeApis
+) -> None:
+    client = make_client()
+    sign_in(client, "caseworker", region="sughd")
+    running = {"started_at": "2026-11-01T08:00:00Z", "ends_at": "2026-12-01T08:00:00Z",
+               "days_left": 2, "running": True, "outcome": None}  # fmt: skip
+    apis.routes[("GET", f"/cases/{CASE}")] = {**VIEW, "reflection_period": running}
+    assert f'href="/cases/{CASE}/reflection"' in client.get(f"/cases/{CASE}").text
+    ended = {**running, "running": False, "days_left": 0, "outcome": "elapsed"}
+    apis.routes[("GET", f"/cases/{CASE}")] = {**VIEW, "reflection_period": ended}
+    assert f'href="/cases/{CASE}/reflection"' not in client.get(f"/cases/{CASE}").text
+    # a period that ended meanwhile: the API's 409, said above the form
+    apis.routes[("POST", f"/cases/{CASE}/reflection-period/extend")] = lambda req: (
+        httpx.Response(409, json={"status": 409, "type": "about:invalid_transition",
+                                  "detail": "no reflection period is running"})
+    )  # fmt: skip
+    csrf = csrf_of(client.get(f"/cases/{CASE}/reflection").text)
+    page = client.post(
+        f"/cases/{CASE}/reflection",
+        data={"csrf_token": csrf, "days": "14", "reason_code": "safety_risk"},
+    )
+    assert page.status_code == 409
+    assert "does not take this change" in page.text and "no reflection" not in page.text
+    assert 'value="14"' in page.text
+
+
+def test_too_many_days_is_said_at_the_field(client: TestClient, apis: FakeApis) -> None:
+    apis.routes[("POST", f"/cases/{CASE}/reflection-period/extend")] = lambda req: (
+        httpx.Response(422, json={"status": 422, "errors": [
+            {"path": "body.days", "type": "less_than_equal"}]})
+    )  # fmt: skip
+    sign_in(client, "caseworker", region="sughd")
+    csrf = csrf_of(client.get(f"/cases/{CASE}/reflection").text)
+    page = client.post(
+        f"/cases/{CASE}/reflection",
+        data={"csrf_token": csrf, "days": "400", "reason_code": "other"},
+    )
+    assert page.status_code == 422
+    assert 'id="err-days"' in page.text and "This number is out of range." in page.text
 
 
 def test_a_422_lands_at_its_field_in_tajik(make_client: MakeClient, apis: FakeApis) -> None:
