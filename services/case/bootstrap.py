@@ -15,6 +15,7 @@ from services.case.app.duplicates import PersonIndex, index_key_from
 from services.case.app.handling import CaseWrites
 from services.case.app.reading import stream_visible
 from services.case.app.reflection import run_reflection_timer
+from services.case.app.transfer_timer import run_transfer_timer
 from services.case.config import CaseSettings
 from services.case.entrypoints.consumers import subscribe_timeline
 from services.case.entrypoints.deps import CaseService
@@ -84,6 +85,17 @@ def bootstrap(
                 case_config.due_reminder_days,
                 case_config.due_interval_seconds,
                 case_config.due_batch,
+            ),
+        )
+        # And one expires the transfer requests nobody answered in time.
+        rt.lease(
+            "transfer-timer",
+            lambda: run_transfer_timer(
+                rt.pool,
+                rt.store,
+                clock,
+                case_config.transfer_interval_seconds,
+                case_config.transfer_batch,
             ),
         )
 

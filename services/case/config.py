@@ -20,6 +20,11 @@ class CaseSettings(BaseSettings):
     # How often the reflection timer looks, and how many cases per pass.
     reflection_interval_seconds: float = Field(default=300.0, gt=0)
     reflection_batch: int = Field(default=200, ge=1, le=10_000)
+    # A transfer request nobody answers expires after this many days (the sending side
+    # keeps the case); the transfer timer looks this often, this many cases per pass.
+    transfer_expiry_days: int = Field(default=7, ge=1, le=90)
+    transfer_interval_seconds: float = Field(default=300.0, gt=0)
+    transfer_batch: int = Field(default=200, ge=1, le=10_000)
     # The plan's dates (goals' due dates, follow-ups): remind the caseworker this many days
     # before (0: on the day), each once per date; how often the timer looks, how many
     # cases per pass.

@@ -62,6 +62,7 @@ from services.case.domain.state import Case
 from services.case.domain.transfer import (
     AcceptTransfer,
     CancelTransfer,
+    ExpireTransfer,
     RefuseTransfer,
     RequestTransfer,
     decide_transfer,
@@ -93,6 +94,7 @@ _ALLOWED_WHEN_CLOSED = (
     ChaseDueDates,  # decides nothing on a closed case (domain/due_dates.py)
     BreakGlass,  # an emergency may concern a closed case too
     CancelTransfer,  # a request still pending when the case closed can be withdrawn
+    ExpireTransfer,  # or lapse
     *PERSON_WHEN_CLOSED,
 )
 # After erasure nothing new is recorded about the person; the case can only be wound down.
@@ -102,6 +104,7 @@ _ALLOWED_WHEN_ERASED = (
     RecordAccess,
     ChaseReflectionPeriod,
     ChaseDueDates,
+    ExpireTransfer,
     *PERSON_WHEN_ERASED,
 )
 
@@ -135,8 +138,11 @@ def _decide_open(state: Case, command: CaseCommand, now: datetime) -> list[Event
         return decide_follow_up(state, command, now)
     if isinstance(command, ChaseDueDates):
         return decide_due_dates(state, command, now)
-    if isinstance(command, RequestTransfer | AcceptTransfer | RefuseTransfer | CancelTransfer):
-        return decide_transfer(state, command)
+    if isinstance(
+        command,
+        RequestTransfer | AcceptTransfer | RefuseTransfer | CancelTransfer | ExpireTransfer,
+    ):
+        return decide_transfer(state, command, now)
     match command:
         case RecordProfile():
             if state.profile is not None:

@@ -165,6 +165,7 @@ class PendingTransfer:
     transfer_id: str
     to_caseworker: str | None  # None: whoever of ``to_office`` accepts it
     to_office: str | None  # None: the same office
+    expires_at: datetime | None = None  # None: a request from before requests expired
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,9 @@ class Case:
     emergency_grants: tuple[tuple[str, datetime], ...] = ()
     # A transfer waiting for the receiving side's answer (domain/transfer.py).
     pending_transfer: PendingTransfer | None = None
+    # The last request that expired unanswered: its receiving side hears "expired" (409),
+    # not "no such request", when it answers late.
+    lapsed_transfer: PendingTransfer | None = None
     # The case plan (domain/plan.py): its goals, in the order first set.
     plan: tuple[PlanGoal, ...] = ()
     # Follow-up dates (domain/plan.py): (follow-up id, due date), in the order first set.

@@ -5,6 +5,10 @@
   referrals and its notifications.
 - The receiving side accepts (the ``CaseTransferred`` every service follows comes with
   the acceptance) or refuses with a reason code; the sending side may cancel.
+- A request expires after the configured time (the app passes it; ``expires_at`` is fixed
+  in the request): from then on it cannot be accepted or refused (``transfer_expired``),
+  and the transfer timer's ``ExpireTransfer`` records ``CaseTransferExpired`` once. The
+  sending side keeps the case, and may still cancel until the expiry is recorded.
 Who counts as the receiving side is the app layer's check (``receives_transfer``): scope
 is not the domain's.
 """
@@ -12,6 +16,7 @@ is not the domain's.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
 
@@ -22,6 +27,7 @@ from shared.events.case import CaseTransferred, Identifier, Office, Subject
 from shared.events.case_transfer import (
     CaseTransferAccepted,
     CaseTransferCancelled,
+    CaseTransferExpired,
     CaseTransferRefused,
     CaseTransferRequested,
     TransferRefusal,
@@ -42,6 +48,13 @@ class NoSuchPendingTransfer(DomainError):
         super().__init__("no such transfer is waiting for an answer on this case")
 
 
+class TransferExpired(DomainError):
+    code = "transfer_expired"
+
+    def __init__(self) -> None:
+        super().__init__("this transfer request has expired: the sending side keeps the case")
+
+
 class _Command(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -52,6 +65,8 @@ class RequestTransfer(_Command):
     to_caseworker: Subject | None = None
     to_office: Office | None = None
     requested_by: Subject
+    # How long the receiving side has to answer (the app's setting); None: no limit.
+    expires_after: timedelta | None = None
 
 
 class AcceptTransfer(_Command):
@@ -67,15 +82,34 @@ class CancelTransfer(_Command):
     cancelled_by: Subject
 
 
-TransferCommand = RequestTransfer | AcceptTransfer | RefuseTransfer | CancelTransfer
+class ExpireTransfer(BaseModel):
+    """Sent by the transfer timer: expire the pending request if its time has passed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-def decide_transfer(state: Case, command: TransferCommand) -> list[Event]:
+TransferCommand = (
+    RequestTransfer | AcceptTransfer | RefuseTransfer | CancelTransfer | ExpireTransfer
+)
+
+
+def decide_transfer(state: Case, command: TransferCommand, now: datetime) -> list[Event]:
     if isinstance(command, RequestTransfer):
-        return [_request(state, command)]
+        return [_request(state, command, now)]
     pending = state.pending_transfer
+    if isinstance(command, ExpireTransfer):
+        # Early, late or repeated ticks decide nothing new.
+        if pending is None or pending.expires_at is None or now < pending.expires_at:
+            return []
+        return [CaseTransferExpired(transfer_id=pending.transfer_id, expires_at=pending.expires_at)]
+    answer = isinstance(command, AcceptTransfer | RefuseTransfer)
+    lapsed = state.lapsed_transfer
+    if answer and lapsed is not None and lapsed.transfer_id == command.transfer_id:
+        raise TransferExpired()
     if pending is None or pending.transfer_id != command.transfer_id:
         raise NoSuchPendingTransfer()
+    if answer and pending.expires_at is not None and now >= pending.expires_at:
+        raise TransferExpired()  # even before the timer has recorded it
     tid = command.transfer_id
     match command:
         case AcceptTransfer():
@@ -99,7 +133,7 @@ def decide_transfer(state: Case, command: TransferCommand) -> list[Event]:
             return [CaseTransferCancelled(transfer_id=tid, cancelled_by=command.cancelled_by)]
 
 
-def _request(state: Case, command: RequestTransfer) -> CaseTransferRequested:
+def _request(state: Case, command: RequestTransfer, now: datetime) -> CaseTransferRequested:
     if state.pending_transfer is not None:
         raise TransferPending()
     if command.to_caseworker is None and command.to_office is None:
@@ -115,6 +149,7 @@ def _request(state: Case, command: RequestTransfer) -> CaseTransferRequested:
         to_caseworker=command.to_caseworker,
         to_office=command.to_office,
         requested_by=command.requested_by,
+        expires_at=None if command.expires_after is None else now + command.expires_after,
     )
 
 
@@ -123,8 +158,12 @@ def evolve_transfer(state: Case, event: Event) -> Case | None:
     itself, which moves the case, is the main fold's.)"""
     match event:
         case CaseTransferRequested():
-            pending = PendingTransfer(event.transfer_id, event.to_caseworker, event.to_office)
+            pending = PendingTransfer(
+                event.transfer_id, event.to_caseworker, event.to_office, event.expires_at
+            )
             return replace(state, pending_transfer=pending)
+        case CaseTransferExpired():
+            return replace(state, pending_transfer=None, lapsed_transfer=state.pending_transfer)
         case CaseTransferAccepted() | CaseTransferRefused() | CaseTransferCancelled():
             return replace(state, pending_transfer=None)
         case _:

@@ -1,21 +1,22 @@
 """Transfers the receiving side accepts (issue 13 item 7; docs/case-domain.md).
 
 ``POST /cases/{id}/transfer`` *requests* a transfer; the case stays with the sending
-office. The receiving side (``receives_transfer``) accepts or refuses it; the sending side
-may cancel it. Only an acceptance moves the case (``CaseTransferred``), so scopes,
-referrals and notifications in every service follow the accepted transfer only.
+office. The receiving side (``receives_transfer``, bound to the request answered) accepts
+or refuses it; the sending side may cancel it; unanswered, it expires (the transfer
+timer). Only an acceptance moves the case (``CaseTransferred``), so scopes, referrals and
+notifications in every service follow the accepted transfer only.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
 
 from services.case.app.policy import WRITE_ROLES
-from services.case.app.transfers import incoming, receives_transfer
+from services.case.app.transfers import incoming, receiving_side_of
 from services.case.domain import Case
 from services.case.domain.commands import CaseCommand
 from services.case.domain.transfer import (
@@ -52,6 +53,7 @@ TransferId = Annotated[
 )
 async def request_transfer(body: TransferIn, change: Change) -> JSONResponse:
     transfer_id = str(uuid7())
+    expires_after = timedelta(days=change.service.config.transfer_expiry_days)
 
     def build(case: Case, key: bytes | None, now: datetime) -> CaseCommand:
         return RequestTransfer(
@@ -59,6 +61,7 @@ async def request_transfer(body: TransferIn, change: Change) -> JSONResponse:
             to_caseworker=body.to_caseworker,
             to_office=body.to_office,
             requested_by=change.principal.sub,
+            expires_after=expires_after,
         )
 
     return await change.run(
@@ -83,7 +86,7 @@ async def accept_transfer(transfer_id: TransferId, change: Change) -> JSONRespon
     def build(case: Case, key: bytes | None, now: datetime) -> CaseCommand:
         return AcceptTransfer(transfer_id=transfer_id, accepted_by=change.principal.sub)
 
-    return await change.run(None, build, may_act=receives_transfer)
+    return await change.run(None, build, may_act=receiving_side_of(transfer_id))
 
 
 @router.post(
@@ -98,7 +101,7 @@ async def refuse_transfer(
             transfer_id=transfer_id, refused_by=change.principal.sub, reason_code=body.reason_code
         )
 
-    return await change.run(body, build, may_act=receives_transfer)
+    return await change.run(body, build, may_act=receiving_side_of(transfer_id))
 
 
 @router.post(

@@ -107,6 +107,7 @@ async def test_a_transfer_request_reaches_the_receiving_office_not_the_sender(
         to_caseworker=None,
         to_office="dushanbe-nrm",
         requested_by="cw-khujand-3",
+        expires_at=None,
     )
     sub = await js.subscribe(
         f"{namespace}.supervisor.dushanbe-nrm.notifications",
