@@ -56,6 +56,10 @@ TemplateName = Literal[
     "reflection_period_ending",
     "emergency_access_granted",  # to the owning office's supervisors: break the glass
     "transfer_requested",  # to the receiving side of a transfer: answer it (issue 13 item 7)
+    # To the sending side (whoever asked): the receiving side's answer, or no answer in time.
+    "transfer_accepted",
+    "transfer_refused",
+    "transfer_expired",
     # To the case's caseworker: a goal of the plan, or a follow-up, is due (issue 13 item 4).
     "plan_goal_due",
     "follow_up_due",

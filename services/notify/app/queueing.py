@@ -17,6 +17,7 @@ import asyncpg
 
 from services.notify.app.directory import DirectoryViews, recipient_token
 from services.notify.app.records import Records
+from services.notify.app.transfer_senders import TransferSenders
 from services.notify.domain import (
     NotificationPlan,
     NotShareable,
@@ -43,7 +44,12 @@ from shared.events.case import CaseOpened, CaseTransferred, ReferralRequested
 from shared.events.case_emergency import EmergencyAccessGranted
 from shared.events.case_plan import DueDateReminderDue
 from shared.events.case_reflection import ReflectionPeriodReminderDue
-from shared.events.case_transfer import CaseTransferRequested
+from shared.events.case_transfer import (
+    CaseTransferAccepted,
+    CaseTransferExpired,
+    CaseTransferRefused,
+    CaseTransferRequested,
+)
 from shared.events.notify import RecipientKind, TemplateName
 from shared.events.referral import DIRECTORY_EVENTS
 from shared.logging import get_logger
@@ -68,6 +74,9 @@ CASE_STREAM_EVENTS: tuple[type[Event], ...] = tuple(
         "DueDateReminderDue",
         "EmergencyAccessGranted",
         "CaseTransferRequested",
+        "CaseTransferAccepted",
+        "CaseTransferRefused",
+        "CaseTransferExpired",
         *SCOPE_EVENT_TYPES,
     }
 )
@@ -96,6 +105,7 @@ class Queueing:
         self.case_key = case_key
         self.clock = clock
         self.scopes = CaseScopes(records.store.schema)
+        self.senders = TransferSenders(records.store.schema)
 
     # -- consumers (IdempotentConsumer ``apply`` functions) -------------------------------
 
@@ -140,7 +150,10 @@ class Queueing:
         elif isinstance(event, EmergencyAccessGranted):
             await self.alert_emergency_access(conn, env, event)
         elif isinstance(event, CaseTransferRequested):
+            await self.senders.keep(conn, env, event)
             await self.ask_receiving_side(conn, env, event)
+        elif isinstance(event, CaseTransferAccepted | CaseTransferRefused | CaseTransferExpired):
+            await self.tell_sending_side(conn, env, event)
 
     async def ask_receiving_side(
         self, conn: asyncpg.Connection, env: Envelope, event: CaseTransferRequested
@@ -160,6 +173,36 @@ class Queueing:
             conn,
             env,
             template="transfer_requested",
+            recipient_kind=kind,
+            recipient_id=recipient,
+            language=await self.views.language_of(conn, kind, recipient),
+            facts={},
+        )
+
+    async def tell_sending_side(
+        self,
+        conn: asyncpg.Connection,
+        env: Envelope,
+        event: CaseTransferAccepted | CaseTransferRefused | CaseTransferExpired,
+    ) -> str | None:
+        """Tell whoever asked for the transfer how it ended (``transfer_senders.py``), in
+        their language: the case reference and the outcome only."""
+        sender = await self.senders.sender(conn, env.subject, event.transfer_id)
+        if sender is None:
+            log.warning("transfer_answer_without_request", event_type=event.name())
+            return None
+        kind, recipient = sender
+        template: TemplateName
+        if isinstance(event, CaseTransferAccepted):
+            template = "transfer_accepted"
+        elif isinstance(event, CaseTransferRefused):
+            template = "transfer_refused"
+        else:
+            template = "transfer_expired"
+        return await self._queue_about_case(
+            conn,
+            env,
+            template=template,
             recipient_kind=kind,
             recipient_id=recipient,
             language=await self.views.language_of(conn, kind, recipient),

@@ -121,6 +121,14 @@ def build_notification(
     }
 
 
+TRANSFER_TEMPLATES = (
+    "transfer_requested",
+    "transfer_accepted",
+    "transfer_refused",
+    "transfer_expired",
+)
+
+
 def _case_facts(template: str, facts: dict[str, Any]) -> dict[str, Any]:
     if template == "reflection_period_ending":
         return {
@@ -132,8 +140,10 @@ def _case_facts(template: str, facts: dict[str, Any]) -> dict[str, Any]:
             "days_left": int(facts["days_left"]),
             "due_on": date.fromisoformat(str(facts["due_on"])).isoformat(),
         }
-    if template == "transfer_requested":
-        return {}  # the reference is all: the receiving side answers in its list
+    if template in TRANSFER_TEMPLATES:
+        # The reference is all: the receiving side answers in its list; the sending side
+        # hears the outcome (never who answered, the reason, or where the case went).
+        return {}
     if template == "emergency_access_granted":
         until = datetime.fromisoformat(str(facts["until"])).astimezone(UTC)
         return {

@@ -28,6 +28,9 @@ CASE_TEMPLATES: tuple[TemplateName, ...] = (
     "reflection_period_ending",
     "emergency_access_granted",
     "transfer_requested",
+    "transfer_accepted",
+    "transfer_refused",
+    "transfer_expired",
     "plan_goal_due",
     "follow_up_due",
 )
@@ -108,6 +111,18 @@ def test_the_shipped_files_cover_every_template_and_the_three_languages() -> Non
 def test_templates_load_from_any_directory(tmp_path: Path) -> None:
     (tmp_path / "en.json").write_text(json.dumps({"templates": {"x": "X {urgency}"}}))
     assert load_templates(tmp_path).render("x", "tg", {"urgency": "urgent"}) == ("X urgent", "en")
+
+
+@pytest.mark.parametrize("language", ["en", "ru", "tg"])
+@pytest.mark.parametrize("outcome", ["transfer_accepted", "transfer_refused", "transfer_expired"])
+def test_the_sender_hears_the_outcome_with_only_the_case_reference(
+    outcome: str, language: str
+) -> None:
+    text, used = load_templates().render(
+        outcome, language, {"case_reference": "SP-ABCD-EFGH-IJKL-MNOP"}
+    )
+    assert used == language
+    assert "SP-ABCD-EFGH-IJKL-MNOP" in text and "{" not in text
 
 
 @pytest.mark.parametrize("language", ["en", "ru", "tg"])
