@@ -16,6 +16,9 @@ interfaces only (HTTP and NATS), and says in plain language what happens, with t
    reads the referral as 410 Gone from then on, and confirms the deletion;
 5. an emergency referral for a mine survivor in Khorog escalates when its answer time
    passes (only visible when the system runs with a short emergency SLA);
+   then Khorog asks the Dushanbe office to take her case over: the case stays in Khorog
+   until Dushanbe accepts from its list of transfers to answer; then the case, its
+   referrals and its notifications are Dushanbe's, and Khorog no longer sees it;
 6. an auditor reads the case's history and verifies every service's audit chain.
 
 The people are invented. ``run_demo`` is the coroutine the end-to-end test calls.
@@ -45,6 +48,7 @@ from shared.natsauth import Credentials, inbox_prefix
 SHELTER = "women-and-society-shelter-buston"
 KHUJAND = {"region": "sughd", "office": "khujand"}
 KHOROG = {"region": "gbao", "office": "khorog"}
+DUSHANBE = {"region": "dushanbe", "office": "dushanbe"}
 NEEDS = ["shelter", "legal_aid", "medical"]
 
 TokenMaker = Callable[..., str]  # (sub, role, **claims) -> bearer token
@@ -87,6 +91,11 @@ class DemoResult:
     emergency_referral_id: str = ""
     emergency_first_provider: str | None = None
     escalated: bool = False
+    transfer_id: str = ""
+    transfer_listed: bool = False  # the receiving office found it in its list
+    transferred_to: str | None = None  # the case's office after the acceptance
+    sender_after_transfer: int | None = None  # what the sending caseworker's GET answers
+    referrals_follow_transfer: bool = False  # the receiving office sees its referrals
     history: list[dict[str, Any]] | None = None
     audit_ok: dict[str, bool] = field(default_factory=dict)
 
@@ -262,6 +271,7 @@ class Demo:
             await self.legal_aid_declines()
             await self.consent_withdrawn()
             await self.emergency_escalates()
+            await self.transfer_accepted()
             await self.auditor_checks()
         finally:
             await self.receiver.stop()
@@ -635,6 +645,52 @@ class Demo:
             self.say(f"   why: {after['reasons']['summary']}")
         await self._show_notifications(r.emergency_referral_id)
 
+    async def transfer_accepted(self) -> None:
+        r = self.result
+        case_id = r.emergency_case_id
+        self.step(8, "Khorog asks the Dushanbe office to take over her case; Dushanbe accepts")
+        sender = self.client(self.ep.case_url, "demo-caseworker-khorog", "caseworker", **KHOROG)
+        receiver = self.client(
+            self.ep.case_url, "demo-caseworker-dushanbe", "caseworker", **DUSHANBE
+        )
+        async with sender as cw, receiver as other:
+            asked = await cw.post(f"/cases/{case_id}/transfer", json={"to_office": "dushanbe"})
+            r.transfer_id = _ok(asked, 202)["transfer_id"]
+            seen = await other.get(f"/cases/{case_id}", params={"identifying": "false"})
+            self.say(
+                f"   transfer {r.transfer_id} requested: until Dushanbe accepts, the case stays"
+                f" in Khorog (Dushanbe reads it: {seen.status_code}); notify tells the"
+                " Dushanbe office (transfer_requested, the case's reference only)"
+            )
+            waiting = _ok(await other.get("/transfers/incoming"))
+            r.transfer_listed = any(t["transfer_id"] == r.transfer_id for t in waiting)
+            self.say(
+                f"   Dushanbe's list of transfers to answer: {len(waiting)} waiting"
+                f"{', this one among them' if r.transfer_listed else ''}"
+            )
+            path = f"/cases/{case_id}/transfers/{r.transfer_id}/accept"
+            _ok(await other.post(path))
+            view = _ok(await other.get(f"/cases/{case_id}", params={"identifying": "false"}))
+            r.transferred_to = view["office"]
+            r.sender_after_transfer = (await cw.get(f"/cases/{case_id}")).status_code
+        self.say(
+            f"   accepted: the case is now with office {r.transferred_to} (caseworker "
+            f"{view['caseworker']}); Khorog reads it: {r.sender_after_transfer}; notify tells"
+            " the Khorog caseworker the request was accepted (transfer_accepted, in their"
+            " language). Unanswered, a request would have expired after 7 days"
+        )
+
+        async def followed() -> list[dict[str, Any]] | None:
+            rows = await self._case_referrals(case_id, **DUSHANBE)
+            return rows or None
+
+        rows = await _until(followed, self.timeout) or []
+        r.referrals_follow_transfer = bool(rows)
+        self.say(
+            f"   the referral service follows the accepted transfer: Dushanbe now sees"
+            f" {len(rows)} referral(s) of the case"
+        )
+
     async def _show_notifications(self, referral_id: str) -> None:
         async with self.client(self.ep.notify_url, "demo-auditor", "auditor") as a:
 
@@ -654,7 +710,7 @@ class Demo:
 
     async def auditor_checks(self) -> None:
         r = self.result
-        self.step(8, f"An auditor reads case {r.case_id}'s history and verifies the audit chain")
+        self.step(9, f"An auditor reads case {r.case_id}'s history and verifies the audit chain")
         async with self.client(self.ep.case_url, "demo-auditor", "auditor") as a:
             resp = await a.get(f"/cases/{r.case_id}/history")
             if resp.status_code == 200:

@@ -67,6 +67,11 @@ async def test_the_demo_plays_the_whole_referral_story(system: System) -> None:
     # The emergency for the mine survivor escalated when its 3-second answer time passed.
     assert result.emergency_first_provider is not None
     assert result.escalated, story
+    # Khorog asked Dushanbe to take the mine survivor's case over: Dushanbe found it in its
+    # list and accepted; the case, and its referrals, are Dushanbe's; Khorog's is a 404.
+    assert result.transfer_id and result.transfer_listed, story
+    assert result.transferred_to == "dushanbe" and result.sender_after_transfer == 404, story
+    assert result.referrals_follow_transfer, story
     # The auditor's checks: every chain verifies.
     assert result.audit_ok and all(result.audit_ok.values()), result.audit_ok
     assert {"case", "referral", "notify"} <= set(result.audit_ok)
