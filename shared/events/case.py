@@ -325,10 +325,12 @@ class ConsentWithdrawn(Event):
 class ReferralRequested(Event):
     """A request to route the case's needs to providers (consumed by the referral service).
     v2: carries the profile's ``interpreter_needed`` flag (v1 events are upcast with ``False``).
+    v3: ``follows_up`` names the earlier referral (one need's referral id) this one is a
+    follow-up service to, on the same need (v2 events are upcast with none).
     """
 
     service = "case"
-    version = 2
+    version = 3
     referral_id: UuidString
     needs: Needs
     urgency: Urgency
@@ -346,6 +348,9 @@ class ReferralRequested(Event):
     note: Sealed | None
     office: Office | None
     caseworker: Subject
+    # A follow-up service on a long-term need (a prosthesis repaired, then replaced): the
+    # earlier referral of the same case and need, completed (docs/case-domain.md).
+    follows_up: UuidString | None = None
 
     @model_validator(mode="after")
     def _emergency_rule(self) -> ReferralRequested:
@@ -365,6 +370,12 @@ class ReferralRequested(Event):
 def _referral_requested_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     """A v1 request came from a profile without the interpreter flag."""
     return {"interpreter_needed": False, **data}
+
+
+@registry.upcaster("case", "ReferralRequested", 2)
+def _referral_requested_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """A v2 request followed up no earlier referral."""
+    return {"follows_up": None, **data}
 
 
 @registry.register

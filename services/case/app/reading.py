@@ -151,6 +151,7 @@ def case_view(
                         ),
                         note=read.text("referrals.note", event.note),
                         requested_at=at,
+                        follows_up=event.follows_up,
                     )
                 )
             case CasePlanGoalSet():

@@ -118,6 +118,10 @@ class ReferralView(View):
     emergency_reason: str | None
     note: str | None
     requested_at: datetime
+    follows_up: str | None = Field(
+        None,
+        description="A follow-up service: the earlier referral (of the same need) it follows.",
+    )
     status: str = Field(
         "requested",
         description="`requested` until the referral service has decided; then `routed` when"
@@ -174,7 +178,7 @@ class PlanGoalView(View):
 
 
 class FollowUpView(View):
-    """A follow-up date on the case; no reminder is sent yet."""
+    """A follow-up date on the case; the caseworker is reminded of it until it is done."""
 
     follow_up_id: str
     due_on: date

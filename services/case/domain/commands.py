@@ -14,6 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.case.domain.due_dates import ChaseDueDates
 from services.case.domain.emergency import BreakGlass
+from services.case.domain.follow_up_service import EarlierReferral
 from services.case.domain.person import PersonCommand
 from services.case.domain.plan import SetFollowUp, SetPlanGoal
 from services.case.domain.reflection import DEFAULT_DAYS, ReflectionCommand
@@ -117,6 +118,10 @@ class RequestReferral(Command):
     consent_id: Identifier | None = None
     emergency_reason: Sealed | None = None
     note: Sealed | None = None
+    # A follow-up service on the same need (domain/follow_up_service.py): the earlier
+    # referral, and what the case service received about it (None: nothing, for this case).
+    follows_up: UuidString | None = None
+    earlier: EarlierReferral | None = None
 
 
 class AddNote(Command):

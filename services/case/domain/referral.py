@@ -20,6 +20,7 @@ from services.case.domain.errors import (
     ProfileRequired,
     ReferralAlreadyRequested,
 )
+from services.case.domain.follow_up_service import check_follow_up_service
 from services.case.domain.state import Case, Consent
 from shared.events.case import NO_CONSENT, ReferralRequested
 from shared.events.vocabulary import ServiceType
@@ -31,6 +32,7 @@ def request_referral(state: Case, command: RequestReferral, now: datetime) -> Re
     profile = state.profile
     if profile is None:
         raise ProfileRequired("request a referral")
+    check_follow_up_service(state, command.follows_up, command.earlier, command.needs)
     consent = _covering_consent(state, command, now)
     without_consent = consent is None
     if without_consent:
@@ -56,6 +58,7 @@ def request_referral(state: Case, command: RequestReferral, now: datetime) -> Re
         note=command.note,
         office=state.office,
         caseworker=state.caseworker,
+        follows_up=command.follows_up,
     )
 
 

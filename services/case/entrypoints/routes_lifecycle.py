@@ -23,6 +23,11 @@ from services.case.domain.commands import (
     ReopenCase,
     RequestReferral,
 )
+from services.case.domain.follow_up_service import (
+    EarlierReferral,
+    InvalidFollowUpService,
+    check_follow_up_service,
+)
 from services.case.domain.person import check_not_referred_on_linked
 from services.case.entrypoints.change import Change, doc
 from services.case.entrypoints.schemas import (
@@ -36,6 +41,7 @@ from services.case.entrypoints.schemas import (
 )
 from shared.auth import require_roles
 from shared.ids import uuid7
+from shared.problems import ProblemFieldError, unprocessable
 
 router = APIRouter(tags=["cases"], dependencies=[Depends(require_roles(*WRITE_ROLES))])
 
@@ -43,8 +49,16 @@ router = APIRouter(tags=["cases"], dependencies=[Depends(require_roles(*WRITE_RO
 @router.post("/cases/{case_id}/referrals", **doc(202, ReferralAccepted, "Request a referral"))
 async def post_referral(body: ReferralIn, change: Change) -> JSONResponse:
     referral_id = str(uuid7())
+    follows_up = str(body.follows_up) if body.follows_up is not None else None
+    # Looked up for this case only (never another's); used after the scope check, in build.
+    earlier = await earlier_referral(change.service.pool, change.case_id, follows_up)
 
     def build(case: Case, key: bytes | None, now: datetime) -> CaseCommand:
+        try:  # before sealing: a follow-up of nothing, or of another need, is bad input
+            check_follow_up_service(case, follows_up, earlier, body.needs)
+        except InvalidFollowUpService as e:
+            where = ProblemFieldError(path=f"body.{e.field}", message=e.message, type=e.code)
+            raise unprocessable(e.message, [where]) from None
         return RequestReferral(
             referral_id=referral_id,
             needs=body.needs,
@@ -52,6 +66,8 @@ async def post_referral(body: ReferralIn, change: Change) -> JSONResponse:
             consent_id=body.consent_id,
             emergency_reason=seal_text(key, change.case_id, body.emergency_reason),
             note=seal_text(key, change.case_id, body.note),
+            follows_up=follows_up,
+            earlier=earlier,
         )
 
     async def once_per_person(conn: asyncpg.Connection, written: Written) -> None:
@@ -99,3 +115,18 @@ async def reopen_case(body: ReopenIn, change: Change) -> JSONResponse:
         return ReopenCase(reason=body.reason, note=seal_text(key, change.case_id, body.note))
 
     return await change.run(body, build)
+
+
+async def earlier_referral(
+    pool: asyncpg.Pool, case_id: str, referral_id: str | None
+) -> EarlierReferral | None:
+    """What this case received about the referral ``referral_id`` (None: nothing)."""
+    if referral_id is None:
+        return None
+    row = await pool.fetchrow(
+        """SELECT referral_id, request_id, need, status FROM "case".case_referral_status
+           WHERE referral_id = $1 AND case_id = $2""",
+        referral_id,
+        case_id,
+    )
+    return EarlierReferral.model_validate(dict(row)) if row is not None else None

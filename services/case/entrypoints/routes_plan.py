@@ -102,7 +102,7 @@ async def put_goal(goal_id: GoalId, body: GoalIn, change: Change) -> JSONRespons
 
 @router.put(
     "/cases/{case_id}/follow-ups/{follow_up_id}",
-    **doc(200, CaseWritten, "Set a follow-up date on the case (no reminder is sent yet)"),
+    **doc(200, CaseWritten, "Set a follow-up date on the case (the caseworker is reminded of it)"),
 )
 async def put_follow_up(follow_up_id: FollowUpId, body: FollowUpIn, change: Change) -> JSONResponse:
     def build(case: Case, key: bytes | None, now: datetime) -> CaseCommand:

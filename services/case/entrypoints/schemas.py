@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
+from uuid import UUID
 
 from pydantic import (
     AfterValidator,
@@ -230,6 +231,12 @@ class ReferralIn(Body):
         None, description="Required for an emergency without covering consent (sealed)."
     )
     note: LongText | None = None
+    follows_up: UUID | None = Field(
+        None,
+        description="A follow-up service on a long-term need: the earlier referral (one"
+        " need's referral id, as `GET /cases/{id}` shows it) of this case, completed; the"
+        " request is then for that need alone.",
+    )
 
 
 class NoteIn(Body):

@@ -27,6 +27,7 @@ from shared.envelope import Actor, Envelope
 from shared.events.base import Event
 from shared.events.case import CaseClosed, ConsentWithdrawn, IdentityErased, ReferralRequested
 from shared.events.referral import WithdrawalCause
+from shared.migrations import quote_ident
 
 CASE_EVENT_TYPES = tuple(
     sorted(
@@ -50,6 +51,7 @@ def case_event_handler(
     """``confirm_within``: how long a provider told to delete has to confirm it."""
     scopes = CaseScopes(referrals.store.schema)
     within = confirm_within
+    follow_ups = f"{quote_ident(referrals.store.schema)}.referral_follow_up"
 
     async def apply(conn: asyncpg.Connection, env: Envelope, event: Event) -> None:
         # Routing before the directory file is imported would find no provider at all.
@@ -59,6 +61,14 @@ def case_event_handler(
         if isinstance(event, ReferralRequested):
             origin = {"office": event.office, "caseworker": event.caseworker}
             for command in open_referrals(event, case_id):
+                if event.follows_up is not None:  # a follow-up service: keep the link
+                    await conn.execute(
+                        f"""INSERT INTO {follow_ups} (referral_id, case_id, follows_up)
+                            VALUES ($1, $2, $3) ON CONFLICT (referral_id) DO NOTHING""",
+                        command.referral_id,
+                        case_id,
+                        event.follows_up,
+                    )
                 await referrals.run(
                     conn,
                     command,

@@ -29,8 +29,10 @@ class Projection:
                 CASE WHEN s.region_version > 0 THEN s.region ELSE v.region END AS scope_region,
                 CASE WHEN s.owner_version > 0 THEN s.office ELSE v.office END AS scope_office,
                 CASE WHEN s.owner_version > 0 THEN s.caseworker ELSE v.caseworker END
-                    AS scope_caseworker
-            FROM {t} v LEFT JOIN {quote_ident(schema)}.case_scope s USING (case_id)"""
+                    AS scope_caseworker,
+                f.follows_up
+            FROM {t} v LEFT JOIN {quote_ident(schema)}.case_scope s USING (case_id)
+                LEFT JOIN {quote_ident(schema)}.referral_follow_up f USING (referral_id)"""
         self._upsert = f"""
             INSERT INTO {t} (referral_id, case_id, request_id, need, urgency, status,
                 provider_id, coordinator_id, attempt, respond_by, reasons, categories, region,

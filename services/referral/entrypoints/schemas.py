@@ -115,6 +115,11 @@ class CaseReferral(BaseModel):
     outcome: str | None = Field(None, description="The provider's: delivered, partly, not.")
     outcome_reason: str | None = None
     outcome_confirmed: bool = Field(False, description="Confirmed: the referral loop is closed.")
+    follows_up: str | None = Field(
+        None,
+        description="A follow-up service on a long-term need: the earlier referral of the"
+        " same case and need it follows.",
+    )
 
 
 class Declined(BaseModel):
@@ -178,6 +183,7 @@ def case_referral(row: Any) -> CaseReferral:
         outcome=row["outcome"],
         outcome_reason=row["outcome_reason"],
         outcome_confirmed=row["outcome_confirmed"],
+        follows_up=row.get("follows_up"),  # rows read with the case's scope carry it
     )
 
 

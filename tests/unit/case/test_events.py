@@ -99,6 +99,7 @@ def test_referral_requested_has_exactly_the_contracted_fields() -> None:
         "note",
         "office",
         "caseworker",
+        "follows_up",
     ]
     assert list(ConsentScope.model_fields) == [
         "consent_id",

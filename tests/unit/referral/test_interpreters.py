@@ -106,11 +106,12 @@ def test_the_flag_travels_from_the_request_into_the_routed_event_and_the_state()
 def test_a_v1_request_reads_as_no_interpreter_asked_for() -> None:
     v1 = _request().model_dump(mode="json")
     del v1["interpreter_needed"]
+    del v1["follows_up"]  # v3
 
     event = registry.load("org.safepath.case.ReferralRequested.v1", v1)
 
     assert isinstance(event, ReferralRequested) and event.interpreter_needed is False
-    assert ReferralRequested.type_name().endswith(".v2")
+    assert ReferralRequested.type_name().endswith(".v3")
 
 
 def test_v1_routing_events_read_with_the_interpreter_their_language_match_implied() -> None:
