@@ -9,6 +9,7 @@ list here."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import AsyncIterator, Callable
 from datetime import date, timedelta
@@ -24,7 +25,7 @@ from services.web.main import create_app as create_web_app
 from shared.auth import AuthConfig, mint_token
 from shared.settings import Settings
 from tests.integration.case.conftest import stop_background_tasks
-from tests.integration.case.stories import open_case
+from tests.integration.case.stories import GIVEN_NAME, intake, open_case
 from tests.web.fakes import csrf_of
 
 KHUJAND = {"sub": "cw-khujand-web", "office": "khujand-nrm", "region": "sughd"}
@@ -275,3 +276,80 @@ async def test_break_the_glass_from_the_web_app(
     web = await signed("caseworker", **KHUJAND)
     r = await post_form(web, f"/cases/{case_id}/break-glass", {"reason": reason})
     assert r.headers["location"] == f"/cases/{case_id}?done=in_scope"
+
+
+async def test_a_profile_change_keeps_what_the_form_has_no_field_for(
+    api: httpx.AsyncClient, case_settings: Settings, signed: Browser
+) -> None:
+    owner = headers(case_settings, "caseworker", **KHUJAND)
+    facts = {
+        "exploitation_forms": ["forced_labour"],
+        "scope": "cross_border",
+        "period_start": "2024-01-10",
+        "period_end": "2024-10-10",
+    }
+    case_id = await open_case(api, owner, intake(trafficking=facts))
+    web = await signed("caseworker", **KHUJAND)
+    page = await web.get(f"/cases/{case_id}/profile")
+    assert page.status_code == 200 and GIVEN_NAME not in page.text
+    opened = await web.post(
+        f"/cases/{case_id}/profile/open", data={"csrf_token": csrf_of(page.text)}
+    )
+    assert opened.status_code == 200 and f'value="{GIVEN_NAME}"' in opened.text
+    form = form_values(opened.text)
+
+    # A bad language: at its field, nothing appended.
+    before = await version(api, owner, case_id)
+    bad = await web.post(f"/cases/{case_id}/profile", data={**form, "language": "xx"})
+    assert bad.status_code == 422 and 'id="err-language"' in bad.text
+    assert await version(api, owner, case_id) == before
+
+    # Russian with an interpreter: the names, documents and category facts stay.
+    r = await web.post(
+        f"/cases/{case_id}/profile",
+        data={**form, "language": "ru", "interpreter_needed": "on"},
+    )
+    assert (r.status_code, r.headers["location"]) == (303, f"/cases/{case_id}?done=profile")
+    supervisor = headers(case_settings, "supervisor", sub="sv-sughd", region="sughd")
+    profile = (await api.get(f"/cases/{case_id}", headers=supervisor)).json()["profile"]
+    assert (profile["language"], profile["interpreter_needed"]) == ("ru", True)
+    assert profile["identifying"]["given_name"] == GIVEN_NAME
+    assert profile["identifying"]["exploitation_started_on"] == "2024-01-10"
+    assert profile["trafficking"]["exploitation_forms"] == ["forced_labour"]
+    assert profile["trafficking"]["exploitation_months"] == 9
+    # Every read of the identifying details the web app made for the caseworker is on the
+    # access log: opening the form, and each sending (the refused one too).
+    auditor = headers(case_settings, "auditor", sub="auditor-1", region="sughd")
+    log = await api.get(f"/cases/{case_id}/access-log", headers=auditor)
+    assert log.status_code == 200, log.text
+    assert log.text.count(KHUJAND["sub"]) == 3, log.text
+
+
+def form_values(html: str) -> dict[str, str | list[str]]:
+    """What a browser would send for the form as drawn: inputs, checked boxes, selected
+    options and text areas (enough for the profile form)."""
+    out: dict[str, str | list[str]] = {}
+    for tag in re.findall(r"<input [^>]*>", html):
+        name = re.search(r'name="([^"]+)"', tag)
+        if not name:
+            continue
+        value = re.search(r'value="([^"]*)"', tag)
+        if 'type="checkbox"' in tag:
+            if " checked" in tag:
+                got = out.setdefault(name.group(1), [])
+                assert isinstance(got, list)
+                got.append(value.group(1) if value else "on")
+            continue
+        out[name.group(1)] = html_unescape(value.group(1)) if value else ""
+    for name, body in re.findall(r'<select [^>]*name="([^"]+)"[^>]*>(.*?)</select>', html, re.S):
+        chosen = re.search(r'<option value="([^"]*)" selected', body)
+        out[name] = chosen.group(1) if chosen else ""
+    for name, body in re.findall(
+        r'<textarea [^>]*name="([^"]+)"[^>]*>(.*?)</textarea>', html, re.S
+    ):
+        out[name] = html_unescape(body)
+    return out
+
+
+def html_unescape(value: str) -> str:
+    return html.unescape(value)
