@@ -192,3 +192,20 @@ def test_other_roles_cannot_cancel_a_transfer(
     r = client.post(f"/cases/{CASE}/transfers/{TRANSFER}/cancel", data={"csrf_token": csrf})
     assert r.status_code == 403
     assert apis.calls == []
+
+
+def test_referrals_the_referral_service_does_not_list_are_shown_as_the_case_records_them(
+    client: TestClient, apis: FakeApis
+) -> None:
+    """Under emergency access (or while routing) the referral service lists none."""
+    referral = {"referral_id": "r1", "needs": ["shelter"], "urgency": "urgent",
+                "consent_id": None, "emergency_without_consent": False,
+                "emergency_reason": None, "note": None,
+                "requested_at": "2026-11-29T08:20:00Z"}  # fmt: skip
+    apis.routes[("GET", f"/cases/{CASE}")] = {**VIEW, "referrals": [referral]}
+    apis.routes[("GET", f"/cases/{CASE}/referrals")] = []  # the referral service's own scope
+    sign_in(client, "caseworker", region="gbao", office="khorog")
+    page = client.get(f"/cases/{CASE}").text
+    assert "under emergency access, it does not open them to you" in page
+    assert "(Urgent)" in page
+    assert "No referrals yet." not in page
