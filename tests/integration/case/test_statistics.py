@@ -301,6 +301,34 @@ async def test_replay_rebuilds_the_same_statistics(pool: asyncpg.Pool) -> None:
     assert await _tables(pool) == live
 
 
+async def test_a_rebuild_over_rows_the_live_path_wrote_meanwhile_keeps_them(
+    pool: asyncpg.Pool,
+) -> None:
+    """The services may keep running while a replay runs: a batch whose rows the live path
+    wrote already (its COPY straight into the tables meets them) goes again through the
+    live path's conflict rules, and the tables stay as they were."""
+    from services.case.app.statistics import model
+
+    await register_providers(pool)
+    for spec in worlds(3):
+        await write_world(pool, spec)
+    live = await _tables(pool)
+    statistics = PROJECTIONS["statistics"]
+    assert statistics.rebuild is not None
+    rows = await pool.fetch(
+        f'SELECT global_position, {statistics.rebuild.columns} FROM "case".event'
+        " ORDER BY tx_id, global_position"
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        await model.rebuild_fold(conn, rows)  # every fact and request is there already
+        now = await conn.fetchrow(f"SELECT * FROM {model.CASE} LIMIT 1")
+        await model._copy(conn, model.CASE, model._ROW, [tuple(now[c] for c in model._ROW)])
+        for staged in ("stat_rebuild_fact", "stat_rebuild_case"):  # both went the slow way
+            assert await conn.fetchval(f"SELECT to_regclass('pg_temp.{staged}')")
+        await model.finish_rebuild(conn)
+    assert await _tables(pool) == live
+
+
 async def test_the_operators_statement_fills_the_provider_kinds_a_replay_keeps(
     pool: asyncpg.Pool,
 ) -> None:

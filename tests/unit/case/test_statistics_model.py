@@ -9,11 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.case.app.statistics.model import (
+    SQL_FACTS,
     case_facts,
     dimension_change,
     need_referral_id,
     received_facts,
 )
+from shared.events import registry
 from shared.events.case import MineFacts, SurvivorProfileRecorded
 from tests.unit.case.builders import profile
 
@@ -90,3 +92,17 @@ def test_an_assignment_by_hand_is_a_fact_of_its_own_and_a_link_to_a_person_kille
     link = {"casualty_id": "casualty-00000000-0000-0000-0000-000000000001", "relation": "parent"}
     assert dimension_change("CasualtyLinked", link) == {"relative_killed": link["casualty_id"]}
     assert case_facts("CasualtyLinked", "c-1", "e-2", AT, link) == []
+
+
+def test_the_facts_a_rebuild_derives_in_sql_are_those_case_facts_gives() -> None:
+    """The rebuild derives every case fact but a request's in SQL (``SQL_FACTS``): both must
+    name the same events and kinds, or a fact would count live and not after a replay (the
+    details are compared by the replay test, tests/integration/case/test_statistics.py)."""
+    data = {"reason": "r", "status": "s", "days": 14, "reason_code": "c", "outcome": "o",
+            "device": "d", "action": "a"}  # fmt: skip
+    kinds = {}
+    for model in registry.models("case"):
+        name = model.__name__
+        if name != "ReferralRequested" and (facts := case_facts(name, "c", "e", AT, data)):
+            kinds[name] = facts[0][2]
+    assert kinds == {name: kind for name, (kind, _) in SQL_FACTS.items()}

@@ -176,7 +176,7 @@ def case_facts(name: str, case_id: str, eid: str, at: datetime, d: dict[str, Any
             return [(eid, case_id, "assistive_device", at, None, None, None,
                      f"{d['device']}/{d['action']}")]  # fmt: skip
         case "ReferralRequested":
-            request = uuid.UUID(d["referral_id"]).bytes
+            request = _uuid_bytes(d["referral_id"])
             return [
                 (f"{eid}/{need}", case_id, "referral_requested", at,
                  need_referral_id(request, need), need, None, d["urgency"])
@@ -184,6 +184,16 @@ def case_facts(name: str, case_id: str, eid: str, at: datetime, d: dict[str, Any
             ]  # fmt: skip
         case _:
             return []
+
+
+def _uuid_bytes(text: str) -> bytes:
+    """``uuid.UUID(text).bytes``, without the object for the usual spelling."""
+    if len(text) == 36 and text[8] == text[13] == text[18] == text[23] == "-":
+        try:
+            return bytes.fromhex(text.replace("-", ""))
+        except ValueError:
+            pass
+    return uuid.UUID(text).bytes
 
 
 def need_referral_id(request: bytes, need: str) -> str:
@@ -391,14 +401,30 @@ def referral_rows_sql(until: str | None = None) -> str:
 # -- the set-based rebuild -------------------------------------------------------------------
 
 _NAME = "split_part(event_type, '.', 4)"
-_COUNTED = (
+# The case facts the database derives itself, in one statement per batch (as ``case_facts``
+# has them: kind and detail; a test holds the two together). A request's facts are the
+# fold's: their per-need referral id is a SHA-1 (``need_referral_id``), which PostgreSQL
+# has no function for without an extension.
+SQL_FACTS = {
+    "CaseOpened": ("case_opened", "NULL"),
+    "CaseClosed": ("case_closed", "data->>'reason'"),
+    "IdentificationRecorded": ("identification", "data->>'status'"),
+    "ReflectionPeriodStarted": ("reflection_started", "data->>'days'"),
+    "ReflectionPeriodExtended": ("reflection_extended", "data->>'reason_code'"),
+    "ReflectionPeriodEnded": ("reflection_ended", "data->>'outcome'"),
+    "AssistiveDeviceRecorded": ("assistive_device",
+                                "concat(data->>'device', '/', data->>'action')"),
+}  # fmt: skip
+# What the fold reads (each event parsed): the events that change a case's dimensions, and
+# the requests (for their facts). Every other event is skipped by its name before parsing.
+FOLDED = (
     "CaseOpened", "SurvivorProfileRecorded", "SurvivorProfileUpdated", "IdentificationRecorded",
-    "CaseClosed", "CaseReopened", "ReferralRequested", "ReflectionPeriodStarted",
-    "ReflectionPeriodExtended", "ReflectionPeriodEnded", "CasualtyRecorded", "CasualtyLinked",
-    "AssistiveDeviceRecorded", "CasualtyCorrected",
+    "CaseClosed", "CaseReopened", "CasualtyRecorded", "CasualtyLinked", "CasualtyCorrected",
+    "ReferralRequested",
 )  # fmt: skip
-# Only what the fold reads of each counted event (trimmed by the database: the sealed blobs,
-# the consent and the rest of a request are a rebuild's largest reads and are never used).
+_OURS = f"event_type LIKE '{_CASE_TYPES}%' AND stream_id NOT LIKE 'access-%'"
+# Only what the fold reads of each event it folds (trimmed by the database: the sealed
+# blobs, the consent and the rest of a request are a rebuild's largest reads, never used).
 _TRIMMED = """CASE split_part(event_type, '.', 4)
     WHEN 'SurvivorProfileRecorded' THEN jsonb_build_object('profile',
         (data->'profile') - 'identifying')
@@ -406,24 +432,19 @@ _TRIMMED = """CASE split_part(event_type, '.', 4)
         (data->'profile') - 'identifying')
     WHEN 'ReferralRequested' THEN jsonb_build_object('referral_id', data->'referral_id',
         'needs', data->'needs', 'urgency', data->'urgency')
-    WHEN 'CasualtyRecorded' THEN data - 'identifying'
-    WHEN 'CasualtyCorrected' THEN data - 'identifying'
-    ELSE data END"""
+    WHEN 'CaseOpened' THEN jsonb_build_object('categories', data->'categories',
+        'region', data->'region')
+    WHEN 'IdentificationRecorded' THEN jsonb_build_object('status', data->'status')
+    WHEN 'CaseClosed' THEN '{}'::jsonb
+    WHEN 'CaseReopened' THEN '{}'::jsonb
+    ELSE data - 'identifying' END"""
+# ``data``: the trimmed event when the fold reads it, else NULL; ``fact``: whether the
+# database derives a fact from it (``SQL_FACTS``).
 REBUILD_COLUMNS = f"""stream_id, stream_version, occurred_at, event_id::text, {_NAME} AS name,
-    CASE WHEN event_type LIKE '{_CASE_TYPES}%' AND stream_id NOT LIKE 'access-%'
-              AND {_NAME} IN ({", ".join(f"'{n}'" for n in _COUNTED)})
-         THEN ({_TRIMMED})::text END AS data"""
+    CASE WHEN {_OURS} AND {_NAME} IN ({", ".join(f"'{n}'" for n in FOLDED)})
+         THEN ({_TRIMMED})::text END AS data,
+    {_OURS} AND {_NAME} IN ({", ".join(f"'{n}'" for n in SQL_FACTS)}) AS fact"""
 _ROW = ("case_id", "version", "valid_from", "valid_to", "opened_at", *DIMENSION_COLUMNS)
-# A rebuild's batch is written with COPY into a temporary table (asyncpg encodes COPY
-# records several times faster than array parameters for ``unnest``), then inserted from
-# there with the live path's conflict rules.
-_STAGED_CASE, _STAGED_FACT = "stat_rebuild_case", "stat_rebuild_fact"
-_STAGE = (
-    f"CREATE TEMP TABLE IF NOT EXISTS {_STAGED_CASE} (LIKE {CASE}) ON COMMIT DELETE ROWS",
-    f"CREATE TEMP TABLE IF NOT EXISTS {_STAGED_FACT} (LIKE {FACT}) ON COMMIT DELETE ROWS",
-)
-_INSERT_ROWS = f"""INSERT INTO {CASE} ({", ".join(_ROW)})
-    SELECT {", ".join(_ROW)} FROM {_STAGED_CASE} ON CONFLICT DO NOTHING"""
 _INSERT_ONE = f"""INSERT INTO {CASE} ({", ".join(_ROW)})
     VALUES ({", ".join(f"${n}" for n in range(1, len(_ROW) + 1))}) ON CONFLICT DO NOTHING"""
 _CLOSE_ROWS = f"""UPDATE {CASE} c SET valid_to = u.valid_to
@@ -431,8 +452,42 @@ _CLOSE_ROWS = f"""UPDATE {CASE} c SET valid_to = u.valid_to
     WHERE c.case_id = u.case_id AND c.version = u.version AND c.valid_to IS NULL"""
 _FACT_COLUMNS = ("fact_id", "case_id", "kind", "at", "referral_id", "need", "provider_id",
                  "detail")  # fmt: skip
-_INSERT_FACTS = f"""INSERT INTO {FACT} ({", ".join(_FACT_COLUMNS)})
-    SELECT {", ".join(_FACT_COLUMNS)} FROM {_STAGED_FACT} ON CONFLICT (fact_id) DO NOTHING"""
+_INSERT_SQL_FACTS = f"""INSERT INTO {FACT} (fact_id, case_id, kind, at, detail)
+    SELECT event_id::text, stream_id,
+           CASE {_NAME} {" ".join(f"WHEN '{n}' THEN '{k}'" for n, (k, _) in SQL_FACTS.items())}
+           END, occurred_at,
+           CASE {_NAME} {" ".join(f"WHEN '{n}' THEN {d}" for n, (_, d) in SQL_FACTS.items())}
+           END
+    FROM "case".event WHERE global_position = ANY($1::bigint[])
+    ON CONFLICT (fact_id) DO NOTHING"""
+# A batch's rows go by COPY straight into the tables. Only when one is there already (the
+# service kept writing while the rebuild ran: the live path's rows win, as its conflict
+# rules say) does the batch go again through a temporary table, with those rules.
+_STAGED = {CASE: "stat_rebuild_case", FACT: "stat_rebuild_fact"}
+_CONFLICT = {CASE: "ON CONFLICT DO NOTHING", FACT: "ON CONFLICT (fact_id) DO NOTHING"}
+
+
+async def _copy(
+    conn: asyncpg.Connection, table: str, columns: Sequence[str], records: list[Any]
+) -> None:
+    schema, name = (part.strip('"') for part in table.split("."))
+    try:
+        async with conn.transaction():  # a savepoint: a conflict undoes this COPY alone
+            await conn.copy_records_to_table(
+                name, schema_name=schema, records=records, columns=columns
+            )
+        return
+    except asyncpg.UniqueViolationError:
+        pass
+    staged = _STAGED[table]
+    await conn.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {staged} (LIKE {table}) ON COMMIT DELETE ROWS"
+    )
+    await conn.copy_records_to_table(staged, records=records, columns=columns)
+    cols = ", ".join(columns)
+    await conn.execute(
+        f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {staged} {_CONFLICT[table]}"
+    )
 
 
 # ``stat_fact``'s secondary indexes, as the migrations create them (0005, 0007): a rebuild
@@ -448,9 +503,12 @@ _SECONDARY = {
 async def rebuild_fold(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> None:
     """Fold a batch of ``(global_position, REBUILD_COLUMNS...)`` rows into ``stat_case`` and
     ``stat_fact`` as ``project`` would, event by event: each stream's events in version
-    order from its current row; one statement per table for the whole batch."""
+    order from its current row; the database derives the facts it can itself."""
     for name in _SECONDARY:  # fewer indexes while the rebuild writes (``finish_rebuild``)
         await conn.execute(f'DROP INDEX IF EXISTS "case".{name}')
+    with_facts = [r[0] for r in rows if r[7]]
+    if with_facts:
+        await conn.execute(_INSERT_SQL_FACTS, with_facts)
     streams: dict[str, list[asyncpg.Record]] = {}
     for r in rows:
         if r[6] is not None:
@@ -467,12 +525,15 @@ async def rebuild_fold(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record])
     new_rows: list[dict[str, Any]] = []
     facts: list[Fact] = []
     for case_id, events in streams.items():
-        events.sort(key=lambda e: int(e[2]))
+        if len(events) > 1:
+            events.sort(key=_VERSION)
         row = current.get(case_id)
         stored = row is not None  # the current row is in the table (else: in new_rows)
-        for _, _, version, at, eid, name, data in events:
+        for _, _, version, at, eid, name, data, _ in events:
             d = orjson.loads(data)
-            facts += case_facts(name, case_id, eid, at, d)
+            if name == "ReferralRequested":
+                facts += case_facts(name, case_id, eid, at, d)
+                continue
             if name == "CasualtyRecorded":
                 if row is None:  # else: ON CONFLICT DO NOTHING
                     row = casualty_row(case_id, version, at, d)
@@ -480,10 +541,10 @@ async def rebuild_fold(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record])
                 continue
             if name == "CaseOpened":
                 if row is None:  # else: ON CONFLICT DO NOTHING
-                    row = {c: "unknown" for c in DIMENSION_COLUMNS} | _OPENED_DEFAULTS | {
+                    row = _OPENED_DEFAULTS | {
                         "case_id": case_id, "version": version, "valid_from": at,
-                        "valid_to": None, "opened_at": at, "status": "open",
-                        "categories": d["categories"], "region": d["region"],
+                        "valid_to": None, "opened_at": at, "categories": d["categories"],
+                        "region": d["region"],
                     }  # fmt: skip
                     new_rows.append(row)
                 continue
@@ -495,23 +556,21 @@ async def rebuild_fold(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record])
                 stored = False
             else:
                 row["valid_to"] = at
-            row = row | change | {"version": version, "valid_from": at, "valid_to": None}
+            row = {**row, **change, "version": version, "valid_from": at, "valid_to": None}
             new_rows.append(row)
     if closes:
         await conn.execute(_CLOSE_ROWS, *map(list, zip(*closes, strict=True)))
-    for sql in _STAGE:
-        await conn.execute(sql)
     if new_rows:
-        records = list(map(_AS_RECORD, new_rows))
-        await conn.copy_records_to_table(_STAGED_CASE, records=records, columns=_ROW)
-        await conn.execute(_INSERT_ROWS)
+        await _copy(conn, CASE, _ROW, list(map(_AS_RECORD, new_rows)))
     if facts:
-        await conn.copy_records_to_table(_STAGED_FACT, records=facts, columns=_FACT_COLUMNS)
-        await conn.execute(_INSERT_FACTS)
+        await _copy(conn, FACT, _FACT_COLUMNS, facts)
 
 
+_VERSION = operator.itemgetter(2)
 _AS_RECORD = operator.itemgetter(*_ROW)
-_OPENED_DEFAULTS = {"identification": "none"} | dict.fromkeys(
+_OPENED_DEFAULTS = dict.fromkeys(DIMENSION_COLUMNS, "unknown") | {
+    "status": "open", "identification": "none",
+} | dict.fromkeys(
     ("victim", "casualty", "device_type", "incident_year", "incident_district",
      "relative_killed"), "none"
 )  # fmt: skip
