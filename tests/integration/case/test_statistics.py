@@ -67,6 +67,10 @@ def _dims(state: dict[str, Any], dimension: str, at: datetime) -> list[str]:
         return list(s["categories"])
     if dimension == "month":
         return [f"{at:%Y-%m}"]
+    if dimension == "quarter":
+        return [f"{at:%Y}-Q{(at.month - 1) // 3 + 1}"]
+    if dimension == "year":
+        return [f"{at:%Y}"]
     if dimension == "child":
         band = s["age_band"]
         return ["unknown" if band == "unknown" else "child" if band == "12-17" else "adult"]
@@ -218,6 +222,8 @@ def _pct(values: list[float], p: float) -> float:
 QUESTIONS = [
     ("cases_opened", "sex", "age_band", {}),
     ("cases_opened", "category", "month", {}),
+    ("cases_opened", "quarter", "sex", {}),  # a case's period: its stored opening month
+    ("cases_opened", "year", "category", {}),
     ("cases_opened", "district", None, {}),
     ("cases_opened", "sex", "region", {"category": "trafficking"}),
     ("cases_opened", "category", None, {"category": "mine_eo", "sex": "female"}),

@@ -292,6 +292,9 @@ def _group_key(q: Question, dimension: str | None, t_at: str, p_id: str, need_of
         return "''::text"
     if dimension == "category" and not _lateral(q):
         return "c.categories"
+    if dimension in _PERIOD_FORMAT and t_at == "c.opened_at":  # stored: migration 0013
+        month = "c.opened_month"  # the case's opening, truncated once when it is written
+        return month if dimension == "month" else f"date_trunc('{dimension}', {month})"
     if dimension in _PERIOD_FORMAT:
         return f"date_trunc('{dimension}', {t_at} AT TIME ZONE 'UTC')"
     return _bind(dimension, t_at, p_id, need_of)
