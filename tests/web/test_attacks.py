@@ -111,6 +111,7 @@ def test_every_page_has_a_strict_csp_and_no_script(client: TestClient, apis: Fak
     pages = [client.get("/signin"), client.get("/no-such-page")]
     sign_in(client)
     pages += [client.get("/cases"), client.get("/cases/new"), client.get(f"/cases/{CASE_ID}")]
+    pages += [client.get(f"/cases/{CASE_ID}/break-glass")]
     for r in pages:
         csp = r.headers["content-security-policy"]
         assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
