@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 
+from services.case.app.directory import keep_directory
 from services.case.app.statistics.model import record_received
 from shared.crypto import case_aad, open_sealed
 from shared.envelope import Envelope
@@ -71,6 +72,7 @@ async def apply_referral_event(conn: asyncpg.Connection, env: Envelope, event: E
     data: dict[str, Any] = env.data
     case_id = data.get("case_id")
     if not isinstance(case_id, str):
+        await keep_directory(conn, event)  # a plan goal's provider is checked against it
         return  # directory events: not about a case
     await _timeline(conn, case_id, env)
     status = REFERRAL_STATUS.get(env.event_name)

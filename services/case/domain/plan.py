@@ -6,6 +6,10 @@
   sealed afresh each time, so an unchanged goal cannot be told from a changed one.
 - A due date that is new or changed may not lie before today: a plan looks forward. An
   overdue goal can still be marked achieved or dropped without touching its date.
+- A responsible provider that is new or changed must be in the service directory, not
+  suspended, and offer the goal's need, when the case service has heard the directory
+  (the app passes what it knows; it cannot check before it heard any). A goal whose
+  provider later left the directory can still be closed without naming another.
 """
 
 from __future__ import annotations
@@ -33,6 +37,15 @@ class InvalidGoal(DomainError):
         self.field = field
 
 
+class ResponsibleProvider(BaseModel):
+    """What the directory, as the case service heard it, says of a goal's provider."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    services: tuple[ServiceType, ...]
+    suspended: bool = False
+
+
 class SetPlanGoal(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -42,6 +55,11 @@ class SetPlanGoal(BaseModel):
     provider_id: Identifier | None = None
     due_on: date | None = None
     status: GoalStatus = "open"
+    # The directory's word on ``provider_id`` (found by the app): ``directory_known`` False
+    # when no directory was heard yet (nothing to check against), ``responsible`` None
+    # when the directory does not list the provider.
+    directory_known: bool = False
+    responsible: ResponsibleProvider | None = None
 
 
 class SetFollowUp(BaseModel):
@@ -82,6 +100,19 @@ def check_goal(state: Case, command: SetPlanGoal, today: date) -> None:
     changed_date = current is None or current.due_on != command.due_on
     if command.due_on is not None and changed_date and command.due_on < today:
         raise InvalidGoal("due_on", "a new or changed due date may not lie in the past")
+    changed_provider = current is None or current.provider_id != command.provider_id
+    if command.provider_id is not None and changed_provider and command.directory_known:
+        _check_responsible(command)
+
+
+def _check_responsible(command: SetPlanGoal) -> None:
+    found = command.responsible
+    if found is None:
+        raise InvalidGoal("provider_id", "no provider with that id in the service directory")
+    if found.suspended:
+        raise InvalidGoal("provider_id", "the provider is suspended in the service directory")
+    if command.need not in found.services:
+        raise InvalidGoal("provider_id", f"the provider does not offer {command.need}")
 
 
 def decide_plan(state: Case, command: SetPlanGoal, now: datetime) -> list[Event]:

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
+from services.case.app.directory import directory_entry
 from services.case.app.policy import WRITE_ROLES
 from services.case.app.sealing import seal_text
 from services.case.domain import Case
@@ -70,7 +71,10 @@ class GoalIn(Body):
     need: ServiceType = Field(description="One of the case's assessed needs.")
     description: LongText | None = Field(default=None, description="Sealed with the case key.")
     provider_id: Identifier | None = Field(
-        default=None, description="The responsible provider's directory id."
+        default=None,
+        description="The responsible provider's directory id: new or changed, it must be"
+        " in the directory, not suspended, and offer the need (once the case service has"
+        " heard the directory).",
     )
     due_on: date | None = Field(default=None, description="New or changed: not before today.")
     status: GoalStatus = "open"
@@ -81,6 +85,9 @@ class GoalIn(Body):
     **doc(200, CaseWritten, "Set a goal of the case plan (the whole goal)"),
 )
 async def put_goal(goal_id: GoalId, body: GoalIn, change: Change) -> JSONResponse:
+    # The directory's word on the provider (public facts; checked in build, after scope).
+    known, responsible = await directory_entry(change.service.pool, body.provider_id)
+
     def build(case: Case, key: bytes | None, now: datetime) -> CaseCommand:
         command = SetPlanGoal(
             goal_id=goal_id,
@@ -89,6 +96,8 @@ async def put_goal(goal_id: GoalId, body: GoalIn, change: Change) -> JSONRespons
             provider_id=body.provider_id,
             due_on=body.due_on,
             status=body.status,
+            directory_known=known,
+            responsible=responsible,
         )
         try:  # before sealing: a refused goal is bad input, not a conflict
             check_goal(case, command, now.date())
