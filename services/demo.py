@@ -9,8 +9,10 @@ interfaces only (HTTP and NATS), and says in plain language what happens, with t
 3. the shelter hears of its referral on its NATS subject and over a signed webhook to a
    receiver this demo starts (the signature is verified with Standard Webhooks);
 4. the shelter accepts and reads, over HTTPS, the contact arrangement her consent lets it
-   have (recorded in the case's access log); the legal aid centre declines and the
-   referral goes elsewhere;
+   have (recorded in the case's access log); the caseworker puts her stay in the case
+   plan (a goal with the shelter as responsible provider, checked against the directory,
+   and a follow-up visit; both reminded through notify); the legal aid centre declines
+   and the referral goes elsewhere;
    then she withdraws her consent: every provider that received one of her referrals
    (the one that declined too) is told on its subject and webhook to stop and delete,
    reads the referral as 410 Gone from then on, and confirms the deletion;
@@ -31,7 +33,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +81,8 @@ class DemoResult:
     webhook_verified: bool = False
     shelter_status: str | None = None
     handover_fields: list[str] = field(default_factory=list)  # what the shelter could read
+    plan_goal_provider: str | None = None  # the case plan's shelter goal: who is responsible
+    follow_up_due: str | None = None  # the follow-up visit's date, as the case shows it
     reflection_days_left: int | None = None  # the presumed victim's reflection period
     legal_declined_by: str | None = None
     legal_rerouted_to: str | None = None
@@ -268,6 +272,7 @@ class Demo:
             await self.show_routing()
             await self.shelter_hears_of_it()
             await self.shelter_accepts()
+            await self.plan_her_stay()
             await self.legal_aid_declines()
             await self.consent_withdrawn()
             await self.emergency_escalates()
@@ -488,6 +493,40 @@ class Demo:
             f"   handover: the shelter reads {', '.join(r.handover_fields)} over HTTPS "
             f"(consent: {', '.join(got['categories'])}); the read is in the case's access "
             "log, and nothing of it went onto the bus"
+        )
+
+    async def plan_her_stay(self) -> None:
+        """Step 4 goes on: the caseworker puts the stay and a visit in the case plan."""
+        r = self.result
+        provider = r.routed.get("shelter")
+        if r.shelter_status != "accepted" or not provider:
+            return
+        today = datetime.now(UTC).date()
+        async with self.client(
+            self.ep.case_url, "demo-caseworker-khujand", "caseworker", **KHUJAND
+        ) as cw:
+            base = f"/cases/{r.case_id}"
+            goal = {
+                "need": "shelter",
+                "description": "A safe place while she decides what comes next",
+                "provider_id": provider,  # checked against the directory the case heard
+                "due_on": (today + timedelta(days=30)).isoformat(),
+            }
+            _ok(await cw.put(f"{base}/plan/goals/stay", json=goal))
+            visit = {
+                "due_on": (today + timedelta(days=7)).isoformat(),
+                "note": "Visit her at the shelter",
+            }
+            _ok(await cw.put(f"{base}/follow-ups/first-visit", json=visit))
+            view = _ok(await cw.get(base, params={"identifying": "false"}))
+        [goal_view] = [g for g in view["plan"] if g["goal_id"] == "stay"]
+        [visit_view] = [f for f in view["follow_ups"] if f["follow_up_id"] == "first-visit"]
+        r.plan_goal_provider, r.follow_up_due = goal_view["provider_id"], visit_view["due_on"]
+        self.say(
+            f"   case plan: goal 'stay' (shelter, responsible {r.plan_goal_provider}, due"
+            f" {goal_view['due_on']}) and a follow-up visit on {r.follow_up_due}; the"
+            " caseworker is reminded before each date and on the day, through notify (case"
+            " reference and date only)"
         )
 
     async def legal_aid_declines(self) -> None:

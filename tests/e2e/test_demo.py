@@ -56,6 +56,9 @@ async def test_the_demo_plays_the_whole_referral_story(system: System) -> None:
     assert result.reflection_days_left == 30, story
     # Her consent lets the accepting shelter read her contact arrangement, and only that.
     assert result.handover_fields == ["contact_arrangement"], story
+    # The caseworker plans her stay: the shelter is the goal's responsible provider (checked
+    # against the directory the case service heard) and a follow-up visit is dated.
+    assert result.plan_goal_provider == SHELTER and result.follow_up_due, story
     assert result.legal_declined_by is not None
     assert result.legal_rerouted_to not in (None, result.legal_declined_by), story
     # The withdrawn consent reached every provider of her referrals, the decliner too; the
