@@ -266,6 +266,7 @@ def cmd_token(args: argparse.Namespace) -> int:
             provider_id=args.provider_id,
             region=args.region,
             office=args.office,
+            categories=args.category or (),
             ttl_seconds=args.ttl,
         )
     )
@@ -717,6 +718,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--region")
     t.add_argument("--office")
     t.add_argument("--provider-id")
+    t.add_argument(
+        "--category",
+        action="append",
+        choices=["trafficking", "mine_eo", "refugee_asylum"],
+        help="what a coordinator coordinates (repeat for several); without it a coordinator"
+        " acts on no referral",
+    )
     t.add_argument("--ttl", type=int, default=12 * 3600)
     t.set_defaults(fn=cmd_token)
     d = sub.add_parser("directory", help="service directory tools")

@@ -7,7 +7,11 @@ secret cannot mint production tokens. Issuer, audience and expiry are always che
 and ``exp`` is required; ``none`` and any algorithm outside the allow-list are refused.
 
 Claims Safepath reads: ``sub``, ``role`` (one of ``ROLES``), ``provider_id`` (required
-for ``provider``), ``region`` and ``office`` (optional scope).
+for ``provider``), ``region`` and ``office`` (optional scope), and ``categories`` (a list of
+``trafficking``, ``mine_eo``, ``refugee_asylum``): what a ``coordinator`` coordinates
+(IMCCTiP trafficking, NMAC mine and explosive-ordnance survivors, the migration service
+refugees and asylum seekers). A coordinator acts only on referrals of its categories; one
+whose token names none acts on no referral (docs/security.md).
 
 Wiring in a service::
 
@@ -24,7 +28,7 @@ malformed, badly signed or expired token, 403 for a role that may not act.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, get_args
@@ -34,14 +38,16 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from shared.events.vocabulary import CATEGORIES
 from shared.problems import forbidden, unauthorized
 from shared.secretfiles import is_published
 
 if TYPE_CHECKING:
     from shared.settings import Settings
 
-# ``coordinator``: a national coordinator (IMCCTiP, the mine action centre) reading
-# statistics only (docs/statistics.md); optional region scope like an auditor.
+# ``coordinator``: a national coordinator (IMCCTiP, the mine action centre, the migration
+# service): statistics (docs/statistics.md; optional region scope like an auditor) and
+# the referrals of the categories its token names (docs/routing.md "Coordinators").
 Role = Literal["caseworker", "supervisor", "provider", "auditor", "admin", "coordinator"]
 ROLES: tuple[str, ...] = get_args(Role)
 
@@ -67,8 +73,14 @@ class Principal:
     provider_id: str | None = None
     region: str | None = None
     office: str | None = None
+    # What a coordinator coordinates (``CATEGORIES``); empty for every other role.
+    categories: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        # A principal stored as JSON (the web app's session) comes back with a list.
+        object.__setattr__(self, "categories", tuple(self.categories))
+        if any(c not in CATEGORIES for c in self.categories):
+            raise AuthError("token names an unknown category")
         if not self.sub:
             raise AuthError("token has no subject")
         if self.role not in ROLES:
@@ -179,12 +191,19 @@ def _principal(claims: dict[str, Any]) -> Principal:
             raise AuthError(f"token claim {name!r} must be a string")
         return value
 
+    categories = claims.get("categories", [])
+    if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
+        raise AuthError("token claim 'categories' must be a list of strings")
+    role = text("role") or ""
     return Principal(
         sub=text("sub") or "",
-        role=text("role") or "",
+        role=role,
         provider_id=text("provider_id"),
         region=text("region"),
         office=text("office"),
+        # Only a coordinator is bound by categories; on any other role the claim means
+        # nothing and is dropped, so it can never widen anything.
+        categories=tuple(categories) if role == "coordinator" else (),
     )
 
 
@@ -196,13 +215,14 @@ def mint_token(
     provider_id: str | None = None,
     region: str | None = None,
     office: str | None = None,
+    categories: Sequence[str] = (),
     ttl_seconds: int = DEFAULT_TTL_SECONDS,
     now: datetime | None = None,
 ) -> str:
     """A signed HS256 token for local development and tests (not for JWKS deployments)."""
     if not config.hs256_secret:
         raise ValueError("minting needs an HS256 secret; JWKS tokens come from the issuer")
-    Principal(sub, role, provider_id, region, office)  # refuse what verify would refuse
+    Principal(sub, role, provider_id, region, office, tuple(categories))  # as verify would
     issued = now or datetime.now(UTC)
     claims: dict[str, Any] = {
         "iss": config.issuer,
@@ -215,6 +235,8 @@ def mint_token(
     for name, value in (("provider_id", provider_id), ("region", region), ("office", office)):
         if value is not None:
             claims[name] = value
+    if categories:
+        claims["categories"] = list(categories)
     return jwt.encode(claims, config.hs256_secret, algorithm="HS256")
 
 

@@ -134,17 +134,23 @@ class Projection:
         )
 
     async def with_status(
-        self, conn: asyncpg.Connection | asyncpg.Pool, status: str, region: str | None
+        self,
+        conn: asyncpg.Connection | asyncpg.Pool,
+        status: str,
+        region: str | None,
+        categories: Sequence[str] | None = None,
     ) -> list[Any]:
         """Referrals in ``status`` (the coordinator's queue), of the person's current
-        ``region`` when given, oldest first."""
+        ``region`` and of one of ``categories`` when given, oldest first."""
         return list(
             await conn.fetch(
                 f"SELECT * FROM ({self._scoped}) q WHERE q.status = $1"
                 " AND ($2::text IS NULL OR q.scope_region = $2)"
+                " AND ($3::text[] IS NULL OR q.categories && $3::text[])"
                 " ORDER BY q.updated_at, q.referral_id LIMIT 500",
                 status,
                 region,
+                None if categories is None else list(categories),
             )
         )
 

@@ -4,8 +4,11 @@ When routing finds no provider, the coordinator of the person's first category i
 alerted (``ReferralUnroutable``). Here it lists those referrals, gives one to a provider
 by hand with a reason (recorded as outside the automatic rules: ``ReferralAssignedByHand``
 names the rules overridden), or runs routing again after the directory changed. Roles:
-``coordinator`` (limited to the person's region when its token names one) and ``admin``.
-Coordinators see the minimised referral and the routing reasons, never the case id.
+``coordinator`` and ``admin``. A coordinator acts only on referrals of the categories its
+token names (``categories``: IMCCTiP trafficking, NMAC mine_eo, the migration service
+refugee_asylum; none named, none) and, when its token names a region, of people now in it;
+any other referral is a 404, as if it did not exist. Coordinators see the minimised
+referral and the routing reasons, never the case id.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from services.referral.entrypoints.deps import (
     actor_of,
     correlation_id,
 )
-from services.referral.entrypoints.routes_referrals import ReferralId
+from services.referral.entrypoints.routes_referrals import ReferralId, coordinates
 from services.referral.entrypoints.schemas import (
     AssignIn,
     CoordinatorReferral,
@@ -47,13 +50,6 @@ _WRITE: dict[str, Any] = {
 }
 
 
-def coordinates(principal: Principal, row: Any) -> bool:
-    """An admin, or a coordinator without a region, or one of the person's region now."""
-    if principal.role == "admin":
-        return True
-    return principal.role == "coordinator" and principal.region in (None, row["scope_region"])
-
-
 @router.get(
     "/coordinator/referrals",
     summary="Referrals waiting for a coordinator (unroutable by default)",
@@ -65,8 +61,13 @@ async def coordinator_queue(
     svc: Service,
     status: Annotated[Literal["unroutable", "awaiting_answer"], Query()] = "unroutable",
 ) -> list[CoordinatorReferral]:
-    region = principal.region if principal.role == "coordinator" else None
-    rows = await svc.referrals.projection.with_status(svc.pool, status, region)
+    if principal.role == "coordinator":
+        region, categories = principal.region, principal.categories
+        if not categories:
+            return []  # bound to nothing: it coordinates no referral
+    else:
+        region, categories = None, None
+    rows = await svc.referrals.projection.with_status(svc.pool, status, region, categories)
     return [coordinator_referral(r, svc.reference_key) for r in rows]
 
 

@@ -89,6 +89,19 @@ def in_scope(principal: Principal, row: Any) -> bool:
     )
 
 
+def coordinates(principal: Principal, row: Any) -> bool:
+    """An admin; or a coordinator of one of the person's categories (its token's
+    ``categories``), national or of the person's region now. Anyone else, and a coordinator
+    of other categories, is told the referral does not exist (404)."""
+    if principal.role == "admin":
+        return True
+    return (
+        principal.role == "coordinator"
+        and principal.region in (None, row["scope_region"])
+        and not set(principal.categories).isdisjoint(row["categories"])
+    )
+
+
 @router.get(
     "/providers/{provider_id}/referrals",
     summary="The referrals a provider holds (minimised)",
@@ -127,8 +140,8 @@ async def get_referral(
             raise gone(referral_id)
         if row is None or row["provider_id"] != principal.provider_id:
             raise not_found("No such referral.")
-    elif principal.role == "coordinator":  # minimised, within its region (if any)
-        if row is None or principal.region not in (None, row["scope_region"]):
+    elif principal.role == "coordinator":  # minimised, of its categories and region
+        if row is None or not coordinates(principal, row):
             raise not_found("No such referral.")
     elif row is None or not in_scope(principal, row):
         raise not_found("No such referral.")

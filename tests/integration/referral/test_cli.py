@@ -34,3 +34,19 @@ def test_a_broken_directory_reports_every_problem_with_its_line(
     assert (
         f"{broken}:{services + 1}: providers[1].services[1]: unknown value 'teleportation'" in out
     )
+
+
+def test_safepath_token_binds_a_coordinator_to_its_categories(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.auth import AuthConfig, verify_token
+    from shared.settings import Settings
+
+    monkeypatch.setenv("SAFEPATH_ENVIRONMENT", "development")
+    argv = ["token", "--role", "coordinator", "--sub", "nmac-officer"]
+    assert main([*argv, "--category", "mine_eo"]) == 0
+    token = capsys.readouterr().out.strip()
+    principal = verify_token(token, AuthConfig.from_settings(Settings()))
+    assert (principal.role, principal.categories) == ("coordinator", ("mine_eo",))
+    with pytest.raises(SystemExit):  # an unknown category is refused before minting
+        main([*argv, "--category", "everything"])

@@ -4,11 +4,16 @@ routing attempt after the directory changed)."""
 
 from __future__ import annotations
 
+import time
+
 import asyncpg
 import httpx
+import jwt
 
 from services.referral.domain.commands import referral_id_for
+from shared.auth import AuthConfig
 from shared.events.case import ConsentScope
+from shared.settings import Settings
 from tests.integration.referral.conftest import (
     Publish,
     Token,
@@ -52,7 +57,7 @@ async def test_the_coordinator_gives_the_rasht_boy_to_the_camp_by_hand(
     client: httpx.AsyncClient, pool: asyncpg.Pool, publish: Publish, auth: Token
 ) -> None:
     case_id, rid = await _rasht_boy_unroutable(pool, publish)
-    nmac = auth("coordinator", sub="nmac-officer-1")
+    nmac = auth("coordinator", sub="nmac-officer-1", categories=["mine_eo"])
 
     # The coordinator's queue shows it, minimised, with the reasons; never the case id.
     queue = await client.get("/coordinator/referrals", headers=nmac)
@@ -104,7 +109,7 @@ async def test_rerouting_is_recorded_and_finds_a_provider_once_the_directory_cha
     client: httpx.AsyncClient, pool: asyncpg.Pool, publish: Publish, auth: Token
 ) -> None:
     _, rid = await _rasht_boy_unroutable(pool, publish)
-    nmac = auth("coordinator", sub="nmac-officer-1")
+    nmac = auth("coordinator", sub="nmac-officer-1", categories=["mine_eo"])
 
     r = await client.post(f"/referrals/{rid}/reroute", headers=nmac)
     assert r.status_code == 200 and r.json()["status"] == "unroutable"
@@ -149,7 +154,7 @@ async def test_who_may_act_as_coordinator(
         assert (await client.post(f"/referrals/{rid}/reroute", headers=headers)).status_code == 403
         assert (await client.get("/coordinator/referrals", headers=headers)).status_code == 403
     # A coordinator bound to another region neither sees nor acts on it (404).
-    sughd = auth("coordinator", sub="coordinator-sughd", region="sughd")
+    sughd = auth("coordinator", sub="coordinator-sughd", region="sughd", categories=["mine_eo"])
     listed = (await client.get("/coordinator/referrals", headers=sughd)).json()
     assert rid not in [r["referral_id"] for r in listed]
     r = await client.post(f"/referrals/{rid}/assign", json=assign, headers=sughd)
@@ -158,10 +163,72 @@ async def test_who_may_act_as_coordinator(
     assert (await client.post(f"/referrals/{rid}/reroute", headers=sughd)).status_code == 404
     assert not await referral_events(pool, stream=rid, name="ReferralAssignedByHand")
     # The coordinator of the region, and an admin, may.
-    drs = auth("coordinator", sub="coordinator-drs", region="drs")
+    drs = auth("coordinator", sub="coordinator-drs", region="drs", categories=["mine_eo"])
     assert rid in [
         r["referral_id"] for r in (await client.get("/coordinator/referrals", headers=drs)).json()
     ]
     assert (
         await client.post(f"/referrals/{rid}/assign", json=assign, headers=auth("admin"))
     ).status_code == 200
+
+
+async def test_a_coordinator_acts_only_on_the_categories_its_token_names(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, publish: Publish, auth: Token, settings: Settings
+) -> None:
+    """IMCCTiP (trafficking) and the migration service (refugees) neither see nor act on
+    a mine survivor's referral: 404 like another region's, the referral's existence never
+    leaked; a coordinator token that names no category acts on none."""
+    _, rid = await _rasht_boy_unroutable(pool, publish)
+    assign = {"provider_id": CAMP, "reason_code": "travel_arranged"}
+    imcctip = auth("coordinator", sub="imcctip-officer", categories=["trafficking"])
+    migration = auth("coordinator", sub="migration-officer", categories=["refugee_asylum"])
+    unbound = auth("coordinator", sub="statistics-reader")
+    for other in (imcctip, migration, unbound):
+        for status in ("unroutable", "awaiting_answer"):
+            listed = await client.get(
+                "/coordinator/referrals", params={"status": status}, headers=other
+            )
+            assert listed.status_code == 200
+            assert rid not in listed.text
+        one = await client.get(f"/referrals/{rid}", headers=other)
+        assigned = await client.post(f"/referrals/{rid}/assign", json=assign, headers=other)
+        rerouted = await client.post(f"/referrals/{rid}/reroute", headers=other)
+        for r in (one, assigned, rerouted):
+            assert r.status_code == 404 and r.headers["content-type"] == PROBLEM
+            assert rid not in r.text
+        # The answer is the one a made-up referral id gets: nothing tells them apart.
+        made_up_id = referral_id_for(new_case_id(), "psychosocial")
+        made_up = await client.post(f"/referrals/{made_up_id}/reroute", headers=other)
+        assert made_up.status_code == 404 and made_up.json()["title"] == rerouted.json()["title"]
+    assert not await referral_events(pool, stream=rid, name="ReferralAssignedByHand")
+    assert len(await referral_events(pool, stream=rid, name="ReferralUnroutable")) == 1
+
+    # The claim binds a coordinator only: on a caseworker's or provider's token it opens
+    # nothing (403 as before).
+    for role, claims in (("caseworker", {}), ("provider", {"provider_id": CAMP})):
+        wider = auth(role, categories=["mine_eo"], **claims)
+        r = await client.post(f"/referrals/{rid}/reroute", headers=wider)
+        assert r.status_code == 403
+    # A forged category is refused outright (401), never read as "every category".
+    config = AuthConfig.from_settings(settings)
+    forged = jwt.encode(
+        {
+            "iss": config.issuer,
+            "aud": config.audience,
+            "sub": "x",
+            "role": "coordinator",
+            "categories": ["*"],
+            "exp": int(time.time()) + 60,
+        },
+        str(config.hs256_secret),
+        algorithm="HS256",
+    )
+    r = await client.get("/coordinator/referrals", headers={"Authorization": f"Bearer {forged}"})
+    assert r.status_code == 401
+
+    # NMAC, and a coordinator of several categories including mine_eo, may.
+    both = auth("coordinator", sub="joint-desk", categories=["trafficking", "mine_eo"])
+    listed = await client.get("/coordinator/referrals", headers=both)
+    assert rid in [r["referral_id"] for r in listed.json()]
+    r = await client.post(f"/referrals/{rid}/reroute", headers=both)
+    assert r.status_code == 200, r.text

@@ -130,6 +130,44 @@ def test_a_provider_token_with_provider_id_is_accepted() -> None:
     assert verify_token(token, CONFIG).provider_id == "prov-ngo-42"
 
 
+def test_a_coordinator_token_names_what_it_coordinates() -> None:
+    token = mint_token(CONFIG, "nmac-officer", "coordinator", categories=["mine_eo"])
+
+    assert verify_token(token, CONFIG).categories == ("mine_eo",)
+    # Without the claim it is bound to nothing (it acts on no referral).
+    plain = mint_token(CONFIG, "statistics-reader", "coordinator")
+    assert verify_token(plain, CONFIG).categories == ()
+
+
+@pytest.mark.parametrize(
+    "categories",
+    [["mine_eo", "everything"], "mine_eo", [["mine_eo"]], [1], {"mine_eo": True}],
+)
+def test_a_forged_or_malformed_categories_claim_is_refused(categories: Any) -> None:
+    token = jwt.encode(
+        _claims(role="coordinator", categories=categories), SECRET, algorithm="HS256"
+    )
+
+    with pytest.raises(AuthError, match="categor") as raised:
+        verify_token(token, CONFIG)
+    assert "everything" not in str(raised.value)  # the value is never echoed
+
+
+def test_categories_bind_only_a_coordinator() -> None:
+    """On another role the claim is dropped: it can never widen (or mean) anything."""
+    token = jwt.encode(
+        _claims(role="caseworker", categories=["trafficking"]), SECRET, algorithm="HS256"
+    )
+
+    assert verify_token(token, CONFIG).categories == ()
+
+
+def test_a_principal_read_back_from_json_keeps_its_categories_hashable() -> None:
+    p = Principal(sub="x", role="coordinator", categories=["trafficking"])  # type: ignore[arg-type]
+
+    assert p.categories == ("trafficking",) and hash(p)
+
+
 def test_an_unknown_role_is_refused() -> None:
     token = jwt.encode(_claims(role="superuser"), SECRET, algorithm="HS256")
 
