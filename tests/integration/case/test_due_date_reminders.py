@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, time, timedelta
 
 import asyncpg
@@ -15,10 +17,13 @@ import httpx
 from fastapi import FastAPI
 
 from services.case.app.due_dates import chase_due_dates
+from services.case.bootstrap import bootstrap
+from services.case.config import CaseSettings
 from services.case.projections import PROJECTIONS
 from shared.eventstore import EventStore
 from shared.projections import rebuild
-from tests.integration.case.conftest import Token
+from shared.settings import Settings
+from tests.integration.case.conftest import Token, stop_background_tasks
 from tests.integration.case.stories import open_case
 
 SETTINGS = (3, 0)
@@ -131,3 +136,60 @@ async def test_safepath_replay_rebuilds_the_dates_the_timer_chases(
     await rebuild(EventStore(pool, "case"), PROJECTIONS["due_date"], fresh=True)
 
     assert [dict(r) for r in await pool.fetch(query, [reminded, done])] == live
+
+
+@asynccontextmanager
+async def running(
+    settings: Settings, clock: Callable[[], datetime]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The case service with its timers under their leases, on ``clock``; stopped on exit."""
+    config = CaseSettings(due_reminder_days=[3, 0], due_interval_seconds=0.05)
+    app = bootstrap(settings, clock=clock, config=config)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+        await stop_background_tasks(app)
+
+
+async def test_the_timer_under_its_lease_reminds_once_across_restarts(
+    settings: Settings, auth: Token, pool: asyncpg.Pool
+) -> None:
+    h = auth("caseworker")
+    start = datetime.combine(datetime.now(UTC).date(), time(9), UTC)
+    now = [start]
+    due = start.date() + timedelta(days=3)
+    async with running(settings, lambda: now[0]) as client:
+        case_id = await _planned(client, h, due.isoformat())
+
+        async def both_reminded() -> bool:
+            return len(await _reminders(pool, case_id)) == 2
+
+        await _until(both_reminded)  # three days before: the goal and the follow-up
+        await asyncio.sleep(0.3)  # more passes: nothing new
+    assert len(await _reminders(pool, case_id)) == 2
+
+    # On the day, twice restarted: each date reminded once more, and only once.
+    now[0] = start + timedelta(days=3)
+    for _ in range(2):
+        async with running(settings, lambda: now[0]):
+
+            async def on_the_day() -> bool:
+                return len(await _reminders(pool, case_id)) == 4
+
+            await _until(on_the_day)
+            await asyncio.sleep(0.3)
+    assert sorted(await _reminders(pool, case_id)) == [
+        ("follow_up", "f-1", 0),
+        ("follow_up", "f-1", 3),
+        ("plan_goal", "g-1", 0),
+        ("plan_goal", "g-1", 3),
+    ]
+
+
+async def _until(check: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the due-date timer did not remind in time")
