@@ -3,8 +3,8 @@
 ``project_due_dates`` keeps ``"case".due_date`` (each goal's and follow-up's date, whether
 it is still open, the nearest reminder decided for it, whether the case is open) in the
 transaction of each append. The timer (one replica, under the ``due-date-timer`` lease)
-runs ``ChaseDueDates`` on the cases with a date within the longest reminder setting that
-may still have a reminder to come (``app/timers.py``, as for the reflection period).
+runs ``ChaseDueDates`` on the cases with a reminder due now (``app/timers.py``, as for the
+reflection period).
 """
 
 from __future__ import annotations
@@ -79,15 +79,22 @@ async def chase_due_dates(
     reminder_days: Sequence[int],
     limit: int = 200,
 ) -> int:
-    """One pass; the number of reminders decided."""
-    horizon = now.date() + timedelta(days=max(reminder_days, default=0))
+    """One pass; the number of reminders decided.
+
+    Only the cases with a reminder due now are loaded (the same rule as the domain's, in
+    SQL), so dates waiting for their next setting never crowd a due one out of the batch."""
+    today = now.date()
+    horizon = today + timedelta(days=max(reminder_days, default=0))
     rows = await pool.fetch(
         f"""SELECT case_id FROM {TABLE}
             WHERE open AND case_open AND due_on <= $1
-              AND (reminded_days IS NULL OR reminded_days > $2)
-            GROUP BY case_id ORDER BY min(due_on) LIMIT $3""",
+              AND EXISTS (SELECT 1 FROM unnest($2::int[]) AS s(d)
+                          WHERE (reminded_days IS NULL OR s.d < reminded_days)
+                            AND due_on - s.d <= $3)
+            GROUP BY case_id ORDER BY min(due_on) LIMIT $4""",
         horizon,
-        min(reminder_days, default=0),
+        list(reminder_days),
+        today,
         limit,
     )
     return await chase_cases(

@@ -90,6 +90,26 @@ async def test_each_date_is_reminded_once_per_setting_and_not_once_closed(
     assert "prosthesis" not in str(await _reminders(pool, case_id))
 
 
+async def test_dates_waiting_for_their_next_setting_do_not_crowd_out_a_due_one(
+    app: FastAPI, client: httpx.AsyncClient, auth: Token, pool: asyncpg.Pool
+) -> None:
+    h = auth("caseworker")
+    today = datetime.now(UTC).date()
+    soon = await _planned(client, h, (today + timedelta(days=4)).isoformat())
+    later = await _planned(client, h, (today + timedelta(days=6)).isoformat())
+    store = app.state.runtime.store
+
+    def on(day: int) -> datetime:
+        return datetime.combine(today + timedelta(days=day), time(9), UTC)
+
+    assert await chase_due_dates(pool, store, on(1), SETTINGS) == 2  # ``soon``, 3 days before
+    # Two days on, ``soon`` waits for its day while ``later`` is due: a batch of one case
+    # takes ``later``, though ``soon``'s date comes first.
+    assert await chase_due_dates(pool, store, on(3), SETTINGS, limit=1) == 2
+    assert [d for _, _, d in await _reminders(pool, later)] == [3, 3]
+    assert [d for _, _, d in await _reminders(pool, soon)] == [3, 3]
+
+
 async def test_a_closed_case_is_not_reminded_and_a_reopened_one_is(
     app: FastAPI, client: httpx.AsyncClient, auth: Token, pool: asyncpg.Pool
 ) -> None:
