@@ -90,8 +90,9 @@ def _time(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
-async def incoming(pool: asyncpg.Pool, principal: Principal) -> list[dict[str, Any]]:
-    """The pending requests ``principal`` may answer, as ``receives_transfer`` decides."""
+async def incoming(pool: asyncpg.Pool, principal: Principal, now: datetime) -> list[dict[str, Any]]:
+    """The pending requests ``principal`` may answer, as ``receives_transfer`` decides, and
+    still may: one past its expiry is left out before the transfer timer records it."""
     args: list[Any]
     if principal.role == "caseworker":
         where = "(to_caseworker = $1 OR (to_caseworker IS NULL AND to_office = $2))"
@@ -101,8 +102,12 @@ async def incoming(pool: asyncpg.Pool, principal: Principal) -> list[dict[str, A
     else:
         return []
     rows = await pool.fetch(
-        f"""SELECT case_id, transfer_id, from_office, to_caseworker, to_office, requested_at
-            FROM {TABLE} WHERE pending AND {where} ORDER BY requested_at, case_id LIMIT 500""",
+        f"""SELECT case_id, transfer_id, from_office, to_caseworker, to_office, requested_at,
+                expires_at
+            FROM {TABLE} WHERE pending AND {where}
+                AND (expires_at IS NULL OR expires_at > ${len(args) + 1})
+            ORDER BY requested_at, case_id LIMIT 500""",
         *args,
+        now,
     )
     return [dict(r) for r in rows]

@@ -75,7 +75,7 @@ async def request_transfer(body: TransferIn, change: Change) -> JSONResponse:
     responses=problem_responses(401, 403),
 )
 async def incoming_transfers(principal: CurrentPrincipal, svc: Service) -> list[IncomingTransfer]:
-    return [IncomingTransfer(**r) for r in await incoming(svc.pool, principal)]
+    return [IncomingTransfer(**r) for r in await incoming(svc.pool, principal, svc.clock())]
 
 
 @router.post(

@@ -330,6 +330,9 @@ class IncomingTransfer(Body):
     to_caseworker: str | None
     to_office: str | None
     requested_at: datetime
+    expires_at: datetime | None = Field(
+        description="Answer before this; afterwards the request has expired (null: never)."
+    )
 
 
 class TransferRefusalIn(Body):

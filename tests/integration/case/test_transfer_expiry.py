@@ -26,10 +26,10 @@ CONFIG = CaseSettings(transfer_expiry_days=7, transfer_interval_seconds=0.05)
 
 @asynccontextmanager
 async def running(
-    settings: Settings, clock: Callable[[], datetime]
+    settings: Settings, clock: Callable[[], datetime], config: CaseSettings = CONFIG
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The case service, its timers and all, with ``clock``; stopped on exit (a restart)."""
-    app = bootstrap(settings, clock=clock, config=CONFIG)
+    app = bootstrap(settings, clock=clock, config=config)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
@@ -133,3 +133,29 @@ async def test_an_answer_in_time_is_not_expired_later(
         now[0] += timedelta(days=30)
         await asyncio.sleep(0.3)
     assert await _expired(pool, case_id) == 0
+
+
+async def test_a_lapsed_request_is_refused_and_unlisted_before_the_timer_records_it(
+    settings: Settings, auth: Token, pool: asyncpg.Pool
+) -> None:
+    now = [utc_now()]
+    sender = auth("caseworker", **SENDER)
+    receiver = auth("caseworker", sub="cw-dushanbe-1", office="dushanbe-nrm")
+    slow = CONFIG.model_copy(update={"transfer_interval_seconds": 3600.0})  # one early pass
+    async with running(settings, lambda: now[0], slow) as client:
+        case_id = await open_case(client, sender)
+        r = await client.post(
+            f"/cases/{case_id}/transfer", json={"to_office": "dushanbe-nrm"}, headers=sender
+        )
+        tid = r.json()["transfer_id"]
+        [listed] = (await client.get("/transfers/incoming", headers=receiver)).json()
+        assert datetime.fromisoformat(listed["expires_at"]) == now[0] + timedelta(days=7)
+
+        now[0] += timedelta(days=7)
+        assert (await client.get("/transfers/incoming", headers=receiver)).json() == []
+        r = await client.post(f"/cases/{case_id}/transfers/{tid}/accept", headers=receiver)
+        assert r.status_code == 409 and r.json()["type"].endswith("/transfer_expired")
+        # Nothing was appended by the refused answer, and the timer has not run again.
+        assert await _expired(pool, case_id) == 0
+        view = (await client.get(f"/cases/{case_id}", headers=sender)).json()
+        assert view["office"] == "khujand-nrm"
