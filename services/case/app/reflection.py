@@ -28,8 +28,18 @@ _EVENTS = ("ReflectionPeriodStarted", "ReflectionPeriodExtended", "ReflectionPer
 
 
 async def project_reflection(conn: asyncpg.Connection, stored: Sequence[StoredEvent]) -> None:
-    """Keep the end of each running period (guarded by stream version: idempotent)."""
+    """Keep the end of each running period and the nearest reminder decided for it
+    (guarded by stream version: idempotent)."""
     for e in stored:
+        if e.event_name == "ReflectionPeriodReminderDue":
+            await conn.execute(
+                f"""UPDATE {TABLE} SET reminded_days = $2, version = $3
+                    WHERE case_id = $1 AND version < $3""",
+                e.stream_id,
+                e.data["days_before"],
+                e.stream_version,
+            )
+            continue
         if e.event_name not in _EVENTS:
             continue
         running = e.event_name != "ReflectionPeriodEnded"
@@ -38,7 +48,10 @@ async def project_reflection(conn: asyncpg.Connection, stored: Sequence[StoredEv
                 VALUES ($1, coalesce($2::timestamptz, 'epoch'), $3, $4)
                 ON CONFLICT (case_id) DO UPDATE SET
                     ends_at = coalesce($2::timestamptz, r.ends_at),
-                    running = excluded.running, version = excluded.version
+                    running = excluded.running, version = excluded.version,
+                    -- a new start or an extension starts the reminders again
+                    reminded_days = CASE WHEN $2::timestamptz IS NULL
+                                         THEN r.reminded_days END
                 WHERE r.version < excluded.version""",
             e.stream_id,
             datetime.fromisoformat(e.data["ends_at"]) if "ends_at" in e.data else None,
@@ -54,11 +67,23 @@ async def chase_reflection_periods(
     reminder_days: Sequence[int],
     limit: int = 200,
 ) -> int:
-    """One pass; the number of events decided (reminders and ends)."""
+    """One pass; the number of events decided (reminders and ends).
+
+    Only the periods with a reminder or the end due now are loaded (the domain's rule in
+    SQL), so periods waiting for their next setting never crowd a due one out of the batch.
+    """
     horizon = now + timedelta(days=max(reminder_days, default=0))
     rows = await pool.fetch(
-        f"SELECT case_id FROM {TABLE} WHERE running AND ends_at <= $1 ORDER BY ends_at LIMIT $2",
+        f"""SELECT case_id FROM {TABLE}
+            WHERE running AND ends_at <= $1
+              AND (ends_at <= $2 OR EXISTS (
+                  SELECT 1 FROM unnest($3::int[]) AS s(d)
+                  WHERE (reminded_days IS NULL OR s.d < reminded_days)
+                    AND ends_at - make_interval(days => s.d) <= $2))
+            ORDER BY ends_at LIMIT $4""",
         horizon,
+        now,
+        list(reminder_days),
         limit,
     )
     return await chase_cases(

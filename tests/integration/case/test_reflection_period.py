@@ -194,3 +194,30 @@ async def test_safepath_replay_rebuilds_the_periods_the_timer_chases(
     await rebuild(EventStore(pool, "case"), PROJECTIONS["reflection_period"], fresh=True)
 
     assert [dict(r) for r in await pool.fetch(query)] == live
+
+
+async def test_periods_waiting_for_their_next_reminder_do_not_crowd_out_a_due_one(
+    app: FastAPI, client: httpx.AsyncClient, auth: Token, pool: asyncpg.Pool
+) -> None:
+    cw = auth("caseworker")
+    soon, later = await open_case(client, cw), await open_case(client, cw)
+    for case_id in (soon, later):
+        r = await client.post(f"/cases/{case_id}/identification", json=PRESUMED, headers=cw)
+        assert r.status_code == 200, r.text
+    r = await client.post(
+        f"/cases/{later}/reflection-period/extend",
+        json={"days": 5, "reason_code": "medical_treatment"},
+        headers=cw,
+    )
+    assert r.status_code == 200, r.text
+    ends_at = datetime.fromisoformat((await _reflection(client, soon, cw))["ends_at"])
+    store = app.state.runtime.store
+
+    async def tick(at: datetime, limit: int = 200) -> int:
+        return await chase_reflection_periods(pool, store, at.astimezone(UTC), (7, 1), limit)
+
+    assert await tick(ends_at - timedelta(days=6)) == 1  # ``soon``, seven days before
+    # ``soon`` now waits for its last day while ``later`` (five days on) is seven days from
+    # its end: a batch of one case takes ``later``, though ``soon`` ends first.
+    assert await tick(ends_at - timedelta(days=1, hours=12), limit=1) == 1
+    assert (await _events(pool, later))[-1] == "ReflectionPeriodReminderDue"
