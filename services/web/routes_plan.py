@@ -88,7 +88,7 @@ async def _case(request: Request, token: str, case_id: UUID, *, identifying: boo
     return await apis.call(token, "case", "GET", f"/cases/{case_id}", params=params)
 
 
-def _page(
+async def _page(
     request: Request,
     item: Item,
     case: dict[str, Any],
@@ -101,6 +101,7 @@ def _page(
 ) -> Response:
     _ = gettext_for(request)
     found = _find(item, case, item_id)
+    providers = await _providers(request) if item is GOAL else []
     headings = {
         ("goal", False): _("Add a goal to the case plan"),
         ("goal", True): _("Change a goal of the case plan"),
@@ -124,8 +125,27 @@ def _page(
         shown=shown,
         needs=[n for n in SERVICE_TYPES if n in assessed],
         statuses=GOAL_STATUSES,
+        providers=providers,
         post_to=f"/cases/{case['id']}/{item.path}/{item_id}",
     )
+
+
+async def _providers(request: Request) -> list[tuple[str, str]]:
+    """The directory's providers not suspended, as (id, name in the reader's language):
+    suggestions for the responsible provider, which stays a typed id (the API takes any)."""
+    _session, _principal, token = signed_in(request, *WRITERS)
+    apis: Apis = request.app.state.apis
+    try:
+        entries = await apis.call(token, "referral", "GET", "/directory/providers")
+    except ApiProblem:
+        return []
+    lang = request.state.session.language
+    found = [
+        (e["provider"]["id"], e["provider"]["name"].get(lang) or e["provider"]["name"]["en"])
+        for e in entries
+        if not e.get("suspended")
+    ]
+    return sorted(found, key=lambda p: p[1])
 
 
 def _checked_id(request: Request, item_id: str) -> Response | None:
@@ -142,14 +162,14 @@ def _register(item: Item) -> None:
         _session, _principal, token = signed_in(request, *WRITERS)
         case = await _case(request, token, case_id, identifying=False)
         fresh = f"{item.prefix}-{secrets.token_hex(8)}"
-        return _page(request, item, case, fresh, _values(item, None))
+        return await _page(request, item, case, fresh, _values(item, None))
 
     async def show(request: Request, case_id: UUID, item_id: str) -> Response:
         _session, _principal, token = signed_in(request, *WRITERS)
         if (refused := _checked_id(request, item_id)) is not None:
             return refused
         case = await _case(request, token, case_id, identifying=False)
-        return _page(request, item, case, item_id, _values(item, _find(item, case, item_id)))
+        return await _page(request, item, case, item_id, _values(item, _find(item, case, item_id)))
 
     async def reveal(request: Request, case_id: UUID, item_id: str) -> Response:
         """The same form with the sealed text filled in: the case service records the
@@ -160,7 +180,7 @@ def _register(item: Item) -> None:
             return refused
         case = await _case(request, token, case_id, identifying=True)
         values = _values(item, _find(item, case, item_id))
-        return _page(request, item, case, item_id, values, shown=True)
+        return await _page(request, item, case, item_id, values, shown=True)
 
     async def submit(request: Request, case_id: UUID, item_id: str) -> Response:
         _session, _principal, token = signed_in(request, *WRITERS)
@@ -179,7 +199,7 @@ def _register(item: Item) -> None:
             _ = gettext_for(request)
             errors = field_errors(p, _) if p.status == 422 else FieldErrors(general=[refusal(p, _)])
             case = await _case(request, token, case_id, identifying=False)
-            return _page(request, item, case, item_id, Values(form), errors, status=p.status)
+            return await _page(request, item, case, item_id, Values(form), errors, status=p.status)
         return redirect(f"/cases/{case_id}", done=item.kind)
 
     router.add_api_route(f"{base}/new", new, methods=["GET"])

@@ -127,7 +127,8 @@ def test_changing_a_goal_starts_from_it_and_says_its_sealed_text_is_not_shown(
     assert "Show the sealed text" in page.text
     assert "a bed in the Khujand shelter" not in page.text
     # opening the form read the case without identifying fields
-    assert all(c.url.params.get("identifying") == "false" for c in apis.calls)
+    reads = [c for c in apis.calls if c.url.path == f"/cases/{CASE}"]
+    assert reads and all(c.url.params.get("identifying") == "false" for c in reads)
 
 
 def test_showing_the_sealed_text_is_a_recorded_read_on_request_only(
@@ -228,3 +229,35 @@ def test_a_case_outside_scope_is_the_apis_404(client: TestClient, apis: FakeApis
     form = {"csrf_token": csrf, "need": "shelter", "due_on": "2026-12-10"}
     r = client.post(f"/cases/{other}/plan/goals/goal-1", data=form)
     assert r.status_code == 404  # the fake answers 404 for the PUT, as the API would
+
+
+def test_the_directorys_providers_are_suggested_by_name(
+    make_client: MakeClient, apis: FakeApis
+) -> None:
+    def entry(pid: str, en: str, ru: str, suspended: bool = False) -> dict[str, object]:
+        return {"provider": {"id": pid, "name": {"en": en, "ru": ru}},
+                "suspended": suspended, "places_in_use": 0}  # fmt: skip
+
+    apis.routes[("GET", "/directory/providers")] = [
+        entry("shelter-khujand", "Khujand shelter", "Приют Худжанда"),
+        entry("legal-aid-sughd", "Sughd legal aid", "Юридическая помощь Согда"),
+        entry("closed-one", "Closed", "Закрыт", suspended=True),
+    ]
+    client = make_client(language="ru")
+    sign_in(client, "caseworker", region="sughd", office="khujand")
+    page = client.get(f"/cases/{CASE}/plan/goals/new").text
+    assert 'list="f-provider_id-list"' in page
+    assert '<option value="shelter-khujand">Приют Худжанда</option>' in page
+    assert page.index("shelter-khujand") < page.index("legal-aid-sughd")  # by Russian name
+    assert "closed-one" not in page
+    # the follow-up form has no provider, and asks the referral service nothing
+    before = len(apis.calls)
+    client.get(f"/cases/{CASE}/follow-ups/new")
+    assert [c.url.path for c in apis.calls[before:]] == [f"/cases/{CASE}"]
+
+
+def test_without_the_directory_the_provider_is_typed(client: TestClient, apis: FakeApis) -> None:
+    sign_in(client, "caseworker", region="sughd", office="khujand")
+    page = client.get(f"/cases/{CASE}/plan/goals/new")  # the fake directory: 404
+    assert page.status_code == 200 and 'name="provider_id"' in page.text
+    assert "<datalist" not in page.text
