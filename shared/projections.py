@@ -20,6 +20,8 @@ rebuild resumes where it stopped instead of starting again.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -83,14 +85,33 @@ async def rebuild(
         )
     )
     started, start_done = time.monotonic(), done
-    while True:
-        n, cp = await _replay_batch(store, projection, cp, batch, marker)
-        if not n:
-            break
-        done += n
-        if progress is not None:
-            rate = (done - start_done) / max(time.monotonic() - started, 1e-9)
-            progress(done, max(total, done), rate)
+    ahead: asyncio.Task[tuple[list[asyncpg.Record], Checkpoint]] | None = None
+    try:
+        while True:
+            if projection.rebuild is None:
+                n, cp = await _replay_batch(store, projection, cp, batch, marker)
+            else:
+                if ahead is None:
+                    ahead = asyncio.ensure_future(_read_rows(store, projection.rebuild, cp, batch))
+                rows, cp = await ahead
+                # The next batch is read (by the database) while this one is folded (mostly
+                # in Python): it starts where this one ends, whatever the fold writes.
+                ahead = None
+                if rows:
+                    ahead = asyncio.ensure_future(_read_rows(store, projection.rebuild, cp, batch))
+                    await _fold_rows(store, projection.rebuild, rows, cp, marker)
+                n = len(rows)
+            if not n:
+                break
+            done += n
+            if progress is not None:
+                rate = (done - start_done) / max(time.monotonic() - started, 1e-9)
+                progress(done, max(total, done), rate)
+    finally:
+        if ahead is not None:  # the fold failed: the batch read ahead is not wanted
+            ahead.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await ahead
     async with store.pool.acquire() as conn, conn.transaction():
         if projection.finish is not None:
             await projection.finish(conn)
@@ -101,19 +122,24 @@ async def rebuild(
 async def _replay_batch(
     store: EventStore, projection: Projection, after: Checkpoint, limit: int, marker: str
 ) -> tuple[int, Checkpoint]:
-    """Apply the next batch after ``after`` and save the checkpoint with it, in one
-    transaction. Returns the events applied and the new checkpoint."""
-    if projection.rebuild is None:
-        events = await store.read_all(after, limit)
-        if not events:
-            return 0, after
-        async with store.pool.acquire() as conn, conn.transaction():
-            await projection.apply(conn, events)
-            await store.save_checkpoint(marker, events[-1].checkpoint, conn=conn)
-        return len(events), events[-1].checkpoint
+    """Apply the next batch after ``after`` (through ``apply``) and save the checkpoint with
+    it, in one transaction. Returns the events applied and the new checkpoint."""
+    events = await store.read_all(after, limit)
+    if not events:
+        return 0, after
+    async with store.pool.acquire() as conn, conn.transaction():
+        await projection.apply(conn, events)
+        await store.save_checkpoint(marker, events[-1].checkpoint, conn=conn)
+    return len(events), events[-1].checkpoint
+
+
+async def _read_rows(
+    store: EventStore, rebuild: Rebuild, after: Checkpoint, limit: int
+) -> tuple[list[asyncpg.Record], Checkpoint]:
+    """The next batch after ``after`` for a set-based fold, and its checkpoint."""
     # The gap-safe order of ``EventStore.read_all``, with only the columns the fold needs.
     rows = await store.pool.fetch(
-        f"""SELECT global_position, {projection.rebuild.columns}
+        f"""SELECT global_position, {rebuild.columns}
             FROM "{store.schema}".event
             WHERE (tx_id, global_position) > ($1::text::xid8, $2)
               AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
@@ -124,16 +150,21 @@ async def _replay_batch(
         limit,
     )
     if not rows:
-        return 0, after
+        return [], after
     last = rows[-1][0]
     tx = await store.pool.fetchval(
         f'SELECT tx_id::text FROM "{store.schema}".event WHERE global_position = $1', last
     )
-    cp = Checkpoint(int(tx), last)
+    return rows, Checkpoint(int(tx), last)
+
+
+async def _fold_rows(
+    store: EventStore, rebuild: Rebuild, rows: list[asyncpg.Record], cp: Checkpoint, marker: str
+) -> None:
+    """Fold a batch and save its checkpoint with it, in one transaction."""
     async with store.pool.acquire() as conn, conn.transaction():
-        await projection.rebuild.fold(conn, rows)
+        await rebuild.fold(conn, rows)
         await store.save_checkpoint(marker, cp, conn=conn)
-    return len(rows), cp
 
 
 def progress_bar(done: int, total: int, rate: float) -> None:

@@ -439,8 +439,9 @@ _TRIMMED = """CASE split_part(event_type, '.', 4)
     WHEN 'CaseReopened' THEN '{}'::jsonb
     ELSE data - 'identifying' END"""
 # ``data``: the trimmed event when the fold reads it, else NULL; ``fact``: whether the
-# database derives a fact from it (``SQL_FACTS``).
-REBUILD_COLUMNS = f"""stream_id, stream_version, occurred_at, event_id::text, {_NAME} AS name,
+# database derives a fact from it (``SQL_FACTS``); the event id only for a request's facts.
+REBUILD_COLUMNS = f"""stream_id, stream_version, occurred_at,
+    CASE WHEN {_NAME} = 'ReferralRequested' THEN event_id::text END, {_NAME} AS name,
     CASE WHEN {_OURS} AND {_NAME} IN ({", ".join(f"'{n}'" for n in FOLDED)})
          THEN ({_TRIMMED})::text END AS data,
     {_OURS} AND {_NAME} IN ({", ".join(f"'{n}'" for n in SQL_FACTS)}) AS fact"""
