@@ -261,3 +261,20 @@ def test_without_the_directory_the_provider_is_typed(client: TestClient, apis: F
     page = client.get(f"/cases/{CASE}/plan/goals/new")  # the fake directory: 404
     assert page.status_code == 200 and 'name="provider_id"' in page.text
     assert "<datalist" not in page.text
+
+
+def test_a_provider_the_directory_refuses_is_said_at_its_field(
+    client: TestClient, apis: FakeApis
+) -> None:
+    apis.routes[("PUT", f"/cases/{CASE}/plan/goals/goal-1")] = lambda req: httpx.Response(
+        422,
+        json={"status": 422, "errors": [{"path": "body.provider_id", "type": "invalid_goal",
+              "message": "the provider does not offer the need"}]},
+    )  # fmt: skip
+    sign_in(client, "caseworker", region="sughd", office="khujand")
+    csrf = csrf_of(client.get(f"/cases/{CASE}/plan/goals/goal-1").text)
+    form = {"csrf_token": csrf, "need": "shelter", "provider_id": "legal-aid-sughd"}
+    page = client.post(f"/cases/{CASE}/plan/goals/goal-1", data=form)
+    assert page.status_code == 422
+    assert 'id="err-provider_id"' in page.text and 'value="legal-aid-sughd"' in page.text
+    assert "does not offer" not in page.text
