@@ -100,7 +100,7 @@ async def test_another_cases_referral_reads_like_none_and_scope_is_404(
 ) -> None:
     h = auth("caseworker")
     theirs = await open_case(client, h)
-    request_id, fitted = await _first_referral(client, h, theirs)
+    _, fitted = await _first_referral(client, h, theirs)
     done = ServiceOutcomeRecorded(
         referral_id=fitted, case_id=theirs, provider_id=PROVIDER, outcome="delivered"
     )

@@ -14,8 +14,8 @@ from services.case.domain.follow_up_service import (
     EarlierReferralNotCompleted,
     InvalidFollowUpService,
 )
-from shared.events.base import Event
 from shared.events import registry
+from shared.events.base import Event
 from shared.events.case import ReferralRequested
 from shared.events.vocabulary import ServiceType
 
