@@ -18,10 +18,16 @@ $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 
 install: $(STAMP)
 
-# The demo's webhook receiver listens on 127.0.0.1, which notify calls only when it is on
-# the allow-list (development only; see docs/notify.md). Set the variable to override.
+# Development settings for `safepath demo` (services/demo.py RUN_SETTINGS; the demo's test
+# starts its system with the same): the demo's webhook receiver listens on 127.0.0.1, which
+# notify calls only when it is on the allow-list (docs/notify.md); a reflection-period
+# reminder 30 days before the end (falls due as the period starts) besides 7 and 1, and a
+# 2-second reflection timer, so the demo sees a real reminder (docs/case-domain.md). Not
+# the services' defaults. Set a variable to override it.
 run: $(STAMP)
 	SAFEPATH_NOTIFY_WEBHOOK_ALLOW_HOSTS="$${SAFEPATH_NOTIFY_WEBHOOK_ALLOW_HOSTS-127.0.0.1}" \
+	SAFEPATH_CASE_REFLECTION_REMINDER_DAYS="$${SAFEPATH_CASE_REFLECTION_REMINDER_DAYS-[30,7,1]}" \
+	SAFEPATH_CASE_REFLECTION_INTERVAL_SECONDS="$${SAFEPATH_CASE_REFLECTION_INTERVAL_SECONDS-2}" \
 		$(BIN)/safepath up
 
 test: $(STAMP) browser
