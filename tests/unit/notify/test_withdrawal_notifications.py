@@ -162,3 +162,35 @@ def test_break_the_glass_tells_the_office_supervisors_the_role_and_the_time_only
         texts[language] = ce["data"]["message"]["text"]
     assert "caseworker" in texts["en"] and "социальный работник" in texts["ru"]
     assert "корманди иҷтимоӣ" in texts["tg"]
+
+
+def test_a_due_date_reminder_carries_the_date_and_days_left_and_nothing_else() -> None:
+    from services.notify.domain.payload import build_case_notification
+
+    for template in ("plan_goal_due", "follow_up_due"):
+        for language in ("en", "ru", "tg"):
+            ce = build_case_notification(
+                template=template,
+                recipient_kind="caseworker",
+                language=language,
+                case_id=CASE_ID,
+                # Whatever else reaches the builder (a goal id, its need) is not shared.
+                facts={
+                    "days_left": 3,
+                    "due_on": "2026-12-03",
+                    "item_id": "goal-prosthesis",
+                    "need": "prosthetics_orthotics",
+                },
+                notification_id="n-4",
+                now=NOW,
+                case_key=CASE_KEY,
+                templates=load_templates(),
+            )
+            text = json.dumps(ce, ensure_ascii=False)
+            assert CASE_ID not in text and "goal-prosthesis" not in text
+            assert "prosthetics" not in text
+            data = ce["data"]
+            assert (data["kind"], data["days_left"], data["due_on"]) == (template, 3, "2026-12-03")
+            assert data["message"]["language"] == language
+            assert "2026-12-03" in data["message"]["text"]
+            Notification.model_validate(ce)
