@@ -11,8 +11,10 @@ interfaces only (HTTP and NATS), and says in plain language what happens, with t
 4. the shelter accepts and reads, over HTTPS, the contact arrangement her consent lets it
    have (recorded in the case's access log); the caseworker puts her stay in the case
    plan (a goal with the shelter as responsible provider, checked against the directory,
-   and a follow-up visit; both reminded through notify); the legal aid centre declines
-   and the referral goes elsewhere;
+   and a follow-up visit; both reminded through notify); the reflection timer reminds
+   the caseworker of her recovery and reflection period through notify (seen in the
+   case's history; only with ``make run``'s reminder setting, ``RUN_SETTINGS``); the
+   legal aid centre declines and the referral goes elsewhere;
    then she withdraws her consent: every provider that received one of her referrals
    (the one that declined too) is told on its subject and webhook to stop and delete,
    reads the referral as 410 Gone from then on, and confirms the deletion;
@@ -53,6 +55,21 @@ KHOROG = {"region": "gbao", "office": "khorog"}
 DUSHANBE = {"region": "dushanbe", "office": "dushanbe"}
 NEEDS = ["shelter", "legal_aid", "medical"]
 
+# What `make run` gives the services for this demo (the Makefile's `run` target sets each
+# unless already set; tests/e2e/test_demo.py starts its system with the same values, and
+# tests/unit/test_run_settings.py checks the two agree). Never production defaults:
+# - the webhook receiver the demo starts listens on 127.0.0.1, which notify calls only
+#   when it is on the allow-list;
+# - a reminder 30 days before the end of the reflection period (the default length, so it
+#   falls due as the period starts: "it ends on <date>") besides the default 7 and 1, and
+#   a timer that looks every 2 s instead of 300, so the demo sees a real reminder go
+#   through the real timer and notify without waiting for weeks or moving any clock.
+RUN_SETTINGS: dict[str, str] = {
+    "SAFEPATH_NOTIFY_WEBHOOK_ALLOW_HOSTS": "127.0.0.1",
+    "SAFEPATH_CASE_REFLECTION_REMINDER_DAYS": "[30,7,1]",
+    "SAFEPATH_CASE_REFLECTION_INTERVAL_SECONDS": "2",
+}
+
 TokenMaker = Callable[..., str]  # (sub, role, **claims) -> bearer token
 Say = Callable[[str], None]
 
@@ -84,6 +101,13 @@ class DemoResult:
     plan_goal_provider: str | None = None  # the case plan's shelter goal: who is responsible
     follow_up_due: str | None = None  # the follow-up visit's date, as the case shows it
     reflection_days_left: int | None = None  # the presumed victim's reflection period
+    # The reflection timer's reminder, as the case's history shows it: the case event's
+    # days before the end, and notify's notification to the caseworker (template, whom,
+    # and the channel that took it).
+    reflection_reminded_days_before: int | None = None
+    reflection_reminder_template: str | None = None
+    reflection_reminder_recipient: str | None = None  # "caseworker <id>"
+    reflection_reminder_delivered: str | None = None  # the channel, e.g. "nats"
     legal_declined_by: str | None = None
     legal_rerouted_to: str | None = None
     consent_id: str = ""
@@ -273,6 +297,7 @@ class Demo:
             await self.shelter_hears_of_it()
             await self.shelter_accepts()
             await self.plan_her_stay()
+            await self.caseworker_reminded()
             await self.legal_aid_declines()
             await self.consent_withdrawn()
             await self.emergency_escalates()
@@ -527,6 +552,64 @@ class Demo:
             f" {goal_view['due_on']}) and a follow-up visit on {r.follow_up_due}; the"
             " caseworker is reminded before each date and on the day, through notify (case"
             " reference and date only)"
+        )
+
+    async def caseworker_reminded(self) -> None:
+        """Step 4 goes on: the reflection timer's reminder reaches the caseworker through
+        notify, as the case's history shows it (an auditor's read: nothing sealed opens)."""
+        r = self.result
+        if r.reflection_days_left is None:
+            return
+        names = ("ReflectionPeriodReminderDue", "NotificationQueued", "NotificationDelivered")
+        async with self.client(self.ep.case_url, "demo-auditor", "auditor") as a:
+
+            async def reminded() -> tuple[dict[str, Any], ...] | None:
+                path = f"/cases/{r.case_id}/history"
+                resp = await a.get(path, params={"type": list(names)})
+                if resp.status_code != 200:
+                    return None
+                entries: list[dict[str, Any]] = resp.json()["entries"]
+                due = [e for e in entries if _event_name(e) == names[0]]
+                queued = [
+                    e
+                    for e in entries
+                    if _event_name(e) == names[1]
+                    and e["data"].get("template") == "reflection_period_ending"
+                ]
+                if not due or not queued:
+                    return None
+                nid = queued[0]["data"]["notification_id"]
+                delivered = [
+                    e
+                    for e in entries
+                    if _event_name(e) == names[2] and e["data"].get("notification_id") == nid
+                ]
+                return (due[0], queued[0], delivered[0]) if delivered else None
+
+            found = await _until(reminded, self.timeout)
+        if found is None:
+            self.say(
+                "   no reflection-period reminder yet: with the default settings the first"
+                " one comes 7 days before the end. `make run` adds a reminder that falls due"
+                " at once and a 2-second timer (SAFEPATH_CASE_REFLECTION_REMINDER_DAYS="
+                f"{RUN_SETTINGS['SAFEPATH_CASE_REFLECTION_REMINDER_DAYS']},"
+                " SAFEPATH_CASE_REFLECTION_INTERVAL_SECONDS="
+                f"{RUN_SETTINGS['SAFEPATH_CASE_REFLECTION_INTERVAL_SECONDS']})"
+            )
+            return
+        due, queued, delivered = found
+        told = queued["data"]
+        r.reflection_reminded_days_before = int(due["data"]["days_before"])
+        r.reflection_reminder_template = str(told["template"])
+        r.reflection_reminder_recipient = f"{told['recipient_kind']} {told['recipient_id']}"
+        r.reflection_reminder_delivered = str(delivered["data"]["channel"])
+        self.say(
+            "   the reflection timer reminded the caseworker: ReflectionPeriodReminderDue"
+            f" (its {r.reflection_reminded_days_before}-days-before setting; the period ends"
+            f" on {str(due['data']['ends_at'])[:10]}); notify told"
+            f" {r.reflection_reminder_recipient} ({r.reflection_reminder_template}, in"
+            f" {told['language']}, case reference and date only), delivered over"
+            f" {r.reflection_reminder_delivered}"
         )
 
     async def legal_aid_declines(self) -> None:
@@ -801,6 +884,12 @@ async def _handover(client: httpx.AsyncClient, url: str) -> dict[str, Any] | Non
 
 async def _const(value: Any) -> Any:
     return value
+
+
+def _event_name(entry: dict[str, Any]) -> str:
+    """A history entry's event name (its type is ``org.safepath.<service>.<Name>.v<N>``)."""
+    parts = str(entry.get("type", "")).split(".")
+    return parts[3] if len(parts) > 3 else ""
 
 
 def _describe(entry: dict[str, Any]) -> str:

@@ -1,6 +1,8 @@
 """The demo's scenario, as assertions: the three services as processes, driven by
-``services.demo.run_demo`` through HTTP and NATS only, with a short emergency answer time
-so the escalation happens while we watch."""
+``services.demo.run_demo`` through HTTP and NATS only, started with ``make run``'s
+development settings (``RUN_SETTINGS``: a reflection-period reminder that falls due at once,
+a 2-second reflection timer) and a short emergency answer time so the escalation happens
+while we watch."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from services.demo import SHELTER, Endpoints, run_demo
+from services.demo import RUN_SETTINGS, SHELTER, Endpoints, run_demo
 from tests.e2e.harness import FAST_ENV, System
 
 
@@ -17,6 +19,7 @@ from tests.e2e.harness import FAST_ENV, System
 def system_env() -> dict[str, str]:
     return {
         **FAST_ENV,
+        **RUN_SETTINGS,  # what `make run` sets (tests/unit/test_run_settings.py)
         "SAFEPATH_REFERRAL_SLA_EMERGENCY_SECONDS": "3",
     }
 
@@ -54,6 +57,14 @@ async def test_the_demo_plays_the_whole_referral_story(system: System) -> None:
     assert result.shelter_status == "accepted", story
     # Presumed a victim: her recovery and reflection period runs (30 days by default).
     assert result.reflection_days_left == 30, story
+    # The reflection timer reminded her caseworker (the 30-day setting falls due at once),
+    # and notify delivered it on the caseworker's NATS subject: the case's history has the
+    # case event, notify's notification to the caseworker and its delivery.
+    assert result.reflection_reminded_days_before == 30, story
+    assert result.reflection_reminder_template == "reflection_period_ending", story
+    assert result.reflection_reminder_recipient == "caseworker demo-caseworker-khujand", story
+    assert result.reflection_reminder_delivered == "nats", story
+    assert "ReflectionPeriodReminderDue" in story and "reflection_period_ending" in story
     # Her consent lets the accepting shelter read her contact arrangement, and only that.
     assert result.handover_fields == ["contact_arrangement"], story
     # The caseworker plans her stay: the shelter is the goal's responsible provider (checked
