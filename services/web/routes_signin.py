@@ -15,6 +15,7 @@ from services.web.oidc import SignInFailed
 from services.web.pages import error_page, local_path, redirect, render, session_of
 from services.web.security import checked_form
 from shared.auth import ROLES, AuthError, authenticate, mint_token
+from shared.events.vocabulary import CATEGORIES
 
 router = APIRouter()
 
@@ -49,6 +50,7 @@ async def sign_in_page(
         oidc=request.app.state.oidc is not None,
         roles=ROLES,
         values_obj=Values(),
+        categories=CATEGORIES,
     )
 
 
@@ -62,6 +64,9 @@ async def dev_sign_in(request: Request) -> Response:
         k: str(form.get(k) or "").strip()
         for k in ("sub", "role", "office", "region", "provider_id")
     }
+    # What a coordinator coordinates (IMCCTiP trafficking, NMAC mine_eo, the migration
+    # service refugee_asylum); without one it acts on no referral (docs/security.md).
+    categories = [c for c in form.getlist("categories") if isinstance(c, str)]
     _ = request.app.state.catalogs[session_of(request).language].gettext
     errors = FieldErrors()
     if values["role"] not in ROLES:
@@ -70,6 +75,8 @@ async def dev_sign_in(request: Request) -> Response:
         errors.by_field["provider_id"] = [_("A provider signs in for one provider id.")]
     if not values["sub"]:
         errors.by_field["sub"] = [_("Please fill this in.")]
+    if any(c not in CATEGORIES for c in categories):
+        errors.by_field["categories"] = [_("Please choose one of the options.")]
     token = None
     if not errors:
         try:
@@ -80,6 +87,7 @@ async def dev_sign_in(request: Request) -> Response:
                 provider_id=values["provider_id"] or None,
                 region=values["region"] or None,
                 office=values["office"] or None,
+                categories=categories if values["role"] == "coordinator" else (),
                 ttl_seconds=DEV_TOKEN_HOURS * 3600,
             )
         except ValueError:
@@ -93,7 +101,8 @@ async def dev_sign_in(request: Request) -> Response:
             next=local_path(str(form.get("next") or ""), ""),
             oidc=request.app.state.oidc is not None,
             roles=ROLES,
-            values_obj=Values(**values),
+            values_obj=Values(**values, categories=categories),
+            categories=CATEGORIES,
         )
     return await _signed_in(request, token, str(form.get("next") or ""))
 

@@ -94,7 +94,7 @@ def client(make_client: MakeClient) -> TestClient:
     return make_client()
 
 
-def sign_in(client: TestClient, role: str = "caseworker", **claims: str) -> None:
+def sign_in(client: TestClient, role: str = "caseworker", **claims: str | list[str]) -> None:
     page = client.get("/signin")
     form = {
         "csrf_token": csrf_of(page.text),

@@ -301,7 +301,7 @@ def test_a_coordinator_gives_an_unroutable_referral_to_a_provider_by_hand(
         else httpx.Response(422, json={"status": 422, "errors": [
             {"path": "body.provider_id", "type": "unknown_provider"}]})
     )  # fmt: skip
-    sign_in(client, "coordinator", region="gbao")
+    sign_in(client, "coordinator", region="gbao", categories=["mine_eo"])
     page = client.get("/coordinate").text
     assert '<option value="far-shelter">' in page and "SP-COOR-DINA-TORS-0001" in page
     token = csrf_of(page)
@@ -316,6 +316,7 @@ def test_a_coordinator_gives_an_unroutable_referral_to_a_provider_by_hand(
     sent = apis.calls[-1]
     assert sent.headers["idempotency-key"] == form_id
     assert apis.bearer_claims(sent)["role"] == "coordinator"
+    assert apis.bearer_claims(sent)["categories"] == ["mine_eo"]  # what NMAC coordinates
     wrong = client.post(
         f"/coordinate/{rid}/assign",
         data={"csrf_token": token, "provider_id": "nobody", "reason_code": "other"},
@@ -332,3 +333,32 @@ def test_only_coordinators_and_admins_reach_the_coordinator_page(
         sign_in(client, role, provider_id="shelter-a", region="gbao")
         assert client.get("/coordinate").status_code == 403
     assert apis.calls == []
+
+
+def test_the_development_sign_in_binds_a_coordinator_to_its_categories_and_no_one_else(
+    make_client: MakeClient, apis: FakeApis
+) -> None:
+    """A coordinator signed in here coordinates what it ticked (none ticked: none; the
+    referral service then shows it nothing); on any other role the ticks are dropped, and a
+    forged category is refused at its field, with no token minted."""
+    apis.routes[("GET", "/coordinator/referrals")] = []
+    for role, ticked, expected in (
+        ("coordinator", ["trafficking", "refugee_asylum"], ["trafficking", "refugee_asylum"]),
+        ("coordinator", [], None),
+        ("auditor", ["trafficking"], None),
+    ):
+        client = make_client()
+        sign_in(client, role, categories=ticked)
+        client.get("/coordinate" if role == "coordinator" else "/statistics")
+        assert apis.bearer_claims(apis.calls[-1]).get("categories") == expected, role
+    client = make_client()
+    page = client.get("/signin")
+    assert 'name="categories" value="mine_eo"' in page.text
+    forged = client.post(
+        "/signin/dev",
+        data={"csrf_token": csrf_of(page.text), "role": "coordinator", "sub": "c",
+              "categories": ["everything"]},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert forged.status_code == 422
+    assert 'aria-describedby="err-categories"' in forged.text
