@@ -24,6 +24,7 @@ referral stream to the consumer to rebuild it, as for the timeline).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import operator
 import uuid
@@ -507,25 +508,45 @@ async def rebuild_fold(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record])
     order from its current row; the database derives the facts it can itself."""
     for name in _SECONDARY:  # fewer indexes while the rebuild writes (``finish_rebuild``)
         await conn.execute(f'DROP INDEX IF EXISTS "case".{name}')
-    with_facts = [r[0] for r in rows if r[7]]
-    if with_facts:
-        await conn.execute(_INSERT_SQL_FACTS, with_facts)
     streams: dict[str, list[asyncpg.Record]] = {}
     for r in rows:
         if r[6] is not None:
             streams.setdefault(r[1], []).append(r)
-    if not streams:
-        return
     found = await conn.fetch(
         f"SELECT {', '.join(_ROW)} FROM {CASE}"
         " WHERE case_id = ANY($1::text[]) AND valid_to IS NULL",
         list(streams),
     )
     current = {r["case_id"]: dict(r) for r in found}
+    with_facts = [r[0] for r in rows if r[7]]
+    if with_facts:  # the database derives them while the loop below computes (two cores)
+        derived = asyncio.ensure_future(conn.execute(_INSERT_SQL_FACTS, with_facts))
+        try:
+            new_rows, closes, facts = await _fold_streams(streams, current)
+        finally:
+            await derived  # the connection takes no other statement meanwhile
+    else:
+        new_rows, closes, facts = await _fold_streams(streams, current)
+    if closes:
+        await conn.execute(_CLOSE_ROWS, *map(list, zip(*closes, strict=True)))
+    if new_rows:
+        await _copy(conn, CASE, _ROW, list(map(_AS_RECORD, new_rows)))
+    if facts:
+        await _copy(conn, FACT, _FACT_COLUMNS, facts)
+
+
+async def _fold_streams(
+    streams: dict[str, list[asyncpg.Record]], current: dict[str, dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[tuple[str, int, datetime]], list[Fact]]:
+    """Each stream's events in version order from its current row: the rows to add, the
+    stored rows to close, the requests' facts. Yields now and then, so that a statement
+    running meanwhile is sent and answered."""
     closes: list[tuple[str, int, datetime]] = []
     new_rows: list[dict[str, Any]] = []
     facts: list[Fact] = []
-    for case_id, events in streams.items():
+    for n, (case_id, events) in enumerate(streams.items()):
+        if n % 2_000 == 0:
+            await asyncio.sleep(0)
         if len(events) > 1:
             events.sort(key=_VERSION)
         row = current.get(case_id)
@@ -559,12 +580,7 @@ async def rebuild_fold(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record])
                 row["valid_to"] = at
             row = {**row, **change, "version": version, "valid_from": at, "valid_to": None}
             new_rows.append(row)
-    if closes:
-        await conn.execute(_CLOSE_ROWS, *map(list, zip(*closes, strict=True)))
-    if new_rows:
-        await _copy(conn, CASE, _ROW, list(map(_AS_RECORD, new_rows)))
-    if facts:
-        await _copy(conn, FACT, _FACT_COLUMNS, facts)
+    return new_rows, closes, facts
 
 
 _VERSION = operator.itemgetter(2)
