@@ -22,12 +22,15 @@ install: $(STAMP)
 # starts its system with the same): the demo's webhook receiver listens on 127.0.0.1, which
 # notify calls only when it is on the allow-list (docs/notify.md); a reflection-period
 # reminder 30 days before the end (falls due as the period starts) besides 7 and 1, and a
-# 2-second reflection timer, so the demo sees a real reminder (docs/case-domain.md). Not
+# 2-second reflection timer, so the demo sees a real reminder (docs/case-domain.md); the
+# same for the case plan's dates (a reminder 30 days before, a 2-second due-date timer). Not
 # the services' defaults. Set a variable to override it.
 run: $(STAMP)
 	SAFEPATH_NOTIFY_WEBHOOK_ALLOW_HOSTS="$${SAFEPATH_NOTIFY_WEBHOOK_ALLOW_HOSTS-127.0.0.1}" \
 	SAFEPATH_CASE_REFLECTION_REMINDER_DAYS="$${SAFEPATH_CASE_REFLECTION_REMINDER_DAYS-[30,7,1]}" \
 	SAFEPATH_CASE_REFLECTION_INTERVAL_SECONDS="$${SAFEPATH_CASE_REFLECTION_INTERVAL_SECONDS-2}" \
+	SAFEPATH_CASE_DUE_REMINDER_DAYS="$${SAFEPATH_CASE_DUE_REMINDER_DAYS-[30,3,0]}" \
+	SAFEPATH_CASE_DUE_INTERVAL_SECONDS="$${SAFEPATH_CASE_DUE_INTERVAL_SECONDS-2}" \
 		$(BIN)/safepath up
 
 test: $(STAMP) browser

@@ -11,9 +11,10 @@ interfaces only (HTTP and NATS), and says in plain language what happens, with t
 4. the shelter accepts and reads, over HTTPS, the contact arrangement her consent lets it
    have (recorded in the case's access log); the caseworker puts her stay in the case
    plan (a goal with the shelter as responsible provider, checked against the directory,
-   and a follow-up visit; both reminded through notify); the reflection timer reminds
-   the caseworker of her recovery and reflection period through notify (seen in the
-   case's history; only with ``make run``'s reminder setting, ``RUN_SETTINGS``); the
+   and a follow-up visit); the reflection timer reminds the caseworker of her recovery
+   and reflection period, and the due-date timer of the shelter goal, through notify
+   (seen in the case's history; only with ``make run``'s reminder settings,
+   ``RUN_SETTINGS``); the
    legal aid centre declines and the referral goes elsewhere;
    then she withdraws her consent: every provider that received one of her referrals
    (the one that declined too) is told on its subject and webhook to stop and delete,
@@ -63,11 +64,16 @@ NEEDS = ["shelter", "legal_aid", "medical"]
 # - a reminder 30 days before the end of the reflection period (the default length, so it
 #   falls due as the period starts: "it ends on <date>") besides the default 7 and 1, and
 #   a timer that looks every 2 s instead of 300, so the demo sees a real reminder go
-#   through the real timer and notify without waiting for weeks or moving any clock.
+#   through the real timer and notify without waiting for weeks or moving any clock;
+# - likewise a reminder 30 days before a plan goal's or follow-up's date besides the default
+#   3 and 0, and a 2-second due-date timer: the shelter goal (due in 30 days) and the visit
+#   (in 7) are reminded as they are set.
 RUN_SETTINGS: dict[str, str] = {
     "SAFEPATH_NOTIFY_WEBHOOK_ALLOW_HOSTS": "127.0.0.1",
     "SAFEPATH_CASE_REFLECTION_REMINDER_DAYS": "[30,7,1]",
     "SAFEPATH_CASE_REFLECTION_INTERVAL_SECONDS": "2",
+    "SAFEPATH_CASE_DUE_REMINDER_DAYS": "[30,3,0]",
+    "SAFEPATH_CASE_DUE_INTERVAL_SECONDS": "2",
 }
 
 TokenMaker = Callable[..., str]  # (sub, role, **claims) -> bearer token
@@ -100,6 +106,8 @@ class DemoResult:
     handover_fields: list[str] = field(default_factory=list)  # what the shelter could read
     plan_goal_provider: str | None = None  # the case plan's shelter goal: who is responsible
     follow_up_due: str | None = None  # the follow-up visit's date, as the case shows it
+    plan_reminder_template: str | None = None  # notify's template for the goal's reminder
+    plan_reminder_delivered: str | None = None  # the channel, e.g. "nats"
     reflection_days_left: int | None = None  # the presumed victim's reflection period
     # The reflection timer's reminder, as the case's history shows it: the case event's
     # days before the end, and notify's notification to the caseworker (template, whom,
@@ -298,6 +306,7 @@ class Demo:
             await self.shelter_accepts()
             await self.plan_her_stay()
             await self.caseworker_reminded()
+            await self.plan_reminded()
             await self.legal_aid_declines()
             await self.consent_withdrawn()
             await self.emergency_escalates()
@@ -610,6 +619,64 @@ class Demo:
             f" {r.reflection_reminder_recipient} ({r.reflection_reminder_template}, in"
             f" {told['language']}, case reference and date only), delivered over"
             f" {r.reflection_reminder_delivered}"
+        )
+
+    async def plan_reminded(self) -> None:
+        """Step 4 goes on: the due-date timer reminds the caseworker of the shelter goal
+        through notify, as the case's history shows it (an auditor's read)."""
+        r = self.result
+        if r.plan_goal_provider is None:
+            return
+        names = ("DueDateReminderDue", "NotificationQueued", "NotificationDelivered")
+        async with self.client(self.ep.case_url, "demo-auditor", "auditor") as a:
+
+            async def reminded() -> tuple[dict[str, Any], ...] | None:
+                path = f"/cases/{r.case_id}/history"
+                resp = await a.get(path, params={"type": list(names)})
+                if resp.status_code != 200:
+                    return None
+                entries: list[dict[str, Any]] = resp.json()["entries"]
+                due = [
+                    e
+                    for e in entries
+                    if _event_name(e) == names[0] and e["data"].get("kind") == "plan_goal"
+                ]
+                queued = [
+                    e
+                    for e in entries
+                    if _event_name(e) == names[1] and e["data"].get("template") == "plan_goal_due"
+                ]
+                if not due or not queued:
+                    return None
+                nid = queued[0]["data"]["notification_id"]
+                delivered = [
+                    e
+                    for e in entries
+                    if _event_name(e) == names[2] and e["data"].get("notification_id") == nid
+                ]
+                return (due[0], queued[0], delivered[0]) if delivered else None
+
+            found = await _until(reminded, self.timeout)
+        if found is None:
+            self.say(
+                "   no plan reminder yet: with the default settings the first comes 3 days"
+                " before a date. `make run` adds one 30 days before and a 2-second timer"
+                " (SAFEPATH_CASE_DUE_REMINDER_DAYS="
+                f"{RUN_SETTINGS['SAFEPATH_CASE_DUE_REMINDER_DAYS']},"
+                " SAFEPATH_CASE_DUE_INTERVAL_SECONDS="
+                f"{RUN_SETTINGS['SAFEPATH_CASE_DUE_INTERVAL_SECONDS']})"
+            )
+            return
+        due, queued, delivered = found
+        told = queued["data"]
+        r.plan_reminder_template = str(told["template"])
+        r.plan_reminder_delivered = str(delivered["data"]["channel"])
+        self.say(
+            "   the due-date timer reminded the caseworker of the goal: DueDateReminderDue"
+            f" (due {due['data']['due_on']}, its {due['data']['days_before']}-days-before"
+            f" setting); notify told {told['recipient_kind']} {told['recipient_id']}"
+            f" ({r.plan_reminder_template}, in {told['language']}, case reference and date"
+            f" only), delivered over {r.plan_reminder_delivered}"
         )
 
     async def legal_aid_declines(self) -> None:

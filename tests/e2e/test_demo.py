@@ -70,6 +70,9 @@ async def test_the_demo_plays_the_whole_referral_story(system: System) -> None:
     # The caseworker plans her stay: the shelter is the goal's responsible provider (checked
     # against the directory the case service heard) and a follow-up visit is dated.
     assert result.plan_goal_provider == SHELTER and result.follow_up_due, story
+    # ... and the due-date timer reminds the caseworker of the goal through notify.
+    assert result.plan_reminder_template == "plan_goal_due", story
+    assert result.plan_reminder_delivered == "nats", story
     assert result.legal_declined_by is not None
     assert result.legal_rerouted_to not in (None, result.legal_declined_by), story
     # The withdrawn consent reached every provider of her referrals, the decliner too; the

@@ -45,6 +45,8 @@ def test_the_settings_are_valid_and_not_the_defaults(monkeypatch: pytest.MonkeyP
     assert run.reflection_reminder_days == [30, 7, 1] != defaults.reflection_reminder_days
     assert run.reflection_interval_seconds == 2 < defaults.reflection_interval_seconds
     assert run.reflection_days == defaults.reflection_days == 30  # the length is unchanged
+    assert run.due_reminder_days == [30, 3, 0] != defaults.due_reminder_days
+    assert run.due_interval_seconds == 2 < defaults.due_interval_seconds
 
 
 def test_the_added_reminder_falls_due_as_the_period_starts() -> None:
@@ -55,3 +57,12 @@ def test_the_added_reminder_falls_due_as_the_period_starts() -> None:
     # the defaults remind nobody that early; the 7-day one still comes after the 30-day one
     assert due_setting(CaseSettings().reflection_reminder_days, None, just_started) is None
     assert due_setting(run.reflection_reminder_days, 30, timedelta(days=7)) == 7
+
+
+def test_the_added_plan_reminder_falls_due_for_the_demos_goal_and_visit() -> None:
+    run = CaseSettings(due_reminder_days=[30, 3, 0]).due_reminder_days
+    for days_away in (30, 7):  # the shelter goal and the follow-up visit
+        assert due_setting(run, None, timedelta(days=days_away)) == 30
+        assert (
+            due_setting(CaseSettings().due_reminder_days, None, timedelta(days=days_away)) is None
+        )
