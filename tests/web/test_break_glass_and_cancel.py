@@ -151,6 +151,36 @@ def test_the_sender_cancels_the_transfer_it_just_requested(
     assert "The transfer request was cancelled." in client.get(r.headers["location"]).text
 
 
+def test_a_pending_transfer_can_be_cancelled_any_day_from_the_case_page(
+    make_client: MakeClient, apis: FakeApis
+) -> None:
+    """The case view names the request still waiting (``pending_transfer``): the sender
+    finds its cancel button on any later visit, with when the request expires; a reader
+    who may not change the case gets no button; an expired one says the case stays."""
+    pending = {"transfer_id": TRANSFER, "to_caseworker": None, "to_office": "khorog",
+               "expires_at": "2026-12-06T08:00:00Z", "expired": False}  # fmt: skip
+    apis.routes[("GET", f"/cases/{CASE}")] = {**VIEW, "pending_transfer": pending}
+    apis.routes[("GET", f"/cases/{CASE}/referrals")] = []
+    cancel = f'action="/cases/{CASE}/transfers/{TRANSFER}/cancel"'
+
+    client = make_client()
+    sign_in(client, "caseworker", region="khatlon", office="bokhtar")
+    page = client.get(f"/cases/{CASE}").text
+    assert cancel in page and "khorog" in page and "The request expires at" in page
+
+    auditor = make_client()
+    sign_in(auditor, "auditor")
+    assert cancel not in auditor.get(f"/cases/{CASE}").text
+
+    apis.routes[("GET", f"/cases/{CASE}")] = {
+        **VIEW, "pending_transfer": {**pending, "expired": True}
+    }  # fmt: skip
+    assert "The request has expired" in client.get(f"/cases/{CASE}").text
+
+    apis.routes[("GET", f"/cases/{CASE}")] = {**VIEW, "pending_transfer": None}
+    assert cancel not in client.get(f"/cases/{CASE}").text
+
+
 def test_a_transfer_no_longer_waiting_is_said_by_its_type(
     client: TestClient, apis: FakeApis
 ) -> None:

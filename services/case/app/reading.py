@@ -26,6 +26,7 @@ from services.case.app.views import (
     IdentifyingView,
     NeedsView,
     NoteView,
+    PendingTransferView,
     PlanGoalView,
     ProfileView,
     ReferralView,
@@ -203,6 +204,7 @@ def case_view(
         family_links=[FamilyLinkView(case_id=c, relation=r) for c, r in case.family],
         same_person_cases=list(case.same_person),
         reflection_period=_reflection(case, now),
+        pending_transfer=_pending_transfer(case, now),
         plan=list(plan.values()),
         follow_ups=list(follow_ups.values()),
     )
@@ -219,6 +221,19 @@ def _reflection(case: Case, now: datetime) -> ReflectionPeriodView | None:
         days_left=period.days_left(now) if period.running else 0,
         running=period.running,
         outcome=period.outcome,
+    )
+
+
+def _pending_transfer(case: Case, now: datetime) -> PendingTransferView | None:
+    t = case.pending_transfer
+    if t is None:
+        return None
+    return PendingTransferView(
+        transfer_id=t.transfer_id,
+        to_caseworker=t.to_caseworker,
+        to_office=t.to_office,
+        expires_at=t.expires_at,
+        expired=t.expires_at is not None and t.expires_at <= now,
     )
 
 

@@ -165,6 +165,19 @@ class ReflectionPeriodView(View):
     )
 
 
+class PendingTransferView(View):
+    """A transfer this case's office asked for, not yet answered (docs/case-domain.md
+    "Transfers the receiving side accepts"): the sender may cancel it."""
+
+    transfer_id: str
+    to_caseworker: str | None = Field(description="None: whoever of `to_office` accepts.")
+    to_office: str | None = Field(description="None: the same office.")
+    expires_at: datetime | None = Field(description="None: a request from before expiry.")
+    expired: bool = Field(
+        description="Past `expires_at`: it can no longer be answered (the timer records it)."
+    )
+
+
 class PlanGoalView(View):
     """A goal of the case plan (docs/case-domain.md "The case plan")."""
 
@@ -217,6 +230,7 @@ class CaseView(View):
         default_factory=list, description="Cases a supervisor linked as the same person."
     )
     reflection_period: ReflectionPeriodView | None = None
+    pending_transfer: PendingTransferView | None = None
     plan: list[PlanGoalView] = Field(
         default_factory=list, description="The case plan's goals, in the order first set."
     )

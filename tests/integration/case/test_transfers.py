@@ -99,10 +99,20 @@ async def test_one_request_at_a_time_and_the_sender_may_cancel_it(
 
     again = await client.post(f"/cases/{case_id}/transfer", json=TO, headers=sender)
     assert again.status_code == 409 and again.json()["type"].endswith("/transfer_pending")
+    # The sender's case view names the request waiting, so it can be cancelled later.
+    pending = (await client.get(f"/cases/{case_id}", headers=sender)).json()["pending_transfer"]
+    assert (pending["transfer_id"], pending["to_office"], pending["expired"]) == (
+        tid,
+        "dushanbe-nrm",
+        False,
+    )
+    assert pending["expires_at"] is not None
     receiver = auth("caseworker", sub="cw-dushanbe-1", office="dushanbe-nrm")
     cancel = f"/cases/{case_id}/transfers/{tid}/cancel"
     assert (await client.post(cancel, headers=receiver)).status_code == 404  # not the sender's
     assert (await client.post(cancel, headers=sender)).status_code == 200
+    after = (await client.get(f"/cases/{case_id}", headers=sender)).json()
+    assert after["pending_transfer"] is None
 
     accept = await client.post(f"/cases/{case_id}/transfers/{tid}/accept", headers=receiver)
     assert accept.status_code == 404
