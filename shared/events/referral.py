@@ -401,6 +401,29 @@ class ReferralAssignedByHand(_ReferralEvent):
     overridden: list[Rule]
 
 
+# Why a coordinator decided that no provider exists for a need: a code, never free text
+# (free words about a person would identify them).
+UnmetReason = Literal[
+    "no_provider_in_region",  # nobody offers it where the person is, and travel is no answer
+    "no_provider_for_category",  # nobody offers it to people of the person's category
+    "person_moved",  # the person left the area (or the country) before a provider was found
+    "referred_outside_mechanism",  # served outside the referral mechanism (e.g. abroad)
+    "other",
+]
+
+
+@registry.register
+class ReferralClosedUnmet(_ReferralEvent):
+    """A coordinator decided that no provider exists for this unroutable referral's
+    ``need``: the need is left unmet (``reason_code``), the referral is finished. The
+    decision is the coordinator's (``decided_by``, its account subject)."""
+
+    need: ServiceType
+    reason_code: UnmetReason
+    decided_by: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    coordinator_id: str | None  # the coordinator the referral was waiting for
+
+
 # -- data deletion after a withdrawal (docs/routing.md, "Withdrawal reaches every provider")
 
 
@@ -519,6 +542,7 @@ REFERRAL_EVENTS: tuple[type[Event], ...] = (
     ServiceOutcomeRecorded,
     OutcomeConfirmed,
     ReferralAssignedByHand,
+    ReferralClosedUnmet,
     DataDeletionRequested,
     DataDeletionConfirmed,
     DataDeletionReminded,

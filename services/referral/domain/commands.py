@@ -14,6 +14,7 @@ from shared.events.referral import (
     DeclineReason,
     OutcomeReason,
     ServiceOutcome,
+    UnmetReason,
     WithdrawalCause,
 )
 from shared.events.vocabulary import ServiceType, Urgency
@@ -137,6 +138,16 @@ class RerouteReferral:
     referral_id: str
 
 
+@dataclass(frozen=True)
+class CloseUnmet:
+    """A coordinator decides that no provider exists for an unroutable referral's need:
+    the need is left unmet, for a reason code, and the referral is finished."""
+
+    referral_id: str
+    reason_code: UnmetReason
+    decided_by: str  # the coordinator's account subject
+
+
 # How long a provider has to confirm a deletion, and then to answer the reminder.
 DEFAULT_CONFIRM_WITHIN = timedelta(days=3)
 DEFAULT_ESCALATE_WITHIN = timedelta(days=2)
@@ -180,6 +191,7 @@ Command = (
     | ChaseDataDeletion
     | AssignProvider
     | RerouteReferral
+    | CloseUnmet
     | RecordOutcome
     | ConfirmOutcome
 )

@@ -14,6 +14,7 @@ from services.referral.domain.commands import (
     AcceptReferral,
     AssignProvider,
     ChaseDataDeletion,
+    CloseUnmet,
     Command,
     ConfirmDataDeleted,
     ConfirmOutcome,
@@ -58,6 +59,7 @@ from shared.events.referral import (
     OutcomeConfirmed,
     ReferralAccepted,
     ReferralAssignedByHand,
+    ReferralClosedUnmet,
     ReferralDeclined,
     ReferralEscalated,
     ReferralRouted,
@@ -103,6 +105,20 @@ def decide(
         return [_next_attempt(state, now, directory, slas)]
     if isinstance(command, AssignProvider):
         return _assign_by_hand(state, command, now, directory, slas)
+    if isinstance(command, CloseUnmet):
+        # Only from unroutable: a referral a provider holds is answered or escalated first
+        # (an unanswered one is re-routed, and comes back here if nobody else can take it).
+        _require(state, "unroutable", "close as unmet")
+        return [
+            ReferralClosedUnmet(
+                referral_id=state.referral_id,
+                case_id=state.case_id,
+                need=state.need,
+                reason_code=command.reason_code,
+                decided_by=command.decided_by,
+                coordinator_id=state.coordinator_id,
+            )
+        ]
     if isinstance(command, ConfirmOutcome):
         if state.outcome is None or state.outcome_confirmed:
             action = "confirm the outcome of"

@@ -15,6 +15,7 @@ from shared.events.referral import (
     DataDeletionRequested,
     OutcomeConfirmed,
     ReferralAccepted,
+    ReferralClosedUnmet,
     ReferralDeclined,
     ReferralEscalated,
     ReferralRouted,
@@ -47,6 +48,8 @@ def evolve(state: Referral | None, event: Event) -> Referral:
         )
     if isinstance(event, OutcomeConfirmed):
         return replace(state, outcome_confirmed=True)
+    if isinstance(event, ReferralClosedUnmet):
+        return replace(state, status="unmet", unmet_reason=event.reason_code, respond_by=None)
     if isinstance(event, ReferralWithdrawn):
         return replace(state, status="withdrawn", respond_by=None)
     if isinstance(event, DataDeletionRequested):

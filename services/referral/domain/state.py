@@ -8,7 +8,7 @@ from typing import Literal
 
 from services.referral.domain.routing import RoutingFacts
 from shared.events.case import ConsentScope
-from shared.events.referral import WithdrawalCause
+from shared.events.referral import UnmetReason, WithdrawalCause
 from shared.events.vocabulary import ServiceType, Urgency
 
 Status = Literal[
@@ -18,8 +18,9 @@ Status = Literal[
     "completed",
     "unroutable",  # no provider left: the coordinator has it
     "withdrawn",
+    "unmet",  # the coordinator decided no provider exists for the need (a recorded reason)
 ]
-FINISHED: frozenset[Status] = frozenset({"completed", "withdrawn"})
+FINISHED: frozenset[Status] = frozenset({"completed", "withdrawn", "unmet"})
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class Referral:
     outcome: str | None = None  # the provider's outcome (delivered, partly, not delivered)
     outcome_reason: str | None = None
     outcome_confirmed: bool = False  # the caseworker confirmed it: the loop is closed
+    unmet_reason: UnmetReason | None = None  # set when the coordinator closed it unmet
 
     @property
     def is_open(self) -> bool:
