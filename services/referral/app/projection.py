@@ -38,10 +38,11 @@ class Projection:
                 provider_id, coordinator_id, attempt, respond_by, reasons, categories, region,
                 district, sex, age_band, language, disability, consent_id, office, caseworker,
                 version, created_at, updated_at, deletion_requested, deletion_pending,
-                deletion_due_at, outcome, outcome_reason, outcome_confirmed, interpreter_needed)
+                deletion_due_at, outcome, outcome_reason, outcome_confirmed, interpreter_needed,
+                unmet_reason)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11::jsonb, '{{}}'),
                 $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $23, $24, $25, $26,
-                $27, $28, $29, $30)
+                $27, $28, $29, $30, $31)
             ON CONFLICT (referral_id) DO UPDATE SET
                 status = excluded.status, provider_id = excluded.provider_id,
                 coordinator_id = excluded.coordinator_id, attempt = excluded.attempt,
@@ -52,7 +53,8 @@ class Projection:
                 deletion_pending = excluded.deletion_pending,
                 deletion_due_at = excluded.deletion_due_at,
                 outcome = excluded.outcome, outcome_reason = excluded.outcome_reason,
-                outcome_confirmed = excluded.outcome_confirmed"""
+                outcome_confirmed = excluded.outcome_confirmed,
+                unmet_reason = excluded.unmet_reason"""
 
     async def save(
         self,
@@ -104,6 +106,7 @@ class Projection:
             state.outcome_reason,
             state.outcome_confirmed,
             f.interpreter_needed,
+            state.unmet_reason,
         )
 
     async def get(self, conn: asyncpg.Connection | asyncpg.Pool, referral_id: str) -> Any:

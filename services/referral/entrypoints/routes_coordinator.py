@@ -3,7 +3,9 @@
 When routing finds no provider, the coordinator of the person's first category is
 alerted (``ReferralUnroutable``). Here it lists those referrals, gives one to a provider
 by hand with a reason (recorded as outside the automatic rules: ``ReferralAssignedByHand``
-names the rules overridden), or runs routing again after the directory changed. Roles:
+names the rules overridden), runs routing again after the directory changed, or records
+that no provider exists for the need (``ReferralClosedUnmet``, a reason code: the
+referral ends ``unmet``). Roles:
 ``coordinator`` and ``admin``. A coordinator acts only on referrals of the categories its
 token names (``categories``: IMCCTiP trafficking, NMAC mine_eo, the migration service
 refugee_asylum; none named, none) and, when its token names a region, of people now in it;
@@ -18,7 +20,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from services.referral.domain.commands import AssignProvider, Command, RerouteReferral
+from services.referral.domain.commands import (
+    AssignProvider,
+    CloseUnmet,
+    Command,
+    RerouteReferral,
+)
 from services.referral.domain.errors import ProviderNotInDirectory, ReferralNotFound
 from services.referral.entrypoints.deps import (
     ETAG_HEADER,
@@ -31,6 +38,7 @@ from services.referral.entrypoints.deps import (
 from services.referral.entrypoints.routes_referrals import ReferralId, coordinates
 from services.referral.entrypoints.schemas import (
     AssignIn,
+    CloseUnmetIn,
     CoordinatorReferral,
     coordinator_referral,
 )
@@ -79,7 +87,7 @@ async def _act(
     command: Command,
     if_match: str | None,
     key: str | None,
-    body: AssignIn | None = None,
+    body: AssignIn | CloseUnmetIn | None = None,
 ) -> JSONResponse:
     expected = expected_version(if_match)
 
@@ -149,3 +157,27 @@ async def reroute(
     as another ``ReferralUnroutable`` (and the coordinator alerted again)."""
     command = RerouteReferral(referral_id)
     return await _act(request, referral_id, principal, svc, command, if_match, idempotency_key)
+
+
+@router.post(
+    "/referrals/{referral_id}/close-unmet",
+    response_model=CoordinatorReferral,
+    summary="Record that no provider exists for an unroutable referral's need (a reason code)",
+    **_WRITE,
+)
+async def close_unmet(
+    request: Request,
+    referral_id: ReferralId,
+    body: CloseUnmetIn,
+    principal: CurrentPrincipal,
+    svc: Service,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """The coordinator's decision that the need is left unmet: the referral ends
+    ``unmet`` (no timer looks at it again; assign, re-route or closing again are 409), the
+    case's caseworker is told. Only an unroutable referral (409 otherwise)."""
+    command = CloseUnmet(referral_id, body.reason_code, principal.sub)
+    return await _act(
+        request, referral_id, principal, svc, command, if_match, idempotency_key, body
+    )

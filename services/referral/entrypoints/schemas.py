@@ -21,6 +21,7 @@ from shared.events.referral import (
     RoutingReasons,
     ServiceOutcome,
     SuspensionReason,
+    UnmetReason,
 )
 from shared.events.vocabulary import AgeBand, Category, Language, Region, ServiceType, Sex, Urgency
 from shared.pseudonym import case_reference
@@ -43,6 +44,12 @@ class AssignIn(_In):
         min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$", examples=["nmac-psychosocial-camp"]
     )
     reason_code: AssignmentReason = Field(examples=["travel_arranged"])
+
+
+class CloseUnmetIn(_In):
+    """Why no provider exists for the need: a code only (free words could identify)."""
+
+    reason_code: UnmetReason = Field(examples=["no_provider_in_region"])
 
 
 class OutcomeIn(_In):
@@ -88,6 +95,9 @@ class CoordinatorReferral(ProviderReferral):
     coordinator_id: str | None
     attempt: int
     reasons: RoutingReasons | None
+    unmet_reason: UnmetReason | None = Field(
+        None, description="Closed unmet by the coordinator (status unmet): why."
+    )
 
 
 class CaseReferral(BaseModel):
@@ -115,6 +125,9 @@ class CaseReferral(BaseModel):
     outcome: str | None = Field(None, description="The provider's: delivered, partly, not.")
     outcome_reason: str | None = None
     outcome_confirmed: bool = Field(False, description="Confirmed: the referral loop is closed.")
+    unmet_reason: UnmetReason | None = Field(
+        None, description="The coordinator decided no provider exists for the need: why."
+    )
     follows_up: str | None = Field(
         None,
         description="A follow-up service on a long-term need: the earlier referral of the"
@@ -183,6 +196,7 @@ def case_referral(row: Any) -> CaseReferral:
         outcome=row["outcome"],
         outcome_reason=row["outcome_reason"],
         outcome_confirmed=row["outcome_confirmed"],
+        unmet_reason=row["unmet_reason"],
         follows_up=row.get("follows_up"),  # rows read with the case's scope carry it
     )
 
@@ -195,4 +209,5 @@ def coordinator_referral(row: Any, key: bytes) -> CoordinatorReferral:
         coordinator_id=row["coordinator_id"],
         attempt=row["attempt"],
         reasons=RoutingReasons.model_validate(reasons) if reasons else None,
+        unmet_reason=row["unmet_reason"],
     )
