@@ -34,8 +34,18 @@ REFERRAL_STATUS = {
     "ServiceCompleted": "completed",
     "ServiceOutcomeRecorded": "completed",  # an outcome completes the referral too
     "ReferralWithdrawn": "withdrawn",
+    # The coordinator decided no provider exists for the need (with a reason code).
+    "ReferralClosedUnmet": "unmet",
 }
-STATUS_FIELDS = ("referral_id", "need", "status", "provider_id", "attempt", "updated_at")
+STATUS_FIELDS = (
+    "referral_id",
+    "need",
+    "status",
+    "provider_id",
+    "attempt",
+    "unmet_reason",
+    "updated_at",
+)
 NOTIFY_EVENTS = ("NotificationQueued", "NotificationDelivered", "NotificationFailed")
 
 
@@ -80,15 +90,16 @@ async def apply_referral_event(conn: asyncpg.Connection, env: Envelope, event: E
         return
     await conn.execute(
         """INSERT INTO "case".case_referral_status AS s (referral_id, request_id, case_id, need,
-               status, provider_id, attempt, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+               status, provider_id, attempt, updated_at, unmet_reason)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
            ON CONFLICT (referral_id) DO UPDATE SET
                request_id = coalesce(excluded.request_id, s.request_id),
                need = coalesce(excluded.need, s.need),
                status = excluded.status,
                provider_id = coalesce(excluded.provider_id, s.provider_id),
                attempt = coalesce(excluded.attempt, s.attempt),
-               updated_at = excluded.updated_at
+               updated_at = excluded.updated_at,
+               unmet_reason = excluded.unmet_reason
            WHERE s.updated_at <= excluded.updated_at""",
         data["referral_id"],
         data.get("request_id"),
@@ -98,6 +109,8 @@ async def apply_referral_event(conn: asyncpg.Connection, env: Envelope, event: E
         data.get("provider_id"),
         data.get("attempt"),
         env.time,
+        # Only an unmet decision carries one (an outcome's reason is another matter).
+        data.get("reason_code") if status == "unmet" else None,
     )
 
 
@@ -128,18 +141,14 @@ async def apply_notify_event(conn: asyncpg.Connection, env: Envelope, event: Eve
 async def referral_statuses(pool: asyncpg.Pool, case_id: str) -> dict[str, list[dict[str, Any]]]:
     """Per request id, the status of each need's referral."""
     rows = await pool.fetch(
-        """SELECT referral_id, request_id, need, status, provider_id, attempt, updated_at
+        """SELECT referral_id, request_id, need, status, provider_id, attempt, updated_at,
+               unmet_reason
            FROM "case".case_referral_status WHERE case_id = $1 ORDER BY need""",
         case_id,
     )
     out: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        out.setdefault(r["request_id"] or "", []).append(
-            {
-                k: r[k]
-                for k in ("referral_id", "need", "status", "provider_id", "attempt", "updated_at")
-            }
-        )
+        out.setdefault(r["request_id"] or "", []).append({k: r[k] for k in STATUS_FIELDS})
     return out
 
 

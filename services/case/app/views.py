@@ -106,6 +106,9 @@ class NeedStatusView(View):
     status: str
     provider_id: str | None
     attempt: int | None
+    unmet_reason: str | None = Field(
+        None, description="Status unmet: why the coordinator decided no provider exists."
+    )
     updated_at: datetime
 
 
