@@ -46,6 +46,7 @@ TemplateName = Literal[
     "referral_declined",
     "service_completed",
     "service_outcome_recorded",  # to the caseworker, who confirms it (closes the loop)
+    "need_unmet",  # to the caseworker: the coordinator decided no provider exists (a reason)
     "provider_unreachable",  # to the coordinator: a provider's notification was dead-lettered
     # After a withdrawal (docs/notify.md): every provider that received the referral must
     # stop and delete; the silent ones are reminded, then their coordinator is told.

@@ -35,6 +35,7 @@ from services.notify.domain.referral_facts import (
     facts_of_answer,
     facts_of_attempt,
     facts_of_deletion,
+    facts_of_unmet,
 )
 from shared.case_scope import SCOPE_EVENT_TYPES, CaseScopes
 from shared.envelope import Envelope, schema_base
@@ -51,7 +52,7 @@ from shared.events.case_transfer import (
     CaseTransferRequested,
 )
 from shared.events.notify import RecipientKind, TemplateName
-from shared.events.referral import DIRECTORY_EVENTS
+from shared.events.referral import DIRECTORY_EVENTS, ReferralClosedUnmet
 from shared.logging import get_logger
 
 log = get_logger("safepath.notify")
@@ -130,6 +131,12 @@ class Queueing:
                 log.warning("referral_facts_unknown", event_type=event.name())
                 return
             facts = facts_of_deletion(event, attempt)
+        elif isinstance(event, ReferralClosedUnmet):  # the caseworker hears the decision
+            attempt = await self.views.facts_of(conn, event.referral_id)
+            if attempt is None:
+                log.warning("referral_facts_unknown", event_type=event.name())
+                return
+            facts = facts_of_unmet(event, attempt)
         else:
             return
         providers = tuple(event.provider_ids) if isinstance(event, Deletion) else ()

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from shared.events.notify import TemplateName
+from shared.events.referral import UnmetReason
 from shared.events.vocabulary import AgeBand, Category, Language, Region, ServiceType, Sex, Urgency
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
@@ -68,6 +69,8 @@ class NotificationData(BaseModel):
     # Break the glass (``emergency_access_granted``): who opened it (a role) and until when.
     role: Literal["caseworker", "supervisor"] | None = None
     until: AwareDatetime | None = None
+    # A need left unmet (``need_unmet``): the coordinator's reason, a code.
+    reason_code: UnmetReason | None = None
     actions: dict[Literal["view", "accept", "decline", "confirm_deletion", "find_case"], Action]
     message: Message
 

@@ -17,6 +17,7 @@ from services.notify.domain.recipients import NotificationPlan
 from services.notify.domain.referral_facts import ReferralFacts
 from services.notify.domain.rendering import TemplateSet
 from shared.envelope import SCHEMA_PATH, dataschema_for
+from shared.events.referral import UnmetReason
 from shared.events.vocabulary import (
     AGE_BANDS,
     CATEGORIES,
@@ -43,6 +44,11 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 # the person's sex, age band, place or language (docs/notify.md).
 WITHDRAWAL_TEMPLATES = frozenset({"referral_withdrawn", "data_deletion_reminder"})
 WITHDRAWAL_FACTS = ("referral_id", "case_reference", "needs")
+# A need left unmet: the caseworker learns which referral, its need and the coordinator's
+# reason code; nothing else about the person (it is their own case).
+UNMET_TEMPLATE = "need_unmet"
+UNMET_FACTS = (*WITHDRAWAL_FACTS, "reason_code")
+UNMET_REASONS: tuple[str, ...] = get_args(UnmetReason)
 
 
 class NotShareable(ValueError):
@@ -70,6 +76,9 @@ def shareable_facts(facts: ReferralFacts, case_key: bytes) -> dict[str, Any]:
         "age_band": _member("age_band", facts.age_band, AGE_BANDS),
         "language": _member("language", facts.language, LANGUAGES),
         "disability": bool(facts.disability),
+        "reason_code": None
+        if facts.unmet_reason is None
+        else _member("reason_code", facts.unmet_reason, UNMET_REASONS),
     }
 
 
@@ -101,6 +110,10 @@ def build_notification(
     facts = shareable_facts(plan.facts, case_key)
     if plan.template in WITHDRAWAL_TEMPLATES:
         facts = {k: facts[k] for k in WITHDRAWAL_FACTS}
+    elif plan.template == UNMET_TEMPLATE:
+        facts = {k: facts[k] for k in UNMET_FACTS}
+    else:
+        facts.pop("reason_code")  # only an unmet need's notification carries one
     text, text_language = templates.render(plan.template, plan.language, facts)
     type_name = NOTIFICATION_TYPES[plan.recipient_kind]
     return {

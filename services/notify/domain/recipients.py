@@ -3,7 +3,9 @@
 - ``ReferralRouted``: the chosen provider gets "new referral".
 - ``ReferralEscalated`` / ``ReferralUnroutable``: the national coordinator of each of the
   referral's categories (or the coordinators the event names).
-- ``ReferralAccepted`` / ``ReferralDeclined`` / ``ServiceCompleted``: the case's caseworker.
+- ``ReferralAccepted`` / ``ReferralDeclined`` / ``ServiceCompleted`` /
+  ``ServiceOutcomeRecorded`` / ``ReferralClosedUnmet`` (no provider exists): the case's
+  caseworker.
 - ``DataDeletionRequested`` / ``DataDeletionReminded``: every provider the event names
   ("stop and delete"); ``DataDeletionEscalated``: the coordinator it names (or of each
   category).
@@ -24,6 +26,7 @@ from shared.events.referral import (
     DataDeletionReminded,
     DataDeletionRequested,
     ReferralAccepted,
+    ReferralClosedUnmet,
     ReferralDeclined,
     ReferralEscalated,
     ReferralRouted,
@@ -74,6 +77,7 @@ _TEMPLATE_FOR: dict[type[Event], TemplateName] = {
     ReferralDeclined: "referral_declined",
     ServiceCompleted: "service_completed",
     ServiceOutcomeRecorded: "service_outcome_recorded",  # the caseworker confirms it
+    ReferralClosedUnmet: "need_unmet",  # the caseworker revisits the plan
     DataDeletionRequested: "referral_withdrawn",
     DataDeletionReminded: "data_deletion_reminder",
     DataDeletionEscalated: "data_deletion_overdue",

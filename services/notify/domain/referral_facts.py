@@ -20,6 +20,7 @@ from shared.events.referral import (
     DataDeletionReminded,
     DataDeletionRequested,
     ReferralAccepted,
+    ReferralClosedUnmet,
     ReferralDeclined,
     ReferralEscalated,
     ReferralRouted,
@@ -48,6 +49,7 @@ NOTIFIED_EVENTS: tuple[type[Event], ...] = (
     ReferralDeclined,
     ServiceCompleted,
     ServiceOutcomeRecorded,
+    ReferralClosedUnmet,
     DataDeletionRequested,
     DataDeletionReminded,
     DataDeletionEscalated,
@@ -72,6 +74,7 @@ class ReferralFacts:
     disability: bool
     provider_id: str | None
     coordinator_ids: tuple[str, ...] = ()
+    unmet_reason: str | None = None  # a need left unmet: the coordinator's reason code
 
 
 def facts_of_attempt(event: RoutingAttempt) -> ReferralFacts:
@@ -107,6 +110,19 @@ def facts_of_answer(event: Answer, attempt: ReferralFacts) -> ReferralFacts:
         case_id=event.case_id,
         provider_id=event.provider_id,
         coordinator_ids=(),
+    )
+
+
+def facts_of_unmet(event: ReferralClosedUnmet, attempt: ReferralFacts) -> ReferralFacts:
+    """The facts of a need left unmet: the last attempt's, with the coordinator's reason;
+    nobody holds the referral."""
+    return replace(
+        attempt,
+        referral_id=event.referral_id,
+        case_id=event.case_id,
+        provider_id=None,
+        coordinator_ids=(),
+        unmet_reason=event.reason_code,
     )
 
 

@@ -34,6 +34,7 @@ PLACEHOLDERS: frozenset[str] = frozenset(
         "due_on",
         "role",  # about a case: break the glass
         "until",
+        "reason_code",  # a need left unmet: the coordinator's reason (a code, labelled)
     }
 )
 
@@ -48,6 +49,7 @@ _LABEL_TABLE = {
     "language": "language",
     "disability": "disability",
     "role": "role",
+    "reason_code": "unmet_reason",
 }
 
 

@@ -19,6 +19,7 @@ TEMPLATES: tuple[TemplateName, ...] = (
     "referral_declined",
     "service_completed",
     "service_outcome_recorded",
+    "need_unmet",
     "provider_unreachable",
     "referral_withdrawn",
     "data_deletion_reminder",
