@@ -1,6 +1,7 @@
 """The coordinator's page: referrals nobody could take (and those still waiting for an
-answer), with the routing reasons; give one to a provider by hand with a reason, or route
-it again after the directory changed.
+answer), with the routing reasons; give one to a provider by hand with a reason, route it
+again after the directory changed, or record that no provider exists for the need (the
+referral ends unmet, with a reason code).
 
 The referral service decides who may (a ``coordinator``, within its region when its token
 names one, or an ``admin``) and records a hand assignment with the rules it overrides;
@@ -30,6 +31,13 @@ ASSIGNMENT_REASONS = (
     "no_other_option",
     "other",
 )
+UNMET_REASONS = (
+    "no_provider_in_region",
+    "no_provider_for_category",
+    "person_moved",
+    "referred_outside_mechanism",
+    "other",
+)
 
 
 @router.get("/coordinate")
@@ -47,6 +55,7 @@ async def queue(request: Request, status: str = "unroutable") -> Response:
         rows=rows,
         status=status,
         reasons=ASSIGNMENT_REASONS,
+        unmet_reasons=UNMET_REASONS,
         done=request.query_params.get("done", ""),
         problem=request.query_params.get("problem", ""),
     )
@@ -68,6 +77,12 @@ async def act(request: Request, referral_id: UUID, action: str) -> Response:
                 token, "referral", "POST", f"{path}/assign", json=body,
                 idempotency_key=form_key(form),
             )  # fmt: skip
+        elif action == "close-unmet":
+            body = {"reason_code": text(form, "reason_code")}
+            await apis.call(
+                token, "referral", "POST", f"{path}/close-unmet", json=body,
+                idempotency_key=form_key(form),
+            )  # fmt: skip
         elif action == "reroute":
             await apis.call(
                 token, "referral", "POST", f"{path}/reroute", idempotency_key=form_key(form)
@@ -79,6 +94,8 @@ async def act(request: Request, referral_id: UUID, action: str) -> Response:
             raise
         errors = field_errors(p, gettext_for(request))
         problem = "provider" if errors.get("provider_id") else "reason"
+        if action == "close-unmet":
+            problem = "unmet_reason"
         if p.status == 409:
             problem = "refused"
         return redirect("/coordinate", problem=problem)

@@ -91,6 +91,7 @@ def labels(_: Gettext) -> Labels:
             "in_service": _("In service"),
             "completed": _("Completed"),
             "unroutable": _("No provider found"),
+            "unmet": _("Left unmet: no provider exists"),
             "withdrawn": _("Withdrawn"),
             "declined": _("Declined"),
             "active": _("Active"),
@@ -143,6 +144,13 @@ def labels(_: Gettext) -> Labels:
             "travel_arranged": _("Travel is arranged"),
             "directory_out_of_date": _("The directory is out of date"),
             "no_other_option": _("There is no other option"),
+            "other": _("Other"),
+        },
+        "unmet_reason": {
+            "no_provider_in_region": _("No provider in the region"),
+            "no_provider_for_category": _("No provider for the person's category"),
+            "person_moved": _("The person moved"),
+            "referred_outside_mechanism": _("Referred outside the referral mechanism"),
             "other": _("Other"),
         },
         "outcome": {
