@@ -122,3 +122,12 @@ async def test_nmac_records_that_no_provider_exists_and_the_referral_ends_unmet(
     # It still reads, as unmet with its reason.
     one = await client.get(f"/referrals/{rid}", headers=nmac)
     assert one.status_code == 200 and one.json()["status"] == "unmet"
+    # The case's people see it too, with the reason (and nobody holding it).
+    listed = (await client.get(f"/cases/{case_id}/referrals", headers=auth("admin"))).json()
+    [row] = [x for x in listed if x["referral_id"] == rid]
+    assert (row["status"], row["unmet_reason"], row["provider_id"], row["respond_by"]) == (
+        "unmet",
+        "no_provider_in_region",
+        None,
+        None,
+    )
