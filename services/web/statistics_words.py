@@ -25,6 +25,7 @@ def statistics_words(_: Gettext) -> dict[str, dict[str, str]]:
             "reflection_periods": _("Recovery and reflection periods"),
             "assignments_by_hand": _("Referrals assigned by hand"),
             "service_outcomes": _("Service outcomes"),
+            "needs_unmet": _("Needs left unmet"),
             "assistive_devices": _("Assistive devices"),
             "casualties": _("Mine and explosive ordnance casualties"),
         },
@@ -66,6 +67,10 @@ def statistics_words(_: Gettext) -> dict[str, dict[str, str]]:
             "service_outcomes": _(
                 "Service outcomes the providers recorded in the period (delivered, partly"
                 " delivered, not delivered), per need: an outcome completes the referral."
+            ),
+            "needs_unmet": _(
+                "Needs a coordinator closed as unmet in the period (no provider exists), by"
+                " the decision's reason."
             ),
             "assistive_devices": _(
                 "Assistive devices fitted, repaired or replaced in the period, by device and"

@@ -55,6 +55,7 @@ PATHS: tuple[tuple[str, ...], ...] = (
     ("routed:p1", "accepted", "withdrawn"),
     ("assigned:p2", "routed:p2", "accepted", "service_started", "service_completed"),  # by hand
     ("routed:p1", "accepted", "service_started", "outcome_recorded"),  # issue 13: completes it
+    ("unroutable", "unmet"),  # issue 13: the coordinator decides no provider exists
 )
 NAMES = {
     "routed": "ReferralRouted",
@@ -67,6 +68,7 @@ NAMES = {
     "withdrawn": "ReferralWithdrawn",
     "assigned": "ReferralAssignedByHand",
     "outcome_recorded": "ServiceOutcomeRecorded",
+    "unmet": "ReferralClosedUnmet",
 }
 
 need_st = st.fixed_dictionaries(
@@ -279,6 +281,9 @@ async def write_world(pool: asyncpg.Pool, spec: list[dict[str, Any]]) -> World:
                         continue
                     if kind == "withdrawn":
                         data["cause"] = "case_closed"
+                    if kind == "unmet":
+                        data.update(need=need, reason_code="no_provider_in_region",
+                                    decided_by="coordinator-1", coordinator_id=None)  # fmt: skip
                     await receive(pool, NAMES[kind], data, when)
                     facts.append((when, kind, provider or None))
                 case.referrals[need] = {"rid": rid, "facts": facts}

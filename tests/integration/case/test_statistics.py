@@ -43,7 +43,7 @@ OUTCOME = {
     "accepted": "accepted", "declined": "declined", "escalated": "escalated",
     "service_started": "in_service", "service_completed": "completed",
     "outcome_recorded": "completed",
-    "withdrawn": "withdrawn",
+    "withdrawn": "withdrawn", "unmet": "unmet",
 }  # fmt: skip
 
 
@@ -117,6 +117,7 @@ FACT_KINDS = {
     "escalations": "escalated",
     "services_completed": "service_completed",
     "service_outcomes": "outcome_recorded",
+    "needs_unmet": "unmet",
 }
 
 
@@ -246,6 +247,8 @@ QUESTIONS = [
     ("assistive_devices", "device", "device_action", {}),
     ("service_outcomes", "need", "service_outcome", {}),
     ("service_outcomes", "outcome", None, {}),  # reads the referral's row
+    ("needs_unmet", "need", "region", {}),
+    ("referrals", "outcome", None, {"need": "shelter"}),
 ]
 
 

@@ -30,7 +30,7 @@ MeasureName = Literal[
     "cases_opened", "cases_active", "cases_closed", "referrals", "escalations",
     "services_started", "services_completed", "time_to_first_answer", "time_to_service_start",
     "casualties", "identifications", "reflection_periods", "assignments_by_hand",
-    "assistive_devices", "service_outcomes",
+    "assistive_devices", "service_outcomes", "needs_unmet",
 ]  # fmt: skip
 
 CASE_DIMENSIONS = (
@@ -106,6 +106,7 @@ VALUES: dict[str, tuple[str, ...] | None] = {
         "completed",
         "unroutable",
         "withdrawn",
+        "unmet",
     ),
 }
 
@@ -160,6 +161,15 @@ MEASURES: dict[str, Measure] = {
             "fact",
             "Referrals escalated in the period (a provider did not answer in time).",
             ("escalated",),
+            referral_dimensions=True,
+        ),
+        Measure(
+            "needs_unmet",
+            "referrals",
+            "fact",
+            "Needs a coordinator closed as unmet in the period (no provider exists), by the"
+            " decision's reason.",
+            ("unmet",),
             referral_dimensions=True,
         ),
         Measure(

@@ -76,6 +76,8 @@ REFERRAL_FACTS = {
     "ReferralAssignedByHand": "assigned_by_hand",
     # How the service ended, as the provider says (issue 13): it completes the referral.
     "ServiceOutcomeRecorded": "outcome_recorded",
+    # A coordinator's decision that no provider exists (issue 13 item 6): the referral ends.
+    "ReferralClosedUnmet": "unmet",
 }
 
 
@@ -329,7 +331,7 @@ WHERE p.version < excluded.version"""
 RANK = {
     "referral_requested": 0, "routed": 1, "unroutable": 1, "declined": 2, "escalated": 2,
     "accepted": 3, "service_started": 4, "service_completed": 5, "outcome_recorded": 5,
-    "withdrawn": 6,
+    "withdrawn": 6, "unmet": 6,
 }  # fmt: skip
 LIFECYCLE = ", ".join(f"'{k}'" for k in RANK)  # the facts a referral's row is folded from
 RANK_SQL = "CASE kind " + " ".join(f"WHEN '{k}' THEN {v}" for k, v in RANK.items()) + " END"

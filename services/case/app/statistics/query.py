@@ -84,7 +84,7 @@ _OUTCOME = """CASE r.last_kind WHEN 'routed' THEN 'awaiting_answer'
     WHEN 'declined' THEN 'declined' WHEN 'escalated' THEN 'escalated'
     WHEN 'service_started' THEN 'in_service' WHEN 'service_completed' THEN 'completed'
     WHEN 'outcome_recorded' THEN 'completed' WHEN 'withdrawn' THEN 'withdrawn'
-    ELSE 'requested' END"""
+    WHEN 'unmet' THEN 'unmet' ELSE 'requested' END"""
 
 
 def _expression(dimension: str) -> str:
