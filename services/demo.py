@@ -563,13 +563,14 @@ class Demo:
             " reference and date only)"
         )
 
-    async def caseworker_reminded(self) -> None:
-        """Step 4 goes on: the reflection timer's reminder reaches the caseworker through
-        notify, as the case's history shows it (an auditor's read: nothing sealed opens)."""
+    async def _reminder_in_history(
+        self, due_name: str, template: str, kind: str | None = None
+    ) -> tuple[dict[str, Any], ...] | None:
+        """A timer's reminder event (of ``kind``, when given), notify's notification with
+        ``template`` and its delivery, as the case's history shows them (an auditor's read:
+        nothing sealed opens); None if they do not all arrive in time."""
         r = self.result
-        if r.reflection_days_left is None:
-            return
-        names = ("ReflectionPeriodReminderDue", "NotificationQueued", "NotificationDelivered")
+        names = (due_name, "NotificationQueued", "NotificationDelivered")
         async with self.client(self.ep.case_url, "demo-auditor", "auditor") as a:
 
             async def reminded() -> tuple[dict[str, Any], ...] | None:
@@ -578,12 +579,16 @@ class Demo:
                 if resp.status_code != 200:
                     return None
                 entries: list[dict[str, Any]] = resp.json()["entries"]
-                due = [e for e in entries if _event_name(e) == names[0]]
+                due = [
+                    e
+                    for e in entries
+                    if _event_name(e) == due_name
+                    and (kind is None or e["data"].get("kind") == kind)
+                ]
                 queued = [
                     e
                     for e in entries
-                    if _event_name(e) == names[1]
-                    and e["data"].get("template") == "reflection_period_ending"
+                    if _event_name(e) == names[1] and e["data"].get("template") == template
                 ]
                 if not due or not queued:
                     return None
@@ -595,7 +600,18 @@ class Demo:
                 ]
                 return (due[0], queued[0], delivered[0]) if delivered else None
 
-            found = await _until(reminded, self.timeout)
+            found: tuple[dict[str, Any], ...] | None = await _until(reminded, self.timeout)
+            return found
+
+    async def caseworker_reminded(self) -> None:
+        """Step 4 goes on: the reflection timer's reminder reaches the caseworker through
+        notify, as the case's history shows it (an auditor's read: nothing sealed opens)."""
+        r = self.result
+        if r.reflection_days_left is None:
+            return
+        found = await self._reminder_in_history(
+            "ReflectionPeriodReminderDue", "reflection_period_ending"
+        )
         if found is None:
             self.say(
                 "   no reflection-period reminder yet: with the default settings the first"
@@ -627,36 +643,7 @@ class Demo:
         r = self.result
         if r.plan_goal_provider is None:
             return
-        names = ("DueDateReminderDue", "NotificationQueued", "NotificationDelivered")
-        async with self.client(self.ep.case_url, "demo-auditor", "auditor") as a:
-
-            async def reminded() -> tuple[dict[str, Any], ...] | None:
-                path = f"/cases/{r.case_id}/history"
-                resp = await a.get(path, params={"type": list(names)})
-                if resp.status_code != 200:
-                    return None
-                entries: list[dict[str, Any]] = resp.json()["entries"]
-                due = [
-                    e
-                    for e in entries
-                    if _event_name(e) == names[0] and e["data"].get("kind") == "plan_goal"
-                ]
-                queued = [
-                    e
-                    for e in entries
-                    if _event_name(e) == names[1] and e["data"].get("template") == "plan_goal_due"
-                ]
-                if not due or not queued:
-                    return None
-                nid = queued[0]["data"]["notification_id"]
-                delivered = [
-                    e
-                    for e in entries
-                    if _event_name(e) == names[2] and e["data"].get("notification_id") == nid
-                ]
-                return (due[0], queued[0], delivered[0]) if delivered else None
-
-            found = await _until(reminded, self.timeout)
+        found = await self._reminder_in_history("DueDateReminderDue", "plan_goal_due", "plan_goal")
         if found is None:
             self.say(
                 "   no plan reminder yet: with the default settings the first comes 3 days"
