@@ -41,7 +41,7 @@ async def test_an_uzbek_speaker_needing_an_interpreter_reaches_the_referral_requ
     assert profile["language"] == "uz" and profile["interpreter_needed"] is True
     stored = dict(await events(pool, case_id))
     assert stored["org.safepath.case.SurvivorProfileRecorded.v3"]["profile"]["interpreter_needed"]
-    request = stored["org.safepath.case.ReferralRequested.v2"]
+    request = stored["org.safepath.case.ReferralRequested.v3"]
     assert request["language"] == "uz" and request["interpreter_needed"] is True
 
 
