@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
+import itertools
 import os
 import platform
 import shutil
@@ -37,6 +39,23 @@ from shared.settings import Settings
 
 CONCURRENCY = (1, 8, 32, 64)
 ROOT = Path(__file__).resolve().parent.parent
+
+
+# Every intake is a different person (a name nobody else has): intakes of one person
+# take the person index's locks in turn and find every earlier intake of that person
+# (docs/case-domain.md, possible duplicates), which is not what a day of intakes does.
+# ``--same-person`` measures that worst case instead.
+def _name(n: int) -> str:
+    digest = hashlib.sha256(n.to_bytes(8, "big")).digest()
+    return "".join("abcdefghijklmnopqrstuvwxyz"[b % 26] for b in digest[:7]).capitalize()
+
+
+def intake_of(n: int, same_person: bool) -> dict[str, object]:
+    if same_person:
+        return INTAKE
+    person = {"given_name": _name(2 * n), "family_name": _name(2 * n + 1)}
+    return {**INTAKE, "profile": {**INTAKE["profile"], **person}}  # type: ignore[dict-item]
+
 
 INTAKE = {
     "region": "sughd",
@@ -72,8 +91,11 @@ def start_service(env: dict[str, str], port: int, log: Path) -> subprocess.Popen
     return proc
 
 
+_SEQUENCE = itertools.count()  # a new person per intake, across levels and warm-up
+
+
 async def run_level(
-    url: str, token: str, clients: int, seconds: float
+    url: str, token: str, clients: int, seconds: float, same_person: bool = False
 ) -> tuple[int, list[float], int]:
     latencies: list[float] = []
     errors = 0
@@ -87,7 +109,8 @@ async def run_level(
             while time.perf_counter() < stop_at:
                 t0 = time.perf_counter()
                 try:
-                    r = await c.post("/cases", json=INTAKE)
+                    body = intake_of(next(_SEQUENCE), same_person)
+                    r = await c.post("/cases", json=body)
                 except httpx.TransportError:
                     errors += 1  # counted, not fatal: the table shows it
                     continue
@@ -106,13 +129,15 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] * 1000
 
 
-async def bench(url: str, token: str, seconds: float, levels: tuple[int, ...]) -> None:
-    await run_level(url, token, 8, min(3.0, seconds))  # warm-up: connections, plans, JIT
+async def bench(
+    url: str, token: str, seconds: float, levels: tuple[int, ...], same_person: bool
+) -> None:
+    await run_level(url, token, 8, min(3.0, seconds), same_person)  # warm-up: plans, JIT
     print(f"{'clients':>7} | {'intakes/s':>9} | {'p50 ms':>7} | {'p99 ms':>7} | errors")
     print(f"{'-' * 7} | {'-' * 9} | {'-' * 7} | {'-' * 7} | ------")
     for clients in levels:
         t0 = time.perf_counter()
-        done, lat, errors = await run_level(url, token, clients, seconds)
+        done, lat, errors = await run_level(url, token, clients, seconds, same_person)
         rate = done / (time.perf_counter() - t0)
         print(
             f"{clients:>7} | {rate:>9.0f} | {pct(lat, 50):>7.1f} | {pct(lat, 99):>7.1f} | {errors}",
@@ -128,6 +153,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each level")
     parser.add_argument("--quick", action="store_true", help="1 and 8 clients, 3 s each")
+    parser.add_argument(
+        "--same-person",
+        action="store_true",
+        help="every intake the same person (the person index's worst case) instead of a new one",
+    )
     args = parser.parse_args()
     levels = (1, 8) if args.quick else CONCURRENCY
     if args.quick:
@@ -167,7 +197,10 @@ def main() -> None:
             f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
             f"Python {platform.python_version()}; {args.seconds:.0f} s per level"
         )
-        asyncio.run(bench(f"http://127.0.0.1:{port}", token, args.seconds, levels))
+        who = "the same person every time" if args.same_person else "a new person each"
+        print(f"intakes: {who}")
+        url = f"http://127.0.0.1:{port}"
+        asyncio.run(bench(url, token, args.seconds, levels, args.same_person))
     finally:
         if proc is not None:
             proc.terminate()
