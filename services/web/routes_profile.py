@@ -20,29 +20,16 @@ from starlette.datastructures import FormData
 
 from services.web.apis import Apis
 from services.web.errors import ApiProblem, FieldErrors, field_errors
-from services.web.forms import Values, form_key, many, text
+from services.web.forms import PROFILE_TEXT, Values, form_key, many, text
 from services.web.pages import error_page, gettext_for, redirect, render, signed_in
 from services.web.routes_case_actions import WRITERS, refusal
 from services.web.security import checked_form
 from shared.events.vocabulary import CATEGORIES, REGIONS
 
 router = APIRouter()
-TEXT = (
-    "given_name",
-    "family_name",
-    "date_of_birth",
-    "estimated_age_years",
-    "contact_arrangement",
-    "address",
-    "narrative",
-    "sex",
-    "nationality",
-    "citizenship_status",
-    "language",
-    "language_label",
-    "region",
-    "district",
-)
+# The intake's profile fields less the kind of disability (kept, not edited here: the
+# form carries it over while a disability is ticked), plus the region the intake asks once.
+TEXT = (*(n for n in PROFILE_TEXT if n != "disability_kind"), "region")
 IDENTIFYING = (
     "given_name",
     "family_name",
