@@ -32,6 +32,9 @@ from tests.integration.case.statistics_world import (
 )
 
 STATISTICS_DOC = (Path(__file__).resolve().parents[3] / "docs" / "statistics.md").read_text()
+MIGRATION_0017 = (
+    Path(__file__).resolve().parents[3] / "services/case/migrations/0017_received_directory.sql"
+).read_text()
 DEFAULTS = {
     "sex": "unknown", "age_band": "unknown", "disability": "unknown", "district": "unknown",
     "identification": "none", "nationality_group": "unknown", "status": "open",
@@ -299,14 +302,25 @@ async def test_replay_rebuilds_the_same_statistics(pool: asyncpg.Pool) -> None:
     assert any(r["status"] == "casualty_record" and r["version"] > 1 for r in live["stat_case"])
     assert any(r["relative_killed"] != "none" for r in live["stat_case"])  # linked cases
     assert {r["kind"] for r in live["stat_fact"]} >= {"assigned_by_hand", "assistive_device"}
+    assert {r["org_type"] for r in live["stat_provider"]} == set(PROVIDER_TYPES.values())
     store = EventStore(pool, "case")
     statistics = PROJECTIONS["statistics"]
     for batch in (3, 7, 20_000):  # small batches split a case's events across batches
         await rebuild(store, statistics, batch=batch, fresh=True)
         assert await _tables(pool) == live, f"batch {batch}"
+        # The provider kinds too, from the directory events received, when the table is lost
+        # or wrong (a row the events never said, a kind they did not say).
+        await pool.execute('DELETE FROM "case".stat_provider WHERE provider_id = $1',
+                           sorted(PROVIDER_TYPES)[0])  # fmt: skip
+        await pool.execute("""UPDATE "case".stat_provider SET org_type = 'ngo', version = 0
+                              WHERE org_type <> 'ngo'""")  # fmt: skip
+        await pool.execute("""INSERT INTO "case".stat_provider VALUES ('nobody', 'ngo', 1)""")
     per_event = Projection("per_event", statistics.tables, statistics.apply,
                            finish=statistics.finish)  # fmt: skip
     await rebuild(store, per_event, batch=50, fresh=True)
+    assert await _tables(pool) == live
+    await pool.execute('TRUNCATE "case".stat_provider')
+    await rebuild(store, statistics, fresh=True)
     assert await _tables(pool) == live
 
 
@@ -338,10 +352,11 @@ async def test_a_rebuild_over_rows_the_live_path_wrote_meanwhile_keeps_them(
     assert await _tables(pool) == live
 
 
-async def test_the_operators_statement_fills_the_provider_kinds_a_replay_keeps(
+async def test_the_operators_statement_gives_a_replay_the_provider_kinds(
     pool: asyncpg.Pool,
 ) -> None:
-    """docs/statistics.md, "Provider kinds": the statement given there, verbatim."""
+    """docs/statistics.md, "Provider kinds": the statement given there, verbatim, for an
+    installation that heard the directory before the case service kept it."""
     from services.case.app.statistics.model import PROVIDER_KINDS_FROM_REFERRAL_SCHEMA as FILL
     from shared.envelope import Actor
     from shared.events.referral import ProviderRegistered, ProviderUpdated
@@ -358,12 +373,35 @@ async def test_the_operators_statement_fills_the_provider_kinds_a_replay_keeps(
     await EventStore(pool, "referral").append(
         "directory", 0, [NewEvent(e, admin, "t") for e in events]
     )
-    await pool.execute('INSERT INTO "case".stat_provider VALUES ($1, $2, $3)', "b", "ngo", 9)
+    # b: a newer version the consumer kept already
+    await pool.execute(
+        'INSERT INTO "case".received_directory_event (provider_id, version, org_type)'
+        " VALUES ($1, $2, $3)",
+        "b", 9, "ngo",
+    )  # fmt: skip
     await pool.execute(FILL)
     await pool.execute(FILL)  # once more: nothing changes
+    assert await pool.fetchval('SELECT count(*) FROM "case".received_directory_event') == 4
+    await rebuild(EventStore(pool, "case"), PROJECTIONS["statistics"], fresh=True)
     rows = await pool.fetch('SELECT * FROM "case".stat_provider ORDER BY 1')
-    # a: its last entry; b: a newer row (as the consumer would keep it) is left alone
+    # a: its last entry; b: the newer version, as the consumer keeps it
     assert [tuple(r) for r in rows] == [("a", "international", 3), ("b", "ngo", 9)]
+
+
+async def test_the_upgrade_carries_the_provider_kinds_over_so_a_replay_keeps_them(
+    pool: asyncpg.Pool,
+) -> None:
+    """An installation upgraded past migration 0017 whose consumer had taken the directory
+    events before it (they are in ``stat_provider`` only, never applied again): the
+    migration's carry-over keeps them through the next replay."""
+    await register_providers(pool)
+    before = await pool.fetch('SELECT * FROM "case".stat_provider ORDER BY 1')
+    assert len(before) == len(PROVIDER_TYPES)
+    await pool.execute('TRUNCATE "case".received_directory_event')  # as before 0017
+    carry_over = MIGRATION_0017[MIGRATION_0017.index("INSERT INTO") :]
+    await pool.execute(carry_over.replace("{schema}", '"case"'))
+    await rebuild(EventStore(pool, "case"), PROJECTIONS["statistics"], fresh=True)
+    assert await pool.fetch('SELECT * FROM "case".stat_provider ORDER BY 1') == before
 
 
 async def test_safepath_report_writes_a_file_for_a_period(

@@ -17,9 +17,9 @@ that does not depend on order or repetition.
 ``stat_fact`` and ``stat_referral``, folds the case store set-based (``rebuild_fold``, to
 the rows ``project`` writes), then (``finish_rebuild``) derives the referral facts again
 from the received events recorded in ``case_timeline`` (in SQL, as ``received_facts``
-reads them) and folds ``stat_referral`` from all the facts (``referral_rows_sql``).
-``stat_provider`` is kept: directory events are not part of any case's timeline (replay the
-referral stream to the consumer to rebuild it, as for the timeline).
+reads them) and folds ``stat_referral`` from all the facts (``referral_rows_sql``), and
+fills ``stat_provider`` again from the directory events received
+(``received_directory_event``, kept by ``record_received`` as verified on arrival).
 """
 
 from __future__ import annotations
@@ -42,7 +42,10 @@ CASE = '"case".stat_case'
 FACT = '"case".stat_fact'
 PROVIDER = '"case".stat_provider'
 REFERRAL = '"case".stat_referral'
-TABLES = (CASE, FACT, REFERRAL)  # what a rebuild empties (stat_provider: see above)
+# The directory events received, as verified on arrival (migration 0017): what a rebuild
+# fills ``stat_provider`` from.
+RECEIVED_DIRECTORY = '"case".received_directory_event'
+TABLES = (CASE, FACT, REFERRAL)  # what a rebuild empties first (stat_provider: at the end)
 
 DIMENSION_COLUMNS = (
     "status", "categories", "sex", "age_band", "disability", "disability_kind", "region",
@@ -297,6 +300,18 @@ async def record_received(conn: asyncpg.Connection, env: Envelope) -> None:
     if env.event_name in ("ProviderRegistered", "ProviderUpdated"):
         provider = env.data["provider"]
         await conn.execute(
+            f"""INSERT INTO {RECEIVED_DIRECTORY} (provider_id, version, org_type, event_id,
+                    occurred_at, envelope) VALUES ($1, $2, $3, $4::uuid, $5, $6)
+                ON CONFLICT DO NOTHING""",
+            provider["id"],
+            env.streamversion,
+            provider["org_type"],
+            env.id,
+            env.time,
+            # The signed event as verified on arrival (as ``case_timeline.envelope``).
+            env.to_json().decode() if env.signature else None,
+        )
+        await conn.execute(
             f"""INSERT INTO {PROVIDER} AS p (provider_id, org_type, version) VALUES ($1, $2, $3)
                 ON CONFLICT (provider_id) DO UPDATE SET org_type = excluded.org_type,
                     version = excluded.version
@@ -310,19 +325,19 @@ async def record_received(conn: asyncpg.Connection, env: Envelope) -> None:
 
 
 # An operator's statement, never run by the service (docs/statistics.md, "Provider kinds"):
-# ``stat_provider`` filled from the referral service's directory stream, when both schemas
-# are in one database. It keeps the newer version of a row, as ``record_received`` does.
-PROVIDER_KINDS_FROM_REFERRAL_SCHEMA = """INSERT INTO "case".stat_provider AS p
-    (provider_id, org_type, version)
-SELECT DISTINCT ON (data->'provider'->>'id')
-       data->'provider'->>'id', data->'provider'->>'org_type', stream_version
+# for an installation whose case service heard the directory before it kept the events
+# (before migration 0005 filled ``stat_provider``, so migration 0017 had nothing to carry
+# over), the directory events from the referral service's own store, when both schemas are
+# in one database; a replay then fills ``stat_provider`` from them. Running it twice, or
+# over events the consumer kept already, adds nothing.
+PROVIDER_KINDS_FROM_REFERRAL_SCHEMA = """INSERT INTO "case".received_directory_event
+    (provider_id, version, org_type, event_id, occurred_at)
+SELECT data->'provider'->>'id', stream_version, data->'provider'->>'org_type', event_id,
+       occurred_at
 FROM referral.event
 WHERE stream_id = 'directory'
   AND split_part(event_type, '.', 4) IN ('ProviderRegistered', 'ProviderUpdated')
-ORDER BY data->'provider'->>'id', stream_version DESC
-ON CONFLICT (provider_id) DO UPDATE SET org_type = excluded.org_type,
-    version = excluded.version
-WHERE p.version < excluded.version"""
+ON CONFLICT DO NOTHING"""
 
 
 # -- one row per need's referral ---------------------------------------------------------------
@@ -615,13 +630,27 @@ _REFOLD_RECEIVED = f"""INSERT INTO {FACT} (fact_id, case_id, kind, at, referral_
 
 async def finish_rebuild(conn: asyncpg.Connection) -> None:
     """After the case events: the referral facts again from the received events the
-    timeline recorded, then ``stat_referral`` folded from all the facts."""
+    timeline recorded, then ``stat_referral`` folded from all the facts, and the provider
+    kinds from the directory events received."""
     for name, columns in _SECONDARY.items():  # built once: faster than kept row by row
         await conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {FACT} {columns}")
     await conn.execute(_REFOLD_RECEIVED)
     await conn.execute(f"TRUNCATE {REFERRAL}")
     await conn.execute(f"INSERT INTO {REFERRAL} {referral_rows_sql()}")
     await conn.execute(_FILL_NEEDS)
+    await conn.execute(f"DELETE FROM {PROVIDER}")  # filled again from the events alone
+    await conn.execute(_REFOLD_PROVIDERS)
+
+
+# Each provider's kind from the directory events received: the newest version wins, as
+# ``record_received`` keeps it (the consumer, running meanwhile, waits for this transaction
+# and then applies the same rule).
+_REFOLD_PROVIDERS = f"""INSERT INTO {PROVIDER} AS p (provider_id, org_type, version)
+    SELECT DISTINCT ON (provider_id) provider_id, org_type, version
+    FROM {RECEIVED_DIRECTORY} ORDER BY provider_id, version DESC
+    ON CONFLICT (provider_id) DO UPDATE SET org_type = excluded.org_type,
+        version = excluded.version
+    WHERE p.version < excluded.version"""
 
 
 # The need of each received fact, from its referral's row (as ``_FACT_SQL`` takes it live).

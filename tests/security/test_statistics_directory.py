@@ -1,0 +1,98 @@
+"""The provider kinds the statistics count come from the directory events the case service
+received, verified: a forged directory event is dead-lettered by the consumer's signature
+check and lands neither in ``received_directory_event`` (what a replay rebuilds
+``stat_provider`` from) nor in ``stat_provider`` (docs/statistics.md, "Provider kinds").
+
+Against the suite's real NATS server (operator mode) and PostgreSQL; the forger holds a
+credential that may publish on the referral stream, so only signatures stand.
+"""
+
+from __future__ import annotations
+
+import json
+
+import asyncpg
+import httpx
+from nats.js import JetStreamContext
+
+from shared.events.referral import ProviderRegistered, ProviderUpdated
+from shared.signatures import EventSigner, new_signing_key
+from tests.integration.notify.stories import envelope, eventually
+from tests.keys import SIGNING_KEYS, signed
+from tests.unit.referral.builders import provider
+
+
+async def test_a_forged_directory_event_never_becomes_a_provider_kind(
+    client: httpx.AsyncClient,  # the case service, its consumers running
+    js: JetStreamContext,
+    namespace: str,
+    pool: asyncpg.Pool,
+) -> None:
+    subject = f"{namespace}.referral.directory"
+    genuine = envelope(ProviderRegistered(provider=provider("shelter-a", org_type="ngo")),
+                       "directory")  # fmt: skip
+    await js.publish(f"{subject}.ProviderRegistered", signed(genuine))
+
+    async def kept() -> list[tuple[str, int, str, bool]]:
+        rows = await pool.fetch(
+            """SELECT provider_id, version, org_type, envelope IS NOT NULL AS signed
+               FROM "case".received_directory_event ORDER BY version, provider_id"""
+        )
+        return [tuple(r) for r in rows]
+
+    await eventually(kept, lambda rows: rows == [("shelter-a", 1, "ngo", True)])
+
+    # The next version of the directory, forged: a kind changed, a provider made up.
+    changed = envelope(
+        ProviderUpdated(provider=provider("shelter-a", org_type="government")), "directory",
+        version=2,
+    ).to_dict()  # fmt: skip
+    made_up = envelope(
+        ProviderRegistered(provider=provider("forged-provider", org_type="un_agency")),
+        "directory", version=2,
+    ).to_dict()  # fmt: skip
+    wrong_key = new_signing_key()
+    forgeries = [
+        (f"{subject}.ProviderUpdated", json.dumps(changed).encode()),  # unsigned
+        (f"{subject}.ProviderRegistered", json.dumps(made_up).encode()),
+        (f"{subject}.ProviderUpdated", json.dumps(EventSigner(wrong_key).sign(changed)).encode()),
+        # signed by the case service, claiming to be the referral service's
+        (f"{subject}.ProviderRegistered",
+         json.dumps(EventSigner(SIGNING_KEYS["case"]).sign(made_up)).encode()),
+        # a genuine signature, then the kind altered
+        (f"{subject}.ProviderRegistered", json.dumps(
+            {**json.loads(signed(made_up)), "data": {"provider": {
+                **made_up["data"]["provider"], "org_type": "government"}}}).encode()),
+    ]  # fmt: skip
+    dl = f"{namespace}_deadletter".upper()
+    before = (await js.stream_info(dl)).state.messages
+    for i, (subj, raw) in enumerate(forgeries):
+        await js.publish(subj, raw, headers={"Nats-Msg-Id": f"forged-{i}"})
+
+    async def parked() -> int:
+        return (await js.stream_info(dl)).state.messages - before
+
+    await eventually(parked, lambda n: n >= len(forgeries))
+    info = await js.stream_info(dl)
+    for seq in range(info.state.last_seq - len(forgeries) + 1, info.state.last_seq + 1):
+        msg = await js.get_msg(dl, seq)
+        assert msg.headers and msg.headers["Safepath-Dead-Letter-Reason"].startswith(
+            "not authentic"
+        )
+    # The genuine version 2 after the forgeries: once it is kept, they were seen.
+    real_update = envelope(
+        ProviderUpdated(provider=provider("shelter-a", org_type="international")), "directory",
+        version=2,
+    )  # fmt: skip
+    await js.publish(f"{subject}.ProviderUpdated", signed(real_update))
+    await eventually(
+        kept,
+        lambda rows: (
+            rows == [("shelter-a", 1, "ngo", True), ("shelter-a", 2, "international", True)]
+        ),
+    )
+    envelopes = await pool.fetch('SELECT envelope FROM "case".received_directory_event')
+    assert all("forged-provider" not in r["envelope"] and "government" not in r["envelope"]
+               for r in envelopes)  # fmt: skip
+    kinds = await pool.fetch('SELECT provider_id, org_type FROM "case".stat_provider')
+    assert [tuple(r) for r in kinds] == [("shelter-a", "international")]
