@@ -63,14 +63,23 @@ async def execute(
     correlation_id: str,
     causation_id: str | None = None,
     expected_version: int | None = None,
+    new_stream: bool = False,
 ) -> tuple[list[StoredEvent], int]:
     """Decide ``command`` on the stream's current state and append the result.
 
     Raises ``ConcurrencyError`` when ``expected_version`` is stale (or a concurrent
     writer won), and whatever domain error ``decide`` raises. Returns the appended events
     and the stream's new version.
+
+    ``new_stream``: the caller has just made up the stream's id (a fresh UUIDv7), so the
+    stream is not read (a round trip that finds nothing): the command is decided on the
+    empty stream's state and appended at version 0, which the append still checks (a
+    stream that exists after all raises ``ConcurrencyError``; nothing is written).
     """
-    loaded = await load(store, stream_id, fold, conn=conn)
+    if new_stream:
+        loaded: Loaded[S] = Loaded(fold([]), 0, [])
+    else:
+        loaded = await load(store, stream_id, fold, conn=conn)
     if expected_version is not None and expected_version != loaded.version:
         raise ConcurrencyError(stream_id, expected_version, loaded.version)
     events = decide(loaded.state, command, now)

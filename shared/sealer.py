@@ -202,13 +202,13 @@ class Sealer:
         }
         signature = self.key.sign(canonical_json(body))
         async with self.store.pool.acquire() as conn, conn.transaction():
-            await conn.executemany(
+            # One statement for the whole batch (an executemany runs one per leaf).
+            await conn.execute(
                 f"INSERT INTO {self._leaf_table} (leaf_index, event_id, leaf_hash)"
-                " VALUES ($1, $2, $3)",
-                [
-                    (start + i, e.event_id, lh)
-                    for i, (e, lh) in enumerate(zip(added, leaves, strict=True))
-                ],
+                " SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bytea[])",
+                list(range(start, start + len(added))),
+                [e.event_id for e in added],
+                leaves,
             )
             await conn.execute(
                 f"INSERT INTO {self._cp_table} (tree_size, root, frontier, body, signature)"

@@ -137,18 +137,32 @@ class PersonIndex:
         return [PossibleDuplicate(c, s) for c, s in ranked]
 
     async def index(
-        self, conn: asyncpg.Connection, case_id: str, identity: Identity, now: datetime
+        self,
+        conn: asyncpg.Connection,
+        case_id: str,
+        identity: Identity,
+        now: datetime,
+        *,
+        new_case: bool = False,
     ) -> list[PossibleDuplicate]:
-        """Find this case's possible duplicates, record the pairs, replace its keys."""
+        """Find this case's possible duplicates, record the pairs, replace its keys.
+
+        ``new_case``: the case was opened in this transaction, so it has no keys to
+        delete (one round trip fewer at intake)."""
         await self._one_at_a_time(conn, identity)
         found = await self.find(conn, case_id, identity)
-        await conn.execute(f"DELETE FROM {self.q}.person_key WHERE case_id = $1", case_id)
+        if not new_case:
+            await conn.execute(f"DELETE FROM {self.q}.person_key WHERE case_id = $1", case_id)
         keys = stored_keys(identity)
         if keys:
-            await conn.executemany(
-                f"INSERT INTO {self.q}.person_key (case_id, kind, key) VALUES ($1, $2, $3)"
+            # One statement for all the keys (not one per key).
+            await conn.execute(
+                f"INSERT INTO {self.q}.person_key (case_id, kind, key)"
+                " SELECT $1, k.kind, k.key FROM unnest($2::text[], $3::bytea[]) AS k(kind, key)"
                 " ON CONFLICT DO NOTHING",
-                [(case_id, k.kind, blind(self.key, k)) for k in keys],
+                case_id,
+                [k.kind for k in keys],
+                [blind(self.key, k) for k in keys],
             )
         if found:
             # A pair already decided keeps its decision; a pending one keeps its best score.

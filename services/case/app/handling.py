@@ -96,6 +96,7 @@ class CaseWrites:
             now=now,
             actor=actor_of(principal),
             correlation_id=correlation_id,
+            new_stream=True,  # the caller made up the id: no read (the append checks 0)
         )
         await project(conn, stored)
         await project_statistics(conn, stored)

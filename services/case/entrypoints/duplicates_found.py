@@ -24,10 +24,13 @@ async def index_and_name(
     case_id: str,
     who: Identity,
     now: datetime,
+    *,
+    new_case: bool = False,
 ) -> list[PossibleDuplicateOut]:
     """Index the case's person (in the write's transaction) and name the cases it may
-    duplicate, each marked with whether the caller's scope holds it."""
-    found = await svc.index.index(conn, case_id, who, now)
+    duplicate, each marked with whether the caller's scope holds it. ``new_case``: opened
+    in this transaction (no keys of its own to replace)."""
+    found = await svc.index.index(conn, case_id, who, now, new_case=new_case)
     if not found:
         return []
     rows = await conn.fetch(

@@ -91,7 +91,7 @@ async def open_case(
         if body.profile is not None:
             now = svc.clock()
             who = identity_of(body.profile.identifying(), body.profile.sex, now.date())
-            found = await index_and_name(conn, svc, principal, case_id, who, now)
+            found = await index_and_name(conn, svc, principal, case_id, who, now, new_case=True)
         headers = {"Location": f"/cases/{case_id}", "ETag": etag(written.version)}
         answer = CaseOpenedOut(id=case_id, version=written.version, possible_duplicates=found)
         return 201, answer, headers

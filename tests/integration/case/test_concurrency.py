@@ -4,10 +4,18 @@ written twice."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import asyncpg
 import httpx
+import pytest
+from fastapi import FastAPI
 
+from services.case.domain import decide, fold
+from services.case.domain.commands import OpenCase
+from shared.commands import execute
+from shared.envelope import Actor
+from shared.eventstore import ConcurrencyError
 from tests.integration.case.conftest import Token
 from tests.integration.case.stories import intake, open_case
 
@@ -148,3 +156,30 @@ async def test_a_refused_write_keeps_no_idempotency_key(
         f"/cases/{case_id}/reopen", json={"reason": "new_needs"}, headers=keyed
     )
     assert retried.status_code == 200
+
+
+async def test_opening_an_existing_stream_as_new_is_refused_and_writes_nothing(
+    client: httpx.AsyncClient, auth: Token, app: FastAPI, pool: asyncpg.Pool
+) -> None:
+    """An intake appends without reading its (new) stream; the append still checks that
+    the stream is at version 0, so an id that exists after all is a conflict."""
+    h = auth()
+    case_id = await open_case(client, h)
+    before = await stream_version(pool, case_id)
+    store = app.state.runtime.store
+    command = OpenCase(caseworker="caseworker-1", region="sughd", categories=["trafficking"])
+    async with pool.acquire() as conn, conn.transaction():
+        with pytest.raises(ConcurrencyError):
+            await execute(
+                store,
+                conn,
+                case_id,
+                fold=fold,
+                decide=decide,
+                command=command,
+                now=datetime.now(UTC),
+                actor=Actor(sub="caseworker-1", role="caseworker"),
+                correlation_id="c-1",
+                new_stream=True,
+            )
+    assert await stream_version(pool, case_id) == before
