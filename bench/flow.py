@@ -34,6 +34,10 @@ generator; ``system``: all but the load generator), and each process's RSS. The 
 generator is a small HTTP/1.1 client over asyncio streams with keep-alive connections, not
 httpx, to cost little CPU. ``--duration MIN`` adds a memory check: a run at
 ``--memory-rate`` for MIN minutes, RSS after 1 minute against RSS at the end.
+``--profile DIR`` samples each service with py-spy (``pip install py-spy`` into the venv)
+while the rates run, writes its collapsed stacks to ``DIR/<service>.txt`` and prints each
+service's heaviest functions (own time and with their callees); the sampler costs CPU
+of its own, so take the CPU figures from a run without it.
 """
 
 from __future__ import annotations
@@ -45,9 +49,13 @@ import itertools
 import json
 import os
 import re
+import shutil
+import signal
+import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -535,6 +543,78 @@ def report_idle(idle: Level) -> None:
         result("flow", f"idle_cpu_ms_per_s.{p}", v, "ms/s")
 
 
+# -- profile: py-spy per service ------------------------------------------------------------
+
+
+def start_profiles(system: System, out: Path) -> list[tuple[str, subprocess.Popen[bytes]]]:
+    """py-spy ``record`` attached to each service, collapsed stacks into ``out``."""
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if spy is None:
+        print("--profile: py-spy not found (pip install py-spy into the venv); no profile")
+        return []
+    out.mkdir(parents=True, exist_ok=True)
+    procs = []
+    for svc in SERVICES:
+        pid = system.pid(svc)
+        if pid:
+            cmd = [spy, "record", "-p", str(pid), "-r", "50", "--gil", "--format", "raw", "-o"]
+            cmd += [str(out / f"{svc}.txt"), "--nonblocking"]
+            procs.append((svc, subprocess.Popen(cmd, stdout=subprocess.DEVNULL)))
+    return procs
+
+
+def stop_profiles(procs: list[tuple[str, subprocess.Popen[bytes]]], out: Path, top: int) -> None:
+    for _, p in procs:
+        p.send_signal(signal.SIGINT)
+    for _, p in procs:
+        p.wait(timeout=60)
+    for svc, _ in procs:
+        summarise_profile(svc, out / f"{svc}.txt", top)
+
+
+def _frame(f: str) -> str:
+    """``func (path/to/module.py:123)`` -> ``func (module.py)``: one row per function."""
+    name, _, where = f.partition(" (")
+    where = where.rstrip(")").rsplit(":", 1)[0]
+    for marker in ("site-packages/", "/work/", "lib/python3"):
+        if marker in where:
+            where = where.split(marker, 1)[1]
+    return f"{name} ({where.removeprefix('main/')})"
+
+
+def summarise_profile(svc: str, path: Path, top: int) -> None:
+    """Each function's share of the samples: own (leaf) and inclusive (on the stack)."""
+    own: Counter[str] = Counter()
+    incl: Counter[str] = Counter()
+    total = 0
+    idle = 0
+    if not path.exists():
+        print(f"\nprofile {svc}: no output")
+        return
+    for line in path.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack or not n.isdigit():
+            continue
+        count = int(n)
+        frames = [_frame(f) for f in stack.split(";")[1:]]  # the first is the thread
+        total += count
+        if not frames or frames[-1].startswith(("select (", "poll (", "epoll")):
+            idle += count
+        if frames:
+            own[frames[-1]] += count
+            for f in set(frames):
+                incl[f] += count
+    busy = total - idle
+    print(f"\nprofile {svc}: {total} samples, {busy} not waiting in the event loop's select")
+    for title, counts in (("own time", own), ("with callees", incl)):
+        print(f"| {svc}: {title} | % of busy |")
+        print("| --- | ---: |")
+        for f, c in counts.most_common(top + 1):
+            if f.startswith(("select (", "run_forever", "_run_once", "<module>", "run (")):
+                continue
+            print(f"| {f} | {100 * c / max(busy, 1):.1f} |")
+
+
 async def bench(system: System, args: argparse.Namespace, statements: bool) -> None:
     b = Bench(system, statements, args.in_flight)
     nc = await system.connect_nats("setup")
@@ -543,6 +623,7 @@ async def bench(system: System, args: argparse.Namespace, statements: bool) -> N
         await b.run(5, 2 if args.quick else 4, drain=20)  # warm-up: connections, plans, caches
         await asyncio.sleep(1)
         idle = await b.run(0, 3 if args.quick else 5, drain=0)  # what no flow costs
+        profiles = start_profiles(system, Path(args.profile)) if args.profile else []
         levels = []
         for rate in args.rates:
             lv = await b.run(rate, args.seconds, drain=args.drain)
@@ -554,6 +635,8 @@ async def bench(system: System, args: argparse.Namespace, statements: bool) -> N
             )
             levels.append(lv)
             await asyncio.sleep(1)
+        if profiles:
+            stop_profiles(profiles, Path(args.profile), max(args.top, 25))
         report(levels, b.bus, statements, args.top)
         report_idle(idle)
         print("load average at the end: " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
@@ -598,6 +681,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=0, help="memory check, minutes")
     parser.add_argument("--memory-rate", type=float, default=20.0, help="flows/s for it")
     parser.add_argument("--volatile", action="store_true", help="Postgres without fsync")
+    parser.add_argument("--profile", metavar="DIR", help="py-spy each service into DIR")
     args = parser.parse_args()
     default_rates = QUICK_RATES if args.quick else RATES
     args.rates = [float(r) for r in args.rates.split(",")] if args.rates else default_rates

@@ -11,6 +11,12 @@ time and prints requests/s and p50/p99 latency. Every intake creates a case key,
 identifying fields, appends CaseOpened + SurvivorProfileRecorded, projects the summary row,
 and is published to JetStream by the relay, as in production. The load generator runs on
 the same machine as the service, Postgres and NATS.
+
+Beside each level it prints what one intake costs: SQL statements per intake
+(``pg_stat_statements`` of the service's database, so the relay's reads and checkpoints
+are included; BEGIN and COMMIT are statements, each a round trip) and CPU per intake of
+the case service and of Postgres (all backends), from ``/proc``. The load generator
+(httpx) is not counted in either.
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import asyncpg
 import httpx
+import psutil
 from benchkit import result
 
 from shared.auth import AuthConfig, mint_token
@@ -129,24 +137,106 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] * 1000
 
 
+STATEMENTS = """
+SELECT s.calls, left(regexp_replace(s.query, '\\s+', ' ', 'g'), 100) AS query
+FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+WHERE d.datname = current_database() AND s.query NOT LIKE '%pg_stat_statements%'
+"""
+
+
+def cpu_of(pid: int | None) -> float:
+    """CPU seconds (user + system) of ``pid`` and its children alive now."""
+    if pid is None:
+        return 0.0
+    try:
+        p = psutil.Process(pid)
+        procs = [p, *p.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for q in procs:
+        try:
+            t = q.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+async def statements(pg_url: str | None) -> dict[str, int]:
+    if pg_url is None:
+        return {}
+    conn = await asyncpg.connect(pg_url)
+    try:
+        return {r["query"]: r["calls"] for r in await conn.fetch(STATEMENTS)}
+    finally:
+        await conn.close()
+
+
 async def bench(
-    url: str, token: str, seconds: float, levels: tuple[int, ...], same_person: bool
+    url: str,
+    token: str,
+    seconds: float,
+    levels: tuple[int, ...],
+    same_person: bool,
+    pids: dict[str, int | None] | None = None,
+    pg_url: str | None = None,
 ) -> None:
+    pids = pids or {}
     await run_level(url, token, 8, min(3.0, seconds), same_person)  # warm-up: plans, JIT
-    print(f"{'clients':>7} | {'intakes/s':>9} | {'p50 ms':>7} | {'p99 ms':>7} | errors")
-    print(f"{'-' * 7} | {'-' * 9} | {'-' * 7} | {'-' * 7} | ------")
+    print(
+        f"{'clients':>7} | {'intakes/s':>9} | {'p50 ms':>7} | {'p99 ms':>7} | errors"
+        " | SQL/intake | CPU ms/intake: case | postgres"
+    )
+    print(f"{'-' * 7} | {'-' * 9} | {'-' * 7} | {'-' * 7} | ------ | ---: | ---: | ---:")
+    tops = []
     for clients in levels:
+        before = await statements(pg_url)
+        cpu0 = {k: cpu_of(v) for k, v in pids.items()}
         t0 = time.perf_counter()
         done, lat, errors = await run_level(url, token, clients, seconds, same_person)
         rate = done / (time.perf_counter() - t0)
+        await asyncio.sleep(0.5)  # the relay publishes what the last intakes appended
+        cpu = {k: (cpu_of(v) - cpu0[k]) * 1000 / max(done, 1) for k, v in pids.items()}
+        after = await statements(pg_url)
+        calls = {q: c - before.get(q, 0) for q, c in after.items()}
+        per = sum(calls.values()) / max(done, 1)
         print(
-            f"{clients:>7} | {rate:>9.0f} | {pct(lat, 50):>7.1f} | {pct(lat, 99):>7.1f} | {errors}",
+            f"{clients:>7} | {rate:>9.0f} | {pct(lat, 50):>7.1f} | {pct(lat, 99):>7.1f} | {errors}"
+            f" | {per:.1f} | {cpu.get('case', float('nan')):.2f}"
+            f" | {cpu.get('postgres', float('nan')):.2f}",
             flush=True,
         )
         result("intake", "intakes_per_s", rate, "intakes/s", clients=clients)
         result("intake", "p50_ms", pct(lat, 50), "ms", clients=clients)
         result("intake", "p99_ms", pct(lat, 99), "ms", clients=clients)
         result("intake", "errors", errors, "requests", clients=clients)
+        if pg_url is not None:
+            result("intake", "statements_per_intake", per, "per intake", clients=clients)
+        for k, v in cpu.items():
+            result("intake", f"cpu_ms_per_intake.{k}", v, "ms", clients=clients)
+        tops.append((clients, done, calls))
+    for clients, done, calls in tops[-1:]:
+        print(f"\nStatements per intake at {clients} clients (pg_stat_statements):")
+        for q, c in sorted(calls.items(), key=lambda x: -x[1])[:20]:
+            if c > 0:
+                print(f"  {c / max(done, 1):6.2f}  {q}")
+
+
+async def preload_pg_stat_statements(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
+    finally:
+        await conn.close()
+
+
+async def create_extension(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    finally:
+        await conn.close()
 
 
 def main() -> None:
@@ -168,7 +258,12 @@ def main() -> None:
     ns = EmbeddedNats(tmp / "nats", config=install.server_config())
     proc: subprocess.Popen[bytes] | None = None
     try:
+        pg_url = pg.start()
+        # pg_stat_statements needs a preload: set it, then start Postgres again.
+        asyncio.run(preload_pg_stat_statements(pg_url))
+        pg.stop()
         pg_url, nats_url = pg.start(), ns.start()
+        asyncio.run(create_extension(pg_url))
         install.issue_all()
         asyncio.run(install.declare_streams(nats_url))
         port = free_port()
@@ -200,7 +295,8 @@ def main() -> None:
         who = "the same person every time" if args.same_person else "a new person each"
         print(f"intakes: {who}")
         url = f"http://127.0.0.1:{port}"
-        asyncio.run(bench(url, token, args.seconds, levels, args.same_person))
+        pids = {"case": proc.pid, "postgres": pg.proc.pid if pg.proc else None}
+        asyncio.run(bench(url, token, args.seconds, levels, args.same_person, pids, pg_url))
     finally:
         if proc is not None:
             proc.terminate()
