@@ -108,6 +108,11 @@ async def test_other_roles_and_a_supervisor_without_region_are_refused(
         ("k=1", "query.k"),
         ("case_id=0192", "query.case_id"),
         ("district=moscow", "query.district"),
+        # issue 14's facts: a country is never a dimension; a vocabulary's values only
+        ("rows=country_of_origin", "query.rows"),
+        ("rows=exploitation_country", "query.rows"),
+        ("trafficking_scope=abroad", "query.trafficking_scope"),
+        ("procedure_stage=AF", "query.procedure_stage"),
     ],
 )
 async def test_bad_questions_get_422_naming_the_parameter(

@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from services.case.app.statistics.catalogue import (
     MAX_MONTHS,
     MEASURES,
+    VALUES,
     Dimension,
     month_starts,
 )
@@ -25,7 +26,8 @@ MONTH_PATTERN = r"^(19|20|21)\d\d-(0[1-9]|1[0-2])$"
 FILTERS = (
     "category", "sex", "age_band", "child", "disability", "disability_kind", "region",
     "district", "identification", "nationality_group", "victim", "casualty", "need",
-    "provider_type", "outcome", "decision", "stage",
+    "provider_type", "outcome", "decision", "stage", "trafficking_scope",
+    "recruitment_channel", "procedure_stage",
 )  # fmt: skip
 
 
@@ -104,6 +106,11 @@ class StatisticsParams(PeriodParams):
     casualty: Literal["injured", "killed", "unknown", "none"] | None = None
     decision: Literal["presumed", "identified", "not_identified"] | None = None
     stage: Literal["started", "extended", "ended"] | None = None
+    # Issue 14's category facts, checked against the catalogue's values (its vocabulary,
+    # 'unknown', and 'none': no facts of that category recorded).
+    trafficking_scope: str | None = Field(None, max_length=40)
+    recruitment_channel: str | None = Field(None, max_length=40)
+    procedure_stage: str | None = Field(None, max_length=40)
     need: ServiceType | None = None
     provider_type: (
         Literal["government", "ngo", "international", "un_agency", "red_crescent", "unknown"] | None
@@ -128,6 +135,13 @@ class StatisticsParams(PeriodParams):
     def _known_district(cls, v: str | None) -> str | None:
         if v is not None and v != "unknown" and all(v not in ds for ds in DISTRICTS.values()):
             raise ValueError("not a district of the vocabulary")
+        return v
+
+    @field_validator("trafficking_scope", "recruitment_channel", "procedure_stage")
+    @classmethod
+    def _in_vocabulary(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is not None and v not in (VALUES[str(info.field_name)] or ()):
+            raise ValueError("not a value of this dimension")
         return v
 
     def filters(self) -> dict[str, str]:

@@ -24,8 +24,9 @@ from shared.events.case import (
     ConsentScope,
     IdentificationRecorded,
     ReferralRequested,
+    SurvivorProfileUpdated,
 )
-from shared.events.case_facts import MineFacts
+from shared.events.case_facts import MineFacts, RefugeeFacts, TraffickingFacts
 from shared.events.case_person import (
     CASUALTY_PREFIX,
     AssistiveDeviceRecorded,
@@ -221,15 +222,36 @@ async def write_world(pool: asyncpg.Pool, spec: list[dict[str, Any]]) -> World:
                     incident_district=DISTRICT[region], incident_year=2024,
                     device_type="unexploded_ordnance",
                 )  # fmt: skip
-            e = profiled(
+            # issue 14's trafficking and refugee facts, varied by the opening day (as the
+            # devices below): recorded or not, each field set or not
+            day, trafficking, refugee = c["opened_day"], None, None
+            scope = (None, "internal", "cross_border")[day % 3]
+            channel = (None, "job_offer", "online", "unknown")[day // 3 % 4]
+            stage = (None, "registered", "applied")[day % 3]
+            later = (None, "interviewed", "recognised")[day // 3 % 3]  # a later update's stage
+            if "trafficking" in c["categories"] and day % 5:
+                trafficking = TraffickingFacts(scope=scope, recruitment_channel=channel,
+                    exploitation_forms=["forced_labour"], exploitation_country="RU",
+                )  # fmt: skip
+            if "refugee_asylum" in c["categories"] and day % 5 != 1:
+                refugee = RefugeeFacts(procedure_stage=stage, country_of_origin="AF")
+            fields = dict(
                 sex=p["sex"], age_band=p["age_band"], disability=p["disability"],
                 citizenship_status=p["citizenship_status"], region=pregion, district=district,
-                categories=c["categories"], mine_eo=mine,
+                categories=c["categories"], mine_eo=mine, trafficking=trafficking,
+                refugee_asylum=refugee,
             )  # fmt: skip
+            e = profiled(**fields)
             v = await _append(pool, store, case_id, v, e, at)
+            # 'none': no facts of the category recorded; 'unknown': recorded, not this one
+            facts_change = {
+                "trafficking_scope": "none" if trafficking is None else scope or "unknown",
+                "recruitment_channel": "none" if trafficking is None else channel or "unknown",
+                "procedure_stage": "none" if refugee is None else stage or "unknown",
+            }
             change = {"region": pregion, "district": district or "unknown", "sex": p["sex"],
                       "age_band": p["age_band"], "disability": "yes" if p["disability"] else "no",
-                      "nationality_group": p["citizenship_status"]}  # fmt: skip
+                      "nationality_group": p["citizenship_status"], **facts_change}  # fmt: skip
             if mine is not None:
                 change |= {"victim": mine.victim, "casualty": mine.outcome, "incident_year": "2024",
                            "device_type": mine.device_type,
@@ -310,6 +332,14 @@ async def write_world(pool: asyncpg.Pool, spec: list[dict[str, Any]]) -> World:
                 ended = ReflectionPeriodEnded(outcome="case_closed")
                 v = await _append(pool, store, case_id, v, ended, t)
                 case.reflection.append((t, "ended"))
+        if p is not None and refugee is not None and later is not None:
+            t = at + timedelta(days=95)  # after the closing; before a casualty link
+            moved = refugee.model_copy(update={"procedure_stage": later})
+            e = SurvivorProfileUpdated(
+                profile=profiled(**fields | {"refugee_asylum": moved}).profile
+            )
+            v = await _append(pool, store, case_id, v, e, t)
+            case.changes.append((t, {"procedure_stage": later}))
         world.cases.append(case)
         if "mine_eo" in c["categories"] and c["opened_day"] % 3 == 0:
             record_id, (record_at, record) = await _record_killed(pool, store, c, at)

@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 from hypothesis import HealthCheck, given, settings
 
+from services.case.app.statistics.model import CATEGORY_FACT_COLUMNS
 from services.case.app.statistics.query import TOTAL, Question, answer
 from services.case.projections import PROJECTIONS
 from shared.eventstore import EventStore
@@ -39,7 +40,8 @@ DEFAULTS = {
     "sex": "unknown", "age_band": "unknown", "disability": "unknown", "district": "unknown",
     "identification": "none", "nationality_group": "unknown", "status": "open",
     "victim": "none", "casualty": "none", "device_type": "none", "incident_year": "none",
-    "incident_district": "none",
+    "incident_district": "none", "trafficking_scope": "none", "recruitment_channel": "none",
+    "procedure_stage": "none",
 }  # fmt: skip
 OUTCOME = {
     "requested": "requested", "routed": "awaiting_answer", "unroutable": "unroutable",
@@ -252,6 +254,11 @@ QUESTIONS = [
     ("service_outcomes", "outcome", None, {}),  # reads the referral's row
     ("needs_unmet", "need", "region", {}),
     ("referrals", "outcome", None, {"need": "shelter"}),
+    # issue 14's trafficking and refugee facts (a later profile update moves the stage)
+    ("cases_opened", "trafficking_scope", "recruitment_channel", {"category": "trafficking"}),
+    ("cases_active", "procedure_stage", "sex", {}),
+    ("referrals", "need", "trafficking_scope", {}),
+    ("cases_opened", "procedure_stage", None, {"trafficking_scope": "cross_border"}),
 ]
 
 
@@ -279,6 +286,15 @@ async def test_every_answer_equals_a_recount_from_the_events(pool: asyncpg.Pool)
                 assert got_d == durations(world, q)
                 seen["durations"] += sum(n for n, _, _ in got_d.values())
     assert len(world.cases) > 20
+    # issue 14's category facts: recorded, recorded without the field, not recorded, moved
+    values = {
+        c: {r[0] for r in await pool.fetch(f'SELECT DISTINCT {c} FROM "case".stat_case')}
+        for c in CATEGORY_FACT_COLUMNS
+    }
+    assert values["trafficking_scope"] >= {"internal", "cross_border", "unknown", "none"}
+    assert values["recruitment_channel"] >= {"job_offer", "online", "unknown", "none"}
+    assert values["procedure_stage"] >= {"registered", "applied", "interviewed", "recognised",
+                                         "unknown", "none"}  # fmt: skip
     assert all(seen[m] > 10 for m, *_ in QUESTIONS), seen  # the worlds exercise every measure
     assert seen["durations"] > 10, seen
 
@@ -303,6 +319,7 @@ async def test_replay_rebuilds_the_same_statistics(pool: asyncpg.Pool) -> None:
     assert any(r["relative_killed"] != "none" for r in live["stat_case"])  # linked cases
     assert {r["kind"] for r in live["stat_fact"]} >= {"assigned_by_hand", "assistive_device"}
     assert {r["org_type"] for r in live["stat_provider"]} == set(PROVIDER_TYPES.values())
+    assert all(len({r[c] for r in live["stat_case"]}) > 2 for c in CATEGORY_FACT_COLUMNS)
     store = EventStore(pool, "case")
     statistics = PROJECTIONS["statistics"]
     for batch in (3, 7, 20_000):  # small batches split a case's events across batches

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.case.app.statistics.model import (
+    CATEGORY_FACT_COLUMNS,
     SQL_FACTS,
     case_facts,
     dimension_change,
@@ -17,6 +18,7 @@ from services.case.app.statistics.model import (
 )
 from shared.events import registry
 from shared.events.case import MineFacts, SurvivorProfileRecorded
+from shared.events.case_facts import RefugeeFacts, TraffickingFacts
 from tests.unit.case.builders import profile
 
 AT = datetime(2026, 3, 1, tzinfo=UTC)
@@ -49,6 +51,32 @@ def test_mine_facts_slot_in_as_casualty_dimensions() -> None:
     )
     assert (
         change["incident_district"] == "khorog" and change["device_type"] == "anti_personnel_mine"
+    )
+
+
+def test_trafficking_and_refugee_facts_slot_in_as_coarse_dimensions() -> None:
+    """Issue 14's single-valued facts: 'none' without facts of the category, 'unknown' with
+    facts that lack the field; never the country (of origin, of exploitation) or a year."""
+    p = profile(
+        categories=["trafficking", "refugee_asylum"],
+        trafficking=TraffickingFacts(scope="cross_border", recruitment_channel="online",
+                                     exploitation_country="RU", exploitation_start_year=2023,
+                                     exploitation_forms=["forced_labour"]),
+        refugee_asylum=RefugeeFacts(country_of_origin="AF", arrival_year=2022),
+    )  # fmt: skip
+    event = SurvivorProfileRecorded(profile=p).model_dump(mode="json")
+    change = dimension_change("SurvivorProfileRecorded", event)
+    assert change is not None
+    assert {c: change[c] for c in CATEGORY_FACT_COLUMNS} == {
+        "trafficking_scope": "cross_border",
+        "recruitment_channel": "online",
+        "procedure_stage": "unknown",
+    }
+    assert not {"RU", "AF", "2023", "2022"} & set(map(str, change.values()))
+    bare = dimension_change("SurvivorProfileRecorded", {"profile": profile().model_dump()})
+    assert bare is not None
+    assert {c: bare[c] for c in CATEGORY_FACT_COLUMNS} == dict.fromkeys(
+        CATEGORY_FACT_COLUMNS, "none"
     )
 
 

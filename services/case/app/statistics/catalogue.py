@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal, get_args
 
+from shared.events.case_facts import ProcedureStage, RecruitmentChannel, TraffickingScope
 from shared.events.case_person import AssistiveDevice, DeviceAction
 from shared.events.referral import ServiceOutcome
 from shared.events.vocabulary import AGE_BANDS, CATEGORIES, DISTRICTS, REGIONS, SERVICE_TYPES
@@ -22,7 +23,7 @@ Dimension = Literal[
     "district", "identification", "nationality_group", "victim", "casualty", "device_type",
     "incident_year", "incident_district", "month", "quarter", "year", "need",
     "provider_type", "outcome", "decision", "stage", "device", "device_action",
-    "service_outcome",
+    "service_outcome", "trafficking_scope", "recruitment_channel", "procedure_stage",
 ]  # fmt: skip
 DIMENSIONS: tuple[str, ...] = get_args(Dimension)
 
@@ -36,6 +37,8 @@ MeasureName = Literal[
 CASE_DIMENSIONS = (
     "category", "sex", "age_band", "child", "disability", "disability_kind", "region",
     "district", "identification", "nationality_group",
+    # issue 14's single-valued category facts (stat_case, migration 0018)
+    "trafficking_scope", "recruitment_channel", "procedure_stage",
 )  # fmt: skip
 MINE_DIMENSIONS = ("victim", "casualty", "device_type", "incident_year", "incident_district")
 PERIOD_DIMENSIONS = ("month", "quarter", "year")
@@ -73,6 +76,10 @@ VALUES: dict[str, tuple[str, ...] | None] = {
         "refugee",
         "unknown",
     ),
+    # 'none': the profile records no facts of that category; 'unknown': it does, not this.
+    "trafficking_scope": (*get_args(TraffickingScope), "unknown", "none"),
+    "recruitment_channel": (*get_args(RecruitmentChannel), "none"),  # has its own 'unknown'
+    "procedure_stage": (*get_args(ProcedureStage), "unknown", "none"),
     "victim": ("direct", "indirect", "unknown", "none"),
     "casualty": ("injured", "killed", "unknown", "none"),
     "device_type": None,

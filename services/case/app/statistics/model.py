@@ -29,6 +29,7 @@ import hashlib
 import operator
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -47,10 +48,14 @@ REFERRAL = '"case".stat_referral'
 RECEIVED_DIRECTORY = '"case".received_directory_event'
 TABLES = (CASE, FACT, REFERRAL)  # what a rebuild empties first (stat_provider: at the end)
 
+# Issue 14's single-valued trafficking and refugee facts (migration 0018): 'none' when the
+# profile records no facts of that category, 'unknown' when it does without this one.
+CATEGORY_FACT_COLUMNS = ("trafficking_scope", "recruitment_channel", "procedure_stage")
+
 DIMENSION_COLUMNS = (
     "status", "categories", "sex", "age_band", "disability", "disability_kind", "region",
     "district", "identification", "nationality_group", "victim", "casualty", "device_type",
-    "incident_year", "incident_district", "relative_killed",
+    "incident_year", "incident_district", "relative_killed", *CATEGORY_FACT_COLUMNS,
 )  # fmt: skip
 # ``relative_killed``: the casualty record (``casualty-…``) a ``CasualtyLinked`` names, else
 # 'none'. Never an output: the casualty statistics read the record's incident facts through
@@ -98,6 +103,21 @@ def _profile_dimensions(p: dict[str, Any]) -> dict[str, Any]:
         "district": p.get("district") or "unknown",
         "nationality_group": p.get("citizenship_status") or "unknown",
         **_mine_dimensions(p.get("mine_eo")),
+        **_category_fact_dimensions(p.get("trafficking"), p.get("refugee_asylum")),
+    }  # fmt: skip
+
+
+def _category_fact_dimensions(
+    trafficking: dict[str, Any] | None, refugee: dict[str, Any] | None
+) -> dict[str, str]:
+    """The trafficking and refugee facts that are safe as coarse dimensions: vocabularies
+    of one value each (never a country, a year or a free text)."""
+    t, r = trafficking or {}, refugee or {}
+    return {
+        "trafficking_scope": (t.get("scope") or "unknown") if trafficking else "none",
+        "recruitment_channel": (t.get("recruitment_channel") or "unknown") if trafficking
+                               else "none",
+        "procedure_stage": (r.get("procedure_stage") or "unknown") if refugee else "none",
     }  # fmt: skip
 
 
@@ -159,6 +179,7 @@ def casualty_row(stream_id: str, version: int, at: datetime, d: dict[str, Any]) 
         "disability": "unknown", "disability_kind": "unknown", "region": d["region"],
         "identification": "none", "nationality_group": "unknown", "victim": "direct",
         "casualty": "killed", "relative_killed": "none", **_casualty_facts(d),
+        **dict.fromkeys(CATEGORY_FACT_COLUMNS, "none"),
     }  # fmt: skip
 
 
@@ -215,9 +236,10 @@ def need_referral_id(request: bytes, need: str) -> str:
 _OPEN_SQL = f"""INSERT INTO {CASE} (case_id, version, valid_from, opened_at, status,
         categories, sex, age_band, disability, disability_kind, region, district,
         identification, nationality_group, victim, casualty, device_type, incident_year,
-        incident_district, relative_killed)
+        incident_district, relative_killed, {", ".join(CATEGORY_FACT_COLUMNS)})
     VALUES ($1, $2, $3, $3, 'open', $4, 'unknown', 'unknown', 'unknown', 'unknown', $5,
-            'unknown', 'none', 'unknown', 'none', 'none', 'none', 'none', 'none', 'none')
+            'unknown', 'none', 'unknown', 'none', 'none', 'none', 'none', 'none', 'none',
+            {", ".join("'none'" for _ in CATEGORY_FACT_COLUMNS)})
     ON CONFLICT DO NOTHING"""
 
 
@@ -519,37 +541,72 @@ _SECONDARY = {
 }
 
 
-async def rebuild_fold(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> None:
-    """Fold a batch of ``(global_position, REBUILD_COLUMNS...)`` rows into ``stat_case`` and
-    ``stat_fact`` as ``project`` would, event by event: each stream's events in version
-    order from its current row; the database derives the facts it can itself."""
-    for name in _SECONDARY:  # fewer indexes while the rebuild writes (``finish_rebuild``)
-        await conn.execute(f'DROP INDEX IF EXISTS "case".{name}')
+@dataclass
+class RebuildBatch:
+    """A batch folded (``rebuild_prepare``), not yet written (``rebuild_write``)."""
+
+    new_rows: list[dict[str, Any]]  # ``stat_case`` rows to add
+    closes: list[tuple[str, int, datetime]]  # stored rows to close: (case_id, version, at)
+    facts: list[Fact]  # the requests' facts
+    derived: list[int]  # positions of the events whose facts the database derives
+    # Each case's current row once this batch is written: what the next batch folds from
+    # while this one is still being written (its rows not yet visible to other reads).
+    current: dict[str, dict[str, Any]]
+
+
+async def rebuild_prepare(
+    conn: asyncpg.Connection,
+    rows: Sequence[asyncpg.Record],
+    previous: RebuildBatch | None = None,
+) -> RebuildBatch:
+    """Fold a batch of ``(global_position, REBUILD_COLUMNS...)`` rows as ``project`` would,
+    event by event: each stream's events in version order from its current row. The
+    current rows are ``previous``'s (the batch before, perhaps still being written) or else
+    read with ``conn``; nothing is written."""
     streams: dict[str, list[asyncpg.Record]] = {}
     for r in rows:
         if r[6] is not None:
             streams.setdefault(r[1], []).append(r)
-    found = await conn.fetch(
-        f"SELECT {', '.join(_ROW)} FROM {CASE}"
-        " WHERE case_id = ANY($1::text[]) AND valid_to IS NULL",
-        list(streams),
+    pending = {} if previous is None else previous.current
+    current = {c: pending[c] for c in streams if c in pending}
+    unknown = [c for c in streams if c not in current]
+    if unknown:
+        found = await conn.fetch(
+            f"SELECT {', '.join(_ROW)} FROM {CASE}"
+            " WHERE case_id = ANY($1::text[]) AND valid_to IS NULL",
+            unknown,
+        )
+        current.update((r["case_id"], dict(r)) for r in found)
+    new_rows, closes, facts = await _fold_streams(streams, current)
+    return RebuildBatch(
+        new_rows,
+        closes,
+        facts,
+        [r[0] for r in rows if r[7]],
+        {r["case_id"]: r for r in new_rows if r["valid_to"] is None},
     )
-    current = {r["case_id"]: dict(r) for r in found}
-    with_facts = [r[0] for r in rows if r[7]]
-    if with_facts:  # the database derives them while the loop below computes (two cores)
-        derived = asyncio.ensure_future(conn.execute(_INSERT_SQL_FACTS, with_facts))
-        try:
-            new_rows, closes, facts = await _fold_streams(streams, current)
-        finally:
-            await derived  # the connection takes no other statement meanwhile
-    else:
-        new_rows, closes, facts = await _fold_streams(streams, current)
-    if closes:
-        await conn.execute(_CLOSE_ROWS, *map(list, zip(*closes, strict=True)))
-    if new_rows:
-        await _copy(conn, CASE, _ROW, list(map(_AS_RECORD, new_rows)))
-    if facts:
-        await _copy(conn, FACT, _FACT_COLUMNS, facts)
+
+
+async def rebuild_write(conn: asyncpg.Connection, batch: RebuildBatch) -> None:
+    """Write a folded batch into ``stat_case`` and ``stat_fact`` (in ``conn``'s transaction);
+    the database derives the facts it can itself."""
+    for name in _SECONDARY:  # fewer indexes while the rebuild writes (``finish_rebuild``)
+        await conn.execute(f'DROP INDEX IF EXISTS "case".{name}')
+    if batch.derived:
+        await conn.execute(_INSERT_SQL_FACTS, batch.derived)
+    if batch.closes:
+        await conn.execute(_CLOSE_ROWS, *map(list, zip(*batch.closes, strict=True)))
+    if batch.new_rows:
+        await _copy(conn, CASE, _ROW, list(map(_AS_RECORD, batch.new_rows)))
+    if batch.facts:
+        await _copy(conn, FACT, _FACT_COLUMNS, batch.facts)
+
+
+async def rebuild_fold(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> None:
+    """A batch folded and written in one go (``rebuild_prepare``, then ``rebuild_write``).
+    ``safepath replay`` takes the two steps apart: a batch is folded while the one before
+    is written (``shared/projections.py``)."""
+    await rebuild_write(conn, await rebuild_prepare(conn, rows))
 
 
 async def _fold_streams(
@@ -606,7 +663,7 @@ _OPENED_DEFAULTS = dict.fromkeys(DIMENSION_COLUMNS, "unknown") | {
     "status": "open", "identification": "none",
 } | dict.fromkeys(
     ("victim", "casualty", "device_type", "incident_year", "incident_district",
-     "relative_killed"), "none"
+     "relative_killed", *CATEGORY_FACT_COLUMNS), "none"
 )  # fmt: skip
 
 # The received referral events recorded in the timeline, as ``received_facts`` reads them.

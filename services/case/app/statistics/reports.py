@@ -158,6 +158,20 @@ REPORTS: dict[str, Report] = {
                 "identification",
                 TRAFFICKING,
             ),
+            Section(  # issue 14's trafficking facts ('none': not recorded for the case)
+                "Cases opened, by domestic or cross-border and sex",
+                "cases_opened",
+                "trafficking_scope",
+                "sex",
+                TRAFFICKING,
+            ),
+            Section(
+                "Cases opened, by recruitment channel and domestic or cross-border",
+                "cases_opened",
+                "recruitment_channel",
+                "trafficking_scope",
+                TRAFFICKING,
+            ),
             Section("Referrals, by need and outcome", "referrals", "need", "outcome", TRAFFICKING),
             Section(
                 "Hours to a provider's first answer, by need",
