@@ -108,6 +108,9 @@ def statistics_words(_: Gettext) -> dict[str, dict[str, str]]:
             "device": _("Assistive device"),
             "device_action": _("Fitted, repaired or replaced"),
             "service_outcome": _("Outcome of the service"),
+            "trafficking_scope": _("Domestic or cross-border"),
+            "recruitment_channel": _("Recruitment channel"),
+            "procedure_stage": _("Stage of the asylum procedure"),
         },
         "unit": {
             "cases": _("cases"),
