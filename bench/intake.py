@@ -138,7 +138,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 STATEMENTS = """
-SELECT s.calls, left(regexp_replace(s.query, '\\s+', ' ', 'g'), 100) AS query
+SELECT s.queryid, s.calls, left(regexp_replace(s.query, '\\s+', ' ', 'g'), 100) AS query
 FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
 WHERE d.datname = current_database() AND s.query NOT LIKE '%pg_stat_statements%'
 """
@@ -163,12 +163,13 @@ def cpu_of(pid: int | None) -> float:
     return total
 
 
-async def statements(pg_url: str | None) -> dict[str, int]:
+async def statements(pg_url: str | None) -> dict[tuple[int, str], int]:
+    """Calls so far per statement (its id and the start of its text)."""
     if pg_url is None:
         return {}
     conn = await asyncpg.connect(pg_url)
     try:
-        return {r["query"]: r["calls"] for r in await conn.fetch(STATEMENTS)}
+        return {(r["queryid"], r["query"]): r["calls"] for r in await conn.fetch(STATEMENTS)}
     finally:
         await conn.close()
 
@@ -220,7 +221,7 @@ async def bench(
         print(f"\nStatements per intake at {clients} clients (pg_stat_statements):")
         for q, c in sorted(calls.items(), key=lambda x: -x[1])[:20]:
             if c > 0:
-                print(f"  {c / max(done, 1):6.2f}  {q}")
+                print(f"  {c / max(done, 1):6.2f}  {q[1]}")
 
 
 async def preload_pg_stat_statements(url: str) -> None:

@@ -17,10 +17,13 @@ services):
    (64 KiB by default), or a larger one a service names for a route template
    (``create_service_app(body_limits=...)``).
 
-Rate limits use the ``limits`` library's sliding-window counter in process memory: one
+Rate limits are a sliding-window counter in process memory (``SlidingWindow``): one
 small counter pair per key (unlike a moving window's entry per request, a flood from
-many addresses cannot grow it by its request count); each process counts on its own,
-so with N replicas a client may get up to N times the limit. 0 turns a limit off.
+many addresses cannot grow it by its request count), keys of windows that ended swept
+once a window; each process counts on its own, so with N replicas a client may get up
+to N times the limit. 0 turns a limit off. (The ``limits`` library's memory storage did
+the same counting but started a timer thread on nearly every request, seen in the flow
+benchmark's profile, docs/performance.md.)
 Behind a reverse proxy, run uvicorn with ``--proxy-headers`` and
 ``--forwarded-allow-ips`` so the client address is the real one.
 
@@ -37,9 +40,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi.security.utils import get_authorization_scheme_param
-from limits import RateLimitItem, RateLimitItemPerMinute
-from limits.storage import MemoryStorage
-from limits.strategies import SlidingWindowCounterRateLimiter
 
 from shared.auth import AuthError, Principal, authenticate
 from shared.problems import ProblemError, problem_response, unauthorized
@@ -105,26 +105,63 @@ class GuardConfig:
         )
 
 
+class SlidingWindow:
+    """At most ``limit`` hits per key in any ``window`` seconds, approximately: the
+    sliding-window counter (hits in the current fixed window, plus the previous window's
+    hits weighted by how much of it the sliding window still covers). Two integers per
+    key; keys whose windows have both ended are dropped once per window. No threads, no
+    tasks: a hit is a dict lookup and some arithmetic. ``clock`` is for tests."""
+
+    def __init__(
+        self, limit: int, window: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limit, self.window, self.clock = limit, window, clock
+        self._counts: dict[tuple[str, ...], tuple[int, int, int]] = {}  # (index, prev, cur)
+        self._swept = -1
+
+    def hit(self, key: tuple[str, ...]) -> int | None:
+        """Count a hit and return None, or refuse it (not counted) with the seconds to
+        wait before one would pass, at least 1 and at most one window."""
+        now = self.clock()
+        index = int(now // self.window)
+        if index != self._swept:
+            self._swept = index
+            self._counts = {k: v for k, v in self._counts.items() if v[0] >= index - 1}
+        at, prev, cur = self._counts.get(key, (index, 0, 0))
+        if at != index:  # the window rolled: the current count becomes the previous one
+            prev, cur = (cur if at == index - 1 else 0), 0
+        elapsed = now - index * self.window
+        if prev * (self.window - elapsed) / self.window + cur + 1 <= self.limit:
+            self._counts[key] = (index, prev, cur + 1)
+            return None
+        self._counts[key] = (index, prev, cur)
+        wait = math.ceil(self._wait(prev, cur, elapsed) - 1e-9)  # 40.000000001 is 40
+        return max(1, min(wait, math.ceil(self.window)))
+
+    def _wait(self, prev: int, cur: int, elapsed: float) -> float:
+        """Seconds until the weighted count leaves room for one more hit."""
+        w, room = self.window, self.limit - 1
+        if cur <= room and prev > 0:  # the previous window's weight has to fall far enough
+            return w * (1 - (room - cur) / prev) - elapsed
+        # Only in the next window: the current count becomes the previous one there.
+        return (w - elapsed) + (w * (1 - room / cur) if cur > 0 else 0.0)
+
+
 class RateLimits:
     """Per-principal and per-address counters of one process."""
 
     def __init__(self, per_principal: int, per_address: int) -> None:
-        self._limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
-        self._principal = RateLimitItemPerMinute(per_principal) if per_principal > 0 else None
-        self._address = RateLimitItemPerMinute(per_address) if per_address > 0 else None
+        self._principal = SlidingWindow(per_principal) if per_principal > 0 else None
+        self._address = SlidingWindow(per_address) if per_address > 0 else None
 
     def address(self, address: str) -> int | None:
         """Seconds to wait when ``address`` is over its limit, else ``None`` (counted)."""
-        return self._hit(self._address, "address", address)
+        return None if self._address is None else self._address.hit((address,))
 
     def principal(self, principal: Principal) -> int | None:
-        return self._hit(self._principal, "principal", principal.role, principal.sub)
-
-    def _hit(self, item: RateLimitItem | None, *keys: str) -> int | None:
-        if item is None or self._limiter.hit(item, *keys):
+        if self._principal is None:
             return None
-        reset = self._limiter.get_window_stats(item, *keys).reset_time
-        return max(1, math.ceil(reset - time.time()))
+        return self._principal.hit((principal.role, principal.sub))
 
 
 def too_large(limit: int) -> ProblemError:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.auth import Principal
-from shared.guard import GuardConfig, RateLimits, RequestGuard
+from shared.guard import GuardConfig, RateLimits, RequestGuard, SlidingWindow
 
 
 async def _app(scope: Any, receive: Any, send: Any) -> None:  # never called here
@@ -47,3 +47,42 @@ def test_an_address_over_its_limit_waits() -> None:
     assert [limits.address("192.0.2.7") for _ in range(3)] == [None, None, None]
     assert limits.address("192.0.2.7") is not None
     assert limits.address("192.0.2.8") is None
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 600.0  # the start of a 60-second window
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_sliding_window_weighs_the_previous_window_as_it_slides_out() -> None:
+    clock = Clock()
+    window = SlidingWindow(3, 60.0, clock)
+    key = ("caseworker", "alice")
+    assert [window.hit(key) for _ in range(3)] == [None, None, None]
+    wait = window.hit(key)  # a fourth within the window: refused, not counted
+    assert wait == 60  # at most one window
+    clock.now += 60  # next window: the three of the last one still weigh 3
+    assert window.hit(key) is not None
+    clock.now += 19  # 3 x 41/60 = 2.05: no room yet
+    assert window.hit(key) is not None
+    clock.now += 1  # 3 x 40/60 = 2: room for one
+    assert window.hit(key) is None
+    wait = window.hit(key)  # 2 + 1 counted: the next needs 3 x (60 - t)/60 + 1 <= 2
+    assert wait == 20  # t = 40 s into the window, 20 s from now
+    clock.now += 20
+    assert window.hit(key) is None
+
+
+def test_the_sliding_window_forgets_keys_whose_windows_ended() -> None:
+    clock = Clock()
+    window = SlidingWindow(2, 60.0, clock)
+    for i in range(1000):
+        assert window.hit((f"10.0.{i // 256}.{i % 256}",)) is None
+    assert len(window._counts) == 1000
+    clock.now += 120  # two windows later: nothing of theirs weighs any more
+    assert window.hit(("192.0.2.1",)) is None
+    assert len(window._counts) == 1
+    assert window.hit(("10.0.0.0",)) is None  # a forgotten key starts afresh
