@@ -111,6 +111,7 @@ def statistics_words(_: Gettext) -> dict[str, dict[str, str]]:
             "trafficking_scope": _("Domestic or cross-border"),
             "recruitment_channel": _("Recruitment channel"),
             "procedure_stage": _("Stage of the asylum procedure"),
+            "exploitation_form": _("Form of exploitation"),
         },
         "unit": {
             "cases": _("cases"),

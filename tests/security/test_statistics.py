@@ -113,6 +113,7 @@ async def test_other_roles_and_a_supervisor_without_region_are_refused(
         ("rows=exploitation_country", "query.rows"),
         ("trafficking_scope=abroad", "query.trafficking_scope"),
         ("procedure_stage=AF", "query.procedure_stage"),
+        ("exploitation_form=slavery", "query.exploitation_form"),
     ],
 )
 async def test_bad_questions_get_422_naming_the_parameter(

@@ -27,7 +27,7 @@ FILTERS = (
     "category", "sex", "age_band", "child", "disability", "disability_kind", "region",
     "district", "identification", "nationality_group", "victim", "casualty", "need",
     "provider_type", "outcome", "decision", "stage", "trafficking_scope",
-    "recruitment_channel", "procedure_stage",
+    "recruitment_channel", "procedure_stage", "exploitation_form",
 )  # fmt: skip
 
 
@@ -111,6 +111,7 @@ class StatisticsParams(PeriodParams):
     trafficking_scope: str | None = Field(None, max_length=40)
     recruitment_channel: str | None = Field(None, max_length=40)
     procedure_stage: str | None = Field(None, max_length=40)
+    exploitation_form: str | None = Field(None, max_length=40)
     need: ServiceType | None = None
     provider_type: (
         Literal["government", "ngo", "international", "un_agency", "red_crescent", "unknown"] | None
@@ -137,7 +138,9 @@ class StatisticsParams(PeriodParams):
             raise ValueError("not a district of the vocabulary")
         return v
 
-    @field_validator("trafficking_scope", "recruitment_channel", "procedure_stage")
+    @field_validator(
+        "trafficking_scope", "recruitment_channel", "procedure_stage", "exploitation_form"
+    )
     @classmethod
     def _in_vocabulary(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is not None and v not in (VALUES[str(info.field_name)] or ()):

@@ -173,6 +173,7 @@ async def _append(
 
 
 _seq = iter(range(1, 10**9))
+_VARIETY = iter(range(10**9))  # the category facts' variety (write_world)
 
 
 async def receive(pool: asyncpg.Pool, name: str, data: dict[str, Any], at: datetime) -> None:
@@ -222,18 +223,21 @@ async def write_world(pool: asyncpg.Pool, spec: list[dict[str, Any]]) -> World:
                     incident_district=DISTRICT[region], incident_year=2024,
                     device_type="unexploded_ordnance",
                 )  # fmt: skip
-            # issue 14's trafficking and refugee facts, varied by the opening day (as the
-            # devices below): recorded or not, each field set or not
-            day, trafficking, refugee = c["opened_day"], None, None
-            scope = (None, "internal", "cross_border")[day % 3]
-            channel = (None, "job_offer", "online", "unknown")[day // 3 % 4]
-            stage = (None, "registered", "applied")[day % 3]
-            later = (None, "interviewed", "recognised")[day // 3 % 3]  # a later update's stage
-            if "trafficking" in c["categories"] and day % 5:
+            # issue 14's trafficking and refugee facts, varied case after case (whatever
+            # worlds hypothesis draws): recorded or not, each field set or not
+            n, trafficking, refugee = next(_VARIETY), None, None
+            scope = (None, "internal", "cross_border")[n % 3]
+            channel = (None, "job_offer", "online", "unknown")[n % 4]
+            stage = (None, "registered", "applied")[n % 3]
+            later = (None, "interviewed", "recognised")[n // 3 % 3]  # a later update's stage
+            forms = ([], ["forced_labour"], ["sexual", "forced_labour"], ["forced_begging"])[
+                n // 2 % 4
+            ]
+            if "trafficking" in c["categories"] and n % 5:
                 trafficking = TraffickingFacts(scope=scope, recruitment_channel=channel,
-                    exploitation_forms=["forced_labour"], exploitation_country="RU",
+                    exploitation_forms=forms, exploitation_country="RU",
                 )  # fmt: skip
-            if "refugee_asylum" in c["categories"] and day % 5 != 1:
+            if "refugee_asylum" in c["categories"] and n % 5 != 1:
                 refugee = RefugeeFacts(procedure_stage=stage, country_of_origin="AF")
             fields = dict(
                 sex=p["sex"], age_band=p["age_band"], disability=p["disability"],
@@ -248,6 +252,7 @@ async def write_world(pool: asyncpg.Pool, spec: list[dict[str, Any]]) -> World:
                 "trafficking_scope": "none" if trafficking is None else scope or "unknown",
                 "recruitment_channel": "none" if trafficking is None else channel or "unknown",
                 "procedure_stage": "none" if refugee is None else stage or "unknown",
+                "exploitation_forms": ["none"] if trafficking is None else forms or ["unknown"],
             }
             change = {"region": pregion, "district": district or "unknown", "sex": p["sex"],
                       "age_band": p["age_band"], "disability": "yes" if p["disability"] else "no",

@@ -72,12 +72,17 @@ def test_trafficking_and_refugee_facts_slot_in_as_coarse_dimensions() -> None:
         "recruitment_channel": "online",
         "procedure_stage": "unknown",
     }
+    assert change["exploitation_forms"] == ["forced_labour"]  # a list, like the categories
     assert not {"RU", "AF", "2023", "2022"} & set(map(str, change.values()))
     bare = dimension_change("SurvivorProfileRecorded", {"profile": profile().model_dump()})
     assert bare is not None
     assert {c: bare[c] for c in CATEGORY_FACT_COLUMNS} == dict.fromkeys(
         CATEGORY_FACT_COLUMNS, "none"
     )
+    assert bare["exploitation_forms"] == ["none"]
+    formless = profile(trafficking=TraffickingFacts(scope="internal"))
+    change = dimension_change("SurvivorProfileRecorded", {"profile": formless.model_dump()})
+    assert change is not None and change["exploitation_forms"] == ["unknown"]
 
 
 def test_a_request_counts_once_per_need_under_the_per_need_referral_id() -> None:

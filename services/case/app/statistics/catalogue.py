@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal, get_args
 
-from shared.events.case_facts import ProcedureStage, RecruitmentChannel, TraffickingScope
+from shared.events.case_facts import (
+    ExploitationForm,
+    ProcedureStage,
+    RecruitmentChannel,
+    TraffickingScope,
+)
 from shared.events.case_person import AssistiveDevice, DeviceAction
 from shared.events.referral import ServiceOutcome
 from shared.events.vocabulary import AGE_BANDS, CATEGORIES, DISTRICTS, REGIONS, SERVICE_TYPES
@@ -24,6 +29,7 @@ Dimension = Literal[
     "incident_year", "incident_district", "month", "quarter", "year", "need",
     "provider_type", "outcome", "decision", "stage", "device", "device_action",
     "service_outcome", "trafficking_scope", "recruitment_channel", "procedure_stage",
+    "exploitation_form",
 ]  # fmt: skip
 DIMENSIONS: tuple[str, ...] = get_args(Dimension)
 
@@ -38,8 +44,11 @@ CASE_DIMENSIONS = (
     "category", "sex", "age_band", "child", "disability", "disability_kind", "region",
     "district", "identification", "nationality_group",
     # issue 14's single-valued category facts (stat_case, migration 0018)
-    "trafficking_scope", "recruitment_channel", "procedure_stage",
+    "trafficking_scope", "recruitment_channel", "procedure_stage", "exploitation_form",
 )  # fmt: skip
+# Dimensions with several values per case (a ``stat_case`` list column): a case counts once
+# in each of its values' rows, so such a table's total counts pairs (``multi_valued``).
+LIST_DIMENSIONS = {"category": "categories", "exploitation_form": "exploitation_forms"}
 MINE_DIMENSIONS = ("victim", "casualty", "device_type", "incident_year", "incident_district")
 PERIOD_DIMENSIONS = ("month", "quarter", "year")
 REFERRAL_DIMENSIONS = ("need", "provider_type", "outcome")
@@ -80,6 +89,7 @@ VALUES: dict[str, tuple[str, ...] | None] = {
     "trafficking_scope": (*get_args(TraffickingScope), "unknown", "none"),
     "recruitment_channel": (*get_args(RecruitmentChannel), "none"),  # has its own 'unknown'
     "procedure_stage": (*get_args(ProcedureStage), "unknown", "none"),
+    "exploitation_form": (*get_args(ExploitationForm), "unknown", "none"),
     "victim": ("direct", "indirect", "unknown", "none"),
     "casualty": ("injured", "killed", "unknown", "none"),
     "device_type": None,

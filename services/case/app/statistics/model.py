@@ -51,11 +51,14 @@ TABLES = (CASE, FACT, REFERRAL)  # what a rebuild empties first (stat_provider: 
 # Issue 14's single-valued trafficking and refugee facts (migration 0018): 'none' when the
 # profile records no facts of that category, 'unknown' when it does without this one.
 CATEGORY_FACT_COLUMNS = ("trafficking_scope", "recruitment_channel", "procedure_stage")
+# The forms of exploitation (migration 0019): several per case, like the categories; never
+# empty (['none'] without trafficking facts, ['unknown'] when they name no form).
+FORMS = "exploitation_forms"
 
 DIMENSION_COLUMNS = (
     "status", "categories", "sex", "age_band", "disability", "disability_kind", "region",
     "district", "identification", "nationality_group", "victim", "casualty", "device_type",
-    "incident_year", "incident_district", "relative_killed", *CATEGORY_FACT_COLUMNS,
+    "incident_year", "incident_district", "relative_killed", *CATEGORY_FACT_COLUMNS, FORMS,
 )  # fmt: skip
 # ``relative_killed``: the casualty record (``casualty-…``) a ``CasualtyLinked`` names, else
 # 'none'. Never an output: the casualty statistics read the record's incident facts through
@@ -109,11 +112,13 @@ def _profile_dimensions(p: dict[str, Any]) -> dict[str, Any]:
 
 def _category_fact_dimensions(
     trafficking: dict[str, Any] | None, refugee: dict[str, Any] | None
-) -> dict[str, str]:
+) -> dict[str, Any]:
     """The trafficking and refugee facts that are safe as coarse dimensions: vocabularies
-    of one value each (never a country, a year or a free text)."""
+    (never a country, a year or a free text)."""
     t, r = trafficking or {}, refugee or {}
     return {
+        FORMS: (list(t.get("exploitation_forms") or ()) or ["unknown"]) if trafficking
+               else ["none"],
         "trafficking_scope": (t.get("scope") or "unknown") if trafficking else "none",
         "recruitment_channel": (t.get("recruitment_channel") or "unknown") if trafficking
                                else "none",
@@ -179,7 +184,7 @@ def casualty_row(stream_id: str, version: int, at: datetime, d: dict[str, Any]) 
         "disability": "unknown", "disability_kind": "unknown", "region": d["region"],
         "identification": "none", "nationality_group": "unknown", "victim": "direct",
         "casualty": "killed", "relative_killed": "none", **_casualty_facts(d),
-        **dict.fromkeys(CATEGORY_FACT_COLUMNS, "none"),
+        **dict.fromkeys(CATEGORY_FACT_COLUMNS, "none"), FORMS: ["none"],
     }  # fmt: skip
 
 
@@ -236,10 +241,10 @@ def need_referral_id(request: bytes, need: str) -> str:
 _OPEN_SQL = f"""INSERT INTO {CASE} (case_id, version, valid_from, opened_at, status,
         categories, sex, age_band, disability, disability_kind, region, district,
         identification, nationality_group, victim, casualty, device_type, incident_year,
-        incident_district, relative_killed, {", ".join(CATEGORY_FACT_COLUMNS)})
+        incident_district, relative_killed, {", ".join(CATEGORY_FACT_COLUMNS)}, {FORMS})
     VALUES ($1, $2, $3, $3, 'open', $4, 'unknown', 'unknown', 'unknown', 'unknown', $5,
             'unknown', 'none', 'unknown', 'none', 'none', 'none', 'none', 'none', 'none',
-            {", ".join("'none'" for _ in CATEGORY_FACT_COLUMNS)})
+            {", ".join("'none'" for _ in CATEGORY_FACT_COLUMNS)}, ARRAY['none'])
     ON CONFLICT DO NOTHING"""
 
 
@@ -664,7 +669,7 @@ _OPENED_DEFAULTS = dict.fromkeys(DIMENSION_COLUMNS, "unknown") | {
 } | dict.fromkeys(
     ("victim", "casualty", "device_type", "incident_year", "incident_district",
      "relative_killed", *CATEGORY_FACT_COLUMNS), "none"
-)  # fmt: skip
+) | {FORMS: ["none"]}  # fmt: skip
 
 # The received referral events recorded in the timeline, as ``received_facts`` reads them.
 _RECEIVED_NAME = "split_part(event_type, '.', 4)"

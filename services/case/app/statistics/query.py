@@ -17,6 +17,7 @@ import asyncpg
 
 from services.case.app.statistics.catalogue import (
     CASE_DIMENSIONS,
+    LIST_DIMENSIONS,
     MEASURES,
     MINE_DIMENSIONS,
     Measure,
@@ -87,9 +88,13 @@ _OUTCOME = """CASE r.last_kind WHEN 'routed' THEN 'awaiting_answer'
     WHEN 'unmet' THEN 'unmet' ELSE 'requested' END"""
 
 
+# A list dimension's value in a row per value (``unnest``), where a question needs one.
+_ALIAS = {"category": "cat", "exploitation_form": "form"}
+
+
 def _expression(dimension: str) -> str:
-    if dimension == "category":
-        return "cat"
+    if dimension in LIST_DIMENSIONS:
+        return _ALIAS[dimension]
     if dimension == "child":
         bands = ", ".join(f"'{b}'" for b in CHILD_BANDS)
         return (
@@ -243,13 +248,14 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
         need_of = "coalesce(t.need, r.need)" if with_r else "t.need"
     if needs_referral and m.base != "active":
         source += f" LEFT JOIN {PROVIDER} p ON p.provider_id = {p_id}"
-    if "category" in q.dimensions and m.duration:  # a case counts once per category it has
-        source += " CROSS JOIN LATERAL unnest(c.categories) AS cat"
+    for dimension, column in LIST_DIMENSIONS.items():  # once per category (form) it has
+        if _lateral(q, dimension):
+            source += f" CROSS JOIN LATERAL unnest(c.{column}) AS {_ALIAS[dimension]}"
     if m.base == "active":  # the period's end is the moment read; its start plays no part
         where.append(f"c.opened_at < {args.add(q.end)}::timestamptz")
     for dimension, value in sorted(q.filters.items()):
-        if dimension == "category" and not _lateral(q):
-            where.append(f"{args.add(value)} = ANY(c.categories)")  # no row per category
+        if dimension in LIST_DIMENSIONS and not _lateral(q, dimension):
+            where.append(f"{args.add(value)} = ANY(c.{LIST_DIMENSIONS[dimension]})")  # no row each
         else:
             where.append(f"{_bind(dimension, t_at, p_id, need_of)} = {args.add(value)}")
     if q.region_scope is not None and until is None and m.base != "active":
@@ -290,8 +296,8 @@ def _group_key(q: Question, dimension: str | None, t_at: str, p_id: str, need_of
     not once per row), a category list as it is (spread in ``_spread``)."""
     if dimension is None:
         return "''::text"
-    if dimension == "category" and not _lateral(q):
-        return "c.categories"
+    if dimension in LIST_DIMENSIONS and not _lateral(q, dimension):
+        return f"c.{LIST_DIMENSIONS[dimension]}"
     if dimension in _PERIOD_FORMAT and t_at == "c.opened_at":  # stored: migration 0013
         month = "c.opened_month"  # the case's opening, truncated once when it is written
         return month if dimension == "month" else f"date_trunc('{dimension}', {month})"
@@ -306,20 +312,20 @@ def _shown(dimension: str | None, key: str) -> str:
     return key
 
 
-def _lateral(q: Question) -> bool:
-    """A category breakdown of durations needs a row per category (percentiles do not
-    add up); counts group by the list of categories and are spread here instead."""
-    return "category" in q.dimensions and MEASURES[q.measure].base == "duration"
+def _lateral(q: Question, dimension: str) -> bool:
+    """A category (or form) breakdown of durations needs a row per value (percentiles do
+    not add up); counts group by the list and are spread here instead."""
+    return dimension in q.dimensions and MEASURES[q.measure].base == "duration"
 
 
 def _spread(q: Question, rows: list[asyncpg.Record]) -> dict[tuple[str, str], int]:
-    """Counts per (row, column) value; a list of categories counts in each of them (only
-    in the one asked for, under a category filter)."""
-    only = q.filters.get("category")
+    """Counts per (row, column) value; a list (of categories, of forms) counts in each of
+    its values (only in the one asked for, under a filter on that dimension)."""
 
     def values(dimension: str | None, value: Any) -> list[str]:
-        if dimension != "category":
+        if dimension not in LIST_DIMENSIONS:
             return [value]
+        only = q.filters.get(dimension)
         return [c for c in value if only is None or c == only]
 
     out: Counter[tuple[str, str]] = Counter()

@@ -165,6 +165,13 @@ REPORTS: dict[str, Report] = {
                 "sex",
                 TRAFFICKING,
             ),
+            Section(  # several forms per case: a case counts once in each (multi_valued)
+                "Cases opened, by form of exploitation and sex",
+                "cases_opened",
+                "exploitation_form",
+                "sex",
+                TRAFFICKING,
+            ),
             Section(
                 "Cases opened, by recruitment channel and domestic or cross-border",
                 "cases_opened",

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.case.app.statistics.catalogue import MEASURES, VALUES, period_values
+from services.case.app.statistics.catalogue import (
+    LIST_DIMENSIONS,
+    MEASURES,
+    VALUES,
+    period_values,
+)
 from services.case.app.statistics.query import TOTAL, Question, Raw
 from services.case.domain.suppression import suppress, with_margins
 
@@ -84,7 +89,7 @@ def publish(q: Question, raw: Raw, k: int) -> dict[str, Any]:
         "cells": table_cells,
         "total": cell(m, n if not one_dim else 0, total_key),
         "suppression": {"k": k, "rule": rule_text(k)},
-        "multi_valued": "category" in q.dimensions,
+        "multi_valued": any(d in LIST_DIMENSIONS for d in q.dimensions),
     }
     if one_dim:
         answer["cells"] = [row[0] for row in table_cells]
