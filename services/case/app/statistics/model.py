@@ -29,7 +29,6 @@ import hashlib
 import operator
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -546,72 +545,37 @@ _SECONDARY = {
 }
 
 
-@dataclass
-class RebuildBatch:
-    """A batch folded (``rebuild_prepare``), not yet written (``rebuild_write``)."""
-
-    new_rows: list[dict[str, Any]]  # ``stat_case`` rows to add
-    closes: list[tuple[str, int, datetime]]  # stored rows to close: (case_id, version, at)
-    facts: list[Fact]  # the requests' facts
-    derived: list[int]  # positions of the events whose facts the database derives
-    # Each case's current row once this batch is written: what the next batch folds from
-    # while this one is still being written (its rows not yet visible to other reads).
-    current: dict[str, dict[str, Any]]
-
-
-async def rebuild_prepare(
-    conn: asyncpg.Connection,
-    rows: Sequence[asyncpg.Record],
-    previous: RebuildBatch | None = None,
-) -> RebuildBatch:
-    """Fold a batch of ``(global_position, REBUILD_COLUMNS...)`` rows as ``project`` would,
-    event by event: each stream's events in version order from its current row. The
-    current rows are ``previous``'s (the batch before, perhaps still being written) or else
-    read with ``conn``; nothing is written."""
+async def rebuild_fold(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> None:
+    """Fold a batch of ``(global_position, REBUILD_COLUMNS...)`` rows into ``stat_case`` and
+    ``stat_fact`` as ``project`` would, event by event: each stream's events in version
+    order from its current row; the database derives the facts it can itself."""
+    for name in _SECONDARY:  # fewer indexes while the rebuild writes (``finish_rebuild``)
+        await conn.execute(f'DROP INDEX IF EXISTS "case".{name}')
     streams: dict[str, list[asyncpg.Record]] = {}
     for r in rows:
         if r[6] is not None:
             streams.setdefault(r[1], []).append(r)
-    pending = {} if previous is None else previous.current
-    current = {c: pending[c] for c in streams if c in pending}
-    unknown = [c for c in streams if c not in current]
-    if unknown:
-        found = await conn.fetch(
-            f"SELECT {', '.join(_ROW)} FROM {CASE}"
-            " WHERE case_id = ANY($1::text[]) AND valid_to IS NULL",
-            unknown,
-        )
-        current.update((r["case_id"], dict(r)) for r in found)
-    new_rows, closes, facts = await _fold_streams(streams, current)
-    return RebuildBatch(
-        new_rows,
-        closes,
-        facts,
-        [r[0] for r in rows if r[7]],
-        {r["case_id"]: r for r in new_rows if r["valid_to"] is None},
+    found = await conn.fetch(
+        f"SELECT {', '.join(_ROW)} FROM {CASE}"
+        " WHERE case_id = ANY($1::text[]) AND valid_to IS NULL",
+        list(streams),
     )
-
-
-async def rebuild_write(conn: asyncpg.Connection, batch: RebuildBatch) -> None:
-    """Write a folded batch into ``stat_case`` and ``stat_fact`` (in ``conn``'s transaction);
-    the database derives the facts it can itself."""
-    for name in _SECONDARY:  # fewer indexes while the rebuild writes (``finish_rebuild``)
-        await conn.execute(f'DROP INDEX IF EXISTS "case".{name}')
-    if batch.derived:
-        await conn.execute(_INSERT_SQL_FACTS, batch.derived)
-    if batch.closes:
-        await conn.execute(_CLOSE_ROWS, *map(list, zip(*batch.closes, strict=True)))
-    if batch.new_rows:
-        await _copy(conn, CASE, _ROW, list(map(_AS_RECORD, batch.new_rows)))
-    if batch.facts:
-        await _copy(conn, FACT, _FACT_COLUMNS, batch.facts)
-
-
-async def rebuild_fold(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> None:
-    """A batch folded and written in one go (``rebuild_prepare``, then ``rebuild_write``).
-    ``safepath replay`` takes the two steps apart: a batch is folded while the one before
-    is written (``shared/projections.py``)."""
-    await rebuild_write(conn, await rebuild_prepare(conn, rows))
+    current = {r["case_id"]: dict(r) for r in found}
+    with_facts = [r[0] for r in rows if r[7]]
+    if with_facts:  # the database derives them while the loop below computes (two cores)
+        derived = asyncio.ensure_future(conn.execute(_INSERT_SQL_FACTS, with_facts))
+        try:
+            new_rows, closes, facts = await _fold_streams(streams, current)
+        finally:
+            await derived  # the connection takes no other statement meanwhile
+    else:
+        new_rows, closes, facts = await _fold_streams(streams, current)
+    if closes:
+        await conn.execute(_CLOSE_ROWS, *map(list, zip(*closes, strict=True)))
+    if new_rows:
+        await _copy(conn, CASE, _ROW, list(map(_AS_RECORD, new_rows)))
+    if facts:
+        await _copy(conn, FACT, _FACT_COLUMNS, facts)
 
 
 async def _fold_streams(
