@@ -40,6 +40,10 @@ class AuditReport:
     # Foreign events in the case timeline: signature checked again / recorded unsigned.
     signed_events_verified: int | None = None
     unsigned_events: int | None = None
+    # The directory events the case service kept for its statistics (migration 0017), the
+    # same way; unsigned: carried over from before it kept them.
+    directory_events_verified: int | None = None
+    directory_events_unsigned: int | None = None
     # The store against the service's JetStream stream (shared/recovery.py), when read.
     stream: Comparison | None = None
     changed_since_published: list[dict[str, Any]] = field(default_factory=list)
@@ -71,6 +75,14 @@ class AuditReport:
                     "timeline_unsigned_before_signing": self.unsigned_events,
                 }
                 if self.signed_events_verified is not None
+                else {}
+            ),
+            **(
+                {
+                    "directory_signatures_verified": self.directory_events_verified,
+                    "directory_unsigned_carried_over": self.directory_events_unsigned,
+                }
+                if self.directory_events_verified is not None
                 else {}
             ),
         }
@@ -133,6 +145,8 @@ async def verify_service(
     report = AuditReport(schema, chains.events, chains.streams, chain_breaks=list(chains.breaks))
     if verifier is not None and schema == "case":
         await verify_timeline_signatures(pool, verifier, report, case_id=stream_id)
+        if stream_id is None:
+            await verify_directory_signatures(pool, verifier, report)
     if stream_id is not None:
         return report
     digests: dict[str, tuple[bytes, dict[str, Any]]] | None = {} if published else None
@@ -357,3 +371,43 @@ async def verify_timeline_signatures(
             verified += 1
     report.signed_events_verified = verified
     report.unsigned_events = unsigned
+
+
+async def verify_directory_signatures(
+    pool: asyncpg.Pool, verifier: EventVerifier, report: AuditReport
+) -> None:
+    """Check again each directory event the case service kept for its statistics
+    (``"case".received_directory_event``): its signature, that the referral service signed
+    it, and that the row (id, provider, kind, version) still says what the event said."""
+    verified = unsigned = 0
+    sql = (
+        "SELECT event_id::text AS event_id, provider_id, org_type, version, envelope"
+        ' FROM "case".received_directory_event ORDER BY provider_id, version'
+    )
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        async for r in conn.cursor(sql, prefetch=2000):
+            what = f"directory event {r['provider_id']} v{r['version']}"
+            if r["envelope"] is None:
+                unsigned += 1
+                continue
+            try:
+                doc = json.loads(r["envelope"])
+                service = verifier.verify_doc(doc)
+            except (ValueError, BadSignature) as e:
+                report.problems.append(f"{what}: {e}")
+                continue
+            data = doc.get("data")
+            provider = data.get("provider") if isinstance(data, dict) else None
+            signed = (
+                doc.get("id"),
+                service,
+                provider.get("id") if isinstance(provider, dict) else None,
+                provider.get("org_type") if isinstance(provider, dict) else None,
+                doc.get("streamversion"),
+            )
+            if signed != (r["event_id"], "referral", r["provider_id"], r["org_type"], r["version"]):
+                report.problems.append(f"{what}: the row differs from the signed event")
+                continue
+            verified += 1
+    report.directory_events_verified = verified
+    report.directory_events_unsigned = unsigned

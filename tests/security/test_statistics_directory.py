@@ -96,3 +96,56 @@ async def test_a_forged_directory_event_never_becomes_a_provider_kind(
                for r in envelopes)  # fmt: skip
     kinds = await pool.fetch('SELECT provider_id, org_type FROM "case".stat_provider')
     assert [tuple(r) for r in kinds] == [("shelter-a", "international")]
+
+
+async def test_audit_verify_checks_the_directory_events_the_statistics_kept(
+    client: httpx.AsyncClient,  # the case service, its consumers running
+    js: JetStreamContext,
+    namespace: str,
+    pool: asyncpg.Pool,
+) -> None:
+    """What a replay rebuilds the provider kinds from can be checked again later, as the
+    timeline's foreign events are (``safepath audit verify``)."""
+    from shared.audit import verify_service
+    from shared.signatures import EventVerifier
+    from tests.keys import VERIFY_KEYS
+
+    ev = envelope(ProviderRegistered(provider=provider("shelter-b", org_type="ngo")), "directory")
+    await js.publish(f"{namespace}.referral.directory.ProviderRegistered", signed(ev))
+
+    async def kept() -> int:
+        return int(await pool.fetchval('SELECT count(*) FROM "case".received_directory_event'))
+
+    await eventually(kept, lambda n: n == 1)
+    # One carried over by migration 0017 (no envelope): counted apart, not a problem.
+    await pool.execute(
+        'INSERT INTO "case".received_directory_event (provider_id, version, org_type)'
+        " VALUES ('older', 1, 'government')"
+    )
+    verifier = EventVerifier.from_text(VERIFY_KEYS, namespace)
+
+    async def audit() -> tuple[int | None, int | None, list[str]]:
+        report = await verify_service(pool, "case", public_key="", checkpoints=[],
+                                      verifier=verifier)  # fmt: skip
+        problems = [p for p in report.problems if p.startswith("directory event")]
+        return report.directory_events_verified, report.directory_events_unsigned, problems
+
+    assert await audit() == (1, 1, [])
+    # Someone with database access changes the kind a replay would count ...
+    await pool.execute(
+        """UPDATE "case".received_directory_event SET org_type = 'government'
+           WHERE provider_id = 'shelter-b'"""
+    )
+    verified, _, problems = await audit()
+    assert verified == 0 and problems == [
+        "directory event shelter-b v1: the row differs from the signed event"
+    ]
+    # ... and the recorded event to match: its signature no longer verifies.
+    await pool.execute(
+        """UPDATE "case".received_directory_event
+           SET envelope = jsonb_set(envelope::jsonb, '{data,provider,org_type}',
+                                    '"government"')::text
+           WHERE provider_id = 'shelter-b'"""
+    )
+    verified, _, problems = await audit()
+    assert verified == 0 and len(problems) == 1 and "does not verify" in problems[0]
