@@ -326,9 +326,14 @@ async def record_received(conn: asyncpg.Connection, env: Envelope) -> None:
     if env.event_name in ("ProviderRegistered", "ProviderUpdated"):
         provider = env.data["provider"]
         await conn.execute(
-            f"""INSERT INTO {RECEIVED_DIRECTORY} (provider_id, version, org_type, event_id,
-                    occurred_at, envelope) VALUES ($1, $2, $3, $4::uuid, $5, $6)
-                ON CONFLICT DO NOTHING""",
+            # A row carried over by migration 0017 gains the signed event if it comes again
+            # (the referral stream replayed to this consumer); else a repeat changes nothing.
+            f"""INSERT INTO {RECEIVED_DIRECTORY} AS d (provider_id, version, org_type,
+                    event_id, occurred_at, envelope) VALUES ($1, $2, $3, $4::uuid, $5, $6)
+                ON CONFLICT (provider_id, version) DO UPDATE SET org_type = excluded.org_type,
+                    event_id = excluded.event_id, occurred_at = excluded.occurred_at,
+                    envelope = excluded.envelope
+                WHERE d.envelope IS NULL AND excluded.envelope IS NOT NULL""",
             provider["id"],
             env.streamversion,
             provider["org_type"],
