@@ -6,9 +6,11 @@ what this service *received*; they are rebuilt by replaying those services' stre
 its consumers (delete the consumer's inbox rows and its durable consumer), not from the
 case store, so they are not listed here. ``statistics`` (docs/statistics.md) is rebuilt
 from the case store and, for its referral facts, from the received events the timeline
-recorded. ``reflection_period`` (the ends the reflection timer chases) is a fold of the
-case's own events, replayed through its live ``project_reflection``; ``due_date`` (the
-plan's dates the due-date timer chases) likewise through ``project_due_dates``.
+recorded, and its provider kinds from the directory events received
+(``received_directory_event``). ``reflection_period`` (the ends the reflection timer
+chases) is a fold of the case's own events, replayed through its live
+``project_reflection``; ``due_date`` (the plan's dates the due-date timer chases)
+likewise through ``project_due_dates``.
 """
 
 from __future__ import annotations
