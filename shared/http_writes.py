@@ -117,8 +117,10 @@ async def respond_once(
     ``to_problem`` (the service's own mapping of domain errors); the transaction is rolled
     back, so nothing is written.
     """
-    payload = None if body is None else body.model_dump(mode="json")
-    fp = fingerprint(request.method, request.url.path, payload)
+    fp = b""  # only a request with a key is remembered, so only it needs its fingerprint
+    if key is not None:
+        payload = None if body is None else body.model_dump(mode="json")
+        fp = fingerprint(request.method, request.url.path, payload)
     try:
         async with IdempotentWrite(pool, schema, principal_key(principal), key, fp) as w:
             if authorize is not None:

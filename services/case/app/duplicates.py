@@ -112,19 +112,39 @@ class PersonIndex:
         return f"PersonIndex(schema={self.schema!r})"
 
     async def find(
-        self, conn: asyncpg.Connection | asyncpg.Pool, case_id: str, identity: Identity
+        self,
+        conn: asyncpg.Connection | asyncpg.Pool,
+        case_id: str,
+        identity: Identity,
+        *,
+        and_store: bool = False,
     ) -> list[PossibleDuplicate]:
-        """Other cases whose keys match ``identity``'s, best first (at most ``MAX_FOUND``)."""
+        """Other cases whose keys match ``identity``'s, best first (at most ``MAX_FOUND``).
+
+        ``and_store``: the same statement also stores this case's keys (a new case's, so
+        nothing is replaced). The lookup reads the table as it was when the statement
+        began, and never this case's rows anyway, so it finds what it would alone."""
         probes = lookup_keys(identity)
         if not probes:
+            if and_store:
+                await self._store(conn, case_id, identity)
             return []
         blinded = [blind(self.key, p) for p in probes]
-        rows = await conn.fetch(
+        lookup = (
             f"SELECT case_id, kind, key FROM {self.q}.person_key"
-            " WHERE key = ANY($1::bytea[]) AND case_id <> $2",
-            blinded,
-            case_id,
+            " WHERE key = ANY($1::bytea[]) AND case_id <> $2"
         )
+        keys = stored_keys(identity) if and_store else []
+        if keys:
+            rows = await conn.fetch(
+                f"WITH stored AS ({self._insert_keys('$2', '$3', '$4')}) {lookup}",
+                blinded,
+                case_id,
+                [k.kind for k in keys],
+                [blind(self.key, k) for k in keys],
+            )
+        else:
+            rows = await conn.fetch(lookup, blinded, case_id)
         weights: dict[tuple[str, bytes], float] = {}
         for p, b in zip(probes, blinded, strict=True):
             weights[(p.kind, b)] = max(weights.get((p.kind, b), 0.0), score(p))
@@ -148,22 +168,15 @@ class PersonIndex:
         """Find this case's possible duplicates, record the pairs, replace its keys.
 
         ``new_case``: the case was opened in this transaction, so it has no keys to
-        delete (one round trip fewer at intake)."""
+        delete, and its keys are stored by the lookup's own statement (two round trips
+        fewer at intake)."""
         await self._one_at_a_time(conn, identity)
-        found = await self.find(conn, case_id, identity)
-        if not new_case:
+        if new_case:  # nothing to replace: look up and store in one statement
+            found = await self.find(conn, case_id, identity, and_store=True)
+        else:
+            found = await self.find(conn, case_id, identity)
             await conn.execute(f"DELETE FROM {self.q}.person_key WHERE case_id = $1", case_id)
-        keys = stored_keys(identity)
-        if keys:
-            # One statement for all the keys (not one per key).
-            await conn.execute(
-                f"INSERT INTO {self.q}.person_key (case_id, kind, key)"
-                " SELECT $1, k.kind, k.key FROM unnest($2::text[], $3::bytea[]) AS k(kind, key)"
-                " ON CONFLICT DO NOTHING",
-                case_id,
-                [k.kind for k in keys],
-                [blind(self.key, k) for k in keys],
-            )
+            await self._store(conn, case_id, identity)
         if found:
             # A pair already decided keeps its decision; a pending one keeps its best score.
             await conn.executemany(
@@ -174,6 +187,28 @@ class PersonIndex:
                 [(case_id, d.case_id, d.score, now) for d in found],
             )
         return found
+
+    def _insert_keys(self, case_id: str, kinds: str, keys: str) -> str:
+        """All of a case's keys in one statement (not one per key); the arguments name
+        the statement's parameters."""
+        return (
+            f"INSERT INTO {self.q}.person_key (case_id, kind, key)"
+            f" SELECT {case_id}, k.kind, k.key"
+            f" FROM unnest({kinds}::text[], {keys}::bytea[]) AS k(kind, key)"
+            " ON CONFLICT DO NOTHING"
+        )
+
+    async def _store(
+        self, conn: asyncpg.Connection | asyncpg.Pool, case_id: str, identity: Identity
+    ) -> None:
+        keys = stored_keys(identity)
+        if keys:
+            await conn.execute(
+                self._insert_keys("$1", "$2", "$3"),
+                case_id,
+                [k.kind for k in keys],
+                [blind(self.key, k) for k in keys],
+            )
 
     async def _one_at_a_time(self, conn: asyncpg.Connection, identity: Identity) -> None:
         """Two intakes of one person in flight at once must see each other: each would
