@@ -431,17 +431,22 @@ def referral_rows_sql(until: str | None = None) -> str:
     prov = "ORDER BY at DESC, rank DESC, provider_id DESC"
     later = "FILTER (WHERE kind <> 'referral_requested')"
     served = "FILTER (WHERE provider_id IS NOT NULL)"
+    # One ordered aggregate per order, not per column: each sorts every referral's facts
+    # apart (most of this query's time). The rank (digits) and the kind or provider go
+    # together as "rank:value"; the same call written twice is computed once.
+    lk = f"(array_agg(rank || ':' || kind {last}) {later})[1]"
+    pv = f"(array_agg(rank || ':' || provider_id {prov}) {served})[1]"
     return f"""SELECT referral_id, min(case_id) AS case_id, min(need) AS need,
             min(at) FILTER (WHERE kind = 'referral_requested') AS requested_at,
             min(at) FILTER (WHERE kind IN ('routed', 'unroutable')) AS routed_at,
             min(at) FILTER (WHERE kind IN ('accepted', 'declined')) AS answered_at,
             min(at) FILTER (WHERE kind = 'service_started') AS started_at,
             max(at) {later} AS last_at,
-            (array_agg(rank {last}) {later})[1] AS last_rank,
-            (array_agg(kind {last}) {later})[1] AS last_kind,
-            (array_agg(provider_id {prov}) {served})[1] AS provider_id,
+            split_part({lk}, ':', 1)::int AS last_rank,
+            substr({lk}, strpos({lk}, ':') + 1) AS last_kind,
+            substr({pv}, strpos({pv}, ':') + 1) AS provider_id,
             max(at) {served} AS provider_at,
-            (array_agg(rank {prov}) {served})[1] AS provider_rank
+            split_part({pv}, ':', 1)::int AS provider_rank
         FROM (SELECT *, {RANK_SQL} AS rank FROM {FACT}
               WHERE referral_id IS NOT NULL AND kind IN ({LIFECYCLE}){cond}) f
         GROUP BY referral_id"""
