@@ -133,8 +133,10 @@ JOIN (VALUES ('routed', interval '1 minute', 1.0), ('accepted', interval '5 hour
   ON (abs(hashtext(f.referral_id || k.kind)) % 1000) < k.share * 1000
 WHERE f.kind = 'referral_requested'
 """
-PROVIDERS = """INSERT INTO "case".stat_provider
-    SELECT 'p' || i, (ARRAY['ngo','government','international'])[1 + i % 3], 1
+# The directory events the case service would have kept (migration 0017): ``finish_rebuild``
+# fills ``stat_provider`` from them.
+PROVIDERS = """INSERT INTO "case".received_directory_event (provider_id, version, org_type)
+    SELECT 'p' || i, 1, (ARRAY['ngo','government','international'])[1 + i % 3]
     FROM generate_series(0, 39) i"""
 
 QUESTIONS = {
