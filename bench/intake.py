@@ -1,7 +1,8 @@
 """Case intake throughput: POST /cases (with a profile) at rising concurrency.
 
-Run with ``.venv/bin/python bench/intake.py [--seconds 10] [--quick]`` (quick: 1 and 8
-clients, 3 s each). A benchmark, not a test: it asserts nothing about speed. It starts
+Run with ``.venv/bin/python bench/intake.py [--seconds 10] [--quick] [--profile FILE]``
+(quick: 1 and 8 clients, 3 s each; profile: py-spy on the case service, as in
+``bench/flow.py``). A benchmark, not a test: it asserts nothing about speed. It starts
 Postgres (durable defaults: fsync on, synchronous commit) and NATS from the wheels in a
 temporary directory (NATS with JWT authentication and the streams declared by the setup
 identity, as ``safepath up`` does), runs the case service with its own credentials and
@@ -28,6 +29,7 @@ import itertools
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -97,6 +99,20 @@ def start_service(env: dict[str, str], port: int, log: Path) -> subprocess.Popen
             raise RuntimeError(f"the case service did not start; see {log}")
         time.sleep(0.1)
     return proc
+
+
+def start_profile(pid: int | None, out: Path) -> subprocess.Popen[bytes] | None:
+    """py-spy ``record`` attached to the case service, as ``bench/flow.py --profile``
+    does: ``--gil`` (only samples of a thread holding the GIL: Python work, not waits),
+    50 Hz, raw (collapsed) stacks into ``out``. The sampler costs CPU of its own, so
+    compare CPU figures only between runs that both profile, or both do not."""
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if spy is None or pid is None:
+        print("--profile: py-spy not found (pip install py-spy into the venv); no profile")
+        return None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [spy, "record", "-p", str(pid), "-r", "50", "--gil", "--format", "raw", "-o", str(out)]
+    return subprocess.Popen([*cmd, "--nonblocking"], stdout=subprocess.DEVNULL)
 
 
 _SEQUENCE = itertools.count()  # a new person per intake, across levels and warm-up
@@ -182,9 +198,11 @@ async def bench(
     same_person: bool,
     pids: dict[str, int | None] | None = None,
     pg_url: str | None = None,
+    profile: str | None = None,
 ) -> None:
     pids = pids or {}
     await run_level(url, token, 8, min(3.0, seconds), same_person)  # warm-up: plans, JIT
+    spy = start_profile(pids.get("case"), Path(profile)) if profile else None
     print(
         f"{'clients':>7} | {'intakes/s':>9} | {'p50 ms':>7} | {'p99 ms':>7} | errors"
         " | SQL/intake | CPU ms/intake: case | postgres"
@@ -217,6 +235,12 @@ async def bench(
         for k, v in cpu.items():
             result("intake", f"cpu_ms_per_intake.{k}", v, "ms", clients=clients)
         tops.append((clients, done, calls))
+    if spy is not None and profile is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=60)
+        from flow import summarise_profile  # bench/flow.py: the same summary per function
+
+        summarise_profile("case", Path(profile), 25)
     for clients, done, calls in tops[-1:]:
         print(f"\nStatements per intake at {clients} clients (pg_stat_statements):")
         for q, c in sorted(calls.items(), key=lambda x: -x[1])[:20]:
@@ -242,8 +266,16 @@ async def create_extension(url: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each level")
-    parser.add_argument("--quick", action="store_true", help="1 and 8 clients, 3 s each")
+    parser.add_argument("--seconds", type=float, help="duration of each level (default 10)")
+    parser.add_argument(
+        "--quick", action="store_true", help="1 and 8 clients, 3 s each (unless --seconds)"
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="sample the case service with py-spy (--gil, 50 Hz) while the levels run, "
+        "raw stacks into FILE, and print its heaviest functions",
+    )
     parser.add_argument(
         "--same-person",
         action="store_true",
@@ -251,8 +283,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     levels = (1, 8) if args.quick else CONCURRENCY
-    if args.quick:
-        args.seconds = 3.0
+    if args.seconds is None:
+        args.seconds = 3.0 if args.quick else 10.0
     tmp = Path(tempfile.mkdtemp(prefix="safepath-bench-intake-"))
     pg = EmbeddedPostgres(tmp / "pg")
     install = Installation(tmp / "data", "bench")
@@ -297,7 +329,9 @@ def main() -> None:
         print(f"intakes: {who}")
         url = f"http://127.0.0.1:{port}"
         pids = {"case": proc.pid, "postgres": pg.proc.pid if pg.proc else None}
-        asyncio.run(bench(url, token, args.seconds, levels, args.same_person, pids, pg_url))
+        asyncio.run(
+            bench(url, token, args.seconds, levels, args.same_person, pids, pg_url, args.profile)
+        )
     finally:
         if proc is not None:
             proc.terminate()
