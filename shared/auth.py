@@ -28,6 +28,7 @@ malformed, badly signed or expired token, 403 for a role that may not act.
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -141,14 +142,44 @@ def jwks_client_for(url: str) -> jwt.PyJWKClient:
     return jwt.PyJWKClient(url, cache_keys=True, lifespan=300, timeout=5)
 
 
+# HS256 tokens already verified in this process, by (config, SHA-256 of the token): a
+# client sends the same token on every request, and decoding it again (pyjwt checks the
+# key's form and every character of the token in Python, then the HMAC) cost 100-180 us
+# of each request (docs/performance.md). Everything ``jwt.decode`` checks of a token is
+# a function of the token and the config alone (signature, algorithm, issuer, audience,
+# required claims, the claims' types), except the time claims, which are checked again
+# on every use exactly as ``jwt.decode`` checks them. Only successes are kept, never the
+# token itself; JWKS tokens are not kept (the issuer's keys may change under them).
+_VERIFIED_MAX = 4096
+_verified: dict[tuple[AuthConfig, bytes], tuple[Principal, int | None, int | None, int]] = {}
+
+
+def _still_valid(times: tuple[int | None, int | None, int], leeway: int) -> None:
+    """The time checks of ``jwt.decode`` (iat, nbf, exp, with the same leeway)."""
+    iat, nbf, exp = times
+    now = datetime.now(tz=UTC).timestamp()
+    if (iat is not None and iat > now + leeway) or (nbf is not None and nbf > now + leeway):
+        raise AuthError("token is invalid")  # as for jwt.ImmatureSignatureError below
+    if exp <= now - leeway:
+        raise AuthError("token has expired")
+
+
 def verify_token(
     token: str, config: AuthConfig, jwks_client: SigningKeySource | None = None
 ) -> Principal:
     """The principal a valid token names; ``AuthError`` for anything else.
 
     With ``config.jwks_url`` the key comes from ``jwks_client`` (default: a cached
-    ``PyJWKClient`` for the URL), which may fetch over the network.
+    ``PyJWKClient`` for the URL), which may fetch over the network. An HS256 token this
+    process verified before is not decoded again; its time claims are checked again.
     """
+    cache_key = None
+    if not config.uses_jwks:
+        cache_key = (config, hashlib.sha256(token.encode()).digest())
+        known = _verified.get(cache_key)
+        if known is not None:
+            _still_valid(known[1:], config.leeway_seconds)
+            return known[0]
     try:
         if config.uses_jwks:
             client = jwks_client or jwks_client_for(str(config.jwks_url))
@@ -179,7 +210,22 @@ def verify_token(
     except jwt.PyJWTError:
         # Bad signature, unknown algorithm, malformed token: one answer for all.
         raise AuthError("token is invalid") from None
-    return _principal(claims)
+    principal = _principal(claims)
+    if cache_key is not None:
+        if len(_verified) >= _VERIFIED_MAX:
+            del _verified[next(iter(_verified))]  # the oldest
+        _verified[cache_key] = (principal, *_times(claims))
+    return principal
+
+
+def _times(claims: dict[str, Any]) -> tuple[int | None, int | None, int]:
+    """iat, nbf and exp as ``jwt.decode`` compares them (it converted each with ``int``)."""
+    iat, nbf = claims.get("iat"), claims.get("nbf")
+    return (
+        None if iat is None else int(iat),
+        None if nbf is None else int(nbf),
+        int(claims["exp"]),
+    )
 
 
 def _principal(claims: dict[str, Any]) -> Principal:

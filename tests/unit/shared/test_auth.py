@@ -189,6 +189,96 @@ def test_the_error_message_never_contains_the_token() -> None:
     assert "tampered" not in str(caught.value)
 
 
+# -- a token verified before (shared.auth keeps HS256 successes) ---------------------------
+
+
+class _Later(datetime):
+    """``datetime`` whose ``now`` is ``_Later.shift`` ahead (or behind) of the real one."""
+
+    shift = timedelta(0)
+
+    @classmethod
+    def now(cls, tz: Any = None) -> Any:
+        return datetime.now(tz) + cls.shift
+
+
+def _at(monkeypatch: pytest.MonkeyPatch, shift: timedelta) -> None:
+    monkeypatch.setattr(_Later, "shift", shift)
+    monkeypatch.setattr(jwt.api_jwt, "datetime", _Later)
+    monkeypatch.setattr("shared.auth.datetime", _Later)
+
+
+def test_a_token_verified_before_is_refused_once_it_expires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    token = mint_token(CONFIG, "dilnoza", "caseworker", ttl_seconds=300)
+    assert verify_token(token, CONFIG).sub == "dilnoza"
+    assert verify_token(token, CONFIG).sub == "dilnoza"  # kept: not decoded again
+
+    _at(monkeypatch, timedelta(seconds=300 + CONFIG.leeway_seconds - 5))
+    assert verify_token(token, CONFIG).sub == "dilnoza"  # within the leeway, as decode
+    _at(monkeypatch, timedelta(seconds=300 + CONFIG.leeway_seconds + 1))
+    with pytest.raises(AuthError, match="expired"):
+        verify_token(token, CONFIG)
+
+
+@pytest.mark.parametrize("claim", ["nbf", "iat"])
+def test_a_token_verified_before_is_refused_when_the_clock_is_before_it(
+    monkeypatch: pytest.MonkeyPatch, claim: str
+) -> None:
+    now = datetime.now(UTC)
+    token = jwt.encode(_claims(**{claim: now, "sub": f"early-{claim}"}), SECRET, algorithm="HS256")
+    assert verify_token(token, CONFIG).sub == f"early-{claim}"
+
+    # A clock set back: decode would refuse it as not yet valid, and so does the cache.
+    _at(monkeypatch, -timedelta(seconds=CONFIG.leeway_seconds + 60))
+    with pytest.raises(AuthError, match="invalid"):
+        verify_token(token, CONFIG)
+    monkeypatch.setattr("shared.auth._verified", {})
+    with pytest.raises(AuthError, match="invalid"):
+        verify_token(token, CONFIG)  # the same answer from jwt.decode itself
+
+
+def test_a_token_verified_under_one_secret_is_refused_under_another() -> None:
+    token = mint_token(CONFIG, "dilnoza", "caseworker")
+    assert verify_token(token, CONFIG).sub == "dilnoza"
+    other = AuthConfig(
+        issuer=CONFIG.issuer, audience=CONFIG.audience, hs256_secret=SECRET + "-rotated"
+    )
+    with pytest.raises(AuthError, match="invalid"):
+        verify_token(token, other)
+
+
+def test_refused_tokens_and_the_tokens_themselves_are_not_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shared import auth
+
+    monkeypatch.setattr(auth, "_verified", {})
+    token = mint_token(CONFIG, "dilnoza", "caseworker")
+    for _ in range(2):
+        with pytest.raises(AuthError):
+            verify_token(token + "x", CONFIG)
+    assert auth._verified == {}
+
+    verify_token(token, CONFIG)
+    assert len(auth._verified) == 1
+    assert token not in repr(auth._verified)
+    assert SECRET not in repr(list(auth._verified.values()))
+
+
+def test_the_kept_tokens_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared import auth
+
+    monkeypatch.setattr(auth, "_verified", {})
+    monkeypatch.setattr(auth, "_VERIFIED_MAX", 3)
+    tokens = [mint_token(CONFIG, f"worker-{i}", "caseworker") for i in range(5)]
+    for t in tokens:
+        verify_token(t, CONFIG)
+    assert len(auth._verified) == 3
+    assert [p.sub for p, *_ in auth._verified.values()] == ["worker-2", "worker-3", "worker-4"]
+
+
 # -- JWKS ---------------------------------------------------------------------------------
 
 ISSUER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -223,6 +313,17 @@ def test_a_token_signed_by_the_oidc_issuer_is_verified_with_its_jwks() -> None:
 
     assert principal.role == "supervisor"
     assert client.asked == 1
+
+
+def test_a_jwks_token_is_verified_again_on_every_use() -> None:
+    # Not kept like an HS256 token: the issuer's keys may change under it.
+    client = FakeJWKClient(ISSUER_KEY.public_key())
+    token = _issuer_token(role="supervisor")
+
+    verify_token(token, JWKS_CONFIG, client)
+    verify_token(token, JWKS_CONFIG, client)
+
+    assert client.asked == 2
 
 
 def test_a_token_signed_by_another_rsa_key_is_refused() -> None:
