@@ -11,6 +11,7 @@ as any other caller without access.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -71,6 +72,13 @@ def expected_version(if_match: str | None) -> int | None:
     return int(m.group(1))
 
 
+class RenderedJSON(JSONResponse):
+    """A ``JSONResponse`` given a document already encoded as JSON (``model_dump_json``)."""
+
+    def render(self, content: Any) -> bytes:
+        return content.encode("utf-8") if isinstance(content, str) else bytes(content)
+
+
 # work(conn) -> (status, response model, response headers), run in the write's transaction.
 Work = Callable[[asyncpg.Connection], Awaitable[tuple[int, BaseModel, dict[str, str]]]]
 # authorize(conn): raises (a problem, or an error ``to_problem`` maps) when the caller may
@@ -80,8 +88,11 @@ Authorize = Callable[[asyncpg.Connection], Awaitable[None]]
 Redact = Callable[[dict[str, Any]], dict[str, Any]]
 
 
+@functools.lru_cache(maxsize=1024)
 def principal_key(principal: Principal) -> str:
-    """The stored responses' owner: every claim of the principal, unambiguously encoded."""
+    """The stored responses' owner: every claim of the principal, unambiguously encoded.
+    Kept per principal (a frozen, hashable value that every write of a client repeats):
+    ``asdict`` and the dump cost about 1% of the case service's time under intake."""
     return json.dumps(dataclasses.asdict(principal), sort_keys=True, separators=(",", ":"))
 
 
@@ -128,14 +139,21 @@ async def respond_once(
             if w.replay is not None:
                 return JSONResponse(w.replay.body, w.replay.status, headers=w.replay.headers)
             status, model, headers = await work(w.conn)
-            content = model.model_dump(mode="json")
-            w.save(status, content if redact is None else redact(content), headers)
+            if key is None:
+                # Nothing is kept: the model straight to JSON (pydantic's own encoder, the
+                # same document as a dict through ``json.dumps``, one pass instead of two).
+                rendered = model.model_dump_json()
+            else:
+                content = model.model_dump(mode="json")
+                w.save(status, content if redact is None else redact(content), headers)
     except IdempotencyKeyReused:
         raise key_reused() from None
     except ProblemError:
         raise
     except Exception as e:
         raise to_problem(e) from None
+    if key is None:
+        return RenderedJSON(rendered, status, headers=headers)
     return JSONResponse(content, status, headers=headers)
 
 
