@@ -144,12 +144,13 @@ def jwks_client_for(url: str) -> jwt.PyJWKClient:
 
 # HS256 tokens already verified in this process, by (config, SHA-256 of the token): a
 # client sends the same token on every request, and decoding it again (pyjwt checks the
-# key's form and every character of the token in Python, then the HMAC) cost 100-180 us
-# of each request (docs/performance.md). Everything ``jwt.decode`` checks of a token is
-# a function of the token and the config alone (signature, algorithm, issuer, audience,
-# required claims, the claims' types), except the time claims, which are checked again
-# on every use exactly as ``jwt.decode`` checks them. Only successes are kept, never the
-# token itself; JWKS tokens are not kept (the issuer's keys may change under them).
+# key's form and every character of the token in Python, then the HMAC) was 3-4% of the
+# case service's time under intake (docs/performance.md). Everything ``jwt.decode``
+# checks of a token is a function of the token and the config alone (signature,
+# algorithm, issuer, audience, required claims, the claims' types), except the time
+# claims, which are checked again on every use exactly as ``jwt.decode`` checks them.
+# Only successes are kept, never the token itself; JWKS tokens are not kept (the
+# issuer's keys may change under them).
 _VERIFIED_MAX = 4096
 _verified: dict[tuple[AuthConfig, bytes], tuple[Principal, int | None, int | None, int]] = {}
 
