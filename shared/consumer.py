@@ -18,8 +18,9 @@ import enum
 import hashlib
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
-from contextvars import ContextVar
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
+from contextvars import Context, ContextVar
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast, get_args
 
@@ -159,6 +160,10 @@ class IdempotentConsumer:
             f"INSERT INTO {q}.inbox (consumer, event_id) VALUES ($1, $2::uuid)"
             " ON CONFLICT DO NOTHING"
         )
+        self._applied_many = (
+            f"INSERT INTO {q}.inbox (consumer, event_id)"
+            " SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING"
+        )
         self._failed = (
             f"INSERT INTO {q}.inbox_failure (consumer, event_id, attempts, last_error)"
             " VALUES ($1, $2::uuid, 1, $3) ON CONFLICT (consumer, event_id) DO UPDATE"
@@ -174,6 +179,18 @@ class IdempotentConsumer:
 
     def handles(self, env: Envelope) -> bool:
         return self.types is None or env.event_name in self.types
+
+    @contextlib.contextmanager
+    def handling(self, env: Envelope) -> Iterator[None]:
+        """The span of handling ``env`` (a child of the event's trace: what the handler
+        appends carries the trace on) and its fields on every log line meanwhile."""
+        with (
+            consuming(self.service, self.name, env),
+            structlog.contextvars.bound_contextvars(
+                correlation_id=env.correlationid, event_id=env.id, event_type=env.event_name
+            ),
+        ):
+            yield
 
     async def _claim(self, conn: asyncpg.Connection, env: Envelope) -> bool:
         """Move the position in ``env``'s stream to its version: True when it moved,
@@ -204,6 +221,36 @@ class IdempotentConsumer:
                 await conn.execute(self._applied, self.name, env.id)
                 await self.apply(conn, env, event)
         return Outcome.HANDLED
+
+    async def handle_batch(
+        self, batch: Sequence[tuple[Envelope, Event | None]]
+    ) -> list[Outcome | OutOfOrder]:
+        """Apply ``batch`` in its order in one transaction: each event as ``handle`` would,
+        the inbox rows of those applied in one insert, one commit. An event that comes
+        before an earlier one of its stream changes nothing and is returned as its
+        ``OutOfOrder``; any other error rolls the whole batch back and is raised (the
+        caller then applies its events one by one, ``InOrder``)."""
+        out: list[Outcome | OutOfOrder] = []
+        applied: list[str] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            for env, event in batch:
+                try:
+                    moved = await self._claim(conn, env)
+                except OutOfOrder as e:
+                    out.append(e)  # its claim wrote nothing
+                    continue
+                if not moved:
+                    out.append(Outcome.DUPLICATE)
+                elif event is None or not self.handles(env):
+                    out.append(Outcome.IGNORED)
+                else:
+                    with self.handling(env):
+                        await self.apply(conn, env, event)
+                    applied.append(env.id)
+                    out.append(Outcome.HANDLED)
+            if applied:
+                await conn.execute(self._applied_many, self.name, applied)
+        return out
 
     async def pass_over(self, env: Envelope) -> Outcome:
         """Move past ``env`` without applying it (it was dead-lettered)."""
@@ -270,20 +317,43 @@ def check_origin(verifier: EventVerifier, raw: bytes, subject: str, stream: str)
 # it (``in_progress``), so a slow handler is not redelivered while it still runs.
 ACK_WAIT_SECONDS = 5.0
 # An event whose predecessor has not been applied is handed back to JetStream at once
-# (never held: a consumer fetches one message at a time, and holding one would stall every
-# other stream behind it) and comes back after a delay that starts short (the earlier
+# (never held: a consumer waits for the whole batch it fetched before fetching more, and
+# holding one would stall every other stream behind it) and comes back after a delay that starts short (the earlier
 # event is usually a moment away, on another replica) and grows to GAP_RETRY_SECONDS.
 GAP_FIRST_RETRY_SECONDS = 0.05
 GAP_RETRY_SECONDS = 2.0
+# How many messages a consumer fetches at once. The gate checks each (signature, type,
+# schema) in a task of its own; those that reach ``InOrder`` together, at most this many,
+# are applied in one transaction (``IdempotentConsumer.handle_batch``).
+BATCH_SIZE = 16
 # Waiting this many times for one earlier event is worth a WARNING (then every so often):
 # the earlier event may be missing from its stream, which no retry can fix.
 GAP_WARN_AFTER = 30
 
 
+@dataclass
+class _Pending:
+    """A delivery waiting for the batch it goes in (``InOrder``)."""
+
+    env: Envelope
+    event: Event | None
+    sequence: int  # on the JetStream stream
+    done: asyncio.Future[Outcome]
+
+
 class InOrder:
     """Settles each delivery for an ``IdempotentConsumer``: ack once applied (or applied
     before), wait when it came before an earlier event of its stream, retry a failed
-    handler, dead-letter after ``max_deliver`` failures and then move past it."""
+    handler, dead-letter after ``max_deliver`` failures and then move past it.
+
+    With ``batched``, the deliveries that arrive together (a fetched batch, each through
+    its gate in a task of its own) are applied in one transaction, in the order of the
+    JetStream stream (a stream's events by version), and each is then acked, or handed
+    back when it came before an earlier event of its stream. When the batch fails (a
+    handler raised, a lock timed out, Postgres went away) it is rolled back whole and its
+    events applied one by one, each in a transaction of its own, so one failing event
+    changes nothing for the others and is retried and dead-lettered as it would be alone.
+    """
 
     def __init__(
         self,
@@ -294,6 +364,7 @@ class InOrder:
         max_deliver: int,
         redeliver_after: float,
         ack_wait: float,
+        batched: bool = False,
     ) -> None:
         self.consumer = consumer
         self.dead_letters = dead_letters
@@ -301,6 +372,9 @@ class InOrder:
         self.max_deliver = max_deliver
         self.redeliver_after = redeliver_after
         self.ack_wait = ack_wait
+        self.batched = batched
+        self._pending: list[_Pending] = []
+        self._applier: asyncio.Task[None] | None = None
 
     async def settle(
         self, msg: NatsMessage, env: Envelope, event: Event | None, started: float
@@ -308,10 +382,12 @@ class InOrder:
         """Apply ``event`` (``None``: pass over an event this consumer does not read)."""
         c = self.consumer
         try:
-            # A child of the event's trace: what the handler appends carries the trace on.
-            with consuming(c.service, c.name, env):
-                async with _heartbeat(msg, self.ack_wait / 3):
-                    outcome = await self._in_order(env, event)
+            async with _heartbeat(msg, self.ack_wait / 3):
+                if self.batched:
+                    outcome = await self._in_batch(msg, env, event)
+                else:
+                    with c.handling(env):
+                        outcome = await self._in_order(env, event)
         except OutOfOrder as e:
             await self._wait(msg, e, started)
             return
@@ -324,6 +400,68 @@ class InOrder:
 
     async def _in_order(self, env: Envelope, event: Event | None) -> Outcome:
         return await self.consumer.handle(env, event)
+
+    def _in_batch(
+        self, msg: NatsMessage, env: Envelope, event: Event | None
+    ) -> asyncio.Future[Outcome]:
+        """The outcome of ``env`` once the batch it joins is applied (``OutOfOrder`` or the
+        handler's error raised from it as from ``handle``)."""
+        done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        sequence = msg.raw_message.metadata.sequence.stream
+        self._pending.append(_Pending(env, event, sequence, done))
+        if self._applier is None:
+            # A context of its own: the handlers' log lines and spans are bound per event
+            # (``IdempotentConsumer.handling``), not to the delivery that started it.
+            self._applier = asyncio.create_task(self._apply_batches(), context=Context())
+        return done
+
+    async def _apply_batches(self) -> None:
+        batch: list[_Pending] = []
+        try:
+            while True:
+                # Let the other deliveries of the fetch pass their gates and join.
+                for _ in range(3):
+                    await asyncio.sleep(0)
+                batch, self._pending = self._pending, []
+                if not batch:
+                    return
+                await self._apply(_stream_order(batch))
+        finally:
+            self._applier = None
+            for p in batch + self._pending:
+                if not p.done.done():
+                    p.done.cancel()
+            self._pending = []
+
+    async def _apply(self, batch: list[_Pending]) -> None:
+        c = self.consumer
+        results: list[Outcome | Exception]
+        try:
+            results = list(await c.handle_batch([(p.env, p.event) for p in batch]))
+        except Exception as e:
+            if len(batch) == 1:
+                results = [e]
+            else:
+                log.info(
+                    "batch_failed_one_by_one",
+                    consumer=c.name,
+                    events=len(batch),
+                    error=type(e).__name__,
+                )
+                results = []
+                for p in batch:
+                    try:
+                        with c.handling(p.env):
+                            results.append(await c.handle(p.env, p.event))
+                    except Exception as alone:
+                        results.append(alone)
+        for p, result in zip(batch, results, strict=True):
+            if p.done.done():
+                continue
+            if isinstance(result, Exception):
+                p.done.set_exception(result)
+            else:
+                p.done.set_result(result)
 
     async def _wait(self, msg: NatsMessage, e: OutOfOrder, started: float) -> None:
         # Never skipped: JetStream hands it back until its predecessor has been applied
@@ -388,6 +526,22 @@ class InOrder:
         self.observed.dead_lettered(started, cause)
 
 
+def _stream_order(batch: list[_Pending]) -> list[_Pending]:
+    """``batch`` in the order of the JetStream stream, except that the events of each
+    event-store stream are in version order (a redelivered or republished copy may come
+    later on the JetStream stream than a newer event of its own stream)."""
+    batch = sorted(batch, key=lambda p: p.sequence)
+    places: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, p in enumerate(batch):
+        places[(p.env.service, p.env.subject)].append(i)
+    for at in places.values():
+        if len(at) > 1:
+            by_version = sorted((batch[i] for i in at), key=lambda p: p.env.streamversion)
+            for i, p in zip(at, by_version, strict=True):
+                batch[i] = p
+    return batch
+
+
 @contextlib.asynccontextmanager
 async def _heartbeat(msg: NatsMessage, every: float) -> AsyncIterator[None]:
     """Tell JetStream every ``every`` seconds that the message is still being handled."""
@@ -420,6 +574,7 @@ def subscribe(
     max_deliver: int = 8,
     redeliver_after: float = 1.0,
     ack_wait: float = ACK_WAIT_SECONDS,
+    batch_size: int = BATCH_SIZE,
     events: Sequence[type[Event]] | None = None,
     description: str | None = None,
 ) -> None:
@@ -433,6 +588,8 @@ def subscribe(
     whatever order they arrive in. A handler failure is redelivered (nak with a growing
     delay), and dead-lettered after ``max_deliver`` failures counted in Postgres
     (JetStream's own count also counts waits for an earlier event, so it is unlimited).
+    It fetches up to ``batch_size`` messages at once and applies those that pass their
+    gates together in one transaction (``InOrder``; 1: one message per transaction).
     """
     source = subject.split(".")[1] if subject.count(".") >= 2 else None
     model = message_model(_model_name(durable), events or consumer.events(source))
@@ -444,6 +601,7 @@ def subscribe(
         max_deliver=max_deliver,
         redeliver_after=redeliver_after,
         ack_wait=ack_wait,
+        batched=batch_size > 1,
     )
 
     async def on_event(message: EventMessage, msg: NatsMessage) -> None:
@@ -460,7 +618,7 @@ def subscribe(
         stream=stream,
         subject=subject,
         durable=durable,
-        pull_sub=PullSub(batch_size=1, timeout=1.0),
+        pull_sub=PullSub(batch_size=batch_size, timeout=1.0),
         config=ConsumerConfig(
             durable_name=durable,
             max_deliver=-1,
