@@ -317,15 +317,18 @@ def check_origin(verifier: EventVerifier, raw: bytes, subject: str, stream: str)
 # it (``in_progress``), so a slow handler is not redelivered while it still runs.
 ACK_WAIT_SECONDS = 5.0
 # An event whose predecessor has not been applied is handed back to JetStream at once
-# (never held: a consumer waits for the whole batch it fetched before fetching more, and
-# holding one would stall every other stream behind it) and comes back after a delay that starts short (the earlier
-# event is usually a moment away, on another replica) and grows to GAP_RETRY_SECONDS.
+# (never held: a consumer settles the whole batch it fetched before fetching more, and
+# holding one would stall every other stream behind it) and comes back after a delay
+# that starts short (the earlier event is usually a moment away, on another replica) and
+# grows to GAP_RETRY_SECONDS.
 GAP_FIRST_RETRY_SECONDS = 0.05
 GAP_RETRY_SECONDS = 2.0
 # How many messages a consumer fetches at once. The gate checks each (signature, type,
 # schema) in a task of its own; those that reach ``InOrder`` together, at most this many,
 # are applied in one transaction (``IdempotentConsumer.handle_batch``).
 BATCH_SIZE = 16
+# How long a batch waits for the rest of its fetch to pass the gates, at most.
+GATHER_SECONDS = 0.02
 # Waiting this many times for one earlier event is worth a WARNING (then every so often):
 # the earlier event may be missing from its stream, which no retry can fix.
 GAP_WARN_AFTER = 30
@@ -375,6 +378,19 @@ class InOrder:
         self.batched = batched
         self._pending: list[_Pending] = []
         self._applier: asyncio.Task[None] | None = None
+        self._in_gates: set[int] = set()  # deliveries between the gate and their batch
+        self._all_in: asyncio.Event | None = None
+
+    def entered(self, msg: StreamMessage[Any]) -> None:
+        """``msg`` passes its gate: the batch being gathered waits for it."""
+        if self.batched:
+            self._in_gates.add(id(msg.raw_message))
+
+    def left(self, msg: StreamMessage[Any]) -> None:
+        """``msg`` joined a batch, or was settled otherwise."""
+        self._in_gates.discard(id(msg.raw_message))
+        if not self._in_gates and self._all_in is not None:
+            self._all_in.set()
 
     async def settle(
         self, msg: NatsMessage, env: Envelope, event: Event | None, started: float
@@ -409,6 +425,7 @@ class InOrder:
         done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         sequence = msg.raw_message.metadata.sequence.stream
         self._pending.append(_Pending(env, event, sequence, done))
+        self.left(msg)
         if self._applier is None:
             # A context of its own: the handlers' log lines and spans are bound per event
             # (``IdempotentConsumer.handling``), not to the delivery that started it.
@@ -419,9 +436,7 @@ class InOrder:
         batch: list[_Pending] = []
         try:
             while True:
-                # Let the other deliveries of the fetch pass their gates and join.
-                for _ in range(3):
-                    await asyncio.sleep(0)
+                await self._gather()
                 batch, self._pending = self._pending, []
                 if not batch:
                     return
@@ -432,6 +447,20 @@ class InOrder:
                 if not p.done.done():
                     p.done.cancel()
             self._pending = []
+
+    async def _gather(self) -> None:
+        """Let the other deliveries of the fetch pass their gates and join the batch (for
+        GATHER_SECONDS at most: a gate that waits longer is settled in the next batch)."""
+        await asyncio.sleep(0)
+        if not self._in_gates:
+            return
+        self._all_in = asyncio.Event()
+        try:
+            await asyncio.wait_for(self._all_in.wait(), GATHER_SECONDS)
+        except TimeoutError:
+            pass
+        finally:
+            self._all_in = None
 
     async def _apply(self, batch: list[_Pending]) -> None:
         c = self.consumer
@@ -722,6 +751,17 @@ class EventGate(BaseMiddleware):
         structlog.contextvars.clear_contextvars()
         started = p.observed.received(raw.metadata.num_delivered)
         _received_at.set(started)
+        if p.in_order is None:
+            return await self._gated(call_next, msg, started)
+        p.in_order.entered(msg)
+        try:
+            return await self._gated(call_next, msg, started)
+        finally:
+            p.in_order.left(msg)
+
+    async def _gated(self, call_next: Any, msg: StreamMessage[Any], started: float) -> Any:
+        p = self.policy
+        raw = msg.raw_message
         authentic = False
         try:
             check_origin(p.verifier, raw.data, raw.subject, raw.metadata.stream)  # first
