@@ -108,6 +108,11 @@ class OutOfOrder(Exception):
         self.got = got
 
 
+class PositionMoved(Exception):
+    """Another transaction moved a stream position that a batch read: the batch is
+    rolled back and applied one by one."""
+
+
 class IdempotentConsumer:
     """Applies the events of each stream once and in version order, in one transaction
     with its effects.
@@ -154,6 +159,27 @@ class IdempotentConsumer:
         self._position = (
             f"SELECT version FROM {q}.inbox_stream"
             " WHERE consumer = $1 AND source = $2 AND stream_id = $3"
+        )
+        # A batch reads the positions of its streams, then moves all it claims in one
+        # statement, its first write: a stream whose position moved meanwhile (another
+        # replica) is not in what it returns, and the batch is then applied one by one.
+        # Being one statement, it takes the transaction id after every transaction whose
+        # events it follows has committed, as one event per transaction did.
+        self._positions = (
+            f"SELECT source, stream_id, version FROM {q}.inbox_stream"
+            " WHERE consumer = $1 AND (source, stream_id) IN"
+            " (SELECT * FROM unnest($2::text[], $3::text[]))"
+        )
+        self._claim_many = (
+            f"WITH claim AS (SELECT * FROM unnest($2::text[], $3::text[], $4::int[], $5::int[])"
+            " AS c (source, stream_id, was, now)),"
+            f" fresh AS (INSERT INTO {q}.inbox_stream (consumer, source, stream_id, version)"
+            " SELECT $1, source, stream_id, now FROM claim WHERE was = 0"
+            " ON CONFLICT DO NOTHING RETURNING 1),"
+            f" moved AS (UPDATE {q}.inbox_stream s SET version = c.now, updated_at = now()"
+            " FROM claim c WHERE c.was > 0 AND s.consumer = $1 AND s.source = c.source"
+            " AND s.stream_id = c.stream_id AND s.version = c.was RETURNING 1)"
+            " SELECT (SELECT count(*) FROM fresh) + (SELECT count(*) FROM moved)"
         )
         # When each event was applied, for operators and the fault suite's order checks.
         self._applied = (
@@ -225,32 +251,68 @@ class IdempotentConsumer:
     async def handle_batch(
         self, batch: Sequence[tuple[Envelope, Event | None]]
     ) -> list[Outcome | OutOfOrder]:
-        """Apply ``batch`` in its order in one transaction: each event as ``handle`` would,
-        the inbox rows of those applied in one insert, one commit. An event that comes
-        before an earlier one of its stream changes nothing and is returned as its
-        ``OutOfOrder``; any other error rolls the whole batch back and is raised (the
-        caller then applies its events one by one, ``InOrder``)."""
-        out: list[Outcome | OutOfOrder] = []
-        applied: list[str] = []
-        async with self.pool.acquire() as conn, conn.transaction():
+        """Apply ``batch`` in its order in one transaction, each event as ``handle`` would:
+        the positions of its streams read at once and moved in one statement, the inbox
+        rows of those applied in one insert, one commit. An event that comes before an
+        earlier one of its stream changes nothing and is returned as its ``OutOfOrder``.
+        Any other error rolls the whole batch back and is raised (``PositionMoved`` when
+        another replica moved a position meanwhile); the caller then applies its events
+        one by one (``InOrder``)."""
+        if len(batch) == 1:  # as one event per transaction: fewer statements
+            env, event = batch[0]
+            try:
+                with self.handling(env):
+                    return [await self.handle(env, event)]
+            except OutOfOrder as e:
+                return [e]
+        keys = list(dict.fromkeys((env.service, env.subject) for env, _ in batch))
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                self._positions, self.name, [k[0] for k in keys], [k[1] for k in keys]
+            )
+            was = {(r["source"], r["stream_id"]): int(r["version"]) for r in rows}
+            at = dict(was)
+            out: list[Outcome | OutOfOrder] = []
             for env, event in batch:
-                try:
-                    moved = await self._claim(conn, env)
-                except OutOfOrder as e:
-                    out.append(e)  # its claim wrote nothing
-                    continue
-                if not moved:
+                key = (env.service, env.subject)
+                v, pos = env.streamversion, at.get(key, 0)
+                if v <= pos:
                     out.append(Outcome.DUPLICATE)
-                elif event is None or not self.handles(env):
-                    out.append(Outcome.IGNORED)
+                elif v > pos + 1:
+                    out.append(OutOfOrder(pos + 1, v))
                 else:
-                    with self.handling(env):
-                        await self.apply(conn, env, event)
-                    applied.append(env.id)
-                    out.append(Outcome.HANDLED)
-            if applied:
+                    at[key] = v
+                    handled = event is not None and self.handles(env)
+                    out.append(Outcome.HANDLED if handled else Outcome.IGNORED)
+            claimed = [k for k in keys if at.get(k, 0) != was.get(k, 0)]
+            if not claimed:
+                return out
+            claim = (
+                self.name,
+                [k[0] for k in claimed],
+                [k[1] for k in claimed],
+                [was.get(k, 0) for k in claimed],
+                [at[k] for k in claimed],
+            )
+            if Outcome.HANDLED not in out:  # positions only: one statement, no transaction
+                await self._claim_all(conn, claim)
+                return out
+            async with conn.transaction():
+                await self._claim_all(conn, claim)
+                applied: list[str] = []
+                for (env, event), outcome in zip(batch, out, strict=True):
+                    if outcome is Outcome.HANDLED:
+                        assert event is not None
+                        with self.handling(env):
+                            await self.apply(conn, env, event)
+                        applied.append(env.id)
                 await conn.execute(self._applied_many, self.name, applied)
         return out
+
+    async def _claim_all(self, conn: asyncpg.Connection, claim: tuple[Any, ...]) -> None:
+        moved = await conn.fetchval(self._claim_many, *claim)
+        if moved != len(claim[1]):
+            raise PositionMoved(f"{len(claim[1]) - moved} of {len(claim[1])} positions moved")
 
     async def pass_over(self, env: Envelope) -> Outcome:
         """Move past ``env`` without applying it (it was dead-lettered)."""

@@ -12,7 +12,14 @@ import pytest
 from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
 
-from shared.consumer import DeadLetters, IdempotentConsumer, subscribe
+from shared.consumer import (
+    DeadLetters,
+    IdempotentConsumer,
+    Outcome,
+    OutOfOrder,
+    PositionMoved,
+    subscribe,
+)
 from shared.envelope import Envelope
 from shared.events import Event
 from shared.eventstore import Checkpoint, EventStore, NewEvent
@@ -504,3 +511,75 @@ async def test_a_failing_event_in_a_batch_changes_nothing_for_the_others(
     assert positions == {f"c{k}": 1 for k in range(5)}  # the failed one passed over
     by = await _applied_by(pool, "batch-failing")
     assert len(by) == 4 and envs[2].id not in by
+
+
+async def test_a_batch_moves_its_positions_at_once_and_reports_each_event(
+    pool: asyncpg.Pool,
+) -> None:
+    seen: list[int] = []
+
+    async def apply(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
+        assert isinstance(event, Noted)
+        seen.append(event.n)
+
+    consumer = IdempotentConsumer(pool, "referral", "direct", apply, registry=test_registry)
+    a1, a2, a3 = await _envelopes(pool, "a", [1, 2, 3])
+    (b1,) = await _envelopes(pool, "b", [10])
+    noted_of = {e.id: test_registry.load(e.type, e.data) for e in (a1, a2, a3, b1)}
+
+    def of(*envs: Envelope) -> list[tuple[Envelope, Event | None]]:
+        return [(e, noted_of[e.id]) for e in envs]
+
+    first = await consumer.handle_batch(of(a1, b1, a3))
+    assert first[:2] == [Outcome.HANDLED, Outcome.HANDLED]
+    assert isinstance(first[2], OutOfOrder) and (first[2].expected, first[2].got) == (2, 3)
+    assert await consumer.handle_batch(of(a1, a2, a3)) == [
+        Outcome.DUPLICATE,
+        Outcome.HANDLED,
+        Outcome.HANDLED,
+    ]
+    assert seen == [1, 10, 2, 3]
+    positions = dict(
+        await pool.fetch(
+            'SELECT stream_id, version FROM "referral".inbox_stream WHERE consumer = $1',
+            "direct",
+        )
+    )
+    assert positions == {"a": 3, "b": 1}
+
+
+async def test_a_batch_whose_position_another_transaction_moved_changes_nothing(
+    pool: asyncpg.Pool,
+) -> None:
+    # Another replica claims stream c's first event while the batch reads the positions:
+    # the batch's claim finds the position moved, raises, and writes nothing.
+    seen: list[int] = []
+
+    async def apply(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
+        seen.append(1)
+
+    consumer = IdempotentConsumer(pool, "referral", "raced", apply, registry=test_registry)
+    (c1,) = await _envelopes(pool, "c", [1])
+    (d1,) = await _envelopes(pool, "d", [2])
+    batch = [(e, test_registry.load(e.type, e.data)) for e in (c1, d1)]
+    async with pool.acquire() as other:
+        tx = other.transaction()
+        await tx.start()
+        await other.execute(
+            'INSERT INTO "referral".inbox_stream (consumer, source, stream_id, version)'
+            " VALUES ('raced', 'case', 'c', 1)"
+        )
+        racing = asyncio.create_task(consumer.handle_batch(batch))
+        await asyncio.sleep(0.5)  # the batch read no position and waits on the insert
+        assert not racing.done()
+        await tx.commit()
+        with pytest.raises(PositionMoved):
+            await racing
+    assert seen == []
+    positions = dict(
+        await pool.fetch(
+            'SELECT stream_id, version FROM "referral".inbox_stream WHERE consumer = $1',
+            "raced",
+        )
+    )
+    assert positions == {"c": 1}  # d's position was not moved either
