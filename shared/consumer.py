@@ -695,10 +695,12 @@ def subscribe(
         batched=batch_size > 1,
     )
 
-    async def on_event(message: EventMessage, msg: NatsMessage) -> None:
-        await in_order.settle(msg, message.envelope, message.event, received_at())
+    async def on_event(message: EventMessage) -> None:
+        # The delivery from the gate, not a ``NatsMessage`` parameter: FastStream resolves
+        # that context field in a worker thread, a hand-off per message.
+        await in_order.settle(delivery(), message.envelope, message.event, received_at())
 
-    on_event.__annotations__ = {"message": model, "msg": NatsMessage, "return": None}
+    on_event.__annotations__ = {"message": model, "return": None}
     gated_subscriber(
         broker,
         on_event,
@@ -813,6 +815,7 @@ class EventGate(BaseMiddleware):
         structlog.contextvars.clear_contextvars()
         started = p.observed.received(raw.metadata.num_delivered)
         _received_at.set(started)
+        _delivery.set(cast(NatsMessage, msg))
         if p.in_order is None:
             return await self._gated(call_next, msg, started)
         p.in_order.entered(msg)
@@ -869,6 +872,14 @@ class EventGate(BaseMiddleware):
 
 
 _received_at: ContextVar[float] = ContextVar("safepath_message_received_at")
+
+
+_delivery: ContextVar[NatsMessage] = ContextVar("safepath_message_delivery")
+
+
+def delivery() -> NatsMessage:
+    """The message being handled, as the gate received it (for the handler's acks)."""
+    return _delivery.get()
 
 
 def received_at() -> float:
