@@ -18,8 +18,9 @@ import enum
 import hashlib
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
-from contextvars import ContextVar
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
+from contextvars import Context, ContextVar
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast, get_args
 
@@ -107,6 +108,11 @@ class OutOfOrder(Exception):
         self.got = got
 
 
+class PositionMoved(Exception):
+    """Another transaction moved a stream position that a batch read: the batch is
+    rolled back and applied one by one."""
+
+
 class IdempotentConsumer:
     """Applies the events of each stream once and in version order, in one transaction
     with its effects.
@@ -154,10 +160,35 @@ class IdempotentConsumer:
             f"SELECT version FROM {q}.inbox_stream"
             " WHERE consumer = $1 AND source = $2 AND stream_id = $3"
         )
+        # A batch reads the positions of its streams, then moves all it claims in one
+        # statement, its first write: a stream whose position moved meanwhile (another
+        # replica) is not in what it returns, and the batch is then applied one by one.
+        # Being one statement, it takes the transaction id after every transaction whose
+        # events it follows has committed, as one event per transaction did.
+        self._positions = (
+            f"SELECT source, stream_id, version FROM {q}.inbox_stream"
+            " WHERE consumer = $1 AND (source, stream_id) IN"
+            " (SELECT * FROM unnest($2::text[], $3::text[]))"
+        )
+        self._claim_many = (
+            f"WITH claim AS (SELECT * FROM unnest($2::text[], $3::text[], $4::int[], $5::int[])"
+            " AS c (source, stream_id, was, now)),"
+            f" fresh AS (INSERT INTO {q}.inbox_stream (consumer, source, stream_id, version)"
+            " SELECT $1, source, stream_id, now FROM claim WHERE was = 0"
+            " ON CONFLICT DO NOTHING RETURNING 1),"
+            f" moved AS (UPDATE {q}.inbox_stream s SET version = c.now, updated_at = now()"
+            " FROM claim c WHERE c.was > 0 AND s.consumer = $1 AND s.source = c.source"
+            " AND s.stream_id = c.stream_id AND s.version = c.was RETURNING 1)"
+            " SELECT (SELECT count(*) FROM fresh) + (SELECT count(*) FROM moved)"
+        )
         # When each event was applied, for operators and the fault suite's order checks.
         self._applied = (
             f"INSERT INTO {q}.inbox (consumer, event_id) VALUES ($1, $2::uuid)"
             " ON CONFLICT DO NOTHING"
+        )
+        self._applied_many = (
+            f"INSERT INTO {q}.inbox (consumer, event_id)"
+            " SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING"
         )
         self._failed = (
             f"INSERT INTO {q}.inbox_failure (consumer, event_id, attempts, last_error)"
@@ -174,6 +205,18 @@ class IdempotentConsumer:
 
     def handles(self, env: Envelope) -> bool:
         return self.types is None or env.event_name in self.types
+
+    @contextlib.contextmanager
+    def handling(self, env: Envelope) -> Iterator[None]:
+        """The span of handling ``env`` (a child of the event's trace: what the handler
+        appends carries the trace on) and its fields on every log line meanwhile."""
+        with (
+            consuming(self.service, self.name, env),
+            structlog.contextvars.bound_contextvars(
+                correlation_id=env.correlationid, event_id=env.id, event_type=env.event_name
+            ),
+        ):
+            yield
 
     async def _claim(self, conn: asyncpg.Connection, env: Envelope) -> bool:
         """Move the position in ``env``'s stream to its version: True when it moved,
@@ -204,6 +247,72 @@ class IdempotentConsumer:
                 await conn.execute(self._applied, self.name, env.id)
                 await self.apply(conn, env, event)
         return Outcome.HANDLED
+
+    async def handle_batch(
+        self, batch: Sequence[tuple[Envelope, Event | None]]
+    ) -> list[Outcome | OutOfOrder]:
+        """Apply ``batch`` in its order in one transaction, each event as ``handle`` would:
+        the positions of its streams read at once and moved in one statement, the inbox
+        rows of those applied in one insert, one commit. An event that comes before an
+        earlier one of its stream changes nothing and is returned as its ``OutOfOrder``.
+        Any other error rolls the whole batch back and is raised (``PositionMoved`` when
+        another replica moved a position meanwhile); the caller then applies its events
+        one by one (``InOrder``)."""
+        if len(batch) == 1:  # as one event per transaction: fewer statements
+            env, event = batch[0]
+            try:
+                with self.handling(env):
+                    return [await self.handle(env, event)]
+            except OutOfOrder as e:
+                return [e]
+        keys = list(dict.fromkeys((env.service, env.subject) for env, _ in batch))
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                self._positions, self.name, [k[0] for k in keys], [k[1] for k in keys]
+            )
+            was = {(r["source"], r["stream_id"]): int(r["version"]) for r in rows}
+            at = dict(was)
+            out: list[Outcome | OutOfOrder] = []
+            for env, event in batch:
+                key = (env.service, env.subject)
+                v, pos = env.streamversion, at.get(key, 0)
+                if v <= pos:
+                    out.append(Outcome.DUPLICATE)
+                elif v > pos + 1:
+                    out.append(OutOfOrder(pos + 1, v))
+                else:
+                    at[key] = v
+                    handled = event is not None and self.handles(env)
+                    out.append(Outcome.HANDLED if handled else Outcome.IGNORED)
+            claimed = [k for k in keys if at.get(k, 0) != was.get(k, 0)]
+            if not claimed:
+                return out
+            claim = (
+                self.name,
+                [k[0] for k in claimed],
+                [k[1] for k in claimed],
+                [was.get(k, 0) for k in claimed],
+                [at[k] for k in claimed],
+            )
+            if Outcome.HANDLED not in out:  # positions only: one statement, no transaction
+                await self._claim_all(conn, claim)
+                return out
+            async with conn.transaction():
+                await self._claim_all(conn, claim)
+                applied: list[str] = []
+                for (env, event), outcome in zip(batch, out, strict=True):
+                    if outcome is Outcome.HANDLED:
+                        assert event is not None
+                        with self.handling(env):
+                            await self.apply(conn, env, event)
+                        applied.append(env.id)
+                await conn.execute(self._applied_many, self.name, applied)
+        return out
+
+    async def _claim_all(self, conn: asyncpg.Connection, claim: tuple[Any, ...]) -> None:
+        moved = await conn.fetchval(self._claim_many, *claim)
+        if moved != len(claim[1]):
+            raise PositionMoved(f"{len(claim[1]) - moved} of {len(claim[1])} positions moved")
 
     async def pass_over(self, env: Envelope) -> Outcome:
         """Move past ``env`` without applying it (it was dead-lettered)."""
@@ -270,20 +379,46 @@ def check_origin(verifier: EventVerifier, raw: bytes, subject: str, stream: str)
 # it (``in_progress``), so a slow handler is not redelivered while it still runs.
 ACK_WAIT_SECONDS = 5.0
 # An event whose predecessor has not been applied is handed back to JetStream at once
-# (never held: a consumer fetches one message at a time, and holding one would stall every
-# other stream behind it) and comes back after a delay that starts short (the earlier
-# event is usually a moment away, on another replica) and grows to GAP_RETRY_SECONDS.
+# (never held: a consumer settles the whole batch it fetched before fetching more, and
+# holding one would stall every other stream behind it) and comes back after a delay
+# that starts short (the earlier event is usually a moment away, on another replica) and
+# grows to GAP_RETRY_SECONDS.
 GAP_FIRST_RETRY_SECONDS = 0.05
 GAP_RETRY_SECONDS = 2.0
+# How many messages a consumer fetches at once. The gate checks each (signature, type,
+# schema) in a task of its own; those that reach ``InOrder`` together, at most this many,
+# are applied in one transaction (``IdempotentConsumer.handle_batch``).
+BATCH_SIZE = 16
+# How long a batch waits for the rest of its fetch to pass the gates, at most.
+GATHER_SECONDS = 0.02
 # Waiting this many times for one earlier event is worth a WARNING (then every so often):
 # the earlier event may be missing from its stream, which no retry can fix.
 GAP_WARN_AFTER = 30
 
 
+@dataclass
+class _Pending:
+    """A delivery waiting for the batch it goes in (``InOrder``)."""
+
+    env: Envelope
+    event: Event | None
+    sequence: int  # on the JetStream stream
+    done: asyncio.Future[Outcome]
+
+
 class InOrder:
     """Settles each delivery for an ``IdempotentConsumer``: ack once applied (or applied
     before), wait when it came before an earlier event of its stream, retry a failed
-    handler, dead-letter after ``max_deliver`` failures and then move past it."""
+    handler, dead-letter after ``max_deliver`` failures and then move past it.
+
+    With ``batched``, the deliveries that arrive together (a fetched batch, each through
+    its gate in a task of its own) are applied in one transaction, in the order of the
+    JetStream stream (a stream's events by version), and each is then acked, or handed
+    back when it came before an earlier event of its stream. When the batch fails (a
+    handler raised, a lock timed out, Postgres went away) it is rolled back whole and its
+    events applied one by one, each in a transaction of its own, so one failing event
+    changes nothing for the others and is retried and dead-lettered as it would be alone.
+    """
 
     def __init__(
         self,
@@ -294,6 +429,7 @@ class InOrder:
         max_deliver: int,
         redeliver_after: float,
         ack_wait: float,
+        batched: bool = False,
     ) -> None:
         self.consumer = consumer
         self.dead_letters = dead_letters
@@ -301,6 +437,22 @@ class InOrder:
         self.max_deliver = max_deliver
         self.redeliver_after = redeliver_after
         self.ack_wait = ack_wait
+        self.batched = batched
+        self._pending: list[_Pending] = []
+        self._applier: asyncio.Task[None] | None = None
+        self._in_gates: set[int] = set()  # deliveries between the gate and their batch
+        self._all_in: asyncio.Event | None = None
+
+    def entered(self, msg: StreamMessage[Any]) -> None:
+        """``msg`` passes its gate: the batch being gathered waits for it."""
+        if self.batched:
+            self._in_gates.add(id(msg.raw_message))
+
+    def left(self, msg: StreamMessage[Any]) -> None:
+        """``msg`` joined a batch, or was settled otherwise."""
+        self._in_gates.discard(id(msg.raw_message))
+        if not self._in_gates and self._all_in is not None:
+            self._all_in.set()
 
     async def settle(
         self, msg: NatsMessage, env: Envelope, event: Event | None, started: float
@@ -308,10 +460,12 @@ class InOrder:
         """Apply ``event`` (``None``: pass over an event this consumer does not read)."""
         c = self.consumer
         try:
-            # A child of the event's trace: what the handler appends carries the trace on.
-            with consuming(c.service, c.name, env):
-                async with _heartbeat(msg, self.ack_wait / 3):
-                    outcome = await self._in_order(env, event)
+            async with _heartbeat(msg, self.ack_wait / 3):
+                if self.batched:
+                    outcome = await self._in_batch(msg, env, event)
+                else:
+                    with c.handling(env):
+                        outcome = await self._in_order(env, event)
         except OutOfOrder as e:
             await self._wait(msg, e, started)
             return
@@ -324,6 +478,81 @@ class InOrder:
 
     async def _in_order(self, env: Envelope, event: Event | None) -> Outcome:
         return await self.consumer.handle(env, event)
+
+    def _in_batch(
+        self, msg: NatsMessage, env: Envelope, event: Event | None
+    ) -> asyncio.Future[Outcome]:
+        """The outcome of ``env`` once the batch it joins is applied (``OutOfOrder`` or the
+        handler's error raised from it as from ``handle``)."""
+        done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        sequence = msg.raw_message.metadata.sequence.stream
+        self._pending.append(_Pending(env, event, sequence, done))
+        self.left(msg)
+        if self._applier is None:
+            # A context of its own: the handlers' log lines and spans are bound per event
+            # (``IdempotentConsumer.handling``), not to the delivery that started it.
+            self._applier = asyncio.create_task(self._apply_batches(), context=Context())
+        return done
+
+    async def _apply_batches(self) -> None:
+        batch: list[_Pending] = []
+        try:
+            while True:
+                await self._gather()
+                batch, self._pending = self._pending, []
+                if not batch:
+                    return
+                await self._apply(_stream_order(batch))
+        finally:
+            self._applier = None
+            for p in batch + self._pending:
+                if not p.done.done():
+                    p.done.cancel()
+            self._pending = []
+
+    async def _gather(self) -> None:
+        """Let the other deliveries of the fetch pass their gates and join the batch (for
+        GATHER_SECONDS at most: a gate that waits longer is settled in the next batch)."""
+        await asyncio.sleep(0)
+        if not self._in_gates:
+            return
+        self._all_in = asyncio.Event()
+        try:
+            await asyncio.wait_for(self._all_in.wait(), GATHER_SECONDS)
+        except TimeoutError:
+            pass
+        finally:
+            self._all_in = None
+
+    async def _apply(self, batch: list[_Pending]) -> None:
+        c = self.consumer
+        results: list[Outcome | Exception]
+        try:
+            results = list(await c.handle_batch([(p.env, p.event) for p in batch]))
+        except Exception as e:
+            if len(batch) == 1:
+                results = [e]
+            else:
+                log.info(
+                    "batch_failed_one_by_one",
+                    consumer=c.name,
+                    events=len(batch),
+                    error=type(e).__name__,
+                )
+                results = []
+                for p in batch:
+                    try:
+                        with c.handling(p.env):
+                            results.append(await c.handle(p.env, p.event))
+                    except Exception as alone:
+                        results.append(alone)
+        for p, result in zip(batch, results, strict=True):
+            if p.done.done():
+                continue
+            if isinstance(result, Exception):
+                p.done.set_exception(result)
+            else:
+                p.done.set_result(result)
 
     async def _wait(self, msg: NatsMessage, e: OutOfOrder, started: float) -> None:
         # Never skipped: JetStream hands it back until its predecessor has been applied
@@ -388,6 +617,22 @@ class InOrder:
         self.observed.dead_lettered(started, cause)
 
 
+def _stream_order(batch: list[_Pending]) -> list[_Pending]:
+    """``batch`` in the order of the JetStream stream, except that the events of each
+    event-store stream are in version order (a redelivered or republished copy may come
+    later on the JetStream stream than a newer event of its own stream)."""
+    batch = sorted(batch, key=lambda p: p.sequence)
+    places: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, p in enumerate(batch):
+        places[(p.env.service, p.env.subject)].append(i)
+    for at in places.values():
+        if len(at) > 1:
+            by_version = sorted((batch[i] for i in at), key=lambda p: p.env.streamversion)
+            for i, p in zip(at, by_version, strict=True):
+                batch[i] = p
+    return batch
+
+
 @contextlib.asynccontextmanager
 async def _heartbeat(msg: NatsMessage, every: float) -> AsyncIterator[None]:
     """Tell JetStream every ``every`` seconds that the message is still being handled."""
@@ -420,6 +665,7 @@ def subscribe(
     max_deliver: int = 8,
     redeliver_after: float = 1.0,
     ack_wait: float = ACK_WAIT_SECONDS,
+    batch_size: int = BATCH_SIZE,
     events: Sequence[type[Event]] | None = None,
     description: str | None = None,
 ) -> None:
@@ -433,6 +679,8 @@ def subscribe(
     whatever order they arrive in. A handler failure is redelivered (nak with a growing
     delay), and dead-lettered after ``max_deliver`` failures counted in Postgres
     (JetStream's own count also counts waits for an earlier event, so it is unlimited).
+    It fetches up to ``batch_size`` messages at once and applies those that pass their
+    gates together in one transaction (``InOrder``; 1: one message per transaction).
     """
     source = subject.split(".")[1] if subject.count(".") >= 2 else None
     model = message_model(_model_name(durable), events or consumer.events(source))
@@ -444,12 +692,15 @@ def subscribe(
         max_deliver=max_deliver,
         redeliver_after=redeliver_after,
         ack_wait=ack_wait,
+        batched=batch_size > 1,
     )
 
-    async def on_event(message: EventMessage, msg: NatsMessage) -> None:
-        await in_order.settle(msg, message.envelope, message.event, received_at())
+    async def on_event(message: EventMessage) -> None:
+        # The delivery from the gate, not a ``NatsMessage`` parameter: FastStream resolves
+        # that context field in a worker thread, a hand-off per message.
+        await in_order.settle(delivery(), message.envelope, message.event, received_at())
 
-    on_event.__annotations__ = {"message": model, "msg": NatsMessage, "return": None}
+    on_event.__annotations__ = {"message": model, "return": None}
     gated_subscriber(
         broker,
         on_event,
@@ -460,7 +711,7 @@ def subscribe(
         stream=stream,
         subject=subject,
         durable=durable,
-        pull_sub=PullSub(batch_size=1, timeout=1.0),
+        pull_sub=PullSub(batch_size=batch_size, timeout=1.0),
         config=ConsumerConfig(
             durable_name=durable,
             max_deliver=-1,
@@ -564,6 +815,18 @@ class EventGate(BaseMiddleware):
         structlog.contextvars.clear_contextvars()
         started = p.observed.received(raw.metadata.num_delivered)
         _received_at.set(started)
+        _delivery.set(cast(NatsMessage, msg))
+        if p.in_order is None:
+            return await self._gated(call_next, msg, started)
+        p.in_order.entered(msg)
+        try:
+            return await self._gated(call_next, msg, started)
+        finally:
+            p.in_order.left(msg)
+
+    async def _gated(self, call_next: Any, msg: StreamMessage[Any], started: float) -> Any:
+        p = self.policy
+        raw = msg.raw_message
         authentic = False
         try:
             check_origin(p.verifier, raw.data, raw.subject, raw.metadata.stream)  # first
@@ -609,6 +872,14 @@ class EventGate(BaseMiddleware):
 
 
 _received_at: ContextVar[float] = ContextVar("safepath_message_received_at")
+
+
+_delivery: ContextVar[NatsMessage] = ContextVar("safepath_message_delivery")
+
+
+def delivery() -> NatsMessage:
+    """The message being handled, as the gate received it (for the handler's acks)."""
+    return _delivery.get()
 
 
 def received_at() -> float:

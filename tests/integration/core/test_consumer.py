@@ -12,7 +12,14 @@ import pytest
 from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
 
-from shared.consumer import DeadLetters, IdempotentConsumer, subscribe
+from shared.consumer import (
+    DeadLetters,
+    IdempotentConsumer,
+    Outcome,
+    OutOfOrder,
+    PositionMoved,
+    subscribe,
+)
 from shared.envelope import Envelope
 from shared.events import Event
 from shared.eventstore import Checkpoint, EventStore, NewEvent
@@ -71,7 +78,13 @@ async def env(
         verifier=EventVerifier.from_text(VERIFY_KEYS, namespace),
     )
     await broker.start()
-    yield {"stream": stream, "crashes": crashes, "consumer": consumer, "failing": failing}
+    yield {
+        "stream": stream,
+        "crashes": crashes,
+        "consumer": consumer,
+        "failing": failing,
+        "broker": broker,
+    }
     await broker.stop()
 
 
@@ -378,3 +391,195 @@ async def test_events_of_types_a_consumer_does_not_read_pass_unparsed_in_their_t
         if m.subject == dead_letter_subject(namespace, "noted-only"):
             reasons.append((m.headers or {}).get("Safepath-Dead-Letter-Reason", ""))
     assert len(reasons) == 1 and reasons[0].startswith("not authentic"), reasons
+
+
+async def _batch_reader(
+    pool: asyncpg.Pool, js: JetStreamContext, namespace: str, nats_url: str, servers: Servers,
+    env: dict, durable: str, failing: set[int],
+) -> tuple[NatsBroker, list[int]]:  # fmt: skip
+    """A second consumer of the case stream (its own durable), not started yet: what is
+    published before it starts is there for its first fetch, in one batch."""
+    seen: list[int] = []
+
+    async def apply(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
+        assert isinstance(event, Noted)
+        await conn.execute(
+            'INSERT INTO "referral".effect (event_id, n) VALUES ($1::uuid, $2)',
+            envelope.id,
+            event.n,
+        )
+        if event.n in failing:
+            raise RuntimeError("this event always fails")
+        seen.append(event.n)
+
+    reader = NatsBroker(nats_url, user_credentials=credentials(servers, "setup", namespace))
+    subscribe(
+        reader,
+        IdempotentConsumer(pool, "referral", durable, apply, registry=test_registry),
+        DeadLetters(js, dead_letter_subject(namespace, durable)),
+        stream=env["stream"],
+        subject=f"{namespace}.case.>",
+        durable=durable,
+        redeliver_after=0.1,
+        verifier=EventVerifier.from_text(VERIFY_KEYS, namespace),
+    )
+    return reader, seen
+
+
+async def _applied_by(pool: asyncpg.Pool, durable: str) -> dict[str, int]:
+    """Event id -> the transaction that applied it, for ``durable``."""
+    rows = await pool.fetch(
+        'SELECT event_id::text AS id, xmin::text::bigint AS tx FROM "referral".inbox'
+        " WHERE consumer = $1",
+        durable,
+    )
+    return {r["id"]: r["tx"] for r in rows}
+
+
+async def test_a_fetched_batch_is_applied_in_one_transaction_in_each_streams_order(
+    env: dict, pool: asyncpg.Pool, js: JetStreamContext, namespace: str, nats_url: str,
+    servers: Servers,
+) -> None:  # fmt: skip
+    # Stream a's version 2 comes on JetStream before its version 1 (a republished copy):
+    # in the batch, version 1 is applied first, so both go in the one transaction.
+    await env["broker"].stop()  # the fixture's consumer stays out of the way
+    a1, a2 = await _envelopes(pool, "a", [1, 2])
+    others = [(await _envelopes(pool, f"b{k}", [10 + k]))[0] for k in range(4)]
+    await _send(js, namespace, a2, "a2")
+    await _send(js, namespace, a1, "a1")
+    for k, e in enumerate(others):
+        await _send(js, namespace, e, f"b{k}")
+    reader, seen = await _batch_reader(
+        pool, js, namespace, nats_url, servers, env, "batch-reader", set()
+    )
+    await reader.start()
+    try:
+
+        async def all_six() -> bool:
+            return len(seen) == 6
+
+        await wait_for(all_six)
+    finally:
+        await reader.stop()
+    assert seen == [1, 2, 10, 11, 12, 13]  # stream a in version order, then the rest
+    by = await _applied_by(pool, "batch-reader")
+    assert len(by) == 6
+    assert len(set(by.values())) == 1, by  # one transaction for the whole fetch
+
+
+async def test_a_failing_event_in_a_batch_changes_nothing_for_the_others(
+    env: dict, pool: asyncpg.Pool, js: JetStreamContext, namespace: str, nats_url: str,
+    servers: Servers,
+) -> None:  # fmt: skip
+    # One poison handler among five streams: the batch is rolled back and applied one by
+    # one; the four others are applied once each, the failing one is retried and
+    # dead-lettered after max_deliver attempts exactly as when it comes alone.
+    await env["broker"].stop()
+    envs = [(await _envelopes(pool, f"c{k}", [20 + k]))[0] for k in range(5)]
+    for k, e in enumerate(envs):
+        await _send(js, namespace, e, f"c{k}")
+    reader, seen = await _batch_reader(
+        pool, js, namespace, nats_url, servers, env, "batch-failing", {22}
+    )
+    await reader.start()
+    try:
+
+        async def parked() -> bool:
+            info = await js.stream_info(f"{namespace}_deadletter".upper())
+            return info.state.messages == 1
+
+        await wait_for(parked, within=30.0)
+    finally:
+        await reader.stop()
+    # Each applied once: the effects the rolled-back batch wrote are gone (its handlers
+    # ran, so ``seen``, outside the transaction, holds the first ones twice).
+    assert await effects(pool) == [20, 21, 23, 24]
+    assert sorted(set(seen)) == [20, 21, 23, 24]
+    attempts = await pool.fetchval(
+        'SELECT attempts FROM "referral".inbox_failure WHERE event_id = $1::uuid', envs[2].id
+    )
+    assert attempts == 8
+    dl = await js.get_msg(f"{namespace}_deadletter".upper(), 1)
+    assert dl.headers is not None
+    assert dl.headers["Safepath-Dead-Letter-Reason"] == "handler failed 8 times: RuntimeError"
+    positions = dict(
+        await pool.fetch(
+            'SELECT stream_id, version FROM "referral".inbox_stream WHERE consumer = $1',
+            "batch-failing",
+        )
+    )
+    assert positions == {f"c{k}": 1 for k in range(5)}  # the failed one passed over
+    by = await _applied_by(pool, "batch-failing")
+    assert len(by) == 4 and envs[2].id not in by
+
+
+async def test_a_batch_moves_its_positions_at_once_and_reports_each_event(
+    pool: asyncpg.Pool,
+) -> None:
+    seen: list[int] = []
+
+    async def apply(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
+        assert isinstance(event, Noted)
+        seen.append(event.n)
+
+    consumer = IdempotentConsumer(pool, "referral", "direct", apply, registry=test_registry)
+    a1, a2, a3 = await _envelopes(pool, "a", [1, 2, 3])
+    (b1,) = await _envelopes(pool, "b", [10])
+    noted_of = {e.id: test_registry.load(e.type, e.data) for e in (a1, a2, a3, b1)}
+
+    def of(*envs: Envelope) -> list[tuple[Envelope, Event | None]]:
+        return [(e, noted_of[e.id]) for e in envs]
+
+    first = await consumer.handle_batch(of(a1, b1, a3))
+    assert first[:2] == [Outcome.HANDLED, Outcome.HANDLED]
+    assert isinstance(first[2], OutOfOrder) and (first[2].expected, first[2].got) == (2, 3)
+    assert await consumer.handle_batch(of(a1, a2, a3)) == [
+        Outcome.DUPLICATE,
+        Outcome.HANDLED,
+        Outcome.HANDLED,
+    ]
+    assert seen == [1, 10, 2, 3]
+    positions = dict(
+        await pool.fetch(
+            'SELECT stream_id, version FROM "referral".inbox_stream WHERE consumer = $1',
+            "direct",
+        )
+    )
+    assert positions == {"a": 3, "b": 1}
+
+
+async def test_a_batch_whose_position_another_transaction_moved_changes_nothing(
+    pool: asyncpg.Pool,
+) -> None:
+    # Another replica claims stream c's first event while the batch reads the positions:
+    # the batch's claim finds the position moved, raises, and writes nothing.
+    seen: list[int] = []
+
+    async def apply(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
+        seen.append(1)
+
+    consumer = IdempotentConsumer(pool, "referral", "raced", apply, registry=test_registry)
+    (c1,) = await _envelopes(pool, "c", [1])
+    (d1,) = await _envelopes(pool, "d", [2])
+    batch = [(e, test_registry.load(e.type, e.data)) for e in (c1, d1)]
+    async with pool.acquire() as other:
+        tx = other.transaction()
+        await tx.start()
+        await other.execute(
+            'INSERT INTO "referral".inbox_stream (consumer, source, stream_id, version)'
+            " VALUES ('raced', 'case', 'c', 1)"
+        )
+        racing = asyncio.create_task(consumer.handle_batch(batch))
+        await asyncio.sleep(0.5)  # the batch read no position and waits on the insert
+        assert not racing.done()
+        await tx.commit()
+        with pytest.raises(PositionMoved):
+            await racing
+    assert seen == []
+    positions = dict(
+        await pool.fetch(
+            'SELECT stream_id, version FROM "referral".inbox_stream WHERE consumer = $1',
+            "raced",
+        )
+    )
+    assert positions == {"c": 1}  # d's position was not moved either
