@@ -19,7 +19,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import structlog
-from faststream.nats import ConsumerConfig, JStream, NatsMessage, PullSub
+from faststream.nats import ConsumerConfig, JStream, PullSub
 from nats.js.api import DeliverPolicy
 
 from services.notify.app.delivery import Delivery
@@ -33,6 +33,7 @@ from shared.consumer import (
     gated_subscriber,
     received_at,
 )
+from shared.consumer import delivery as gate_delivery
 from shared.events.notify import NotificationQueued, NotificationRedeliveryRequested
 from shared.jetstream import RECIPIENT_KINDS
 from shared.logging import get_logger
@@ -141,8 +142,10 @@ def _delivery_handler(
 ) -> Callable[..., Awaitable[None]]:
     observed = ConsumerMetrics(durable)
 
-    async def on_message(message: EventMessage, msg: NatsMessage) -> None:
-        started = received_at()
+    async def on_message(message: EventMessage) -> None:
+        # The delivery from the gate: a ``NatsMessage`` parameter would be resolved by
+        # FastStream in its thread pool, a thread hand-off per message (docs/performance.md).
+        started, msg = received_at(), gate_delivery()
         env = message.envelope
         event = message.event
         assert isinstance(event, NotificationQueued | NotificationRedeliveryRequested)
@@ -174,5 +177,5 @@ def _delivery_handler(
             await msg.nack(delay=settings.retry_delay(n))
             observed.nacked(started)
 
-    on_message.__annotations__ = {"message": model, "msg": NatsMessage, "return": None}
+    on_message.__annotations__ = {"message": model, "return": None}
     return on_message
