@@ -668,9 +668,11 @@ async def finish_rebuild(conn: asyncpg.Connection) -> None:
     """After the case events: the referral facts again from the received events the
     timeline recorded, then ``stat_referral`` folded from all the facts, and the provider
     kinds from the directory events received."""
-    for name, columns in _SECONDARY.items():  # built once: faster than kept row by row
-        await conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {FACT} {columns}")
+    # The received facts first (as many as the case events' facts), then the indexes built
+    # once over all of them: faster than kept row by row.
     await conn.execute(_REFOLD_RECEIVED)
+    for name, columns in _SECONDARY.items():
+        await conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {FACT} {columns}")
     await conn.execute(f"TRUNCATE {REFERRAL}")
     await conn.execute(f"INSERT INTO {REFERRAL} {referral_rows_sql()}")
     await conn.execute(_FILL_NEEDS)
