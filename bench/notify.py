@@ -17,7 +17,12 @@ ack stands for "committed and relayed"; the bench connects as the setup identity
   answers 200 at once); receipt = the POST arriving. The NATS copy goes out too.
 
 Latency is per notification: receipt time minus the publish time of the event that caused
-it. Throughput is notifications received / (last receipt - first publish).
+it. Throughput is notifications received / (last receipt - first publish). SQL statements,
+explicit COMMITs and transactions (autocommit statements included) per notification are
+read from ``pg_stat_statements`` (preloaded in the
+embedded Postgres before notify starts) and ``pg_stat_database``, from just before a run's
+first publish until its deliveries are recorded (the notify stream's delivery consumers
+have nothing pending), divided by the count; the bench's own reads are left out.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import asyncpg
 import httpx
 import nats
 from benchkit import result
@@ -93,6 +99,36 @@ def signed(env: Envelope, signer: EventSigner) -> bytes:
     """The envelope as its service's relay publishes it: signed, compact JSON."""
     doc = signer.sign(env.to_dict())
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+STATEMENTS = """SELECT coalesce(sum(s.calls), 0)::bigint FROM pg_stat_statements s
+    JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database()"""
+COMMITS = STATEMENTS + " AND upper(s.query) LIKE 'COMMIT%'"
+TRANSACTIONS = """SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"""
+
+
+async def sql_counts(admin: asyncpg.Connection) -> tuple[int, int, int]:
+    """Statements run, explicit COMMITs, and transactions committed (autocommit statements
+    included) in the database so far; the three reads themselves are subtracted by the
+    caller (three statements, three transactions)."""
+    statements = await admin.fetchval(STATEMENTS)
+    commits = await admin.fetchval(COMMITS)
+    transactions = await admin.fetchval(TRANSACTIONS)
+    return int(statements), int(commits), int(transactions)
+
+
+async def settled(nc: nats.NATS, namespace: str) -> None:
+    """Until notify's delivery consumers have nothing pending (the rounds are recorded)."""
+    js = nc.jetstream()
+    stream = f"{namespace}_notify".upper()
+    for _ in range(600):
+        busy = 0
+        for name in ("NotificationQueued", "NotificationRedeliveryRequested"):
+            info = await js.consumer_info(stream, f"notify-deliver-{name}")
+            busy += (info.num_pending or 0) + (info.num_ack_pending or 0)
+        if not busy:
+            return
+        await asyncio.sleep(0.05)
 
 
 async def run(
@@ -166,6 +202,15 @@ async def main(count: int, workers: int) -> None:
     ns_server = EmbeddedNats(tmp / "nats", config=install.server_config())
     try:
         dsn, nats_url = pg.start(), ns_server.start()
+        admin = await asyncpg.connect(dsn)
+        try:
+            await admin.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
+        finally:
+            await admin.close()
+        pg.stop()
+        dsn = pg.start()
+        admin = await asyncpg.connect(dsn)
+        await admin.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         await migrate_all(dsn)
         install.issue_all()
         await install.declare_streams(nats_url)
@@ -211,18 +256,32 @@ async def main(count: int, workers: int) -> None:
                 )
                 r.raise_for_status()
             await run("nats", 20, nc, namespace, nats_arrived, signer)  # warm-up
+            await settled(nc, namespace)
             for kind, arrived in (("nats", nats_arrived), ("webhook", receiver.arrived)):
+                s0, c0, t0 = await sql_counts(admin)
                 rate, lat = await run(kind, count, nc, namespace, arrived, signer)
-                rows.append((kind, len(lat), rate, pct(lat, 50), pct(lat, 99), max(lat) * 1000))
+                await settled(nc, namespace)
+                s1, c1, t1 = await sql_counts(admin)
+                sql = ((s1 - s0 - 3) / count, (c1 - c0) / count, (t1 - t0 - 3) / count)
+                rows.append(
+                    (kind, len(lat), rate, pct(lat, 50), pct(lat, 99), max(lat) * 1000, *sql)
+                )
+        await admin.close()
         await nc.close()
         print(f"Notifications: {count} ReferralRouted per channel, {workers} delivery workers")
         print(
             f"{'channel':<9} {'delivered':>9} {'notif/s':>9} "
-            f"{'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}"
+            f"{'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'stmts/n':>8} {'COMMIT/n':>8} {'tx/n':>6}"
         )
-        for kind, n, rate, p50, p99, mx in rows:
-            print(f"{kind:<9} {n:>9} {rate:>9.0f} {p50:>8.1f} {p99:>8.1f} {mx:>8.1f}")
-        for kind, n, rate, p50, p99, mx in rows:
+        for kind, n, rate, p50, p99, mx, st, cm, tx in rows:
+            print(
+                f"{kind:<9} {n:>9} {rate:>9.0f} {p50:>8.1f} {p99:>8.1f} {mx:>8.1f}"
+                f" {st:>8.1f} {cm:>8.2f} {tx:>6.2f}"
+            )
+        for kind, n, rate, p50, p99, mx, st, cm, tx in rows:
+            result("notify", "sql_statements_per_notification", st, "statements", channel=kind)
+            result("notify", "commits_per_notification", cm, "commits", channel=kind)
+            result("notify", "transactions_per_notification", tx, "transactions", channel=kind)
             result("notify", "delivered", n, "notifications", channel=kind, count=count)
             result("notify", "notifications_per_s", rate, "notif/s", channel=kind, count=count)
             result("notify", "p50_ms", p50, "ms", channel=kind, count=count)
