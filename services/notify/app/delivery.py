@@ -6,6 +6,15 @@ every channel's outcome in one transaction with one append at the version it rea
 another round appended first, it reads again and decides again; an outcome for a channel
 already settled is dropped, and a settled channel is never tried again.
 
+Rounds that finish sending while another batch is being recorded are recorded together:
+one transaction, one append per notification at the version its round read, all their
+attempts in one insert and their statuses in one update (``Records.append_rounds``). Each
+notification's decision is still its own (``record_round`` on its own snapshot), and a
+batch that fails for any reason (a stream another round moved on, an alert that failed,
+Postgres gone) is rolled back whole and each of its rounds recorded alone, as before, so
+a race or a failure in one notification never records or loses another's outcome. Two
+rounds of the same notification are never in one batch.
+
 JetStream drives the retries (the consumer naks with the configured backoff), so this
 never sleeps. If the process dies between sending and recording, the message comes back
 and the receiver sees the same notification id again (receivers deduplicate on it).
@@ -15,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
@@ -22,7 +32,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from services.notify.app.channels import NatsChannel, Sent, WebhookChannel, body_of
 from services.notify.app.queueing import Queueing
-from services.notify.app.records import Records, Snapshot
+from services.notify.app.records import Recorded, Records, Round, Snapshot
 from services.notify.app.webhooks import Endpoint, Webhooks
 from services.notify.config import NotifySettings
 from services.notify.domain.delivery import (
@@ -49,6 +59,22 @@ log = get_logger("safepath.notify")
 # gives up (the consumer naks; the next round reads afresh).
 _RACES = 5
 
+# Rounds recorded in one transaction at most (the consumer fetches up to
+# ``delivery_workers`` messages at a time, so a batch is rarely larger).
+BATCH_ROUNDS = 64
+
+
+@dataclass(eq=False)
+class _Waiting:
+    """A round waiting to be recorded with others; ``done`` gets its outcome, or None when
+    it must be recorded alone."""
+
+    snapshot: Snapshot
+    queued: NotificationQueued
+    attempts: list[RecordAttempt]
+    correlation_id: str
+    done: asyncio.Future[tuple[DeliveryRecord, Recorded] | None]
+
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
@@ -66,8 +92,13 @@ class Delivery:
         settings: NotifySettings,
         environment: str,
         clock: Callable[[], datetime] = _utcnow,
+        *,
+        batch_rounds: bool = True,
     ) -> None:
         self.pool = pool
+        self.batch_rounds = batch_rounds
+        self._waiting: list[_Waiting] = []
+        self._recorder: asyncio.Task[None] | None = None
         self.records = records
         self.queueing = queueing
         self.webhooks = webhooks
@@ -112,7 +143,7 @@ class Delivery:
         ]
         after, recorded = await self._record(snapshot, queued, attempts, correlation_id)
         for channel, s in zip(pending, sent, strict=True):
-            log.info(
+            log.debug(
                 "delivery_attempted",
                 notification_id=notification_id,
                 channel=channel,
@@ -131,7 +162,93 @@ class Delivery:
         queued: NotificationQueued,
         attempts: list[RecordAttempt],
         correlation_id: str,
-    ) -> tuple[DeliveryRecord, list[tuple[StoredEvent, DeliveryEvent]]]:
+    ) -> tuple[DeliveryRecord, Recorded]:
+        """The round recorded with the others waiting (``_record_waiting``; a batch may
+        hold this round only), or alone when their batch failed."""
+        if self.batch_rounds:
+            done: asyncio.Future[tuple[DeliveryRecord, Recorded] | None] = (
+                asyncio.get_running_loop().create_future()
+            )
+            self._waiting.append(_Waiting(snapshot, queued, attempts, correlation_id, done))
+            if self._recorder is None or self._recorder.done():
+                self._recorder = asyncio.create_task(self._record_waiting())
+            outcome = await done
+            if outcome is not None:
+                return outcome
+        return await self._record_alone(snapshot, queued, attempts, correlation_id)
+
+    async def _record_waiting(self) -> None:
+        """Record the waiting rounds, a batch at a time, until none waits. Rounds that
+        finish sending while a batch is recorded form the next one (group commit)."""
+        await asyncio.sleep(0)  # rounds that finished sending in the same turn join
+        batch: list[_Waiting] = []
+        try:
+            while self._waiting:
+                batch, seen, rest = [], set(), []
+                for w in self._waiting:
+                    nid = w.queued.notification_id
+                    if len(batch) < BATCH_ROUNDS and nid not in seen:
+                        batch.append(w)
+                        seen.add(nid)
+                    else:
+                        rest.append(w)
+                self._waiting = rest
+                try:
+                    outcomes = await self._record_batch(batch)
+                except Exception as e:  # any failure: each round alone, as before
+                    log.debug("delivery_batch_failed", error=type(e).__name__, rounds=len(batch))
+                    outcomes = [None] * len(batch)
+                for w, outcome in zip(batch, outcomes, strict=True):
+                    _resolve(w, outcome)
+        finally:  # cancelled (shutdown): nobody waits for this task any more
+            for w in batch + self._waiting:
+                _resolve(w, None)
+            if asyncio.current_task() is self._recorder:
+                self._recorder = None
+
+    async def _record_batch(
+        self, batch: list[_Waiting]
+    ) -> list[tuple[DeliveryRecord, Recorded] | None]:
+        """Several notifications' rounds in one transaction, each decided on its own
+        snapshot; raises (nothing written) when any of them cannot be recorded."""
+        now = self.clock()
+        decided = [(w, *record_round(w.snapshot.state, w.attempts, now)) for w in batch]
+        rounds = [
+            Round(w.queued.notification_id, w.snapshot, events, after, w.correlation_id)
+            for w, events, after in decided
+            if events
+        ]
+        written: list[Recorded] = []
+        if rounds:
+            async with self.pool.acquire() as conn, conn.transaction():
+                written = await self.records.append_rounds(conn, rounds, now)
+                by_id = dict(zip((r.notification_id for r in rounds), written, strict=True))
+                for w, events, after in decided:
+                    if events:
+                        await self._alert(
+                            conn, w.queued, by_id[w.queued.notification_id], after,
+                            w.correlation_id,
+                        )  # fmt: skip
+        by_id = dict(zip((r.notification_id for r in rounds), written, strict=True))
+        outcomes: list[tuple[DeliveryRecord, Recorded] | None] = []
+        for w, _events, after in decided:
+            recorded = by_id.get(w.queued.notification_id, [])
+            self._count_failed(w.queued, recorded)
+            outcomes.append((after, recorded))
+        return outcomes
+
+    def _count_failed(self, queued: NotificationQueued, recorded: Recorded) -> None:
+        for _, event in recorded:
+            if isinstance(event, NotificationFailed):
+                NOTIFICATIONS_FAILED.labels(queued.recipient_kind).inc()
+
+    async def _record_alone(
+        self,
+        snapshot: Snapshot,
+        queued: NotificationQueued,
+        attempts: list[RecordAttempt],
+        correlation_id: str,
+    ) -> tuple[DeliveryRecord, Recorded]:
         """Every channel's outcome in one transaction, appended at the version the round
         read. When another round appended first, read again and decide again: an outcome
         for a channel it settled is dropped, so nothing is recorded twice."""
@@ -154,9 +271,7 @@ class Delivery:
                     log.info("delivery_record_raced", notification_id=nid)
                     snapshot = await self.records.read(conn, nid)
                     continue
-                for _, event in recorded:
-                    if isinstance(event, NotificationFailed):
-                        NOTIFICATIONS_FAILED.labels(queued.recipient_kind).inc()
+                self._count_failed(queued, recorded)
                 return after, recorded
         raise AssertionError("unreachable")
 
@@ -219,3 +334,8 @@ class Delivery:
         except UnsafeWebhookUrl:
             return False
         return True
+
+
+def _resolve(w: _Waiting, outcome: tuple[DeliveryRecord, Recorded] | None) -> None:
+    if not w.done.done():  # its caller may have been cancelled meanwhile
+        w.done.set_result(outcome)

@@ -52,6 +52,18 @@ class Snapshot:
 Recorded = list[tuple[StoredEvent, DeliveryEvent]]
 
 
+@dataclass(frozen=True)
+class Round:
+    """One notification's round as decided: ``events`` on ``snapshot``, leading to
+    ``after``."""
+
+    notification_id: str
+    snapshot: Snapshot
+    events: Sequence[DeliveryEvent]
+    after: DeliveryRecord
+    correlation_id: str
+
+
 class Records:
     def __init__(self, store: EventStore) -> None:
         self.store = store
@@ -125,16 +137,75 @@ class Records:
             conn=conn,
         )
         recorded = list(zip(stored, events, strict=True))
-        await self._project(conn, recorded, after)
+        await self._project(conn, [(recorded, after)])
         return recorded
 
+    async def append_rounds(
+        self, conn: asyncpg.Connection, rounds: Sequence[Round], now: datetime
+    ) -> list[Recorded]:
+        """Several notifications' rounds in the caller's transaction: one expected-version
+        append per notification, then the views of all of them together (all attempts in
+        one insert, all statuses in one update). ``ConcurrencyError`` when any stream moved
+        on: the caller rolls back and records the rounds one by one."""
+        out: list[Recorded] = []
+        for r in rounds:
+            stored = await self.store.append(
+                r.notification_id,
+                r.snapshot.version,
+                [NewEvent(e, NOTIFY, r.correlation_id, occurred_at=now) for e in r.events],
+                conn=conn,
+            )
+            out.append(list(zip(stored, r.events, strict=True)))
+        await self._project(conn, [(rec, r.after) for rec, r in zip(out, rounds, strict=True)])
+        return out
+
     async def _project(
-        self, conn: asyncpg.Connection, recorded: Recorded, after: DeliveryRecord
+        self, conn: asyncpg.Connection, changes: Sequence[tuple[Recorded, DeliveryRecord]]
     ) -> None:
         """The views from the appended events and the state after them: one statement per
-        kind of change (all a round's attempts in one insert, the status once)."""
+        kind of change (all attempts in one insert, the statuses in one update)."""
         q = self.q
         attempts: list[tuple[StoredEvent, DeliveryAttempted]] = []
+        statuses: list[tuple[str, str, datetime]] = []
+        for recorded, after in changes:
+            settled_at = await self._project_events(conn, recorded, attempts)
+            if settled_at is not None:
+                statuses.append((recorded[0][1].notification_id, after.status, settled_at))
+        if attempts:
+            await conn.execute(
+                f"""INSERT INTO {q}.delivery_attempt (notification_id, channel, attempt,
+                    status_code, error_kind, latency_ms, succeeded, attempted_at)
+                    SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::int[],
+                                         $5::text[], $6::float8[], $7::bool[],
+                                         $8::timestamptz[])""",
+                [e.notification_id for _, e in attempts],
+                [e.channel for _, e in attempts],
+                [e.attempt for _, e in attempts],
+                [e.status_code for _, e in attempts],
+                [e.error_kind for _, e in attempts],
+                [e.latency_ms for _, e in attempts],
+                [e.succeeded for _, e in attempts],
+                [s.occurred_at for s, _ in attempts],
+            )
+        if statuses:
+            await conn.execute(
+                f"""UPDATE {q}.notification AS n SET status = u.status, updated_at = u.at
+                    FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS u(id, status, at)
+                    WHERE n.notification_id = u.id""",
+                [i for i, _, _ in statuses],
+                [st for _, st, _ in statuses],
+                [at for _, _, at in statuses],
+            )
+
+    async def _project_events(
+        self,
+        conn: asyncpg.Connection,
+        recorded: Recorded,
+        attempts: list[tuple[StoredEvent, DeliveryAttempted]],
+    ) -> datetime | None:
+        """The rare views written per event (queued, dead letter, redelivery); the attempts
+        collected into ``attempts``; when the record settled, if it did."""
+        q = self.q
         settled_at: datetime | None = None
         for s, e in recorded:
             at = s.occurred_at
@@ -184,27 +255,4 @@ class Records:
                 )
             if isinstance(e, _SETTLING):
                 settled_at = at
-        if attempts:
-            await conn.execute(
-                f"""INSERT INTO {q}.delivery_attempt (notification_id, channel, attempt,
-                    status_code, error_kind, latency_ms, succeeded, attempted_at)
-                    SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::int[],
-                                         $5::text[], $6::float8[], $7::bool[],
-                                         $8::timestamptz[])""",
-                [e.notification_id for _, e in attempts],
-                [e.channel for _, e in attempts],
-                [e.attempt for _, e in attempts],
-                [e.status_code for _, e in attempts],
-                [e.error_kind for _, e in attempts],
-                [e.latency_ms for _, e in attempts],
-                [e.succeeded for _, e in attempts],
-                [s.occurred_at for s, _ in attempts],
-            )
-        if settled_at is not None:
-            await conn.execute(
-                f"UPDATE {q}.notification SET status = $2, updated_at = $3"
-                " WHERE notification_id = $1",
-                recorded[0][1].notification_id,
-                after.status,
-                settled_at,
-            )
+        return settled_at

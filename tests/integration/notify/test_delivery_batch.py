@@ -1,0 +1,160 @@
+"""Delivery rounds of several notifications recorded together (one transaction, each
+notification's own decision), and what happens when one of them loses a race: the batch
+is rolled back and every round recorded alone, so each channel's outcome is recorded
+exactly once for every notification."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import asyncpg
+import httpx
+import pytest
+from nats.js import JetStreamContext
+
+from services.notify.app.channels import Sent, WebhookChannel
+from services.notify.app.delivery import Delivery
+from services.notify.domain.delivery import QueueNotification
+from tests.integration.notify.receiver import Receiver
+from tests.integration.notify.stories import PROVIDER, notify_events
+from tests.integration.notify.test_delivery_round import (
+    CountingPool,
+    a_round,
+    http,  # noqa: F401  (fixture)
+    per_channel,
+)
+
+ROUNDS = 6
+
+
+async def queue_more(r_pool: asyncpg.Pool, delivery: Delivery, n: int) -> list[str]:
+    """``n`` more notifications for the provider, over NATS and its webhook."""
+    ids = [str(uuid.uuid4()) for _ in range(n)]
+    async with r_pool.acquire() as conn, conn.transaction():
+        for nid in ids:
+            await delivery.records.record(
+                conn,
+                nid,
+                QueueNotification(
+                    notification_id=nid,
+                    referral_id=str(uuid.uuid4()),
+                    case_id=str(uuid.uuid4()),
+                    recipient_kind="provider",
+                    recipient_id=PROVIDER,
+                    channels=("nats", "webhook"),
+                    template="new_referral",
+                    language="tg",
+                    notification={"specversion": "1.0", "id": nid, "data": {}},
+                ),
+                datetime.now(UTC),
+                correlation_id="c",
+            )
+    return ids
+
+
+class TogetherWebhook(WebhookChannel):
+    """Answers no send until ``expected`` sends are waiting, so the rounds finish sending
+    at nearly the same time (as a fetched batch of deliveries does under load); with
+    ``race``, the first send of that notification first lets ``other`` deliver it."""
+
+    def __init__(self, client: httpx.AsyncClient, expected: int) -> None:
+        super().__init__(client, 2.0)
+        self.expected = expected
+        self.waiting = 0
+        self.all_in = asyncio.Event()
+        self.race: str | None = None
+        self.other: Delivery | None = None
+
+    async def send(
+        self, url: str, secrets: Sequence[str], notification_id: str, body: bytes, now: datetime
+    ) -> Sent:
+        if notification_id == self.race and self.other is not None:
+            other, self.other = self.other, None
+            assert await other.deliver(notification_id, last_try=False, correlation_id="c")
+        self.waiting += 1
+        if self.waiting >= self.expected:
+            self.all_in.set()
+        await self.all_in.wait()
+        return await super().send(url, secrets, notification_id, body, now)
+
+
+@pytest.mark.usefixtures("streams")
+async def test_rounds_finishing_together_are_recorded_together_each_channel_once(
+    pool: asyncpg.Pool,
+    js: JetStreamContext,
+    namespace: str,
+    receiver: Receiver,
+    http: httpx.AsyncClient,  # noqa: F811
+) -> None:
+    hook = TogetherWebhook(http, ROUNDS)
+    r = await a_round(pool, js, namespace, receiver, http, webhook=hook)
+    ids = [r.notification_id, *await queue_more(pool, r.delivery, ROUNDS - 1)]
+    r.pool.counted.clear()
+
+    done = await asyncio.gather(
+        *(r.delivery.deliver(nid, last_try=False, correlation_id="c") for nid in ids)
+    )
+
+    assert all(done)
+    delivered = await notify_events(pool, "NotificationDelivered")
+    attempted = await notify_events(pool, "DeliveryAttempted")
+    for nid in ids:
+        assert per_channel(delivered, nid) == {"nats": 1, "webhook": 1}
+        assert per_channel(attempted, nid) == {"nats": 1, "webhook": 1}
+    async with pool.acquire() as conn:
+        statuses = await conn.fetch(
+            "SELECT status FROM notify.notification WHERE notification_id = ANY($1)", ids
+        )
+        views = await conn.fetchval(
+            "SELECT count(*) FROM notify.delivery_attempt WHERE notification_id = ANY($1)", ids
+        )
+    assert [s["status"] for s in statuses] == ["delivered"] * ROUNDS
+    assert views == 2 * ROUNDS
+    # Fewer transactions than rounds: some were recorded together.
+    assert r.pool.counted.transactions < ROUNDS, "\n".join(r.pool.counted.statements)
+
+
+@pytest.mark.usefixtures("streams")
+async def test_a_batch_with_a_raced_round_is_recorded_round_by_round_nothing_twice(
+    pool: asyncpg.Pool,
+    js: JetStreamContext,
+    namespace: str,
+    receiver: Receiver,
+    http: httpx.AsyncClient,  # noqa: F811
+) -> None:
+    hook = TogetherWebhook(http, ROUNDS)
+    r = await a_round(pool, js, namespace, receiver, http, webhook=hook)
+    ids = [r.notification_id, *await queue_more(pool, r.delivery, ROUNDS - 1)]
+    d = r.delivery
+    # Another round (another replica) delivers the third notification and records it
+    # while this one's round for it is still sending: its snapshot is then stale.
+    hook.race = ids[2]
+    hook.other = Delivery(
+        CountingPool(pool),
+        d.records,
+        d.queueing,
+        d.webhooks,
+        d.nats,
+        WebhookChannel(http, 2.0),
+        d.settings,
+        "test",
+    )
+
+    done = await asyncio.gather(
+        *(d.deliver(nid, last_try=False, correlation_id="c") for nid in ids)
+    )
+
+    assert all(done)
+    delivered = await notify_events(pool, "NotificationDelivered")
+    attempted = await notify_events(pool, "DeliveryAttempted")
+    for nid in ids:
+        assert per_channel(delivered, nid) == {"nats": 1, "webhook": 1}, nid
+        assert per_channel(attempted, nid) == {"nats": 1, "webhook": 1}, nid
+    async with pool.acquire() as conn:
+        views = await conn.fetchval(
+            "SELECT count(*) FROM notify.delivery_attempt WHERE notification_id = ANY($1)", ids
+        )
+    assert views == 2 * ROUNDS
