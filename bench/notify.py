@@ -117,6 +117,11 @@ async def sql_counts(admin: asyncpg.Connection) -> tuple[int, int, int]:
     return int(statements), int(commits), int(transactions)
 
 
+BY_QUERY = """SELECT s.calls, left(regexp_replace(s.query, '\\s+', ' ', 'g'), 100) AS query
+    FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+    WHERE d.datname = current_database() ORDER BY s.calls DESC LIMIT 25"""
+
+
 async def settled(nc: nats.NATS, namespace: str) -> None:
     """Until notify's delivery consumers have nothing pending (the rounds are recorded)."""
     js = nc.jetstream()
@@ -194,7 +199,7 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
 
 
-async def main(count: int, workers: int) -> None:
+async def main(count: int, workers: int, show_statements: bool = False) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="safepath-bench-notify-"))
     namespace = "bench"
     install = Installation(tmp / "data", namespace)
@@ -258,11 +263,17 @@ async def main(count: int, workers: int) -> None:
             await run("nats", 20, nc, namespace, nats_arrived, signer)  # warm-up
             await settled(nc, namespace)
             for kind, arrived in (("nats", nats_arrived), ("webhook", receiver.arrived)):
+                if show_statements:
+                    await admin.execute("SELECT pg_stat_statements_reset()")
                 s0, c0, t0 = await sql_counts(admin)
                 rate, lat = await run(kind, count, nc, namespace, arrived, signer)
                 await settled(nc, namespace)
                 s1, c1, t1 = await sql_counts(admin)
                 sql = ((s1 - s0 - 3) / count, (c1 - c0) / count, (t1 - t0 - 3) / count)
+                if show_statements:
+                    print(f"statements per notification, {kind} run:")
+                    for r in await admin.fetch(BY_QUERY):
+                        print(f"  {r['calls'] / count:6.2f}  {r['query']}")
                 rows.append(
                     (kind, len(lat), rate, pct(lat, 50), pct(lat, 99), max(lat) * 1000, *sql)
                 )
@@ -303,7 +314,10 @@ if __name__ == "__main__":
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--quick", action="store_true", help="100 notifications per channel")
+    parser.add_argument(
+        "--statements", action="store_true", help="print each SQL statement's calls per run"
+    )
     args = parser.parse_args()
     if args.quick:
         args.count = 100
-    asyncio.run(main(args.count, args.workers))
+    asyncio.run(main(args.count, args.workers, args.statements))

@@ -27,7 +27,7 @@ from shared.events.notify import (
     NotificationQueued,
     NotificationRedeliveryRequested,
 )
-from shared.eventstore import EventStore, NewEvent, StoredEvent
+from shared.eventstore import ConcurrencyError, EventStore, NewEvent, StoredEvent
 from shared.migrations import quote_ident
 
 NOTIFY = Actor.service("notify")
@@ -91,7 +91,33 @@ class Records:
         causation_id: str | None = None,
         actor: Actor = NOTIFY,
     ) -> Recorded:
-        """Decide ``command`` on the current record and append its events, with the views."""
+        """Decide ``command`` on the current record and append its events, with the views.
+
+        A notification being queued is new nearly always: its events are decided on the
+        empty record and appended at version 0 without reading the stream (the append
+        checks the version, and a stream that exists makes it write nothing, without
+        aborting the caller's transaction); only then is the record read and the command
+        decided again (a redelivered referral event: nothing to append)."""
+        if isinstance(command, delivery.QueueNotification):
+            empty = Snapshot(delivery.fold([]), 0, None)
+            events = delivery.decide(empty.state, command, now)
+            after = empty.state
+            for event in events:
+                after = delivery.evolve(after, event)
+            try:
+                return await self.append(
+                    conn,
+                    notification_id,
+                    empty,
+                    events,
+                    after,
+                    now,
+                    correlation_id=correlation_id,
+                    causation_id=causation_id,
+                    actor=actor,
+                )
+            except ConcurrencyError:
+                pass  # queued before: read it and decide again
         snapshot = await self.read(conn, notification_id)
         events = delivery.decide(snapshot.state, command, now)
         after = snapshot.state

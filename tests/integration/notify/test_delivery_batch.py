@@ -158,3 +158,43 @@ async def test_a_batch_with_a_raced_round_is_recorded_round_by_round_nothing_twi
             "SELECT count(*) FROM notify.delivery_attempt WHERE notification_id = ANY($1)", ids
         )
     assert views == 2 * ROUNDS
+
+
+@pytest.mark.usefixtures("streams")
+async def test_queueing_a_notification_again_appends_nothing_and_keeps_the_transaction(
+    pool: asyncpg.Pool,
+    js: JetStreamContext,
+    namespace: str,
+    receiver: Receiver,
+    http: httpx.AsyncClient,  # noqa: F811
+) -> None:
+    """Queueing appends at version 0 without reading the stream; a second queueing of the
+    same notification (a redelivered referral event) finds the stream there, reads it and
+    appends nothing, and the caller's transaction goes on and commits."""
+    r = await a_round(pool, js, namespace, receiver, http)
+    (nid,) = await queue_more(pool, r.delivery, 1)
+    command = QueueNotification(
+        notification_id=nid,
+        referral_id=str(uuid.uuid4()),
+        case_id=str(uuid.uuid4()),
+        recipient_kind="provider",
+        recipient_id=PROVIDER,
+        channels=("nats", "webhook"),
+        template="new_referral",
+        language="tg",
+        notification={"specversion": "1.0", "id": nid, "data": {}},
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        again = await r.records.record(conn, nid, command, datetime.now(UTC), correlation_id="c")
+        await conn.execute("SELECT 1")  # the transaction is not aborted
+
+    assert again == []
+    queued = [
+        e for e in await notify_events(pool, "NotificationQueued") if e["notification_id"] == nid
+    ]
+    assert len(queued) == 1
+    async with pool.acquire() as conn:
+        views = await conn.fetchval(
+            "SELECT count(*) FROM notify.notification WHERE notification_id = $1", nid
+        )
+    assert views == 1
