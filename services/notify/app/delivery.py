@@ -23,7 +23,7 @@ and the receiver sees the same notification id again (receivers deduplicate on i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -99,6 +99,8 @@ class Delivery:
         self.batch_rounds = batch_rounds
         self._waiting: list[_Waiting] = []
         self._recorder: asyncio.Task[None] | None = None
+        self._reads: list[tuple[str, asyncio.Future[tuple[Snapshot, Endpoint | None]]]] = []
+        self._reader: asyncio.Task[None] | None = None
         self.records = records
         self.queueing = queueing
         self.webhooks = webhooks
@@ -114,16 +116,12 @@ class Delivery:
         ``last_try``: JetStream will not deliver again, so a retryable failure now
         dead-letters the channel.
         """
-        async with self.pool.acquire() as conn:
-            snapshot = await self.records.read(conn, notification_id)
-            queued = snapshot.queued
-            if queued is None:
-                log.warning("notification_unknown", notification_id=notification_id)
-                return True
-            pending = [c for c in queued.channels if snapshot.state.needs_delivery(c)]
-            endpoint = (
-                await self.webhooks.get(conn, queued.recipient_id) if "webhook" in pending else None
-            )
+        snapshot, endpoint = await self._read(notification_id)
+        queued = snapshot.queued
+        if queued is None:
+            log.warning("notification_unknown", notification_id=notification_id)
+            return True
+        pending = [c for c in queued.channels if snapshot.state.needs_delivery(c)]
         if not pending:
             return snapshot.state.status != "queued"
         # No connection is held while sending: a slow webhook ties up no pool slot.
@@ -155,6 +153,63 @@ class Delivery:
                 ],
             )
         return after.status != "queued"
+
+    async def _read(self, notification_id: str) -> tuple[Snapshot, Endpoint | None]:
+        """The record, and the webhook endpoint when the webhook is due: read with the
+        other rounds' reads waiting (``_read_waiting``), or alone."""
+        if not self.batch_rounds:
+            async with self.pool.acquire() as conn:
+                return (await self._read_batch(conn, [notification_id]))[notification_id]
+        read: asyncio.Future[tuple[Snapshot, Endpoint | None]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._reads.append((notification_id, read))
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read_waiting())
+        return await read
+
+    async def _read_waiting(self) -> None:
+        """Read the records (and endpoints) the waiting rounds need, a batch at a time:
+        one statement for the streams, one for the endpoints when a webhook is due."""
+        await asyncio.sleep(0)  # rounds that started in the same turn join
+        batch: list[tuple[str, asyncio.Future[tuple[Snapshot, Endpoint | None]]]] = []
+        try:
+            while self._reads:
+                batch, self._reads = self._reads[:BATCH_ROUNDS], self._reads[BATCH_ROUNDS:]
+                try:
+                    async with self.pool.acquire() as conn:
+                        found = await self._read_batch(conn, {nid for nid, _ in batch})
+                except Exception as e:  # each round fails as its own read would have
+                    for _, read in batch:
+                        if not read.done():
+                            read.set_exception(e)
+                    continue
+                for nid, read in batch:
+                    if not read.done():
+                        read.set_result(found[nid])
+        finally:  # cancelled (shutdown)
+            for _, read in batch + self._reads:
+                if not read.done():
+                    read.cancel()
+            if asyncio.current_task() is self._reader:
+                self._reader = None
+
+    async def _read_batch(
+        self, conn: asyncpg.Connection, ids: Collection[str]
+    ) -> dict[str, tuple[Snapshot, Endpoint | None]]:
+        snapshots = await self.records.read_many(conn, ids)
+        due = {
+            s.queued.recipient_id
+            for s in snapshots.values()
+            if s.queued is not None
+            and "webhook" in s.queued.channels
+            and s.state.needs_delivery("webhook")
+        }
+        endpoints = await self.webhooks.get_many(conn, due) if due else {}
+        return {
+            nid: (s, endpoints.get(s.queued.recipient_id) if s.queued is not None else None)
+            for nid, s in snapshots.items()
+        }
 
     async def _record(
         self,

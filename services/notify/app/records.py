@@ -9,7 +9,7 @@ state after the events, without reading the stream again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
@@ -71,7 +71,16 @@ class Records:
 
     async def read(self, conn: asyncpg.Connection, notification_id: str) -> Snapshot:
         """The record, folded once (one statement)."""
-        stored = await self.store.read_stream(notification_id, conn=conn)
+        return self._snapshot(await self.store.read_stream(notification_id, conn=conn))
+
+    async def read_many(
+        self, conn: asyncpg.Connection, notification_ids: Collection[str]
+    ) -> dict[str, Snapshot]:
+        """``read`` for several notifications in one statement."""
+        streams = await self.store.read_streams(notification_ids, conn=conn)
+        return {nid: self._snapshot(streams.get(nid, [])) for nid in notification_ids}
+
+    def _snapshot(self, stored: Sequence[StoredEvent]) -> Snapshot:
         events = [cast(DeliveryEvent, self.store.load(s)) for s in stored]
         queued = events[0] if events and isinstance(events[0], NotificationQueued) else None
         version = stored[-1].stream_version if stored else 0

@@ -113,8 +113,15 @@ async def test_rounds_finishing_together_are_recorded_together_each_channel_once
         )
     assert [s["status"] for s in statuses] == ["delivered"] * ROUNDS
     assert views == 2 * ROUNDS
-    # Fewer transactions than rounds: some were recorded together.
-    assert r.pool.counted.transactions < ROUNDS, "\n".join(r.pool.counted.statements)
+    # Fewer transactions than rounds (some were recorded together), and fewer reads of the
+    # records and of the endpoint than rounds (rounds that started together read together).
+    counted = r.pool.counted
+    report = "\n".join(counted.statements)
+    assert counted.transactions < ROUNDS, report
+    reads = [q for q in counted.statements if "stream_id = ANY" in q]
+    endpoints = [q for q in counted.statements if 'FROM "notify".webhook' in q]
+    assert 1 <= len(reads) < ROUNDS, report
+    assert 1 <= len(endpoints) < ROUNDS, report
 
 
 @pytest.mark.usefixtures("streams")
