@@ -23,6 +23,7 @@ and the receiver sees the same notification id again (receivers deduplicate on i
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,6 +55,7 @@ from shared.metrics import (
 from shared.tracing import tracer
 
 log = get_logger("safepath.notify")
+_DEBUG = logging.getLogger("safepath.notify")
 
 # Appends one round may lose to concurrent rounds of the same notification before it
 # gives up (the consumer naks; the next round reads afresh).
@@ -140,18 +142,23 @@ class Delivery:
             for channel, s in zip(pending, sent, strict=True)
         ]
         after, recorded = await self._record(snapshot, queued, attempts, correlation_id)
-        for channel, s in zip(pending, sent, strict=True):
-            log.debug(
-                "delivery_attempted",
-                notification_id=notification_id,
-                channel=channel,
-                status_code=s.status_code,
-                error_kind=s.error_kind,
-                latency_ms=s.latency_ms,
-                outcome=[
-                    type(e).__name__ for _, e in recorded if getattr(e, "channel", None) == channel
-                ],
-            )
+        # Per attempt, so DEBUG, and built only when it is written (structlog's processors
+        # run before the level is checked); the metrics and the record keep the outcome.
+        if _DEBUG.isEnabledFor(logging.DEBUG):
+            for channel, s in zip(pending, sent, strict=True):
+                log.debug(
+                    "delivery_attempted",
+                    notification_id=notification_id,
+                    channel=channel,
+                    status_code=s.status_code,
+                    error_kind=s.error_kind,
+                    latency_ms=s.latency_ms,
+                    outcome=[
+                        type(e).__name__
+                        for _, e in recorded
+                        if getattr(e, "channel", None) == channel
+                    ],
+                )
         return after.status != "queued"
 
     async def _read(self, notification_id: str) -> tuple[Snapshot, Endpoint | None]:
