@@ -25,15 +25,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Collection
+from contextvars import Context
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context as TraceContext
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from services.notify.app.channels import NatsChannel, Sent, WebhookChannel, body_of
 from services.notify.app.queueing import Queueing
-from services.notify.app.records import Recorded, Records, Round, Snapshot
+from services.notify.app.records import Recorded, Records, Round, Snapshot, in_trace
 from services.notify.app.webhooks import Endpoint, Webhooks
 from services.notify.config import NotifySettings
 from services.notify.domain.delivery import (
@@ -76,6 +79,7 @@ class _Waiting:
     attempts: list[RecordAttempt]
     correlation_id: str
     done: asyncio.Future[tuple[DeliveryRecord, Recorded] | None]
+    trace: TraceContext  # the round's: what it appends stays in its trace
 
 
 def _utcnow() -> datetime:
@@ -172,7 +176,9 @@ class Delivery:
         )
         self._reads.append((notification_id, read))
         if self._reader is None or self._reader.done():
-            self._reader = asyncio.create_task(self._read_waiting())
+            # A context of its own: it works for every waiting round, so it carries none
+            # of the first one's (its notification id in the logs, its trace).
+            self._reader = asyncio.create_task(self._read_waiting(), context=Context())
         return await read
 
     async def _read_waiting(self) -> None:
@@ -231,9 +237,13 @@ class Delivery:
             done: asyncio.Future[tuple[DeliveryRecord, Recorded] | None] = (
                 asyncio.get_running_loop().create_future()
             )
-            self._waiting.append(_Waiting(snapshot, queued, attempts, correlation_id, done))
+            self._waiting.append(
+                _Waiting(
+                    snapshot, queued, attempts, correlation_id, done, otel_context.get_current()
+                )
+            )
             if self._recorder is None or self._recorder.done():
-                self._recorder = asyncio.create_task(self._record_waiting())
+                self._recorder = asyncio.create_task(self._record_waiting(), context=Context())
             outcome = await done
             if outcome is not None:
                 return outcome
@@ -276,7 +286,7 @@ class Delivery:
         now = self.clock()
         decided = [(w, *record_round(w.snapshot.state, w.attempts, now)) for w in batch]
         rounds = [
-            Round(w.queued.notification_id, w.snapshot, events, after, w.correlation_id)
+            Round(w.queued.notification_id, w.snapshot, events, after, w.correlation_id, w.trace)
             for w, events, after in decided
             if events
         ]
@@ -287,10 +297,9 @@ class Delivery:
                 by_id = dict(zip((r.notification_id for r in rounds), written, strict=True))
                 for w, events, after in decided:
                     if events:
-                        await self._alert(
-                            conn, w.queued, by_id[w.queued.notification_id], after,
-                            w.correlation_id,
-                        )  # fmt: skip
+                        with in_trace(w.trace):
+                            recorded = by_id[w.queued.notification_id]
+                            await self._alert(conn, w.queued, recorded, after, w.correlation_id)
         by_id = dict(zip((r.notification_id for r in rounds), written, strict=True))
         outcomes: list[tuple[DeliveryRecord, Recorded] | None] = []
         for w, _events, after in decided:

@@ -9,12 +9,15 @@ state after the events, without reading the stream again.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
 import asyncpg
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context as TraceContext
 
 from services.notify.domain import delivery
 from services.notify.domain.delivery import DeliveryEvent, DeliveryRecord
@@ -32,6 +35,19 @@ from shared.migrations import quote_ident
 
 NOTIFY = Actor.service("notify")
 _SETTLING = (NotificationDelivered, NotificationFailed, NotificationRedeliveryRequested)
+
+
+@contextmanager
+def in_trace(trace: TraceContext | None) -> Iterator[None]:
+    """Run in ``trace`` (another task's OpenTelemetry context), when given."""
+    if trace is None:
+        yield
+        return
+    token = otel_context.attach(trace)
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
 
 
 def fold(events: Sequence[Event]) -> DeliveryRecord:
@@ -62,6 +78,9 @@ class Round:
     events: Sequence[DeliveryEvent]
     after: DeliveryRecord
     correlation_id: str
+    # The trace the round ran in: its events keep it in their metadata, as an append made
+    # in the round's own task does (shared/tracing.py).
+    trace: TraceContext | None = None
 
 
 class Records:
@@ -184,12 +203,13 @@ class Records:
         on: the caller rolls back and records the rounds one by one."""
         out: list[Recorded] = []
         for r in rounds:
-            stored = await self.store.append(
-                r.notification_id,
-                r.snapshot.version,
-                [NewEvent(e, NOTIFY, r.correlation_id, occurred_at=now) for e in r.events],
-                conn=conn,
-            )
+            with in_trace(r.trace):
+                stored = await self.store.append(
+                    r.notification_id,
+                    r.snapshot.version,
+                    [NewEvent(e, NOTIFY, r.correlation_id, occurred_at=now) for e in r.events],
+                    conn=conn,
+                )
             out.append(list(zip(stored, r.events, strict=True)))
         await self._project(conn, [(rec, r.after) for rec, r in zip(out, rounds, strict=True)])
         return out

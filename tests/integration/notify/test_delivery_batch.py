@@ -14,6 +14,9 @@ import asyncpg
 import httpx
 import pytest
 from nats.js import JetStreamContext
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from services.notify.app.channels import Sent, WebhookChannel
 from services.notify.app.delivery import Delivery
@@ -205,3 +208,41 @@ async def test_queueing_a_notification_again_appends_nothing_and_keeps_the_trans
             "SELECT count(*) FROM notify.notification WHERE notification_id = $1", nid
         )
     assert views == 1
+
+
+@pytest.mark.usefixtures("streams")
+async def test_rounds_recorded_together_keep_each_their_own_trace(
+    pool: asyncpg.Pool,
+    js: JetStreamContext,
+    namespace: str,
+    receiver: Receiver,
+    http: httpx.AsyncClient,  # noqa: F811
+) -> None:
+    """What a round appends carries the trace of the event that asked for it, also when
+    another round's task records it (one referral is one trace)."""
+    hook = TogetherWebhook(http, ROUNDS)
+    r = await a_round(pool, js, namespace, receiver, http, webhook=hook)
+    ids = [r.notification_id, *await queue_more(pool, r.delivery, ROUNDS - 1)]
+    traces = {nid: 0x5AFE0000 + i for i, nid in enumerate(ids, start=1)}
+    r.pool.counted.clear()
+
+    async def in_its_trace(nid: str) -> bool:
+        span = SpanContext(traces[nid], 0x1000 + traces[nid], True, TraceFlags(1))
+        token = otel_context.attach(trace.set_span_in_context(NonRecordingSpan(span)))
+        try:
+            return await r.delivery.deliver(nid, last_try=False, correlation_id="c")
+        finally:
+            otel_context.detach(token)
+
+    assert all(await asyncio.gather(*(in_its_trace(nid) for nid in ids)))
+
+    assert r.pool.counted.transactions < ROUNDS  # some rounds were recorded together
+    rows = await pool.fetch(
+        "SELECT stream_id, metadata->>'traceparent' AS tp FROM notify.event"
+        " WHERE stream_id = ANY($1) AND event_type NOT LIKE '%NotificationQueued%'",
+        ids,
+    )
+    assert len(rows) == 4 * ROUNDS  # two attempts, two deliveries each
+    for row in rows:
+        assert row["tp"] is not None
+        assert int(row["tp"].split("-")[1], 16) == traces[row["stream_id"]], row
