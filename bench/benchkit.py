@@ -115,3 +115,29 @@ class BenchDatabase:
                 self._server.stop()
             if self._tmp is not None:  # a 100,000-case store leaves about 2 GB
                 shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+async def preload_pg_stat_statements(url: str, *, max_statements: int | None = None) -> None:
+    """Ask Postgres to preload pg_stat_statements (and keep ``max_statements`` of them);
+    it takes effect when the server starts again, so call it before a restart."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
+        if max_statements is not None:
+            await conn.execute(f"ALTER SYSTEM SET pg_stat_statements.max = {int(max_statements)}")
+    finally:
+        await conn.close()
+
+
+async def create_pg_stat_statements(url: str) -> None:
+    """Create the pg_stat_statements view in the database at ``url`` (after the preload and
+    restart of ``preload_pg_stat_statements``)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    finally:
+        await conn.close()

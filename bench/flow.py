@@ -63,7 +63,7 @@ from typing import Any
 
 import asyncpg
 import psutil
-from benchkit import machine, result
+from benchkit import create_pg_stat_statements, machine, preload_pg_stat_statements, result
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.e2e.harness
 from tests.e2e.harness import DATABASE, SERVICES, System
@@ -339,16 +339,8 @@ def enable_pg_stat_statements(system: System) -> bool:
     """Preload pg_stat_statements in the system's Postgres (a restart before the services
     start); False when the embedded server lacks it."""
 
-    async def alter(url: str) -> None:
-        conn = await asyncpg.connect(url)
-        try:
-            await conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
-            await conn.execute("ALTER SYSTEM SET pg_stat_statements.max = 10000")
-        finally:
-            await conn.close()
-
     try:
-        asyncio.run(alter(system.pg.start()))
+        asyncio.run(preload_pg_stat_statements(system.pg.start(), max_statements=10000))
         return True
     except (OSError, asyncpg.PostgresError) as e:
         print(f"pg_stat_statements not enabled ({e}); counting transactions only")
@@ -694,7 +686,7 @@ def main() -> None:
         statements = enable_pg_stat_statements(system)
         system.start_all()
         if statements:
-            asyncio.run(create_extension(system.pg.url))
+            asyncio.run(create_pg_stat_statements(system.pg.url))
         durability = "no fsync (--volatile)" if args.volatile else "durable (fsync on)"
         print(
             f"Postgres {durability}; rates {', '.join(f'{r:g}' for r in args.rates)} flows/s,"
@@ -703,14 +695,6 @@ def main() -> None:
         asyncio.run(bench(system, args, statements))
     finally:
         system.stop()
-
-
-async def create_extension(url: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-    finally:
-        await conn.close()
 
 
 if __name__ == "__main__":

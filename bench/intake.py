@@ -40,7 +40,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import psutil
-from benchkit import result
+from benchkit import create_pg_stat_statements, preload_pg_stat_statements, result
 
 from shared.auth import AuthConfig, mint_token
 from shared.devservers import EmbeddedNats, EmbeddedPostgres, free_port, port_open
@@ -248,22 +248,6 @@ async def bench(
                 print(f"  {c / max(done, 1):6.2f}  {q[1]}")
 
 
-async def preload_pg_stat_statements(url: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
-    finally:
-        await conn.close()
-
-
-async def create_extension(url: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-    finally:
-        await conn.close()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, help="duration of each level (default 10)")
@@ -296,7 +280,7 @@ def main() -> None:
         asyncio.run(preload_pg_stat_statements(pg_url))
         pg.stop()
         pg_url, nats_url = pg.start(), ns.start()
-        asyncio.run(create_extension(pg_url))
+        asyncio.run(create_pg_stat_statements(pg_url))
         install.issue_all()
         asyncio.run(install.declare_streams(nats_url))
         port = free_port()

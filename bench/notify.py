@@ -42,7 +42,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import nats
-from benchkit import result
+from benchkit import create_pg_stat_statements, preload_pg_stat_statements, result
 
 from services.migrations import migrate_all
 from services.notify.config import NotifySettings
@@ -207,15 +207,11 @@ async def main(count: int, workers: int, show_statements: bool = False) -> None:
     ns_server = EmbeddedNats(tmp / "nats", config=install.server_config())
     try:
         dsn, nats_url = pg.start(), ns_server.start()
-        admin = await asyncpg.connect(dsn)
-        try:
-            await admin.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
-        finally:
-            await admin.close()
+        await preload_pg_stat_statements(dsn)
         pg.stop()
         dsn = pg.start()
+        await create_pg_stat_statements(dsn)
         admin = await asyncpg.connect(dsn)
-        await admin.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         await migrate_all(dsn)
         install.issue_all()
         await install.declare_streams(nats_url)
