@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -332,19 +332,26 @@ def check_checkpoints(
 _MISSING = object()
 
 
-async def verify_timeline_signatures(
-    pool: asyncpg.Pool, verifier: EventVerifier, report: AuditReport, case_id: str | None = None
-) -> None:
-    """Check again each foreign event the case timeline recorded: its signature, and that
-    the recorded row (id, service, type, actor, data) still says what the signed event said."""
+# Whether a recorded row still says what its verified, signed envelope said: the row, the
+# envelope's document and the service that signed it.
+RowMatches = Callable[[asyncpg.Record, Any, str], bool]
+
+
+async def _verify_signed_rows(
+    pool: asyncpg.Pool,
+    verifier: EventVerifier,
+    report: AuditReport,
+    label: Callable[[asyncpg.Record], str],
+    matches: RowMatches,
+    sql: str,
+    *args: object,
+) -> tuple[int, int]:
+    """Check again the signed envelope each row of ``sql`` kept: its signature, then
+    ``matches``; a problem named by ``label`` for each row that fails. The rows verified and
+    the rows recorded without an envelope."""
     verified = unsigned = 0
-    sql = (
-        "SELECT event_id::text AS event_id, service, event_type, actor, data::text AS data,"
-        ' envelope FROM "case".case_timeline WHERE service <> $1'
-        " AND ($2::text IS NULL OR case_id = $2) ORDER BY seq"
-    )
     async with pool.acquire() as conn, conn.transaction(readonly=True):
-        async for r in conn.cursor(sql, "case", case_id, prefetch=2000):
+        async for r in conn.cursor(sql, *args, prefetch=2000):
             if r["envelope"] is None:
                 unsigned += 1
                 continue
@@ -352,25 +359,61 @@ async def verify_timeline_signatures(
                 doc = json.loads(r["envelope"])
                 service = verifier.verify_doc(doc)
             except (ValueError, BadSignature) as e:
-                report.problems.append(f"timeline event {r['event_id']}: {e}")
+                report.problems.append(f"{label(r)}: {e}")
                 continue
-            recorded = (r["event_id"], r["service"], r["event_type"], r["actor"])
-            signed = (doc.get("id"), service, doc.get("type"), doc.get("actor"))
-            # The row may keep less than was signed (notify's payload stays in notify's
-            # record), never anything else.
-            data, signed_data = json.loads(r["data"]), doc.get("data")
-            if (
-                recorded != signed
-                or not isinstance(signed_data, dict)
-                or any(signed_data.get(k, _MISSING) != v for k, v in data.items())
-            ):
-                report.problems.append(
-                    f"timeline event {r['event_id']}: the row differs from the signed event"
-                )
+            if not matches(r, doc, service):
+                report.problems.append(f"{label(r)}: the row differs from the signed event")
                 continue
             verified += 1
-    report.signed_events_verified = verified
-    report.unsigned_events = unsigned
+    return verified, unsigned
+
+
+def _timeline_row_matches(r: asyncpg.Record, doc: Any, service: str) -> bool:
+    recorded = (r["event_id"], r["service"], r["event_type"], r["actor"])
+    signed = (doc.get("id"), service, doc.get("type"), doc.get("actor"))
+    # The row may keep less than was signed (notify's payload stays in notify's
+    # record), never anything else.
+    data, signed_data = json.loads(r["data"]), doc.get("data")
+    return not (
+        recorded != signed
+        or not isinstance(signed_data, dict)
+        or any(signed_data.get(k, _MISSING) != v for k, v in data.items())
+    )
+
+
+async def verify_timeline_signatures(
+    pool: asyncpg.Pool, verifier: EventVerifier, report: AuditReport, case_id: str | None = None
+) -> None:
+    """Check again each foreign event the case timeline recorded: its signature, and that
+    the recorded row (id, service, type, actor, data) still says what the signed event said."""
+    sql = (
+        "SELECT event_id::text AS event_id, service, event_type, actor, data::text AS data,"
+        ' envelope FROM "case".case_timeline WHERE service <> $1'
+        " AND ($2::text IS NULL OR case_id = $2) ORDER BY seq"
+    )
+    report.signed_events_verified, report.unsigned_events = await _verify_signed_rows(
+        pool,
+        verifier,
+        report,
+        lambda r: f"timeline event {r['event_id']}",
+        _timeline_row_matches,
+        sql,
+        "case",
+        case_id,
+    )
+
+
+def _directory_row_matches(r: asyncpg.Record, doc: Any, service: str) -> bool:
+    data = doc.get("data")
+    provider = data.get("provider") if isinstance(data, dict) else None
+    signed = (
+        doc.get("id"),
+        service,
+        provider.get("id") if isinstance(provider, dict) else None,
+        provider.get("org_type") if isinstance(provider, dict) else None,
+        doc.get("streamversion"),
+    )
+    return signed == (r["event_id"], "referral", r["provider_id"], r["org_type"], r["version"])
 
 
 async def verify_directory_signatures(
@@ -379,35 +422,15 @@ async def verify_directory_signatures(
     """Check again each directory event the case service kept for its statistics
     (``"case".received_directory_event``): its signature, that the referral service signed
     it, and that the row (id, provider, kind, version) still says what the event said."""
-    verified = unsigned = 0
     sql = (
         "SELECT event_id::text AS event_id, provider_id, org_type, version, envelope"
         ' FROM "case".received_directory_event ORDER BY provider_id, version'
     )
-    async with pool.acquire() as conn, conn.transaction(readonly=True):
-        async for r in conn.cursor(sql, prefetch=2000):
-            what = f"directory event {r['provider_id']} v{r['version']}"
-            if r["envelope"] is None:
-                unsigned += 1
-                continue
-            try:
-                doc = json.loads(r["envelope"])
-                service = verifier.verify_doc(doc)
-            except (ValueError, BadSignature) as e:
-                report.problems.append(f"{what}: {e}")
-                continue
-            data = doc.get("data")
-            provider = data.get("provider") if isinstance(data, dict) else None
-            signed = (
-                doc.get("id"),
-                service,
-                provider.get("id") if isinstance(provider, dict) else None,
-                provider.get("org_type") if isinstance(provider, dict) else None,
-                doc.get("streamversion"),
-            )
-            if signed != (r["event_id"], "referral", r["provider_id"], r["org_type"], r["version"]):
-                report.problems.append(f"{what}: the row differs from the signed event")
-                continue
-            verified += 1
-    report.directory_events_verified = verified
-    report.directory_events_unsigned = unsigned
+    report.directory_events_verified, report.directory_events_unsigned = await _verify_signed_rows(
+        pool,
+        verifier,
+        report,
+        lambda r: f"directory event {r['provider_id']} v{r['version']}",
+        _directory_row_matches,
+        sql,
+    )
