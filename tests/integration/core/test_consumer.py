@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 import pytest
@@ -40,9 +40,34 @@ async def wait_for(predicate, within: float = 15.0) -> None:  # type: ignore[no-
     raise AssertionError("condition not reached in time")
 
 
+Subscriber = Callable[[IdempotentConsumer, str], NatsBroker]
+
+
+@pytest.fixture
+def subscriber(js: JetStreamContext, namespace: str, nats_url: str, servers: Servers) -> Subscriber:
+    """``subscriber(consumer, durable)``: a broker, not started, on which ``consumer`` reads
+    the case stream under the durable consumer ``durable`` and dead-letters under its name."""
+
+    def make(consumer: IdempotentConsumer, durable: str) -> NatsBroker:
+        broker = NatsBroker(nats_url, user_credentials=credentials(servers, "setup", namespace))
+        subscribe(
+            broker,
+            consumer,
+            DeadLetters(js, dead_letter_subject(namespace, durable)),
+            stream=f"{namespace}_CASE".upper(),
+            subject=f"{namespace}.case.>",
+            durable=durable,
+            redeliver_after=0.1,
+            verifier=EventVerifier.from_text(VERIFY_KEYS, namespace),
+        )
+        return broker
+
+    return make
+
+
 @pytest.fixture
 async def env(
-    pool: asyncpg.Pool, js: JetStreamContext, namespace: str, nats_url: str, servers: Servers
+    pool: asyncpg.Pool, js: JetStreamContext, namespace: str, subscriber: Subscriber
 ) -> AsyncIterator[dict[str, object]]:
     stream = f"{namespace}_CASE".upper()
     await ensure_stream(js, stream_config(stream, [f"{namespace}.case.>"]))
@@ -66,17 +91,7 @@ async def env(
             raise RuntimeError("crash mid-handler")
 
     consumer = IdempotentConsumer(pool, "referral", "case-events", apply, registry=test_registry)
-    broker = NatsBroker(nats_url, user_credentials=credentials(servers, "setup", namespace))
-    subscribe(
-        broker,
-        consumer,
-        DeadLetters(js, dead_letter_subject(namespace, "referral-case-events")),
-        stream=stream,
-        subject=f"{namespace}.case.>",
-        durable="referral-case-events",
-        redeliver_after=0.1,
-        verifier=EventVerifier.from_text(VERIFY_KEYS, namespace),
-    )
+    broker = subscriber(consumer, "referral-case-events")
     await broker.start()
     yield {
         "stream": stream,
@@ -297,21 +312,10 @@ async def test_an_event_whose_handler_always_fails_is_dead_lettered_then_passed_
 
 
 async def test_two_replicas_on_one_durable_consumer_keep_each_streams_order(
-    env: dict, pool: asyncpg.Pool, js: JetStreamContext, namespace: str, nats_url: str,
-    servers: Servers,
-) -> None:  # fmt: skip
+    env: dict, pool: asyncpg.Pool, js: JetStreamContext, namespace: str, subscriber: Subscriber
+) -> None:
     # A second replica: another connection pulling from the same durable consumer.
-    replica = NatsBroker(nats_url, user_credentials=credentials(servers, "setup", namespace))
-    subscribe(
-        replica,
-        env["consumer"],
-        DeadLetters(js, dead_letter_subject(namespace, "referral-case-events")),
-        stream=env["stream"],
-        subject=f"{namespace}.case.>",
-        durable="referral-case-events",
-        redeliver_after=0.1,
-        verifier=EventVerifier.from_text(VERIFY_KEYS, namespace),
-    )
+    replica = subscriber(env["consumer"], "referral-case-events")
     await replica.start()
     try:
         streams = {f"s{k}": await _envelopes(pool, f"s{k}", list(range(k * 100, k * 100 + 20)))
@@ -334,9 +338,8 @@ async def test_two_replicas_on_one_durable_consumer_keep_each_streams_order(
 
 
 async def test_events_of_types_a_consumer_does_not_read_pass_unparsed_in_their_turn(
-    env: dict, pool: asyncpg.Pool, js: JetStreamContext, namespace: str, nats_url: str,
-    servers: Servers,
-) -> None:  # fmt: skip
+    env: dict, pool: asyncpg.Pool, js: JetStreamContext, namespace: str, subscriber: Subscriber
+) -> None:
     # A consumer that reads only ``Noted``: a signed ``Tagged`` whose data its own schema
     # would refuse is none of its business. It moves the stream's position (or version 2
     # would wait for ever) and is not dead-lettered; a forged one moves nothing.
@@ -349,17 +352,7 @@ async def test_events_of_types_a_consumer_does_not_read_pass_unparsed_in_their_t
     noted_only = IdempotentConsumer(
         pool, "referral", "noted-only", apply, types={"Noted"}, registry=test_registry
     )
-    reader = NatsBroker(nats_url, user_credentials=credentials(servers, "setup", namespace))
-    subscribe(
-        reader,
-        noted_only,
-        DeadLetters(js, dead_letter_subject(namespace, "noted-only")),
-        stream=env["stream"],
-        subject=f"{namespace}.case.>",
-        durable="noted-only",
-        redeliver_after=0.1,
-        verifier=EventVerifier.from_text(VERIFY_KEYS, namespace),
-    )
+    reader = subscriber(noted_only, "noted-only")
     store = EventStore(pool, "case", registry=test_registry)
     stored = await store.append("t", 0, [NewEvent(Tagged(tag="x"), ACTOR, "corr-t"), noted(7)])
     tagged, seven = (e.to_envelope("case") for e in stored)
@@ -377,12 +370,7 @@ async def test_events_of_types_a_consumer_does_not_read_pass_unparsed_in_their_t
         await wait_for(seven_applied)
     finally:
         await reader.stop()
-    positions = dict(
-        await pool.fetch(
-            'SELECT stream_id, version FROM "referral".inbox_stream WHERE consumer = $1',
-            "noted-only",
-        )
-    )
+    positions = await _positions(pool, "noted-only")
     assert positions == {"t": 2}  # the forged event of stream u moved nothing
     dl = await js.stream_info(f"{namespace}_deadletter".upper())
     reasons = []
@@ -393,10 +381,9 @@ async def test_events_of_types_a_consumer_does_not_read_pass_unparsed_in_their_t
     assert len(reasons) == 1 and reasons[0].startswith("not authentic"), reasons
 
 
-async def _batch_reader(
-    pool: asyncpg.Pool, js: JetStreamContext, namespace: str, nats_url: str, servers: Servers,
-    env: dict, durable: str, failing: set[int],
-) -> tuple[NatsBroker, list[int]]:  # fmt: skip
+def _batch_reader(
+    pool: asyncpg.Pool, subscriber: Subscriber, durable: str, failing: set[int]
+) -> tuple[NatsBroker, list[int]]:
     """A second consumer of the case stream (its own durable), not started yet: what is
     published before it starts is there for its first fetch, in one batch."""
     seen: list[int] = []
@@ -412,18 +399,16 @@ async def _batch_reader(
             raise RuntimeError("this event always fails")
         seen.append(event.n)
 
-    reader = NatsBroker(nats_url, user_credentials=credentials(servers, "setup", namespace))
-    subscribe(
-        reader,
-        IdempotentConsumer(pool, "referral", durable, apply, registry=test_registry),
-        DeadLetters(js, dead_letter_subject(namespace, durable)),
-        stream=env["stream"],
-        subject=f"{namespace}.case.>",
-        durable=durable,
-        redeliver_after=0.1,
-        verifier=EventVerifier.from_text(VERIFY_KEYS, namespace),
+    consumer = IdempotentConsumer(pool, "referral", durable, apply, registry=test_registry)
+    return subscriber(consumer, durable), seen
+
+
+async def _positions(pool: asyncpg.Pool, consumer: str) -> dict[str, int]:
+    """Stream id -> the last version ``consumer`` applied (or passed over)."""
+    rows = await pool.fetch(
+        'SELECT stream_id, version FROM "referral".inbox_stream WHERE consumer = $1', consumer
     )
-    return reader, seen
+    return {r["stream_id"]: r["version"] for r in rows}
 
 
 async def _applied_by(pool: asyncpg.Pool, durable: str) -> dict[str, int]:
@@ -437,9 +422,8 @@ async def _applied_by(pool: asyncpg.Pool, durable: str) -> dict[str, int]:
 
 
 async def test_a_fetched_batch_is_applied_in_one_transaction_in_each_streams_order(
-    env: dict, pool: asyncpg.Pool, js: JetStreamContext, namespace: str, nats_url: str,
-    servers: Servers,
-) -> None:  # fmt: skip
+    env: dict, pool: asyncpg.Pool, js: JetStreamContext, namespace: str, subscriber: Subscriber
+) -> None:
     # Stream a's version 2 comes on JetStream before its version 1 (a republished copy):
     # in the batch, version 1 is applied first, so both go in the one transaction.
     await env["broker"].stop()  # the fixture's consumer stays out of the way
@@ -449,9 +433,7 @@ async def test_a_fetched_batch_is_applied_in_one_transaction_in_each_streams_ord
     await _send(js, namespace, a1, "a1")
     for k, e in enumerate(others):
         await _send(js, namespace, e, f"b{k}")
-    reader, seen = await _batch_reader(
-        pool, js, namespace, nats_url, servers, env, "batch-reader", set()
-    )
+    reader, seen = _batch_reader(pool, subscriber, "batch-reader", set())
     await reader.start()
     try:
 
@@ -468,9 +450,8 @@ async def test_a_fetched_batch_is_applied_in_one_transaction_in_each_streams_ord
 
 
 async def test_a_failing_event_in_a_batch_changes_nothing_for_the_others(
-    env: dict, pool: asyncpg.Pool, js: JetStreamContext, namespace: str, nats_url: str,
-    servers: Servers,
-) -> None:  # fmt: skip
+    env: dict, pool: asyncpg.Pool, js: JetStreamContext, namespace: str, subscriber: Subscriber
+) -> None:
     # One poison handler among five streams: the batch is rolled back and applied one by
     # one; the four others are applied once each, the failing one is retried and
     # dead-lettered after max_deliver attempts exactly as when it comes alone.
@@ -478,9 +459,7 @@ async def test_a_failing_event_in_a_batch_changes_nothing_for_the_others(
     envs = [(await _envelopes(pool, f"c{k}", [20 + k]))[0] for k in range(5)]
     for k, e in enumerate(envs):
         await _send(js, namespace, e, f"c{k}")
-    reader, seen = await _batch_reader(
-        pool, js, namespace, nats_url, servers, env, "batch-failing", {22}
-    )
+    reader, seen = _batch_reader(pool, subscriber, "batch-failing", {22})
     await reader.start()
     try:
 
@@ -502,12 +481,7 @@ async def test_a_failing_event_in_a_batch_changes_nothing_for_the_others(
     dl = await js.get_msg(f"{namespace}_deadletter".upper(), 1)
     assert dl.headers is not None
     assert dl.headers["Safepath-Dead-Letter-Reason"] == "handler failed 8 times: RuntimeError"
-    positions = dict(
-        await pool.fetch(
-            'SELECT stream_id, version FROM "referral".inbox_stream WHERE consumer = $1',
-            "batch-failing",
-        )
-    )
+    positions = await _positions(pool, "batch-failing")
     assert positions == {f"c{k}": 1 for k in range(5)}  # the failed one passed over
     by = await _applied_by(pool, "batch-failing")
     assert len(by) == 4 and envs[2].id not in by
@@ -539,12 +513,7 @@ async def test_a_batch_moves_its_positions_at_once_and_reports_each_event(
         Outcome.HANDLED,
     ]
     assert seen == [1, 10, 2, 3]
-    positions = dict(
-        await pool.fetch(
-            'SELECT stream_id, version FROM "referral".inbox_stream WHERE consumer = $1',
-            "direct",
-        )
-    )
+    positions = await _positions(pool, "direct")
     assert positions == {"a": 3, "b": 1}
 
 
@@ -576,10 +545,5 @@ async def test_a_batch_whose_position_another_transaction_moved_changes_nothing(
         with pytest.raises(PositionMoved):
             await racing
     assert seen == []
-    positions = dict(
-        await pool.fetch(
-            'SELECT stream_id, version FROM "referral".inbox_stream WHERE consumer = $1',
-            "raced",
-        )
-    )
+    positions = await _positions(pool, "raced")
     assert positions == {"c": 1}  # d's position was not moved either
