@@ -6,6 +6,15 @@ every channel's outcome in one transaction with one append at the version it rea
 another round appended first, it reads again and decides again; an outcome for a channel
 already settled is dropped, and a settled channel is never tried again.
 
+Rounds that finish sending while another batch is being recorded are recorded together:
+one transaction, one append per notification at the version its round read, all their
+attempts in one insert and their statuses in one update (``Records.append_rounds``). Each
+notification's decision is still its own (``record_round`` on its own snapshot), and a
+batch that fails for any reason (a stream another round moved on, an alert that failed,
+Postgres gone) is rolled back whole and each of its rounds recorded alone, as before, so
+a race or a failure in one notification never records or loses another's outcome. Two
+rounds of the same notification are never in one batch.
+
 JetStream drives the retries (the consumer naks with the configured backoff), so this
 never sleeps. If the process dies between sending and recording, the message comes back
 and the receiver sees the same notification id again (receivers deduplicate on it).
@@ -14,15 +23,20 @@ and the receiver sees the same notification id again (receivers deduplicate on i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Collection
+from contextvars import Context
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context as TraceContext
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from services.notify.app.channels import NatsChannel, Sent, WebhookChannel, body_of
 from services.notify.app.queueing import Queueing
-from services.notify.app.records import Records, Snapshot
+from services.notify.app.records import Recorded, Records, Round, Snapshot, in_trace
 from services.notify.app.webhooks import Endpoint, Webhooks
 from services.notify.config import NotifySettings
 from services.notify.domain.delivery import (
@@ -44,10 +58,28 @@ from shared.metrics import (
 from shared.tracing import tracer
 
 log = get_logger("safepath.notify")
+_DEBUG = logging.getLogger("safepath.notify")
 
 # Appends one round may lose to concurrent rounds of the same notification before it
 # gives up (the consumer naks; the next round reads afresh).
 _RACES = 5
+
+# Rounds recorded in one transaction at most (the consumer fetches up to
+# ``delivery_workers`` messages at a time, so a batch is rarely larger).
+BATCH_ROUNDS = 64
+
+
+@dataclass(eq=False)
+class _Waiting:
+    """A round waiting to be recorded with others; ``done`` gets its outcome, or None when
+    it must be recorded alone."""
+
+    snapshot: Snapshot
+    queued: NotificationQueued
+    attempts: list[RecordAttempt]
+    correlation_id: str
+    done: asyncio.Future[tuple[DeliveryRecord, Recorded] | None]
+    trace: TraceContext  # the round's: what it appends stays in its trace
 
 
 def _utcnow() -> datetime:
@@ -66,8 +98,15 @@ class Delivery:
         settings: NotifySettings,
         environment: str,
         clock: Callable[[], datetime] = _utcnow,
+        *,
+        batch_rounds: bool = True,
     ) -> None:
         self.pool = pool
+        self.batch_rounds = batch_rounds
+        self._waiting: list[_Waiting] = []
+        self._recorder: asyncio.Task[None] | None = None
+        self._reads: list[tuple[str, asyncio.Future[tuple[Snapshot, Endpoint | None]]]] = []
+        self._reader: asyncio.Task[None] | None = None
         self.records = records
         self.queueing = queueing
         self.webhooks = webhooks
@@ -83,16 +122,12 @@ class Delivery:
         ``last_try``: JetStream will not deliver again, so a retryable failure now
         dead-letters the channel.
         """
-        async with self.pool.acquire() as conn:
-            snapshot = await self.records.read(conn, notification_id)
-            queued = snapshot.queued
-            if queued is None:
-                log.warning("notification_unknown", notification_id=notification_id)
-                return True
-            pending = [c for c in queued.channels if snapshot.state.needs_delivery(c)]
-            endpoint = (
-                await self.webhooks.get(conn, queued.recipient_id) if "webhook" in pending else None
-            )
+        snapshot, endpoint = await self._read(notification_id)
+        queued = snapshot.queued
+        if queued is None:
+            log.warning("notification_unknown", notification_id=notification_id)
+            return True
+        pending = [c for c in queued.channels if snapshot.state.needs_delivery(c)]
         if not pending:
             return snapshot.state.status != "queued"
         # No connection is held while sending: a slow webhook ties up no pool slot.
@@ -111,19 +146,83 @@ class Delivery:
             for channel, s in zip(pending, sent, strict=True)
         ]
         after, recorded = await self._record(snapshot, queued, attempts, correlation_id)
-        for channel, s in zip(pending, sent, strict=True):
-            log.info(
-                "delivery_attempted",
-                notification_id=notification_id,
-                channel=channel,
-                status_code=s.status_code,
-                error_kind=s.error_kind,
-                latency_ms=s.latency_ms,
-                outcome=[
-                    type(e).__name__ for _, e in recorded if getattr(e, "channel", None) == channel
-                ],
-            )
+        # Per attempt, so DEBUG, and built only when it is written (structlog's processors
+        # run before the level is checked); the metrics and the record keep the outcome.
+        if _DEBUG.isEnabledFor(logging.DEBUG):
+            for channel, s in zip(pending, sent, strict=True):
+                log.debug(
+                    "delivery_attempted",
+                    notification_id=notification_id,
+                    channel=channel,
+                    status_code=s.status_code,
+                    error_kind=s.error_kind,
+                    latency_ms=s.latency_ms,
+                    outcome=[
+                        type(e).__name__
+                        for _, e in recorded
+                        if getattr(e, "channel", None) == channel
+                    ],
+                )
         return after.status != "queued"
+
+    async def _read(self, notification_id: str) -> tuple[Snapshot, Endpoint | None]:
+        """The record, and the webhook endpoint when the webhook is due: read with the
+        other rounds' reads waiting (``_read_waiting``), or alone."""
+        if not self.batch_rounds:
+            async with self.pool.acquire() as conn:
+                return (await self._read_batch(conn, [notification_id]))[notification_id]
+        read: asyncio.Future[tuple[Snapshot, Endpoint | None]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._reads.append((notification_id, read))
+        if self._reader is None or self._reader.done():
+            # A context of its own: it works for every waiting round, so it carries none
+            # of the first one's (its notification id in the logs, its trace).
+            self._reader = asyncio.create_task(self._read_waiting(), context=Context())
+        return await read
+
+    async def _read_waiting(self) -> None:
+        """Read the records (and endpoints) the waiting rounds need, a batch at a time:
+        one statement for the streams, one for the endpoints when a webhook is due."""
+        await asyncio.sleep(0)  # rounds that started in the same turn join
+        batch: list[tuple[str, asyncio.Future[tuple[Snapshot, Endpoint | None]]]] = []
+        try:
+            while self._reads:
+                batch, self._reads = self._reads[:BATCH_ROUNDS], self._reads[BATCH_ROUNDS:]
+                try:
+                    async with self.pool.acquire() as conn:
+                        found = await self._read_batch(conn, {nid for nid, _ in batch})
+                except Exception as e:  # each round fails as its own read would have
+                    for _, read in batch:
+                        if not read.done():
+                            read.set_exception(e)
+                    continue
+                for nid, read in batch:
+                    if not read.done():
+                        read.set_result(found[nid])
+        finally:  # cancelled (shutdown)
+            for _, read in batch + self._reads:
+                if not read.done():
+                    read.cancel()
+            if asyncio.current_task() is self._reader:
+                self._reader = None
+
+    async def _read_batch(
+        self, conn: asyncpg.Connection, ids: Collection[str]
+    ) -> dict[str, tuple[Snapshot, Endpoint | None]]:
+        snapshots = await self.records.read_many(conn, ids)
+        due = {
+            s.queued.recipient_id
+            for s in snapshots.values()
+            if s.queued is not None
+            and "webhook" in s.queued.channels
+            and s.state.needs_delivery("webhook")
+        }
+        endpoints = await self.webhooks.get_many(conn, due) if due else {}
+        return {
+            nid: (s, endpoints.get(s.queued.recipient_id) if s.queued is not None else None)
+            for nid, s in snapshots.items()
+        }
 
     async def _record(
         self,
@@ -131,7 +230,96 @@ class Delivery:
         queued: NotificationQueued,
         attempts: list[RecordAttempt],
         correlation_id: str,
-    ) -> tuple[DeliveryRecord, list[tuple[StoredEvent, DeliveryEvent]]]:
+    ) -> tuple[DeliveryRecord, Recorded]:
+        """The round recorded with the others waiting (``_record_waiting``; a batch may
+        hold this round only), or alone when their batch failed."""
+        if self.batch_rounds:
+            done: asyncio.Future[tuple[DeliveryRecord, Recorded] | None] = (
+                asyncio.get_running_loop().create_future()
+            )
+            self._waiting.append(
+                _Waiting(
+                    snapshot, queued, attempts, correlation_id, done, otel_context.get_current()
+                )
+            )
+            if self._recorder is None or self._recorder.done():
+                self._recorder = asyncio.create_task(self._record_waiting(), context=Context())
+            outcome = await done
+            if outcome is not None:
+                return outcome
+        return await self._record_alone(snapshot, queued, attempts, correlation_id)
+
+    async def _record_waiting(self) -> None:
+        """Record the waiting rounds, a batch at a time, until none waits. Rounds that
+        finish sending while a batch is recorded form the next one (group commit)."""
+        await asyncio.sleep(0)  # rounds that finished sending in the same turn join
+        batch: list[_Waiting] = []
+        try:
+            while self._waiting:
+                batch, seen, rest = [], set(), []
+                for w in self._waiting:
+                    nid = w.queued.notification_id
+                    if len(batch) < BATCH_ROUNDS and nid not in seen:
+                        batch.append(w)
+                        seen.add(nid)
+                    else:
+                        rest.append(w)
+                self._waiting = rest
+                try:
+                    outcomes = await self._record_batch(batch)
+                except Exception as e:  # any failure: each round alone, as before
+                    log.debug("delivery_batch_failed", error=type(e).__name__, rounds=len(batch))
+                    outcomes = [None] * len(batch)
+                for w, outcome in zip(batch, outcomes, strict=True):
+                    _resolve(w, outcome)
+        finally:  # cancelled (shutdown): nobody waits for this task any more
+            for w in batch + self._waiting:
+                _resolve(w, None)
+            if asyncio.current_task() is self._recorder:
+                self._recorder = None
+
+    async def _record_batch(
+        self, batch: list[_Waiting]
+    ) -> list[tuple[DeliveryRecord, Recorded] | None]:
+        """Several notifications' rounds in one transaction, each decided on its own
+        snapshot; raises (nothing written) when any of them cannot be recorded."""
+        now = self.clock()
+        decided = [(w, *record_round(w.snapshot.state, w.attempts, now)) for w in batch]
+        rounds = [
+            Round(w.queued.notification_id, w.snapshot, events, after, w.correlation_id, w.trace)
+            for w, events, after in decided
+            if events
+        ]
+        written: list[Recorded] = []
+        if rounds:
+            async with self.pool.acquire() as conn, conn.transaction():
+                written = await self.records.append_rounds(conn, rounds, now)
+                by_id = dict(zip((r.notification_id for r in rounds), written, strict=True))
+                for w, events, after in decided:
+                    if events:
+                        with in_trace(w.trace):
+                            recorded = by_id[w.queued.notification_id]
+                            await self._alert(conn, w.queued, recorded, after, w.correlation_id)
+        by_id = dict(zip((r.notification_id for r in rounds), written, strict=True))
+        outcomes: list[tuple[DeliveryRecord, Recorded] | None] = []
+        for w, _events, after in decided:
+            recorded = by_id.get(w.queued.notification_id, [])
+            self._count_failed(w.queued, recorded)
+            outcomes.append((after, recorded))
+        return outcomes
+
+    def _count_failed(self, queued: NotificationQueued, recorded: Recorded) -> None:
+        for _, event in recorded:
+            if isinstance(event, NotificationFailed):
+                NOTIFICATIONS_FAILED.labels(queued.recipient_kind).inc()
+
+    async def _record_alone(
+        self,
+        snapshot: Snapshot,
+        queued: NotificationQueued,
+        attempts: list[RecordAttempt],
+        correlation_id: str,
+    ) -> tuple[DeliveryRecord, Recorded]:
         """Every channel's outcome in one transaction, appended at the version the round
         read. When another round appended first, read again and decide again: an outcome
         for a channel it settled is dropped, so nothing is recorded twice."""
@@ -154,9 +342,7 @@ class Delivery:
                     log.info("delivery_record_raced", notification_id=nid)
                     snapshot = await self.records.read(conn, nid)
                     continue
-                for _, event in recorded:
-                    if isinstance(event, NotificationFailed):
-                        NOTIFICATIONS_FAILED.labels(queued.recipient_kind).inc()
+                self._count_failed(queued, recorded)
                 return after, recorded
         raise AssertionError("unreachable")
 
@@ -219,3 +405,8 @@ class Delivery:
         except UnsafeWebhookUrl:
             return False
         return True
+
+
+def _resolve(w: _Waiting, outcome: tuple[DeliveryRecord, Recorded] | None) -> None:
+    if not w.done.done():  # its caller may have been cancelled meanwhile
+        w.done.set_result(outcome)
