@@ -25,6 +25,7 @@ import json
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -226,6 +227,10 @@ class Verdict:
     routed: dict[str, str]  # referral id -> provider id (first routings)
     unroutable: dict[str, str]  # referral id -> coordinator id
     webhook_delivered: Counter[str]  # notification id -> NotificationDelivered (webhook)
+    # Webhook notifications given up on for the receiver's fault and not yet redelivered
+    # (only with ``receiver_at_fault``), and the provider_unreachable alerts seen.
+    dead_lettered: list[str] = field(default_factory=list)
+    alerts: int = 0
 
     @property
     def clean(self) -> bool:
@@ -256,8 +261,18 @@ class Ledger:
             await tail.read_new()
 
     def verdict(
-        self, opened: list[Opened], *, webhook_providers: frozenset[str] = frozenset()
+        self,
+        opened: list[Opened],
+        *,
+        webhook_providers: frozenset[str] = frozenset(),
+        receiver_at_fault: Callable[[str], bool] | None = None,
     ) -> Verdict:
+        """What the flow lost and doubled. ``receiver_at_fault(notification_id)``: whether
+        a webhook notification given up on (``NotificationFailed``) was given up on for
+        the receiver's fault (every POST answered too late); such a notification is
+        dead-lettered by design, not lost: its ``provider_unreachable`` alerts to the
+        coordinators are expected, and it must be delivered once after an operator's
+        redelivery. Without it, every ``NotificationFailed`` is lost."""
         case_ids = {o.case_id for o in opened}
         requests = {o.request_id for o in opened}
         expected = {(o.request_id, need) for o in opened for need in o.needs}
@@ -304,6 +319,8 @@ class Ledger:
             for rid, c in unroutable.items()
         }
         notification_ids: dict[str, str] = {}  # notification id -> referral id
+        # A provider given up on: the coordinators are told (checked below).
+        alerts: dict[str, list[tuple[str, str, str]]] = {}
         for rid, (subject, kind) in want.items():
             mine = [t for t in told.get(rid, []) if (t[1], t[2]) == (subject, kind)]
             if not mine:
@@ -313,7 +330,12 @@ class Ledger:
             for nid, _, _ in mine:
                 notification_ids[nid] = rid
             others = [t for t in told.get(rid, []) if (t[1], t[2]) != (subject, kind)]
-            dup += [f"unexpected notification {t[1]} {t[2]} for {rid}" for t in others]
+            alerts[rid] = [t for t in others if t[2] == "provider_unreachable"]
+            dup += [
+                f"unexpected notification {t[1]} {t[2]} for {rid}"
+                for t in others
+                if t[2] != "provider_unreachable"
+            ]
 
         # One NotificationDelivered per notification and channel (nats always).
         notify_events = [
@@ -323,10 +345,27 @@ class Ledger:
             or ce.get("data", {}).get("case_id") in case_ids
         ]
         delivered: dict[str, Counter[str]] = defaultdict(Counter)
+        failed: dict[str, list[dict[str, Any]]] = defaultdict(list)  # webhook give-ups
+        redelivered: Counter[str] = Counter()
         for ce in notify_events:
-            if event_name(ce) == "NotificationDelivered":
-                d = ce["data"]
+            d, name = ce["data"], event_name(ce)
+            if name == "NotificationDelivered":
                 delivered[d["channel"]][d["notification_id"]] += 1
+            elif name == "NotificationFailed":
+                failed[d["notification_id"]].append(d)
+            elif name == "NotificationRedeliveryRequested":
+                redelivered[d["notification_id"]] += 1
+        dead_lettered: list[str] = []  # given up on for the receiver's fault, not redelivered
+        for nid, gave_up in failed.items():
+            excused = (
+                receiver_at_fault is not None
+                and receiver_at_fault(nid)
+                and all(d.get("channel") == "webhook" for d in gave_up)
+            )
+            if not excused:
+                lost += [f"notification failed: {d}" for d in gave_up]
+            elif len(gave_up) > redelivered[nid]:
+                dead_lettered.append(nid)
         for nid, rid in notification_ids.items():
             n = delivered["nats"][nid]
             if n == 0:
@@ -336,13 +375,21 @@ class Ledger:
             provider = routed.get(rid)
             if provider in webhook_providers:
                 w = delivered["webhook"][nid]
-                if w == 0:
+                if w == 0 and nid not in dead_lettered:
                     lost.append(f"notification {nid} never delivered by webhook")
                 elif w > 1:
                     dup.append(f"notification {nid} delivered {w} times by webhook")
-        failed = [ce for ce in notify_events if event_name(ce) == "NotificationFailed"]
-        lost += [f"notification failed: {ce['data']}" for ce in failed]
 
+        # An alert only for a notification given up on, once per coordinator and give-up.
+        gave_up = {rid: len(failed.get(nid, [])) for nid, rid in notification_ids.items()}
+        for rid, found in alerts.items():
+            per_coordinator = Counter(subject for _, subject, _ in found)
+            for subject, count in per_coordinator.items():
+                if count > gave_up.get(rid, 0):
+                    dup.append(
+                        f"{count} provider_unreachable alerts on {subject} for referral"
+                        f" {rid}, given up on {gave_up.get(rid, 0)} time(s)"
+                    )
         notifications = [
             ce
             for _, ce in self.tails["notifications"].events.values()
@@ -357,6 +404,8 @@ class Ledger:
             routed=routed,
             unroutable=unroutable,
             webhook_delivered=delivered["webhook"],
+            dead_lettered=dead_lettered,
+            alerts=sum(len(found) for found in alerts.values()),
         )
 
     async def settle(
@@ -365,6 +414,7 @@ class Ledger:
         within: float,
         *,
         webhook_providers: frozenset[str] = frozenset(),
+        receiver_at_fault: Callable[[str], bool] | None = None,
         quiet: float = 2.0,
     ) -> tuple[Verdict, float]:
         """Read until nothing is lost (or ``within`` passes), then ``quiet`` seconds more so
@@ -372,14 +422,19 @@ class Ledger:
         start = time.monotonic()
         while True:
             await self.read()
-            v = self.verdict(opened, webhook_providers=webhook_providers)
+            v = self.verdict(
+                opened, webhook_providers=webhook_providers, receiver_at_fault=receiver_at_fault
+            )
             if not v.lost or time.monotonic() - start > within:
                 break
             await asyncio.sleep(0.5)
         took = time.monotonic() - start
         await asyncio.sleep(quiet)
         await self.read()
-        return self.verdict(opened, webhook_providers=webhook_providers), took
+        verdict = self.verdict(
+            opened, webhook_providers=webhook_providers, receiver_at_fault=receiver_at_fault
+        )
+        return verdict, took
 
 
 async def audit_chains_verify(system: System) -> dict[str, Any]:

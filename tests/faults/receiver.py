@@ -1,6 +1,8 @@
 """A webhook receiver for the fault tests: answers every POST at once, or ``delay``
 seconds late while ``slow``; counts every POST by its ``webhook-id`` (the notification
-id). Plain asyncio streams, so it costs the machine little while it is being measured."""
+id), and apart those it answered late (``late``: a notification every POST of which was
+answered late was given up on for the receiver's fault, not notify's). Plain asyncio
+streams, so it costs the machine little while it is being measured."""
 
 from __future__ import annotations
 
@@ -19,7 +21,13 @@ class WebhookReceiver:
         self.delay = delay
         self.slow = slow
         self.posts: Counter[str] = Counter()
+        self.late: Counter[str] = Counter()  # POSTs answered ``delay`` seconds late
         self._server: asyncio.Server | None = None
+
+    def only_late(self, notification_id: str) -> bool:
+        """Whether every POST of ``notification_id`` (one at least) was answered late."""
+        posts = self.posts[notification_id]
+        return posts > 0 and self.late[notification_id] == posts
 
     @property
     def url(self) -> str:
@@ -42,8 +50,10 @@ class WebhookReceiver:
                     k, v = line.split(":", 1)
                     headers[k.strip().lower()] = v.strip()
             await reader.readexactly(int(headers.get("content-length", "0")))
-            self.posts[headers.get("webhook-id", "?")] += 1
+            nid = headers.get("webhook-id", "?")
+            self.posts[nid] += 1
             if self.slow:
+                self.late[nid] += 1
                 await asyncio.sleep(self.delay)
             writer.write(
                 b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"

@@ -12,7 +12,7 @@ from nats.js import JetStreamContext
 
 from tests.e2e.harness import System
 from tests.faults.checks import flow_events, order_violations, stream_checks
-from tests.faults.load import Ledger, Opened, StreamTail
+from tests.faults.load import Ledger, Opened, StreamTail, event_name
 
 
 class _Names:
@@ -79,3 +79,92 @@ def test_an_event_applied_after_a_newer_one_of_its_stream_is_seen() -> None:
     assert len(found) == 1 and "version 2 applied after version 3" in found[0]
     in_order = {key: [(1, 100, t), (2, 101, t + timedelta(seconds=2)), (3, 102, t)]}
     assert order_violations(in_order) == []
+
+
+# -- the verdict on a webhook notification given up on ------------------------------------------
+
+
+def _event(source: str, name: str, subject: str, **data: Any) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "type": f"org.safepath.{source}.{name}.v1",
+        "subject": subject,
+        "data": data,
+    }
+
+
+class _GivenUp:
+    """One case, routed to a provider with a webhook: its notification delivered on NATS,
+    given up on by webhook (``NotificationFailed``), and one coordinator alerted."""
+
+    def __init__(self) -> None:
+        self.ledger = _ledger([_ce("c1", 1)])
+        self.opened = [Opened("c1", "q1", ["shelter"])]
+        self.nid = "n1"
+        self.add("referral", "x.referral", _event(
+            "referral", "ReferralRouted", "r1", case_id="c1", request_id="q1",
+            need="shelter", attempt=1, referral_id="r1", provider_id="buston",
+        ))  # fmt: skip
+        self.tell("x.provider.buston.notifications", "new_referral", self.nid)
+        self.notify("NotificationDelivered", channel="nats")
+        self.notify("NotificationFailed", channel="webhook", reason="attempts_exhausted")
+        self.tell("x.coordinator.c9.notifications", "provider_unreachable", "n2")
+
+    def add(self, key: str, subject: str, ce: dict[str, Any]) -> None:
+        tail = self.ledger.tails[key]
+        tail.seqs[ce["id"]].append(len(tail.events) + 1)
+        tail.msg_ids[ce["id"]] += 1
+        tail.events[ce["id"]] = (subject, ce)
+
+    def tell(self, subject: str, kind: str, nid: str) -> None:
+        ce = {**_event("notify", "Notification", "r1", kind=kind), "id": nid}
+        self.add("notifications", subject, ce)
+
+    def notify(self, name: str, **data: Any) -> None:
+        self.add("notify", "x.notify", _event("notify", name, self.nid, notification_id=self.nid,
+                                              case_id="c1", **data))  # fmt: skip
+
+    def verdict(self, at_fault: bool | None) -> Any:
+        judge = None if at_fault is None else (lambda nid: at_fault)
+        return self.ledger.verdict(
+            self.opened, webhook_providers=frozenset({"buston"}), receiver_at_fault=judge
+        )
+
+
+def test_a_webhook_given_up_on_is_lost_unless_the_receiver_was_late_every_time() -> None:
+    given_up = _GivenUp()
+    for judge in (None, False):  # no judge (the fault suite), or a POST answered in time
+        v = given_up.verdict(judge)
+        assert any(x.startswith("notification failed") for x in v.lost), v.lost
+        assert "notification n1 never delivered by webhook" in v.lost
+    v = given_up.verdict(True)
+    assert (v.lost, v.duplicated, v.dead_lettered, v.alerts) == ([], [], ["n1"], 1)
+
+
+def test_a_redelivered_notification_must_then_arrive_once() -> None:
+    given_up = _GivenUp()
+    given_up.notify("NotificationRedeliveryRequested", channels=["webhook"])
+    v = given_up.verdict(True)
+    assert v.lost == ["notification n1 never delivered by webhook"] and v.dead_lettered == []
+    given_up.notify("NotificationDelivered", channel="webhook")
+    assert given_up.verdict(True).clean
+    given_up.notify("NotificationDelivered", channel="webhook")
+    assert given_up.verdict(True).duplicated == ["notification n1 delivered 2 times by webhook"]
+
+
+def test_an_alert_without_a_give_up_or_twice_for_one_is_doubled() -> None:
+    given_up = _GivenUp()
+    given_up.tell("x.coordinator.c9.notifications", "provider_unreachable", "n3")
+    assert len(given_up.verdict(True).duplicated) == 1
+    clean = _GivenUp()
+    clean.ledger.tails["notify"].events = {
+        i: (s, ce)
+        for i, (s, ce) in clean.ledger.tails["notify"].events.items()
+        if event_name(ce) != "NotificationFailed"
+    }
+    clean.notify("NotificationDelivered", channel="webhook")
+    v = clean.verdict(True)
+    assert v.lost == [] and v.duplicated == [
+        "1 provider_unreachable alerts on x.coordinator.c9.notifications for referral r1,"
+        " given up on 0 time(s)"
+    ]
