@@ -102,7 +102,7 @@ CONSUMER_NACKED = Counter(
 CONSUMER_DEAD_LETTERS = Counter(
     "safepath_consumer_dead_letters_total",
     "Messages given up: sent to the dead-letter subject (unauthentic, malformed, retries"
-    " exhausted) or, for notify's delivery rounds, abandoned.",
+    " exhausted).",
     ["consumer", "cause"],
 )
 CONSUMER_DURATION = Histogram(

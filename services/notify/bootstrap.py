@@ -23,7 +23,11 @@ from services.notify.app.records import Records
 from services.notify.app.service import Notify
 from services.notify.app.webhooks import Webhooks
 from services.notify.config import NotifySettings
-from services.notify.entrypoints.consumers import wire_delivery, wire_inbound
+from services.notify.entrypoints.consumers import (
+    update_delivery_consumers,
+    wire_delivery,
+    wire_inbound,
+)
 from services.notify.entrypoints.http import router
 from services.notify.entrypoints.routes_language import router as language_router
 from services.notify.templates import load_templates
@@ -55,6 +59,7 @@ def bootstrap(
         return n
 
     async def on_started(rt: Runtime, n: Notify) -> None:
+        await update_delivery_consumers(rt, config)
         encrypted = await n.webhooks.encrypt_plaintext_rows(rt.pool)
         if encrypted:
             log.info("webhook_secrets_encrypted", rows=encrypted)

@@ -116,11 +116,13 @@ class Delivery:
         self.environment = environment
         self.clock = clock
 
-    async def deliver(self, notification_id: str, *, last_try: bool, correlation_id: str) -> bool:
+    async def deliver(self, notification_id: str, *, correlation_id: str) -> bool:
         """Try every pending channel once; True when no channel is pending any more.
 
-        ``last_try``: JetStream will not deliver again, so a retryable failure now
-        dead-letters the channel.
+        When to give up on a channel is the record's to say (``max_attempts`` attempts
+        recorded this round), not how often JetStream delivered the message: a delivery
+        to an instance that was paused or killed, or a round whose outcome could not be
+        recorded (Postgres down), tried nothing that counts.
         """
         snapshot, endpoint = await self._read(notification_id)
         queued = snapshot.queued
@@ -133,7 +135,7 @@ class Delivery:
         # No connection is held while sending: a slow webhook ties up no pool slot.
         body = body_of(queued.notification)
         sent = await asyncio.gather(*(self._attempt(c, queued, body, endpoint) for c in pending))
-        max_attempts = 1 if last_try else self.settings.max_attempts
+        max_attempts = self.settings.max_attempts
         attempts = [
             RecordAttempt(
                 notification_id=notification_id,

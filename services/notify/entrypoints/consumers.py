@@ -86,10 +86,7 @@ def wire_inbound(rt: Runtime, queueing: Queueing, ready: asyncio.Event) -> None:
 def wire_delivery(
     rt: Runtime, delivery: Delivery, settings: NotifySettings, ready: asyncio.Event
 ) -> None:
-    # Redeliveries after an ack timeout (a crashed handler) must not overtake a handler
-    # still waiting for a slow receiver, so no timeout is shorter than one round can take.
-    budget = settings.webhook_timeout_seconds + settings.nats_timeout_seconds + 5.0
-    backoff = [max(b, budget) for b in settings.backoff_seconds]
+    backoff = _backoff(settings)
     for event_type in DELIVERED_EVENTS:
         name = event_type.name()
         durable = f"notify-deliver-{name}"
@@ -104,14 +101,7 @@ def wire_delivery(
             subject=f"{rt.settings.subject_root('notify')}.*.{name}",
             durable=durable,
             pull_sub=PullSub(batch_size=settings.delivery_workers, timeout=1.0),
-            config=ConsumerConfig(
-                durable_name=durable,
-                max_deliver=settings.max_attempts,
-                ack_wait=backoff[0],
-                backoff=backoff,
-                deliver_policy=DeliverPolicy.ALL,
-                max_ack_pending=1000,
-            ),
+            config=delivery_consumer_config(durable, backoff),
             inbox_prefix=rt.subscriber_inbox,
             max_workers=settings.delivery_workers,
             ignore_others=False,  # on this subject anything else is dead-lettered
@@ -131,6 +121,42 @@ def wire_delivery(
                 " CloudEvent goes to its webhook when it registered one."
             ),
         )
+
+
+def delivery_consumer_config(durable: str, backoff: list[float]) -> ConsumerConfig:
+    """No ``max_deliver``: JetStream delivers until the round says no channel is pending.
+    The record gives up on a channel after ``max_attempts`` recorded attempts
+    (``NotificationFailed``, the coordinators alerted); a bound here would instead drop a
+    message whose last delivery could not record its outcome (Postgres down), leaving the
+    notification queued for ever, neither delivered nor given up on."""
+    return ConsumerConfig(
+        durable_name=durable,
+        max_deliver=-1,
+        ack_wait=backoff[0],
+        backoff=backoff,
+        deliver_policy=DeliverPolicy.ALL,
+        max_ack_pending=1000,
+    )
+
+
+async def update_delivery_consumers(rt: Runtime, settings: NotifySettings) -> None:
+    """Bring existing delivery consumers to ``delivery_consumer_config`` (the subscriber
+    only creates a missing one; an existing one keeps the configuration it was created
+    with, and those created before 2026-11-30 stopped after ``max_attempts`` deliveries).
+    JetStream updates a consumer created again with the same name."""
+    backoff = _backoff(settings)
+    for event_type in DELIVERED_EVENTS:
+        durable = f"notify-deliver-{event_type.name()}"
+        config = delivery_consumer_config(durable, backoff)
+        config.filter_subject = f"{rt.settings.subject_root('notify')}.*.{event_type.name()}"
+        await rt.js.add_consumer(rt.stream_of("notify"), config=config)
+
+
+def _backoff(settings: NotifySettings) -> list[float]:
+    # Redeliveries after an ack timeout (a crashed handler) must not overtake a handler
+    # still waiting for a slow receiver, so no timeout is shorter than one round can take.
+    budget = settings.webhook_timeout_seconds + settings.nats_timeout_seconds + 5.0
+    return [max(b, budget) for b in settings.backoff_seconds]
 
 
 def _delivery_handler(
@@ -153,22 +179,20 @@ def _delivery_handler(
         structlog.contextvars.bind_contextvars(notification_id=notification_id)
         await ready.wait()
         n = msg.raw_message.metadata.num_delivered
-        last = n >= settings.max_attempts
         try:
             # The delivery round continues the trace of the event that asked for it.
             with consuming("notify", observed.name, env):
-                done = await delivery.deliver(
-                    notification_id, last_try=last, correlation_id=env.correlationid
-                )
+                done = await delivery.deliver(notification_id, correlation_id=env.correlationid)
         except Exception as e:
-            if last:
-                log.error("delivery_abandoned", error=type(e).__name__, attempt=n)
-                await msg.ack()
-                observed.dead_lettered(started, "abandoned")
-            else:
-                log.warning("delivery_round_failed", error=type(e).__name__, attempt=n)
-                await msg.nack(delay=settings.retry_delay(n))
-                observed.nacked(started)
+            # Nothing was recorded: the message comes back and the round runs again. Never
+            # acked here, however often it failed: the notification would stay queued for
+            # ever, neither delivered nor given up on (the nemesis found that, seed
+            # 182122: a last delivery during a Postgres crash). Past the attempts a round
+            # may record, an operator should look: ERROR.
+            failing = log.error if n >= settings.max_attempts else log.warning
+            failing("delivery_round_failed", error=type(e).__name__, attempt=n)
+            await msg.nack(delay=settings.retry_delay(n))
+            observed.nacked(started)
             return
         if done:
             await msg.ack()

@@ -76,7 +76,7 @@ class TogetherWebhook(WebhookChannel):
     ) -> Sent:
         if notification_id == self.race and self.other is not None:
             other, self.other = self.other, None
-            assert await other.deliver(notification_id, last_try=False, correlation_id="c")
+            assert await other.deliver(notification_id, correlation_id="c")
         self.waiting += 1
         if self.waiting >= self.expected:
             self.all_in.set()
@@ -97,9 +97,7 @@ async def test_rounds_finishing_together_are_recorded_together_each_channel_once
     ids = [r.notification_id, *await queue_more(pool, r.delivery, ROUNDS - 1)]
     r.pool.counted.clear()
 
-    done = await asyncio.gather(
-        *(r.delivery.deliver(nid, last_try=False, correlation_id="c") for nid in ids)
-    )
+    done = await asyncio.gather(*(r.delivery.deliver(nid, correlation_id="c") for nid in ids))
 
     assert all(done)
     delivered = await notify_events(pool, "NotificationDelivered")
@@ -153,9 +151,7 @@ async def test_a_batch_with_a_raced_round_is_recorded_round_by_round_nothing_twi
         "test",
     )
 
-    done = await asyncio.gather(
-        *(d.deliver(nid, last_try=False, correlation_id="c") for nid in ids)
-    )
+    done = await asyncio.gather(*(d.deliver(nid, correlation_id="c") for nid in ids))
 
     assert all(done)
     delivered = await notify_events(pool, "NotificationDelivered")
@@ -230,7 +226,7 @@ async def test_rounds_recorded_together_keep_each_their_own_trace(
         span = SpanContext(traces[nid], 0x1000 + traces[nid], True, TraceFlags(1))
         token = otel_context.attach(trace.set_span_in_context(NonRecordingSpan(span)))
         try:
-            return await r.delivery.deliver(nid, last_try=False, correlation_id="c")
+            return await r.delivery.deliver(nid, correlation_id="c")
         finally:
             otel_context.detach(token)
 

@@ -165,7 +165,7 @@ async def test_one_round_over_nats_and_a_webhook_costs_at_most_the_bound(
 ) -> None:
     r = await a_round(pool, js, namespace, receiver, http)
 
-    done = await r.delivery.deliver(r.notification_id, last_try=False, correlation_id="c")
+    done = await r.delivery.deliver(r.notification_id, correlation_id="c")
 
     counted = r.pool.counted
     report = "\n".join(counted.statements)
@@ -193,8 +193,8 @@ async def test_a_delivered_channel_is_not_sent_again_in_the_next_round(
     receiver.script = [500]
     r = await a_round(pool, js, namespace, receiver, http)
 
-    assert not await r.delivery.deliver(r.notification_id, last_try=False, correlation_id="c")
-    assert await r.delivery.deliver(r.notification_id, last_try=False, correlation_id="c")
+    assert not await r.delivery.deliver(r.notification_id, correlation_id="c")
+    assert await r.delivery.deliver(r.notification_id, correlation_id="c")
 
     attempts = await notify_events(pool, "DeliveryAttempted")
     assert per_channel(attempts, r.notification_id) == {"nats": 1, "webhook": 2}
@@ -223,7 +223,7 @@ class RacedWebhook(WebhookChannel):
         self.sent += 1
         other, self.other = self.other, None
         if other is not None:
-            assert await other.deliver(notification_id, last_try=False, correlation_id="c")
+            assert await other.deliver(notification_id, correlation_id="c")
         return await super().send(url, secrets, notification_id, body, now)
 
 
@@ -249,7 +249,7 @@ async def test_a_round_that_loses_the_append_rereads_and_records_nothing_twice(
         "test",
     )
 
-    assert await r.delivery.deliver(r.notification_id, last_try=False, correlation_id="c")
+    assert await r.delivery.deliver(r.notification_id, correlation_id="c")
 
     # Both rounds sent (the receiver deduplicates on the notification id); the record has
     # each channel's outcome once: the losing round re-read and found both settled.
@@ -265,5 +265,5 @@ async def test_a_round_that_loses_the_append_rereads_and_records_nothing_twice(
     assert {h.headers["webhook-id"] for h in receiver.received} == {nid}
     # A round after both are settled sends nothing.
     sent = len(receiver.received)
-    assert await r.delivery.deliver(nid, last_try=False, correlation_id="c")
+    assert await r.delivery.deliver(nid, correlation_id="c")
     assert len(receiver.received) == sent
