@@ -646,31 +646,59 @@ _OPENED_DEFAULTS = dict.fromkeys(DIMENSION_COLUMNS, "unknown") | {
 ) | {FORMS: ["none"]}  # fmt: skip
 
 # The received referral events recorded in the timeline, as ``received_facts`` reads them.
+# A fact that does not name its need takes its referral's (``stat_referral.need``: the least
+# need of the referral's lifecycle facts, those already folded and these), joined as it is
+# inserted: filling it by an UPDATE afterwards rewrote half the facts and their indexes
+# (most of a rebuild's time).
 _RECEIVED_NAME = "split_part(event_type, '.', 4)"
-_REFOLD_RECEIVED = f"""INSERT INTO {FACT} (fact_id, case_id, kind, at, referral_id, need,
-        provider_id, detail)
-    SELECT event_id::text, data->>'case_id',
+_ON_CONFLICT = "ON CONFLICT (fact_id) DO NOTHING"
+_REFOLD_RECEIVED = f"""WITH received AS (
+        SELECT event_id::text AS fact_id, data->>'case_id' AS case_id,
            CASE {_RECEIVED_NAME} {
     " ".join(f"WHEN '{n}' THEN '{k}'" for n, k in REFERRAL_FACTS.items())
-} END,
-           occurred_at, data->>'referral_id', data->>'need', data->>'provider_id',
+} END AS kind,
+           occurred_at AS at, data->>'referral_id' AS referral_id, data->>'need' AS need,
+           data->>'provider_id' AS provider_id,
            CASE WHEN {_RECEIVED_NAME} = 'ReferralRouted' THEN data->>'attempt'
                 WHEN {_RECEIVED_NAME} = 'ServiceOutcomeRecorded' THEN data->>'outcome'
                 ELSE coalesce(nullif(data->>'reason_code', ''), nullif(data->>'cause', ''))
-           END
-    FROM "case".case_timeline
-    WHERE service = 'referral' AND jsonb_typeof(data->'case_id') = 'string'
-      AND {_RECEIVED_NAME} IN ({", ".join(f"'{n}'" for n in REFERRAL_FACTS)})
-    ON CONFLICT (fact_id) DO NOTHING"""
+           END AS detail
+        FROM "case".case_timeline
+        WHERE service = 'referral' AND jsonb_typeof(data->'case_id') = 'string'
+          AND {_RECEIVED_NAME} IN ({", ".join(f"'{n}'" for n in REFERRAL_FACTS)})),
+    needs AS (
+        SELECT referral_id, min(need) AS need FROM (
+            SELECT referral_id, need FROM {FACT}
+            WHERE referral_id IS NOT NULL AND need IS NOT NULL AND kind IN ({LIFECYCLE})
+            UNION ALL
+            SELECT referral_id, need FROM received
+            WHERE referral_id IS NOT NULL AND need IS NOT NULL AND kind IN ({LIFECYCLE})) n
+        GROUP BY referral_id)
+    INSERT INTO {FACT} (fact_id, case_id, kind, at, referral_id, need, provider_id, detail)
+    SELECT r.fact_id, r.case_id, r.kind, r.at, r.referral_id, coalesce(r.need, n.need),
+           r.provider_id, r.detail
+    FROM received r LEFT JOIN needs n ON n.referral_id = r.referral_id
+    {_ON_CONFLICT}"""
 
 
 async def finish_rebuild(conn: asyncpg.Connection) -> None:
     """After the case events: the referral facts again from the received events the
     timeline recorded, then ``stat_referral`` folded from all the facts, and the provider
     kinds from the directory events received."""
+    # Memory for this transaction alone: the received facts (the statement reads them twice),
+    # their needs' hash and the sort of every referral's facts, each some 60 MB for 100,000
+    # cases, spilled to disk at the default 4 MB; the indexes' sorts likewise.
+    await conn.execute("SET LOCAL work_mem = '256MB'")
+    await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
     # The received facts first (as many as the case events' facts), then the indexes built
-    # once over all of them: faster than kept row by row.
-    await conn.execute(_REFOLD_RECEIVED)
+    # once over all of them: faster than kept row by row. Inserted plainly, in a savepoint
+    # (the conflict check costs as much again as the insert); only when the live path wrote
+    # some of them already does the statement run again with its conflict rule, as ``_copy``.
+    try:
+        async with conn.transaction():
+            await conn.execute(_REFOLD_RECEIVED.replace(_ON_CONFLICT, ""))
+    except asyncpg.UniqueViolationError:
+        await conn.execute(_REFOLD_RECEIVED)
     for name, columns in _SECONDARY.items():
         await conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {FACT} {columns}")
     await conn.execute(f"TRUNCATE {REFERRAL}")
@@ -691,6 +719,8 @@ _REFOLD_PROVIDERS = f"""INSERT INTO {PROVIDER} AS p (provider_id, org_type, vers
     WHERE p.version < excluded.version"""
 
 
-# The need of each received fact, from its referral's row (as ``_FACT_SQL`` takes it live).
+# The need of each fact still without one, from its referral's row (as ``_FACT_SQL`` takes it
+# live): only facts the live path wrote while the rebuild ran (``_REFOLD_RECEIVED`` gives
+# its own their need), so it finds few rows or none, and writes only those.
 _FILL_NEEDS = f"""UPDATE {FACT} f SET need = r.need FROM {REFERRAL} r
     WHERE f.need IS NULL AND f.referral_id = r.referral_id AND r.need IS NOT NULL"""
