@@ -507,6 +507,7 @@ _CLOSE_ROWS = f"""UPDATE {CASE} c SET valid_to = u.valid_to
     WHERE c.case_id = u.case_id AND c.version = u.version AND c.valid_to IS NULL"""
 _FACT_COLUMNS = ("fact_id", "case_id", "kind", "at", "referral_id", "need", "provider_id",
                  "detail")  # fmt: skip
+_ON_CONFLICT = "ON CONFLICT (fact_id) DO NOTHING"  # a fact is there once, whoever wrote it
 _INSERT_SQL_FACTS = f"""INSERT INTO {FACT} (fact_id, case_id, kind, at, detail)
     SELECT event_id::text, stream_id,
            CASE {_NAME} {" ".join(f"WHEN '{n}' THEN '{k}'" for n, (k, _) in SQL_FACTS.items())}
@@ -514,7 +515,20 @@ _INSERT_SQL_FACTS = f"""INSERT INTO {FACT} (fact_id, case_id, kind, at, detail)
            CASE {_NAME} {" ".join(f"WHEN '{n}' THEN {d}" for n, (_, d) in SQL_FACTS.items())}
            END
     FROM "case".event WHERE global_position = ANY($1::bigint[])
-    ON CONFLICT (fact_id) DO NOTHING"""
+    {_ON_CONFLICT}"""
+
+
+async def _derive_facts(conn: asyncpg.Connection, positions: list[int]) -> None:
+    """The facts the database derives from the events at ``positions``: inserted plainly in a
+    savepoint (the conflict check cost about as much as the insert), and with the conflict
+    rule only when the live path wrote some of them already (as ``_copy``)."""
+    try:
+        async with conn.transaction():
+            await conn.execute(_INSERT_SQL_FACTS.replace(_ON_CONFLICT, ""), positions)
+    except asyncpg.UniqueViolationError:
+        await conn.execute(_INSERT_SQL_FACTS, positions)
+
+
 # A batch's rows go by COPY straight into the tables. Only when one is there already (the
 # service kept writing while the rebuild ran: the live path's rows win, as its conflict
 # rules say) does the batch go again through a temporary table, with those rules.
@@ -573,7 +587,7 @@ async def rebuild_fold(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record])
     current = {r["case_id"]: dict(r) for r in found}
     with_facts = [r[0] for r in rows if r[7]]
     if with_facts:  # the database derives them while the loop below computes (two cores)
-        derived = asyncio.ensure_future(conn.execute(_INSERT_SQL_FACTS, with_facts))
+        derived = asyncio.ensure_future(_derive_facts(conn, with_facts))
         try:
             new_rows, closes, facts = await _fold_streams(streams, current)
         finally:
@@ -651,7 +665,6 @@ _OPENED_DEFAULTS = dict.fromkeys(DIMENSION_COLUMNS, "unknown") | {
 # inserted: filling it by an UPDATE afterwards rewrote half the facts and their indexes
 # (most of a rebuild's time).
 _RECEIVED_NAME = "split_part(event_type, '.', 4)"
-_ON_CONFLICT = "ON CONFLICT (fact_id) DO NOTHING"
 _REFOLD_RECEIVED = f"""WITH received AS (
         SELECT event_id::text AS fact_id, data->>'case_id' AS case_id,
            CASE {_RECEIVED_NAME} {
