@@ -507,6 +507,7 @@ _CLOSE_ROWS = f"""UPDATE {CASE} c SET valid_to = u.valid_to
     WHERE c.case_id = u.case_id AND c.version = u.version AND c.valid_to IS NULL"""
 _FACT_COLUMNS = ("fact_id", "case_id", "kind", "at", "referral_id", "need", "provider_id",
                  "detail")  # fmt: skip
+_ON_CONFLICT = "ON CONFLICT (fact_id) DO NOTHING"  # a fact is there once, whoever wrote it
 _INSERT_SQL_FACTS = f"""INSERT INTO {FACT} (fact_id, case_id, kind, at, detail)
     SELECT event_id::text, stream_id,
            CASE {_NAME} {" ".join(f"WHEN '{n}' THEN '{k}'" for n, (k, _) in SQL_FACTS.items())}
@@ -514,7 +515,20 @@ _INSERT_SQL_FACTS = f"""INSERT INTO {FACT} (fact_id, case_id, kind, at, detail)
            CASE {_NAME} {" ".join(f"WHEN '{n}' THEN {d}" for n, (_, d) in SQL_FACTS.items())}
            END
     FROM "case".event WHERE global_position = ANY($1::bigint[])
-    ON CONFLICT (fact_id) DO NOTHING"""
+    {_ON_CONFLICT}"""
+
+
+async def _derive_facts(conn: asyncpg.Connection, positions: list[int]) -> None:
+    """The facts the database derives from the events at ``positions``: inserted plainly in a
+    savepoint (the conflict check cost about as much as the insert), and with the conflict
+    rule only when the live path wrote some of them already (as ``_copy``)."""
+    try:
+        async with conn.transaction():
+            await conn.execute(_INSERT_SQL_FACTS.replace(_ON_CONFLICT, ""), positions)
+    except asyncpg.UniqueViolationError:
+        await conn.execute(_INSERT_SQL_FACTS, positions)
+
+
 # A batch's rows go by COPY straight into the tables. Only when one is there already (the
 # service kept writing while the rebuild ran: the live path's rows win, as its conflict
 # rules say) does the batch go again through a temporary table, with those rules.
@@ -573,7 +587,7 @@ async def rebuild_fold(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record])
     current = {r["case_id"]: dict(r) for r in found}
     with_facts = [r[0] for r in rows if r[7]]
     if with_facts:  # the database derives them while the loop below computes (two cores)
-        derived = asyncio.ensure_future(conn.execute(_INSERT_SQL_FACTS, with_facts))
+        derived = asyncio.ensure_future(_derive_facts(conn, with_facts))
         try:
             new_rows, closes, facts = await _fold_streams(streams, current)
         finally:
@@ -646,31 +660,58 @@ _OPENED_DEFAULTS = dict.fromkeys(DIMENSION_COLUMNS, "unknown") | {
 ) | {FORMS: ["none"]}  # fmt: skip
 
 # The received referral events recorded in the timeline, as ``received_facts`` reads them.
+# A fact that does not name its need takes its referral's (``stat_referral.need``: the least
+# need of the referral's lifecycle facts, those already folded and these), joined as it is
+# inserted: filling it by an UPDATE afterwards rewrote half the facts and their indexes
+# (most of a rebuild's time).
 _RECEIVED_NAME = "split_part(event_type, '.', 4)"
-_REFOLD_RECEIVED = f"""INSERT INTO {FACT} (fact_id, case_id, kind, at, referral_id, need,
-        provider_id, detail)
-    SELECT event_id::text, data->>'case_id',
+_REFOLD_RECEIVED = f"""WITH received AS (
+        SELECT event_id::text AS fact_id, data->>'case_id' AS case_id,
            CASE {_RECEIVED_NAME} {
     " ".join(f"WHEN '{n}' THEN '{k}'" for n, k in REFERRAL_FACTS.items())
-} END,
-           occurred_at, data->>'referral_id', data->>'need', data->>'provider_id',
+} END AS kind,
+           occurred_at AS at, data->>'referral_id' AS referral_id, data->>'need' AS need,
+           data->>'provider_id' AS provider_id,
            CASE WHEN {_RECEIVED_NAME} = 'ReferralRouted' THEN data->>'attempt'
                 WHEN {_RECEIVED_NAME} = 'ServiceOutcomeRecorded' THEN data->>'outcome'
                 ELSE coalesce(nullif(data->>'reason_code', ''), nullif(data->>'cause', ''))
-           END
-    FROM "case".case_timeline
-    WHERE service = 'referral' AND jsonb_typeof(data->'case_id') = 'string'
-      AND {_RECEIVED_NAME} IN ({", ".join(f"'{n}'" for n in REFERRAL_FACTS)})
-    ON CONFLICT (fact_id) DO NOTHING"""
+           END AS detail
+        FROM "case".case_timeline
+        WHERE service = 'referral' AND jsonb_typeof(data->'case_id') = 'string'
+          AND {_RECEIVED_NAME} IN ({", ".join(f"'{n}'" for n in REFERRAL_FACTS)})),
+    needs AS (
+        SELECT referral_id, min(need) AS need FROM (
+            SELECT referral_id, need FROM {FACT}
+            WHERE referral_id IS NOT NULL AND need IS NOT NULL AND kind IN ({LIFECYCLE})
+            UNION ALL
+            SELECT referral_id, need FROM received
+            WHERE referral_id IS NOT NULL AND need IS NOT NULL AND kind IN ({LIFECYCLE})) n
+        GROUP BY referral_id)
+    INSERT INTO {FACT} (fact_id, case_id, kind, at, referral_id, need, provider_id, detail)
+    SELECT r.fact_id, r.case_id, r.kind, r.at, r.referral_id, coalesce(r.need, n.need),
+           r.provider_id, r.detail
+    FROM received r LEFT JOIN needs n ON n.referral_id = r.referral_id
+    {_ON_CONFLICT}"""
 
 
 async def finish_rebuild(conn: asyncpg.Connection) -> None:
     """After the case events: the referral facts again from the received events the
     timeline recorded, then ``stat_referral`` folded from all the facts, and the provider
     kinds from the directory events received."""
+    # Memory for this transaction alone: the received facts (the statement reads them twice),
+    # their needs' hash and the sort of every referral's facts, each some 60 MB for 100,000
+    # cases, spilled to disk at the default 4 MB; the indexes' sorts likewise.
+    await conn.execute("SET LOCAL work_mem = '256MB'")
+    await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
     # The received facts first (as many as the case events' facts), then the indexes built
-    # once over all of them: faster than kept row by row.
-    await conn.execute(_REFOLD_RECEIVED)
+    # once over all of them: faster than kept row by row. Inserted plainly, in a savepoint
+    # (the conflict check costs as much again as the insert); only when the live path wrote
+    # some of them already does the statement run again with its conflict rule, as ``_copy``.
+    try:
+        async with conn.transaction():
+            await conn.execute(_REFOLD_RECEIVED.replace(_ON_CONFLICT, ""))
+    except asyncpg.UniqueViolationError:
+        await conn.execute(_REFOLD_RECEIVED)
     for name, columns in _SECONDARY.items():
         await conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {FACT} {columns}")
     await conn.execute(f"TRUNCATE {REFERRAL}")
@@ -691,6 +732,8 @@ _REFOLD_PROVIDERS = f"""INSERT INTO {PROVIDER} AS p (provider_id, org_type, vers
     WHERE p.version < excluded.version"""
 
 
-# The need of each received fact, from its referral's row (as ``_FACT_SQL`` takes it live).
+# The need of each fact still without one, from its referral's row (as ``_FACT_SQL`` takes it
+# live): only facts the live path wrote while the rebuild ran (``_REFOLD_RECEIVED`` gives
+# its own their need), so it finds few rows or none, and writes only those.
 _FILL_NEEDS = f"""UPDATE {FACT} f SET need = r.need FROM {REFERRAL} r
     WHERE f.need IS NULL AND f.referral_id = r.referral_id AND r.need IS NOT NULL"""
