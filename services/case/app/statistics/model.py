@@ -423,33 +423,57 @@ _REFERRAL_UPSERT = f"""
                         ELSE r.provider_rank END"""
 
 
+# A referral's last fact is the greatest by (at, rank, kind): as one bigint, the instant in
+# microseconds times 16 plus the fact's place in (rank, kind) order, so its row takes a plain
+# max() instead of an ordered aggregate (which sorted every referral's facts apart and built
+# an array of strings for each). Within a rank the kinds differ in their first letter, so
+# their order is the one ``ORDER BY kind`` gave in any collation.
+_LAST_ORDER = {k: n for n, (_, k) in enumerate(sorted((r, k) for k, r in RANK.items() if r))}
+assert len(_LAST_ORDER) <= 16 and len({(RANK[k], k[0]) for k in _LAST_ORDER}) == len(_LAST_ORDER)
+_LAST_KEY = (
+    "(extract(epoch FROM at) * 1000000)::bigint * 16 + CASE kind "
+    + " ".join(f"WHEN '{k}' THEN {n}" for k, n in _LAST_ORDER.items())
+    + " END"
+)
+
+
+def _from_last_key(of: dict[str, object]) -> str:
+    return (
+        "CASE last_key & 15 "
+        + " ".join(f"WHEN {n} THEN {of[k]!r}" for k, n in _LAST_ORDER.items())
+        + " END"
+    )
+
+
 def referral_rows_sql(until: str | None = None) -> str:
     """``stat_referral``'s rows folded from ``stat_fact`` (facts before ``until``, a SQL
     expression, when given): what the upserts above leave, as one query."""
     cond = "" if until is None else f" AND at < {until}"
-    last = "ORDER BY at DESC, rank DESC, kind DESC"
     prov = "ORDER BY at DESC, rank DESC, provider_id DESC"
     later = "FILTER (WHERE kind <> 'referral_requested')"
     served = "FILTER (WHERE provider_id IS NOT NULL)"
-    # One ordered aggregate per order, not per column: each sorts every referral's facts
-    # apart (most of this query's time). The rank (digits) and the kind or provider go
-    # together as "rank:value"; the same call written twice is computed once.
-    lk = f"(array_agg(rank || ':' || kind {last}) {later})[1]"
+    # The provider by an ordered aggregate (a provider's id has no order as a number): the
+    # rank (digits) and the provider go together as "rank:value"; the same call written
+    # twice is computed once.
     pv = f"(array_agg(rank || ':' || provider_id {prov}) {served})[1]"
-    return f"""SELECT referral_id, min(case_id) AS case_id, min(need) AS need,
+    rank = _from_last_key({k: RANK[k] for k in _LAST_ORDER})
+    kind = _from_last_key({k: k for k in _LAST_ORDER})
+    return f"""SELECT referral_id, case_id, need, requested_at, routed_at, answered_at,
+            started_at, last_at, {rank} AS last_rank, {kind} AS last_kind, provider_id,
+            provider_at, provider_rank
+        FROM (SELECT referral_id, min(case_id) AS case_id, min(need) AS need,
             min(at) FILTER (WHERE kind = 'referral_requested') AS requested_at,
             min(at) FILTER (WHERE kind IN ('routed', 'unroutable')) AS routed_at,
             min(at) FILTER (WHERE kind IN ('accepted', 'declined')) AS answered_at,
             min(at) FILTER (WHERE kind = 'service_started') AS started_at,
             max(at) {later} AS last_at,
-            split_part({lk}, ':', 1)::int AS last_rank,
-            substr({lk}, strpos({lk}, ':') + 1) AS last_kind,
+            max({_LAST_KEY}) {later} AS last_key,
             substr({pv}, strpos({pv}, ':') + 1) AS provider_id,
             max(at) {served} AS provider_at,
             split_part({pv}, ':', 1)::int AS provider_rank
         FROM (SELECT *, {RANK_SQL} AS rank FROM {FACT}
               WHERE referral_id IS NOT NULL AND kind IN ({LIFECYCLE}){cond}) f
-        GROUP BY referral_id"""
+        GROUP BY referral_id) r"""
 
 
 # -- the set-based rebuild -------------------------------------------------------------------
@@ -567,6 +591,9 @@ _SECONDARY = {
     "stat_fact_referral": "(referral_id, at) WHERE referral_id IS NOT NULL",
     "stat_fact_case": "(case_id)",
 }
+
+
+_REFERRAL_CASE = "stat_referral_case"  # as migration 0007 creates it
 
 
 async def rebuild_fold(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> None:
@@ -714,8 +741,13 @@ async def finish_rebuild(conn: asyncpg.Connection) -> None:
         await conn.execute(_REFOLD_RECEIVED)
     for name, columns in _SECONDARY.items():
         await conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {FACT} {columns}")
+    # ``stat_referral``'s index by case built after its rows, not kept row by row (the
+    # referral ids come in order, the cases not: the insert took twice as long with it). In
+    # this transaction: an interrupted rebuild leaves the index as it was.
     await conn.execute(f"TRUNCATE {REFERRAL}")
+    await conn.execute(f'DROP INDEX IF EXISTS "case".{_REFERRAL_CASE}')
     await conn.execute(f"INSERT INTO {REFERRAL} {referral_rows_sql()}")
+    await conn.execute(f"CREATE INDEX IF NOT EXISTS {_REFERRAL_CASE} ON {REFERRAL} (case_id)")
     await conn.execute(_FILL_NEEDS)
     await conn.execute(f"DELETE FROM {PROVIDER}")  # filled again from the events alone
     await conn.execute(_REFOLD_PROVIDERS)
