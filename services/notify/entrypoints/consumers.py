@@ -44,6 +44,7 @@ from shared.tracing import consuming
 log = get_logger("safepath.notify")
 
 DELIVERED_EVENTS = (NotificationQueued, NotificationRedeliveryRequested)
+DeliveredEvent = NotificationQueued | NotificationRedeliveryRequested
 
 
 def _after(ready: asyncio.Event, apply: Apply) -> Apply:
@@ -86,10 +87,8 @@ def wire_inbound(rt: Runtime, queueing: Queueing, ready: asyncio.Event) -> None:
 def wire_delivery(
     rt: Runtime, delivery: Delivery, settings: NotifySettings, ready: asyncio.Event
 ) -> None:
-    backoff = _backoff(settings)
-    for event_type in DELIVERED_EVENTS:
+    for event_type, durable, subject, config in _delivery_consumers(rt, settings):
         name = event_type.name()
-        durable = f"notify-deliver-{name}"
         model = message_model(f"{name}Delivery", [event_type])
         gated_subscriber(
             rt.broker,
@@ -98,10 +97,10 @@ def wire_delivery(
             rt.dead_letters(durable),
             verifier=rt.verifier,
             stream=rt.stream_of("notify"),
-            subject=f"{rt.settings.subject_root('notify')}.*.{name}",
+            subject=subject,
             durable=durable,
             pull_sub=PullSub(batch_size=settings.delivery_workers, timeout=1.0),
-            config=delivery_consumer_config(durable, backoff),
+            config=config,
             inbox_prefix=rt.subscriber_inbox,
             max_workers=settings.delivery_workers,
             ignore_others=False,  # on this subject anything else is dead-lettered
@@ -123,7 +122,21 @@ def wire_delivery(
         )
 
 
-def delivery_consumer_config(durable: str, backoff: list[float]) -> ConsumerConfig:
+def _delivery_consumers(
+    rt: Runtime, settings: NotifySettings
+) -> list[tuple[type[DeliveredEvent], str, str, ConsumerConfig]]:
+    """Per delivered event type: its durable consumer's name, subject and configuration."""
+    backoff = _backoff(settings)
+    out = []
+    for event_type in DELIVERED_EVENTS:
+        name = event_type.name()
+        durable = f"notify-deliver-{name}"
+        subject = f"{rt.settings.subject_root('notify')}.*.{name}"
+        out.append((event_type, durable, subject, _config(durable, subject, backoff)))
+    return out
+
+
+def _config(durable: str, subject: str, backoff: list[float]) -> ConsumerConfig:
     """No ``max_deliver``: JetStream delivers until the round says no channel is pending.
     The record gives up on a channel after ``max_attempts`` recorded attempts
     (``NotificationFailed``, the coordinators alerted); a bound here would instead drop a
@@ -131,6 +144,7 @@ def delivery_consumer_config(durable: str, backoff: list[float]) -> ConsumerConf
     notification queued for ever, neither delivered nor given up on."""
     return ConsumerConfig(
         durable_name=durable,
+        filter_subject=subject,
         max_deliver=-1,
         ack_wait=backoff[0],
         backoff=backoff,
@@ -140,15 +154,12 @@ def delivery_consumer_config(durable: str, backoff: list[float]) -> ConsumerConf
 
 
 async def update_delivery_consumers(rt: Runtime, settings: NotifySettings) -> None:
-    """Bring existing delivery consumers to ``delivery_consumer_config`` (the subscriber
-    only creates a missing one; an existing one keeps the configuration it was created
-    with, and those created before 2026-11-30 stopped after ``max_attempts`` deliveries).
-    JetStream updates a consumer created again with the same name."""
-    backoff = _backoff(settings)
-    for event_type in DELIVERED_EVENTS:
-        durable = f"notify-deliver-{event_type.name()}"
-        config = delivery_consumer_config(durable, backoff)
-        config.filter_subject = f"{rt.settings.subject_root('notify')}.*.{event_type.name()}"
+    """Bring existing delivery consumers to their configuration (``_config``): the
+    subscriber only creates a missing one, and an existing one keeps the configuration it
+    was created with (those created before 2026-11-30 stopped after ``max_attempts``
+    deliveries). JetStream updates a consumer created again with the same name; two calls
+    at start, the same for every replica."""
+    for _, _, _, config in _delivery_consumers(rt, settings):
         await rt.js.add_consumer(rt.stream_of("notify"), config=config)
 
 

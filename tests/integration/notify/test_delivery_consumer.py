@@ -86,7 +86,8 @@ async def test_an_existing_delivery_consumer_is_updated_at_start(
         old = info.config
         old.max_deliver = notify_settings.max_attempts
         await js.add_consumer(stream, config=old)
-        assert (await js.consumer_info(stream, durable)).config.max_deliver == 3
+        bounded = (await js.consumer_info(stream, durable)).config.max_deliver
+        assert bounded == notify_settings.max_attempts
 
     again = create_app(settings, notify_settings)
     async with again.router.lifespan_context(again):
