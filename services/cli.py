@@ -470,7 +470,8 @@ async def _replay(service: str, name: str, fresh: bool) -> int:
     projections = module.PROJECTIONS
     if name not in projections:
         raise SystemExit(f"{service} has projections: {', '.join(sorted(projections)) or 'none'}")
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    # Three at once: the batch read ahead, the batch folded, the work alongside (a rebuild).
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=3)
     try:
         return await rebuild(
             EventStore(pool, service), projections[name], progress=progress_bar, fresh=fresh

@@ -54,6 +54,11 @@ class Projection:
     # Run once after the last batch, in its own transaction: a projection that also holds
     # what its service received (and recorded) derives that part again here.
     finish: Callable[[asyncpg.Connection], Awaitable[None]] | None = None
+    # Run once on a connection of its own, in its own transaction, while the batches are
+    # folded (from the end of the first batch, whose commit it must not wait for): the part
+    # of ``finish`` that does not read what the batches write, so the database does it while
+    # the fold keeps the client busy. ``finish`` runs after it has committed.
+    alongside: Callable[[asyncpg.Connection], Awaitable[None]] | None = None
 
 
 async def rebuild(
@@ -86,6 +91,7 @@ async def rebuild(
     )
     started, start_done = time.monotonic(), done
     ahead: asyncio.Task[tuple[list[asyncpg.Record], Checkpoint]] | None = None
+    beside: asyncio.Task[None] | None = None
     try:
         while True:
             if projection.rebuild is None:
@@ -101,17 +107,22 @@ async def rebuild(
                     ahead = asyncio.ensure_future(_read_rows(store, projection.rebuild, cp, batch))
                     await _fold_rows(store, projection.rebuild, rows, cp, marker)
                 n = len(rows)
+            if beside is None and projection.alongside is not None:
+                beside = asyncio.ensure_future(_alongside(store, projection.alongside))
             if not n:
                 break
             done += n
             if progress is not None:
                 rate = (done - start_done) / max(time.monotonic() - started, 1e-9)
                 progress(done, max(total, done), rate)
+        if beside is not None:
+            await beside
     finally:
-        if ahead is not None:  # the fold failed: the batch read ahead is not wanted
-            ahead.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await ahead
+        for task in (ahead, beside):  # the fold failed: neither is wanted (rolled back)
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
     async with store.pool.acquire() as conn, conn.transaction():
         if projection.finish is not None:
             await projection.finish(conn)
@@ -131,6 +142,16 @@ async def _replay_batch(
         await projection.apply(conn, events)
         await store.save_checkpoint(marker, events[-1].checkpoint, conn=conn)
     return len(events), events[-1].checkpoint
+
+
+async def _alongside(
+    store: EventStore, work: Callable[[asyncpg.Connection], Awaitable[None]]
+) -> None:
+    """``work`` in a transaction of its own, committed like a batch (a crash may lose it;
+    the marker stays, so a resumed rebuild runs it again)."""
+    async with store.pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL synchronous_commit = off")
+        await work(conn)
 
 
 async def _read_rows(

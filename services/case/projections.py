@@ -27,14 +27,16 @@ PROJECTIONS: dict[str, Projection] = {
         "case_summary", (TABLE,), project, Rebuild(REBUILD_COLUMNS, rebuild_fold)
     ),
     # The statistics (docs/statistics.md): the case events folded set-based (to the same
-    # rows as ``project``), then the referral facts derived again from the received events
-    # the timeline recorded, and the referral rows from all the facts.
+    # rows as ``project``), the referral facts derived again from the received events the
+    # timeline recorded (alongside, on a connection of their own), then the referral rows
+    # from all the facts.
     "statistics": Projection(
         "statistics",
         stats.TABLES,
         stats.project,
         Rebuild(stats.REBUILD_COLUMNS, stats.rebuild_fold),
         finish=stats.finish_rebuild,
+        alongside=stats.derive_received,
     ),
     # The periods the reflection timer chases: few events, so replayed through the live
     # upserts (tests/integration/case/test_reflection_period.py).

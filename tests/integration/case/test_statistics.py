@@ -11,8 +11,9 @@ names the world but is not shrunk.
 from __future__ import annotations
 
 import math
+import uuid
 from collections import Counter
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -348,7 +349,7 @@ async def test_replay_rebuilds_the_same_statistics(pool: asyncpg.Pool) -> None:
                               WHERE org_type <> 'ngo'""")  # fmt: skip
         await pool.execute("""INSERT INTO "case".stat_provider VALUES ('nobody', 'ngo', 1)""")
     per_event = Projection("per_event", statistics.tables, statistics.apply,
-                           finish=statistics.finish)  # fmt: skip
+                           finish=statistics.finish, alongside=statistics.alongside)  # fmt: skip
     await rebuild(store, per_event, batch=50, fresh=True)
     assert await _tables(pool) == live
     await pool.execute('TRUNCATE "case".stat_provider')
@@ -380,7 +381,42 @@ async def test_a_rebuild_over_rows_the_live_path_wrote_meanwhile_keeps_them(
         await model._copy(conn, model.CASE, model._ROW, [tuple(now[c] for c in model._ROW)])
         for staged in ("stat_rebuild_fact", "stat_rebuild_case"):  # both went the slow way
             assert await conn.fetchval(f"SELECT to_regclass('pg_temp.{staged}')")
+        await model.derive_received(conn)  # every received fact is there already too
         await model.finish_rebuild(conn)
+    assert await _tables(pool) == live
+
+
+async def test_a_need_only_the_request_gives_reaches_the_received_facts_in_a_rebuild(
+    pool: asyncpg.Pool,
+) -> None:
+    """A rebuild derives the received facts beside the fold of the case events, so their
+    need comes first from the received facts alone; the requests' needs (folded meanwhile)
+    are applied at the end where they change it: a referral whose routing was never
+    received (only its acceptance, which names no need), and one whose routing named a
+    greater need than its request (the least need wins, as on the live path)."""
+    from tests.integration.case.statistics_world import _append, _request, receive
+    from tests.unit.case.builders import opened
+
+    store = EventStore(pool, "case")
+    case_id = str(uuid.uuid4())
+    at = T0 + timedelta(days=3)
+    v = await _append(pool, store, case_id, 0, opened(), at)
+    request = str(uuid.uuid4())
+    await _append(pool, store, case_id, v, _request(["medical", "shelter"], request), at)
+    medical, shelter = (str(uuid.uuid5(uuid.UUID(request), n)) for n in ("medical", "shelter"))
+    later = at + timedelta(hours=1)
+    await receive(pool, "ReferralAccepted", {"referral_id": medical, "case_id": case_id,
+                  "provider_id": "p1"}, later)  # fmt: skip
+    await receive(pool, "ReferralRouted", {"referral_id": shelter, "case_id": case_id,
+                  "need": "zzz", "attempt": 1, "provider_id": "p1"}, later)  # fmt: skip
+    await receive(pool, "ReferralAccepted", {"referral_id": shelter, "case_id": case_id,
+                  "provider_id": "p1"}, later + timedelta(hours=1))  # fmt: skip
+    live = await _tables(pool)
+    needs = {(r["referral_id"], r["kind"]): r["need"] for r in live["stat_fact"]}
+    assert needs[(medical, "accepted")] == "medical"
+    assert needs[(shelter, "routed")] == "zzz"  # its own
+    assert needs[(shelter, "accepted")] == "shelter"  # the least of the referral's
+    await rebuild(store, PROJECTIONS["statistics"], fresh=True)
     assert await _tables(pool) == live
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import asyncpg
@@ -57,3 +58,54 @@ async def test_rebuild_equals_live_and_resumes(pool: asyncpg.Pool) -> None:
     assert progress[0][0] == 15  # resumed after the two batches already applied
     assert total == progress[-1][0] == progress[-1][1] == 42
     assert await pool.fetch('SELECT * FROM "case".stream_size ORDER BY stream_id') == live
+
+
+async def test_work_alongside_runs_beside_the_batches_and_its_failure_fails_the_rebuild(
+    pool: asyncpg.Pool,
+) -> None:
+    """``Projection.alongside`` starts once the first batch has committed, runs in its own
+    transaction while the next batches fold, and commits before ``finish``; when it fails,
+    the rebuild fails with it, its writes rolled back and the rebuild resumable."""
+    await pool.execute('CREATE TABLE "case".stream_size (stream_id text PRIMARY KEY, size int)')
+    await pool.execute('CREATE TABLE "case".beside (n int)')
+    store = EventStore(pool, "case", registry=test_registry)
+    for s in range(7):
+        for i in range(s + 3):
+            await store.append(f"s{s}", i, [noted(i)])
+    order: list[str] = []
+    fail = True
+
+    async def apply(conn: asyncpg.Connection, events: Sequence[StoredEvent]) -> None:
+        order.append("batch")
+        await count_per_stream(conn, events)
+
+    async def beside(conn: asyncpg.Connection) -> None:
+        order.append("beside")
+        await conn.execute('INSERT INTO "case".beside VALUES (1)')
+        await asyncio.sleep(0.3)  # the later batches fold meanwhile
+        if fail:
+            raise Interrupted
+        order.append("beside done")
+
+    async def finish(conn: asyncpg.Connection) -> None:
+        order.append("finish")
+        assert await conn.fetchval('SELECT count(*) FROM "case".beside') == 1  # committed
+
+    projection = Projection(
+        "stream_size", ('"case".stream_size',), apply, finish=finish, alongside=beside
+    )
+    with pytest.raises(Interrupted):
+        await rebuild(store, projection, batch=5, fresh=True)
+    # after the first batch, and batches folded beside it
+    assert order[0] == "batch" and "batch" in order[order.index("beside") :]
+    assert order.count("batch") == 9
+    assert "finish" not in order
+    assert await pool.fetchval('SELECT count(*) FROM "case".beside') == 0  # rolled back
+    marker = 'SELECT count(*) FROM "case".checkpoint WHERE name = $1'
+    assert await pool.fetchval(marker, "replay:stream_size") == 1  # resumable
+
+    fail, order[:] = False, []
+    assert await rebuild(store, projection, batch=5, fresh=True) == 42
+    assert order[0] == "batch" and "batch" in order[order.index("beside") :]
+    assert order.count("batch") == 9 and order[-2:] == ["beside done", "finish"]
+    assert await pool.fetchval(marker, "replay:stream_size") == 0

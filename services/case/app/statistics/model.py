@@ -687,10 +687,11 @@ _OPENED_DEFAULTS = dict.fromkeys(DIMENSION_COLUMNS, "unknown") | {
 ) | {FORMS: ["none"]}  # fmt: skip
 
 # The received referral events recorded in the timeline, as ``received_facts`` reads them.
-# A fact that does not name its need takes its referral's (``stat_referral.need``: the least
-# need of the referral's lifecycle facts, those already folded and these), joined as it is
-# inserted: filling it by an UPDATE afterwards rewrote half the facts and their indexes
-# (most of a rebuild's time).
+# Derived while the case events are folded (``derive_received``, beside the batches): they
+# do not read what the fold writes. A fact that does not name its need takes the least
+# need of its referral's received lifecycle facts, joined as it is inserted; the requests'
+# needs, folded meanwhile, are taken into account at the end (``_FILL_NEEDS``), for the few
+# referrals where they change it.
 _RECEIVED_NAME = "split_part(event_type, '.', 4)"
 _REFOLD_RECEIVED = f"""WITH received AS (
         SELECT event_id::text AS fact_id, data->>'case_id' AS case_id,
@@ -707,12 +708,8 @@ _REFOLD_RECEIVED = f"""WITH received AS (
         WHERE service = 'referral' AND jsonb_typeof(data->'case_id') = 'string'
           AND {_RECEIVED_NAME} IN ({", ".join(f"'{n}'" for n in REFERRAL_FACTS)})),
     needs AS (
-        SELECT referral_id, min(need) AS need FROM (
-            SELECT referral_id, need FROM {FACT}
-            WHERE referral_id IS NOT NULL AND need IS NOT NULL AND kind IN ({LIFECYCLE})
-            UNION ALL
-            SELECT referral_id, need FROM received
-            WHERE referral_id IS NOT NULL AND need IS NOT NULL AND kind IN ({LIFECYCLE})) n
+        SELECT referral_id, min(need) AS need FROM received
+        WHERE referral_id IS NOT NULL AND need IS NOT NULL AND kind IN ({LIFECYCLE})
         GROUP BY referral_id)
     INSERT INTO {FACT} (fact_id, case_id, kind, at, referral_id, need, provider_id, detail)
     SELECT r.fact_id, r.case_id, r.kind, r.at, r.referral_id, coalesce(r.need, n.need),
@@ -721,24 +718,30 @@ _REFOLD_RECEIVED = f"""WITH received AS (
     {_ON_CONFLICT}"""
 
 
-async def finish_rebuild(conn: asyncpg.Connection) -> None:
-    """After the case events: the referral facts again from the received events the
-    timeline recorded, then ``stat_referral`` folded from all the facts, and the provider
-    kinds from the directory events received."""
-    # Memory for this transaction alone: the received facts (the statement reads them twice),
-    # their needs' hash and the sort of every referral's facts, each some 60 MB for 100,000
-    # cases, spilled to disk at the default 4 MB; the indexes' sorts likewise.
+async def derive_received(conn: asyncpg.Connection) -> None:
+    """The referral facts again from the received events the timeline recorded, beside the
+    fold of the case events (``Projection.alongside``): inserted plainly in a savepoint (the
+    conflict check costs as much again as the insert), and with the conflict rule only when
+    the live path wrote some of them already (as ``_copy``)."""
+    # Memory for this transaction alone: the received facts (the statement reads them twice)
+    # and their needs' hash, some 60 MB for 100,000 cases, spilled to disk at the default.
     await conn.execute("SET LOCAL work_mem = '256MB'")
-    await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
-    # The received facts first (as many as the case events' facts), then the indexes built
-    # once over all of them: faster than kept row by row. Inserted plainly, in a savepoint
-    # (the conflict check costs as much again as the insert); only when the live path wrote
-    # some of them already does the statement run again with its conflict rule, as ``_copy``.
     try:
         async with conn.transaction():
             await conn.execute(_REFOLD_RECEIVED.replace(_ON_CONFLICT, ""))
     except asyncpg.UniqueViolationError:
         await conn.execute(_REFOLD_RECEIVED)
+
+
+async def finish_rebuild(conn: asyncpg.Connection) -> None:
+    """After the case events and the received facts (``derive_received``): ``stat_fact``'s
+    indexes, ``stat_referral`` folded from all the facts, the needs the requests give, and
+    the provider kinds from the directory events received."""
+    # Memory for this transaction alone: the sort of every referral's facts and the
+    # indexes' sorts, each some 60 MB for 100,000 cases, spilled to disk at the default 4 MB.
+    await conn.execute("SET LOCAL work_mem = '256MB'")
+    await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+    # The indexes built once over all the facts: faster than kept row by row.
     for name, columns in _SECONDARY.items():
         await conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {FACT} {columns}")
     # ``stat_referral``'s index by case built after its rows, not kept row by row (the
@@ -764,8 +767,19 @@ _REFOLD_PROVIDERS = f"""INSERT INTO {PROVIDER} AS p (provider_id, org_type, vers
     WHERE p.version < excluded.version"""
 
 
-# The need of each fact still without one, from its referral's row (as ``_FACT_SQL`` takes it
-# live): only facts the live path wrote while the rebuild ran (``_REFOLD_RECEIVED`` gives
-# its own their need), so it finds few rows or none, and writes only those.
-_FILL_NEEDS = f"""UPDATE {FACT} f SET need = r.need FROM {REFERRAL} r
-    WHERE f.need IS NULL AND f.referral_id = r.referral_id AND r.need IS NOT NULL"""
+# The need of each fact that does not name its own: its referral's (``stat_referral.need``,
+# the least need of all the referral's lifecycle facts), as ``_FACT_SQL`` takes it live.
+# Facts the live path wrote without one while the rebuild ran, and received facts whose
+# need came from the received facts alone where a request's need is less (or the only
+# one): few rows or none, so the timeline is read only for the facts that differ.
+_RECEIVED_KINDS = ", ".join(f"'{k}'" for k in REFERRAL_FACTS.values())
+_FILL_NEEDS = f"""WITH differ AS MATERIALIZED (
+        SELECT f.fact_id, f.kind, f.need IS NULL AS missing, r.need
+        FROM {FACT} f JOIN {REFERRAL} r ON f.referral_id = r.referral_id
+        WHERE r.need IS NOT NULL AND f.need IS DISTINCT FROM r.need)
+    UPDATE {FACT} f SET need = d.need FROM differ d
+    WHERE f.fact_id = d.fact_id
+      AND (d.missing OR (d.kind IN ({_RECEIVED_KINDS})
+           AND EXISTS (SELECT 1 FROM "case".case_timeline t
+                       WHERE t.event_id = d.fact_id::uuid AND t.service = 'referral'
+                         AND t.data->>'need' IS NULL)))"""
