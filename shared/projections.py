@@ -59,6 +59,11 @@ class Projection:
     # of ``finish`` that does not read what the batches write, so the database does it while
     # the fold keeps the client busy. ``finish`` runs after it has committed.
     alongside: Callable[[asyncpg.Connection], Awaitable[None]] | None = None
+    # Statements building the indexes a fold dropped (``CREATE INDEX IF NOT EXISTS``), run
+    # once the batches and ``alongside`` are in, in a transaction of their own beside
+    # ``finish`` (the database builds them while ``finish`` runs). The rebuild is done, and
+    # its marker removed, only when both have committed.
+    indexes: tuple[str, ...] = ()
 
 
 async def rebuild(
@@ -123,11 +128,34 @@ async def rebuild(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-    async with store.pool.acquire() as conn, conn.transaction():
-        if projection.finish is not None:
-            await projection.finish(conn)
-        await conn.execute(f'DELETE FROM "{store.schema}".checkpoint WHERE name = $1', marker)
+    try:
+        async with asyncio.TaskGroup() as group:  # one fails: the other is cancelled
+            if projection.finish is not None:
+                group.create_task(_in_transaction(store, projection.finish))
+            if projection.indexes:
+                group.create_task(_in_transaction(store, _build(projection.indexes)))
+    except ExceptionGroup as failed:  # the caller sees the failure itself (the first)
+        raise failed.exceptions[0] from failed
+    await store.pool.execute(f'DELETE FROM "{store.schema}".checkpoint WHERE name = $1', marker)
     return done
+
+
+async def _in_transaction(
+    store: EventStore, work: Callable[[asyncpg.Connection], Awaitable[None]]
+) -> None:
+    async with store.pool.acquire() as conn, conn.transaction():
+        await work(conn)
+
+
+def _build(statements: tuple[str, ...]) -> Callable[[asyncpg.Connection], Awaitable[None]]:
+    async def build(conn: asyncpg.Connection) -> None:
+        # The sort of each index in memory (the default 64 MB spills to disk at 100,000s
+        # of rows), for this transaction alone.
+        await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        for statement in statements:
+            await conn.execute(statement)
+
+    return build
 
 
 async def _replay_batch(

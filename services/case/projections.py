@@ -37,6 +37,7 @@ PROJECTIONS: dict[str, Projection] = {
         Rebuild(stats.REBUILD_COLUMNS, stats.rebuild_fold),
         finish=stats.finish_rebuild,
         alongside=stats.derive_received,
+        indexes=stats.INDEXES,
     ),
     # The periods the reflection timer chases: few events, so replayed through the live
     # upserts (tests/integration/case/test_reflection_period.py).

@@ -349,7 +349,8 @@ async def test_replay_rebuilds_the_same_statistics(pool: asyncpg.Pool) -> None:
                               WHERE org_type <> 'ngo'""")  # fmt: skip
         await pool.execute("""INSERT INTO "case".stat_provider VALUES ('nobody', 'ngo', 1)""")
     per_event = Projection("per_event", statistics.tables, statistics.apply,
-                           finish=statistics.finish, alongside=statistics.alongside)  # fmt: skip
+                           finish=statistics.finish, alongside=statistics.alongside,
+                           indexes=statistics.indexes)  # fmt: skip
     await rebuild(store, per_event, batch=50, fresh=True)
     assert await _tables(pool) == live
     await pool.execute('TRUNCATE "case".stat_provider')

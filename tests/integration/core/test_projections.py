@@ -91,9 +91,11 @@ async def test_work_alongside_runs_beside_the_batches_and_its_failure_fails_the_
         order.append("finish")
         assert await conn.fetchval('SELECT count(*) FROM "case".beside') == 1  # committed
 
+    index = 'CREATE INDEX IF NOT EXISTS beside_n ON "case".beside (n)'
     projection = Projection(
-        "stream_size", ('"case".stream_size',), apply, finish=finish, alongside=beside
-    )
+        "stream_size", ('"case".stream_size',), apply, finish=finish, alongside=beside,
+        indexes=(index,),
+    )  # fmt: skip
     with pytest.raises(Interrupted):
         await rebuild(store, projection, batch=5, fresh=True)
     # after the first batch, and batches folded beside it
@@ -109,3 +111,11 @@ async def test_work_alongside_runs_beside_the_batches_and_its_failure_fails_the_
     assert order[0] == "batch" and "batch" in order[order.index("beside") :]
     assert order.count("batch") == 9 and order[-2:] == ["beside done", "finish"]
     assert await pool.fetchval(marker, "replay:stream_size") == 0
+    assert await pool.fetchval("SELECT to_regclass('\"case\".beside_n')")  # built
+
+    # An index that cannot be built fails the rebuild after ``finish``: the marker stays.
+    broken = Projection("stream_size", ('"case".stream_size',), apply, finish=finish,
+                        indexes=('CREATE INDEX nowhere ON "case".missing (n)',))  # fmt: skip
+    with pytest.raises(asyncpg.UndefinedTableError):
+        await rebuild(store, broken, batch=5, fresh=True)
+    assert await pool.fetchval(marker, "replay:stream_size") == 1

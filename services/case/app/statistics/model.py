@@ -584,8 +584,9 @@ async def _copy(
 
 
 # ``stat_fact``'s secondary indexes, as the migrations create them (0005, 0007): a rebuild
-# drops them with its first batch and builds them again in ``finish_rebuild`` (an interrupted
-# rebuild leaves them missing, so slower questions, until it is resumed or run again).
+# drops them with its first batch and builds them again at the end (``INDEXES``; an
+# interrupted rebuild leaves them missing, so slower questions, until it is resumed or run
+# again).
 _SECONDARY = {
     "stat_fact_kind_at": "(kind, at)",
     "stat_fact_referral": "(referral_id, at) WHERE referral_id IS NOT NULL",
@@ -726,6 +727,10 @@ async def derive_received(conn: asyncpg.Connection) -> None:
     # Memory for this transaction alone: the received facts (the statement reads them twice)
     # and their needs' hash, some 60 MB for 100,000 cases, spilled to disk at the default.
     await conn.execute("SET LOCAL work_mem = '256MB'")
+    # A hash join, whatever the statistics say: the planner guesses a few hundred received
+    # facts from their filter; on a 100,000-case store never analysed, this statement ran
+    # for over 16 minutes (stopped) where the hash join takes seconds.
+    await conn.execute("SET LOCAL enable_nestloop = off")
     try:
         async with conn.transaction():
             await conn.execute(_REFOLD_RECEIVED.replace(_ON_CONFLICT, ""))
@@ -733,17 +738,22 @@ async def derive_received(conn: asyncpg.Connection) -> None:
         await conn.execute(_REFOLD_RECEIVED)
 
 
+# ``stat_fact``'s secondary indexes built once over all the facts, faster than kept row by
+# row (``Projection.indexes``: beside ``finish_rebuild``, which reads the table meanwhile).
+INDEXES = tuple(
+    f"CREATE INDEX IF NOT EXISTS {name} ON {FACT} {columns}" for name, columns in _SECONDARY.items()
+)
+
+
 async def finish_rebuild(conn: asyncpg.Connection) -> None:
-    """After the case events and the received facts (``derive_received``): ``stat_fact``'s
-    indexes, ``stat_referral`` folded from all the facts, the needs the requests give, and
-    the provider kinds from the directory events received."""
-    # Memory for this transaction alone: the sort of every referral's facts and the
-    # indexes' sorts, each some 60 MB for 100,000 cases, spilled to disk at the default 4 MB.
+    """After the case events and the received facts (``derive_received``), beside the build
+    of ``stat_fact``'s indexes (``INDEXES``): ``stat_referral`` folded from all the facts,
+    the needs the requests give, and the provider kinds from the directory events
+    received."""
+    # Memory for this transaction alone: the sort of every referral's facts and of its
+    # index, some 60 MB for 100,000 cases, spilled to disk at the default 4 MB.
     await conn.execute("SET LOCAL work_mem = '256MB'")
     await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
-    # The indexes built once over all the facts: faster than kept row by row.
-    for name, columns in _SECONDARY.items():
-        await conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {FACT} {columns}")
     # ``stat_referral``'s index by case built after its rows, not kept row by row (the
     # referral ids come in order, the cases not: the insert took twice as long with it). In
     # this transaction: an interrupted rebuild leaves the index as it was.
