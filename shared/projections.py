@@ -113,7 +113,9 @@ async def rebuild(
                     await _fold_rows(store, projection.rebuild, rows, cp, marker)
                 n = len(rows)
             if beside is None and projection.alongside is not None:
-                beside = asyncio.ensure_future(_alongside(store, projection.alongside))
+                beside = asyncio.ensure_future(
+                    _in_transaction(store, projection.alongside, durable=False)
+                )
             if not n:
                 break
             done += n
@@ -141,9 +143,14 @@ async def rebuild(
 
 
 async def _in_transaction(
-    store: EventStore, work: Callable[[asyncpg.Connection], Awaitable[None]]
+    store: EventStore, work: Callable[[asyncpg.Connection], Awaitable[None]], durable: bool = True
 ) -> None:
+    """``work`` in a transaction of its own. Not ``durable``: committed like a batch (a crash
+    may lose it, the marker stays, so a resumed rebuild runs it again; the next durable
+    commit makes it durable too)."""
     async with store.pool.acquire() as conn, conn.transaction():
+        if not durable:
+            await conn.execute("SET LOCAL synchronous_commit = off")
         await work(conn)
 
 
@@ -170,16 +177,6 @@ async def _replay_batch(
         await projection.apply(conn, events)
         await store.save_checkpoint(marker, events[-1].checkpoint, conn=conn)
     return len(events), events[-1].checkpoint
-
-
-async def _alongside(
-    store: EventStore, work: Callable[[asyncpg.Connection], Awaitable[None]]
-) -> None:
-    """``work`` in a transaction of its own, committed like a batch (a crash may lose it;
-    the marker stays, so a resumed rebuild runs it again)."""
-    async with store.pool.acquire() as conn, conn.transaction():
-        await conn.execute("SET LOCAL synchronous_commit = off")
-        await work(conn)
 
 
 async def _read_rows(
