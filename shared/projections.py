@@ -116,6 +116,8 @@ async def rebuild(
                 beside = asyncio.ensure_future(
                     _in_transaction(store, projection.alongside, durable=False)
                 )
+            if beside is not None and beside.done():
+                beside.result()  # failed: stop now, not after the last batch
             if not n:
                 break
             done += n
