@@ -86,13 +86,15 @@ class Encoder:
     """Rows whose columns have these kinds (``KINDS``), in this order, as a ``COPY``
     stream."""
 
-    def __init__(self, kinds: Sequence[str]) -> None:
+    def __init__(self, kinds: Sequence[str], keys: Sequence[str] | None = None) -> None:
+        """``keys``: the records are mappings, each column's value under its key (no tuple
+        made of each row first); else sequences, in the columns' order."""
         # One cache per kind, not per column: a row's ``valid_to`` is the next row's
         # ``valid_from``, and a vocabulary's words recur across its columns.
         self._caches = {kind: _Column(KINDS[kind]) for kind in kinds}
-        self._row = _row_function(kinds, self._caches)
+        self._row = _row_function(kinds, keys or range(len(kinds)), self._caches)
 
-    def chunks(self, records: Sequence[Sequence[Any]], rows: int = 2_000) -> Iterator[bytes]:
+    def chunks(self, records: Sequence[Any], rows: int = 2_000) -> Iterator[bytes]:
         """The stream, header to trailer, ``rows`` rows a piece: the database takes one
         piece while the next is encoded. The caches hold one stream's values (a batch's
         case ids), so each stream starts them afresh."""
@@ -104,15 +106,18 @@ class Encoder:
         yield _TRAILER
 
 
-def _row_function(kinds: Sequence[str], caches: dict[str, _Column]) -> Callable[[Any], bytes]:
+def _row_function(
+    kinds: Sequence[str], keys: Sequence[str | int], caches: dict[str, _Column]
+) -> Callable[[Any], bytes]:
     """One row's fields written out as one expression (as ``namedtuple`` writes its
     methods): a loop over the columns cost as much as the caches save. The caches are
     default arguments (local names, faster than globals). A list is not hashable: an
     array's cache is keyed by its tuple."""
     fields = ", ".join(
-        f"c{n}[None if r[{n}] is None else tuple(r[{n}])]" if kind == "text[]" else f"c{n}[r[{n}]]"
-        for n, kind in enumerate(kinds)
-    )
+        f"c{n}[None if r[{key!r}] is None else tuple(r[{key!r}])]" if kind == "text[]"
+        else f"c{n}[r[{key!r}]]"
+        for n, (kind, key) in enumerate(zip(kinds, keys, strict=True))
+    )  # fmt: skip
     scope: dict[str, Any] = {f"c{n}": caches[kind] for n, kind in enumerate(kinds)}
     scope["count"] = len(kinds).to_bytes(2, "big")
     params = ", ".join(f"{name}={name}" for name in scope)
@@ -126,7 +131,7 @@ async def copy(
     conn: asyncpg.Connection,
     table: str,
     columns: Sequence[str],
-    records: Sequence[Sequence[Any]],
+    records: Sequence[Any],
     encoder: Encoder,
     schema: str | None = None,
 ) -> None:

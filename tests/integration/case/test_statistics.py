@@ -379,7 +379,7 @@ async def test_a_rebuild_over_rows_the_live_path_wrote_meanwhile_keeps_them(
     async with pool.acquire() as conn, conn.transaction():
         await model.rebuild_fold(conn, rows)  # every fact and request is there already
         now = await conn.fetchrow(f"SELECT * FROM {model.CASE} LIMIT 1")
-        await model._copy(conn, model.CASE, model._ROW, [tuple(now[c] for c in model._ROW)])
+        await model._copy(conn, model.CASE, model._ROW, [dict(now)])
         for staged in ("stat_rebuild_fact", "stat_rebuild_case"):  # both went the slow way
             assert await conn.fetchval(f"SELECT to_regclass('pg_temp.{staged}')")
         await model.derive_received(conn)  # every received fact is there already too

@@ -92,3 +92,19 @@ async def test_a_naive_datetime_is_refused_and_nothing_is_stored(tables: asyncpg
         with pytest.raises(ValueError, match="aware"):
             await pgcopy.copy(conn, "copied", COLUMNS, records, pgcopy.Encoder(KINDS), "case")
         assert await conn.fetchval('SELECT count(*) FROM "case".copied') == 0
+
+
+async def test_records_as_mappings_store_what_the_same_records_as_tuples_store(
+    tables: asyncpg.Pool,
+) -> None:
+    records = rows()
+    mappings = [dict(zip(COLUMNS, r, strict=True)) | {"unused": object()} for r in records]
+    async with tables.acquire() as conn:
+        await pgcopy.copy(conn, "copied", COLUMNS, records, pgcopy.Encoder(KINDS), "case")
+        await pgcopy.copy(
+            conn, "inserted", COLUMNS, mappings, pgcopy.Encoder(KINDS, keys=COLUMNS), "case"
+        )
+        copied = await conn.fetch('SELECT t, i, at, a FROM "case".copied ORDER BY n')
+        inserted = await conn.fetch('SELECT t, i, at, a FROM "case".inserted ORDER BY n')
+    assert len(copied) == len(records)
+    assert [tuple(r) for r in copied] == [tuple(r) for r in inserted]

@@ -566,7 +566,8 @@ _CONFLICT = {CASE: "ON CONFLICT DO NOTHING", FACT: "ON CONFLICT (fact_id) DO NOT
 # the whole encoding does with a cache per column.
 _ENCODE_CASE = pgcopy.Encoder(
     ["text", "int4", "timestamptz", "timestamptz", "timestamptz",
-     *("text[]" if c in ("categories", FORMS) else "text" for c in DIMENSION_COLUMNS)]
+     *("text[]" if c in ("categories", FORMS) else "text" for c in DIMENSION_COLUMNS)],
+    keys=_ROW,  # the fold's rows as they are (dicts)
 )  # fmt: skip
 
 
@@ -642,7 +643,7 @@ async def rebuild_fold(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record])
     if closes:
         await conn.execute(_CLOSE_ROWS, *map(list, zip(*closes, strict=True)))
     if new_rows:
-        await _copy(conn, CASE, _ROW, list(map(_AS_RECORD, new_rows)))
+        await _copy(conn, CASE, _ROW, new_rows)
     if facts:
         await _copy(conn, FACT, _FACT_COLUMNS, facts)
 
@@ -696,7 +697,6 @@ async def _fold_streams(
 
 
 _VERSION = operator.itemgetter(2)
-_AS_RECORD = operator.itemgetter(*_ROW)
 _OPENED_DEFAULTS = dict.fromkeys(DIMENSION_COLUMNS, "unknown") | {
     "status": "open", "identification": "none",
 } | dict.fromkeys(
