@@ -71,7 +71,8 @@ KINDS: dict[str, Callable[[Any], bytes]] = {
 
 
 class _Column(dict[Any, bytes]):
-    """One column's encoded values; a value met for the first time is encoded here."""
+    """One kind's encoded values; a value met for the first time is encoded here (the
+    bytes depend on the value alone, so an entry is never wrong, only kept or not)."""
 
     def __init__(self, encode: Callable[[Any], bytes]) -> None:
         super().__init__()
@@ -97,13 +98,15 @@ class Encoder:
     def chunks(self, records: Sequence[Any], rows: int = 2_000) -> Iterator[bytes]:
         """The stream, header to trailer, ``rows`` rows a piece: the database takes one
         piece while the next is encoded. The caches hold one stream's values (a batch's
-        case ids), so each stream starts them afresh."""
-        for cache in self._caches.values():
-            cache.clear()
-        yield _HEADER
-        for start in range(0, len(records), rows):
-            yield b"".join(map(self._row, records[start : start + rows]))
-        yield _TRAILER
+        case ids), not kept after it."""
+        try:
+            yield _HEADER
+            for start in range(0, len(records), rows):
+                yield b"".join(map(self._row, records[start : start + rows]))
+            yield _TRAILER
+        finally:
+            for cache in self._caches.values():
+                cache.clear()
 
 
 def _row_function(
@@ -112,7 +115,8 @@ def _row_function(
     """One row's fields written out as one expression (as ``namedtuple`` writes its
     methods): a loop over the columns cost as much as the caches save. The caches are
     default arguments (local names, faster than globals). A list is not hashable: an
-    array's cache is keyed by its tuple."""
+    array's cache is keyed by its tuple. The source is made of the caller's column kinds
+    and keys (the code's own names, written with ``repr``), never of a row's values."""
     fields = ", ".join(
         f"c{n}[None if r[{key!r}] is None else tuple(r[{key!r}])]" if kind == "text[]"
         else f"c{n}[r[{key!r}]]"

@@ -5,6 +5,7 @@ zones, microseconds), across pieces and with the caches carried from one row to 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 
 import asyncpg
@@ -108,3 +109,20 @@ async def test_records_as_mappings_store_what_the_same_records_as_tuples_store(
         inserted = await conn.fetch('SELECT t, i, at, a FROM "case".inserted ORDER BY n')
     assert len(copied) == len(records)
     assert [tuple(r) for r in copied] == [tuple(r) for r in inserted]
+
+
+async def test_one_encoder_serves_two_copies_at_once(tables: asyncpg.Pool) -> None:
+    """The statistics rebuild keeps one encoder for the module: two streams interleaved
+    (one's end empties the caches the other is using) still store the same rows."""
+    encoder = pgcopy.Encoder(KINDS)
+    records = rows()
+    async with tables.acquire() as one, tables.acquire() as two:
+        await asyncio.gather(
+            pgcopy.copy(one, "copied", COLUMNS, records, encoder, "case"),
+            pgcopy.copy(two, "inserted", COLUMNS, records[: len(records) // 3], encoder, "case"),
+        )
+        copied = await one.fetch('SELECT t, i, at, a FROM "case".copied ORDER BY n')
+        inserted = await one.fetch('SELECT t, i, at, a FROM "case".inserted ORDER BY n')
+    expected = [(t, i, None if at is None else at.astimezone(UTC), a) for t, i, at, a in records]
+    assert [tuple(r) for r in copied] == expected
+    assert [tuple(r) for r in inserted] == expected[: len(records) // 3]
