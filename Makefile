@@ -126,8 +126,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/flow.py
 	$(BIN)/python bench/dedup_quality.py
 	$(BIN)/python bench/dedup_lookup.py
+	$(BIN)/python bench/statistics_model.py
 
-BENCHES := append intake routing notify replay verify load_case signatures flow dedup_quality dedup_lookup
+BENCHES := append intake routing notify replay verify load_case signatures flow dedup_quality dedup_lookup statistics_model
 bench-quick: $(STAMP)
 	@for b in $(BENCHES); do \
 		echo "== bench/$$b.py --quick"; \

@@ -7,7 +7,11 @@ correct hashes, then prints:
     case events, and the referral service's events for shares of the needs (routed,
     accepted, started, completed) as the case service records them in its timeline on
     arrival, from which the replay derives the referral facts; both counted;
-  * query: each typical question (national and regional, 12 months), best and median of 7.
+  * query: each typical question (national and regional, 12 months), best and median of 7;
+  * stat_case's COPY, side by side: the rebuilt rows COPYed again, in batches as the
+    rebuild sends them, by the driver's encoding (``copy_records_to_table``, the code
+    before ``shared/pgcopy.py``) and by ``shared/pgcopy.py``, alternated, 3 times each:
+    client CPU and wall time, and whether both stored the same rows.
     python bench/statistics_model.py [--cases 100000] [--quick]   (quick: 10,000 cases)
 """
 
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import operator
 import random
 import statistics as stats
 import time
@@ -24,10 +29,12 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 from benchkit import BenchDatabase, machine, result
 
+from services.case.app.statistics import model
 from services.case.app.statistics.model import need_referral_id
 from services.case.app.statistics.query import Question, Raw, _spread, answer, build_sql
 from services.case.app.statistics.tables import publish
 from services.case.projections import PROJECTIONS
+from shared import pgcopy
 from shared.events.base import Event, Sealed
 from shared.events.case import (
     CaseClosed,
@@ -190,6 +197,48 @@ async def _unstored(pool: asyncpg.Pool, q: Question) -> Raw:
     return Raw(_spread(q, await pool.fetch(sql, *args)))
 
 
+COPY_BATCH = 17_000  # about one rebuild batch's stat_case rows (50,000 events)
+
+
+async def copy_side_by_side(pool: asyncpg.Pool) -> tuple[int, dict[str, list[float]], bool]:
+    """The rebuilt ``stat_case`` rows, as dicts (as the fold hands them over), COPYed into
+    empty tables of the same columns by each encoder in turn: client CPU and wall time per
+    round, and whether both tables hold the same rows."""
+    columns = model._ROW
+    found = await pool.fetch(
+        f"SELECT {', '.join(columns)} FROM {model.CASE} ORDER BY case_id, version"
+    )
+    records = [dict(r) for r in found]
+    as_tuples = operator.itemgetter(*columns)  # what the fold did for the driver before
+    encoder = pgcopy.Encoder(model._ENCODE_CASE_KINDS, keys=columns)
+    times: dict[str, list[float]] = {"driver": [], "pgcopy": [], "driver_wall": [],
+                                     "pgcopy_wall": []}  # fmt: skip
+    async with pool.acquire() as conn:
+        for name in ("driver", "pgcopy"):
+            await conn.execute(
+                f"CREATE TEMP TABLE copied_{name} AS SELECT {', '.join(columns)}"
+                f" FROM {model.CASE} WITH NO DATA"
+            )
+        for name in ("driver", "pgcopy", "pgcopy", "driver", "driver", "pgcopy"):
+            await conn.execute(f"TRUNCATE copied_{name}")
+            cpu, wall = time.process_time(), time.perf_counter()
+            for start in range(0, len(records), COPY_BATCH):
+                batch = records[start : start + COPY_BATCH]
+                if name == "driver":
+                    await conn.copy_records_to_table(
+                        f"copied_{name}", records=list(map(as_tuples, batch)), columns=columns
+                    )
+                else:
+                    await pgcopy.copy(conn, f"copied_{name}", columns, batch, encoder)
+            times[name].append(time.process_time() - cpu)
+            times[f"{name}_wall"].append(time.perf_counter() - wall)
+        same = await conn.fetchval(
+            "SELECT (SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM copied_driver t)"
+            " = (SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM copied_pgcopy t)"
+        )
+    return len(records), times, bool(same)
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", type=int, default=100_000)
@@ -218,6 +267,7 @@ async def main() -> None:
             await pool.execute(f'VACUUM ANALYZE "case".{table}')  # as autovacuum would
         facts = await pool.fetchval('SELECT count(*) FROM "case".stat_fact')
         print(f"read model: {facts:,} facts")
+        copied, copy_times, same_rows = await copy_side_by_side(pool)
         for label, (measure, r, c, filters, scope) in QUESTIONS.items():
             q = Question(measure, r, c, date(2025, 12, 1), date(2026, 11, 1), None, filters,
                          scope)  # fmt: skip
@@ -242,6 +292,15 @@ async def main() -> None:
     for label, best, median in rows:
         print(f"| {label}, {args.cases:,} cases | {best:.0f} ms best, {median:.0f} ms median"
               " | < 100 ms |")  # fmt: skip
+    for name, label in (("driver", "the driver's encoding"), ("pgcopy", "shared/pgcopy.py")):
+        cpu, wall = copy_times[name], copy_times[f"{name}_wall"]
+        print(f"| stat_case COPY of {copied:,} rows, {label} | client CPU"
+              f" {stats.median(cpu):.2f} s median ({min(cpu):.2f} to {max(cpu):.2f}), wall"
+              f" {stats.median(wall):.2f} s | |")  # fmt: skip
+        result("statistics", "copy_client_cpu_s", stats.median(cpu), "s", encoder=name,
+               rows=copied)  # fmt: skip
+    print(f"| stat_case COPY: both encoders stored the same rows | {'yes' if same_rows else 'NO'}"
+          " | yes |")  # fmt: skip
     result("statistics", "rebuild_events_per_s", rebuild_rate, "events/s", cases=args.cases)
     for label, _, median in rows:
         result("statistics", f"query_ms.{label}", median, "ms", cases=args.cases)

@@ -564,11 +564,11 @@ _CONFLICT = {CASE: "ON CONFLICT DO NOTHING", FACT: "ON CONFLICT (fact_id) DO NOT
 # ``stat_case``'s rows encoded by the fold itself (``shared/pgcopy.py``): its values repeat
 # from row to row, and the driver's own encoding of its two arrays alone cost more than
 # the whole encoding does with a cache of each value's bytes (docs/statistics.md, "Speed").
-_ENCODE_CASE = pgcopy.Encoder(
-    ["text", "int4", "timestamptz", "timestamptz", "timestamptz",
-     *("text[]" if c in ("categories", FORMS) else "text" for c in DIMENSION_COLUMNS)],
-    keys=_ROW,  # the fold's rows as they are (dicts)
+_ENCODE_CASE_KINDS = (
+    "text", "int4", "timestamptz", "timestamptz", "timestamptz",
+    *("text[]" if c in ("categories", FORMS) else "text" for c in DIMENSION_COLUMNS),
 )  # fmt: skip
+_ENCODE_CASE = pgcopy.Encoder(_ENCODE_CASE_KINDS, keys=_ROW)  # the fold's rows as they are
 
 
 async def _copy(
