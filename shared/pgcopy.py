@@ -1,4 +1,4 @@
-"""Rows for ``COPY ... FROM STDIN (FORMAT binary)``, encoded with a cache per column.
+"""Rows for ``COPY ... FROM STDIN (FORMAT binary)``, encoded with a cache per kind of value.
 
 ``asyncpg``'s ``copy_records_to_table`` encodes every value of every row anew, and its
 array encoder checks each array and each element against the ``collections.abc`` types
@@ -6,8 +6,9 @@ array encoder checks each array and each element against the ``collections.abc``
 10 µs of the client's CPU per row, the largest part of a statistics rebuild's client time
 (docs/statistics.md, "Speed"). A read model's rows repeat their values (a dimension's
 vocabulary, a case's id and opening time on each of its rows, one row's ``valid_to`` as
-the next one's ``valid_from``), so each column keeps the bytes of the values it has
-encoded, and a row is mostly dictionary lookups and one ``join``.
+the next one's ``valid_from``), so each kind of value (``text``, ``timestamptz``, ...)
+keeps the bytes of the values it has encoded in one stream, and a row is mostly
+dictionary lookups and one ``join``.
 
 The format is PostgreSQL's (``COPY``, "Binary Format"): a header, then per row the
 number of fields and each field as its length (-1 for NULL) and its bytes in the type's
