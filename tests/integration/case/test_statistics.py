@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -322,7 +322,15 @@ async def _tables(pool: asyncpg.Pool) -> dict[str, list[dict[str, Any]]]:
     }
 
 
+async def _indexes(pool: asyncpg.Pool) -> list[tuple[str, str]]:
+    rows = await pool.fetch("""SELECT indexname, indexdef FROM pg_indexes
+        WHERE schemaname = 'case' AND tablename LIKE 'stat%' ORDER BY 1""")
+    return [(r[0], r[1]) for r in rows]
+
+
 async def test_replay_rebuilds_the_same_statistics(pool: asyncpg.Pool) -> None:
+    migrated = await _indexes(pool)  # a rebuild drops some and builds them again
+    assert {"stat_case_opened", "stat_fact_kind_at"} <= {name for name, _ in migrated}
     await register_providers(pool)
     for spec in worlds(6):
         await write_world(pool, spec)
@@ -341,6 +349,7 @@ async def test_replay_rebuilds_the_same_statistics(pool: asyncpg.Pool) -> None:
     for batch in (3, 7, 20_000):  # small batches split a case's events across batches
         await rebuild(store, statistics, batch=batch, fresh=True)
         assert await _tables(pool) == live, f"batch {batch}"
+        assert await _indexes(pool) == migrated, "the indexes as the migrations made them"
         # The provider kinds too, from the directory events received, when the table is lost
         # or wrong (a row the events never said, a kind they did not say).
         await pool.execute('DELETE FROM "case".stat_provider WHERE provider_id = $1',
@@ -495,3 +504,33 @@ async def test_safepath_report_writes_a_file_for_a_period(
     about = {r[0].value: r[1].value for r in load_workbook(out)["About"].iter_rows()}
     assert about["Scope"] == "khatlon" and about["Period"].startswith("2026-01 to 2026-06")
     assert "10/10 tables" in capsys.readouterr().err  # the progress bar reached the end
+
+
+async def test_a_period_counts_the_cases_opened_from_its_first_instant_to_its_last(
+    pool: asyncpg.Pool,
+) -> None:
+    """Cases opened are selected by their stored opening month (UTC, migration 0013), the
+    period being whole months in UTC: the same cases as by their opening instant, to the
+    microsecond at both ends, whatever zone the instant was written in."""
+    from tests.integration.case.statistics_world import _append
+    from tests.unit.case.builders import opened
+
+    dushanbe = timezone(timedelta(hours=5))
+    month = {
+        datetime(2026, 1, 31, 23, 59, 59, 999999, tzinfo=UTC): None,  # just before
+        datetime(2026, 2, 1, tzinfo=UTC): "2026-02",  # the period's first instant
+        datetime(2026, 2, 1, 4, 59, tzinfo=dushanbe): None,  # January in UTC
+        datetime(2026, 3, 31, 23, 59, 59, 999999, tzinfo=UTC): "2026-03",  # its last
+        datetime(2026, 4, 1, 4, 59, tzinfo=dushanbe): "2026-03",  # April in Dushanbe only
+        datetime(2026, 4, 1, tzinfo=UTC): None,  # just after
+    }
+    store = EventStore(pool, "case")
+    for at in month:
+        await _append(pool, store, str(uuid.uuid4()), 0, opened(), at)
+    for ask in ("month", "quarter"):
+        q = Question("cases_opened", ask, None, date(2026, 2, 1), date(2026, 3, 1))
+        got = (await answer(pool, q)).counts
+        if ask == "month":
+            assert got == {("2026-02", ""): 1, ("2026-03", ""): 2}
+        else:
+            assert got == {("2026-Q1", ""): 3}

@@ -431,8 +431,9 @@ _REFERRAL_UPSERT = f"""
 # their order is the one ``ORDER BY kind`` gave in any collation.
 _LAST_ORDER = {k: n for n, (_, k) in enumerate(sorted((r, k) for k, r in RANK.items() if r))}
 assert len(_LAST_ORDER) <= 16 and len({(RANK[k], k[0]) for k in _LAST_ORDER}) == len(_LAST_ORDER)
+_MICROS = "(extract(epoch FROM at) * 1000000)::bigint"
 _LAST_KEY = (
-    "(extract(epoch FROM at) * 1000000)::bigint * 16 + CASE kind "
+    f"{_MICROS} * 16 + CASE kind "
     + " ".join(f"WHEN '{k}' THEN {n}" for k, n in _LAST_ORDER.items())
     + " END"
 )
@@ -446,17 +447,26 @@ def _from_last_key(of: dict[str, object]) -> str:
     )
 
 
+# A referral's provider is the one of its greatest (at, rank, provider_id) fact that names
+# one (as ``_NEWER_PROVIDER`` keeps it live). As one plain max() over an array, compared
+# element by element: the instant in microseconds times 16 plus the rank (0 to 6), shifted
+# by 2^60 (a multiple of 16) so that it is never negative, as 19 digits (equal-length digit
+# strings order as their numbers in every collation), then the provider's id in the
+# column's own collation, as the live comparison orders it. An ordered aggregate
+# (``array_agg(... ORDER BY ...)``) sorted each referral's facts apart and forced the whole
+# fold into a sort by referral; a plain max() lets it hash: half the time for 160,000
+# referrals (docs/statistics.md, "Speed", eighth round).
+_PROVIDER_KEY = f"lpad(({_MICROS} * 16 + rank + 1152921504606846976)::text, 19, '0')"
+
+
 def referral_rows_sql(until: str | None = None) -> str:
     """``stat_referral``'s rows folded from ``stat_fact`` (facts before ``until``, a SQL
     expression, when given): what the upserts above leave, as one query."""
     cond = "" if until is None else f" AND at < {until}"
-    prov = "ORDER BY at DESC, rank DESC, provider_id DESC"
     later = "FILTER (WHERE kind <> 'referral_requested')"
     served = "FILTER (WHERE provider_id IS NOT NULL)"
-    # The provider by an ordered aggregate (a provider's id has no order as a number): the
-    # rank (digits) and the provider go together as "rank:value"; the same call written
-    # twice is computed once.
-    pv = f"(array_agg(rank || ':' || provider_id {prov}) {served})[1]"
+    # The same call written twice is computed once.
+    pv = f"(max(ARRAY[{_PROVIDER_KEY}, provider_id]) {served})"
     rank = _from_last_key({k: RANK[k] for k in _LAST_ORDER})
     kind = _from_last_key({k: k for k in _LAST_ORDER})
     return f"""SELECT referral_id, case_id, need, requested_at, routed_at, answered_at,
@@ -469,9 +479,9 @@ def referral_rows_sql(until: str | None = None) -> str:
             min(at) FILTER (WHERE kind = 'service_started') AS started_at,
             max(at) {later} AS last_at,
             max({_LAST_KEY}) {later} AS last_key,
-            substr({pv}, strpos({pv}, ':') + 1) AS provider_id,
+            {pv}[2] AS provider_id,
             max(at) {served} AS provider_at,
-            split_part({pv}, ':', 1)::int AS provider_rank
+            ({pv}[1]::bigint & 15)::int AS provider_rank
         FROM (SELECT *, {RANK_SQL} AS rank FROM {FACT}
               WHERE referral_id IS NOT NULL AND kind IN ({LIFECYCLE}){cond}) f
         GROUP BY referral_id) r"""
@@ -601,14 +611,16 @@ async def _copy(
     )
 
 
-# ``stat_fact``'s secondary indexes, as the migrations create them (0005, 0007): a rebuild
-# drops them with its first batch and builds them again at the end (``INDEXES``; an
-# interrupted rebuild leaves them missing, so slower questions, until it is resumed or run
-# again).
+# The secondary indexes a rebuild drops with its first batch and builds again once at the
+# end (``INDEXES``), as the migrations create them: ``stat_fact``'s (0005, 0007) and
+# ``stat_case``'s index of the cases opened (0020). An interrupted rebuild leaves them
+# missing, so slower questions, until it is resumed or run again.
 _SECONDARY = {
-    "stat_fact_kind_at": "(kind, at)",
-    "stat_fact_referral": "(referral_id, at) WHERE referral_id IS NOT NULL",
-    "stat_fact_case": "(case_id)",
+    "stat_fact_kind_at": f"{FACT} (kind, at)",
+    "stat_fact_referral": f"{FACT} (referral_id, at) WHERE referral_id IS NOT NULL",
+    "stat_fact_case": f"{FACT} (case_id)",
+    "stat_case_opened": f"""{CASE} (opened_month, categories)
+        WHERE valid_to IS NULL AND status <> '{CASUALTY_RECORD}'""",
 }
 
 
@@ -755,16 +767,16 @@ async def derive_received(conn: asyncpg.Connection) -> None:
         await conn.execute(_REFOLD_RECEIVED)
 
 
-# ``stat_fact``'s secondary indexes built once over all the facts, faster than kept row by
-# row (``Projection.indexes``: beside ``finish_rebuild``, which reads the table meanwhile).
+# The secondary indexes built once over all the rows, faster than kept row by row
+# (``Projection.indexes``: beside ``finish_rebuild``, which reads the tables meanwhile).
 INDEXES = tuple(
-    f"CREATE INDEX IF NOT EXISTS {name} ON {FACT} {columns}" for name, columns in _SECONDARY.items()
+    f"CREATE INDEX IF NOT EXISTS {name} ON {table}" for name, table in _SECONDARY.items()
 )
 
 
 async def finish_rebuild(conn: asyncpg.Connection) -> None:
     """After the case events and the received facts (``derive_received``), beside the build
-    of ``stat_fact``'s indexes (``INDEXES``): ``stat_referral`` folded from all the facts,
+    of the secondary indexes (``INDEXES``): ``stat_referral`` folded from all the facts,
     the needs the requests give, and the provider kinds from the directory events
     received."""
     # Memory for this transaction alone: the sort of every referral's facts and of its

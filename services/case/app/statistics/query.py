@@ -231,8 +231,17 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
             # and its own provider (every referral fact a measure counts names one).
             if any(d == "outcome" for d in (*q.dimensions, *q.filters)):
                 source += " LEFT JOIN r ON r.referral_id = t.referral_id"
-        start, end = args.add(q.start), args.add(q.end)
-        where.append(f"{t_at} >= {start}::timestamptz AND {t_at} < {end}::timestamptz")
+        if m.base == "opened":
+            # The period is whole months in UTC, so a case opened in it is one whose stored
+            # opening month (migration 0013, UTC) is in it: the index of the cases opened
+            # (migration 0020) reads just those, in month order.
+            start, end = (args.add(at.replace(tzinfo=None)) for at in (q.start, q.end))
+            where.append(
+                f"c.opened_month >= {start}::timestamp AND c.opened_month < {end}::timestamp"
+            )
+        else:
+            start, end = args.add(q.start), args.add(q.end)
+            where.append(f"{t_at} >= {start}::timestamptz AND {t_at} < {end}::timestamptz")
     if m.name == "casualties":  # survivors' cases with an incident, and persons killed
         where.append("(c.casualty <> 'none' OR c.relative_killed <> 'none')")
         if any(d in _RECORD_DIMENSIONS for d in (*q.dimensions, *q.filters)):
