@@ -13,11 +13,13 @@ from __future__ import annotations
 import math
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from services.case.app.statistics.model import CATEGORY_FACT_COLUMNS
@@ -534,3 +536,42 @@ async def test_a_period_counts_the_cases_opened_from_its_first_instant_to_its_la
             assert got == {("2026-02", ""): 1, ("2026-03", ""): 2}
         else:
             assert got == {("2026-Q1", ""): 3}
+
+
+class Interrupted(Exception):
+    pass
+
+
+async def test_an_interrupted_rebuild_resumes_to_the_same_statistics(pool: asyncpg.Pool) -> None:
+    """Stopped after some batches (each committed with its checkpoint, the work alongside
+    rolled back), the rebuild resumed folds the rest, and derives the received facts and
+    the referral rows again, to the very same tables."""
+    await register_providers(pool)
+    for spec in worlds(6):  # some 30 events: 6 batches of 5
+        await write_world(pool, spec)
+    live = await _tables(pool)
+    store = EventStore(pool, "case")
+    statistics = PROJECTIONS["statistics"]
+    for stop_at in (2, 4):
+        with pytest.raises(Interrupted):
+            await rebuild(store, statistics, batch=5, progress=_stop_after(stop_at), fresh=True)
+        assert await _tables(pool) != live  # stopped partway
+        resumed: list[int] = []
+        await rebuild(store, statistics, batch=5, progress=_recording(resumed))
+        assert resumed[0] > 5  # resumed, not started again
+        assert await _tables(pool) == live, f"stopped after {stop_at} batches"
+
+
+def _stop_after(batches: int) -> Callable[[int, int, float], None]:
+    calls: list[int] = []
+
+    def stop(done: int, total: int, rate: float) -> None:
+        calls.append(done)
+        if len(calls) == batches:
+            raise Interrupted
+
+    return stop
+
+
+def _recording(done: list[int]) -> Callable[[int, int, float], None]:
+    return lambda d, t, r: done.append(d)
