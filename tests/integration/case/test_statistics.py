@@ -575,3 +575,49 @@ def _stop_after(batches: int) -> Callable[[int, int, float], None]:
 
 def _recording(done: list[int]) -> Callable[[int, int, float], None]:
     return lambda d, t, r: done.append(d)
+
+
+async def test_an_intake_goes_to_the_statistics_in_one_statement_as_event_by_event(
+    pool: asyncpg.Pool,
+) -> None:
+    """A new case's first append (opened, and at intake its profile) is written in one
+    statement: the very rows and facts the events give applied one by one, and a rebuild
+    gives. Profiles with a mine casualty's facts and a trafficking case's forms, and a case
+    opened without a profile."""
+    from services.case.app.statistics import model
+    from shared.events.case_facts import MineFacts, TraffickingFacts
+    from shared.eventstore import NewEvent
+    from tests.integration.case.statistics_world import ACTOR
+    from tests.unit.case.builders import opened, profiled
+
+    mine = MineFacts(victim="direct", outcome="injured", incident_district="khorog",
+                     incident_year=2024, device_type="unexploded_ordnance")  # fmt: skip
+    forms = TraffickingFacts(scope="cross_border", exploitation_forms=["forced_labour"])
+    intakes: list[list[Any]] = [
+        [opened(), profiled()],
+        [opened(region="gbao", categories=["mine_eo"]),
+         profiled(region="gbao", district="khorog", categories=["mine_eo"], mine_eo=mine)],
+        [opened(categories=["trafficking"]), profiled(trafficking=forms, disability=True, disability_kind="physical")],
+        [opened(region="khatlon")],
+    ]  # fmt: skip
+    store = EventStore(pool, "case")
+    at = T0 + timedelta(days=2, microseconds=7)
+    written = []
+    for events in intakes:
+        case_id = str(uuid.uuid4())
+        new = [NewEvent(e, ACTOR, "t", occurred_at=at) for e in events]
+        async with pool.acquire() as conn, conn.transaction():
+            stored = await store.append(case_id, 0, new, conn=conn)
+            assert model._new_case(stored) is not None  # the one-statement path
+            await model.project(conn, stored)
+        written.append(stored)
+    assert model._new_case([]) is None
+    one_statement = await _tables(pool)
+    assert len(one_statement["stat_case"]) == 7 and len(one_statement["stat_fact"]) == 4
+    await pool.execute('TRUNCATE "case".stat_case, "case".stat_fact')
+    async with pool.acquire() as conn, conn.transaction():
+        for stored in written:
+            await model._project_each(conn, stored)
+    assert await _tables(pool) == one_statement
+    await rebuild(store, PROJECTIONS["statistics"], fresh=True)
+    assert await _tables(pool) == one_statement

@@ -64,6 +64,8 @@ DIMENSION_COLUMNS = (
 # 'none'. Never an output: the casualty statistics read the record's incident facts through
 # it for a case whose profile records none (an indirect victim: family of a person killed).
 _CASE_TYPES = "org.safepath.case."
+# A ``stat_case`` row's columns (less ``opened_month``, which the database derives).
+_ROW = ("case_id", "version", "valid_from", "valid_to", "opened_at", *DIMENSION_COLUMNS)
 # A received fact names its need's referral, not always the need: the need is taken from the
 # referral's row (its request came first), so a question by need reads the fact alone.
 _FACT_SQL = f"""INSERT INTO {FACT} (fact_id, case_id, kind, at, referral_id, need, provider_id,
@@ -263,6 +265,21 @@ def _change_sql(columns: Sequence[str]) -> str:
 
 async def project(conn: asyncpg.Connection, events: Sequence[StoredEvent]) -> None:
     """Apply case events (in stream order) to the statistics tables (the live path)."""
+    new = _new_case(events)
+    if new is not None:
+        rows, new_facts = new
+        await conn.execute(
+            _NEW_CASE_SQL,
+            orjson.dumps(rows).decode(),
+            *(list(column) for column in zip(*new_facts, strict=True)),
+        )
+    else:
+        await _project_each(conn, events)
+
+
+async def _project_each(conn: asyncpg.Connection, events: Sequence[StoredEvent]) -> None:
+    """``project`` event by event: each change of a case's dimensions closes its current
+    row in the table and opens the next, carrying the rest over."""
     facts: list[Fact] = []
     for event in events:
         if not event.event_type.startswith(_CASE_TYPES) or event.stream_id.startswith("access-"):
@@ -286,6 +303,52 @@ async def project(conn: asyncpg.Connection, events: Sequence[StoredEvent]) -> No
             )
         facts += case_facts(name, event.stream_id, str(event.event_id), at, d)
     await _add_facts(conn, facts)
+
+
+# A new case's first append (``CaseOpened`` at version 1, and at intake its profile) in one
+# statement: its rows, folded in memory as a rebuild folds them (there is no row before
+# them to carry over), and its facts. An intake had a round trip for each of the three.
+_NEW_CASE_SQL = f"""WITH case_rows AS (
+        INSERT INTO {CASE} ({", ".join(_ROW)})
+        SELECT {", ".join(_ROW)} FROM jsonb_populate_recordset(NULL::{CASE}, $1::jsonb)
+        ON CONFLICT DO NOTHING)
+    INSERT INTO {FACT} (fact_id, case_id, kind, at, referral_id, need, provider_id, detail)
+    SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[],
+                         $7::text[], $8::text[], $9::text[])
+    ON CONFLICT (fact_id) DO NOTHING"""
+
+
+def _new_case(events: Sequence[StoredEvent]) -> tuple[list[dict[str, Any]], list[Fact]] | None:
+    """The ``stat_case`` rows and the facts of a new case's first events, or None where the
+    event-by-event path applies (not a new case, or a fact about a referral, which is also
+    merged into ``stat_referral``)."""
+    if not events or events[0].event_name != "CaseOpened" or events[0].stream_version != 1:
+        return None
+    case_id = events[0].stream_id
+    rows: list[dict[str, Any]] = []
+    facts: list[Fact] = []
+    for event in events:
+        if event.stream_id != case_id or not event.event_type.startswith(_CASE_TYPES):
+            return None
+        at, d, name = event.occurred_at, event.data, event.event_name
+        if name == "CaseOpened":
+            if rows:
+                return None
+            rows.append(_OPENED_DEFAULTS | {
+                "case_id": case_id, "version": event.stream_version, "valid_from": at,
+                "valid_to": None, "opened_at": at, "categories": d["categories"],
+                "region": d["region"],
+            })  # fmt: skip
+        elif name == "CasualtyRecorded":
+            return None
+        elif (change := dimension_change(name, d)) is not None:
+            rows[-1]["valid_to"] = at
+            rows.append({**rows[-1], **change, "version": event.stream_version,
+                         "valid_from": at, "valid_to": None})  # fmt: skip
+        facts += case_facts(name, case_id, str(event.event_id), at, d)
+    if not facts or any(f[4] is not None for f in facts):
+        return None
+    return rows, facts
 
 
 async def _add_facts(conn: asyncpg.Connection, facts: list[Fact]) -> None:
@@ -534,7 +597,6 @@ REBUILD_COLUMNS = f"""stream_id, stream_version, occurred_at,
     CASE WHEN {_OURS} AND {_NAME} IN ({", ".join(f"'{n}'" for n in FOLDED)})
          THEN ({_TRIMMED})::text END AS data,
     {_OURS} AND {_NAME} IN ({", ".join(f"'{n}'" for n in SQL_FACTS)}) AS fact"""
-_ROW = ("case_id", "version", "valid_from", "valid_to", "opened_at", *DIMENSION_COLUMNS)
 _INSERT_ONE = f"""INSERT INTO {CASE} ({", ".join(_ROW)})
     VALUES ({", ".join(f"${n}" for n in range(1, len(_ROW) + 1))}) ON CONFLICT DO NOTHING"""
 _CLOSE_ROWS = f"""UPDATE {CASE} c SET valid_to = u.valid_to
