@@ -325,14 +325,23 @@ async def _tables(pool: asyncpg.Pool) -> dict[str, list[dict[str, Any]]]:
 
 
 async def _indexes(pool: asyncpg.Pool) -> list[tuple[str, str]]:
+    """The statistics tables' indexes, constraints and columns that may not be NULL."""
     rows = await pool.fetch("""SELECT indexname, indexdef FROM pg_indexes
-        WHERE schemaname = 'case' AND tablename LIKE 'stat%' ORDER BY 1""")
+            WHERE schemaname = 'case' AND tablename LIKE 'stat%'
+        UNION ALL SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+            WHERE conrelid::regclass::text LIKE '"case".stat%'
+        UNION ALL SELECT attrelid::regclass::text || '.' || attname, 'NOT NULL'
+            FROM pg_attribute
+            WHERE attrelid::regclass::text LIKE '"case".stat%' AND attnotnull AND attnum > 0
+        ORDER BY 1, 2""")
     return [(r[0], r[1]) for r in rows]
 
 
 async def test_replay_rebuilds_the_same_statistics(pool: asyncpg.Pool) -> None:
     migrated = await _indexes(pool)  # a rebuild drops some and builds them again
-    assert {"stat_case_opened", "stat_fact_kind_at"} <= {name for name, _ in migrated}
+    names = {name for name, _ in migrated}
+    assert {"stat_case_opened", "stat_fact_kind_at", "stat_referral_pkey"} <= names
+    assert '"case".stat_referral.referral_id' in names
     await register_providers(pool)
     for spec in worlds(6):
         await write_world(pool, spec)
@@ -351,7 +360,7 @@ async def test_replay_rebuilds_the_same_statistics(pool: asyncpg.Pool) -> None:
     for batch in (3, 7, 20_000):  # small batches split a case's events across batches
         await rebuild(store, statistics, batch=batch, fresh=True)
         assert await _tables(pool) == live, f"batch {batch}"
-        assert await _indexes(pool) == migrated, "the indexes as the migrations made them"
+        assert await _indexes(pool) == migrated, "indexes and keys as the migrations made them"
         # The provider kinds too, from the directory events received, when the table is lost
         # or wrong (a row the events never said, a kind they did not say).
         await pool.execute('DELETE FROM "case".stat_provider WHERE provider_id = $1',
@@ -597,7 +606,8 @@ async def test_an_intake_goes_to_the_statistics_in_one_statement_as_event_by_eve
         [opened(), profiled()],
         [opened(region="gbao", categories=["mine_eo"]),
          profiled(region="gbao", district="khorog", categories=["mine_eo"], mine_eo=mine)],
-        [opened(categories=["trafficking"]), profiled(trafficking=forms, disability=True, disability_kind="physical")],
+        [opened(categories=["trafficking"]),
+         profiled(trafficking=forms, disability=True, disability_kind="physical")],
         [opened(region="khatlon")],
     ]  # fmt: skip
     store = EventStore(pool, "case")

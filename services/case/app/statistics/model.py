@@ -687,6 +687,7 @@ _SECONDARY = {
 
 
 _REFERRAL_CASE = "stat_referral_case"  # as migration 0007 creates it
+_REFERRAL_KEY = "stat_referral_pkey"  # its primary key, as PostgreSQL names it (0007)
 
 
 async def rebuild_fold(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> None:
@@ -845,12 +846,18 @@ async def finish_rebuild(conn: asyncpg.Connection) -> None:
     # index, some 60 MB for 100,000 cases, spilled to disk at the default 4 MB.
     await conn.execute("SET LOCAL work_mem = '256MB'")
     await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
-    # ``stat_referral``'s index by case built after its rows, not kept row by row (the
-    # referral ids come in order, the cases not: the insert took twice as long with it). In
-    # this transaction: an interrupted rebuild leaves the index as it was.
+    # ``stat_referral``'s primary key and index by case built after its rows, not kept row
+    # by row: the fold hashes, so its rows come in no order, and the insert took half as long
+    # again with the key kept. In this transaction, which holds the table from its TRUNCATE
+    # to its commit (the live path's upserts wait, and find the key): an interrupted
+    # rebuild leaves both as they were.
     await conn.execute(f"TRUNCATE {REFERRAL}")
     await conn.execute(f'DROP INDEX IF EXISTS "case".{_REFERRAL_CASE}')
+    await conn.execute(f"ALTER TABLE {REFERRAL} DROP CONSTRAINT IF EXISTS {_REFERRAL_KEY}")
     await conn.execute(f"INSERT INTO {REFERRAL} {referral_rows_sql()}")
+    await conn.execute(
+        f"ALTER TABLE {REFERRAL} ADD CONSTRAINT {_REFERRAL_KEY} PRIMARY KEY (referral_id)"
+    )
     await conn.execute(f"CREATE INDEX IF NOT EXISTS {_REFERRAL_CASE} ON {REFERRAL} (case_id)")
     await conn.execute(_FILL_NEEDS)
     await conn.execute(f"DELETE FROM {PROVIDER}")  # filled again from the events alone
