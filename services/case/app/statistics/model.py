@@ -517,8 +517,8 @@ def _from_last_key(of: dict[str, object]) -> str:
 # strings order as their numbers in every collation), then the provider's id in the
 # column's own collation, as the live comparison orders it. An ordered aggregate
 # (``array_agg(... ORDER BY ...)``) sorted each referral's facts apart and forced the whole
-# fold into a sort by referral; a plain max() lets it hash: half the time for 160,000
-# referrals (docs/statistics.md, "Speed", eighth round).
+# fold into a sort by referral; a plain max() lets it hash (for 160,000 referrals the
+# fold alone took about a third less time; docs/statistics.md, "Speed", eighth round).
 _PROVIDER_KEY = f"lpad(({_MICROS} * 16 + rank + 1152921504606846976)::text, 19, '0')"
 
 
@@ -847,8 +847,8 @@ async def finish_rebuild(conn: asyncpg.Connection) -> None:
     await conn.execute("SET LOCAL work_mem = '256MB'")
     await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
     # ``stat_referral``'s primary key and index by case built after its rows, not kept row
-    # by row: the fold hashes, so its rows come in no order, and the insert took half as long
-    # again with the key kept. In this transaction, which holds the table from its TRUNCATE
+    # by row: the fold hashes, so its rows come in no order, and the insert took about a
+    # third longer with the key kept. In this transaction, which holds the table from its TRUNCATE
     # to its commit (the live path's upserts wait, and find the key): an interrupted
     # rebuild leaves both as they were.
     await conn.execute(f"TRUNCATE {REFERRAL}")
