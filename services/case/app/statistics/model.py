@@ -334,17 +334,12 @@ def _new_case(events: Sequence[StoredEvent]) -> tuple[list[dict[str, Any]], list
         if name == "CaseOpened":
             if rows:
                 return None
-            rows.append(_OPENED_DEFAULTS | {
-                "case_id": case_id, "version": event.stream_version, "valid_from": at,
-                "valid_to": None, "opened_at": at, "categories": d["categories"],
-                "region": d["region"],
-            })  # fmt: skip
+            rows.append(_opened_row(case_id, event.stream_version, at, d))
         elif name == "CasualtyRecorded":
             return None
         elif (change := dimension_change(name, d)) is not None:
             rows[-1]["valid_to"] = at
-            rows.append({**rows[-1], **change, "version": event.stream_version,
-                         "valid_from": at, "valid_to": None})  # fmt: skip
+            rows.append(_next_row(rows[-1], change, event.stream_version, at))
         facts += case_facts(name, case_id, str(event.event_id), at, d)
     if not facts or any(f[4] is not None for f in facts):
         return None
@@ -751,11 +746,7 @@ async def _fold_streams(
                 continue
             if name == "CaseOpened":
                 if row is None:  # else: ON CONFLICT DO NOTHING
-                    row = _OPENED_DEFAULTS | {
-                        "case_id": case_id, "version": version, "valid_from": at,
-                        "valid_to": None, "opened_at": at, "categories": d["categories"],
-                        "region": d["region"],
-                    }  # fmt: skip
+                    row = _opened_row(case_id, version, at, d)
                     new_rows.append(row)
                 continue
             change = dimension_change(name, d)
@@ -766,7 +757,7 @@ async def _fold_streams(
                 stored = False
             else:
                 row["valid_to"] = at
-            row = {**row, **change, "version": version, "valid_from": at, "valid_to": None}
+            row = _next_row(row, change, version, at)
             new_rows.append(row)
     return new_rows, closes, facts
 
@@ -778,6 +769,22 @@ _OPENED_DEFAULTS = dict.fromkeys(DIMENSION_COLUMNS, "unknown") | {
     ("victim", "casualty", "device_type", "incident_year", "incident_district",
      "relative_killed", *CATEGORY_FACT_COLUMNS), "none"
 ) | {FORMS: ["none"]}  # fmt: skip
+
+
+def _opened_row(case_id: str, version: int, at: datetime, d: dict[str, Any]) -> dict[str, Any]:
+    """A case's first ``stat_case`` row, as its ``CaseOpened`` (data ``d``) gives it."""
+    return _OPENED_DEFAULTS | {
+        "case_id": case_id, "version": version, "valid_from": at, "valid_to": None,
+        "opened_at": at, "categories": d["categories"], "region": d["region"],
+    }  # fmt: skip
+
+
+def _next_row(
+    row: dict[str, Any], change: dict[str, Any], version: int, at: datetime
+) -> dict[str, Any]:
+    """The row an event at ``version`` that sets ``change`` opens after ``row``."""
+    return {**row, **change, "version": version, "valid_from": at, "valid_to": None}
+
 
 # The received referral events recorded in the timeline, as ``received_facts`` reads them.
 # Derived while the case events are folded (``derive_received``, beside the batches): they
