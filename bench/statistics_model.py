@@ -191,13 +191,18 @@ QUESTIONS = {
 }  # fmt: skip
 
 
+async def _no_index(conn: asyncpg.Connection) -> None:
+    """This transaction's plans read whole tables (as before migration 0020)."""
+    for scan in ("indexscan", "indexonlyscan", "bitmapscan"):
+        await conn.execute(f"SET LOCAL enable_{scan} = off")
+
+
 async def _scans(pool: asyncpg.Pool, q: Question, whole: bool) -> str:
     """How the question reads ``stat_case`` (the plan's scan), as asked or the whole table."""
     sql, args = build_sql(q)
     async with pool.acquire() as conn, conn.transaction():
         if whole:
-            for scan in ("indexscan", "indexonlyscan", "bitmapscan"):
-                await conn.execute(f"SET LOCAL enable_{scan} = off")
+            await _no_index(conn)
         plan = [r[0] for r in await conn.fetch(f"EXPLAIN {sql}", *args)]
     return ", ".join(sorted({line.split("->")[-1].split("  (")[0].strip() for line in plan
                              if " Scan " in line}))  # fmt: skip
@@ -211,8 +216,7 @@ async def _whole_table(pool: asyncpg.Pool, q: Question) -> Raw:
     # itself would use the index whatever these settings say.
     sql = f"{sql} /* the whole table */"
     async with pool.acquire() as conn, conn.transaction():
-        for scan in ("indexscan", "indexonlyscan", "bitmapscan"):
-            await conn.execute(f"SET LOCAL enable_{scan} = off")
+        await _no_index(conn)
         return Raw(_spread(q, await conn.fetch(sql, *args)))
 
 
@@ -303,6 +307,7 @@ async def main() -> None:
         month = Question("cases_opened", "month", "category", date(2025, 12, 1),
                          date(2026, 11, 1))  # fmt: skip
         plans = [await _scans(pool, month, whole) for whole in (False, True)]
+        same_month = await answer(pool, month) == await _whole_table(pool, month)
         copied, copy_times, same_rows = await copy_side_by_side(pool)
     finally:
         await bench.stop()
@@ -317,6 +322,7 @@ async def main() -> None:
               " | < 100 ms |")  # fmt: skip
     print(f"| cases_opened month x category, read by | {plans[0]} | |")
     print(f"| the same, before: the whole table read, by | {plans[1]} | |")
+    print(f"| both read the same answer | {'yes' if same_month else 'NO'} | yes |")
     for name, label in (("driver", "the driver's encoding"), ("pgcopy", "shared/pgcopy.py")):
         cpu, wall = copy_times[name], copy_times[f"{name}_wall"]
         print(f"| stat_case COPY of {copied:,} rows, {label} | client CPU"
