@@ -302,7 +302,7 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
         groups = f"GROUPING SETS (({row}, {col}), ({row}), ({col}), ())"
         margin = f"GROUPING({row}, {col})"
     sql = f"""WITH {", ".join(ctes)}
-        SELECT {_shown(q.rows, row)} AS row_value, {_shown(q.columns, col)} AS column_value,
+        SELECT {_shown(q, q.rows, row)} AS row_value, {_shown(q, q.columns, col)} AS column_value,
                {measure},
                {margin} AS margin
         FROM {source} WHERE {" AND ".join(where)}
@@ -317,6 +317,8 @@ def _group_key(q: Question, dimension: str | None, t_at: str, p_id: str, need_of
         return "''::text"
     if dimension in LIST_DIMENSIONS and not _lateral(q, dimension):
         return f"c.{LIST_DIMENSIONS[dimension]}"
+    if _by_column(q, dimension):
+        return _MAPPED_COLUMN[dimension]
     if dimension in _PERIOD_FORMAT and t_at == "c.opened_at":  # stored: migration 0013
         month = "c.opened_month"  # the case's opening, truncated once when it is written
         return month if dimension == "month" else f"date_trunc('{dimension}', {month})"
@@ -325,10 +327,24 @@ def _group_key(q: Question, dimension: str | None, t_at: str, p_id: str, need_of
     return _bind(dimension, t_at, p_id, need_of)
 
 
-def _shown(dimension: str | None, key: str) -> str:
+def _shown(q: Question, dimension: str | None, key: str) -> str:
+    if dimension is not None and _by_column(q, dimension):
+        return _expression(dimension)  # of the grouped column: each group's value
     if dimension in _PERIOD_FORMAT:
         return f"to_char({key}, '{_PERIOD_FORMAT[dimension]}')"
     return key
+
+
+# A dimension whose value maps a stored column's values, several to one: a count groups by
+# the column (a plain value hashed, not the mapping worked out for every row: a quarter less
+# time for referrals by need and outcome, docs/statistics.md "Speed") and shows each group's
+# value; ``_spread`` adds up the groups that show the same one. A duration groups by the
+# value itself: percentiles do not add up.
+_MAPPED_COLUMN = {"outcome": "r.last_kind", "child": "c.age_band"}
+
+
+def _by_column(q: Question, dimension: str | None) -> bool:
+    return dimension in _MAPPED_COLUMN and MEASURES[q.measure].base != "duration"
 
 
 def _lateral(q: Question, dimension: str) -> bool:
