@@ -29,7 +29,7 @@ from services.case.app.statistics.model import (
     FACT,
     PROVIDER,
     REFERRAL,
-    referral_rows_sql,
+    referral_rows_as_of_sql,
 )
 
 CHILD_BANDS = ("0-4", "5-11", "12-17")
@@ -165,11 +165,12 @@ def _snapshot(args: _Args, at: datetime | None) -> str:
 
 
 def _referrals(args: _Args, until: datetime | None) -> str:
-    """One row per need's referral: the merged table, or folded from the facts up to
-    ``until`` (the same fold that rebuilds the table)."""
+    """One row per need's referral: the merged table, or as it stood before ``until`` (the
+    rows of the referrals with a fact since then folded again from their facts before it,
+    by the same fold that rebuilds the table)."""
     if until is None:
         return f"SELECT * FROM {REFERRAL}"
-    return referral_rows_sql(f"{args.add(until)}::timestamptz")
+    return referral_rows_as_of_sql(f"{args.add(until)}::timestamptz")
 
 
 def build_sql(q: Question) -> tuple[str, list[Any]]:
