@@ -517,6 +517,12 @@ def _from_last_key(of: dict[str, object]) -> str:
 _PROVIDER_KEY = f"lpad(({_MICROS} * 16 + rank + 1152921504606846976)::text, 19, '0')"
 
 
+# ``stat_referral``'s columns, in the order of its table (migration 0007).
+REFERRAL_COLUMNS = """referral_id, case_id, need, requested_at, routed_at, answered_at,
+            started_at, last_at, last_rank, last_kind, provider_id, provider_at,
+            provider_rank"""
+
+
 def referral_rows_sql(until: str | None = None, among: str | None = None) -> str:
     """``stat_referral``'s rows folded from ``stat_fact`` (facts before ``until``, a SQL
     expression, when given; only the referrals the query ``among`` names, when given): what
@@ -530,11 +536,9 @@ def referral_rows_sql(until: str | None = None, among: str | None = None) -> str
     pv = f"(max(ARRAY[{_PROVIDER_KEY}, provider_id]) {served})"
     rank = _from_last_key({k: RANK[k] for k in _LAST_ORDER})
     kind = _from_last_key({k: k for k in _LAST_ORDER})
-    return f"""SELECT {
-        REFERRAL_COLUMNS.replace("last_rank", f"{rank} AS last_rank").replace(
-            "last_kind", f"{kind} AS last_kind"
-        )
-    }
+    columns = REFERRAL_COLUMNS.replace("last_rank", f"{rank} AS last_rank")
+    columns = columns.replace("last_kind", f"{kind} AS last_kind")
+    return f"""SELECT {columns}
         FROM (SELECT referral_id, min(case_id) AS case_id, min(need) AS need,
             min(at) FILTER (WHERE kind = 'referral_requested') AS requested_at,
             min(at) FILTER (WHERE kind IN ('routed', 'unroutable')) AS routed_at,
@@ -550,18 +554,12 @@ def referral_rows_sql(until: str | None = None, among: str | None = None) -> str
         GROUP BY referral_id) r"""
 
 
-# ``stat_referral``'s columns, in the order of its table (migration 0007).
-REFERRAL_COLUMNS = """referral_id, case_id, need, requested_at, routed_at, answered_at,
-            started_at, last_at, last_rank, last_kind, provider_id, provider_at,
-            provider_rank"""
-
-
 def referral_rows_as_of_sql(until: str) -> str:
     """``stat_referral``'s rows as they stood before ``until`` (a SQL expression): a
     referral with no fact since then has the row it has now (a row is the fold of all its
     facts, whichever path wrote it: ``test_statistics_referral_fold``); only the referrals
     with a fact since then are folded again, from their facts before it. Folding every
-    referral took seconds on 100,000 cases; the facts since a day are found by
+    referral took seconds on 100,000 cases; the facts since that instant are found by
     ``stat_fact_kind_at`` (docs/statistics.md, "Speed")."""
     since = f"""SELECT referral_id FROM {FACT}
         WHERE kind IN ({LIFECYCLE}) AND at >= {until} AND referral_id IS NOT NULL"""
