@@ -59,6 +59,10 @@ class Projection:
     # of ``finish`` that does not read what the batches write, so the database does it while
     # the fold keeps the client busy. ``finish`` runs after it has committed.
     alongside: Callable[[asyncpg.Connection], Awaitable[None]] | None = None
+    # Run once after the batches and ``alongside`` have committed, in its own transaction,
+    # before ``finish`` and ``indexes`` (which read or index what it writes): a projection
+    # that writes its rows once all of them are known.
+    settle: Callable[[asyncpg.Connection], Awaitable[None]] | None = None
     # Statements building the indexes a fold dropped (``CREATE INDEX IF NOT EXISTS``), run
     # once the batches and ``alongside`` are in, in a transaction of their own beside
     # ``finish`` (the database builds them while ``finish`` runs). The rebuild is done, and
@@ -132,6 +136,8 @@ async def rebuild(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+    if projection.settle is not None:
+        await _in_transaction(store, projection.settle)
     try:
         async with asyncio.TaskGroup() as group:  # one fails: the other is cancelled
             if projection.finish is not None:

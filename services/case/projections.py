@@ -28,8 +28,8 @@ PROJECTIONS: dict[str, Projection] = {
     ),
     # The statistics (docs/statistics.md): the case events folded set-based (to the same
     # rows as ``project``), the referral facts derived again from the received events the
-    # timeline recorded (alongside, on a connection of their own), then the referral rows
-    # from all the facts.
+    # timeline recorded (alongside, on a connection of their own), all the facts written
+    # with their case's dimensions (settle), then the referral rows from all the facts.
     "statistics": Projection(
         "statistics",
         stats.TABLES,
@@ -37,6 +37,7 @@ PROJECTIONS: dict[str, Projection] = {
         Rebuild(stats.REBUILD_COLUMNS, stats.rebuild_fold),
         finish=stats.finish_rebuild,
         alongside=stats.derive_received,
+        settle=stats.settle_rebuild,
         indexes=stats.INDEXES,
     ),
     # The periods the reflection timer chases: few events, so replayed through the live

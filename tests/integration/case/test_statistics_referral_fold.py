@@ -69,7 +69,12 @@ async def test_the_fold_in_one_query_gives_the_rows_the_live_upserts_leave(
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute(f"TRUNCATE {model.FACT}, {model.REFERRAL}")
             await model._add_facts(conn, facts)  # the live path, in the generated order
-            live = [dict(r) for r in await conn.fetch(f"SELECT * FROM {model.REFERRAL} ORDER BY 1")]
+            live = [
+                dict(r)
+                for r in await conn.fetch(
+                    f"SELECT {model.REFERRAL_COLUMNS} FROM {model.REFERRAL} ORDER BY 1"
+                )
+            ]
             folded = [dict(r) for r in await conn.fetch(f"{model.referral_rows_sql()} ORDER BY 1")]
         assert folded == live, generated
         compared += len(live)
@@ -87,7 +92,7 @@ async def test_a_tie_on_the_instant_and_the_rank_is_broken_by_the_provider_id(
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute(f"TRUNCATE {model.FACT}, {model.REFERRAL}")
             await model._add_facts(conn, facts)
-            live = await conn.fetchrow(f"SELECT * FROM {model.REFERRAL}")
+            live = await conn.fetchrow(f"SELECT {model.REFERRAL_COLUMNS} FROM {model.REFERRAL}")
             folded = await conn.fetchrow(model.referral_rows_sql())
             # as the database orders text (the column's collation), not as Python does
             expected = await conn.fetchval("SELECT greatest('p-a'::text, 'pb'::text)")

@@ -46,7 +46,11 @@ REFERRAL = '"case".stat_referral'
 # The directory events received, as verified on arrival (migration 0017): what a rebuild
 # fills ``stat_provider`` from.
 RECEIVED_DIRECTORY = '"case".received_directory_event'
-TABLES = (CASE, FACT, REFERRAL)  # what a rebuild empties first (stat_provider: at the end)
+# A rebuild's facts as it folds them, written into ``stat_fact`` with their case's
+# dimensions once the fold is done (``settle_rebuild``, migration 0021).
+REBUILT_FACT = '"case".stat_fact_rebuilt'
+# What a rebuild empties first (stat_provider: at the end).
+TABLES = (CASE, FACT, REFERRAL, REBUILT_FACT)
 
 # Issue 14's single-valued trafficking and refugee facts (migration 0018): 'none' when the
 # profile records no facts of that category, 'unknown' when it does without this one.
@@ -66,11 +70,29 @@ DIMENSION_COLUMNS = (
 _CASE_TYPES = "org.safepath.case."
 # A ``stat_case`` row's columns (less ``opened_month``, which the database derives).
 _ROW = ("case_id", "version", "valid_from", "valid_to", "opened_at", *DIMENSION_COLUMNS)
+# The case's dimensions as they stand now, carried on each of its facts and referral rows
+# (migration 0021): a count or a duration by one of them reads the fact or referral table
+# alone, not a join to the cases' current rows (docs/statistics.md, "Carried dimensions").
+# NULL on a row written when no row of its case was known. The live path keeps them in
+# step: a fact or a new referral row takes its case's current row, and a change of the
+# case's dimensions carries the new ones onto its rows (``_CARRY_SQL``).
+CARRIED = (
+    "categories", "sex", "age_band", "disability", "disability_kind", "region", "district",
+    "identification", "nationality_group", *CATEGORY_FACT_COLUMNS, FORMS,
+)  # fmt: skip
+_CARRIED_LIST = ", ".join(CARRIED)
+_TYPE = {x: "text[]" if x in ("categories", FORMS) else "text" for x in CARRIED}
+_FROM_CASE = ", ".join(f"c.{x}" for x in CARRIED)  # from a case row ``c``
+# The case's current row, or none (a fact whose case has no row: its carried values NULL).
+_CASE_NOW = f"(VALUES (1)) AS one LEFT JOIN {CASE} c ON c.case_id = $2 AND c.valid_to IS NULL"
 # A received fact names its need's referral, not always the need: the need is taken from the
 # referral's row (its request came first), so a question by need reads the fact alone.
 _FACT_SQL = f"""INSERT INTO {FACT} (fact_id, case_id, kind, at, referral_id, need, provider_id,
-        detail) VALUES ($1, $2, $3, $4, $5,
-        coalesce($6, (SELECT r.need FROM {REFERRAL} r WHERE r.referral_id = $5)), $7, $8)
+        detail, {_CARRIED_LIST})
+    SELECT $1::text, $2::text, $3::text, $4::timestamptz, $5::text,
+        coalesce($6::text, (SELECT r.need FROM {REFERRAL} r WHERE r.referral_id = $5)),
+        $7::text, $8::text, {_FROM_CASE}
+    FROM {_CASE_NOW}
     ON CONFLICT (fact_id) DO NOTHING"""
 Fact = tuple[str, str, str, datetime, str | None, str | None, str | None, str | None]
 
@@ -272,6 +294,7 @@ async def project(conn: asyncpg.Connection, events: Sequence[StoredEvent]) -> No
             _NEW_CASE_SQL,
             orjson.dumps(rows).decode(),
             *(list(column) for column in zip(*new_facts, strict=True)),
+            *(rows[-1][x] for x in CARRIED),
         )
     else:
         await _project_each(conn, events)
@@ -281,6 +304,7 @@ async def _project_each(conn: asyncpg.Connection, events: Sequence[StoredEvent])
     """``project`` event by event: each change of a case's dimensions closes its current
     row in the table and opens the next, carrying the rest over."""
     facts: list[Fact] = []
+    changed: dict[str, None] = {}  # the cases whose dimensions changed, in order
     for event in events:
         if not event.event_type.startswith(_CASE_TYPES) or event.stream_id.startswith("access-"):
             continue
@@ -301,20 +325,40 @@ async def _project_each(conn: asyncpg.Connection, events: Sequence[StoredEvent])
                 at,
                 *(change[c] for c in columns),
             )
+            changed[event.stream_id] = None
         facts += case_facts(name, event.stream_id, str(event.event_id), at, d)
+    for case_id in changed:  # after the row change: see ``_CARRY_SQL``
+        await conn.execute(_CARRY_SQL, case_id)
     await _add_facts(conn, facts)
+
+
+# The case's current dimensions onto its facts and referral rows, where they differ. A
+# statement of its own, after the one that changed the case's row: a transaction that
+# writes a received fact holds that row first (``_hold_case_row``), so the change waits
+# for it to commit, and this statement, which reads afresh, then finds its fact. (In the
+# statement that changed the row it would not: a statement reads what was committed when
+# it began, before the wait.)
+_SET_CARRIED = ", ".join(f"{x} = c.{x}" for x in CARRIED)
+_DIFFERS = f"({', '.join(f't.{x}' for x in CARRIED)}) IS DISTINCT FROM ({_FROM_CASE})"
+_CARRY_SQL = f"""WITH c AS (SELECT * FROM {CASE} WHERE case_id = $1 AND valid_to IS NULL),
+        facts AS (UPDATE {FACT} t SET {_SET_CARRIED} FROM c
+                  WHERE t.case_id = $1 AND {_DIFFERS})
+    UPDATE {REFERRAL} t SET {_SET_CARRIED} FROM c WHERE t.case_id = $1 AND {_DIFFERS}"""
 
 
 # A new case's first append (``CaseOpened`` at version 1, and at intake its profile) in one
 # statement: its rows, folded in memory as a rebuild folds them (there is no row before
 # them to carry over), and its facts. An intake had a round trip for each of the three.
+# The facts carry the dimensions of the last row (the case as it now stands: $10...).
 _NEW_CASE_SQL = f"""WITH case_rows AS (
         INSERT INTO {CASE} ({", ".join(_ROW)})
         SELECT {", ".join(_ROW)} FROM jsonb_populate_recordset(NULL::{CASE}, $1::jsonb)
         ON CONFLICT DO NOTHING)
-    INSERT INTO {FACT} (fact_id, case_id, kind, at, referral_id, need, provider_id, detail)
-    SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[],
-                         $7::text[], $8::text[], $9::text[])
+    INSERT INTO {FACT} (fact_id, case_id, kind, at, referral_id, need, provider_id, detail,
+        {_CARRIED_LIST})
+    SELECT *, {", ".join(f"${n}::{_TYPE[x]}" for n, x in enumerate(CARRIED, start=10))}
+    FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[],
+                $7::text[], $8::text[], $9::text[])
     ON CONFLICT (fact_id) DO NOTHING"""
 
 
@@ -411,7 +455,29 @@ async def record_received(conn: asyncpg.Connection, env: Envelope) -> None:
             env.streamversion,
         )
         return
-    await _add_facts(conn, received_facts(env.id, env.event_name, env.time, env.data))
+    facts = received_facts(env.id, env.event_name, env.time, env.data)
+    if facts:
+        await _hold_case_row(conn, facts[0][1])
+    await _add_facts(conn, facts)
+
+
+_HOLD = f"SELECT true FROM {CASE} WHERE case_id = $1 AND valid_to IS NULL FOR SHARE"
+_HAS_ROW = f"SELECT EXISTS (SELECT 1 FROM {CASE} WHERE case_id = $1 AND valid_to IS NULL)"
+
+
+async def _hold_case_row(conn: asyncpg.Connection, case_id: str) -> None:
+    """Hold the case's current row (``FOR SHARE``) to the end of this transaction, before
+    writing a received fact that carries its dimensions: a change of the case's dimensions
+    (``project``, in the case's own transaction) then either waits for this one to commit
+    and carries the change onto its fact (``_CARRY_SQL``), or has committed first, and this
+    reads the new row. A row changed while this waited is gone from the answer (it is no
+    longer current): read again, and hold the new one. No row: the fact carries none."""
+    for _ in range(100):  # each round follows a change that committed meanwhile
+        if await conn.fetchval(_HOLD, case_id):
+            return
+        if not await conn.fetchval(_HAS_ROW, case_id):
+            return
+    raise RuntimeError("the case's statistics row kept changing")  # the consumer retries
 
 
 # An operator's statement, never run by the service (docs/statistics.md, "Provider kinds"):
@@ -442,7 +508,8 @@ LIFECYCLE = ", ".join(f"'{k}'" for k in RANK)  # the facts a referral's row is f
 RANK_SQL = "CASE kind " + " ".join(f"WHEN '{k}' THEN {v}" for k, v in RANK.items()) + " END"
 
 # $1 referral_id, $2 case_id, $3 need, $4 kind, $5 at, $6 rank, $7 provider_id. Every
-# column is a least/greatest over the facts, so order and repetition do not matter.
+# column is a least/greatest over the facts, so order and repetition do not matter; the
+# carried dimensions are the case's current row's (kept where it has none).
 _NEWER = """excluded.last_at IS NOT NULL AND (r.last_at IS NULL OR
     (excluded.last_at, excluded.last_rank, excluded.last_kind) > (r.last_at, r.last_rank,
      r.last_kind))"""
@@ -452,7 +519,7 @@ _NEWER_PROVIDER = """excluded.provider_at IS NOT NULL AND (r.provider_at IS NULL
 _REFERRAL_UPSERT = f"""
     INSERT INTO {REFERRAL} AS r (referral_id, case_id, need, requested_at, routed_at,
         answered_at, started_at, last_at, last_rank, last_kind, provider_id, provider_at,
-        provider_rank)
+        provider_rank, {_CARRIED_LIST})
     SELECT $1::text, $2::text, $3::text,
         CASE WHEN $4::text = 'referral_requested' THEN $5::timestamptz END,
         CASE WHEN $4 IN ('routed', 'unroutable') THEN $5::timestamptz END,
@@ -463,8 +530,11 @@ _REFERRAL_UPSERT = f"""
         CASE WHEN $4 <> 'referral_requested' THEN $4 END,
         $7::text,
         CASE WHEN $7::text IS NOT NULL THEN $5::timestamptz END,
-        CASE WHEN $7::text IS NOT NULL THEN $6::int END
+        CASE WHEN $7::text IS NOT NULL THEN $6::int END,
+        {_FROM_CASE}
+    FROM {_CASE_NOW}
     ON CONFLICT (referral_id) DO UPDATE SET
+        {", ".join(f"{x} = coalesce(excluded.{x}, r.{x})" for x in CARRIED)},
         case_id = least(r.case_id, excluded.case_id),
         need = least(r.need, excluded.need),
         requested_at = least(r.requested_at, excluded.requested_at),
@@ -624,32 +694,26 @@ _CLOSE_ROWS = f"""UPDATE {CASE} c SET valid_to = u.valid_to
 _FACT_COLUMNS = ("fact_id", "case_id", "kind", "at", "referral_id", "need", "provider_id",
                  "detail")  # fmt: skip
 _ON_CONFLICT = "ON CONFLICT (fact_id) DO NOTHING"  # a fact is there once, whoever wrote it
-_INSERT_SQL_FACTS = f"""INSERT INTO {FACT} (fact_id, case_id, kind, at, detail)
+_INSERT_SQL_FACTS = f"""INSERT INTO {REBUILT_FACT} (fact_id, case_id, kind, at, detail)
     SELECT event_id::text, stream_id,
            CASE {_NAME} {" ".join(f"WHEN '{n}' THEN '{k}'" for n, (k, _) in SQL_FACTS.items())}
            END, occurred_at,
            CASE {_NAME} {" ".join(f"WHEN '{n}' THEN {d}" for n, (_, d) in SQL_FACTS.items())}
            END
-    FROM "case".event WHERE global_position = ANY($1::bigint[])
-    {_ON_CONFLICT}"""
+    FROM "case".event WHERE global_position = ANY($1::bigint[])"""
 
 
 async def _derive_facts(conn: asyncpg.Connection, positions: list[int]) -> None:
-    """The facts the database derives from the events at ``positions``: inserted plainly in a
-    savepoint (the conflict check cost about as much as the insert), and with the conflict
-    rule only when the live path wrote some of them already (as ``_copy``)."""
-    try:
-        async with conn.transaction():
-            await conn.execute(_INSERT_SQL_FACTS.replace(_ON_CONFLICT, ""), positions)
-    except asyncpg.UniqueViolationError:
-        await conn.execute(_INSERT_SQL_FACTS, positions)
+    """The facts the database derives from the events at ``positions`` (into
+    ``stat_fact_rebuilt``: a fact the live path wrote meanwhile wins in ``settle_rebuild``)."""
+    await conn.execute(_INSERT_SQL_FACTS, positions)
 
 
 # A batch's rows go by COPY straight into the tables. Only when one is there already (the
 # service kept writing while the rebuild ran: the live path's rows win, as its conflict
 # rules say) does the batch go again through a temporary table, with those rules.
-_STAGED = {CASE: "stat_rebuild_case", FACT: "stat_rebuild_fact"}
-_CONFLICT = {CASE: "ON CONFLICT DO NOTHING", FACT: "ON CONFLICT (fact_id) DO NOTHING"}
+_STAGED = {CASE: "stat_rebuild_case"}
+_CONFLICT = {CASE: "ON CONFLICT DO NOTHING"}
 
 
 # ``stat_case``'s rows encoded by the fold itself (``shared/pgcopy.py``): its values repeat
@@ -738,8 +802,11 @@ async def rebuild_fold(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record])
         await conn.execute(_CLOSE_ROWS, *map(list, zip(*closes, strict=True)))
     if new_rows:
         await _copy(conn, CASE, _ROW, new_rows)
-    if facts:
-        await _copy(conn, FACT, _FACT_COLUMNS, facts)
+    if facts:  # no key there: a fact the live path wrote meanwhile wins at the end
+        await conn.copy_records_to_table(
+            REBUILT_FACT.split(".")[1].strip('"'), schema_name="case", records=facts,
+            columns=_FACT_COLUMNS,
+        )  # fmt: skip
 
 
 async def _fold_streams(
@@ -835,18 +902,17 @@ _REFOLD_RECEIVED = f"""WITH received AS (
         SELECT referral_id, min(need) AS need FROM received
         WHERE referral_id IS NOT NULL AND need IS NOT NULL AND kind IN ({LIFECYCLE})
         GROUP BY referral_id)
-    INSERT INTO {FACT} (fact_id, case_id, kind, at, referral_id, need, provider_id, detail)
+    INSERT INTO {REBUILT_FACT} (fact_id, case_id, kind, at, referral_id, need, provider_id,
+        detail)
     SELECT r.fact_id, r.case_id, r.kind, r.at, r.referral_id, coalesce(r.need, n.need),
            r.provider_id, r.detail
-    FROM received r LEFT JOIN needs n ON n.referral_id = r.referral_id
-    {_ON_CONFLICT}"""
+    FROM received r LEFT JOIN needs n ON n.referral_id = r.referral_id"""
 
 
 async def derive_received(conn: asyncpg.Connection) -> None:
     """The referral facts again from the received events the timeline recorded, beside the
-    fold of the case events (``Projection.alongside``): inserted plainly in a savepoint (the
-    conflict check costs as much again as the insert), and with the conflict rule only when
-    the live path wrote some of them already (as ``_copy``)."""
+    fold of the case events (``Projection.alongside``), into ``stat_fact_rebuilt`` (as the
+    fold's facts: ``settle_rebuild`` writes them on with their case's dimensions)."""
     # Memory for this transaction alone: the received facts (the statement reads them twice)
     # and their needs' hash, some 60 MB for 100,000 cases, spilled to disk at the default.
     await conn.execute("SET LOCAL work_mem = '256MB'")
@@ -854,11 +920,7 @@ async def derive_received(conn: asyncpg.Connection) -> None:
     # facts from their filter; on a 100,000-case store never analysed, this statement ran
     # for over 16 minutes (stopped) where the hash join takes seconds.
     await conn.execute("SET LOCAL enable_nestloop = off")
-    try:
-        async with conn.transaction():
-            await conn.execute(_REFOLD_RECEIVED.replace(_ON_CONFLICT, ""))
-    except asyncpg.UniqueViolationError:
-        await conn.execute(_REFOLD_RECEIVED)
+    await conn.execute(_REFOLD_RECEIVED)
 
 
 # The secondary indexes built once over all the rows, faster than kept row by row
@@ -866,6 +928,33 @@ async def derive_received(conn: asyncpg.Connection) -> None:
 INDEXES = tuple(
     f"CREATE INDEX IF NOT EXISTS {name} ON {table}" for name, table in _SECONDARY.items()
 )
+
+
+_CARRIED_FROM_NOW = f"""UPDATE {FACT} t SET {_SET_CARRIED} FROM {CASE} c
+    WHERE t.region IS NULL AND c.case_id = t.case_id AND c.valid_to IS NULL"""
+_SETTLE_FACTS = f"""INSERT INTO {FACT} ({", ".join(_FACT_COLUMNS)}, {_CARRIED_LIST})
+    SELECT {", ".join(f"s.{x}" for x in _FACT_COLUMNS)}, {_FROM_CASE}
+    FROM {REBUILT_FACT} s LEFT JOIN {CASE} c ON c.case_id = s.case_id AND c.valid_to IS NULL
+    {_ON_CONFLICT}"""
+
+
+async def settle_rebuild(conn: asyncpg.Connection) -> None:
+    """Once the case events are folded and the received facts derived (``Projection.settle``,
+    before ``finish_rebuild`` and the indexes): the facts written into ``stat_fact`` with
+    their case's dimensions as they now stand, in one statement (carrying them onto the
+    facts afterwards, an update of every row, took twice as long as the whole write)."""
+    # The live path's writes wait for this transaction (those under way commit first), so
+    # every fact it wrote before its case's row was folded is found here, and every one it
+    # writes after carries the row.
+    await conn.execute(f"LOCK TABLE {FACT} IN SHARE ROW EXCLUSIVE MODE")
+    await conn.execute(_CARRIED_FROM_NOW)  # the live path's facts that carry no row yet
+    await conn.execute("SET LOCAL work_mem = '256MB'")  # the cases' rows hashed in memory
+    try:  # plainly in a savepoint; the conflict rule only where the live path wrote some
+        async with conn.transaction():
+            await conn.execute(_SETTLE_FACTS.replace(_ON_CONFLICT, ""))
+    except asyncpg.UniqueViolationError:
+        await conn.execute(_SETTLE_FACTS)
+    await conn.execute(f"TRUNCATE {REBUILT_FACT}")
 
 
 async def finish_rebuild(conn: asyncpg.Connection) -> None:
@@ -885,7 +974,11 @@ async def finish_rebuild(conn: asyncpg.Connection) -> None:
     await conn.execute(f"TRUNCATE {REFERRAL}")
     await conn.execute(f'DROP INDEX IF EXISTS "case".{_REFERRAL_CASE}')
     await conn.execute(f"ALTER TABLE {REFERRAL} DROP CONSTRAINT IF EXISTS {_REFERRAL_KEY}")
-    await conn.execute(f"INSERT INTO {REFERRAL} {referral_rows_sql()}")
+    await conn.execute(
+        f"""INSERT INTO {REFERRAL} ({REFERRAL_COLUMNS}, {_CARRIED_LIST})
+            SELECT r.*, {_FROM_CASE} FROM ({referral_rows_sql()}) r
+            LEFT JOIN {CASE} c ON c.case_id = r.case_id AND c.valid_to IS NULL"""
+    )
     await conn.execute(
         f"ALTER TABLE {REFERRAL} ADD CONSTRAINT {_REFERRAL_KEY} PRIMARY KEY (referral_id)"
     )

@@ -7,6 +7,7 @@ it stands now, whatever ``as_of`` reads (docs/security.md: never scope on a past
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from services.case.app.statistics.catalogue import (
     month_starts,
 )
 from services.case.app.statistics.model import (
+    CARRIED,
     CASE,
     CASUALTY_RECORD,
     FACT,
@@ -192,6 +194,21 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
     )
     ctes: list[str] = []
     where: list[str] = []
+    # The case's dimensions as they stand now are on each fact and referral row (migration
+    # 0021): such a question reads that table alone, its row seen as ``c`` (a subquery of
+    # the row's own columns, which the planner folds away), instead of a join to the
+    # cases' rows. Not for ``as_of`` (the dimensions as they stood then) nor a dimension
+    # not carried (the casualty facts).
+    carried = (
+        reads_case
+        and until is None
+        and m.base in ("fact", "referral", "duration")
+        and all(
+            d not in (*CASE_DIMENSIONS, *MINE_DIMENSIONS)
+            or LIST_DIMENSIONS.get(d, "age_band" if d == "child" else d) in CARRIED
+            for d in (*q.dimensions, *q.filters)
+        )
+    )
     if m.base == "active":
         at = q.end if until is None else min(q.end, until)
         ctes.append(f"c AS ({_snapshot(args, at)})")
@@ -199,19 +216,22 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
         t_at = "c.opened_at"
         where += ["c.status = 'open'"]
     else:
-        ctes.append(f"c AS ({_snapshot(args, until)})")
+        if not carried:
+            ctes.append(f"c AS ({_snapshot(args, until)})")
+        else:  # a row written when its case had no row: not counted, as the join did not
+            where.append("c.region IS NOT NULL")
         if needs_referral:
             ctes.append(f"r AS ({_referrals(args, until)})")
         if m.base == "referral":
             # When it was requested (a plain column: the planner's estimate of the period's
             # share stays right, and it joins by hash instead of a loop per referral).
             t_at = "r.requested_at"
-            source = "r JOIN c ON c.case_id = r.case_id" if reads_case else "r"
+            source = _with_case("r", reads_case, carried)
         elif m.base == "duration":
             assert m.duration is not None
             frm, to = m.duration
             t_at = f"r.{to}"
-            source = "r JOIN c ON c.case_id = r.case_id" if reads_case else "r"
+            source = _with_case("r", reads_case, carried)
             where.append(f"r.{to} IS NOT NULL AND coalesce(r.{frm}, r.routed_at) IS NOT NULL")
         elif m.base == "opened":  # the opening is on the case's row: no join
             t_at = "c.opened_at"
@@ -222,12 +242,13 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
             kinds = m.kinds
             kind_args = args.add(list(kinds))
             until_sql = "" if until is None else f" AND f.at < {args.add(until)}::timestamptz"
+            own = "".join(f", f.{x}" for x in CARRIED) if carried else ""
             ctes.append(
                 f"""t AS (SELECT f.case_id, f.at, f.referral_id, f.provider_id, f.detail, f.kind,
-                    f.need FROM {FACT} f WHERE f.kind = ANY({kind_args}::text[]){until_sql})"""
+                    f.need{own} FROM {FACT} f WHERE f.kind = ANY({kind_args}::text[]){until_sql})"""
             )
             t_at = "t.at"
-            source = "t JOIN c ON c.case_id = t.case_id" if reads_case else "t"
+            source = _with_case("t", reads_case, carried)
             # The referral's row only for its outcome: a fact carries its need (model.py)
             # and its own provider (every referral fact a measure counts names one).
             if any(d == "outcome" for d in (*q.dimensions, *q.filters)):
@@ -276,39 +297,33 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
             f" AND s.valid_to IS NULL AND s.region = {args.add(q.region_scope)})"
         )
     row, col = (_group_key(q, d, t_at, p_id, need_of) for d in (q.rows, q.columns))
+    measure = "count(*)"
     if m.base == "duration":
         assert m.duration is not None
         frm, to = m.duration
         # ``date_part`` is double precision (``extract`` is numeric, several times as costly
-        # per row, and cast to double for the percentile anyway).
+        # per row).
         hours = f"date_part('epoch', r.{to} - coalesce(r.{frm}, r.routed_at)) / 3600.0"
-        # The groups' keys and the hours only, computed before the sort by group (which
-        # would carry every column read, spilling to disk at the default work_mem).
-        source = (
-            f"(SELECT {row} AS row_key, {col} AS column_key, {hours} AS hours"
-            f" FROM {source} WHERE {' AND '.join(where)}) AS d"
-        )
-        where, row = ["true"], "d.row_key"
-        col = col if q.columns is None else "d.column_key"
-        # Both percentiles from one sort of each group's hours.
-        measure = "count(*), percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY d.hours)"
-    else:
-        measure = "count(*)"
-    # Durations: the margins' medians are their own (not sums): one grouping set each (a
-    # one-dimensional table's rows are their own margins: ``answer`` copies them).
-    groups, margin = f"{row}, {col}", "0"
-    if m.duration and q.columns is None:
-        groups, margin = f"GROUPING SETS (({row}), ())", f"GROUPING({row}) * 3"
-    elif m.duration:
-        groups = f"GROUPING SETS (({row}, {col}), ({row}), ({col}), ())"
-        margin = f"GROUPING({row}, {col})"
+        # Each cell's hours, in no order: ``answer`` works out the percentiles of the cells
+        # and of the margins (docs/statistics.md, "Speed", tenth round).
+        measure += f", array_agg({hours})"
     sql = f"""WITH {", ".join(ctes)}
         SELECT {_shown(q, q.rows, row)} AS row_value, {_shown(q, q.columns, col)} AS column_value,
-               {measure},
-               {margin} AS margin
+               {measure}
         FROM {source} WHERE {" AND ".join(where)}
-        GROUP BY {groups}"""
+        GROUP BY {row}, {col}"""
     return sql, args.values
+
+
+def _with_case(table: str, reads_case: bool, carried: bool) -> str:
+    """The fact (``t``) or referral (``r``) rows with their case's row as ``c``: the case's
+    dimensions they carry, or joined (as they stood at ``as_of``), or none."""
+    if not reads_case:
+        return table
+    if carried:
+        own = ", ".join(f"{table}.{x}" for x in CARRIED)
+        return f"{table} CROSS JOIN LATERAL (SELECT {own}) AS c({', '.join(CARRIED)})"
+    return f"{table} JOIN c ON c.case_id = {table}.case_id"
 
 
 def _group_key(q: Question, dimension: str | None, t_at: str, p_id: str, need_of: str) -> str:
@@ -379,18 +394,33 @@ async def answer(pool: asyncpg.Pool | asyncpg.Connection, q: Question) -> Raw:
         return Raw(_spread(q, rows))
     counts: dict[tuple[str, str], int] = {}
     durations: dict[tuple[str, str], tuple[int, float | None, float | None]] = {}
+    # The margins' medians are their own (not sums): each margin's hours are its cells'
+    # together (a one-dimensional table's rows are their own margins).
+    margins: dict[tuple[str, str], list[float]] = {}
     for r in rows:
-        # margin bits: 2 = row value rolled up (a column total), 1 = column value rolled up
-        key = (TOTAL if r["margin"] & 2 else r[0], TOTAL if r["margin"] & 1 else r[1])
-        median, p90 = r[3] if r[3] is not None else (None, None)
-        durations[key] = (int(r[2]), _float(median), _float(p90))
-        if not r["margin"]:
-            counts[key] = int(r[2])
-    if q.columns is None:  # one dimension: each figure is also its own margin
-        for (a, _), v in list(durations.items()):
-            durations[(a, TOTAL)] = durations[(a, "")] = v
+        hours = sorted(r[3])
+        counts[(r[0], r[1])] = len(hours)
+        durations[(r[0], r[1])] = _percentiles(hours)
+        for key in ((r[0], TOTAL), (TOTAL, r[1]), (TOTAL, TOTAL)):
+            margins.setdefault(key, []).extend(hours)
+    for key, hours in margins.items():
+        hours.sort()  # sorted runs, merged (a few milliseconds for 100,000 hours)
+        durations[key] = _percentiles(hours)
     return Raw(counts, durations)
 
 
-def _float(value: Any) -> float | None:
-    return None if value is None else round(float(value), 1)
+def _percentiles(hours: list[float]) -> tuple[int, float | None, float | None]:
+    """(n, median, p90) of sorted ``hours``, as PostgreSQL's ``percentile_cont`` computes
+    them (``test_statistics_durations``): the two values around the fraction's place,
+    interpolated."""
+    n = len(hours)
+
+    def cont(fraction: float) -> float:
+        place = fraction * (n - 1)
+        first = math.floor(place)
+        low = hours[first]
+        if first == math.ceil(place):
+            return low
+        return low + (hours[first + 1] - low) * (place - first)
+
+    return n, round(cont(0.5), 1), round(cont(0.9), 1)

@@ -1,0 +1,191 @@
+"""The case's dimensions carried on its facts and referral rows (migration 0021) stay the
+case's current ones when a received referral fact (the consumer's transaction) and a change
+of the case's dimensions (the case's own append) run at the same time, in either order: the
+received fact holds the case's row (``_hold_case_row``), so one of the two waits for the
+other, on a real PostgreSQL.
+
+Without the hold each order leaves the fact with the dimensions the case had before the
+change (checked by taking it out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import asyncpg
+
+from services.case.app.statistics import model
+from services.case.app.statistics.model import project as project_statistics
+from services.case.app.timeline import apply_referral_event
+from shared.envelope import Envelope
+from shared.events.case import SurvivorProfileUpdated
+from shared.eventstore import EventStore, NewEvent
+from tests.integration.case.statistics_world import (
+    ACTOR,
+    T0,
+    _append,
+    _request,
+    register_providers,
+    write_world,
+)
+from tests.integration.case.test_statistics import worlds
+from tests.unit.case.builders import opened, profiled
+
+WAIT = 0.5  # long enough for a statement that does not wait to have finished
+
+
+async def _case_with_a_referral(pool: asyncpg.Pool) -> tuple[str, str, int]:
+    """A case, its profile (female, in Sughd) and a request for shelter: (case, referral,
+    next version)."""
+    await register_providers(pool)
+    store = EventStore(pool, "case")
+    case_id = str(uuid.uuid4())
+    v = await _append(pool, store, case_id, 0, opened(region="sughd"), T0)
+    profile = profiled(sex="female", region="sughd", categories=["trafficking"])
+    v = await _append(pool, store, case_id, v, profile, T0 + timedelta(hours=1))
+    request = str(uuid.uuid4())
+    v = await _append(pool, store, case_id, v, _request(["shelter"], request), T0)
+    return case_id, str(uuid.uuid5(uuid.UUID(request), "shelter")), v
+
+
+def _received(case_id: str, referral_id: str, name: str = "ReferralRouted") -> Envelope:
+    data = {"referral_id": referral_id, "case_id": case_id, "provider_id": "p1"}
+    if name == "ReferralRouted":
+        data |= {"need": "shelter", "attempt": 1}
+    return Envelope(
+        id=str(uuid.uuid4()), source="safepath/referral",
+        type=f"org.safepath.referral.{name}.v1", subject=referral_id,
+        time=T0 + timedelta(hours=3), dataschema="urn:test", streamversion=1,
+        correlationid="t", actor="service:referral", data=data,
+    )  # fmt: skip
+
+
+async def _receive(conn: asyncpg.Connection, env: Envelope) -> None:
+    await apply_referral_event(conn, env, None)  # type: ignore[arg-type]
+
+
+async def _change_sex(
+    pool: asyncpg.Pool, conn: asyncpg.Connection, case_id: str, version: int
+) -> None:
+    """The case's profile now says male (in ``conn``'s transaction)."""
+    profile = profiled(sex="male", region="sughd", categories=["trafficking"]).profile
+    e = SurvivorProfileUpdated(profile=profile)
+    stored = await EventStore(pool, "case").append(
+        case_id, version, [NewEvent(e, ACTOR, "t", occurred_at=T0 + timedelta(hours=2))],
+        conn=conn,
+    )  # fmt: skip
+    await project_statistics(conn, stored)
+
+
+async def _carried_sex(pool: asyncpg.Pool, referral_id: str) -> tuple[str, ...]:
+    facts = await pool.fetch(
+        f"SELECT sex FROM {model.FACT} WHERE referral_id = $1 ORDER BY kind", referral_id
+    )
+    row = await pool.fetchval(f"SELECT sex FROM {model.REFERRAL} WHERE referral_id = $1",
+                              referral_id)  # fmt: skip
+    return (*(f["sex"] for f in facts), row)
+
+
+async def _still_waiting(task: asyncio.Task[None]) -> bool:
+    await asyncio.sleep(WAIT)
+    return not task.done()
+
+
+async def test_a_change_made_while_a_received_fact_is_written_is_carried_onto_it(
+    pool: asyncpg.Pool,
+) -> None:
+    case_id, referral_id, v = await _case_with_a_referral(pool)
+    receiving = await pool.acquire()
+    try:
+        tx = receiving.transaction()
+        await tx.start()
+        await _receive(receiving, _received(case_id, referral_id))  # not committed yet
+
+        async def change() -> None:
+            async with pool.acquire() as conn, conn.transaction():
+                await _change_sex(pool, conn, case_id, v)
+
+        changing = asyncio.ensure_future(change())
+        waited = await _still_waiting(changing)  # for the received fact's transaction
+        await tx.commit()
+        await changing
+    finally:
+        await pool.release(receiving)
+    assert waited
+    # the request's fact, the routed fact and the referral's row: the case as it now stands
+    assert await _carried_sex(pool, referral_id) == ("male", "male", "male")
+
+
+async def test_a_fact_received_while_a_change_is_made_carries_the_change(
+    pool: asyncpg.Pool,
+) -> None:
+    case_id, referral_id, v = await _case_with_a_referral(pool)
+    changing = await pool.acquire()
+    try:
+        tx = changing.transaction()
+        await tx.start()
+        await _change_sex(pool, changing, case_id, v)  # not committed yet
+
+        async def receive() -> None:
+            async with pool.acquire() as conn, conn.transaction():
+                await _receive(conn, _received(case_id, referral_id))
+
+        receiving = asyncio.ensure_future(receive())
+        waited = await _still_waiting(receiving)  # for the change's transaction
+        await tx.commit()
+        await receiving
+    finally:
+        await pool.release(changing)
+    assert waited
+    assert await _carried_sex(pool, referral_id) == ("male", "male", "male")
+
+
+async def test_a_fact_whose_case_has_no_row_carries_none_and_is_not_counted_by_case(
+    pool: asyncpg.Pool,
+) -> None:
+    """A referral fact about a case the statistics hold no row for (none in a running
+    system: a referral follows its case's request) carries no dimensions, and a question by
+    a case dimension does not count it, as the join to the case's row did not."""
+    from datetime import date
+
+    from services.case.app.statistics.query import Question, answer
+
+    await register_providers(pool)
+    referral_id = str(uuid.uuid4())
+    async with pool.acquire() as conn, conn.transaction():
+        await _receive(conn, _received("no-such-case", referral_id, "ReferralEscalated"))
+    assert await _carried_sex(pool, referral_id) == (None, None)
+    month = date(2026, 1, 1)
+    assert (await answer(pool, Question("escalations", None, None, month, month))).counts == {
+        ("", ""): 1
+    }
+    assert (await answer(pool, Question("escalations", "sex", None, month, month))).counts == {}
+
+
+MIGRATION_0021 = (
+    Path(__file__).resolve().parents[3]
+    / "services/case/migrations/0021_statistics_carried_dimensions.sql"
+).read_text()
+
+
+async def test_the_upgrade_carries_the_dimensions_onto_the_rows_written_before_it(
+    pool: asyncpg.Pool,
+) -> None:
+    """An installation upgraded past migration 0021: its facts and referral rows, written
+    before the columns existed (NULL), carry their case's dimensions from the migration on,
+    as the live path would have written them."""
+    for spec in worlds(2):
+        await write_world(pool, spec)
+    tables = (model.FACT, model.REFERRAL)
+    before = {t: await pool.fetch(f"SELECT * FROM {t} ORDER BY 1") for t in tables}
+    assert all(before.values())
+    nulls = ", ".join(f"{x} = NULL" for x in model.CARRIED)
+    for t in tables:  # as before the migration
+        await pool.execute(f"UPDATE {t} SET {nulls}")
+    start = MIGRATION_0021.index("UPDATE")
+    carry = MIGRATION_0021[start : MIGRATION_0021.index("CREATE TABLE")]
+    await pool.execute(carry.replace("{schema}", '"case"'))
+    assert {t: await pool.fetch(f"SELECT * FROM {t} ORDER BY 1") for t in tables} == before
