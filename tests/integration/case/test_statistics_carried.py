@@ -163,6 +163,9 @@ async def test_a_fact_whose_case_has_no_row_carries_none_and_is_not_counted_by_c
         ("", ""): 1
     }
     assert (await answer(pool, Question("escalations", "sex", None, month, month))).counts == {}
+    # as the records stood at a day: its case had no row then either
+    then = Question("escalations", None, None, month, month, date(2026, 1, 20))
+    assert (await answer(pool, then)).counts == {}
 
 
 MIGRATION_0021 = (

@@ -129,3 +129,39 @@ async def test_rows_as_of_an_instant_are_the_fold_of_the_facts_before_it(
                 assert [dict(r) for r in as_of] == [dict(r) for r in folded], (generated, until)
                 mixed += bool(kept) and len(folded) > kept  # both halves in one reading
     assert mixed > 10  # readings with a kept row and a folded one
+
+
+async def test_a_referrals_firsts_as_of_an_instant_are_read_from_its_row(
+    pool: asyncpg.Pool,
+) -> None:
+    """A question at ``as_of`` that needs neither the outcome nor the provider's kind reads
+    each referral's request, routing, answer and start from its row, each kept only where it
+    came before the instant (``query.first_as_of``): the very firsts folding the referral's
+    facts before it gives, at each instant and between them, and none for a referral that
+    had no fact yet."""
+    from services.case.app.statistics.query import first_as_of
+
+    cuts = sorted({*INSTANTS, T0 + timedelta(microseconds=2), T0 + timedelta(days=1)})
+    firsts = ("requested_at", "routed_at", "answered_at", "started_at")
+    read = ", ".join(first_as_of(x, "$1::timestamptz") for x in firsts)
+    compared = 0
+    for generated in examples(80):
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute(f"TRUNCATE {model.FACT}, {model.REFERRAL}")
+            await model._add_facts(conn, _facts(generated))
+            for until in cuts:
+                rows = await conn.fetch(
+                    f"SELECT referral_id, {read} FROM {model.REFERRAL} r", until
+                )
+                folded = await conn.fetch(
+                    f"SELECT referral_id, {', '.join(firsts)}"
+                    f" FROM ({model.referral_rows_sql('$1')}) f",
+                    until,
+                )
+                by_id = {r[0]: tuple(r) for r in rows}
+                for f in folded:  # a referral with a fact before the instant
+                    assert by_id.pop(f[0]) == tuple(f), (generated, until)
+                    compared += 1
+                # one with none yet: nothing to count (every first after the instant)
+                assert all(r[1:] == (None,) * len(firsts) for r in by_id.values())
+    assert compared > 100

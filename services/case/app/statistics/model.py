@@ -79,9 +79,12 @@ _ROW = ("case_id", "version", "valid_from", "valid_to", "opened_at", *DIMENSION_
 CARRIED = (
     "categories", "sex", "age_band", "disability", "disability_kind", "region", "district",
     "identification", "nationality_group", *CATEGORY_FACT_COLUMNS, FORMS,
+    "opened_at",  # when the case opened: at ``as_of``, whether it had a row then
 )  # fmt: skip
 _CARRIED_LIST = ", ".join(CARRIED)
-_TYPE = {x: "text[]" if x in ("categories", FORMS) else "text" for x in CARRIED}
+_TYPE = {x: "text[]" if x in ("categories", FORMS) else "text" for x in CARRIED} | {
+    "opened_at": "timestamptz"
+}
 _FROM_CASE = ", ".join(f"c.{x}" for x in CARRIED)  # from a case row ``c``
 # The case's current row, or none (a fact whose case has no row: its carried values NULL).
 _CASE_NOW = f"(VALUES (1)) AS one LEFT JOIN {CASE} c ON c.case_id = $2 AND c.valid_to IS NULL"
@@ -758,14 +761,16 @@ async def _copy(
 
 # The secondary indexes a rebuild drops with its first batch and builds again once at the
 # end (``INDEXES``), as the migrations create them: ``stat_fact``'s (0005, 0007) and
-# ``stat_case``'s index of the cases opened (0020). An interrupted rebuild leaves them
-# missing, so slower questions, until it is resumed or run again.
+# ``stat_case``'s index of the cases opened (0020) and of its current rows by their start
+# (0021). An interrupted rebuild leaves them missing, so slower questions, until it is
+# resumed or run again.
 _SECONDARY = {
     "stat_fact_kind_at": f"{FACT} (kind, at)",
     "stat_fact_referral": f"{FACT} (referral_id, at) WHERE referral_id IS NOT NULL",
     "stat_fact_case": f"{FACT} (case_id)",
     "stat_case_opened": f"""{CASE} (opened_month, categories)
         WHERE valid_to IS NULL AND status <> '{CASUALTY_RECORD}'""",
+    "stat_case_now_from": f"{CASE} (valid_from) WHERE valid_to IS NULL",  # 0021
 }
 
 

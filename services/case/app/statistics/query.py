@@ -166,13 +166,42 @@ def _snapshot(args: _Args, at: datetime | None) -> str:
     )
 
 
-def _referrals(args: _Args, until: datetime | None) -> str:
-    """One row per need's referral: the merged table, or as it stood before ``until`` (the
+def _referrals(args: _Args, until: datetime | None, needs_last: bool) -> str:
+    """One row per need's referral: the merged table, or, for its last fact and provider
+    (``needs_last``: the outcome, the provider's kind), as it stood before ``until``: the
     rows of the referrals with a fact since then folded again from their facts before it,
-    by the same fold that rebuilds the table)."""
-    if until is None:
+    by the same fold that rebuilds the table. Its firsts as they stood need no fold
+    (``first_as_of``)."""
+    if until is None or not needs_last:
         return f"SELECT * FROM {REFERRAL}"
     return referral_rows_as_of_sql(f"{args.add(until)}::timestamptz")
+
+
+def first_as_of(column: str, at: str | None) -> str:
+    """A referral's first request, routing, answer or start of service (``r.column``) as it
+    stood before the instant ``at`` (SQL; None: now): each is the earliest of its facts of
+    those kinds, so it is the one it has now if that came before, else none (an earliest
+    fact came before an instant exactly when the earliest of all did). Its need is fixed by
+    its id (the per-need id of its request)."""
+    if at is None:
+        return f"r.{column}"
+    return f"CASE WHEN r.{column} < {at} THEN r.{column} END"
+
+
+def _cases_since(args: _Args, until: datetime) -> str:
+    """The cases whose current row began at or after ``until`` (changed since), each with
+    its dimensions as they stood then. Every other case stood as it stands now, as its
+    facts and referral rows carry it. Found by the index of the current rows by their start
+    (migration 0021): few, for a recent day. A case opened since had no row then (a case's
+    first row begins at its opening): its rows are not counted (``build_sql``) and it is
+    not looked up; the others by their key, one each."""
+    at = f"{args.add(until)}::timestamptz"
+    dims = ", ".join(f"s.{x}" for x in CARRIED)
+    return f"""SELECT s.case_id, {dims} FROM {CASE} l
+        JOIN LATERAL (SELECT {dims}, s.case_id FROM {CASE} s
+            WHERE s.case_id = l.case_id AND s.valid_from < {at} AND s.valid_to >= {at}
+            LIMIT 1) s ON true
+        WHERE l.valid_to IS NULL AND l.valid_from >= {at} AND l.opened_at < {at}"""
 
 
 def build_sql(q: Question) -> tuple[str, list[Any]]:
@@ -183,6 +212,8 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
     needs_referral = m.base in ("referral", "duration") or any(
         d in ("need", "provider_type", "outcome") for d in (*q.dimensions, *q.filters)
     )
+    # The referral's last fact and provider: at ``as_of``, they need a fold (``_referrals``).
+    needs_last = any(d in ("provider_type", "outcome") for d in (*q.dimensions, *q.filters))
     # A question about referrals or facts reads the case's row only for a case dimension or
     # filter, a region scope or an as_of reading. Else the join would keep every row (a
     # referral is requested on a case, opened first; a fact is about a case) and would be
@@ -194,20 +225,31 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
     )
     ctes: list[str] = []
     where: list[str] = []
+    firsts_at: str | None = None  # the instant a referral's firsts are read at (as_of)
     # The case's dimensions as they stand now are on each fact and referral row (migration
     # 0021): such a question reads that table alone, its row seen as ``c`` (a subquery of
     # the row's own columns, which the planner folds away), instead of a join to the
-    # cases' rows. Not for ``as_of`` (the dimensions as they stood then) nor a dimension
-    # not carried (the casualty facts).
+    # cases' rows; at ``as_of``, with the few cases that changed since read as they stood
+    # (``_cases_since``). Not for a dimension not carried (the casualty facts), nor for
+    # referral rows folded again at ``as_of`` (their last fact and provider), which carry
+    # none.
     carried = (
         reads_case
-        and until is None
         and m.base in ("fact", "referral", "duration")
+        and not (until is not None and m.base != "fact" and needs_last)
         and all(
             d not in (*CASE_DIMENSIONS, *MINE_DIMENSIONS)
             or LIST_DIMENSIONS.get(d, "age_band" if d == "child" else d) in CARRIED
             for d in (*q.dimensions, *q.filters)
         )
+    )
+    own = "t" if m.base == "fact" else "r"  # the fact or referral rows' alias
+    # At ``as_of``, the cases that changed since, as they stood: only for a case dimension
+    # (a region scope reads the region carried, the case's now).
+    stood = (
+        carried
+        and until is not None
+        and any(d in (*CASE_DIMENSIONS, *MINE_DIMENSIONS) for d in (*q.dimensions, *q.filters))
     )
     if m.base == "active":
         at = q.end if until is None else min(q.end, until)
@@ -218,21 +260,33 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
     else:
         if not carried:
             ctes.append(f"c AS ({_snapshot(args, until)})")
-        else:  # a row written when its case had no row: not counted, as the join did not
-            where.append("c.region IS NOT NULL")
+        elif until is None:  # a row written when its case had no row: not counted, as the
+            where.append(f"{own}.region IS NOT NULL")  # join did not count it
+        else:  # nor one whose case had no row then (a case's first row begins at its
+            # opening, carried; NULL: no row)
+            where.append(f"{own}.opened_at < {args.add(until)}::timestamptz")
+        if stood:
+            assert until is not None
+            ctes.append(f"stood AS MATERIALIZED ({_cases_since(args, until)})")
         if needs_referral:
-            ctes.append(f"r AS ({_referrals(args, until)})")
+            ctes.append(f"r AS ({_referrals(args, until, needs_last)})")
+        # At ``as_of``, the referral's own row with its firsts as they stood (the last one
+        # counted, ``t_at``, kept by a plain comparison the planner can estimate), unless
+        # it was folded again for its last fact (``_referrals``).
+        if until is not None and not needs_last and m.base in ("referral", "duration"):
+            firsts_at = f"{args.add(until)}::timestamptz"
         if m.base == "referral":
             # When it was requested (a plain column: the planner's estimate of the period's
             # share stays right, and it joins by hash instead of a loop per referral).
             t_at = "r.requested_at"
-            source = _with_case("r", reads_case, carried)
+            source = _with_case("r", reads_case, carried, stood)
         elif m.base == "duration":
             assert m.duration is not None
             frm, to = m.duration
             t_at = f"r.{to}"
-            source = _with_case("r", reads_case, carried)
-            where.append(f"r.{to} IS NOT NULL AND coalesce(r.{frm}, r.routed_at) IS NOT NULL")
+            source = _with_case("r", reads_case, carried, stood)
+            since = coalesce_from(frm, firsts_at)
+            where.append(f"r.{to} IS NOT NULL AND {since} IS NOT NULL")
         elif m.base == "opened":  # the opening is on the case's row: no join
             t_at = "c.opened_at"
             source = "c"
@@ -242,13 +296,14 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
             kinds = m.kinds
             kind_args = args.add(list(kinds))
             until_sql = "" if until is None else f" AND f.at < {args.add(until)}::timestamptz"
-            own = "".join(f", f.{x}" for x in CARRIED) if carried else ""
+            dims = "".join(f", f.{x}" for x in CARRIED) if carried else ""
             ctes.append(
                 f"""t AS (SELECT f.case_id, f.at, f.referral_id, f.provider_id, f.detail, f.kind,
-                    f.need{own} FROM {FACT} f WHERE f.kind = ANY({kind_args}::text[]){until_sql})"""
+                    f.need{dims} FROM {FACT} f
+                    WHERE f.kind = ANY({kind_args}::text[]){until_sql})"""
             )
             t_at = "t.at"
-            source = _with_case("t", reads_case, carried)
+            source = _with_case("t", reads_case, carried, stood)
             # The referral's row only for its outcome: a fact carries its need (model.py)
             # and its own provider (every referral fact a measure counts names one).
             if any(d == "outcome" for d in (*q.dimensions, *q.filters)):
@@ -264,6 +319,8 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
         else:
             start, end = args.add(q.start), args.add(q.end)
             where.append(f"{t_at} >= {start}::timestamptz AND {t_at} < {end}::timestamptz")
+            if firsts_at is not None:  # what ``first_as_of`` gives it, where it is counted
+                where.append(f"{t_at} < {firsts_at}")
     if m.name == "casualties":  # survivors' cases with an incident, and persons killed
         where.append("(c.casualty <> 'none' OR c.relative_killed <> 'none')")
         if any(d in _RECORD_DIMENSIONS for d in (*q.dimensions, *q.filters)):
@@ -277,7 +334,7 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
     if on_fact:
         p_id = "coalesce(t.provider_id, r.provider_id)" if with_r else "t.provider_id"
         need_of = "coalesce(t.need, r.need)" if with_r else "t.need"
-    if needs_referral and m.base != "active":
+    if any(d == "provider_type" for d in (*q.dimensions, *q.filters)):
         source += f" LEFT JOIN {PROVIDER} p ON p.provider_id = {p_id}"
     for dimension, column in LIST_DIMENSIONS.items():  # once per category (form) it has
         if _lateral(q, dimension):
@@ -289,7 +346,9 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
             where.append(f"{args.add(value)} = ANY(c.{LIST_DIMENSIONS[dimension]})")  # no row each
         else:
             where.append(f"{_bind(dimension, t_at, p_id, need_of)} = {args.add(value)}")
-    if q.region_scope is not None and until is None and m.base != "active":
+    if q.region_scope is not None and carried:  # the region it carries: the case's now
+        where.append(f"{own}.region = {args.add(q.region_scope)}")
+    elif q.region_scope is not None and until is None and m.base != "active":
         where.append(f"c.region = {args.add(q.region_scope)}")  # c is the case as it is now
     elif q.region_scope is not None:
         where.append(
@@ -303,7 +362,7 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
         frm, to = m.duration
         # ``date_part`` is double precision (``extract`` is numeric, several times as costly
         # per row).
-        hours = f"date_part('epoch', r.{to} - coalesce(r.{frm}, r.routed_at)) / 3600.0"
+        hours = f"date_part('epoch', r.{to} - {coalesce_from(frm, firsts_at)}) / 3600.0"
         # Each cell's hours, in no order: ``answer`` works out the percentiles of the cells
         # and of the margins (docs/statistics.md, "Speed", tenth round).
         measure += f", array_agg({hours})"
@@ -315,14 +374,29 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
     return sql, args.values
 
 
-def _with_case(table: str, reads_case: bool, carried: bool) -> str:
+def coalesce_from(column: str, at: str | None) -> str:
+    """Where a duration starts: its ``column``, else the first routing (as they stood before
+    ``at``)."""
+    return f"coalesce({first_as_of(column, at)}, {first_as_of('routed_at', at)})"
+
+
+def _with_case(table: str, reads_case: bool, carried: bool, stood: bool) -> str:
     """The fact (``t``) or referral (``r``) rows with their case's row as ``c``: the case's
-    dimensions they carry, or joined (as they stood at ``as_of``), or none."""
+    dimensions they carry (``stood``: at ``as_of``, as the case stood then, for the few that
+    changed since), or joined, or none."""
     if not reads_case:
         return table
-    if carried:
+    if carried and not stood:
         own = ", ".join(f"{table}.{x}" for x in CARRIED)
         return f"{table} CROSS JOIN LATERAL (SELECT {own}) AS c({', '.join(CARRIED)})"
+    if carried:
+        stood = ", ".join(
+            f"CASE WHEN stood.case_id IS NULL THEN {table}.{x} ELSE stood.{x} END" for x in CARRIED
+        )
+        return (
+            f"{table} LEFT JOIN stood ON stood.case_id = {table}.case_id"
+            f" CROSS JOIN LATERAL (SELECT {stood}) AS c({', '.join(CARRIED)})"
+        )
     return f"{table} JOIN c ON c.case_id = {table}.case_id"
 
 
@@ -389,7 +463,7 @@ def _spread(q: Question, rows: list[asyncpg.Record]) -> dict[tuple[str, str], in
 
 async def answer(pool: asyncpg.Pool | asyncpg.Connection, q: Question) -> Raw:
     sql, args = build_sql(q)
-    rows = await pool.fetch(sql, *args)
+    rows = await (pool.fetch(sql, *args) if q.as_of is None else _fetch_hashed(pool, sql, args))
     if MEASURES[q.measure].base != "duration":
         return Raw(_spread(q, rows))
     counts: dict[tuple[str, str], int] = {}
@@ -407,6 +481,25 @@ async def answer(pool: asyncpg.Pool | asyncpg.Connection, q: Question) -> Raw:
         hours.sort()  # sorted runs, merged (a few milliseconds for 100,000 hours)
         durations[key] = _percentiles(hours)
     return Raw(counts, durations)
+
+
+async def _fetch_hashed(
+    db: asyncpg.Pool | asyncpg.Connection, sql: str, args: list[Any]
+) -> list[asyncpg.Record]:
+    """A reading with ``as_of`` groups by dimensions read through ``CASE`` (the few cases
+    that changed since, as they stood), whose groups the planner cannot estimate: it
+    guessed tens of thousands and sorted some 100,000 rows to disk, where hashing them
+    took a fifth less (docs/statistics.md, "Speed", tenth round). Sorting is discouraged
+    for this statement alone, in a transaction of its own (a connection already in one is
+    read as it is: the setting would outlive the statement)."""
+    if isinstance(db, asyncpg.Pool):
+        async with db.acquire() as conn:
+            return await _fetch_hashed(conn, sql, args)
+    if db.is_in_transaction():
+        return list(await db.fetch(sql, *args))
+    async with db.transaction():
+        await db.execute("SET LOCAL enable_sort = off")
+        return list(await db.fetch(sql, *args))
 
 
 def _percentiles(hours: list[float]) -> tuple[int, float | None, float | None]:
