@@ -166,7 +166,7 @@ def _snapshot(args: _Args, at: datetime | None) -> str:
     )
 
 
-def _referrals(args: _Args, until: datetime | None, needs_last: bool) -> str:
+def _referrals(args: _Args, until: datetime | None, needs_last: bool, carried: bool) -> str:
     """One row per need's referral: the merged table, or, for its last fact and provider
     (``needs_last``: the outcome, the provider's kind), as it stood before ``until``: the
     rows of the referrals with a fact since then folded again from their facts before it,
@@ -174,7 +174,7 @@ def _referrals(args: _Args, until: datetime | None, needs_last: bool) -> str:
     (``first_as_of``)."""
     if until is None or not needs_last:
         return f"SELECT * FROM {REFERRAL}"
-    return referral_rows_as_of_sql(f"{args.add(until)}::timestamptz")
+    return referral_rows_as_of_sql(f"{args.add(until)}::timestamptz", carried)
 
 
 def first_as_of(column: str, at: str | None) -> str:
@@ -230,13 +230,10 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
     # 0021): such a question reads that table alone, its row seen as ``c`` (a subquery of
     # the row's own columns, which the planner folds away), instead of a join to the
     # cases' rows; at ``as_of``, with the few cases that changed since read as they stood
-    # (``_cases_since``). Not for a dimension not carried (the casualty facts), nor for
-    # referral rows folded again at ``as_of`` (their last fact and provider), which carry
-    # none.
+    # (``_cases_since``). Not for a dimension not carried (the casualty facts).
     carried = (
         reads_case
         and m.base in ("fact", "referral", "duration")
-        and not (until is not None and m.base != "fact" and needs_last)
         and all(
             d not in (*CASE_DIMENSIONS, *MINE_DIMENSIONS)
             or LIST_DIMENSIONS.get(d, "age_band" if d == "child" else d) in CARRIED
@@ -269,7 +266,7 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
             assert until is not None
             ctes.append(f"stood AS MATERIALIZED ({_cases_since(args, until)})")
         if needs_referral:
-            ctes.append(f"r AS ({_referrals(args, until, needs_last)})")
+            ctes.append(f"r AS ({_referrals(args, until, needs_last, carried)})")
         # At ``as_of``, the referral's own row with its firsts as they stood (the last one
         # counted, ``t_at``, kept by a plain comparison the planner can estimate), unless
         # it was folded again for its last fact (``_referrals``).
@@ -390,12 +387,12 @@ def _with_case(table: str, reads_case: bool, carried: bool, stood: bool) -> str:
         own = ", ".join(f"{table}.{x}" for x in CARRIED)
         return f"{table} CROSS JOIN LATERAL (SELECT {own}) AS c({', '.join(CARRIED)})"
     if carried:
-        stood = ", ".join(
+        then = ", ".join(
             f"CASE WHEN stood.case_id IS NULL THEN {table}.{x} ELSE stood.{x} END" for x in CARRIED
         )
         return (
             f"{table} LEFT JOIN stood ON stood.case_id = {table}.case_id"
-            f" CROSS JOIN LATERAL (SELECT {stood}) AS c({', '.join(CARRIED)})"
+            f" CROSS JOIN LATERAL (SELECT {then}) AS c({', '.join(CARRIED)})"
         )
     return f"{table} JOIN c ON c.case_id = {table}.case_id"
 
