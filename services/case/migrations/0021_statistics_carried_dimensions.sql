@@ -8,6 +8,12 @@
 -- join did not count it). The live path keeps them in step (``model._CARRY_SQL``,
 -- ``model._hold_case_row``); a reading with ``as_of`` reads the few cases that changed
 -- since as they stood (``query._cases_since``).
+
+-- A rebuild's facts as it folds them, before the case's dimensions are carried onto them:
+-- written into ``stat_fact`` once, with their dimensions, when the fold is done
+-- (``model.settle_rebuild``). Empty but for a rebuild under way. ``stat_fact``'s columns as
+-- they were (before the ones below), no key.
+CREATE TABLE {schema}.stat_fact_rebuilt (LIKE {schema}.stat_fact);
 ALTER TABLE {schema}.stat_fact
     ADD COLUMN categories text[], ADD COLUMN sex text, ADD COLUMN age_band text,
     ADD COLUMN disability text, ADD COLUMN disability_kind text, ADD COLUMN region text,
@@ -37,19 +43,6 @@ UPDATE {schema}.stat_referral f SET categories = c.categories, sex = c.sex,
         recruitment_channel = c.recruitment_channel, procedure_stage = c.procedure_stage,
         exploitation_forms = c.exploitation_forms, opened_at = c.opened_at
     FROM {schema}.stat_case c WHERE c.case_id = f.case_id AND c.valid_to IS NULL;
--- A rebuild's facts as it folds them, before the case's dimensions are carried onto them:
--- written into ``stat_fact`` once, with their dimensions, when the fold is done
--- (``model.settle_rebuild``). Empty but for a rebuild under way.
-CREATE TABLE {schema}.stat_fact_rebuilt (
-    fact_id     text NOT NULL,
-    case_id     text NOT NULL,
-    kind        text NOT NULL,
-    at          timestamptz NOT NULL,
-    referral_id text,
-    need        text,
-    provider_id text,
-    detail      text
-);
 -- The cases' current rows by when they began: a reading with ``as_of`` finds the few cases
 -- that changed (or opened) since, and reads only those as they stood; every other case
 -- stood as its facts and referral rows carry it (``query._cases_since``). A rebuild drops

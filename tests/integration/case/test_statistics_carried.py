@@ -189,6 +189,6 @@ async def test_the_upgrade_carries_the_dimensions_onto_the_rows_written_before_i
     for t in tables:  # as before the migration
         await pool.execute(f"UPDATE {t} SET {nulls}")
     start = MIGRATION_0021.index("UPDATE")
-    carry = MIGRATION_0021[start : MIGRATION_0021.index("CREATE TABLE")]
+    carry = MIGRATION_0021[start : MIGRATION_0021.index("CREATE INDEX")]
     await pool.execute(carry.replace("{schema}", '"case"'))
     assert {t: await pool.fetch(f"SELECT * FROM {t} ORDER BY 1") for t in tables} == before
