@@ -11,15 +11,18 @@ Two kinds of input, one place:
   id, and each provider's kind from the directory events.
 
 Every referral fact is also merged into its referral's ``stat_referral`` row by an upsert
-that does not depend on order or repetition.
+that does not depend on order or repetition. Facts and referral rows carry their case's
+dimensions as they stand now (``CARRIED``), kept in step when they change.
 
-``safepath replay --service case --projection statistics`` empties ``stat_case``,
-``stat_fact`` and ``stat_referral``, folds the case store set-based (``rebuild_fold``, to
-the rows ``project`` writes), then (``finish_rebuild``) derives the referral facts again
-from the received events recorded in ``case_timeline`` (in SQL, as ``received_facts``
-reads them) and folds ``stat_referral`` from all the facts (``referral_rows_sql``), and
-fills ``stat_provider`` again from the directory events received
-(``received_directory_event``, kept by ``record_received`` as verified on arrival).
+``safepath replay --service case --projection statistics`` empties the tables, folds the
+case store set-based (``rebuild_fold``, to the rows ``project`` writes) while it derives
+the referral facts again from the received events recorded in ``case_timeline``
+(``derive_received``, in SQL, as ``received_facts`` reads them), both into
+``stat_fact_rebuilt``; then writes those facts into ``stat_fact`` with their case's
+dimensions (``settle_rebuild``); then (``finish_rebuild``) folds ``stat_referral`` from all
+the facts (``referral_rows_sql``) and fills ``stat_provider`` again from the directory
+events received (``received_directory_event``, kept by ``record_received`` as verified on
+arrival).
 """
 
 from __future__ import annotations
@@ -48,7 +51,8 @@ REFERRAL = '"case".stat_referral'
 RECEIVED_DIRECTORY = '"case".received_directory_event'
 # A rebuild's facts as it folds them, written into ``stat_fact`` with their case's
 # dimensions once the fold is done (``settle_rebuild``, migration 0021).
-REBUILT_FACT = '"case".stat_fact_rebuilt'
+_REBUILT_FACT_NAME = "stat_fact_rebuilt"
+REBUILT_FACT = f'"case".{_REBUILT_FACT_NAME}'
 # What a rebuild empties first (stat_provider: at the end).
 TABLES = (CASE, FACT, REFERRAL, REBUILT_FACT)
 
@@ -825,7 +829,7 @@ async def rebuild_fold(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record])
         await _copy(conn, CASE, _ROW, new_rows)
     if facts:  # no key there: a fact the live path wrote meanwhile wins at the end
         await conn.copy_records_to_table(
-            REBUILT_FACT.split(".")[1].strip('"'), schema_name="case", records=facts,
+            _REBUILT_FACT_NAME, schema_name="case", records=facts,
             columns=_FACT_COLUMNS,
         )  # fmt: skip
 

@@ -205,7 +205,7 @@ def _cases_since(args: _Args, until: datetime) -> str:
 
 
 def build_sql(q: Question) -> tuple[str, list[Any]]:
-    """The SQL answering ``q``: rows of (row value, column value, n[, median, p90])."""
+    """The SQL answering ``q``: rows of (row value, column value, n[, the cell's hours])."""
     m: Measure = MEASURES[q.measure]
     args = _Args()
     until = q.as_of_instant
