@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -89,32 +90,41 @@ async def _carried_sex(pool: asyncpg.Pool, referral_id: str) -> tuple[str, ...]:
     return (*(f["sex"] for f in facts), row)
 
 
-async def _still_waiting(task: asyncio.Task[None]) -> bool:
-    await asyncio.sleep(WAIT)
-    return not task.done()
+Work = Callable[[asyncpg.Connection], Awaitable[None]]
+
+
+async def _second_waits_for_first(pool: asyncpg.Pool, first: Work, second: Work) -> bool:
+    """``first`` in a transaction left open while ``second`` runs in its own; whether
+    ``second`` was still waiting when ``first`` committed (both done on return)."""
+    holding = await pool.acquire()
+    try:
+        tx = holding.transaction()
+        await tx.start()
+        await first(holding)
+
+        async def run_second() -> None:
+            async with pool.acquire() as conn, conn.transaction():
+                await second(conn)
+
+        waiting = asyncio.ensure_future(run_second())
+        await asyncio.sleep(WAIT)
+        waited = not waiting.done()
+        await tx.commit()
+        await waiting
+    finally:
+        await pool.release(holding)
+    return waited
 
 
 async def test_a_change_made_while_a_received_fact_is_written_is_carried_onto_it(
     pool: asyncpg.Pool,
 ) -> None:
     case_id, referral_id, v = await _case_with_a_referral(pool)
-    receiving = await pool.acquire()
-    try:
-        tx = receiving.transaction()
-        await tx.start()
-        await _receive(receiving, _received(case_id, referral_id))  # not committed yet
-
-        async def change() -> None:
-            async with pool.acquire() as conn, conn.transaction():
-                await _change_sex(pool, conn, case_id, v)
-
-        changing = asyncio.ensure_future(change())
-        waited = await _still_waiting(changing)  # for the received fact's transaction
-        await tx.commit()
-        await changing
-    finally:
-        await pool.release(receiving)
-    assert waited
+    assert await _second_waits_for_first(
+        pool,
+        lambda conn: _receive(conn, _received(case_id, referral_id)),
+        lambda conn: _change_sex(pool, conn, case_id, v),
+    )
     # the request's fact, the routed fact and the referral's row: the case as it now stands
     assert await _carried_sex(pool, referral_id) == ("male", "male", "male")
 
@@ -123,23 +133,11 @@ async def test_a_fact_received_while_a_change_is_made_carries_the_change(
     pool: asyncpg.Pool,
 ) -> None:
     case_id, referral_id, v = await _case_with_a_referral(pool)
-    changing = await pool.acquire()
-    try:
-        tx = changing.transaction()
-        await tx.start()
-        await _change_sex(pool, changing, case_id, v)  # not committed yet
-
-        async def receive() -> None:
-            async with pool.acquire() as conn, conn.transaction():
-                await _receive(conn, _received(case_id, referral_id))
-
-        receiving = asyncio.ensure_future(receive())
-        waited = await _still_waiting(receiving)  # for the change's transaction
-        await tx.commit()
-        await receiving
-    finally:
-        await pool.release(changing)
-    assert waited
+    assert await _second_waits_for_first(
+        pool,
+        lambda conn: _change_sex(pool, conn, case_id, v),
+        lambda conn: _receive(conn, _received(case_id, referral_id)),
+    )
     assert await _carried_sex(pool, referral_id) == ("male", "male", "male")
 
 

@@ -27,6 +27,8 @@ INSTANTS = [
     T0, T0 + timedelta(microseconds=1), T0 + timedelta(hours=5),
     datetime(1969, 7, 20, 20, 17, 40, 5, tzinfo=UTC),
 ]  # fmt: skip
+# The instants a reading with ``as_of`` is tried at: each fact's own, and between them.
+CUTS = sorted({*INSTANTS, T0 + timedelta(microseconds=2), T0 + timedelta(days=1)})
 PROVIDERS = ["p-b", "pa", "p-a", "P", "pb", "é"]  # hyphens, case, a letter beyond ASCII
 
 fact_st = st.tuples(
@@ -108,13 +110,12 @@ async def test_rows_as_of_an_instant_are_the_fold_of_the_facts_before_it(
     """A reading with ``as_of`` keeps the row of a referral with no fact since that instant
     and folds the others again (``referral_rows_as_of_sql``): the same rows as folding
     every referral's facts before it, at each instant and between them."""
-    cuts = sorted({*INSTANTS, T0 + timedelta(microseconds=2), T0 + timedelta(days=1)})
     mixed = 0
     for generated in examples(80):
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute(f"TRUNCATE {model.FACT}, {model.REFERRAL}")
             await model._add_facts(conn, _facts(generated))
-            for until in cuts:
+            for until in CUTS:
                 kept = await conn.fetchval(
                     f"SELECT count(*) FROM {model.REFERRAL} WHERE referral_id NOT IN ("
                     f"SELECT referral_id FROM {model.FACT} WHERE at >= $1)",
@@ -141,7 +142,6 @@ async def test_a_referrals_firsts_as_of_an_instant_are_read_from_its_row(
     had no fact yet."""
     from services.case.app.statistics.query import first_as_of
 
-    cuts = sorted({*INSTANTS, T0 + timedelta(microseconds=2), T0 + timedelta(days=1)})
     firsts = ("requested_at", "routed_at", "answered_at", "started_at")
     read = ", ".join(first_as_of(x, "$1::timestamptz") for x in firsts)
     compared = 0
@@ -149,7 +149,7 @@ async def test_a_referrals_firsts_as_of_an_instant_are_read_from_its_row(
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute(f"TRUNCATE {model.FACT}, {model.REFERRAL}")
             await model._add_facts(conn, _facts(generated))
-            for until in cuts:
+            for until in CUTS:
                 rows = await conn.fetch(
                     f"SELECT referral_id, {read} FROM {model.REFERRAL} r", until
                 )

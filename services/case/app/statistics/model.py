@@ -86,6 +86,7 @@ CARRIED = (
     "opened_at",  # when the case opened: at ``as_of``, whether it had a row then
 )  # fmt: skip
 _CARRIED_LIST = ", ".join(CARRIED)
+_NOT_CARRIED = frozenset(DIMENSION_COLUMNS) - frozenset(CARRIED)
 _TYPE = {x: "text[]" if x in ("categories", FORMS) else "text" for x in CARRIED} | {
     "opened_at": "timestamptz"
 }
@@ -332,7 +333,8 @@ async def _project_each(conn: asyncpg.Connection, events: Sequence[StoredEvent])
                 at,
                 *(change[c] for c in columns),
             )
-            changed[event.stream_id] = None
+            if not _NOT_CARRIED.issuperset(columns):  # a closing, a link: nothing to carry
+                changed[event.stream_id] = None
         facts += case_facts(name, event.stream_id, str(event.event_id), at, d)
     for case_id in changed:  # after the row change: see ``_CARRY_SQL``
         await conn.execute(_CARRY_SQL, case_id)
