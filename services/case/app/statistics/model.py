@@ -636,32 +636,36 @@ def _fold(referral_id: str, where: str, group: str) -> str:
         {group}) r"""
 
 
-def referral_rows_as_of_sql(until: str, carried: bool = False) -> str:
-    """``stat_referral``'s rows as they stood before ``until`` (a SQL expression): a
-    referral with no fact since then has the row it has now (a row is the fold of all its
-    facts, whichever path wrote it: ``test_statistics_referral_fold``); only the referrals
-    with a fact since then are folded again, each from its facts before it, by the same
-    fold, read by the index of each referral's facts (``stat_fact_referral``; folding them
-    all from one read of every fact took about twice as long). The referrals with a fact
-    since that instant are found by ``stat_fact_kind_at`` (docs/statistics.md, "Speed").
-    ``carried``: with the case's dimensions the rows carry (``CARRIED``)."""
-    since = f"""SELECT DISTINCT referral_id FROM {FACT}
-        WHERE kind IN ({LIFECYCLE}) AND at >= {until} AND referral_id IS NOT NULL"""
-    fold = _fold(
-        "since.referral_id", f"referral_id = since.referral_id AND at < {until}",
-        "HAVING count(*) > 0",  # none before the instant: no row then
-    )  # fmt: skip
-    kept, folded = "", ""
-    if carried:
-        kept = ", " + ", ".join(f"s.{x}" for x in CARRIED)
-        folded = f"{kept} FROM since CROSS JOIN LATERAL ({fold}) AS r"
-        folded += f" JOIN {REFERRAL} s ON s.referral_id = since.referral_id"
-    else:
-        folded = f" FROM since CROSS JOIN LATERAL ({fold}) AS r"
-    return f"""WITH since AS MATERIALIZED ({since})
-        SELECT {REFERRAL_COLUMNS}{kept} FROM {REFERRAL} s
-        WHERE NOT EXISTS (SELECT 1 FROM since WHERE since.referral_id = s.referral_id)
-        UNION ALL SELECT r.*{folded}"""
+# The kinds a referral's last fact is taken from (the request is not one), as ``_LAST_KEY``.
+_LAST_KINDS = ", ".join(f"'{k}'" for k in _LAST_ORDER)
+_RANK_OF_F = RANK_SQL.replace("CASE kind", "CASE f.kind")
+
+
+def last_kind_as_of(at: str) -> str:
+    """A referral row's (``r``) last kind as it stood before the instant ``at`` (a SQL
+    expression), without folding the row again: its own when its last fact came before
+    (every fact that counts for it did, ``last_at`` being the latest of them), else the kind
+    of its greatest fact by (at, rank, kind) before the instant, as ``_LAST_KEY`` orders
+    them (within a rank the kinds differ in their first letter: any collation orders them
+    alike), read by the index of each referral's facts; none if it had none yet. Only the
+    few referrals with a fact since are looked up, each when its row is read
+    (``test_statistics_referral_fold``; docs/statistics.md, "Speed", eleventh round)."""
+    return f"""CASE WHEN r.last_at IS NULL OR r.last_at < {at} THEN r.last_kind
+        ELSE (SELECT f.kind FROM {FACT} f
+              WHERE f.referral_id = r.referral_id AND f.at < {at} AND f.kind IN ({_LAST_KINDS})
+              ORDER BY f.at DESC, {_RANK_OF_F} DESC, f.kind DESC LIMIT 1) END"""
+
+
+def provider_as_of(at: str) -> str:
+    """A referral row's (``r``) provider as it stood before the instant ``at``: its own
+    when every fact naming one came before (``provider_at``, the latest), else the one of
+    its greatest such fact by (at, rank, provider id) before the instant, the id in the
+    column's own collation, as ``_PROVIDER_KEY`` and the live upsert order them."""
+    return f"""CASE WHEN r.provider_at IS NULL OR r.provider_at < {at} THEN r.provider_id
+        ELSE (SELECT f.provider_id FROM {FACT} f
+              WHERE f.referral_id = r.referral_id AND f.at < {at}
+                AND f.provider_id IS NOT NULL AND f.kind IN ({LIFECYCLE})
+              ORDER BY f.at DESC, {_RANK_OF_F} DESC, f.provider_id DESC LIMIT 1) END"""
 
 
 # -- the set-based rebuild -------------------------------------------------------------------

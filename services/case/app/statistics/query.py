@@ -31,7 +31,9 @@ from services.case.app.statistics.model import (
     FACT,
     PROVIDER,
     REFERRAL,
-    referral_rows_as_of_sql,
+    REFERRAL_COLUMNS,
+    last_kind_as_of,
+    provider_as_of,
 )
 
 CHILD_BANDS = ("0-4", "5-11", "12-17")
@@ -166,15 +168,20 @@ def _snapshot(args: _Args, at: datetime | None) -> str:
     )
 
 
-def _referrals(args: _Args, until: datetime | None, needs_last: bool, carried: bool) -> str:
+def _referrals(args: _Args, until: datetime | None, needs_last: bool) -> str:
     """One row per need's referral: the merged table, or, for its last fact and provider
-    (``needs_last``: the outcome, the provider's kind), as it stood before ``until``: the
-    rows of the referrals with a fact since then folded again from their facts before it,
-    by the same fold that rebuilds the table. Its firsts as they stood need no fold
-    (``first_as_of``)."""
+    (``needs_last``: the outcome, the provider's kind), with those as they stood before
+    ``until`` (``last_kind_as_of``, ``provider_as_of``: the few referrals with a fact since
+    looked up by their facts' index, the others as they are). Its firsts as they stood are
+    read where they are counted (``first_as_of``)."""
     if until is None or not needs_last:
         return f"SELECT * FROM {REFERRAL}"
-    return referral_rows_as_of_sql(f"{args.add(until)}::timestamptz", carried)
+    at = f"{args.add(until)}::timestamptz"
+    then = {"last_kind": last_kind_as_of(at), "provider_id": provider_as_of(at)}
+    columns = [c.strip() for c in REFERRAL_COLUMNS.split(",")]
+    read = ", ".join(f"{then[c]} AS {c}" if c in then else f"r.{c}" for c in columns)
+    carried = ", ".join(f"r.{x}" for x in CARRIED)
+    return f"SELECT {read}, {carried} FROM {REFERRAL} r"
 
 
 def first_as_of(column: str, at: str | None) -> str:
@@ -212,7 +219,7 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
     needs_referral = m.base in ("referral", "duration") or any(
         d in ("need", "provider_type", "outcome") for d in (*q.dimensions, *q.filters)
     )
-    # The referral's last fact and provider: at ``as_of``, they need a fold (``_referrals``).
+    # The referral's last fact and provider: at ``as_of``, read as they stood (``_referrals``).
     needs_last = any(d in ("provider_type", "outcome") for d in (*q.dimensions, *q.filters))
     # A question about referrals or facts reads the case's row only for a case dimension or
     # filter, a region scope or an as_of reading. Else the join would keep every row (a
@@ -266,11 +273,10 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
             assert until is not None
             ctes.append(f"stood AS MATERIALIZED ({_cases_since(args, until)})")
         if needs_referral:
-            ctes.append(f"r AS ({_referrals(args, until, needs_last, carried)})")
+            ctes.append(f"r AS ({_referrals(args, until, needs_last)})")
         # At ``as_of``, the referral's own row with its firsts as they stood (the last one
-        # counted, ``t_at``, kept by a plain comparison the planner can estimate), unless
-        # it was folded again for its last fact (``_referrals``).
-        if until is not None and not needs_last and m.base in ("referral", "duration"):
+        # counted, ``t_at``, kept by a plain comparison the planner can estimate).
+        if until is not None and m.base in ("referral", "duration"):
             firsts_at = f"{args.add(until)}::timestamptz"
         if m.base == "referral":
             # When it was requested (a plain column: the planner's estimate of the period's
