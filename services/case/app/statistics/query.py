@@ -198,8 +198,9 @@ def first_as_of(column: str, at: str | None) -> str:
 def _cases_since(args: _Args, until: datetime) -> str:
     """The cases whose current row began at or after ``until`` (changed since), each with
     its dimensions as they stood then. Every other case stood as it stands now, as its
-    facts and referral rows carry it. Found by the index of the current rows by their start
-    (migration 0021): few, for a recent day. A case opened since had no row then (a case's
+    facts and referral rows carry it. Found by the index of the current rows by their start,
+    which holds each one's opening and id too (migrations 0021, 0022: read from the index
+    alone): few, for a recent day. A case opened since had no row then (a case's
     first row begins at its opening): its rows are not counted (``build_sql``) and it is
     not looked up; the others by their key, one each."""
     at = f"{args.add(until)}::timestamptz"
