@@ -1,8 +1,8 @@
 """Statistics speed (``make bench``; not a test): the read model's rebuild and the queries.
 
-Generates N cases of real case events (opened, profile, identification for some, a
-referral request for most, a closing for some, notes) straight into a fresh store, with
-correct hashes, then prints:
+Generates N cases of real case events (opened, profile (with the incident for most mine/EO
+survivors), identification for some, a referral request for most, a closing for some,
+notes) straight into a fresh store, with correct hashes, then prints:
   * rebuild: ``safepath replay --service case --projection statistics``, events/s: the
     case events, and the referral service's events for shares of the needs (routed,
     accepted, started, completed) as the case service records them in its timeline on
@@ -52,6 +52,7 @@ from shared.events.case import (
     SurvivorProfile,
     SurvivorProfileRecorded,
 )
+from shared.events.case_facts import MineFacts
 from shared.events.vocabulary import DISTRICTS, REGIONS
 from shared.eventstore import EventStore, _content_digest, canonical_text, chain_hash
 from shared.ids import uuid7
@@ -70,11 +71,26 @@ CONSENT = ConsentScope(
 )  # fmt: skip
 
 
+DEVICES = ["anti_personnel_mine", "anti_vehicle_mine", "unexploded_ordnance",
+           "cluster_munition_remnant", "unknown"]  # fmt: skip
+
+
 def case_events(rng: random.Random) -> list[Event]:
     region = rng.choice(REGIONS)
     cats = rng.choice([["trafficking"], ["mine_eo"], ["refugee_asylum"], ["trafficking"]])
     out: list[Event] = [CaseOpened(caseworker="bench", office=None, region=region,
                                    categories=cats)]  # fmt: skip
+    # Most mine/EO survivors' profiles record the incident (a casualty: direct, or family
+    # of a person killed or injured), so the casualty questions count real rows.
+    mine = None
+    if "mine_eo" in cats and rng.random() < 0.8:
+        direct = rng.random() < 0.75
+        mine = MineFacts(
+            victim="direct" if direct else "indirect",
+            outcome="injured" if direct else rng.choice(["killed", "injured"]),
+            incident_district=rng.choice(DISTRICTS[region]),
+            incident_year=rng.randrange(1995, 2026), device_type=rng.choice(DEVICES),
+        )  # fmt: skip
     profile = SurvivorProfile(
         identifying=SEALED,
         age_band=rng.choice(["5-11", "12-17", "18-24", "25-39", "40-59", "60+"]),
@@ -85,6 +101,7 @@ def case_events(rng: random.Random) -> list[Event]:
         region=region,
         district=rng.choice(DISTRICTS[region]),
         categories=cats,
+        mine_eo=mine,
     )
     out.append(SurvivorProfileRecorded(profile=profile))
     if rng.random() < 0.6:
@@ -347,6 +364,8 @@ async def main() -> None:
         month = Question("cases_opened", "month", "category", date(2025, 12, 1),
                          date(2026, 11, 1))  # fmt: skip
         plans = [await _scans(pool, month, whole) for whole in (False, True)]
+        casualties = Question("casualties", "sex", None, date(2025, 12, 1), date(2026, 11, 1))
+        casualty_plan = await _scans(pool, casualties, False)  # the index of 0023
         same_month = await answer(pool, month) == await _whole_table(pool, month)
         copied, copy_times, same_rows = await copy_side_by_side(pool)
     finally:
@@ -374,6 +393,7 @@ async def main() -> None:
     print(f"| cases_opened month x category, read by | {plans[0]} | |")
     print(f"| the same, before: the whole table read, by | {plans[1]} | |")
     print(f"| both read the same answer | {'yes' if same_month else 'NO'} | yes |")
+    print(f"| casualties by sex, read by | {casualty_plan} | |")
     for name, label in (("driver", "the driver's encoding"), ("pgcopy", "shared/pgcopy.py")):
         cpu, wall = copy_times[name], copy_times[f"{name}_wall"]
         print(f"| stat_case COPY of {copied:,} rows, {label} | client CPU"

@@ -326,6 +326,7 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
             if firsts_at is not None:  # what ``first_as_of`` gives it, where it is counted
                 where.append(f"{t_at} < {firsts_at}")
     if m.name == "casualties":  # survivors' cases with an incident, and persons killed
+        # read by the index of these rows (migration 0023: the same condition, word for word)
         where.append("(c.casualty <> 'none' OR c.relative_killed <> 'none')")
         if any(d in _RECORD_DIMENSIONS for d in (*q.dimensions, *q.filters)):
             source += f" LEFT JOIN {CASE} k ON k.case_id = c.relative_killed AND k.valid_to IS NULL"
