@@ -5,7 +5,8 @@ received fact holds the case's row (``_hold_case_row``), so one of the two waits
 other, on a real PostgreSQL.
 
 Without the hold each order leaves the fact with the dimensions the case had before the
-change (checked by taking it out).
+change (checked by taking it out). And a reading ``as_of`` counts a case that moved since
+as it stood, scoped by its region now.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import asyncpg
 
 from services.case.app.statistics import model
 from services.case.app.statistics.model import project as project_statistics
+from services.case.app.statistics.query import Question, answer
 from services.case.app.timeline import apply_referral_event
 from shared.envelope import Envelope
 from shared.events.case import SurvivorProfileUpdated
@@ -147,10 +149,6 @@ async def test_a_fact_whose_case_has_no_row_carries_none_and_is_not_counted_by_c
     """A referral fact about a case the statistics hold no row for (none in a running
     system: a referral follows its case's request) carries no dimensions, and a question by
     a case dimension does not count it, as the join to the case's row did not."""
-    from datetime import date
-
-    from services.case.app.statistics.query import Question, answer
-
     await register_providers(pool)
     referral_id = str(uuid.uuid4())
     async with pool.acquire() as conn, conn.transaction():
@@ -190,3 +188,37 @@ async def test_the_upgrade_carries_the_dimensions_onto_the_rows_written_before_i
     carry = MIGRATION_0021[start : MIGRATION_0021.index("CREATE INDEX")]
     await pool.execute(carry.replace("{schema}", '"case"'))
     assert {t: await pool.fetch(f"SELECT * FROM {t} ORDER BY 1") for t in tables} == before
+
+
+async def test_a_case_moved_since_is_in_its_region_now_and_counted_as_it_stood(
+    pool: asyncpg.Pool,
+) -> None:
+    """As of a day, a regional caller sees the cases in their region now (docs/security.md),
+    each counted as it stood then: a case opened in Khatlon and moved to Sughd since counts
+    for Sughd's caller, in Khatlon's row; for Khatlon's caller, not at all. For the cases
+    opened (read from the index of the cases opened where a case did not change since,
+    ``query._opened_as_of``) and for its referral (the dimensions it carries)."""
+    await register_providers(pool)
+    store = EventStore(pool, "case")
+    case_id = str(uuid.uuid4())
+    v = await _append(pool, store, case_id, 0, opened(region="khatlon"), T0)
+    was = profiled(sex="female", region="khatlon", district="kulob", categories=["trafficking"])
+    v = await _append(pool, store, case_id, v, was, T0 + timedelta(hours=1))
+    v = await _append(pool, store, case_id, v, _request(["shelter"], str(uuid.uuid4())),
+                      T0 + timedelta(hours=2))  # fmt: skip
+    now = profiled(sex="female", region="sughd", categories=["trafficking"]).profile
+    await _append(pool, store, case_id, v, SurvivorProfileUpdated(profile=now),
+                  T0 + timedelta(days=10))  # fmt: skip
+    month = T0.date().replace(day=1)
+    for measure in ("cases_opened", "referrals"):
+        for as_of, scope, expected in (
+            (T0.date() + timedelta(days=5), None, {"khatlon": 1}),
+            (T0.date() + timedelta(days=5), "sughd", {"khatlon": 1}),
+            (T0.date() + timedelta(days=5), "khatlon", {}),
+            (None, "sughd", {"sughd": 1}),
+            (None, "khatlon", {}),
+        ):
+            q = Question(measure, "region", None, month, month, as_of, {}, scope)
+            counts = (await answer(pool, q)).counts
+            got = {row: n for (row, _), n in counts.items() if n}
+            assert got == expected, (measure, as_of, scope)

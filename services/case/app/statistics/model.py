@@ -787,8 +787,10 @@ async def _copy(
 
 # The case dimensions beside the cases opened in their index (migration 0024 writes the
 # same list; ``test_replay_rebuilds_the_same_statistics`` compares the two indexes): a
-# count of cases opened reads the index alone.
-_OPENED_INCLUDED = ", ".join(x for x in CARRIED if x not in ("categories", "opened_at"))
+# count of cases opened reads the index alone, now and, with each row's start, ``as_of``.
+_OPENED_INCLUDED = ", ".join(
+    x for x in (*CARRIED, "valid_from") if x not in ("categories", "opened_at")
+)
 
 
 # The secondary indexes a rebuild drops with its first batch and builds again once at the

@@ -212,6 +212,36 @@ def _cases_since(args: _Args, until: datetime) -> str:
         WHERE l.valid_to IS NULL AND l.valid_from >= {at} AND l.opened_at < {at}"""
 
 
+# What a count of cases opened reads of a case's row: its opening month and every case
+# dimension (all in the index of the cases opened, migration 0024).
+_OPENED_READ = (
+    "opened_month",
+    "categories",
+    *(x for x in CARRIED if x not in ("categories", "opened_at")),
+)
+
+
+def _opened_as_of(args: _Args, until: datetime) -> str:
+    """The cases (not a person killed's record) as they stood just before ``until``, each
+    with its region now (``region_now``, for a scope). A case whose current row began
+    before that instant stood as it stands: read from the index of the cases opened, which
+    holds each row's start (migration 0024), instead of every row of every case's history.
+    The few whose current row began since but that were opened before, as they stood
+    (``_cases_since``'s). A case opened since had no row then (its first row begins at its
+    opening): in neither part."""
+    at = f"{args.add(until)}::timestamptz"
+    read = ", ".join(_OPENED_READ)
+    then = ", ".join(f"s.{x}" for x in _OPENED_READ)
+    return f"""SELECT {read}, region AS region_now FROM {CASE}
+            WHERE valid_to IS NULL AND status <> '{CASUALTY_RECORD}' AND valid_from < {at}
+        UNION ALL
+        SELECT {then}, l.region FROM {CASE} l
+        JOIN LATERAL (SELECT * FROM {CASE} s
+            WHERE s.case_id = l.case_id AND s.valid_from < {at} AND s.valid_to >= {at}
+            LIMIT 1) s ON s.status <> '{CASUALTY_RECORD}'
+        WHERE l.valid_to IS NULL AND l.valid_from >= {at} AND l.opened_at < {at}"""
+
+
 def build_sql(q: Question) -> tuple[str, list[Any]]:
     """The SQL answering ``q``: rows of (row value, column value, n[, the cell's hours])."""
     m: Measure = MEASURES[q.measure]
@@ -256,6 +286,15 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
         and until is not None
         and any(d in (*CASE_DIMENSIONS, *MINE_DIMENSIONS) for d in (*q.dimensions, *q.filters))
     )
+    # Cases opened at ``as_of`` by case dimensions: read as they stand where they have not
+    # changed since, from the index of the cases opened (``_opened_as_of``).
+    opened_then = (
+        m.base == "opened"
+        and m.name != "casualties"
+        and until is not None
+        and all(d in (*CASE_DIMENSIONS, *_PERIOD_FORMAT) for d in q.dimensions)
+        and all(d in CASE_DIMENSIONS for d in q.filters)
+    )
     if m.base == "active":
         at = q.end if until is None else min(q.end, until)
         ctes.append(f"c AS ({_snapshot(args, at)})")
@@ -263,7 +302,10 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
         t_at = "c.opened_at"
         where += ["c.status = 'open'"]
     else:
-        if not carried:
+        if opened_then:
+            assert until is not None
+            ctes.append(f"c AS ({_opened_as_of(args, until)})")
+        elif not carried:
             ctes.append(f"c AS ({_snapshot(args, until)})")
         elif until is None:  # a row written when its case had no row: not counted, as the
             where.append(f"{own}.region IS NOT NULL")  # join did not count it
@@ -330,7 +372,7 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
         where.append("(c.casualty <> 'none' OR c.relative_killed <> 'none')")
         if any(d in _RECORD_DIMENSIONS for d in (*q.dimensions, *q.filters)):
             source += f" LEFT JOIN {CASE} k ON k.case_id = c.relative_killed AND k.valid_to IS NULL"
-    elif m.base == "opened":  # a person killed has a record, not a case
+    elif m.base == "opened" and not opened_then:  # a person killed has a record, not a case
         where.append(f"c.status <> '{CASUALTY_RECORD}'")
     # A fact's own provider (the one escalated, the one serving); else the referral's last.
     on_fact = source == "t" or source.startswith("t ")
@@ -353,6 +395,8 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
             where.append(f"{_bind(dimension, t_at, p_id, need_of)} = {args.add(value)}")
     if q.region_scope is not None and carried:  # the region it carries: the case's now
         where.append(f"{own}.region = {args.add(q.region_scope)}")
+    elif q.region_scope is not None and opened_then:  # the region each case has now
+        where.append(f"c.region_now = {args.add(q.region_scope)}")
     elif q.region_scope is not None and until is None and m.base != "active":
         where.append(f"c.region = {args.add(q.region_scope)}")  # c is the case as it is now
     elif q.region_scope is not None:
