@@ -55,6 +55,27 @@ def ram_gb() -> float:
         return float("nan")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid``, by its children alive now, and
+    by the children it has reaped (for a postmaster: the backends already gone)."""
+    import psutil  # the scripts that need it import benchkit first
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+        t = root.cpu_times()
+        total = t.children_user + t.children_system
+    except psutil.NoSuchProcess:
+        return 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
 def machine() -> str:
     """CPU model, cores, RAM, kernel, Python and the load average when the run began."""
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -106,6 +127,12 @@ class BenchDatabase:
                 shutil.rmtree(tmp, ignore_errors=True)
             raise
         return cls(pool, dsn, server is not None, server, tmp)
+
+    def server_cpu_seconds(self) -> float | None:
+        """The CPU the embedded server has used so far (every process of it), or None on a
+        server named by ``$SAFEPATH_BENCH_DATABASE_URL`` (not ours to measure)."""
+        proc = getattr(self._server, "proc", None)
+        return None if proc is None else tree_cpu_seconds(proc.pid)
 
     async def stop(self) -> None:
         try:

@@ -3,7 +3,8 @@
 Generates N cases of real case events (opened, profile (with the incident for most mine/EO
 survivors), identification for some, a referral request for most, a closing for some,
 notes) straight into a fresh store, with correct hashes, then prints:
-  * rebuild: ``safepath replay --service case --projection statistics``, events/s: the
+  * rebuild: ``safepath replay --service case --projection statistics``, events/s (and the
+    CPU it took, the client's and, on a server of its own, the database's): the
     case events, and the referral service's events for shares of the needs (routed,
     accepted, started, completed) as the case service records them in its timeline on
     arrival, from which the replay derives the referral facts; both counted;
@@ -323,9 +324,14 @@ async def main() -> None:
         await pool.execute('VACUUM ANALYZE "case".case_timeline')
         # Timed: the case events folded, then (``finish_rebuild``, as ``safepath replay``
         # runs it) the referral facts derived from the received events, the referral rows.
-        t = time.perf_counter()
+        # Its CPU too, the client's and the database's: a steadier figure than the rate,
+        # which follows the VM's speed from one run to the next (docs/statistics.md, Speed).
+        cpu, db_cpu, t = time.process_time(), bench.server_cpu_seconds(), time.perf_counter()
         n = await rebuild(EventStore(pool, "case"), PROJECTIONS["statistics"], fresh=True)
         rebuild_rate = (n + received) / (time.perf_counter() - t)
+        rebuild_cpu = time.process_time() - cpu
+        after = bench.server_cpu_seconds()
+        rebuild_db_cpu = None if after is None or db_cpu is None else after - db_cpu
         for table in ("stat_fact", "stat_case", "stat_referral", "stat_provider"):
             await pool.execute(f'VACUUM ANALYZE "case".{table}')  # as autovacuum would
         facts = await pool.fetchval('SELECT count(*) FROM "case".stat_fact')
@@ -376,6 +382,12 @@ async def main() -> None:
     print(f"| rebuild statistics from {n:,} case events and {received:,} received events"
           f" ({args.cases:,} cases) |"
           f" {rebuild_rate:,.0f} events/s | >= 50,000 events/s |")  # fmt: skip
+    db = (
+        "not measured (a server named by the environment)"
+        if rebuild_db_cpu is None
+        else (f"database {rebuild_db_cpu:.1f} s")
+    )
+    print(f"| the rebuild's CPU | client {rebuild_cpu:.1f} s, {db} | |")
     for label, best, median in rows:
         print(f"| {label}, {args.cases:,} cases | {best:.0f} ms best, {median:.0f} ms median"
               " | < 100 ms |")  # fmt: skip
@@ -404,6 +416,10 @@ async def main() -> None:
     print(f"| stat_case COPY: both encoders stored the same rows | {'yes' if same_rows else 'NO'}"
           " | yes |")  # fmt: skip
     result("statistics", "rebuild_events_per_s", rebuild_rate, "events/s", cases=args.cases)
+    result("statistics", "rebuild_cpu_s", rebuild_cpu, "s", side="client", cases=args.cases)
+    if rebuild_db_cpu is not None:
+        result("statistics", "rebuild_cpu_s", rebuild_db_cpu, "s", side="database",
+               cases=args.cases)  # fmt: skip
     for label, _, median in rows:
         result("statistics", f"query_ms.{label}", median, "ms", cases=args.cases)
     result("statistics", "sample_under_100ms", under, "questions", of=len(sampled))
