@@ -385,7 +385,7 @@ async def main() -> None:
     db = (
         "not measured (a server named by the environment)"
         if rebuild_db_cpu is None
-        else (f"database {rebuild_db_cpu:.1f} s")
+        else f"database {rebuild_db_cpu:.1f} s"
     )
     print(f"| the rebuild's CPU | client {rebuild_cpu:.1f} s, {db} | |")
     for label, best, median in rows:
