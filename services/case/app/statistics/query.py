@@ -195,20 +195,22 @@ def first_as_of(column: str, at: str | None) -> str:
     return f"CASE WHEN r.{column} < {at} THEN r.{column} END"
 
 
-def _cases_since(args: _Args, until: datetime) -> str:
-    """The cases whose current row began at or after ``until`` (changed since), each with
-    its dimensions as they stood then. Every other case stood as it stands now, as its
-    facts and referral rows carry it. Found by the index of the current rows by their start,
-    which holds each one's opening and id too (migrations 0021, 0022: read from the index
-    alone): few, for a recent day. A case opened since had no row then (a case's
-    first row begins at its opening): its rows are not counted (``build_sql``) and it is
-    not looked up; the others by their key, one each."""
+def _cases_since(args: _Args, until: datetime, asked: tuple[str, ...]) -> str:
+    """The cases whose current row began at or after ``until`` (changed since) and whose
+    ``asked`` columns were not then what they are now, each with its dimensions as they
+    stood then. Every other case stood as it stands now, as far as the question can tell,
+    as its facts and referral rows carry it. Found by the index of the current rows by
+    their start, which holds each one's opening and id too (migrations 0021, 0022): few,
+    for a recent day. A case opened since had no row then (a case's first row begins at
+    its opening): its rows are not counted (``build_sql``) and it is not looked up; the
+    others by their key, one each."""
     at = f"{args.add(until)}::timestamptz"
     dims = ", ".join(f"s.{x}" for x in CARRIED)
+    then, now = (", ".join(f"{row}.{x}" for x in asked) for row in ("s", "l"))
     return f"""SELECT s.case_id, {dims} FROM {CASE} l
         JOIN LATERAL (SELECT {dims}, s.case_id FROM {CASE} s
             WHERE s.case_id = l.case_id AND s.valid_from < {at} AND s.valid_to >= {at}
-            LIMIT 1) s ON true
+            LIMIT 1) s ON ROW({then}) IS DISTINCT FROM ROW({now})
         WHERE l.valid_to IS NULL AND l.valid_from >= {at} AND l.opened_at < {at}"""
 
 
@@ -267,8 +269,8 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
     # The case's dimensions as they stand now are on each fact and referral row (migration
     # 0021): such a question reads that table alone, its row seen as ``c`` (a subquery of
     # the row's own columns, which the planner folds away), instead of a join to the
-    # cases' rows; at ``as_of``, with the few cases that changed since read as they stood
-    # (``_cases_since``). Not for a dimension not carried (the casualty facts).
+    # cases' rows; at ``as_of``, corrected for the few cases that changed since, read as
+    # they stood (``corrected``). Not for a dimension not carried (the casualty facts).
     carried = (
         reads_case
         and m.base in ("fact", "referral", "duration")
@@ -279,13 +281,7 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
         )
     )
     own = "t" if m.base == "fact" else "r"  # the fact or referral rows' alias
-    # At ``as_of``, the cases that changed since, as they stood: only for a case dimension
-    # (a region scope reads the region carried, the case's now).
-    stood = (
-        carried
-        and until is not None
-        and any(d in (*CASE_DIMENSIONS, *MINE_DIMENSIONS) for d in (*q.dimensions, *q.filters))
-    )
+    stood = carried and corrected(q)
     # Cases opened at ``as_of`` by case dimensions: read as they stand where they have not
     # changed since, from the index of the cases opened (``_opened_as_of``).
     opened_then = (
@@ -314,9 +310,9 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
             where.append(f"{own}.opened_at < {args.add(until)}::timestamptz")
         if stood:
             assert until is not None
-            ctes.append(f"stood AS MATERIALIZED ({_cases_since(args, until)})")
+            ctes.append(f"stood AS MATERIALIZED ({_cases_since(args, until, _asked_columns(q))})")
         if needs_referral:
-            ctes.append(f"r AS ({_referrals(args, until, needs_last)})")
+            ctes.append(f"r AS NOT MATERIALIZED ({_referrals(args, until, needs_last)})")
         # At ``as_of``, the referral's own row with its firsts as they stood (the last one
         # counted, ``t_at``, kept by a plain comparison the planner can estimate).
         if until is not None and m.base in ("referral", "duration"):
@@ -325,12 +321,12 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
             # When it was requested (a plain column: the planner's estimate of the period's
             # share stays right, and it joins by hash instead of a loop per referral).
             t_at = "r.requested_at"
-            source = _with_case("r", reads_case, carried, stood)
+            source = _with_case("r", reads_case, carried)
         elif m.base == "duration":
             assert m.duration is not None
             frm, to = m.duration
             t_at = f"r.{to}"
-            source = _with_case("r", reads_case, carried, stood)
+            source = _with_case("r", reads_case, carried)
             since = coalesce_from(frm, firsts_at)
             where.append(f"r.{to} IS NOT NULL AND {since} IS NOT NULL")
         elif m.base == "opened":  # the opening is on the case's row: no join
@@ -344,12 +340,12 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
             until_sql = "" if until is None else f" AND f.at < {args.add(until)}::timestamptz"
             dims = "".join(f", f.{x}" for x in CARRIED) if carried else ""
             ctes.append(
-                f"""t AS (SELECT f.case_id, f.at, f.referral_id, f.provider_id, f.detail, f.kind,
-                    f.need{dims} FROM {FACT} f
+                f"""t AS NOT MATERIALIZED (SELECT f.case_id, f.at, f.referral_id,
+                    f.provider_id, f.detail, f.kind, f.need{dims} FROM {FACT} f
                     WHERE f.kind = ANY({kind_args}::text[]){until_sql})"""
             )
             t_at = "t.at"
-            source = _with_case("t", reads_case, carried, stood)
+            source = _with_case("t", reads_case, carried)
             # The referral's row only for its outcome: a fact carries its need (model.py)
             # and its own provider (every referral fact a measure counts names one).
             if any(d == "outcome" for d in (*q.dimensions, *q.filters)):
@@ -415,12 +411,36 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
         # Each cell's hours, in no order: ``answer`` works out the percentiles of the cells
         # and of the margins (docs/statistics.md, "Speed", tenth round).
         measure += f", array_agg({hours})"
-    sql = f"""WITH {", ".join(ctes)}
-        SELECT {_shown(q, q.rows, row)} AS row_value, {_shown(q, q.columns, col)} AS column_value,
-               {measure}
-        FROM {source} WHERE {" AND ".join(where)}
+    shown = f"{_shown(q, q.rows, row)} AS row_value, {_shown(q, q.columns, col)} AS column_value"
+    cells = f"""SELECT {shown}, {measure} FROM {source} WHERE {" AND ".join(where)}
         GROUP BY {row}, {col}"""
-    return sql, args.values
+    if stood:  # the rows as their cases stand, then the changed cases' rows twice: taken
+        # back as they stand (a negative count), counted as they stood (``answer`` adds up)
+        twice = source.replace(_with_case(own, True, True), _both_sides(own), 1)
+        cells = f"""{cells}
+        UNION ALL
+        SELECT {shown}, c.side * {measure} FROM {twice}
+        WHERE {" AND ".join(where)} AND {own}.case_id = ANY(ARRAY(SELECT case_id FROM stood))
+        GROUP BY c.side, {row}, {col}"""
+    return f"WITH {', '.join(ctes)}\n        {cells}", args.values
+
+
+def corrected(q: Question) -> bool:
+    """Whether ``build_sql`` reads ``q`` as the cases stand now, corrected for the few that
+    changed since its ``as_of`` (``_cases_since``, as they stood): a question about facts,
+    referrals or durations by a case dimension carried (or filtered on one) at ``as_of``.
+    Its cells come in several rows each, some with negative counts (``answer``)."""
+    return q.as_of is not None and bool(_asked_columns(q))
+
+
+def _asked_columns(q: Question) -> tuple[str, ...]:
+    """The case's columns that ``q`` (about facts, referrals or durations) breaks down or
+    filters by, all carried; none when it asks for one not carried, or for none."""
+    if MEASURES[q.measure].base not in ("fact", "referral", "duration"):
+        return ()
+    asked = [d for d in (*q.dimensions, *q.filters) if d in (*CASE_DIMENSIONS, *MINE_DIMENSIONS)]
+    columns = tuple(LIST_DIMENSIONS.get(d, "age_band" if d == "child" else d) for d in asked)
+    return columns if all(c in CARRIED for c in columns) else ()
 
 
 def coalesce_from(column: str, at: str | None) -> str:
@@ -429,24 +449,27 @@ def coalesce_from(column: str, at: str | None) -> str:
     return f"coalesce({first_as_of(column, at)}, {first_as_of('routed_at', at)})"
 
 
-def _with_case(table: str, reads_case: bool, carried: bool, stood: bool) -> str:
+def _with_case(table: str, reads_case: bool, carried: bool) -> str:
     """The fact (``t``) or referral (``r``) rows with their case's row as ``c``: the case's
-    dimensions they carry (``stood``: at ``as_of``, as the case stood then, for the few that
-    changed since), or joined, or none."""
+    dimensions they carry (as it stands now), or joined, or none."""
     if not reads_case:
         return table
-    if carried and not stood:
+    if carried:
         own = ", ".join(f"{table}.{x}" for x in CARRIED)
         return f"{table} CROSS JOIN LATERAL (SELECT {own}) AS c({', '.join(CARRIED)})"
-    if carried:
-        then = ", ".join(
-            f"CASE WHEN stood.case_id IS NULL THEN {table}.{x} ELSE stood.{x} END" for x in CARRIED
-        )
-        return (
-            f"{table} LEFT JOIN stood ON stood.case_id = {table}.case_id"
-            f" CROSS JOIN LATERAL (SELECT {then}) AS c({', '.join(CARRIED)})"
-        )
     return f"{table} JOIN c ON c.case_id = {table}.case_id"
+
+
+def _both_sides(table: str) -> str:
+    """The rows of the cases that changed since ``as_of`` (``stood``), each twice as ``c``:
+    with its case as it stands (``c.side`` -1) and as it stood then (1). Their ids look
+    them up by index (the planner would read the whole table to join them)."""
+    now, then = (", ".join(f"{row}.{x}" for x in CARRIED) for row in (table, "stood"))
+    return (
+        f"{table} JOIN stood ON stood.case_id = {table}.case_id"
+        f" CROSS JOIN LATERAL (VALUES (-1, {now}), (1, {then}))"
+        f" AS c(side, {', '.join(CARRIED)})"
+    )
 
 
 def _group_key(q: Question, dimension: str | None, t_at: str, p_id: str, need_of: str) -> str:
@@ -503,16 +526,17 @@ def _spread(q: Question, rows: list[asyncpg.Record]) -> dict[tuple[str, str], in
         return [c for c in value if only is None or c == only]
 
     out: Counter[tuple[str, str]] = Counter()
-    for r in rows:
+    for r in rows:  # a negative count takes back a changed case's (``corrected``)
         for a in values(q.rows, r[0]):
             for b in values(q.columns, r[1]):
                 out[(a, b)] += int(r[2])
-    return dict(out)
+    return {cell: n for cell, n in out.items() if n}
 
 
 async def answer(pool: asyncpg.Pool | asyncpg.Connection, q: Question) -> Raw:
     sql, args = build_sql(q)
-    rows = await (pool.fetch(sql, *args) if q.as_of is None else _fetch_hashed(pool, sql, args))
+    hashed = q.as_of is not None and not corrected(q)
+    rows = await (_fetch_hashed(pool, sql, args) if hashed else pool.fetch(sql, *args))
     if MEASURES[q.measure].base != "duration":
         return Raw(_spread(q, rows))
     counts: dict[tuple[str, str], int] = {}
@@ -520,11 +544,10 @@ async def answer(pool: asyncpg.Pool | asyncpg.Connection, q: Question) -> Raw:
     # The margins' medians are their own (not sums): each margin's hours are its cells'
     # together (a one-dimensional table's rows are their own margins).
     margins: dict[tuple[str, str], list[float]] = {}
-    for r in rows:
-        hours = sorted(r[3])
-        counts[(r[0], r[1])] = len(hours)
-        durations[(r[0], r[1])] = _percentiles(hours)
-        for key in ((r[0], TOTAL), (TOTAL, r[1]), (TOTAL, TOTAL)):
+    for (row, column), hours in _cell_hours(rows).items():
+        counts[(row, column)] = len(hours)
+        durations[(row, column)] = _percentiles(hours)
+        for key in ((row, TOTAL), (TOTAL, column), (TOTAL, TOTAL)):
             margins.setdefault(key, []).extend(hours)
     for key, hours in margins.items():
         hours.sort()  # sorted runs, merged (a few milliseconds for 100,000 hours)
@@ -532,15 +555,33 @@ async def answer(pool: asyncpg.Pool | asyncpg.Connection, q: Question) -> Raw:
     return Raw(counts, durations)
 
 
+def _cell_hours(rows: list[asyncpg.Record]) -> dict[tuple[str, str], list[float]]:
+    """Each cell's hours, sorted. A row with a negative count holds hours its cell's row
+    holds too (the same referrals, ``corrected``), taken back: one of each value, as often
+    as it is given (a multiset's difference). A cell left with none is not there."""
+    cells: dict[tuple[str, str], list[float]] = {}
+    taken: dict[tuple[str, str], list[float]] = {}
+    for r in rows:
+        (cells if r[2] > 0 else taken).setdefault((r[0], r[1]), []).extend(r[3])
+    for cell, hours in taken.items():
+        left = Counter(cells.pop(cell))
+        left.subtract(hours)
+        if kept := list(left.elements()):
+            cells[cell] = kept
+    for hours in cells.values():
+        hours.sort()
+    return cells
+
+
 async def _fetch_hashed(
     db: asyncpg.Pool | asyncpg.Connection, sql: str, args: list[Any]
 ) -> list[asyncpg.Record]:
-    """A reading with ``as_of`` groups by dimensions read through ``CASE`` (the few cases
-    that changed since, as they stood), whose groups the planner cannot estimate: it
-    guessed tens of thousands and sorted some 100,000 rows to disk, where hashing them
-    took a fifth less (docs/statistics.md, "Speed", tenth round). Sorting is discouraged
-    for this statement alone, in a transaction of its own (a connection already in one is
-    read as it is: the setting would outlive the statement)."""
+    """A reading with ``as_of`` of cases as they stood (``_snapshot``, ``_opened_as_of``)
+    groups rows whose groups the planner cannot estimate well: it guessed tens of
+    thousands and sorted some 100,000 rows to disk, where hashing them took a fifth less
+    (docs/statistics.md, "Speed", tenth round; a ``corrected`` reading is not one).
+    Sorting is discouraged for this statement alone, in a transaction of its own (a
+    connection already in one is read as it is: the setting would outlive the statement)."""
     if isinstance(db, asyncpg.Pool):
         async with db.acquire() as conn:
             return await _fetch_hashed(conn, sql, args)
