@@ -62,6 +62,7 @@ from shared.projections import rebuild
 ACTOR = canonical_text({"actor": "caseworker:bench", "correlationid": "bench"})
 SEALED = Sealed(kid="k", nonce="AAAAAAAAAAAAAAAA", ct="Y2lwaGVydGV4dA==")
 T0 = datetime(2025, 12, 1, tzinfo=UTC)
+NOW = T0 + timedelta(days=365)  # the store's last instant: no event after it
 COLUMNS = [
     "event_id", "stream_id", "stream_version", "event_type", "occurred_at", "data",
     "metadata", "prev_hash", "hash",
@@ -76,7 +77,11 @@ DEVICES = ["anti_personnel_mine", "anti_vehicle_mine", "unexploded_ordnance",
            "cluster_munition_remnant", "unknown"]  # fmt: skip
 
 
-def case_events(rng: random.Random) -> list[Event]:
+def case_events(rng: random.Random) -> list[tuple[Event, timedelta]]:
+    """A case's events, each with its time after the opening: the intake's within minutes,
+    the identification decision and the closing days to months later, as in life (so that
+    at ``AS_OF`` some cases have changed since, and an ``as_of`` reading reads them as they
+    stood: the work it does for a live store)."""
     region = rng.choice(REGIONS)
     cats = rng.choice([["trafficking"], ["mine_eo"], ["refugee_asylum"], ["trafficking"]])
     out: list[Event] = [CaseOpened(caseworker="bench", office=None, region=region,
@@ -105,10 +110,11 @@ def case_events(rng: random.Random) -> list[Event]:
         mine_eo=mine,
     )
     out.append(SurvivorProfileRecorded(profile=profile))
+    decision = None
     if rng.random() < 0.6:
-        out.append(IdentificationRecorded(
+        decision = IdentificationRecorded(
             status=rng.choice(["presumed", "identified"]), basis="indicators_present",
-            deciding_agency="police"))  # fmt: skip
+            deciding_agency="police")  # fmt: skip
     if rng.random() < 0.8:
         needs = rng.sample(["shelter", "medical", "psychosocial", "legal_aid", "livelihood"], 2)
         out.append(ReferralRequested(
@@ -118,9 +124,15 @@ def case_events(rng: random.Random) -> list[Event]:
             emergency_without_consent=False, emergency_reason=None, note=None, office=None,
             caseworker="bench"))  # fmt: skip
     out += [CaseNoteAdded(note_id=f"n{i}", note=SEALED) for i in range(rng.randrange(3))]
-    if rng.random() < 0.3:
-        out.append(CaseClosed(reason="services_completed"))
-    return out
+    timed = [(e, timedelta(minutes=v)) for v, e in enumerate(out)]
+    later = timedelta(hours=1)
+    if decision is not None:  # decided some three weeks after intake, on average
+        later += timedelta(days=rng.expovariate(1 / 20))
+        timed.append((decision, later))
+    if rng.random() < 0.3:  # closed one to four months after
+        timed.append((CaseClosed(reason="services_completed"),
+                      later + timedelta(days=rng.uniform(30, 120))))  # fmt: skip
+    return timed
 
 
 async def generate(pool: asyncpg.Pool, cases: int) -> tuple[int, int]:
@@ -134,9 +146,11 @@ async def generate(pool: asyncpg.Pool, cases: int) -> tuple[int, int]:
             case_id = str(uuid.uuid4())
             at = T0 + timedelta(seconds=rng.randrange(span))
             prev: bytes | None = None
-            for v, ev in enumerate(case_events(rng), start=1):
+            for v, (ev, after) in enumerate(case_events(rng), start=1):
+                eid, t = uuid7(), at + after
+                if t >= NOW:
+                    break  # not yet happened
                 data = canonical_text(ev.model_dump(mode="json"))
-                eid, t = uuid7(), at + timedelta(minutes=v)
                 digest = _content_digest(eid, case_id, v, ev.type_name(), t, data, ACTOR)
                 h = chain_hash(prev, digest)
                 batch.append((eid, case_id, v, ev.type_name(), t, data, ACTOR, prev, h))
