@@ -25,6 +25,7 @@ from services.case.app.statistics.query import Question, answer
 from services.case.app.timeline import apply_referral_event
 from shared.envelope import Envelope
 from shared.events.case import SurvivorProfileUpdated
+from shared.events.case_person import CASUALTY_PREFIX, CasualtyCorrected, CasualtyRecorded
 from shared.eventstore import EventStore, NewEvent
 from tests.integration.case.statistics_world import (
     ACTOR,
@@ -35,7 +36,7 @@ from tests.integration.case.statistics_world import (
     write_world,
 )
 from tests.integration.case.test_statistics import worlds
-from tests.unit.case.builders import opened, profiled
+from tests.unit.case.builders import opened, profiled, sealed
 
 WAIT = 0.5  # long enough for a statement that does not wait to have finished
 
@@ -222,3 +223,28 @@ async def test_a_case_moved_since_is_in_its_region_now_and_counted_as_it_stood(
             counts = (await answer(pool, q)).counts
             got = {row: n for (row, _), n in counts.items() if n}
             assert got == expected, (measure, as_of, scope)
+
+
+async def test_a_person_killed_whose_record_was_corrected_since_is_no_case_as_of(
+    pool: asyncpg.Pool,
+) -> None:
+    """A person killed is a record, not a case: as of a day before the record was
+    corrected (a row then, another now: read as the cases changed since are,
+    ``query._changed_since``), the cases opened do not count it; the casualties do, with
+    the device it had then."""
+    store = EventStore(pool, "case")
+    record_id = f"{CASUALTY_PREFIX}{uuid.uuid4()}"
+    facts = dict(identifying=sealed("a person killed"), sex="male", age_band="25-39",
+                 incident_district="kulob", incident_year=2020)  # fmt: skip
+    v = await _append(pool, store, record_id, 0, CasualtyRecorded(
+        region="khatlon", device_type="anti_personnel_mine", office=None, caseworker="cw-1",
+        **facts), T0)  # fmt: skip
+    await _append(pool, store, record_id, v, CasualtyCorrected(
+        device_type="unexploded_ordnance", corrected_by="sup-1", **facts),
+        T0 + timedelta(days=10))  # fmt: skip
+    month, then = T0.date().replace(day=1), T0.date() + timedelta(days=5)
+    for as_of in (then, None):
+        opened_q = Question("cases_opened", "region", None, month, month, as_of)
+        assert (await answer(pool, opened_q)).counts == {}, as_of
+    casualties = Question("casualties", "device_type", None, month, month, then)
+    assert (await answer(pool, casualties)).counts == {("anti_personnel_mine", ""): 1}

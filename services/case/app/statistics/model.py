@@ -793,10 +793,16 @@ _OPENED_INCLUDED = ", ".join(
 )
 
 
+# Every dimension carried but the opening, as migration 0026 lists them in the indexes of
+# the cases changed since.
+_CARRIED_REST = ", ".join(x for x in CARRIED if x != "opened_at")
+
+
 # The secondary indexes a rebuild drops with its first batch and builds again once at the
 # end (``INDEXES``), as the migrations create them: ``stat_fact``'s (0005, 0007) and
 # ``stat_case``'s index of the cases opened (0020, 0024) and of its current rows by their start
-# (0021, with their opening and id since 0022), and of the casualties (0023). An
+# (0021, with their opening and id since 0022, their dimensions since 0026), of its rows
+# that ended (0026) and of the casualties (0023). An
 # interrupted rebuild leaves them missing, so slower questions, until it is resumed or run
 # again.
 _SECONDARY = {
@@ -806,8 +812,12 @@ _SECONDARY = {
     # 0020, with every other dimension of a case since 0024
     "stat_case_opened": f"""{CASE} (opened_month, categories) INCLUDE ({_OPENED_INCLUDED})
         WHERE valid_to IS NULL AND status <> '{CASUALTY_RECORD}'""",
-    "stat_case_now_from": f"{CASE} (valid_from) INCLUDE (opened_at, case_id)"
-    " WHERE valid_to IS NULL",  # 0021, 0022
+    # 0021, 0022, with every dimension carried since 0026
+    "stat_case_now_from": f"{CASE} (valid_from) INCLUDE (opened_at, case_id, {_CARRIED_REST})"
+    " WHERE valid_to IS NULL",
+    # 0026: the rows that ended, each with what it stood for (``query._cases_since``)
+    "stat_case_ended": f"""{CASE} (valid_to) INCLUDE (valid_from, case_id, status,
+        opened_month, opened_at, {_CARRIED_REST}) WHERE valid_to IS NOT NULL""",
     # 0023: as ``query.build_sql`` selects the casualties (the same condition, or the
     # planner cannot prove the index holds them)
     "stat_case_casualty": f"{CASE} (opened_month)"

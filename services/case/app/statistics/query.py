@@ -196,22 +196,27 @@ def first_as_of(column: str, at: str | None) -> str:
 
 
 def _cases_since(args: _Args, until: datetime, asked: tuple[str, ...]) -> str:
-    """The cases whose current row began at or after ``until`` (changed since) and whose
-    ``asked`` columns were not then what they are now, each with its dimensions as they
-    stood then. Every other case stood as it stands now, as far as the question can tell,
-    as its facts and referral rows carry it. Found by the index of the current rows by
-    their start, which holds each one's opening and id too (migrations 0021, 0022): few,
-    for a recent day. A case opened since had no row then (a case's first row begins at
-    its opening): its rows are not counted (``build_sql``) and it is not looked up; the
-    others by their key, one each."""
-    at = f"{args.add(until)}::timestamptz"
+    """The cases that changed since ``until`` and whose ``asked`` columns were not then
+    what they are now, each with its dimensions as they stood then. Every other case stood
+    as it stands now, as far as the question can tell, as its facts and referral rows
+    carry it. A case's row then is the one that began before the instant and ended at or
+    after it (``_changed_since``); a case opened since had none (its first row begins at
+    its opening): its rows are not counted (``build_sql``)."""
     dims = ", ".join(f"s.{x}" for x in CARRIED)
     then, now = (", ".join(f"{row}.{x}" for x in asked) for row in ("s", "l"))
-    return f"""SELECT s.case_id, {dims} FROM {CASE} l
-        JOIN LATERAL (SELECT {dims}, s.case_id FROM {CASE} s
-            WHERE s.case_id = l.case_id AND s.valid_from < {at} AND s.valid_to >= {at}
-            LIMIT 1) s ON ROW({then}) IS DISTINCT FROM ROW({now})
-        WHERE l.valid_to IS NULL AND l.valid_from >= {at} AND l.opened_at < {at}"""
+    return f"""SELECT s.case_id, {dims} FROM {_changed_since(args, until)}
+        AND ROW({then}) IS DISTINCT FROM ROW({now})"""
+
+
+def _changed_since(args: _Args, until: datetime) -> str:
+    """The rows ``s`` of the cases that changed since ``until``, as they stood then, each
+    with the case's current row ``l`` (SQL, from ``FROM`` on, its ``WHERE`` open to more
+    conditions). Both from indexes alone, of the rows that ended and of the current rows by
+    their start (migration 0026): few, for a recent day."""
+    at = f"{args.add(until)}::timestamptz"
+    return f"""{CASE} s JOIN {CASE} l
+            ON l.case_id = s.case_id AND l.valid_to IS NULL AND l.valid_from >= {at}
+        WHERE s.valid_to >= {at} AND s.valid_from < {at}"""
 
 
 # What a count of cases opened reads of a case's row: its opening month and every case
@@ -229,7 +234,7 @@ def _opened_as_of(args: _Args, until: datetime) -> str:
     before that instant stood as it stands: read from the index of the cases opened, which
     holds each row's start (migration 0024), instead of every row of every case's history.
     The few whose current row began since but that were opened before, as they stood
-    (``_cases_since``'s). A case opened since had no row then (its first row begins at its
+    (``_changed_since``). A case opened since had no row then (its first row begins at its
     opening): in neither part."""
     at = f"{args.add(until)}::timestamptz"
     read = ", ".join(_OPENED_READ)
@@ -237,11 +242,8 @@ def _opened_as_of(args: _Args, until: datetime) -> str:
     return f"""SELECT {read}, region AS region_now FROM {CASE}
             WHERE valid_to IS NULL AND status <> '{CASUALTY_RECORD}' AND valid_from < {at}
         UNION ALL
-        SELECT {then}, l.region FROM {CASE} l
-        JOIN LATERAL (SELECT * FROM {CASE} s
-            WHERE s.case_id = l.case_id AND s.valid_from < {at} AND s.valid_to >= {at}
-            LIMIT 1) s ON s.status <> '{CASUALTY_RECORD}'
-        WHERE l.valid_to IS NULL AND l.valid_from >= {at} AND l.opened_at < {at}"""
+        SELECT {then}, l.region FROM {_changed_since(args, until)}
+            AND s.status <> '{CASUALTY_RECORD}'"""
 
 
 def build_sql(q: Question) -> tuple[str, list[Any]]:
