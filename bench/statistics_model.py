@@ -1,8 +1,9 @@
 """Statistics speed (``make bench``; not a test): the read model's rebuild and the queries.
 
 Generates N cases of real case events (opened, profile (with the incident for most mine/EO
-survivors), identification for some, a referral request for most, a closing for some,
-notes) straight into a fresh store, with correct hashes, then prints:
+survivors), a referral request for most, notes, then identification for some (weeks after
+intake) and a closing for some (months after), so that cases change after the day read
+``as_of``) straight into a fresh store, with correct hashes, then prints:
   * rebuild: ``safepath replay --service case --projection statistics``, events/s (and the
     CPU it took, the client's and, on a server of its own, the database's): the
     case events, and the referral service's events for shares of the needs (routed,
