@@ -68,6 +68,9 @@ class Projection:
     # ``finish`` (the database builds them while ``finish`` runs). The rebuild is done, and
     # its marker removed, only when both have committed.
     indexes: tuple[str, ...] = ()
+    # The same for indexes on what ``settle`` only reads: built beside it instead (the
+    # database builds them while ``settle`` writes, each on a core of its own).
+    settle_indexes: tuple[str, ...] = ()
 
 
 async def rebuild(
@@ -136,18 +139,27 @@ async def rebuild(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-    if projection.settle is not None:
-        await _in_transaction(store, projection.settle)
-    try:
-        async with asyncio.TaskGroup() as group:  # one fails: the other is cancelled
-            if projection.finish is not None:
-                group.create_task(_in_transaction(store, projection.finish))
-            if projection.indexes:
-                group.create_task(_in_transaction(store, _build(projection.indexes)))
-    except ExceptionGroup as failed:  # the caller sees the failure itself (the first)
-        raise failed.exceptions[0] from failed
+    await _beside(store, projection.settle, projection.settle_indexes)
+    await _beside(store, projection.finish, projection.indexes)
     await store.pool.execute(f'DELETE FROM "{store.schema}".checkpoint WHERE name = $1', marker)
     return done
+
+
+async def _beside(
+    store: EventStore,
+    work: Callable[[asyncpg.Connection], Awaitable[None]] | None,
+    indexes: tuple[str, ...],
+) -> None:
+    """``work`` and the building of ``indexes``, each in a transaction of its own, at once;
+    done when both have committed."""
+    try:
+        async with asyncio.TaskGroup() as group:  # one fails: the other is cancelled
+            if work is not None:
+                group.create_task(_in_transaction(store, work))
+            if indexes:
+                group.create_task(_in_transaction(store, _build(indexes)))
+    except ExceptionGroup as failed:  # the caller sees the failure itself (the first)
+        raise failed.exceptions[0] from failed
 
 
 async def _in_transaction(

@@ -38,6 +38,7 @@ PROJECTIONS: dict[str, Projection] = {
         finish=stats.finish_rebuild,
         alongside=stats.derive_received,
         settle=stats.settle_rebuild,
+        settle_indexes=stats.CASE_INDEXES,
         indexes=stats.INDEXES,
     ),
     # The periods the reflection timer chases: few events, so replayed through the live

@@ -376,7 +376,8 @@ async def test_replay_rebuilds_the_same_statistics(pool: asyncpg.Pool) -> None:
         await pool.execute("""INSERT INTO "case".stat_provider VALUES ('nobody', 'ngo', 1)""")
     per_event = Projection("per_event", statistics.tables, statistics.apply,
                            finish=statistics.finish, alongside=statistics.alongside,
-                           settle=statistics.settle, indexes=statistics.indexes)  # fmt: skip
+                           settle=statistics.settle, indexes=statistics.indexes,
+                           settle_indexes=statistics.settle_indexes)  # fmt: skip
     await rebuild(store, per_event, batch=50, fresh=True)
     assert await _tables(pool) == live
     await pool.execute('TRUNCATE "case".stat_provider')

@@ -979,10 +979,17 @@ async def derive_received(conn: asyncpg.Connection) -> None:
     await conn.execute(_REFOLD_RECEIVED)
 
 
-# The secondary indexes built once over all the rows, faster than kept row by row
-# (``Projection.indexes``: beside ``finish_rebuild``, which reads the tables meanwhile).
-INDEXES = tuple(
-    f"CREATE INDEX IF NOT EXISTS {name} ON {table}" for name, table in _SECONDARY.items()
+# The secondary indexes built once over all the rows, faster than kept row by row:
+# ``stat_case``'s beside ``settle_rebuild``, which only reads that table
+# (``Projection.settle_indexes``), ``stat_fact``'s beside ``finish_rebuild``, once the
+# settle has written the facts (``Projection.indexes``).
+CASE_INDEXES, INDEXES = (
+    tuple(
+        f"CREATE INDEX IF NOT EXISTS {name} ON {table}"
+        for name, table in _SECONDARY.items()
+        if table.startswith(f"{on} ")
+    )
+    for on in (CASE, FACT)
 )
 
 
