@@ -800,12 +800,15 @@ _CARRIED_REST = ", ".join(x for x in CARRIED if x != "opened_at")
 
 # The secondary indexes a rebuild drops with its first batch and builds again once at the
 # end (``CASE_INDEXES``, ``INDEXES``), as the migrations create them: ``stat_fact``'s
-# (0005, 0007) and ``stat_case``'s index of the cases opened (0020, 0024), of its current
-# rows by their start (0021, with their opening and id since 0022, their dimensions since
-# 0026), of its rows that ended (0026) and of the casualties (0023). An interrupted
+# (0005, 0007; the one by kind and instant holds what a fact question reads since 0027)
+# and ``stat_case``'s index of the cases opened (0020, 0024), of its current rows by their
+# start (0021, with their opening and id since 0022, their dimensions since 0026), of its
+# rows that ended (0026) and of the casualties (0023). An interrupted
 # rebuild leaves them missing, so slower questions, until it is resumed or run again.
 _SECONDARY = {
-    "stat_fact_kind_at": f"{FACT} (kind, at)",
+    # 0005, with every column a fact question reads since 0027 (read from it alone)
+    "stat_fact_kind_at": f"""{FACT} (kind, at) INCLUDE (opened_at, need, provider_id, detail,
+        {_CARRIED_REST})""",
     "stat_fact_referral": f"{FACT} (referral_id, at) WHERE referral_id IS NOT NULL",
     "stat_fact_case": f"{FACT} (case_id)",
     # 0020, with every other dimension of a case since 0024
