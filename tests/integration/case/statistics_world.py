@@ -7,6 +7,7 @@ service's consumer handler), and an independent recount of what the statistics m
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -392,3 +393,10 @@ async def _record_killed(
 
 def _last_provider(facts: list[tuple[datetime, str, str | None]]) -> str | None:
     return next((p for _, k, p in reversed(facts) if p), None)
+
+
+def plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every node of a plan given by ``EXPLAIN (FORMAT JSON)``, depth first."""
+    yield plan
+    for child in plan.get("Plans", ()):
+        yield from plan_nodes(child)

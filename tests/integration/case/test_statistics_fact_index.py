@@ -16,22 +16,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import date
-from typing import Any
 
 import asyncpg
 
 from services.case.app.statistics.catalogue import MEASURES
 from services.case.app.statistics.query import Question, build_sql
-from tests.integration.case.statistics_world import register_providers, write_world
+from tests.integration.case.statistics_world import (
+    plan_nodes,
+    register_providers,
+    write_world,
+)
 from tests.integration.case.test_statistics import worlds
 
 INDEX = "stat_fact_kind_at"
-
-
-def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", ()):
-        yield from _nodes(child)
 
 
 def _questions() -> Iterator[Question]:
@@ -65,7 +62,7 @@ async def test_a_fact_question_reads_the_facts_from_their_index_alone(
             sql, args = build_sql(q)
             plan = json.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args))
             scans = [
-                n["Node Type"] for n in _nodes(plan[0]["Plan"]) if n.get("Index Name") == INDEX
+                n["Node Type"] for n in plan_nodes(plan[0]["Plan"]) if n.get("Index Name") == INDEX
             ]
             # The facts counted: read from the index alone. As of a day, the facts of the
             # cases changed since are read again by their case, which the index lacks.

@@ -828,6 +828,13 @@ _SECONDARY = {
 
 
 _REFERRAL_CASE = "stat_referral_case"  # as migration 0007 creates it
+# The referrals with a fact since an instant, by that fact's instant and their request's
+# (migration 0028: ``query._moved`` finds them by it).
+_REFERRAL_MOVED = "stat_referral_moved"
+_REFERRAL_INDEXES = {
+    _REFERRAL_CASE: "(case_id)",
+    _REFERRAL_MOVED: "((greatest(last_at, provider_at)), requested_at)",
+}
 _REFERRAL_KEY = "stat_referral_pkey"  # its primary key, as PostgreSQL names it (0007)
 
 
@@ -1043,13 +1050,15 @@ async def finish_rebuild(conn: asyncpg.Connection) -> None:
     # index, some 60 MB for 100,000 cases, spilled to disk at the default 4 MB.
     await conn.execute("SET LOCAL work_mem = '256MB'")
     await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
-    # ``stat_referral``'s primary key and index by case built after its rows, not kept row
-    # by row: the fold hashes, so its rows come in no order, and the insert took about a
-    # third longer with the key kept. In this transaction, which holds the table from its TRUNCATE
-    # to its commit (the live path's upserts wait, and find the key): an interrupted
-    # rebuild leaves both as they were.
+    # ``stat_referral``'s primary key and indexes (by case, 0007; of the referrals with a
+    # fact since an instant, 0028) built after its rows, not kept row by row: the fold
+    # hashes, so its rows come in no order, and the insert took about a third longer with
+    # the key kept. In this transaction, which holds the table from its TRUNCATE to its
+    # commit (the live path's upserts wait, and find the key and indexes): an interrupted
+    # rebuild leaves them as they were.
     await conn.execute(f"TRUNCATE {REFERRAL}")
-    await conn.execute(f'DROP INDEX IF EXISTS "case".{_REFERRAL_CASE}')
+    for name in _REFERRAL_INDEXES:
+        await conn.execute(f'DROP INDEX IF EXISTS "case".{name}')
     await conn.execute(f"ALTER TABLE {REFERRAL} DROP CONSTRAINT IF EXISTS {_REFERRAL_KEY}")
     await conn.execute(
         f"""INSERT INTO {REFERRAL} ({REFERRAL_COLUMNS}, {_CARRIED_LIST})
@@ -1059,7 +1068,8 @@ async def finish_rebuild(conn: asyncpg.Connection) -> None:
     await conn.execute(
         f"ALTER TABLE {REFERRAL} ADD CONSTRAINT {_REFERRAL_KEY} PRIMARY KEY (referral_id)"
     )
-    await conn.execute(f"CREATE INDEX IF NOT EXISTS {_REFERRAL_CASE} ON {REFERRAL} (case_id)")
+    for name, key in _REFERRAL_INDEXES.items():
+        await conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {REFERRAL} {key}")
     await conn.execute(_FILL_NEEDS)
     await conn.execute(f"DELETE FROM {PROVIDER}")  # filled again from the events alone
     await conn.execute(_REFOLD_PROVIDERS)

@@ -414,17 +414,57 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
         # and of the margins (docs/statistics.md, "Speed", tenth round).
         measure += f", array_agg({hours})"
     shown = f"{_shown(q, q.rows, row)} AS row_value, {_shown(q, q.columns, col)} AS column_value"
-    cells = f"""SELECT {shown}, {measure} FROM {source} WHERE {" AND ".join(where)}
-        GROUP BY {row}, {col}"""
+
+    def cells_of(src: str, side: str | None = None, also: str = "") -> str:
+        n, by = (measure, "") if side is None else (f"{side} * {measure}", f"{side}, ")
+        return f"""SELECT {shown}, {n} FROM {src} WHERE {" AND ".join(where)}{also}
+        GROUP BY {by}{row}, {col}"""
+
+    if until is not None and needs_last and (m.base in ("referral", "duration") or with_r):
+        # The referrals' last fact and provider as they stand (the table read as it is,
+        # in parallel), then the few referrals with a fact since twice: taken back as they
+        # stand, counted as they stood (``moved``; ``answer`` adds up). The changed cases
+        # below read ``r`` as the referrals stood, so the two corrections add up to the
+        # question as everything stood (docs/statistics.md, "Speed", fourteenth round).
+        ctes.append(f"moved AS NOT MATERIALIZED ({_moved(args, until)})")
+        cells = f"""{cells_of(_reading(source, f"{REFERRAL} r"))}
+        UNION ALL
+        {cells_of(_reading(source, "moved r", inner=True), "r.side")}"""
+    else:
+        cells = cells_of(source)
     if stood:  # the rows as their cases stand, then the changed cases' rows twice: taken
         # back as they stand (a negative count), counted as they stood (``answer`` adds up)
         twice = source.replace(_with_case(own, True, True), _both_sides(own), 1)
+        mine = f" AND {own}.case_id = ANY(ARRAY(SELECT case_id FROM stood))"
         cells = f"""{cells}
         UNION ALL
-        SELECT {shown}, c.side * {measure} FROM {twice}
-        WHERE {" AND ".join(where)} AND {own}.case_id = ANY(ARRAY(SELECT case_id FROM stood))
-        GROUP BY c.side, {row}, {col}"""
+        {cells_of(twice, "c.side", mine)}"""
     return f"WITH {', '.join(ctes)}\n        {cells}", args.values
+
+
+def _moved(args: _Args, until: datetime) -> str:
+    """The referrals whose last fact or provider came at or after ``until``, each twice
+    (``side``): as it stands (-1) and as it stood before that instant (1, looked up by the
+    index of its facts, ``last_kind_as_of``, ``provider_as_of``). Few, for a recent day."""
+    at = f"{args.add(until)}::timestamptz"
+    columns = [c.strip() for c in REFERRAL_COLUMNS.split(",")]
+    read = ", ".join(f"s.{c}" if c in ("last_kind", "provider_id") else f"r.{c}" for c in columns)
+    carried = ", ".join(f"r.{x}" for x in CARRIED)
+    return f"""SELECT s.side, {read}, {carried} FROM {REFERRAL} r
+        CROSS JOIN LATERAL (VALUES (-1, r.last_kind, r.provider_id),
+            (1, {last_kind_as_of(at)}, {provider_as_of(at)})) AS s(side, last_kind, provider_id)
+        WHERE greatest(r.last_at, r.provider_at) >= {at}"""
+
+
+def _reading(source: str, table: str, inner: bool = False) -> str:
+    """``source`` with its referral rows (``r``, the first table or joined to the facts)
+    read from ``table`` (aliased ``r``): only the facts of its referrals when ``inner``."""
+    if source == "r" or source.startswith("r "):
+        return f"{table}{source[1:]}"
+    join, joined = "JOIN" if inner else "LEFT JOIN", " LEFT JOIN r ON "
+    if joined not in source:  # else a branch would read ``r`` as it stood, counted twice
+        raise ValueError(f"no referral rows to read in {source!r}")
+    return source.replace(joined, f" {join} {table} ON ", 1)
 
 
 def corrected(q: Question) -> bool:
