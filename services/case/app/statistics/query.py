@@ -420,12 +420,14 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
         return f"""SELECT {shown}, {n} FROM {src} WHERE {" AND ".join(where)}{also}
         GROUP BY {by}{row}, {col}"""
 
-    if until is not None and needs_last and (m.base in ("referral", "duration") or with_r):
+    if until is not None and reads_moved(q):
         # The referrals' last fact and provider as they stand (the table read as it is,
         # in parallel), then the few referrals with a fact since twice: taken back as they
         # stand, counted as they stood (``moved``; ``answer`` adds up). The changed cases
         # below read ``r`` as the referrals stood, so the two corrections add up to the
         # question as everything stood (docs/statistics.md, "Speed", fourteenth round).
+        # Not for durations: their hours gathered in parallel cost more than the sub-query
+        # saves (time to first answer by provider's kind 110 against 91 ms).
         ctes.append(f"moved AS NOT MATERIALIZED ({_moved(args, until)})")
         cells = f"""{cells_of(_reading(source, f"{REFERRAL} r"))}
         UNION ALL
@@ -440,6 +442,18 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
         UNION ALL
         {cells_of(twice, "c.side", mine)}"""
     return f"WITH {', '.join(ctes)}\n        {cells}", args.values
+
+
+def reads_moved(q: Question) -> bool:
+    """Whether ``build_sql`` reads ``q``'s referrals as they stand, corrected for those with
+    a fact since its ``as_of`` (``_moved``): a count of referrals, or of facts by their
+    referral's outcome, by outcome or provider's kind, as of a day."""
+    asked = (*q.dimensions, *q.filters)
+    base = MEASURES[q.measure].base
+    return q.as_of is not None and (
+        (base == "referral" and any(d in ("outcome", "provider_type") for d in asked))
+        or (base == "fact" and "outcome" in asked)
+    )
 
 
 def _moved(args: _Args, until: datetime) -> str:
@@ -578,7 +592,9 @@ def _spread(q: Question, rows: list[asyncpg.Record]) -> dict[tuple[str, str], in
 async def answer(pool: asyncpg.Pool | asyncpg.Connection, q: Question) -> Raw:
     sql, args = build_sql(q)
     hashed = q.as_of is not None and not corrected(q)
-    rows = await (_fetch_hashed(pool, sql, args) if hashed else pool.fetch(sql, *args))
+    rows = await (
+        _fetch_hashed(pool, sql, args, reads_moved(q)) if hashed else pool.fetch(sql, *args)
+    )
     if MEASURES[q.measure].base != "duration":
         return Raw(_spread(q, rows))
     counts: dict[tuple[str, str], int] = {}
@@ -616,21 +632,29 @@ def _cell_hours(rows: list[asyncpg.Record]) -> dict[tuple[str, str], list[float]
 
 
 async def _fetch_hashed(
-    db: asyncpg.Pool | asyncpg.Connection, sql: str, args: list[Any]
+    db: asyncpg.Pool | asyncpg.Connection, sql: str, args: list[Any], custom: bool = False
 ) -> list[asyncpg.Record]:
     """A reading with ``as_of`` of cases as they stood (``_snapshot``, ``_opened_as_of``)
     groups rows whose groups the planner cannot estimate well: it guessed tens of
     thousands and sorted some 100,000 rows to disk, where hashing them took a fifth less
     (docs/statistics.md, "Speed", tenth round; a ``corrected`` reading is not one).
     Sorting is discouraged for this statement alone, in a transaction of its own (a
-    connection already in one is read as it is: the setting would outlive the statement)."""
+    connection already in one is read as it is: the setting would outlive the statement).
+    A reading of the referrals moved since (``custom``) has its plan made for its values
+    each time: after five runs PostgreSQL may keep a generic plan, made without knowing the
+    day, which reads the referrals with a fact since as if they were a third of them
+    (referrals need x outcome as of a day then took 98 to 101 ms against 64 to 82; other
+    readings ran as fast or faster with the generic plan: docs/statistics.md, "Speed",
+    fourteenth round)."""
     if isinstance(db, asyncpg.Pool):
         async with db.acquire() as conn:
-            return await _fetch_hashed(conn, sql, args)
+            return await _fetch_hashed(conn, sql, args, custom)
     if db.is_in_transaction():
         return list(await db.fetch(sql, *args))
     async with db.transaction():
         await db.execute("SET LOCAL enable_sort = off")
+        if custom:
+            await db.execute("SET LOCAL plan_cache_mode = force_custom_plan")
         return list(await db.fetch(sql, *args))
 
 
