@@ -33,6 +33,7 @@ import random
 import statistics as stats
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
@@ -286,6 +287,18 @@ async def _whole_table(pool: asyncpg.Pool, q: Question) -> Raw:
         return Raw(_spread(q, await conn.fetch(sql, *args)))
 
 
+async def _timed(
+    pool: asyncpg.Pool, q: Question, runs: int, ask: Callable[..., Awaitable[Raw]] = answer
+) -> list[float]:
+    """Milliseconds of each of ``runs`` answers to ``q``, published (suppression, shaping)."""
+    timings = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        publish(q, await ask(pool, q), 5)
+        timings.append((time.perf_counter() - t) * 1000)
+    return timings
+
+
 COPY_BATCH = 17_000  # about one rebuild batch's stat_case rows (50,000 events)
 
 
@@ -368,11 +381,7 @@ async def main() -> None:
             if label == "cases_opened month x category":  # and as it was read before 0020
                 asked.append((f"{label} (before: the whole table read)", q, _whole_table))
             for shown, question, ask in asked:
-                timings = []
-                for _ in range(7):
-                    t = time.perf_counter()
-                    publish(question, await ask(pool, question), 5)
-                    timings.append((time.perf_counter() - t) * 1000)
+                timings = await _timed(pool, question, 7, ask)
                 rows.append((shown, min(timings), stats.median(timings)))
         sampled: list[tuple[float, str]] = []
         sampled_as_of: list[tuple[float, str]] = []
@@ -385,24 +394,14 @@ async def main() -> None:
         }  # fmt: skip
         for into, asked in ((sampled, catalogue_sample()), (sampled_as_of, then)):
             for label, q in asked.items():
-                timings = []
-                for _ in range(5):
-                    t = time.perf_counter()
-                    publish(q, await answer(pool, q), 5)
-                    timings.append((time.perf_counter() - t) * 1000)
-                into.append((stats.median(timings), label))
+                into.append((stats.median(await _timed(pool, q, 5)), label))
         # Beyond the sample (whose shapes are by sex, region, month and need): as of the
         # day by the referral's outcome or provider's kind, the readings that correct for
         # the referrals with a fact since (migration 0028) and a duration that does not.
         by_referral: list[tuple[float, str]] = []
         for label, (m, r, c) in BY_REFERRAL.items():
             q = Question(m, r, c, date(2025, 12, 1), date(2026, 11, 1), AS_OF)
-            timings = []
-            for _ in range(7):
-                t = time.perf_counter()
-                publish(q, await answer(pool, q), 5)
-                timings.append((time.perf_counter() - t) * 1000)
-            by_referral.append((stats.median(timings), label))
+            by_referral.append((stats.median(await _timed(pool, q, 7)), label))
         # After the questions, which it would otherwise precede with 580,000 rows written.
         month = Question("cases_opened", "month", "category", date(2025, 12, 1),
                          date(2026, 11, 1))  # fmt: skip
