@@ -207,8 +207,9 @@ def recount(world: World, q: Question) -> Counter[tuple[str, str]]:
 
 
 def durations(world: World, q: Question) -> dict[str, tuple[int, float | None, float | None]]:
-    """time_to_first_answer by need (or a case dimension: a form of exploitation, once per
-    form the case has): (n, median, p90) in hours, from the events."""
+    """time_to_first_answer by need, the referral's outcome or provider's kind (as they stood)
+    or a case dimension (a form of exploitation: once per form the case has), under the
+    question's filters: (n, median, p90) in hours, from the events."""
     by_need: dict[str, list[float]] = {}
     until = q.as_of_instant
     for case in world.cases:
@@ -220,7 +221,14 @@ def durations(world: World, q: Question) -> dict[str, tuple[int, float | None, f
             answers = [at for at, k, _ in facts if k in ("accepted", "declined")]
             if routed and answers and q.start <= answers[0] < q.end:
                 hours = (answers[0] - routed[0]).total_seconds() / 3600
-                keys = [need] if q.rows == "need" else _dims(case.as_of(until), q.rows, T0)
+                providers = [p for _, _, p in facts if p]
+                ptype = PROVIDER_TYPES.get(providers[-1], "unknown") if providers else "none"
+                extra = {"need": need, "outcome": OUTCOME[facts[-1][1]], "provider_type": ptype}
+                state = case.as_of(until)
+                if not _passes(state, q, answers[0], extra):
+                    continue
+                assert q.rows is not None
+                keys = [extra[q.rows]] if q.rows in extra else _dims(state, q.rows, T0)
                 for key in keys:
                     by_need.setdefault(key, []).append(hours)
     return {n: (len(v), _pct(v, 0.5), _pct(v, 0.9)) for n, v in by_need.items()}
@@ -276,6 +284,10 @@ QUESTIONS = [
     ("referrals", "procedure_stage", "identification", {}),
     ("assistive_devices", "identification", None, {}),
     ("services_completed", "procedure_stage", None, {"identification": "presumed"}),
+    # by the referral's outcome or provider's kind and by a case dimension moved since:
+    # one correction for both (``query._moved``)
+    ("referrals", "outcome", "identification", {}),
+    ("referrals", "provider_type", "procedure_stage", {}),
 ]
 
 
@@ -295,16 +307,24 @@ async def test_every_answer_equals_a_recount_from_the_events(pool: asyncpg.Pool)
                     got = (await answer(pool, q)).counts
                     assert got == dict(recount(world, q)), (measure, rows, cols, as_of, scope)
                     seen[measure] += sum(got.values())
-                # a form: a row per form (lateral); the stage: carried, moved later
-                for by in ("need", "exploitation_form", "procedure_stage"):
+                # a form: a row per form (lateral); the stage: carried, moved later; the
+                # provider's kind and the outcome: as they stood (corrected for the referrals
+                # moved since), also under a case dimension's filter (and for its cases
+                # changed since)
+                for by, filters in (
+                    ("need", {}), ("exploitation_form", {}), ("procedure_stage", {}),
+                    ("provider_type", {}), ("outcome", {}),
+                    ("provider_type", {"identification": "presumed"}),
+                    ("outcome", {"identification": "presumed"}),
+                ):  # fmt: skip
                     q = Question("time_to_first_answer", by, None, date(2026, 1, 1),
-                                 date(2026, 8, 1), as_of, {}, scope)  # fmt: skip
+                                 date(2026, 8, 1), as_of, filters, scope)  # fmt: skip
                     raw = await answer(pool, q)
                     assert raw.durations is not None
                     got_d = {r: v for (r, c), v in raw.durations.items()
                              if c == TOTAL and r != TOTAL}  # fmt: skip
-                    assert got_d == durations(world, q), by
-                    seen[f"durations by {by}"] += sum(n for n, _, _ in got_d.values())
+                    assert got_d == durations(world, q), (by, filters, as_of, scope)
+                    seen[f"durations by {by} {filters}"] += sum(n for n, _, _ in got_d.values())
     assert len(world.cases) > 20
     # issue 14's category facts: recorded, recorded without the field, not recorded, moved
     values = {
@@ -320,7 +340,7 @@ async def test_every_answer_equals_a_recount_from_the_events(pool: asyncpg.Pool)
     }
     assert {("none",), ("unknown",)} <= forms and any(len(f) > 1 for f in forms), forms
     assert all(seen[m] > 10 for m, *_ in QUESTIONS), seen  # the worlds exercise every measure
-    assert seen["durations by need"] > 10 and seen["durations by exploitation_form"] > 10, seen
+    assert all(n > 10 for key, n in seen.items() if key.startswith("durations")), seen
 
 
 async def _tables(pool: asyncpg.Pool) -> dict[str, list[dict[str, Any]]]:

@@ -195,14 +195,16 @@ def first_as_of(column: str, at: str | None) -> str:
     return f"CASE WHEN r.{column} < {at} THEN r.{column} END"
 
 
-def _cases_since(args: _Args, until: datetime, asked: tuple[str, ...]) -> str:
+def _cases_since(
+    args: _Args, until: datetime, asked: tuple[str, ...], kept: tuple[str, ...] = CARRIED
+) -> str:
     """The cases that changed since ``until`` and whose ``asked`` columns were not then
     what they are now, each with its dimensions as they stood then. Every other case stood
     as it stands now, as far as the question can tell, as its facts and referral rows
     carry it. A case's row then is the one that began before the instant and ended at or
     after it (``_changed_since``); a case opened since had none (its first row begins at
     its opening): its rows are not counted (``build_sql``)."""
-    dims = ", ".join(f"s.{x}" for x in CARRIED)
+    dims = ", ".join(f"s.{x}" for x in dict.fromkeys(kept))
     then, now = (", ".join(f"{row}.{x}" for x in asked) for row in ("s", "l"))
     return f"""SELECT s.case_id, {dims} FROM {_changed_since(args, until)}
         AND ROW({then}) IS DISTINCT FROM ROW({now})"""
@@ -284,6 +286,11 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
     )
     own = "t" if m.base == "fact" else "r"  # the fact or referral rows' alias
     stood = carried and corrected(q)
+    # Referrals or durations by their outcome or provider's kind and by a case dimension,
+    # as of a day: one correction for the referrals with a fact since and for those of the
+    # cases changed since, together (``_moved``): each read once, with only the columns
+    # asked (docs/statistics.md, "Speed", fifteenth round).
+    together = stood and m.base in ("referral", "duration") and reads_moved(q)
     # Cases opened at ``as_of`` by case dimensions: read as they stand where they have not
     # changed since, from the index of the cases opened (``_opened_as_of``).
     opened_then = (
@@ -312,7 +319,9 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
             where.append(f"{own}.opened_at < {args.add(until)}::timestamptz")
         if stood:
             assert until is not None
-            ctes.append(f"stood AS MATERIALIZED ({_cases_since(args, until, _asked_columns(q))})")
+            asked = _asked_columns(q)
+            kept = asked if together else CARRIED  # what the correction reads of them
+            ctes.append(f"stood AS MATERIALIZED ({_cases_since(args, until, asked, kept)})")
         if needs_referral:
             ctes.append(f"r AS NOT MATERIALIZED ({_referrals(args, until, needs_last)})")
         # At ``as_of``, the referral's own row with its firsts as they stood (the last one
@@ -426,16 +435,20 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
         # stand, counted as they stood (``moved``; ``answer`` adds up). The changed cases
         # below read ``r`` as the referrals stood, so the two corrections add up to the
         # question as everything stood (docs/statistics.md, "Speed", fourteenth round).
-        # Not for durations: their hours gathered in parallel cost more than the sub-query
-        # saves (time to first answer by provider's kind 110 against 91 ms).
-        ctes.append(f"moved AS NOT MATERIALIZED ({_moved(args, until)})")
+        # Durations too since the fifteenth round, which looks up only what is asked (time
+        # to first answer by provider's kind 113 against 154 ms).
+        ctes.append(f"moved AS NOT MATERIALIZED ({_moved(args, until, q, together)})")
+        moved = source
+        if together:  # each with its case as it stood (``then_``), its scope on ``r.region``
+            moved = source.replace(_with_case("r", True, True), _case_then(q), 1)
         cells = f"""{cells_of(_reading(source, f"{REFERRAL} r"))}
         UNION ALL
-        {cells_of(_reading(source, "moved r", inner=True), "r.side")}"""
+        {cells_of(_reading(moved, "moved r", inner=True), "r.side")}"""
     else:
         cells = cells_of(source)
-    if stood:  # the rows as their cases stand, then the changed cases' rows twice: taken
-        # back as they stand (a negative count), counted as they stood (``answer`` adds up)
+    if stood and not together:  # the rows as their cases stand, then the changed cases'
+        # rows twice: taken back as they stand (a negative count), counted as they stood
+        # (``answer`` adds up)
         twice = source.replace(_with_case(own, True, True), _both_sides(own), 1)
         mine = f" AND {own}.case_id = ANY(ARRAY(SELECT case_id FROM stood))"
         cells = f"""{cells}
@@ -446,28 +459,58 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
 
 def reads_moved(q: Question) -> bool:
     """Whether ``build_sql`` reads ``q``'s referrals as they stand, corrected for those with
-    a fact since its ``as_of`` (``_moved``): a count of referrals, or of facts by their
-    referral's outcome, by outcome or provider's kind, as of a day."""
+    a fact since its ``as_of`` (``_moved``): a count of referrals or their durations by
+    outcome or provider's kind, or of facts by their referral's outcome, as of a day."""
     asked = (*q.dimensions, *q.filters)
     base = MEASURES[q.measure].base
+    by_referral = any(d in ("outcome", "provider_type") for d in asked)
     return q.as_of is not None and (
-        (base == "referral" and any(d in ("outcome", "provider_type") for d in asked))
+        (base in ("referral", "duration") and by_referral)
         or (base == "fact" and "outcome" in asked)
     )
 
 
-def _moved(args: _Args, until: datetime) -> str:
+def _moved(args: _Args, until: datetime, q: Question, with_cases: bool = False) -> str:
     """The referrals whose last fact or provider came at or after ``until``, each twice
     (``side``): as it stands (-1) and as it stood before that instant (1, looked up by the
-    index of its facts, ``last_kind_as_of``, ``provider_as_of``). Few, for a recent day."""
+    index of its facts, ``last_kind_as_of``, ``provider_as_of``; only what ``q`` asks of
+    them: a look-up is most of this part's time). Few, for a recent day. ``with_cases``:
+    also the referrals of the cases changed since (``stood``), each with its case's
+    dimensions as they stand (-1) and as they stood (1), as ``then_`` columns (its own
+    stay as they are: a scope is on the region now)."""
     at = f"{args.add(until)}::timestamptz"
+    asked = (*q.dimensions, *q.filters)
+    kind = last_kind_as_of(at) if "outcome" in asked else "r.last_kind"
+    provider = provider_as_of(at) if "provider_type" in asked else "r.provider_id"
     columns = [c.strip() for c in REFERRAL_COLUMNS.split(",")]
     read = ", ".join(f"s.{c}" if c in ("last_kind", "provider_id") else f"r.{c}" for c in columns)
     carried = ", ".join(f"r.{x}" for x in CARRIED)
-    return f"""SELECT s.side, {read}, {carried} FROM {REFERRAL} r
+    moved = f"greatest(r.last_at, r.provider_at) >= {at}"
+    if not with_cases:
+        return f"""SELECT s.side, {read}, {carried} FROM {REFERRAL} r
         CROSS JOIN LATERAL (VALUES (-1, r.last_kind, r.provider_id),
-            (1, {last_kind_as_of(at)}, {provider_as_of(at)})) AS s(side, last_kind, provider_id)
-        WHERE greatest(r.last_at, r.provider_at) >= {at}"""
+            (1, {kind}, {provider})) AS s(side, last_kind, provider_id)
+        WHERE {moved}"""
+    asked_columns = dict.fromkeys(_asked_columns(q))  # each once (a filter may repeat one)
+    then = ", ".join(
+        f"CASE WHEN stood.case_id IS NULL THEN r.{x} ELSE stood.{x} END" for x in asked_columns
+    )
+    now = ", ".join(f"r.{x}" for x in asked_columns)
+    named = ", ".join(f"then_{x}" for x in asked_columns)
+    return f"""SELECT s.side, {read}, {carried}, {", ".join(f"s.then_{x}" for x in asked_columns)}
+        FROM {REFERRAL} r LEFT JOIN stood ON stood.case_id = r.case_id
+        CROSS JOIN LATERAL (VALUES (-1, r.last_kind, r.provider_id, {now}),
+            (1, {kind}, {provider}, {then})) AS s(side, last_kind, provider_id, {named})
+        WHERE {moved} OR r.case_id = ANY(ARRAY(SELECT case_id FROM stood))"""
+
+
+def _case_then(q: Question) -> str:
+    """The referral rows of ``_moved`` with their case as ``c``: the columns ``q`` asks for
+    from the ``then_`` columns, the others (not read) from the row's own, as ``_with_case``
+    gives them."""
+    asked = _asked_columns(q)
+    then = ", ".join(f"r.then_{x}" if x in asked else f"r.{x}" for x in CARRIED)
+    return f"r CROSS JOIN LATERAL (SELECT {then}) AS c({', '.join(CARRIED)})"
 
 
 def _reading(source: str, table: str, inner: bool = False) -> str:
