@@ -634,10 +634,7 @@ def _spread(q: Question, rows: list[asyncpg.Record]) -> dict[tuple[str, str], in
 
 async def answer(pool: asyncpg.Pool | asyncpg.Connection, q: Question) -> Raw:
     sql, args = build_sql(q)
-    hashed = q.as_of is not None and not corrected(q)
-    rows = await (
-        _fetch_hashed(pool, sql, args, reads_moved(q)) if hashed else pool.fetch(sql, *args)
-    )
+    rows = await _fetch(pool, sql, args, hashed=q.as_of is not None and not corrected(q))
     if MEASURES[q.measure].base != "duration":
         return Raw(_spread(q, rows))
     counts: dict[tuple[str, str], int] = {}
@@ -674,30 +671,35 @@ def _cell_hours(rows: list[asyncpg.Record]) -> dict[tuple[str, str], list[float]
     return cells
 
 
-async def _fetch_hashed(
-    db: asyncpg.Pool | asyncpg.Connection, sql: str, args: list[Any], custom: bool = False
+async def _fetch(
+    db: asyncpg.Pool | asyncpg.Connection, sql: str, args: list[Any], hashed: bool
 ) -> list[asyncpg.Record]:
-    """A reading with ``as_of`` of cases as they stood (``_snapshot``, ``_opened_as_of``)
-    groups rows whose groups the planner cannot estimate well: it guessed tens of
-    thousands and sorted some 100,000 rows to disk, where hashing them took a fifth less
-    (docs/statistics.md, "Speed", tenth round; a ``corrected`` reading is not one).
-    Sorting is discouraged for this statement alone, in a transaction of its own (a
-    connection already in one is read as it is: the setting would outlive the statement).
-    A reading of the referrals moved since (``custom``) has its plan made for its values
-    each time: after five runs PostgreSQL may keep a generic plan, made without knowing the
-    day, which reads the referrals with a fact since as if they were a third of them
-    (referrals need x outcome as of a day then took 98 to 101 ms against 64 to 82; other
-    readings ran as fast or faster with the generic plan: docs/statistics.md, "Speed",
-    fourteenth round)."""
+    """The question's rows, its plan made for its values each time
+    (``plan_cache_mode = force_custom_plan``), for this statement alone, in a transaction
+    of its own (a connection already in one is read as it is: the setting would outlive
+    the statement). The driver prepares each statement once per connection; after five
+    runs PostgreSQL may keep a generic plan, made without knowing the period or the day,
+    and for these questions it guessed wrong: cases opened by region and sex as of a day
+    took 49 to 50 ms for its first five runs on a connection, then 117 to 167 ms; asked on
+    connections that forced each plan, referrals by need and sex as of a day 68 against
+    199 ms (docs/statistics.md, "Speed", fifteenth round; the fourteenth forced it for the
+    referrals moved since alone). A plan costs a few milliseconds to make.
+
+    ``hashed``: a reading with ``as_of`` of cases as they stood (``_snapshot``,
+    ``_opened_as_of``) groups rows whose groups the planner cannot estimate well: it
+    guessed tens of thousands and sorted some 100,000 rows to disk, where hashing them took
+    a fifth less (tenth round; a ``corrected`` reading is not one). Sorting is discouraged
+    for it."""
     if isinstance(db, asyncpg.Pool):
         async with db.acquire() as conn:
-            return await _fetch_hashed(conn, sql, args, custom)
+            return await _fetch(conn, sql, args, hashed)
     if db.is_in_transaction():
         return list(await db.fetch(sql, *args))
+    settings = "SET LOCAL plan_cache_mode = force_custom_plan"
+    if hashed:
+        settings += "; SET LOCAL enable_sort = off"
     async with db.transaction():
-        await db.execute("SET LOCAL enable_sort = off")
-        if custom:
-            await db.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        await db.execute(settings)  # one round trip (the simple protocol takes both)
         return list(await db.fetch(sql, *args))
 
 

@@ -1,0 +1,61 @@
+"""Every statistics reading has its plan made for its values each time, whatever the
+connection's own setting: the driver prepares each statement once per connection, and
+after five runs PostgreSQL may keep a generic plan, made without knowing the period or the
+day, two to four times as slow on the benchmark's store for a dozen questions of its
+sample (docs/statistics.md, "Speed", fifteenth round). Checked on a real PostgreSQL, by
+PostgreSQL's own count of the plans each prepared statement was run with, on a connection
+whose setting asks for generic plans: a question of each kind of reading, asked seven
+times, ran with custom plans only. A connection already in a transaction is read as it is
+(the setting would outlive the question), and the connection's setting is left as it was.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import asyncpg
+
+from services.case.app.statistics.query import Question, answer, build_sql
+from tests.integration.case.statistics_world import register_providers, write_world
+from tests.integration.case.test_statistics import worlds
+
+AS_OF = date(2026, 5, 15)
+QUESTIONS = [
+    Question("referrals", "need", "sex", date(2026, 1, 1), date(2026, 8, 1)),  # now
+    Question("cases_opened", "region", "sex", date(2026, 1, 1), date(2026, 8, 1), AS_OF),
+    # as they stood, corrected for the cases changed since; and for the referrals moved
+    Question("referrals", "need", "sex", date(2026, 1, 1), date(2026, 8, 1), AS_OF),
+    Question("referrals", "outcome", "identification", date(2026, 1, 1), date(2026, 8, 1), AS_OF),
+    Question(
+        "time_to_first_answer", "provider_type", None, date(2026, 1, 1), date(2026, 8, 1), AS_OF
+    ),
+]
+
+
+async def _plans(conn: asyncpg.Connection, sql: str) -> tuple[int, int]:
+    row = await conn.fetchrow(
+        "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1",
+        sql,
+    )
+    assert row is not None, "the question was not prepared on this connection"
+    return int(row[0]), int(row[1])
+
+
+async def test_every_reading_plans_for_its_values(pool: asyncpg.Pool) -> None:
+    await register_providers(pool)
+    for spec in worlds(2):
+        await write_world(pool, spec)
+    async with pool.acquire() as conn:
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        for q in QUESTIONS:
+            for _ in range(7):
+                await answer(conn, q)
+            assert await _plans(conn, build_sql(q)[0]) == (0, 7), q
+        # the connection's own setting is untouched
+        assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+        # in a transaction of the caller's: read as it is (its setting)
+        q = QUESTIONS[0]
+        async with conn.transaction():
+            await answer(conn, q)
+        assert await _plans(conn, build_sql(q)[0]) == (1, 7), q
+        await conn.execute("RESET plan_cache_mode")
