@@ -1,12 +1,13 @@
 """Every statistics reading has its plan made for its values each time, whatever the
 connection's own setting: the driver prepares each statement once per connection, and
 after five runs PostgreSQL may keep a generic plan, made without knowing the period or the
-day, two to four times as slow on the benchmark's store for a dozen questions of its
-sample (docs/statistics.md, "Speed", fifteenth round). Checked on a real PostgreSQL, by
-PostgreSQL's own count of the plans each prepared statement was run with, on a connection
-whose setting asks for generic plans: a question of each kind of reading, asked seven
-times, ran with custom plans only. A connection already in a transaction is read as it is
-(the setting would outlive the question), and the connection's setting is left as it was.
+day, up to four and a half times as slow on the benchmark's store for 13 of the 134
+questions of its sample (docs/statistics.md, "Speed", fifteenth round). Checked on a real
+PostgreSQL, by its own count of the plans each prepared statement was run with, on a
+connection whose setting asks for generic plans: a question of each kind of reading, asked
+seven times, ran with custom plans only. A connection already in a transaction is read as
+it is (the setting would outlive the question), and the connection's setting is left as it
+was.
 """
 
 from __future__ import annotations

@@ -680,7 +680,7 @@ async def _fetch(
     the statement). The driver prepares each statement once per connection; after five
     runs PostgreSQL may keep a generic plan, made without knowing the period or the day,
     and for these questions it guessed wrong: cases opened by region and sex as of a day
-    took 49 to 50 ms for its first five runs on a connection, then 117 to 167 ms; asked on
+    took 49 to 76 ms for its first five runs on a connection, then 117 to 167 ms; asked on
     connections that forced each plan, referrals by need and sex as of a day 68 against
     199 ms (docs/statistics.md, "Speed", fifteenth round; the fourteenth forced it for the
     referrals moved since alone). A plan costs a few milliseconds to make.
