@@ -8,7 +8,9 @@ intake) and a closing for some (months after), so that cases change after the da
     CPU it took, the client's and, on a server of its own, the database's): the
     case events, and the referral service's events for shares of the needs (routed,
     accepted, started, completed) as the case service records them in its timeline on
-    arrival, from which the replay derives the referral facts; both counted;
+    arrival, from which the replay derives the referral facts; both counted; and how long
+    each phase took (``timed_phases``: the batches, the settle, the finish, each with the
+    work beside it);
   * query: each typical question (national and regional, 12 months), best and median of 7;
     then a sample of the whole catalogue (``catalogue_sample``): how many of its questions'
     medians (of 5) are under 100 ms, and the slowest; and the same sample as the records
@@ -35,6 +37,7 @@ import statistics as stats
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
@@ -62,7 +65,7 @@ from shared.events.case_facts import MineFacts
 from shared.events.vocabulary import DISTRICTS, REGIONS
 from shared.eventstore import EventStore, _content_digest, canonical_text, chain_hash
 from shared.ids import uuid7
-from shared.projections import rebuild
+from shared.projections import Projection, rebuild
 
 ACTOR = canonical_text({"actor": "caseworker:bench", "correlationid": "bench"})
 SEALED = Sealed(kid="k", nonce="AAAAAAAAAAAAAAAA", ct="Y2lwaGVydGV4dA==")
@@ -303,6 +306,51 @@ async def _timed(
     return timings
 
 
+def timed_phases(projection: Projection) -> tuple[Projection, list[tuple[str, float, float]]]:
+    """``projection`` with each batch's fold, the received facts derived beside the batches,
+    the settle and the finish timed (name, start, end: ``time.perf_counter``)."""
+    spans: list[tuple[str, float, float]] = []
+
+    def timing(name: str, work: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+        async def timed(*args: object) -> None:
+            start = time.perf_counter()
+            try:
+                await work(*args)
+            finally:
+                spans.append((name, start, time.perf_counter()))
+
+        return timed
+
+    batches, alongside = projection.rebuild, projection.alongside
+    settle, finish = projection.settle, projection.finish
+    assert batches is not None and alongside and settle and finish
+    return replace(
+        projection,
+        rebuild=replace(batches, fold=timing("fold", batches.fold)),
+        alongside=timing("alongside", alongside),
+        settle=timing("settle", settle),
+        finish=timing("finish", finish),
+    ), spans
+
+
+def phase_walls(
+    spans: list[tuple[str, float, float]], start: float, end: float
+) -> dict[str, float]:
+    """Seconds of each phase of a rebuild (``shared/projections.py``): the batches (with the
+    received facts derived beside them: ``alongside``), the settle beside ``stat_case``'s
+    indexes, the finish beside ``stat_fact``'s; and of the three works themselves."""
+    first = {name: min(a for n, a, _ in spans if n == name) for name, _, _ in spans}
+    last = {name: max(b for n, _, b in spans if n == name) for name, _, _ in spans}
+    return {
+        "batches": last["fold"] - start,
+        "alongside": last["alongside"] - first["alongside"],
+        "settle_phase": first["finish"] - first["settle"],
+        "settle": last["settle"] - first["settle"],
+        "finish_phase": end - first["finish"],
+        "finish": last["finish"] - first["finish"],
+    }
+
+
 COPY_BATCH = 17_000  # about one rebuild batch's stat_case rows (50,000 events)
 
 
@@ -369,8 +417,11 @@ async def main() -> None:
         # Its CPU too, the client's and the database's: a steadier figure than the rate,
         # which follows the VM's speed from one run to the next (docs/statistics.md, Speed).
         cpu, db_cpu, t = time.process_time(), bench.server_cpu_seconds(), time.perf_counter()
-        n = await rebuild(EventStore(pool, "case"), PROJECTIONS["statistics"], fresh=True)
-        rebuild_rate = (n + received) / (time.perf_counter() - t)
+        timed, spans = timed_phases(PROJECTIONS["statistics"])
+        n = await rebuild(EventStore(pool, "case"), timed, fresh=True)
+        rebuild_end = time.perf_counter()
+        rebuild_rate = (n + received) / (rebuild_end - t)
+        phases = phase_walls(spans, t, rebuild_end)
         rebuild_cpu = time.process_time() - cpu
         after = bench.server_cpu_seconds()
         rebuild_db_cpu = None if after is None or db_cpu is None else after - db_cpu
@@ -437,6 +488,11 @@ async def main() -> None:
         else f"database {rebuild_db_cpu:.1f} s"
     )
     print(f"| the rebuild's CPU | client {rebuild_cpu:.1f} s, {db} | |")
+    print(f"| the rebuild's phases | the batches {phases['batches']:.1f} s (the received facts"
+          f" derived beside them {phases['alongside']:.1f} s), the settle and stat_case's"
+          f" indexes {phases['settle_phase']:.1f} s (the settle {phases['settle']:.1f} s), the"
+          f" referral fold and stat_fact's indexes {phases['finish_phase']:.1f} s (the fold"
+          f" {phases['finish']:.1f} s) | |")  # fmt: skip
     for label, best, median in rows:
         print(f"| {label}, {args.cases:,} cases | {best:.0f} ms best, {median:.0f} ms median"
               " | < 100 ms |")  # fmt: skip
@@ -474,6 +530,8 @@ async def main() -> None:
           " | yes |")  # fmt: skip
     result("statistics", "rebuild_events_per_s", rebuild_rate, "events/s", cases=args.cases)
     result("statistics", "rebuild_cpu_s", rebuild_cpu, "s", side="client", cases=args.cases)
+    for phase, seconds in phases.items():
+        result("statistics", "rebuild_phase_s", seconds, "s", phase=phase, cases=args.cases)
     if rebuild_db_cpu is not None:
         result("statistics", "rebuild_cpu_s", rebuild_db_cpu, "s", side="database",
                cases=args.cases)  # fmt: skip
