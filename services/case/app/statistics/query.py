@@ -322,7 +322,8 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
             asked = _asked_columns(q)
             kept = asked if together else CARRIED  # what the correction reads of them
             ctes.append(f"stood AS MATERIALIZED ({_cases_since(args, until, asked, kept)})")
-        if needs_referral:
+        # (Not when every branch reads the referrals' rows as they stand or from ``moved``.)
+        if needs_referral and not (reads_moved(q) and m.base in ("referral", "duration")):
             ctes.append(f"r AS NOT MATERIALIZED ({_referrals(args, until, needs_last)})")
         # At ``as_of``, the referral's own row with its firsts as they stood (the last one
         # counted, ``t_at``, kept by a plain comparison the planner can estimate).
