@@ -596,7 +596,8 @@ def _from_last_key(of: dict[str, object]) -> str:
 _PROVIDER_KEY = f"lpad(({_MICROS} * 16 + rank + 1152921504606846976)::text, 19, '0')"
 
 
-# ``stat_referral``'s columns, in the order of its table (migration 0007).
+# ``stat_referral``'s own columns, as the fold gives them (the table holds them in the order
+# its readings need, migration 0029; every statement names them).
 REFERRAL_COLUMNS = """referral_id, case_id, need, requested_at, routed_at, answered_at,
             started_at, last_at, last_rank, last_kind, provider_id, provider_at,
             provider_rank"""
@@ -809,7 +810,9 @@ _SECONDARY = {
     # 0005, with every column a fact question reads since 0027 (read from it alone)
     "stat_fact_kind_at": f"""{FACT} (kind, at) INCLUDE (opened_at, need, provider_id, detail,
         {_CARRIED_REST})""",
-    "stat_fact_referral": f"{FACT} (referral_id, at) WHERE referral_id IS NOT NULL",
+    # 0005, with what a reading as of a day looks up of each fact since 0029
+    "stat_fact_referral": f"{FACT} (referral_id, at) INCLUDE (kind, provider_id)"
+    " WHERE referral_id IS NOT NULL",
     "stat_fact_case": f"{FACT} (case_id)",
     # 0020, with every other dimension of a case since 0024
     "stat_case_opened": f"""{CASE} (opened_month, categories) INCLUDE ({_OPENED_INCLUDED})
@@ -828,12 +831,13 @@ _SECONDARY = {
 
 
 _REFERRAL_CASE = "stat_referral_case"  # as migration 0007 creates it
-# The referrals with a fact since an instant, by that fact's instant and their request's
-# (migration 0028: ``query._moved`` finds them by it).
+# The referrals with a fact since an instant, by that fact's instant and their request's,
+# first answer's and start of service's (migrations 0028, 0029: ``query._moved`` finds them
+# by it).
 _REFERRAL_MOVED = "stat_referral_moved"
 _REFERRAL_INDEXES = {
     _REFERRAL_CASE: "(case_id)",
-    _REFERRAL_MOVED: "((greatest(last_at, provider_at)), requested_at)",
+    _REFERRAL_MOVED: "((greatest(last_at, provider_at)), requested_at, answered_at, started_at)",
 }
 _REFERRAL_KEY = "stat_referral_pkey"  # its primary key, as PostgreSQL names it (0007)
 
