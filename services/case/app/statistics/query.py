@@ -8,6 +8,7 @@ it stands now, whatever ``as_of`` reads (docs/security.md: never scope on a past
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -662,14 +663,29 @@ def _cell_hours(rows: list[asyncpg.Record]) -> dict[tuple[str, str], list[float]
     taken: dict[tuple[str, str], list[float]] = {}
     for r in rows:
         (cells if r[2] > 0 else taken).setdefault((r[0], r[1]), []).extend(r[3])
-    for cell, hours in taken.items():
-        left = Counter(cells.pop(cell))
-        left.subtract(hours)
-        if kept := list(left.elements()):
-            cells[cell] = kept
     for hours in cells.values():
         hours.sort()
+    for cell, hours in taken.items():
+        if kept := _less(cells.pop(cell, []), hours):
+            cells[cell] = kept
     return cells
+
+
+def _less(hours: list[float], taken: list[float]) -> list[float]:
+    """Sorted ``hours`` less one of each value of ``taken`` as often as it is given (fewer
+    if it holds fewer), still sorted. Each value's copies stand together: cut out by
+    slices, not counted one by one (a ``Counter`` of a cell's 40,000 hours took most of
+    the 10 ms this cost for time to first answer by provider's kind as of a day)."""
+    kept: list[float] = []
+    start = 0
+    for value, times in sorted(Counter(taken).items()):
+        first = bisect_left(hours, value, start)
+        if first == len(hours) or hours[first] != value:
+            continue
+        kept += hours[start:first]
+        start = min(first + times, bisect_right(hours, value, first))
+    kept += hours[start:]
+    return kept
 
 
 async def _fetch(
