@@ -60,3 +60,18 @@ async def test_every_reading_plans_for_its_values(pool: asyncpg.Pool) -> None:
             await answer(conn, q)
         assert await _plans(conn, build_sql(q)[0]) == (1, 7), q
         await conn.execute("RESET plan_cache_mode")
+
+
+async def test_a_duration_reading_has_the_memory_to_hash_its_cells(pool: asyncpg.Pool) -> None:
+    """A duration gathers each cell's hours: with the default 4 MB the planner sorted the
+    rows of a few hundred cells instead of hashing them (sixteenth round). The reading asks
+    for 16 MB, for itself alone."""
+    from services.case.app.statistics.query import _fetch
+
+    setting = "SELECT current_setting('work_mem')"
+    async with pool.acquire() as conn:
+        own = await conn.fetchval("SHOW work_mem")
+        assert own != "16MB"
+        assert (await _fetch(conn, setting, [], hashed=False, hours=True))[0][0] == "16MB"
+        assert (await _fetch(conn, setting, [], hashed=False))[0][0] == own  # a count
+        assert await conn.fetchval("SHOW work_mem") == own  # the connection's, untouched
