@@ -807,9 +807,10 @@ _CARRIED_REST = ", ".join(x for x in CARRIED if x != "opened_at")
 # rows that ended (0026) and of the casualties (0023). An interrupted
 # rebuild leaves them missing, so slower questions, until it is resumed or run again.
 _SECONDARY = {
-    # 0005, with every column a fact question reads since 0027 (read from it alone)
+    # 0005, with every column a fact question reads since 0027 (read from it alone), the
+    # referral too since 0029 (a count by the referral's outcome joins it)
     "stat_fact_kind_at": f"""{FACT} (kind, at) INCLUDE (opened_at, need, provider_id, detail,
-        {_CARRIED_REST})""",
+        referral_id, {_CARRIED_REST})""",
     # 0005, with what a reading as of a day looks up of each fact since 0029
     "stat_fact_referral": f"{FACT} (referral_id, at) INCLUDE (kind, provider_id)"
     " WHERE referral_id IS NOT NULL",
