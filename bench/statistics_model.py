@@ -12,12 +12,12 @@ intake) and a closing for some (months after), so that cases change after the da
     each phase took (``timed_phases``: the batches, the settle, the finish, each with the
     work beside it);
   * query: each typical question (national and regional, 12 months), best and median of 7;
-    then a sample of the whole catalogue (``catalogue_sample``): how many of its questions'
-    medians (of 5) are under 100 ms, and the slowest; and the same sample as the records
-    stood a month before the period's end (``as_of``), with the typical questions; each
-    asked 8 times on one connection, runs 6 to 8 also counted apart (a generic plan);
-    four questions as of that day by the referral's outcome or provider's kind, beyond the
-    sample (``BY_REFERRAL``, medians of 7);
+    then a sample of the whole catalogue (``catalogue_sample``: every measure by the
+    shapes it has of sex, region, month, need, outcome and provider's kind): how many of
+    its questions' medians (of 5) are under 100 ms, and the slowest; and the same sample
+    as the records stood a month before the period's end (``as_of``), with the typical
+    questions; each asked 8 times on one connection, runs 6 to 8 also counted apart (a
+    generic plan);
     cases opened by month and category also as it was read before migration 0020 (the
     whole of ``stat_case``, the index not used), and how each reads the table (its plan);
   * stat_case's COPY, side by side: the rebuilt rows COPYed again, in batches as the
@@ -237,21 +237,18 @@ QUESTIONS = {
 
 AS_OF = date(2026, 10, 31)  # a month before the period's end: the records as they stood
 
-# As of that day, by the referral's outcome or provider's kind (not in the sample's shapes).
-BY_REFERRAL = {
-    "referrals outcome": ("referrals", "outcome", None),
-    "referrals provider_type x sex": ("referrals", "provider_type", "sex"),
-    "referrals outcome x identification": ("referrals", "outcome", "identification"),
-    "time_to_first_answer provider_type": ("time_to_first_answer", "provider_type", None),
-}
-
 
 def catalogue_sample(as_of: date | None = None) -> dict[str, Question]:
     """Beyond the typical questions: every measure by sex, by region and sex, by month and,
-    where it has referral dimensions, by need and by need and sex (over the same 12
-    months), so that the share under 100 ms covers the catalogue, not only its cheap
-    questions; and the same as the records stood at ``as_of``."""
-    shapes = [("sex", None), ("region", "sex"), ("month", None), ("need", None), ("need", "sex")]
+    where it has referral dimensions, by need, need and sex, outcome, outcome and
+    identification, provider's kind, provider's kind and sex, and provider's kind by month
+    (over the same 12 months), so that the share under 100 ms covers the catalogue, not
+    only its cheap questions; and the same as the records stood at ``as_of``. (Until the
+    sixteenth round the outcome and the provider's kind were four questions apart, as of
+    the day only, and the slowest of the catalogue.)"""
+    shapes = [("sex", None), ("region", "sex"), ("month", None), ("need", None), ("need", "sex"),
+              ("outcome", None), ("outcome", "identification"), ("provider_type", None),
+              ("provider_type", "sex"), ("provider_type", "month")]  # fmt: skip
     sample = {}
     for name, m in MEASURES.items():
         for rows, columns in shapes:
@@ -459,13 +456,6 @@ async def main() -> None:
                     into.append((stats.median(timings[:5]), label))
                     as_of = "" if q.as_of is None else f" as of {q.as_of}"
                     late.append((stats.median(timings[5:]), f"{label}{as_of}"))
-        # Beyond the sample (whose shapes are by sex, region, month and need): as of the
-        # day by the referral's outcome or provider's kind, the readings that correct for
-        # the referrals with a fact since (migration 0028) and a duration that does not.
-        by_referral: list[tuple[float, str]] = []
-        for label, (m, r, c) in BY_REFERRAL.items():
-            q = Question(m, r, c, date(2025, 12, 1), date(2026, 11, 1), AS_OF)
-            by_referral.append((stats.median(await _timed(pool, q, 7)), label))
         # After the questions, which it would otherwise precede with 580,000 rows written.
         month = Question("cases_opened", "month", "category", date(2025, 12, 1),
                          date(2026, 11, 1))  # fmt: skip
@@ -512,9 +502,6 @@ async def main() -> None:
           f" of {len(late)} questions | all |")  # fmt: skip
     slowest = ", ".join(f"{label} {ms:.0f} ms" for ms, label in sorted(late)[::-1][:8])
     print(f"| their slowest (medians of runs 6 to 8) | {slowest} | |")
-    for ms, label in by_referral:
-        print(f"| {label}, as of {AS_OF} (outside the sample, median of 7) | {ms:.0f} ms"
-              " | < 100 ms |")  # fmt: skip
     print(f"| cases_opened month x category, read by | {plans[0]} | |")
     print(f"| the same, before: the whole table read, by | {plans[1]} | |")
     print(f"| both read the same answer | {'yes' if same_month else 'NO'} | yes |")
@@ -547,8 +534,6 @@ async def main() -> None:
     result("statistics", "sample_late_under_100ms", under_late, "questions", of=len(late))
     for ms, label in late:
         result("statistics", f"sample_late_ms.{label}", ms, "ms", cases=args.cases)
-    for ms, label in by_referral:
-        result("statistics", f"as_of_by_referral_ms.{label}", ms, "ms", cases=args.cases)
 
 
 if __name__ == "__main__":
