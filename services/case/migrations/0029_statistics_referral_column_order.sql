@@ -6,9 +6,10 @@
 -- every reading took apart all 27 columns of every row. Now the two come right after the
 -- ids, then the dimensions most asked for, then the referral's own, then the rest. On the
 -- benchmark's store (a copy of the table in each order, the same statements alternated,
--- medians of seven): time to first answer by provider's kind as of a day 117 against 103
--- ms, by region x sex 90 against 64 ms, referrals outcome x identification 104 against 86
--- (docs/statistics.md, "Speed", sixteenth round).
+-- medians of seven, two runs): time to service start by provider's kind as of a day 104
+-- to 111 against 77 to 86 ms, time to first answer by region x sex 75 to 88 against 56 to
+-- 73, referrals outcome x identification 100 to 109 against 82 to 93 (docs/statistics.md,
+-- "Speed", sixteenth round).
 --
 -- The referrals moved since a day (0028) by the instants a reading counts them at too, the
 -- answer's and the start of service's beside the request's: a duration as of a day keeps
@@ -89,7 +90,8 @@ ANALYZE {schema}.stat_referral;
 -- in them (``model.last_kind_as_of``, ``provider_as_of``: the kind and provider of its last
 -- fact before the day, for each referral moved since): read from the index alone instead
 -- of a visit to the table per fact.
-DROP INDEX {schema}.stat_fact_referral;
+-- (IF EXISTS: an interrupted rebuild leaves the secondary indexes dropped.)
+DROP INDEX IF EXISTS {schema}.stat_fact_referral;
 CREATE INDEX stat_fact_referral ON {schema}.stat_fact (referral_id, at)
     INCLUDE (kind, provider_id) WHERE referral_id IS NOT NULL;
 
@@ -100,7 +102,7 @@ CREATE INDEX stat_fact_referral ON {schema}.stat_fact (referral_id, at)
 -- as of a day 400 to 600 ms on the benchmark's store; from the index alone, 100 to 125 and
 -- about 140 ms. The index is some 13% larger (185 MB against 163 MB) and took 3.3 to 3.7 s
 -- to build against 2.4 to 3.1 s (docs/statistics.md, "Speed", sixteenth round).
-DROP INDEX {schema}.stat_fact_kind_at;
+DROP INDEX IF EXISTS {schema}.stat_fact_kind_at;
 CREATE INDEX stat_fact_kind_at ON {schema}.stat_fact (kind, at)
     INCLUDE (opened_at, need, provider_id, detail, referral_id, categories, sex, age_band,
         disability, disability_kind, region, district, identification, nationality_group,
