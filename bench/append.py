@@ -5,7 +5,7 @@ Run with ``make bench`` or ``.venv/bin/python bench/append.py [--seconds 6] [--r
 A benchmark, not a test: it asserts nothing about speed and exits 0 when the servers work.
 
 For 1, 8 and 32 concurrent writers, each appending to streams of its own, and for one
-event per transaction and for batches of ten, it measures events/s of three contenders,
+event per transaction and for batches of ten, it measures events/s of four contenders,
 each in a fresh database of the same Postgres:
 
 * ``safepath``: ``EventStore.append`` (version check, per-stream hash chain, ``xid8``
@@ -13,7 +13,11 @@ each in a fresh database of the same Postgres:
 * ``eventsourcing``: the ``eventsourcing`` library's ``PostgresApplicationRecorder``
   (psycopg 3, a pool sized to the writers, one thread per writer since it is synchronous);
 * ``raw``: the ceiling, a bare ``INSERT`` of the same payload on a dedicated asyncpg
-  connection per writer (autocommit; batches are one ten-row ``INSERT``).
+  connection per writer (autocommit; batches are one ten-row ``INSERT``);
+* ``table``: the second ceiling, a plain ``INSERT`` of the same events into Safepath's
+  own event table (same columns, indexes and triggers; canonical text and hashes made
+  before the clock starts, no version check, no chain read), a dedicated connection per
+  writer as ``raw``: what the store's own work costs beyond writing its rows.
 
 Each cell gives every contender ``--seconds`` of measured time (after a short warm-up),
 split into ``--rounds`` turns taken in rotation, with a CHECKPOINT before each turn.
@@ -25,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
+import json
 import os
 import platform
 import shutil
@@ -34,6 +40,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 from urllib.parse import urlsplit, urlunsplit
@@ -45,12 +52,12 @@ from services.migrations import migrate_all
 from shared.devservers import EmbeddedPostgres
 from shared.envelope import Actor
 from shared.events import Event, Registry
-from shared.eventstore import EventStore, NewEvent
+from shared.eventstore import EventStore, NewEvent, canonical_text, chain_hash
 
 WRITERS = (1, 8, 32)
 MODES = (("1/tx", 1), ("10/tx", 10))
 STREAM_LENGTH = 100  # a writer moves on to a new stream after this many events
-CONTENDERS = ("safepath", "eventsourcing", "raw")
+CONTENDERS = ("safepath", "eventsourcing", "raw", "table")
 
 bench_registry = Registry()
 ACTOR = Actor(sub="bench", role="caseworker")
@@ -114,6 +121,58 @@ async def run_raw(dsn: str, writers: int, batch: int, seconds: float) -> int:
             for i in range(batch):
                 args += [stream, version + i + 1, TYPE, PAYLOAD]
             await conn.execute(sql, *args)
+            version += batch
+            done += batch
+        return done
+
+    try:
+        return await _timed(writers, seconds, writer)
+    finally:
+        for c in conns:
+            await c.close()
+
+
+async def run_table(dsn: str, writers: int, batch: int, seconds: float) -> int:
+    conns = [await asyncpg.connect(dsn) for _ in range(writers)]
+    data = json.loads(PAYLOAD)
+    meta = canonical_text({"actor": ACTOR.encode(), "correlationid": "bench"})
+    at = datetime.now(UTC)
+    sql = """INSERT INTO "case".event (event_id, stream_id, stream_version, event_type,
+                 occurred_at, data, metadata, prev_hash, hash)
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[],
+                 $5::timestamptz[], $6::jsonb[], $7::jsonb[], $8::bytea[], $9::bytea[])"""
+    one = """INSERT INTO "case".event (event_id, stream_id, stream_version, event_type,
+                 occurred_at, data, metadata, prev_hash, hash)
+             VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9)"""
+
+    def rows(stream: str, first: int) -> list[tuple[object, ...]]:
+        out: list[tuple[object, ...]] = []
+        prev: bytes | None = None
+        for v in range(first, first + batch):
+            text = canonical_text({**data, "n": v})
+            digest = hashlib.sha256(text.encode()).digest()
+            h = chain_hash(prev, digest)
+            out.append((uuid.uuid4(), stream, v, TYPE, at, text, meta, prev, h))
+            prev = h
+        return out
+
+    # Made before the clock starts: this contender measures the table, not the hashing.
+    made = [rows(uuid.uuid4().hex, 1) for _ in range(200)]
+
+    async def writer(i: int, deadline: float) -> int:
+        conn = conns[i]
+        done, stream, version = 0, uuid.uuid4().hex, 0
+        while time.monotonic() < deadline:
+            if version >= STREAM_LENGTH:
+                stream, version = uuid.uuid4().hex, 0
+            template = made[(done // batch) % len(made)]
+            batch_rows = [
+                (uuid.uuid4(), stream, version + j + 1, *r[3:]) for j, r in enumerate(template)
+            ]
+            if batch == 1:
+                await conn.execute(one, *batch_rows[0])
+            else:
+                await conn.execute(sql, *(list(col) for col in zip(*batch_rows, strict=True)))
             version += batch
             done += batch
         return done
@@ -190,6 +249,7 @@ async def create_databases(admin_url: str, tag: str) -> dict[str, str]:
         await conn.close()
     dsns = {c: with_db(admin_url, f"bench_{tag}_{c}") for c in CONTENDERS}
     await migrate_all(dsns["safepath"])
+    await migrate_all(dsns["table"])
     raw = await asyncpg.connect(dsns["raw"])
     try:  # the least an event table can be: a key, the stream, the payload
         await raw.execute(
@@ -251,27 +311,29 @@ async def describe_machine(admin_url: str, embedded: bool) -> list[str]:
 def print_results(results: dict[tuple[str, int, str], int], seconds: float) -> None:
     for w in WRITERS:
         for mode, _ in MODES:
-            sp, es, raw = (results[(c, w, mode)] / seconds for c in CONTENDERS)
-            for c, rate in zip(CONTENDERS, (sp, es, raw), strict=True):
+            sp, es, raw, tab = (results[(c, w, mode)] / seconds for c in CONTENDERS)
+            for c, rate in zip(CONTENDERS, (sp, es, raw, tab), strict=True):
                 result(
                     "append", "events_per_s", rate, "events/s", contender=c, writers=w, mode=mode
                 )
             result("append", "safepath_vs_eventsourcing", sp / es, "x", writers=w, mode=mode)
             result("append", "safepath_vs_raw", sp / raw, "ratio", writers=w, mode=mode)
+            result("append", "safepath_vs_table", sp / tab, "ratio", writers=w, mode=mode)
 
 
 def table(results: dict[tuple[str, int, str], int], seconds: float) -> list[str]:
     head = (
         f"| {'writers':>7} | {'mode':<5} | {'safepath ev/s':>13} | {'eventsourcing ev/s':>18}"
-        f" | {'raw INSERT ev/s':>15} | {'safepath/eventsourcing':>22} | {'safepath/raw':>12} |"
+        f" | {'raw INSERT ev/s':>15} | {'table INSERT ev/s':>17}"
+        f" | {'safepath/eventsourcing':>22} | {'safepath/raw':>12} | {'safepath/table':>14} |"
     )
     lines = [head, "|" + "|".join("-" * len(c) for c in head.split("|")[1:-1]) + "|"]
     for w in WRITERS:
         for mode, _ in MODES:
-            sp, es, raw = (results[(c, w, mode)] / seconds for c in CONTENDERS)
+            sp, es, raw, tab = (results[(c, w, mode)] / seconds for c in CONTENDERS)
             lines.append(
                 f"| {w:>7} | {mode:<5} | {sp:>13,.0f} | {es:>18,.0f} | {raw:>15,.0f}"
-                f" | {sp / es:>21.1f}x | {sp / raw:>11.0%} |"
+                f" | {tab:>17,.0f} | {sp / es:>21.1f}x | {sp / raw:>11.0%} | {sp / tab:>13.0%} |"
             )
     return lines
 
@@ -318,6 +380,8 @@ async def main() -> None:
                             n = await run_safepath(dsns[c], w, batch, slice_)
                         elif c == "raw":
                             n = await run_raw(dsns[c], w, batch, slice_)
+                        elif c == "table":
+                            n = await run_table(dsns[c], w, batch, slice_)
                         else:
                             n = await loop.run_in_executor(
                                 None, run_eventsourcing, dsns[c], w, batch, slice_

@@ -81,8 +81,9 @@ class EventLog(Protocol):
         """Save the reader ``name``'s position (replacing the one before)."""
         ...
 
-    def on_append(self, listener: Callable[[], None]) -> None:
-        """Call ``listener`` after every successful append (never after a refused one)."""
+    def on_append(self, listener: Callable[[], None], *, relay: bool = False) -> Callable[[], None]:
+        """Call ``listener`` after every append once it is committed (never after a refused
+        one); returns the call that stops it. ``relay``: the listener is this store's relay."""
         ...
 
 

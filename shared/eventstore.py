@@ -16,6 +16,7 @@ Guarantees (each proven by a test in ``tests/integration/platform``):
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -327,6 +328,16 @@ class EventStore:
         self.clock = clock
         self._t = f"{quote_ident(self.schema)}.event"
         self._listeners: list[Callable[[], None]] = []
+        self._relays_here = 0
+        # Connections (by id, held so no id is reused) whose transaction appended and is
+        # watched for its commit: one watch per transaction, however many appends.
+        self._awaiting_commit: dict[int, asyncpg.Connection] = {}
+        self._telling: asyncio.Task[None] | None = None
+        self._tell_again = False
+        self._sql_tell = (
+            "BEGIN; SET LOCAL synchronous_commit = off;"
+            f" NOTIFY {quote_ident(self.appended_channel)}; COMMIT"
+        )
         q = self._t
         self._sql_append_one = f"""
             WITH last AS (
@@ -366,18 +377,82 @@ class EventStore:
 
     @property
     def appended_channel(self) -> str:
-        """The Postgres notification channel on which every commit that appended events
-        is announced (``shared/migrations/0005_appended_notify.sql``)."""
+        """The Postgres notification channel on which a commit that appended events is
+        announced to a relay in another process (``_tell_other_processes``)."""
         return f"safepath_appended_{self.schema}"
 
-    def on_append(self, listener: Callable[[], None]) -> None:
-        """Call ``listener`` after each append of this process, before its transaction
-        commits (the relay listens on ``appended_channel`` instead)."""
+    def on_append(self, listener: Callable[[], None], *, relay: bool = False) -> Callable[[], None]:
+        """Call ``listener`` once the transaction that appended has committed (never for a
+        refused append, nor when the caller's transaction rolls back); returns the call
+        that stops it. ``relay=True`` says the listener is this store's relay: while it
+        listens, no other process needs to hear of this process's appends, so the store
+        sends no ``NOTIFY``."""
         self._listeners.append(listener)
+        if relay:
+            self._relays_here += 1
 
-    def _notify(self) -> None:
-        for listener in self._listeners:
+        def stop() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+                if relay:
+                    self._relays_here -= 1
+
+        return stop
+
+    # -- announcing commits ------------------------------------------------------------
+    # Not by a NOTIFY inside the appending transaction (migration 0006 says why): after
+    # the commit, seen on the connection by asyncpg's query logger (a public hook, called
+    # after each statement), or at once when the append was its own transaction.
+
+    def _announce_after_commit(self, c: asyncpg.Connection) -> None:
+        if not c.is_in_transaction():
+            self._committed()
+            return
+        if id(c) in self._awaiting_commit:
+            return  # one more append in a transaction already watched
+        if len(self._awaiting_commit) > 1000:  # transactions that ended unseen (lost
+            self._awaiting_commit.clear()  # connections); at worst a commit told twice
+        self._awaiting_commit[id(c)] = c
+
+        def logged(q: Any) -> None:  # an asyncpg LoggedQuery
+            verb = q.query.strip().rstrip(";").strip().upper()
+            if verb not in ("COMMIT", "END", "ROLLBACK", "ABORT"):
+                return  # a statement inside the transaction, or a savepoint's end
+            c.remove_query_logger(logged)
+            self._awaiting_commit.pop(id(c), None)
+            # (A COMMIT of a transaction that had failed answers ROLLBACK without an
+            # error: announcing it costs the relay one read that finds nothing.)
+            if verb in ("COMMIT", "END") and q.exception is None:
+                self._committed()
+
+        c.add_query_logger(logged)
+
+    def _committed(self) -> None:
+        for listener in list(self._listeners):
             listener()
+        if not self._relays_here:
+            self._tell_other_processes()
+
+    def _tell_other_processes(self) -> None:
+        """``NOTIFY`` the relay of whichever replica holds its lease, in a transaction of
+        its own that does not wait for its WAL flush (Postgres still serialises commits
+        that notify, but this one holds that lock for microseconds, not an fsync). One at
+        a time: appends committed meanwhile are told by one more."""
+        if self._telling is not None and not self._telling.done():
+            self._tell_again = True
+            return
+        self._telling = asyncio.get_running_loop().create_task(self._tell())
+
+    async def _tell(self) -> None:
+        try:
+            while True:
+                self._tell_again = False
+                async with self.pool.acquire() as c:
+                    await c.execute(self._sql_tell)
+                if not self._tell_again:
+                    return
+        except Exception:  # the relay's poll finds the events anyway
+            return
 
     # -- writing -----------------------------------------------------------------------
 
@@ -411,7 +486,10 @@ class EventStore:
                 raise
             actual = await self.stream_version(stream_id)
             raise ConcurrencyError(stream_id, expected_version, actual) from None
-        self._notify()
+        if conn is not None:
+            self._announce_after_commit(conn)
+        else:
+            self._committed()  # the append was its own transaction
         return stored
 
     async def _append_rows(

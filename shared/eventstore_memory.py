@@ -43,8 +43,16 @@ class InMemoryEventStore:
         self._tx_id = 0
         self._listeners: list[Callable[[], None]] = []
 
-    def on_append(self, listener: Callable[[], None]) -> None:
+    def on_append(self, listener: Callable[[], None], *, relay: bool = False) -> Callable[[], None]:
+        # An append here is committed when it returns; ``relay`` changes nothing (no other
+        # process shares this store).
         self._listeners.append(listener)
+
+        def stop() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return stop
 
     async def append(
         self,
@@ -69,7 +77,7 @@ class InMemoryEventStore:
             prev = event.hash
         self._streams[stream_id] = [*stream, *stored]
         self._all += stored
-        for listener in self._listeners:
+        for listener in list(self._listeners):
             listener()
         return copy.deepcopy(stored)
 

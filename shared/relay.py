@@ -3,9 +3,10 @@
 One background task per service reads committed events in global order from its
 checkpoint, publishes each to ``<namespace>.<service>.<stream_id>.<EventName>`` with
 ``Nats-Msg-Id`` = event id, each after the previous one's ack, then advances the
-checkpoint over the batch. It wakes when Postgres announces a commit that appended
-events (``LISTEN`` on the store's ``appended_channel``: after commit, from any
-replica), with a slow poll as a fallback.
+checkpoint over the batch. It wakes when a commit that appended events is announced
+(``EventStore.on_append``: after the commit; from this process directly, from another
+process by ``NOTIFY`` on the store's ``appended_channel``), with a slow poll as a
+fallback.
 A crash between publish and checkpoint republishes at most one batch; JetStream drops
 those duplicates by message id, and on start the relay also skips what the stream
 already holds (its last message names the last event published), so an event lands on
@@ -259,9 +260,13 @@ class Relay:
 
     async def run(self) -> None:
         """Run until cancelled. Survives NATS and Postgres outages by retrying."""
+        # This process's commits that append wake the relay directly (after commit);
+        # other processes' by NOTIFY, which the relay LISTENs for.
+        stop_hearing = self.store.on_append(self.nudge, relay=True)
         try:
             await self._run()
         finally:
+            stop_hearing()
             await self._unlisten()
 
     async def _run(self) -> None:
