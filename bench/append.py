@@ -9,7 +9,8 @@ event per transaction and for batches of ten, it measures events/s of four conte
 each in a fresh database of the same Postgres:
 
 * ``safepath``: ``EventStore.append`` (version check, per-stream hash chain, ``xid8``
-  global order) over an asyncpg pool sized to the writers;
+  global order) over an asyncpg pool sized to the writers, made as the services make
+  theirs (no reset query on release);
 * ``eventsourcing``: the ``eventsourcing`` library's ``PostgresApplicationRecorder``
   (psycopg 3, a pool sized to the writers, one thread per writer since it is synchronous);
 * ``raw``: the ceiling, a bare ``INSERT`` of the same payload on a dedicated asyncpg
@@ -53,6 +54,7 @@ from shared.devservers import EmbeddedPostgres
 from shared.envelope import Actor
 from shared.events import Event, Registry
 from shared.eventstore import EventStore, NewEvent, canonical_text, chain_hash
+from shared.runtime import keep_session
 
 WRITERS = (1, 8, 32)
 MODES = (("1/tx", 1), ("10/tx", 10))
@@ -84,9 +86,14 @@ def new_event(n: int) -> NewEvent:
 # -- contenders: each runs `writers` loops until the deadline and returns events written --
 
 
-async def run_safepath(dsn: str, writers: int, batch: int, seconds: float) -> int:
-    pool = await asyncpg.create_pool(dsn, min_size=writers, max_size=writers)
+async def run_safepath(
+    dsn: str, writers: int, batch: int, seconds: float, *, relay_here: bool = True
+) -> int:
+    # As the services create theirs (shared/runtime.py): no reset query on release.
+    pool = await asyncpg.create_pool(dsn, min_size=writers, max_size=writers, reset=keep_session)
     store = EventStore(pool, "case", registry=bench_registry)
+    if relay_here:  # as in a service whose relay runs in its process: no NOTIFY is sent
+        store.on_append(lambda: None, relay=True)
 
     async def writer(_: int, deadline: float) -> int:
         done, stream, version = 0, uuid.uuid4().hex, 0

@@ -126,6 +126,8 @@ def flush_tracing(timeout_seconds: float = 5.0) -> None:
 
 def current_trace_fields() -> dict[str, str]:
     """``traceparent`` (and ``tracestate``) of the current span; empty without one."""
+    if not trace.get_current_span().get_span_context().is_valid:
+        return {}  # what the propagator writes then, found without it (every append asks)
     carrier: dict[str, str] = {}
     _PROPAGATOR.inject(carrier)
     return {k: carrier[k] for k in TRACE_FIELDS if carrier.get(k)}
