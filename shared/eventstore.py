@@ -675,23 +675,6 @@ class EventStore:
             cp.position,
         )
 
-    async def save_checkpoint_lazily(self, name: str, cp: Checkpoint) -> None:
-        """``save_checkpoint`` in a transaction that does not wait for its WAL flush: for a
-        reader that may safely find an older position after a crash of Postgres (the
-        relay: it then publishes again, and JetStream drops the copies by message id, or
-        the relay skips what the stream already holds). ``set_config(..., true)`` lasts
-        for the statement's own transaction, its commit included."""
-        await self.pool.execute(
-            f"""WITH lazily AS (SELECT set_config('synchronous_commit', 'off', true))
-                INSERT INTO {quote_ident(self.schema)}.checkpoint (name, tx_id, position)
-                SELECT $1, $2::text::xid8, $3 FROM lazily
-                ON CONFLICT (name) DO UPDATE
-                SET tx_id = excluded.tx_id, position = excluded.position, updated_at = now()""",
-            name,
-            str(cp.tx_id),
-            cp.position,
-        )
-
     async def oldest_open_transaction_seconds(self) -> float:
         """Age of the oldest transaction holding an xid: what delays global readers."""
         v = await self.pool.fetchval(

@@ -216,7 +216,7 @@ class Relay:
         if self.blocked is not None:
             log.info("relay_resumed", service=self.store.service, stream=self.stream)
             self.blocked = None
-        await self.store.save_checkpoint_lazily(self.name, cp)
+        await self.store.save_checkpoint(self.name, cp)
         return cp
 
     async def publish_batch(self, cp: Checkpoint) -> tuple[Checkpoint, int]:
@@ -253,9 +253,7 @@ class Relay:
                 sent += 1
         finally:
             if done != cp:
-                # Not waiting for its flush: a position Postgres loses in a crash is a
-                # crash between publish and checkpoint, which the start-up handles.
-                await self.store.save_checkpoint_lazily(self.name, done)
+                await self.store.save_checkpoint(self.name, done)
                 self.published += sent
                 RELAY_PUBLISHED.labels(self.store.service).inc(sent)
         return done, sent

@@ -90,14 +90,11 @@ async def test_killed_between_publish_and_checkpoint_then_restarted(
             raise Killed
 
     async def no_save(*_: object, **__: object) -> None:
-        # The process is gone: the checkpoint is never written. (The same as Postgres
-        # losing the relay's checkpoint in a crash: it is saved without waiting for its
-        # flush, save_checkpoint_lazily.)
-        raise Killed
+        raise Killed  # the process is gone: the checkpoint is never written
 
     relay.after_publish = die_after_seventh
     with monkeypatch.context() as m:
-        m.setattr(store, "save_checkpoint_lazily", no_save)
+        m.setattr(store, "save_checkpoint", no_save)
         with pytest.raises(Killed):
             await relay.publish_batch(Checkpoint())
     assert await store.get_checkpoint("relay") == Checkpoint()  # publish happened, checkpoint not
@@ -225,21 +222,3 @@ async def test_a_gapless_run_on_the_stream_is_skipped(
     cp, _ = await relay.publish_batch(Checkpoint())
     # The checkpoint was lost (say, a crash before saving it): the stream is checked.
     assert await relay._already_published(Checkpoint()) == cp
-
-
-async def test_a_checkpoint_saved_lazily_is_saved_and_leaves_the_session_as_it_was(
-    database_url: str,
-) -> None:
-    # One connection, durable as in production (the test server's default is not).
-    pool = await asyncpg.create_pool(
-        database_url, min_size=1, max_size=1, server_settings={"synchronous_commit": "on"}
-    )
-    try:
-        store = EventStore(pool, "case", registry=test_registry)
-        await store.save_checkpoint_lazily("relay", Checkpoint(41, 7))
-        await store.save_checkpoint_lazily("relay", Checkpoint(42, 9))
-        assert await store.get_checkpoint("relay") == Checkpoint(42, 9)
-        # set_config(..., true) lasted for its own transaction only (one connection).
-        assert await pool.fetchval("SHOW synchronous_commit") == "on"
-    finally:
-        await pool.close()
