@@ -95,18 +95,11 @@ async def run_safepath(
     if relay_here:  # as in a service whose relay runs in its process: no NOTIFY is sent
         store.on_append(lambda: None, relay=True)
 
-    async def writer(_: int, deadline: float) -> int:
-        done, stream, version = 0, uuid.uuid4().hex, 0
-        while time.monotonic() < deadline:
-            if version >= STREAM_LENGTH:
-                stream, version = uuid.uuid4().hex, 0
-            await store.append(stream, version, [new_event(version + i) for i in range(batch)])
-            version += batch
-            done += batch
-        return done
+    async def write(_: int, stream: str, version: int) -> None:
+        await store.append(stream, version, [new_event(version + i) for i in range(batch)])
 
     try:
-        return await _timed(writers, seconds, writer)
+        return await _timed(writers, seconds, _writer(batch, write))
     finally:
         await pool.close()
 
@@ -118,22 +111,14 @@ async def run_raw(dsn: str, writers: int, batch: int, seconds: float) -> int:
     )
     sql = f"INSERT INTO raw_event (stream_id, version, type, data) VALUES {values}"
 
-    async def writer(i: int, deadline: float) -> int:
-        conn = conns[i]
-        done, stream, version = 0, uuid.uuid4().hex, 0
-        while time.monotonic() < deadline:
-            if version >= STREAM_LENGTH:
-                stream, version = uuid.uuid4().hex, 0
-            args: list[object] = []
-            for i in range(batch):
-                args += [stream, version + i + 1, TYPE, PAYLOAD]
-            await conn.execute(sql, *args)
-            version += batch
-            done += batch
-        return done
+    async def write(w: int, stream: str, version: int) -> None:
+        args: list[object] = []
+        for i in range(batch):
+            args += [stream, version + i + 1, TYPE, PAYLOAD]
+        await conns[w].execute(sql, *args)
 
     try:
-        return await _timed(writers, seconds, writer)
+        return await _timed(writers, seconds, _writer(batch, write))
     finally:
         for c in conns:
             await c.close()
@@ -166,29 +151,38 @@ async def run_table(dsn: str, writers: int, batch: int, seconds: float) -> int:
     # Made before the clock starts: this contender measures the table, not the hashing.
     made = [rows(uuid.uuid4().hex, 1) for _ in range(200)]
 
-    async def writer(i: int, deadline: float) -> int:
-        conn = conns[i]
+    async def write(w: int, stream: str, version: int) -> None:
+        template = made[version // batch % len(made)]
+        rows_ = [(uuid.uuid4(), stream, version + j + 1, *r[3:]) for j, r in enumerate(template)]
+        if batch == 1:
+            await conns[w].execute(one, *rows_[0])
+        else:
+            await conns[w].execute(sql, *(list(col) for col in zip(*rows_, strict=True)))
+
+    try:
+        return await _timed(writers, seconds, _writer(batch, write))
+    finally:
+        for c in conns:
+            await c.close()
+
+
+def _writer(
+    batch: int, write: Callable[[int, str, int], Awaitable[None]]
+) -> Callable[[int, float], Awaitable[int]]:
+    """Writer ``w``'s loop: ``write(w, stream, version)`` appends ``batch`` events after
+    ``version`` until the deadline, a new stream every ``STREAM_LENGTH`` events."""
+
+    async def loop(w: int, deadline: float) -> int:
         done, stream, version = 0, uuid.uuid4().hex, 0
         while time.monotonic() < deadline:
             if version >= STREAM_LENGTH:
                 stream, version = uuid.uuid4().hex, 0
-            template = made[(done // batch) % len(made)]
-            batch_rows = [
-                (uuid.uuid4(), stream, version + j + 1, *r[3:]) for j, r in enumerate(template)
-            ]
-            if batch == 1:
-                await conn.execute(one, *batch_rows[0])
-            else:
-                await conn.execute(sql, *(list(col) for col in zip(*batch_rows, strict=True)))
+            await write(w, stream, version)
             version += batch
             done += batch
         return done
 
-    try:
-        return await _timed(writers, seconds, writer)
-    finally:
-        for c in conns:
-            await c.close()
+    return loop
 
 
 async def _timed(
