@@ -408,6 +408,24 @@ async def _add_facts(conn: asyncpg.Connection, facts: list[Fact]) -> None:
               if f[4] and f[2] in RANK]  # fmt: skip
     if merged:
         await conn.executemany(_REFERRAL_UPSERT, merged)
+    referrals = list(dict.fromkeys(f[4] for f in facts if f[4]))
+    if referrals:  # after the merge, in a statement of its own: see ``_CARRY_KIND_SQL``
+        await conn.execute(_CARRY_KIND_SQL, referrals)
+
+
+# Each referral's last kind and its instant as they now stand onto all of its facts
+# (``referral_kind``, ``referral_last_at``, migration 0030), where they differ: a count of
+# facts by the referral's outcome then reads the facts alone. After the merge into
+# ``stat_referral`` (which locks the row, waiting for a transaction that merged into it
+# before), and in a statement of its own, which reads afresh: it finds that other
+# transaction's facts too, and gives them the kind as this one leaves it. ``FOR SHARE``
+# does the same for a fact that merges nothing (an assignment by hand). A referral with no
+# row yet gives its facts none; the merge that makes the row carries the kind onto them.
+_CARRY_KIND_SQL = f"""WITH r AS (SELECT referral_id, last_kind, last_at FROM {REFERRAL}
+        WHERE referral_id = ANY($1::text[]) FOR SHARE)
+    UPDATE {FACT} f SET referral_kind = r.last_kind, referral_last_at = r.last_at FROM r
+    WHERE f.referral_id = r.referral_id
+      AND (f.referral_kind, f.referral_last_at) IS DISTINCT FROM (r.last_kind, r.last_at)"""
 
 
 # -- what the case service receives -----------------------------------------------------------
@@ -640,21 +658,26 @@ def _fold(referral_id: str, where: str, group: str) -> str:
 # The kinds a referral's last fact is taken from (the request is not one), as ``_LAST_KEY``.
 _LAST_KINDS = ", ".join(f"'{k}'" for k in _LAST_ORDER)
 _RANK_OF_F = RANK_SQL.replace("CASE kind", "CASE f.kind")
+_RANK_OF_K = RANK_SQL.replace("CASE kind", "CASE k.kind")
 
 
-def last_kind_as_of(at: str) -> str:
-    """A referral row's (``r``) last kind as it stood before the instant ``at`` (a SQL
+def last_kind_as_of(at: str, row: str = "r", carried: bool = False) -> str:
+    """A referral row's (``row``) last kind as it stood before the instant ``at`` (a SQL
     expression), without folding the row again: its own when its last fact came before
     (every fact that counts for it did, ``last_at`` being the latest of them), else the kind
     of its greatest fact by (at, rank, kind) before the instant, as ``_LAST_KEY`` orders
     them (within a rank the kinds differ in their first letter: any collation orders them
     alike), read by the index of each referral's facts; none if it had none yet. Only the
     few referrals with a fact since are looked up, each when its row is read
-    (``test_statistics_referral_fold``; docs/statistics.md, "Speed", eleventh round)."""
-    return f"""CASE WHEN r.last_at IS NULL OR r.last_at < {at} THEN r.last_kind
-        ELSE (SELECT f.kind FROM {FACT} f
-              WHERE f.referral_id = r.referral_id AND f.at < {at} AND f.kind IN ({_LAST_KINDS})
-              ORDER BY f.at DESC, {_RANK_OF_F} DESC, f.kind DESC LIMIT 1) END"""
+    (``test_statistics_referral_fold``; docs/statistics.md, "Speed", eleventh round).
+    ``carried``: ``row`` is a fact, with its referral's last kind and instant as it carries
+    them (``referral_kind``, ``referral_last_at``, migration 0030)."""
+    last_at, kind = ("referral_last_at", "referral_kind") if carried else ("last_at", "last_kind")
+    return f"""CASE WHEN {row}.{last_at} IS NULL OR {row}.{last_at} < {at} THEN {row}.{kind}
+        ELSE (SELECT k.kind FROM {FACT} k
+              WHERE k.referral_id = {row}.referral_id AND k.at < {at}
+                AND k.kind IN ({_LAST_KINDS})
+              ORDER BY k.at DESC, {_RANK_OF_K} DESC, k.kind DESC LIMIT 1) END"""
 
 
 def provider_as_of(at: str) -> str:
@@ -808,9 +831,10 @@ _CARRIED_REST = ", ".join(x for x in CARRIED if x != "opened_at")
 # rebuild leaves them missing, so slower questions, until it is resumed or run again.
 _SECONDARY = {
     # 0005, with every column a fact question reads since 0027 (read from it alone), the
-    # referral too since 0029 (a count by the referral's outcome joins it)
+    # referral too since 0029 (the correction of a count by its outcome as of a day joins
+    # it), the referral's last kind and instant since 0030 (a count by its outcome reads them)
     "stat_fact_kind_at": f"""{FACT} (kind, at) INCLUDE (opened_at, need, provider_id, detail,
-        referral_id, {_CARRIED_REST})""",
+        referral_id, referral_kind, referral_last_at, {_CARRIED_REST})""",
     # 0005, with what a reading as of a day looks up of each fact since 0029
     "stat_fact_referral": f"{FACT} (referral_id, at) INCLUDE (kind, provider_id)"
     " WHERE referral_id IS NOT NULL",
@@ -1009,9 +1033,20 @@ CASE_INDEXES, INDEXES = (
 
 _CARRIED_FROM_NOW = f"""UPDATE {FACT} t SET {_SET_CARRIED} FROM {CASE} c
     WHERE t.region IS NULL AND c.case_id = t.case_id AND c.valid_to IS NULL"""
-_SETTLE_FACTS = f"""INSERT INTO {FACT} ({", ".join(_FACT_COLUMNS)}, {_CARRIED_LIST})
-    SELECT {", ".join(f"s.{x}" for x in _FACT_COLUMNS)}, {_FROM_CASE}
+# Each referral's last kind and its instant, as its facts folded in the rebuild give them
+# (as ``_fold`` gives ``last_kind`` and ``last_at``), for its facts' ``referral_kind`` and
+# ``referral_last_at``: a fact the live path wrote meanwhile may change them, which the
+# finish corrects (``_FILL_NEEDS``).
+_REBUILT_KINDS = f"""SELECT referral_id, {_from_last_key({k: k for k in _LAST_ORDER})} AS kind,
+        last_at
+    FROM (SELECT referral_id, max({_LAST_KEY}) AS last_key, max(at) AS last_at
+          FROM {REBUILT_FACT} WHERE referral_id IS NOT NULL AND kind IN ({_LAST_KINDS})
+          GROUP BY referral_id) k"""
+_SETTLE_FACTS = f"""INSERT INTO {FACT} ({", ".join(_FACT_COLUMNS)}, referral_kind,
+        referral_last_at, {_CARRIED_LIST})
+    SELECT {", ".join(f"s.{x}" for x in _FACT_COLUMNS)}, k.kind, k.last_at, {_FROM_CASE}
     FROM {REBUILT_FACT} s LEFT JOIN {CASE} c ON c.case_id = s.case_id AND c.valid_to IS NULL
+        LEFT JOIN ({_REBUILT_KINDS}) k ON k.referral_id = s.referral_id
     {_ON_CONFLICT}"""
 
 
@@ -1095,15 +1130,24 @@ _REFOLD_PROVIDERS = f"""INSERT INTO {PROVIDER} AS p (provider_id, org_type, vers
 # the least need of all the referral's lifecycle facts), as ``_FACT_SQL`` takes it live.
 # Facts the live path wrote without one while the rebuild ran, and received facts whose
 # need came from the received facts alone where a request's need is less (or the only
-# one): few rows or none, so the timeline is read only for the facts that differ.
+# one): few rows or none, so the timeline is read only for the facts that differ. And in
+# the same pass (one join of the facts to their referrals), each fact's referral kind and
+# instant where they are not its referral's last kind and instant as folded: a fact the
+# live path wrote or merged while the rebuild ran (``_REBUILT_KINDS`` folded the rebuilt
+# facts alone); few or none.
 _RECEIVED_KINDS = ", ".join(f"'{k}'" for k in REFERRAL_FACTS.values())
-_FILL_NEEDS = f"""WITH differ AS MATERIALIZED (
-        SELECT f.fact_id, f.kind, f.need IS NULL AS missing, r.need
-        FROM {FACT} f JOIN {REFERRAL} r ON f.referral_id = r.referral_id
-        WHERE r.need IS NOT NULL AND f.need IS DISTINCT FROM r.need)
-    UPDATE {FACT} f SET need = d.need FROM differ d
-    WHERE f.fact_id = d.fact_id
-      AND (d.missing OR (d.kind IN ({_RECEIVED_KINDS})
+_NEED_FILLED = f"""d.need_differs AND (d.missing OR (d.kind IN ({_RECEIVED_KINDS})
            AND EXISTS (SELECT 1 FROM "case".case_timeline t
                        WHERE t.event_id = d.fact_id::uuid AND t.service = 'referral'
                          AND t.data->>'need' IS NULL)))"""
+_LAST_DIFFERS = "(f.referral_kind, f.referral_last_at) IS DISTINCT FROM (r.last_kind, r.last_at)"
+_FILL_NEEDS = f"""WITH differ AS MATERIALIZED (
+        SELECT f.fact_id, f.kind, f.need IS NULL AS missing, r.need, r.last_kind, r.last_at,
+            r.need IS NOT NULL AND f.need IS DISTINCT FROM r.need AS need_differs,
+            {_LAST_DIFFERS} AS kind_differs
+        FROM {FACT} f JOIN {REFERRAL} r ON f.referral_id = r.referral_id
+        WHERE (r.need IS NOT NULL AND f.need IS DISTINCT FROM r.need) OR {_LAST_DIFFERS})
+    UPDATE {FACT} f SET need = CASE WHEN {_NEED_FILLED} THEN d.need ELSE f.need END,
+        referral_kind = d.last_kind, referral_last_at = d.last_at
+    FROM differ d
+    WHERE f.fact_id = d.fact_id AND (d.kind_differs OR {_NEED_FILLED})"""

@@ -254,8 +254,10 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
     m: Measure = MEASURES[q.measure]
     args = _Args()
     until = q.as_of_instant
-    needs_referral = m.base in ("referral", "duration") or any(
-        d in ("need", "provider_type", "outcome") for d in (*q.dimensions, *q.filters)
+    # (A fact carries what it needs of its referral: ``t`` below.)
+    needs_referral = m.base in ("referral", "duration") or (
+        m.base != "fact"
+        and any(d in ("need", "provider_type", "outcome") for d in (*q.dimensions, *q.filters))
     )
     # The referral's last fact and provider: at ``as_of``, read as they stood (``_referrals``).
     needs_last = any(d in ("provider_type", "outcome") for d in (*q.dimensions, *q.filters))
@@ -352,17 +354,20 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
             kind_args = args.add(list(kinds))
             until_sql = "" if until is None else f" AND f.at < {args.add(until)}::timestamptz"
             dims = "".join(f", f.{x}" for x in CARRIED) if carried else ""
+            # A fact carries its need, its referral's last kind (its outcome) as it stands
+            # and its instant (model.py), and names its own provider: no referral row is
+            # read. As of a day, the outcome as it stood: looked up for the few facts whose
+            # referral has a fact since (docs/statistics.md, "Speed", seventeenth round).
+            kind = "f.referral_kind"
+            if until is not None and "outcome" in (*q.dimensions, *q.filters):
+                kind = last_kind_as_of(f"{args.add(until)}::timestamptz", "f", carried=True)
             ctes.append(
                 f"""t AS NOT MATERIALIZED (SELECT f.case_id, f.at, f.referral_id,
-                    f.provider_id, f.detail, f.kind, f.need{dims} FROM {FACT} f
-                    WHERE f.kind = ANY({kind_args}::text[]){until_sql})"""
+                    f.provider_id, f.detail, f.kind, f.need, {kind} AS referral_kind{dims}
+                    FROM {FACT} f WHERE f.kind = ANY({kind_args}::text[]){until_sql})"""
             )
             t_at = "t.at"
             source = _with_case("t", reads_case, carried)
-            # The referral's row only for its outcome: a fact carries its need (model.py)
-            # and its own provider (every referral fact a measure counts names one).
-            if any(d == "outcome" for d in (*q.dimensions, *q.filters)):
-                source += " LEFT JOIN r ON r.referral_id = t.referral_id"
         if m.base == "opened":
             # The period is whole months in UTC, so a case opened in it is one whose stored
             # opening month (migration 0013, UTC) is in it: the index of the cases opened
@@ -456,19 +461,21 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
         cells = f"""{cells}
         UNION ALL
         {cells_of(twice, "c.side", mine)}"""
-    return f"WITH {', '.join(ctes)}\n        {cells}", args.values
+    sql = f"WITH {', '.join(ctes)}\n        {cells}"
+    if m.base == "fact":  # the outcome of a fact's referral: the one the fact carries
+        sql = sql.replace("r.last_kind", "t.referral_kind")
+    return sql, args.values
 
 
 def reads_moved(q: Question) -> bool:
     """Whether ``build_sql`` reads ``q``'s referrals as they stand, corrected for those with
     a fact since its ``as_of`` (``_moved``): a count of referrals or their durations by
-    outcome or provider's kind, or of facts by their referral's outcome, as of a day."""
+    outcome or provider's kind, as of a day. (A count of facts by their referral's outcome
+    reads the outcome each fact carries, as it stood: ``build_sql``.)"""
     asked = (*q.dimensions, *q.filters)
-    base = MEASURES[q.measure].base
     by_referral = any(d in ("outcome", "provider_type") for d in asked)
-    return q.as_of is not None and (
-        (base in ("referral", "duration") and by_referral)
-        or (base == "fact" and "outcome" in asked)
+    return (
+        q.as_of is not None and MEASURES[q.measure].base in ("referral", "duration") and by_referral
     )
 
 

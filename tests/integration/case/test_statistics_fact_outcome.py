@@ -1,0 +1,116 @@
+"""Each fact carries its referral's last kind and that fact's instant (``referral_kind``,
+``referral_last_at``, migration 0030), so that a count of facts by the referral's outcome
+reads the facts alone: kept by the live path whatever order the facts come in and however
+two transactions interleave, and, as of an instant, read as the fold of the referral's
+facts before it. (A rebuild writes the same: ``test_statistics.test_replay_rebuilds_the_same
+_statistics`` compares every column; the answers: ``test_every_answer_equals_a_recount``.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import asyncpg
+import pytest
+
+from services.case.app.statistics import model
+from tests.integration.case.test_statistics_referral_fold import CUTS, T0, _facts, examples
+
+_CARRIED = f"""SELECT f.fact_id, f.referral_kind, f.referral_last_at, r.last_kind, r.last_at
+    FROM {model.FACT} f LEFT JOIN {model.REFERRAL} r ON r.referral_id = f.referral_id"""
+
+
+async def test_every_fact_carries_its_referrals_last_kind_whatever_order_the_facts_come_in(
+    pool: asyncpg.Pool,
+) -> None:
+    carried = 0
+    for generated in examples(150):
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute(f"TRUNCATE {model.FACT}, {model.REFERRAL}")
+            await model._add_facts(conn, _facts(generated))  # in the generated order
+            rows = await conn.fetch(_CARRIED)
+        for r in rows:
+            assert (r["referral_kind"], r["referral_last_at"]) == (r["last_kind"], r["last_at"])
+            carried += r["referral_kind"] is not None
+    assert carried > 150  # not only facts of referrals with no answer yet
+
+
+async def test_a_facts_outcome_as_of_an_instant_is_the_fold_of_its_referrals_facts_before_it(
+    pool: asyncpg.Pool,
+) -> None:
+    """``last_kind_as_of(..., carried=True)``, read from the fact alone (looked up only where
+    its referral has a fact since), against the fold of the referral's facts before the
+    instant, at each fact's instant and between them."""
+    then = model.last_kind_as_of("$1", "f", carried=True)
+    looked_up = 0
+    for generated in examples(80):
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute(f"TRUNCATE {model.FACT}, {model.REFERRAL}")
+            await model._add_facts(conn, _facts(generated))
+            for until in CUTS:
+                rows = await conn.fetch(
+                    f"""SELECT f.referral_id, {then}, f.referral_last_at >= $1
+                        FROM {model.FACT} f""",
+                    until,
+                )
+                folded = dict(
+                    await conn.fetch(
+                        f"SELECT referral_id, last_kind FROM ({model.referral_rows_sql('$1')}) x",
+                        until,
+                    )
+                )
+                for referral_id, kind, moved in rows:
+                    assert kind == folded.get(referral_id), (generated, until)
+                    looked_up += bool(moved)
+    assert looked_up > 50  # facts whose referral moved since the instant
+
+
+async def _facts_of(pool: asyncpg.Pool) -> dict[str, tuple[str | None, object]]:
+    rows = await pool.fetch(
+        f"SELECT fact_id, referral_kind, referral_last_at FROM {model.FACT} ORDER BY 1"
+    )
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def _fact(fact_id: str, kind: str, minutes: int, provider: str | None = "p1") -> model.Fact:
+    return (fact_id, "case-1", kind, T0 + timedelta(minutes=minutes), "ref-1", "shelter",
+            provider, None)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("waiting", "expected"),
+    [
+        # a later answer merged while an earlier one's transaction is open: the earlier
+        # fact, committed first, takes the later kind from the second transaction's carry
+        (_fact("f-accepted", "accepted", 10), "accepted"),
+        # an assignment by hand merges nothing: it waits (``FOR SHARE``) for the open
+        # transaction's merge and carries the kind it leaves, not the one before it
+        (_fact("f-by-hand", "assigned_by_hand", 10), "service_started"),
+    ],
+)
+async def test_two_transactions_on_one_referral_leave_every_fact_with_its_last_kind(
+    pool: asyncpg.Pool, waiting: model.Fact, expected: str
+) -> None:
+    await pool.execute(f"TRUNCATE {model.FACT}, {model.REFERRAL}")
+    async with pool.acquire() as conn:
+        await model._add_facts(conn, [_fact("f-routed", "routed", 1)])
+    first_kind = "service_started" if waiting[2] == "assigned_by_hand" else "routed"
+    first = _fact("f-first", first_kind, 5 if first_kind == "routed" else 20)
+    async with pool.acquire() as a, pool.acquire() as b:
+        ta = a.transaction()
+        await ta.start()
+        await model._add_facts(a, [first])  # holds the referral's row until it commits
+        tb = b.transaction()
+        await tb.start()
+        second = asyncio.ensure_future(model._add_facts(b, [waiting]))
+        await asyncio.sleep(0.3)
+        assert not second.done(), "the second transaction waits for the first's merge"
+        await ta.commit()
+        await asyncio.wait_for(second, 10)
+        await tb.commit()
+    facts = await _facts_of(pool)
+    row = await pool.fetchrow(f"SELECT last_kind, last_at FROM {model.REFERRAL}")
+    assert row is not None and row["last_kind"] == expected
+    assert set(facts.values()) == {(row["last_kind"], row["last_at"])}, facts
+    assert len(facts) == 3
