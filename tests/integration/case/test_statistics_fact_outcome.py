@@ -9,12 +9,14 @@ _statistics`` compares every column; the answers: ``test_every_answer_equals_a_r
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import timedelta
 
 import asyncpg
 import pytest
 
 from services.case.app.statistics import model
+from shared.envelope import Envelope
 from tests.integration.case.test_statistics_referral_fold import CUTS, T0, _facts, examples
 
 _CARRIED = f"""SELECT f.fact_id, f.referral_kind, f.referral_last_at, r.last_kind, r.last_at
@@ -73,8 +75,10 @@ async def _facts_of(pool: asyncpg.Pool) -> dict[str, tuple[str | None, object]]:
     return {r[0]: (r[1], r[2]) for r in rows}
 
 
-def _fact(fact_id: str, kind: str, minutes: int, provider: str | None = "p1") -> model.Fact:
-    return (fact_id, "case-1", kind, T0 + timedelta(minutes=minutes), "ref-1", "shelter",
+def _fact(
+    fact_id: str, kind: str, minutes: int, provider: str | None = "p1", referral: str = "ref-1"
+) -> model.Fact:
+    return (fact_id, "case-1", kind, T0 + timedelta(minutes=minutes), referral, "shelter",
             provider, None)  # fmt: skip
 
 
@@ -114,3 +118,84 @@ async def test_two_transactions_on_one_referral_leave_every_fact_with_its_last_k
     assert row is not None and row["last_kind"] == expected
     assert set(facts.values()) == {(row["last_kind"], row["last_at"])}, facts
     assert len(facts) == 3
+
+
+# -- the provider's kind on each referral row (migration 0031) ---------------------------------
+
+
+async def _kinds(pool: asyncpg.Pool) -> dict[str, str | None]:
+    rows = await pool.fetch(f"SELECT referral_id, provider_type FROM {model.REFERRAL}")
+    return {r[0]: r[1] for r in rows}
+
+
+async def test_a_change_of_a_providers_kind_reaches_its_referral_rows(pool: asyncpg.Pool) -> None:
+    """A referral routed to a provider carries the kind the directory gives; a later change
+    of that kind is carried onto it, and an older version arriving late changes nothing; a
+    provider the directory has not described yet gives none, until it is described."""
+    from tests.integration.case.statistics_world import receive
+
+    await pool.execute(f"TRUNCATE {model.FACT}, {model.REFERRAL}, {model.PROVIDER}")
+    await receive(pool, "ProviderRegistered", {"provider": {"id": "p1", "org_type": "ngo"}}, T0)
+    async with pool.acquire() as conn:
+        await model._add_facts(
+            conn, [_fact("f1", "routed", 1), _fact("g1", "routed", 1, "p2", referral="ref-2")]
+        )
+    assert await _kinds(pool) == {"ref-1": "ngo", "ref-2": None}
+    await receive(pool, "ProviderUpdated", {"provider": {"id": "p1", "org_type": "state"}}, T0)
+    await receive(pool, "ProviderRegistered", {"provider": {"id": "p2", "org_type": "ngo"}}, T0)
+    assert await _kinds(pool) == {"ref-1": "state", "ref-2": "ngo"}
+    # an older version, come late (the directory's row has a newer one)
+    await pool.execute(f"UPDATE {model.PROVIDER} SET version = version + 1000")
+    await receive(pool, "ProviderUpdated", {"provider": {"id": "p1", "org_type": "ngo"}}, T0)
+    assert await _kinds(pool) == {"ref-1": "state", "ref-2": "ngo"}
+    # the referral moves to the other provider: it takes that one's kind
+    async with pool.acquire() as conn:
+        await model._add_facts(conn, [_fact("f2", "accepted", 30, "p2")])
+    assert await _kinds(pool) == {"ref-1": "ngo", "ref-2": "ngo"}
+
+
+@pytest.mark.parametrize("directory_first", [True, False])
+async def test_a_providers_kind_changed_while_a_referral_moves_to_it_is_carried_onto_it(
+    pool: asyncpg.Pool, directory_first: bool
+) -> None:
+    """A directory event changing a provider's kind and a referral fact naming that
+    provider, in two transactions open at once, in either order: the referral row ends
+    with the new kind (the merge holds the directory's row ``FOR SHARE``; the directory
+    event carries the kind in a statement after its own write)."""
+    from tests.integration.case.statistics_world import receive
+
+    await pool.execute(f"TRUNCATE {model.FACT}, {model.REFERRAL}, {model.PROVIDER}")
+    await receive(pool, "ProviderRegistered", {"provider": {"id": "p1", "org_type": "ngo"}}, T0)
+    changed = "state"
+    async with pool.acquire() as directory, pool.acquire() as referral:
+        td, tr = directory.transaction(), referral.transaction()
+        await td.start()
+        await tr.start()
+        change = model.record_received
+        env = _directory_event("p1", changed)
+        if directory_first:
+            await change(directory, env)  # holds the directory's row
+            moving = asyncio.ensure_future(model._add_facts(referral, [_fact("f1", "routed", 1)]))
+            await asyncio.sleep(0.3)
+            assert not moving.done(), "the merge waits for the directory's change"
+            await td.commit()
+            await asyncio.wait_for(moving, 10)
+            await tr.commit()
+        else:
+            await model._add_facts(referral, [_fact("f1", "routed", 1)])  # holds it FOR SHARE
+            changing = asyncio.ensure_future(change(directory, env))
+            await asyncio.sleep(0.3)
+            assert not changing.done(), "the directory's change waits for the merge"
+            await tr.commit()
+            await asyncio.wait_for(changing, 10)
+            await td.commit()
+    assert await _kinds(pool) == {"ref-1": changed}
+
+
+def _directory_event(provider_id: str, org_type: str) -> Envelope:
+    return Envelope(
+        id=str(uuid.uuid4()), source="safepath/referral",
+        type="org.safepath.referral.ProviderUpdated.v1", subject="directory", time=T0,
+        dataschema="urn:test", streamversion=10_000, correlationid="t",
+        actor="service:referral", data={"provider": {"id": provider_id, "org_type": org_type}},
+    )  # fmt: skip

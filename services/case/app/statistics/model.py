@@ -455,6 +455,10 @@ async def record_received(conn: asyncpg.Connection, env: Envelope) -> None:
     """Apply a received referral-service event (inside the consumer's inbox transaction)."""
     if env.event_name in ("ProviderRegistered", "ProviderUpdated"):
         provider = env.data["provider"]
+        # The referral rows' table first, as a rebuild's finish takes it (then the
+        # directory's): this transaction writes both, the directory's first (see
+        # ``_KIND_OF_PROVIDER``), and, the other way round, the two would deadlock.
+        await conn.execute(f"LOCK TABLE {REFERRAL} IN ROW EXCLUSIVE MODE")
         await conn.execute(
             # A row carried over by migration 0017 gains the signed event if it comes again
             # (the referral stream replayed to this consumer); else a repeat changes nothing.
@@ -481,6 +485,10 @@ async def record_received(conn: asyncpg.Connection, env: Envelope) -> None:
             provider["org_type"],
             env.streamversion,
         )
+        # In a statement of its own, after the one that holds the directory's row: see
+        # ``_KIND_OF_PROVIDER``. Directory events are few (a provider registered or
+        # changed); their referral rows are found without an index.
+        await conn.execute(_CARRY_PROVIDER_KIND_SQL, provider["id"])
         return
     facts = received_facts(env.id, env.event_name, env.time, env.data)
     if facts:
@@ -488,6 +496,11 @@ async def record_received(conn: asyncpg.Connection, env: Envelope) -> None:
     await _add_facts(conn, facts)
 
 
+# A provider's kind as the directory now gives it onto its referral rows, where it differs.
+_CARRY_PROVIDER_KIND_SQL = f"""UPDATE {REFERRAL} r SET provider_type = p.org_type
+    FROM {PROVIDER} p
+    WHERE p.provider_id = $1 AND r.provider_id = $1
+      AND r.provider_type IS DISTINCT FROM p.org_type"""
 _HOLD = f"SELECT true FROM {CASE} WHERE case_id = $1 AND valid_to IS NULL FOR SHARE"
 _HAS_ROW = f"SELECT EXISTS (SELECT 1 FROM {CASE} WHERE case_id = $1 AND valid_to IS NULL)"
 
@@ -543,10 +556,18 @@ _NEWER = """excluded.last_at IS NOT NULL AND (r.last_at IS NULL OR
 _NEWER_PROVIDER = """excluded.provider_at IS NOT NULL AND (r.provider_at IS NULL OR
     (excluded.provider_at, excluded.provider_rank, excluded.provider_id) > (r.provider_at,
      r.provider_rank, r.provider_id))"""
+# The provider's kind as the directory gives it (``provider_type``, migration 0031), its
+# row held ``FOR SHARE`` to the end of the transaction: a directory event that changes the
+# kind (``record_received``) updates that row first, so this waits for it to commit and
+# reads the new kind, or, if this came first, the directory event waits for this one, and
+# its next statement, which carries the kind onto the provider's referral rows, finds this
+# row. Either way the row carries the kind the directory now gives.
+_KIND_OF_PROVIDER = f"""CASE WHEN $7::text IS NOT NULL THEN (SELECT p.org_type FROM {PROVIDER} p
+            WHERE p.provider_id = $7::text FOR SHARE) END"""
 _REFERRAL_UPSERT = f"""
     INSERT INTO {REFERRAL} AS r (referral_id, case_id, need, requested_at, routed_at,
-        answered_at, started_at, last_at, last_rank, last_kind, provider_id, provider_at,
-        provider_rank, {_CARRIED_LIST})
+        answered_at, started_at, last_at, last_rank, last_kind, provider_id, provider_type,
+        provider_at, provider_rank, {_CARRIED_LIST})
     SELECT $1::text, $2::text, $3::text,
         CASE WHEN $4::text = 'referral_requested' THEN $5::timestamptz END,
         CASE WHEN $4 IN ('routed', 'unroutable') THEN $5::timestamptz END,
@@ -556,6 +577,7 @@ _REFERRAL_UPSERT = f"""
         CASE WHEN $4 <> 'referral_requested' THEN $6::int END,
         CASE WHEN $4 <> 'referral_requested' THEN $4 END,
         $7::text,
+        {_KIND_OF_PROVIDER},
         CASE WHEN $7::text IS NOT NULL THEN $5::timestamptz END,
         CASE WHEN $7::text IS NOT NULL THEN $6::int END,
         {_FROM_CASE}
@@ -573,6 +595,8 @@ _REFERRAL_UPSERT = f"""
         last_kind = CASE WHEN {_NEWER} THEN excluded.last_kind ELSE r.last_kind END,
         provider_id = CASE WHEN {_NEWER_PROVIDER} THEN excluded.provider_id
                       ELSE r.provider_id END,
+        provider_type = CASE WHEN {_NEWER_PROVIDER} THEN excluded.provider_type
+                        ELSE r.provider_type END,
         provider_at = CASE WHEN {_NEWER_PROVIDER} THEN excluded.provider_at
                       ELSE r.provider_at END,
         provider_rank = CASE WHEN {_NEWER_PROVIDER} THEN excluded.provider_rank
@@ -1100,10 +1124,13 @@ async def finish_rebuild(conn: asyncpg.Connection) -> None:
     for name in _REFERRAL_INDEXES:
         await conn.execute(f'DROP INDEX IF EXISTS "case".{name}')
     await conn.execute(f"ALTER TABLE {REFERRAL} DROP CONSTRAINT IF EXISTS {_REFERRAL_KEY}")
+    await conn.execute(f"DELETE FROM {PROVIDER}")  # filled again from the events alone,
+    await conn.execute(_REFOLD_PROVIDERS)  # before the referral rows that carry the kinds
     await conn.execute(
-        f"""INSERT INTO {REFERRAL} ({REFERRAL_COLUMNS}, {_CARRIED_LIST})
-            SELECT r.*, {_FROM_CASE} FROM ({referral_rows_sql()}) r
-            LEFT JOIN {CASE} c ON c.case_id = r.case_id AND c.valid_to IS NULL"""
+        f"""INSERT INTO {REFERRAL} ({REFERRAL_COLUMNS}, provider_type, {_CARRIED_LIST})
+            SELECT r.*, p.org_type, {_FROM_CASE} FROM ({referral_rows_sql()}) r
+            LEFT JOIN {CASE} c ON c.case_id = r.case_id AND c.valid_to IS NULL
+            LEFT JOIN {PROVIDER} p ON p.provider_id = r.provider_id"""
     )
     await conn.execute(
         f"ALTER TABLE {REFERRAL} ADD CONSTRAINT {_REFERRAL_KEY} PRIMARY KEY (referral_id)"
@@ -1111,8 +1138,6 @@ async def finish_rebuild(conn: asyncpg.Connection) -> None:
     for name, key in _REFERRAL_INDEXES.items():
         await conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {REFERRAL} {key}")
     await conn.execute(_FILL_NEEDS)
-    await conn.execute(f"DELETE FROM {PROVIDER}")  # filled again from the events alone
-    await conn.execute(_REFOLD_PROVIDERS)
 
 
 # Each provider's kind from the directory events received: the newest version wins, as

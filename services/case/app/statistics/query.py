@@ -111,7 +111,7 @@ def _expression(dimension: str) -> str:
     if dimension == "need":
         return "coalesce(need_of, 'unknown')"
     if dimension == "provider_type":
-        return "CASE WHEN p_id IS NULL THEN 'none' ELSE coalesce(p.org_type, 'unknown') END"
+        return "CASE WHEN p_id IS NULL THEN 'none' ELSE coalesce(p_type, 'unknown') END"
     if dimension == "decision":
         return "t.detail"
     if dimension == "stage":
@@ -141,11 +141,15 @@ _RECORD_DIMENSIONS = ("device_type", "incident_year", "incident_district")
 
 
 def _bind(dimension: str, t_at: str, p_id: str, need_of: str) -> str:
+    # The provider's kind: the one a referral row carries (migration 0031), or for a fact's
+    # own provider, the directory's (joined as ``p``).
+    p_type = "r.provider_type" if p_id == "r.provider_id" else "p.org_type"
     return (
         _expression(dimension)
         .replace("t_at", t_at)
         .replace("p_id", p_id)
         .replace("need_of", need_of)
+        .replace("p_type", p_type)
     )
 
 
@@ -167,22 +171,6 @@ def _snapshot(args: _Args, at: datetime | None) -> str:
         f"SELECT * FROM {CASE} WHERE valid_from < {a}::timestamptz"
         f" AND (valid_to IS NULL OR valid_to >= {a}::timestamptz)"
     )
-
-
-def _referrals(args: _Args, until: datetime | None, needs_last: bool) -> str:
-    """One row per need's referral: the merged table, or, for its last fact and provider
-    (``needs_last``: the outcome, the provider's kind), with those as they stood before
-    ``until`` (``last_kind_as_of``, ``provider_as_of``: the few referrals with a fact since
-    looked up by their facts' index, the others as they are). Its firsts as they stood are
-    read where they are counted (``first_as_of``)."""
-    if until is None or not needs_last:
-        return f"SELECT * FROM {REFERRAL}"
-    at = f"{args.add(until)}::timestamptz"
-    then = {"last_kind": last_kind_as_of(at), "provider_id": provider_as_of(at)}
-    columns = [c.strip() for c in REFERRAL_COLUMNS.split(",")]
-    read = ", ".join(f"{then[c]} AS {c}" if c in then else f"r.{c}" for c in columns)
-    carried = ", ".join(f"r.{x}" for x in CARRIED)
-    return f"SELECT {read}, {carried} FROM {REFERRAL} r"
 
 
 def first_as_of(column: str, at: str | None) -> str:
@@ -259,8 +247,6 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
         m.base != "fact"
         and any(d in ("need", "provider_type", "outcome") for d in (*q.dimensions, *q.filters))
     )
-    # The referral's last fact and provider: at ``as_of``, read as they stood (``_referrals``).
-    needs_last = any(d in ("provider_type", "outcome") for d in (*q.dimensions, *q.filters))
     # A question about referrals or facts reads the case's row only for a case dimension or
     # filter, a region scope or an as_of reading. Else the join would keep every row (a
     # referral is requested on a case, opened first; a fact is about a case) and would be
@@ -327,7 +313,8 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
             ctes.append(f"stood AS MATERIALIZED ({_cases_since(args, until, asked, kept)})")
         # (Not when every branch reads the referrals' rows as they stand or from ``moved``.)
         if needs_referral and not (reads_moved(q) and m.base in ("referral", "duration")):
-            ctes.append(f"r AS NOT MATERIALIZED ({_referrals(args, until, needs_last)})")
+            # (Never by its outcome or provider as of a day: those read ``moved`` below.)
+            ctes.append(f"r AS NOT MATERIALIZED (SELECT * FROM {REFERRAL})")
         # At ``as_of``, the referral's own row with its firsts as they stood (the last one
         # counted, ``t_at``, kept by a plain comparison the planner can estimate).
         if until is not None and m.base in ("referral", "duration"):
@@ -395,7 +382,7 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
     if on_fact:
         p_id = "coalesce(t.provider_id, r.provider_id)" if with_r else "t.provider_id"
         need_of = "coalesce(t.need, r.need)" if with_r else "t.need"
-    if any(d == "provider_type" for d in (*q.dimensions, *q.filters)):
+    if on_fact and any(d == "provider_type" for d in (*q.dimensions, *q.filters)):
         source += f" LEFT JOIN {PROVIDER} p ON p.provider_id = {p_id}"
     for dimension, column in LIST_DIMENSIONS.items():  # once per category (form) it has
         if _lateral(q, dimension):
@@ -493,12 +480,21 @@ def _moved(args: _Args, until: datetime, q: Question, with_cases: bool = False) 
     provider = provider_as_of(at) if "provider_type" in asked else "r.provider_id"
     columns = [c.strip() for c in REFERRAL_COLUMNS.split(",")]
     read = ", ".join(f"s.{c}" if c in ("last_kind", "provider_id") else f"r.{c}" for c in columns)
+    # The provider's kind: the one the row carries as it stands, the directory's for the
+    # provider it had then (the directory is read as it is now, as for every reading).
+    by_kind = "provider_type" in asked
+    read += (
+        ", CASE WHEN s.side = -1 THEN r.provider_type ELSE pt.org_type END AS provider_type"
+        if by_kind
+        else ", r.provider_type"
+    )
+    kinds = f" LEFT JOIN {PROVIDER} pt ON pt.provider_id = s.provider_id" if by_kind else ""
     carried = ", ".join(f"r.{x}" for x in CARRIED)
     moved = f"greatest(r.last_at, r.provider_at) >= {at}"
     if not with_cases:
         return f"""SELECT s.side, {read}, {carried} FROM {REFERRAL} r
         CROSS JOIN LATERAL (VALUES (-1, r.last_kind, r.provider_id),
-            (1, {kind}, {provider})) AS s(side, last_kind, provider_id)
+            (1, {kind}, {provider})) AS s(side, last_kind, provider_id){kinds}
         WHERE {moved}"""
     asked_columns = dict.fromkeys(_asked_columns(q))  # each once (a filter may repeat one)
     then = ", ".join(
@@ -509,7 +505,7 @@ def _moved(args: _Args, until: datetime, q: Question, with_cases: bool = False) 
     return f"""SELECT s.side, {read}, {carried}, {", ".join(f"s.then_{x}" for x in asked_columns)}
         FROM {REFERRAL} r LEFT JOIN stood ON stood.case_id = r.case_id
         CROSS JOIN LATERAL (VALUES (-1, r.last_kind, r.provider_id, {now}),
-            (1, {kind}, {provider}, {then})) AS s(side, last_kind, provider_id, {named})
+            (1, {kind}, {provider}, {then})) AS s(side, last_kind, provider_id, {named}){kinds}
         WHERE {moved} OR r.case_id = ANY(ARRAY(SELECT case_id FROM stood))"""
 
 
