@@ -377,11 +377,7 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
         where.append(f"c.status <> '{CASUALTY_RECORD}'")
     # A fact's own provider (the one escalated, the one serving); else the referral's last.
     on_fact = source == "t" or source.startswith("t ")
-    with_r = " r ON " in source
-    p_id, need_of = "r.provider_id", "r.need"
-    if on_fact:
-        p_id = "coalesce(t.provider_id, r.provider_id)" if with_r else "t.provider_id"
-        need_of = "coalesce(t.need, r.need)" if with_r else "t.need"
+    p_id, need_of = ("t.provider_id", "t.need") if on_fact else ("r.provider_id", "r.need")
     if on_fact and any(d == "provider_type" for d in (*q.dimensions, *q.filters)):
         source += f" LEFT JOIN {PROVIDER} p ON p.provider_id = {p_id}"
     for dimension, column in LIST_DIMENSIONS.items():  # once per category (form) it has
@@ -449,8 +445,8 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
         UNION ALL
         {cells_of(twice, "c.side", mine)}"""
     sql = f"WITH {', '.join(ctes)}\n        {cells}"
-    if m.base == "fact":  # the outcome of a fact's referral: the one the fact carries
-        sql = sql.replace("r.last_kind", "t.referral_kind")
+    if m.base == "fact":  # the outcome of a fact's referral: the one the fact carries (no
+        sql = sql.replace("r.last_kind", "t.referral_kind")  # referral row ``r`` is read)
     return sql, args.values
 
 
