@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -19,6 +20,9 @@ from services.case.app.statistics import model
 from shared.envelope import Envelope
 from tests.integration.case.test_statistics_referral_fold import CUTS, T0, _facts, examples
 
+_MIGRATIONS = Path(model.__file__).resolve().parents[2] / "migrations"
+MIGRATION_0030 = (_MIGRATIONS / "0030_statistics_fact_referral_kind.sql").read_text()
+MIGRATION_0031 = (_MIGRATIONS / "0031_statistics_referral_provider_kind.sql").read_text()
 _CARRIED = f"""SELECT f.fact_id, f.referral_kind, f.referral_last_at, r.last_kind, r.last_at
     FROM {model.FACT} f LEFT JOIN {model.REFERRAL} r ON r.referral_id = f.referral_id"""
 
@@ -199,3 +203,28 @@ def _directory_event(provider_id: str, org_type: str) -> Envelope:
         dataschema="urn:test", streamversion=10_000, correlationid="t",
         actor="service:referral", data={"provider": {"id": provider_id, "org_type": org_type}},
     )  # fmt: skip
+
+
+async def test_the_upgrade_fills_the_kinds_on_the_rows_written_before_it(
+    pool: asyncpg.Pool,
+) -> None:
+    """An installation upgraded past migrations 0030 and 0031: its facts and referral rows,
+    written before the columns existed (NULL), carry their referral's last kind and their
+    provider's kind from the migrations on, as the live path would have written them. (0031
+    writes the referral table again: run whole here, on this test's own database.)"""
+    from tests.integration.case.statistics_world import register_providers, write_world
+    from tests.integration.case.test_statistics import worlds
+
+    await register_providers(pool)
+    for spec in worlds(2):
+        await write_world(pool, spec)
+    tables = (model.FACT, model.REFERRAL)
+    before = {t: await pool.fetch(f"SELECT * FROM {t} ORDER BY 1") for t in tables}
+    assert any(r["referral_kind"] for r in before[model.FACT])
+    assert any(r["provider_type"] for r in before[model.REFERRAL])
+    await pool.execute(f"UPDATE {model.FACT} SET referral_kind = NULL, referral_last_at = NULL")
+    await pool.execute(f"UPDATE {model.REFERRAL} SET provider_type = NULL")
+    fill = MIGRATION_0030[MIGRATION_0030.index("UPDATE") : MIGRATION_0030.index("-- The index")]
+    await pool.execute(fill.replace("{schema}", '"case"'))
+    await pool.execute(MIGRATION_0031.replace("{schema}", '"case"'))
+    assert {t: await pool.fetch(f"SELECT * FROM {t} ORDER BY 1") for t in tables} == before
