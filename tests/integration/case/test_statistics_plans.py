@@ -13,9 +13,12 @@ was.
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import asyncpg
+import pytest
 
+from services.case.app.statistics.catalogue import MEASURES
 from services.case.app.statistics.query import Question, answer, build_sql
 from tests.integration.case.statistics_world import register_providers, write_world
 from tests.integration.case.test_statistics import worlds
@@ -72,6 +75,40 @@ async def test_a_duration_reading_has_the_memory_to_hash_its_cells(pool: asyncpg
     async with pool.acquire() as conn:
         own = await conn.fetchval("SHOW work_mem")
         assert own != "16MB"
-        assert (await _fetch(conn, setting, [], hashed=False, hours=True))[0][0] == "16MB"
+        assert (await _fetch(conn, setting, [], hashed=False, wide=True))[0][0] == "16MB"
         assert (await _fetch(conn, setting, [], hashed=False))[0][0] == own  # a count
         assert await conn.fetchval("SHOW work_mem") == own  # the connection's, untouched
+
+
+async def test_a_count_of_facts_by_outcome_as_of_a_day_has_the_memory_to_hash_its_cells(
+    pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A count of facts by their referral's outcome as of a day groups by a look-up, whose
+    values the planner guessed at tens of thousands: it sorted the facts on disk (eighteenth
+    round). Such a reading, and only such a reading, asks for the memory a duration asks
+    for; the flag that says so (``outcome_looked_up``) and the SQL agree on which they are."""
+    from services.case.app.statistics import query
+
+    asked: list[bool] = []
+    fetch = query._fetch
+
+    async def spy(db: Any, sql: str, args: list[Any], hashed: bool, wide: bool = False) -> Any:
+        asked.append(wide)
+        return await fetch(db, sql, args, hashed, wide)
+
+    monkeypatch.setattr(query, "_fetch", spy)
+    await register_providers(pool)
+    await write_world(pool, worlds(1)[0])
+    seen = set()
+    for name, m in MEASURES.items():
+        if m.base != "fact":
+            continue
+        for dimension in m.dimensions:
+            for as_of in (None, date(2026, 5, 15)):
+                q = Question(name, dimension, None, date(2026, 1, 1), date(2026, 8, 1), as_of)
+                looked_up = "ORDER BY k.at DESC" in build_sql(q)[0]
+                assert query.outcome_looked_up(q) == looked_up, q
+                await answer(pool, q)
+                assert asked.pop() == looked_up, q
+                seen.add(looked_up)
+    assert seen == {True, False}

@@ -862,7 +862,8 @@ _SECONDARY = {
     # 0005, with what a reading as of a day looks up of each fact since 0029
     "stat_fact_referral": f"{FACT} (referral_id, at) INCLUDE (kind, provider_id)"
     " WHERE referral_id IS NOT NULL",
-    "stat_fact_case": f"{FACT} (case_id)",
+    # 0007, by kind too since 0032 (the facts counted of the cases changed since a day)
+    "stat_fact_case": f"{FACT} (case_id, kind)",
     # 0020, with every other dimension of a case since 0024
     "stat_case_opened": f"""{CASE} (opened_month, categories) INCLUDE ({_OPENED_INCLUDED})
         WHERE valid_to IS NULL AND status <> '{CASUALTY_RECORD}'""",

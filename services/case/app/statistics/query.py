@@ -346,7 +346,7 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
             # read. As of a day, the outcome as it stood: looked up for the few facts whose
             # referral has a fact since (docs/statistics.md, "Speed", seventeenth round).
             kind = "f.referral_kind"
-            if until is not None and "outcome" in (*q.dimensions, *q.filters):
+            if outcome_looked_up(q):
                 kind = last_kind_as_of(f"{args.add(until)}::timestamptz", "f", carried=True)
             ctes.append(
                 f"""t AS NOT MATERIALIZED (SELECT f.case_id, f.at, f.referral_id,
@@ -448,6 +448,14 @@ def build_sql(q: Question) -> tuple[str, list[Any]]:
     if m.base == "fact":  # the outcome of a fact's referral: the one the fact carries (no
         sql = sql.replace("r.last_kind", "t.referral_kind")  # referral row ``r`` is read)
     return sql, args.values
+
+
+def outcome_looked_up(q: Question) -> bool:
+    """Whether ``build_sql`` looks up the outcome of each fact's referral as it stood (a
+    count of facts by their referral's outcome as of a day, ``last_kind_as_of``): the
+    planner cannot tell how many values such a look-up gives (``_fetch``)."""
+    asked = (*q.dimensions, *q.filters)
+    return q.as_of is not None and MEASURES[q.measure].base == "fact" and "outcome" in asked
 
 
 def reads_moved(q: Question) -> bool:
@@ -637,7 +645,7 @@ async def answer(pool: asyncpg.Pool | asyncpg.Connection, q: Question) -> Raw:
     sql, args = build_sql(q)
     is_duration = MEASURES[q.measure].base == "duration"
     hashed = q.as_of is not None and not corrected(q)
-    rows = await _fetch(pool, sql, args, hashed, is_duration)
+    rows = await _fetch(pool, sql, args, hashed, is_duration or outcome_looked_up(q))
     if not is_duration:
         return Raw(_spread(q, rows))
     counts: dict[tuple[str, str], int] = {}
@@ -694,7 +702,7 @@ async def _fetch(
     sql: str,
     args: list[Any],
     hashed: bool,
-    hours: bool = False,
+    wide: bool = False,
 ) -> list[asyncpg.Record]:
     """The question's rows, its plan made for its values each time
     (``plan_cache_mode = force_custom_plan``), for this statement alone, in a transaction
@@ -713,20 +721,24 @@ async def _fetch(
     a fifth less (tenth round; a ``corrected`` reading is not one). Sorting is discouraged
     for it.
 
-    ``hours``: each cell's hours gathered (``array_agg``), whose state the planner
-    counts at 8 kB a group: for a few hundred groups (a provider's kind by month) it found
-    the default 4 MB of memory too little to hash them and sorted the rows instead (one
-    worker's sort spilling to disk): time to first answer by provider's kind x month 109 to
-    111 ms, 76 ms hashed with 16 MB (sixteenth round)."""
+    ``wide``: groups the planner thinks too large or too many to hash in the default 4 MB
+    of memory, given 16 MB. Each cell's hours gathered (``array_agg``), whose state the
+    planner counts at 8 kB a group: for a few hundred groups (a provider's kind by month)
+    it sorted the rows instead (one worker's sort spilling to disk): time to first answer
+    by provider's kind x month 109 to 111 ms, 76 ms hashed with 16 MB (sixteenth round).
+    And a count of facts by their referral's outcome as of a day (``outcome_looked_up``):
+    grouped by a look-up, whose values the planner guessed at some 56,000 for 6, so it
+    sorted the 73,000 services started of a year on disk: by outcome x identification 100
+    to 128 ms, 83 to 85 hashed (eighteenth round)."""
     if isinstance(db, asyncpg.Pool):
         async with db.acquire() as conn:
-            return await _fetch(conn, sql, args, hashed, hours)
+            return await _fetch(conn, sql, args, hashed, wide)
     if db.is_in_transaction():
         return list(await db.fetch(sql, *args))
     settings = "SET LOCAL plan_cache_mode = force_custom_plan"
     if hashed:
         settings += "; SET LOCAL enable_sort = off"
-    if hours:
+    if wide:
         settings += "; SET LOCAL work_mem = '16MB'"
     async with db.transaction():
         await db.execute(settings)  # one round trip (the simple protocol takes both)
