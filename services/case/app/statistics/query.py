@@ -728,8 +728,8 @@ async def _fetch(
     by provider's kind x month 109 to 111 ms, 76 ms hashed with 16 MB (sixteenth round).
     And a count of facts by their referral's outcome as of a day (``outcome_looked_up``):
     grouped by a look-up, whose values the planner guessed at some 56,000 for 6, so it
-    sorted the 73,000 services started of a year on disk: by outcome x identification 100
-    to 128 ms, 83 to 85 hashed (eighteenth round)."""
+    sorted the 73,000 services started of a year on disk: by outcome x identification 143
+    to 151 ms, 76 to 106 hashed (four alternated pairs, eighteenth round)."""
     if isinstance(db, asyncpg.Pool):
         async with db.acquire() as conn:
             return await _fetch(conn, sql, args, hashed, wide)
