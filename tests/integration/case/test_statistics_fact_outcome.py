@@ -18,6 +18,8 @@ import pytest
 
 from services.case.app.statistics import model
 from shared.envelope import Envelope
+from tests.integration.case.statistics_world import register_providers, write_world
+from tests.integration.case.test_statistics import worlds
 from tests.integration.case.test_statistics_referral_fold import CUTS, T0, _facts, examples
 
 _MIGRATIONS = Path(model.__file__).resolve().parents[2] / "migrations"
@@ -212,9 +214,6 @@ async def test_the_upgrade_fills_the_kinds_on_the_rows_written_before_it(
     written before the columns existed (NULL), carry their referral's last kind and their
     provider's kind from the migrations on, as the live path would have written them. (0031
     writes the referral table again: run whole here, on this test's own database.)"""
-    from tests.integration.case.statistics_world import register_providers, write_world
-    from tests.integration.case.test_statistics import worlds
-
     await register_providers(pool)
     for spec in worlds(2):
         await write_world(pool, spec)
