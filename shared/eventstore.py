@@ -437,6 +437,20 @@ class EventStore:
             WHERE coalesce((SELECT stream_version FROM last), 0) = $2
             ORDER BY n.i
             RETURNING global_position, tx_id::text AS tx_id, stream_version, prev_hash, hash"""
+        # A new stream's batch: its chain starts from nothing, so it is computed here
+        # (``chain_hash``, as the statement above folds it) and the rows are inserted as
+        # they are, if the stream has no event yet (else none: ``ConcurrencyError``, the
+        # caller's transaction left usable, as above). Two writers starting the same
+        # stream at once collide on its first version's unique key, as above.
+        self._sql_start_stream = f"""
+            INSERT INTO {q} (event_id, stream_id, stream_version, event_type, occurred_at,
+                             data, metadata, prev_hash, hash)
+            SELECT u.e, $1, u.i::int, u.t, u.o, u.d::jsonb, u.m::jsonb, u.p, u.h
+            FROM unnest($2::uuid[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
+                        $7::bytea[], $8::bytea[]) WITH ORDINALITY AS u(e, t, o, d, m, p, h, i)
+            WHERE NOT EXISTS (SELECT 1 FROM {q} WHERE stream_id = $1)
+            ORDER BY u.i
+            RETURNING global_position, tx_id::text AS tx_id, stream_version, prev_hash, hash"""
 
     @property
     def appended_channel(self) -> str:
@@ -566,6 +580,26 @@ class EventStore:
                 row.data_text, row.meta_text, row.digest,
             )  # fmt: skip
             recs = [r] if r is not None else []
+        elif expected == 0:
+            prev: bytes | None = None
+            links: list[bytes | None] = []
+            hashes: list[bytes] = []
+            for row in rows:
+                links.append(prev)
+                prev = chain_hash(prev, row.digest)
+                hashes.append(prev)
+            recs = await c.fetch(
+                self._sql_start_stream,
+                stream_id,
+                [r.event_id for r in rows],
+                [r.type for r in rows],
+                [r.at for r in rows],
+                [r.data_text for r in rows],
+                [r.meta_text for r in rows],
+                links,
+                hashes,
+            )
+            recs = sorted(recs, key=lambda x: x["stream_version"])
         else:
             recs = await c.fetch(
                 self._sql_append_many,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import asyncpg
 import pytest
@@ -49,6 +50,51 @@ async def test_two_concurrent_writers_one_wins(store: EventStore) -> None:
     losses = [r for r in results if isinstance(r, ConcurrencyError)]
     assert len(wins) == 1 and len(losses) == 7
     assert await store.stream_version("s1") == 2
+
+
+async def test_a_new_stream_started_with_a_batch_is_chained_as_any_other(
+    store: EventStore, pool: asyncpg.Pool
+) -> None:
+    """A new stream's batch is written by its own statement (its chain computed before it
+    is sent): the same links and hashes as the statement that extends a stream, checked
+    by the verifier, which recomputes every digest and link."""
+    started = await store.append("s1", 0, [noted(1), noted(2), noted(3)])
+    await store.append("s1", 3, [noted(4), noted(5)])
+    events = await store.read_stream("s1")
+    assert [e.stream_version for e in started] == [1, 2, 3]
+    assert [(e.prev_hash, e.hash) for e in started] == [(e.prev_hash, e.hash) for e in events[:3]]
+    assert events[0].prev_hash is None
+    assert all(b.prev_hash == a.hash for a, b in pairwise(events))
+    assert [store.load(e) for e in events] == [Noted(n=n) for n in range(1, 6)]
+    positions = [e.global_position for e in events[:3]]
+    assert positions == sorted(positions)  # in version order
+    assert (await verify_chains(pool, "case")).ok
+
+
+async def test_a_batch_starting_a_stream_that_exists_writes_nothing(
+    store: EventStore, pool: asyncpg.Pool
+) -> None:
+    """A stream's first batch when it has events already: ``ConcurrencyError``, nothing
+    written, and a caller's transaction still usable (no statement failed in it)."""
+    await store.append("s1", 0, [noted(1)])
+    async with pool.acquire() as conn, conn.transaction():
+        with pytest.raises(ConcurrencyError) as err:
+            await store.append("s1", 0, [noted(2), noted(3)], conn=conn)
+        assert (err.value.expected, err.value.actual) == (0, 1)
+        assert await conn.fetchval("SELECT 1") == 1
+    assert [e.stream_version for e in await store.read_stream("s1")] == [1]
+
+
+async def test_writers_starting_one_stream_with_batches_one_wins(store: EventStore) -> None:
+    results = await asyncio.gather(
+        *(store.append("s1", 0, [noted(i), noted(i + 100)]) for i in range(8)),
+        return_exceptions=True,
+    )
+    wins = [r for r in results if not isinstance(r, BaseException)]
+    losses = [r for r in results if isinstance(r, ConcurrencyError)]
+    assert len(wins) == 1 and len(losses) == 7, results
+    assert [e.stream_version for e in await store.read_stream("s1")] == [1, 2]
+    assert (await verify_chains(store.pool, "case")).ok
 
 
 async def test_read_stream_up_to_a_moment(store: EventStore) -> None:
