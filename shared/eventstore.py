@@ -580,38 +580,20 @@ class EventStore:
                 row.data_text, row.meta_text, row.digest,
             )  # fmt: skip
             recs = [r] if r is not None else []
-        elif expected == 0:
-            prev: bytes | None = None
-            links: list[bytes | None] = []
-            hashes: list[bytes] = []
-            for row in rows:
-                links.append(prev)
-                prev = chain_hash(prev, row.digest)
-                hashes.append(prev)
-            recs = await c.fetch(
-                self._sql_start_stream,
-                stream_id,
-                [r.event_id for r in rows],
-                [r.type for r in rows],
-                [r.at for r in rows],
-                [r.data_text for r in rows],
-                [r.meta_text for r in rows],
-                links,
-                hashes,
-            )
-            recs = sorted(recs, key=lambda x: x["stream_version"])
         else:
-            recs = await c.fetch(
-                self._sql_append_many,
-                stream_id,
-                expected,
-                [r.event_id for r in rows],
-                [r.type for r in rows],
-                [r.at for r in rows],
-                [r.data_text for r in rows],
-                [r.meta_text for r in rows],
-                [r.digest for r in rows],
-            )
+            columns = (
+                [r.event_id for r in rows], [r.type for r in rows], [r.at for r in rows],
+                [r.data_text for r in rows], [r.meta_text for r in rows],
+            )  # fmt: skip
+            if expected == 0:  # a new stream: its chain from nothing, computed here
+                links: list[bytes | None] = [None]
+                for row in rows:
+                    links.append(chain_hash(links[-1], row.digest))
+                args = (stream_id, *columns, links[:-1], links[1:])
+                recs = await c.fetch(self._sql_start_stream, *args)
+            else:
+                digests = [r.digest for r in rows]
+                recs = await c.fetch(self._sql_append_many, stream_id, expected, *columns, digests)
             recs = sorted(recs, key=lambda x: x["stream_version"])
         if not recs:
             actual = await self.stream_version(stream_id, conn=c)
