@@ -18,7 +18,7 @@ import asyncpg
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from shared.chain import COLUMNS, FETCH_BATCH, ChainBreak, row_digest, verify_chains
+from shared.chain import COLUMNS, ChainBreak, each_batch, row_digest, verify_chains
 from shared.eventstore import chain_hash, content_digest
 from shared.merkle import consistency_proof, verify_consistency
 from shared.migrations import quote_ident
@@ -183,8 +183,8 @@ async def store_leaves(
     else:
         sql = f"SELECT event_id, prev_hash{meta} FROM {table} ORDER BY tx_id, global_position"
     unknown: list[int] = []  # leaves of events appended since ``known`` was made
-    cursor = await conn.cursor(sql)
-    while rows := await cursor.fetch(FETCH_BATCH):
+
+    def hash_leaves(rows: list[Any]) -> None:
         for r in rows:
             eid = r["event_id"]
             if known is None:
@@ -202,6 +202,8 @@ async def store_leaves(
                 metadata = json.loads(r["metadata"])
                 trace = {k: metadata[k] for k in TRACE_FIELDS if k in metadata}
                 digests[ids[-1]] = (digest, trace)
+
+    await each_batch(await conn.cursor(sql), hash_leaves)
     if unknown:
         rows = await conn.fetch(
             f"SELECT {COLUMNS} FROM {table} WHERE event_id = ANY($1::uuid[])",
