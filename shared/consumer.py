@@ -32,7 +32,7 @@ from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 from pydantic import ValidationError
 
-from shared import metrics
+from shared import metrics, prompt_fetch
 from shared.envelope import Envelope
 from shared.events.base import Event
 from shared.events.registry import Registry, UnknownEventType
@@ -753,6 +753,7 @@ def gated_subscriber(
     With ``in_order`` (an inbox consumer), events of other types and authentic events that
     fail their schema are passed over in their stream's order instead (``InOrder``).
     """
+    prompt_fetch.install()  # its first message handed over at once (shared/prompt_fetch.py)
     accepted = _data_types(model)
 
     async def decode(msg: StreamMessage[Any]) -> EventMessage:
