@@ -662,6 +662,36 @@ class EventStore:
         )
         return [_row_to_event(r) for r in rows]
 
+    async def read_all_held(
+        self,
+        after: Checkpoint = Checkpoint(),
+        limit: int = 500,
+        *,
+        conn: asyncpg.Connection | None = None,
+    ) -> tuple[list[StoredEvent], bool]:
+        """``read_all``, and in the same statement whether a committed event after
+        ``after`` is held back by an older transaction still running anywhere in the
+        cluster (it is read once that one ends, and nothing announces that: a reader told
+        of a commit it could not read yet looks again soon instead of waiting for the next
+        commit)."""
+        rows = await (conn or self.pool).fetch(
+            f"""WITH h AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin),
+                r AS (SELECT {_COLUMNS}, tx_id AS order_tx FROM {self._t}
+                      WHERE (tx_id, global_position) > ($1::text::xid8, $2)
+                        AND tx_id < (SELECT xmin FROM h)
+                      ORDER BY tx_id, global_position LIMIT $3)
+                SELECT r.*, EXISTS (SELECT 1 FROM {self._t}
+                                    WHERE tx_id >= (SELECT xmin FROM h)
+                                      AND (tx_id, global_position) > ($1::text::xid8, $2)) AS held
+                FROM (VALUES (1)) AS one (x) LEFT JOIN r ON true
+                ORDER BY r.order_tx, r.global_position""",
+            str(after.tx_id),
+            after.position,
+            limit,
+        )
+        held = bool(rows[0]["held"])  # one row at least (all its event columns null if none)
+        return [_row_to_event(r) for r in rows if r["event_id"] is not None], held
+
     def load(self, stored: StoredEvent) -> Event:
         """The stored event as its current schema (upcast if it was written by older code)."""
         return self.registry.load(stored.event_type, stored.data)

@@ -6,7 +6,9 @@ checkpoint, publishes each to ``<namespace>.<service>.<stream_id>.<EventName>`` 
 checkpoint over the batch. It wakes when a commit that appended events is announced
 (``EventStore.on_append``: after the commit; from this process directly, from another
 process by ``NOTIFY`` on the store's ``appended_channel``), with a slow poll as a
-fallback.
+fallback; and, when a read saw a committed event that an older transaction still running
+holds back (``EventStore.read_all_held``; that one's commit is not announced), it looks
+again within milliseconds.
 A crash between publish and checkpoint republishes at most one batch; JetStream drops
 those duplicates by message id, and on start the relay also skips what the stream
 already holds (its last message names the last event published), so an event lands on
@@ -45,6 +47,9 @@ log = get_logger("safepath.relay")
 # beyond, the relay publishes again and JetStream drops the copies it holds.
 _MAX_SKIP = 5000
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")
+# A committed event a read could not see yet (an older transaction still runs) is looked
+# for again after this, then twice as long each time it is still held, up to the poll.
+HELD_FIRST_RETRY_SECONDS = 0.002
 
 
 def _cancelling() -> bool:
@@ -106,6 +111,11 @@ class Relay:
         # Test hook: called after an event's publish was acked, before its checkpoint.
         self.after_publish: Callable[[StoredEvent], Awaitable[None]] | None = None
         self._listener: asyncpg.Connection | None = None
+        # The last read saw a committed event it could not read yet (``read_all_held``):
+        # the relay looks again after ``_held_retry`` (doubling up to ``poll_seconds``)
+        # instead of waiting for the next commit announced or its poll.
+        self.held_back = False
+        self._held_retry = HELD_FIRST_RETRY_SECONDS
 
     def nudge(self, *_: object) -> None:
         self._wake.set()
@@ -227,7 +237,7 @@ class Relay:
         each ack was tried: when NATS restarted mid-batch, the first publishes died with
         the connection while nats-py sent the later ones it had buffered once it had
         reconnected, and the stream held a hole, or, repaired, events out of order.)"""
-        events = await self.store.read_all(cp, self.batch)
+        events, self.held_back = await self.store.read_all_held(cp, self.batch)
         done = cp
         sent = 0
         try:
@@ -257,6 +267,17 @@ class Relay:
                 self.published += sent
                 RELAY_PUBLISHED.labels(self.store.service).inc(sent)
         return done, sent
+
+    def _next_look(self) -> float:
+        """How long an idle relay waits for a commit to be announced before it reads again:
+        its poll, or, while a committed event is held back by a transaction still running
+        (which commits unannounced), a few milliseconds, doubling while it stays held."""
+        if not self.held_back:
+            self._held_retry = HELD_FIRST_RETRY_SECONDS
+            return self.poll_seconds
+        wait = min(self._held_retry, self.poll_seconds)
+        self._held_retry = min(self._held_retry * 2, self.poll_seconds)
+        return wait
 
     async def run(self) -> None:
         """Run until cancelled. Survives NATS and Postgres outages by retrying."""
@@ -293,7 +314,7 @@ class Relay:
                     try:
                         # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
                         # cancellation that arrives as the wait completes.
-                        async with asyncio.timeout(self.poll_seconds):
+                        async with asyncio.timeout(self._next_look()):
                             await self._wake.wait()
                     except TimeoutError:
                         pass
