@@ -13,10 +13,13 @@ This fetch never waits for a second message. It waits, as nats-py does, for the 
 (a message already received, or a request for one), takes what has already arrived, and
 then, when the server said it held more, asks for up to the rest without waiting
 (``no_wait`` and no ``expires``, which the server answers at once, ending with a status
-when it has fewer). A message the
-server sends later to an earlier request lands in the same inbox and goes out with the
-next fetch. Nothing is acknowledged here: a message taken and then dropped by a failure
-is delivered again after the consumer's ack wait, as before.
+when it has fewer). A message the server sends later to an earlier request lands in the
+same inbox and goes out with the next fetch. Nothing is acknowledged here: a message taken
+and then dropped by a failure is delivered again after the consumer's ack wait, as before.
+
+It reads nats-py's pull subscription from inside (its inbox queue, its request subject),
+as nats-py's own fetch does; ``tests/integration/core/test_prompt_fetch.py`` runs every
+path against a real server, so a nats-py release that moves them fails there first.
 """
 
 from __future__ import annotations
