@@ -177,10 +177,14 @@ async def test_the_timer_under_its_lease_reminds_once_across_restarts(
 ) -> None:
     h = auth("caseworker")
     start = datetime.combine(datetime.now(UTC).date(), time(9), UTC)
-    now = [start]
+    # Planned four days before, when nothing is due: the timer (a pass every 50 ms) must
+    # not append a reminder between the plan's writes, which carry no If-Match and would
+    # then be refused as a conflict (409), as any write racing another is.
+    now = [start - timedelta(days=1)]
     due = start.date() + timedelta(days=3)
     async with running(settings, lambda: now[0]) as client:
         case_id = await _planned(client, h, due.isoformat())
+        now[0] = start  # three days before
 
         async def both_reminded() -> bool:
             return len(await _reminders(pool, case_id)) == 2
