@@ -437,6 +437,23 @@ class EventStore:
             WHERE coalesce((SELECT stream_version FROM last), 0) = $2
             ORDER BY n.i
             RETURNING global_position, tx_id::text AS tx_id, stream_version, prev_hash, hash"""
+        # The global read (``read_all``): events after a checkpoint, below the oldest
+        # transaction still running; and the same with whether a committed event lies at or
+        # above that bound (``read_all_held``: one row at least, its event columns null when
+        # there is no event to read).
+        after = "(tx_id, global_position) > ($1::text::xid8, $2)"
+        self._sql_read_all = f"""SELECT {_COLUMNS} FROM {self._t}
+            WHERE {after} AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+            ORDER BY tx_id, global_position LIMIT $3"""
+        self._sql_read_held = f"""
+            WITH h AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin),
+            r AS (SELECT {_COLUMNS}, tx_id AS order_tx FROM {self._t}
+                  WHERE {after} AND tx_id < (SELECT xmin FROM h)
+                  ORDER BY tx_id, global_position LIMIT $3)
+            SELECT r.*, EXISTS (SELECT 1 FROM {self._t}
+                                WHERE {after} AND tx_id >= (SELECT xmin FROM h)) AS held
+            FROM (VALUES (1)) AS one (x) LEFT JOIN r ON true
+            ORDER BY r.order_tx, r.global_position"""
         # A new stream's batch: its chain starts from nothing, so it is computed here
         # (``chain_hash``, as the statement above folds it) and the rows are inserted as
         # they are, if the stream has no event yet (else none: ``ConcurrencyError``, the
@@ -651,14 +668,7 @@ class EventStore:
     ) -> list[StoredEvent]:
         """Events after ``after`` in global order, only from transactions no longer running."""
         rows = await (conn or self.pool).fetch(
-            f"""SELECT {_COLUMNS} FROM {self._t}
-                WHERE (tx_id, global_position) > ($1::text::xid8, $2)
-                  AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
-                ORDER BY tx_id, global_position
-                LIMIT $3""",
-            str(after.tx_id),
-            after.position,
-            limit,
+            self._sql_read_all, str(after.tx_id), after.position, limit
         )
         return [_row_to_event(r) for r in rows]
 
@@ -675,19 +685,7 @@ class EventStore:
         of a commit it could not read yet looks again soon instead of waiting for the next
         commit)."""
         rows = await (conn or self.pool).fetch(
-            f"""WITH h AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin),
-                r AS (SELECT {_COLUMNS}, tx_id AS order_tx FROM {self._t}
-                      WHERE (tx_id, global_position) > ($1::text::xid8, $2)
-                        AND tx_id < (SELECT xmin FROM h)
-                      ORDER BY tx_id, global_position LIMIT $3)
-                SELECT r.*, EXISTS (SELECT 1 FROM {self._t}
-                                    WHERE tx_id >= (SELECT xmin FROM h)
-                                      AND (tx_id, global_position) > ($1::text::xid8, $2)) AS held
-                FROM (VALUES (1)) AS one (x) LEFT JOIN r ON true
-                ORDER BY r.order_tx, r.global_position""",
-            str(after.tx_id),
-            after.position,
-            limit,
+            self._sql_read_held, str(after.tx_id), after.position, limit
         )
         held = bool(rows[0]["held"])  # one row at least (all its event columns null if none)
         return [_row_to_event(r) for r in rows if r["event_id"] is not None], held

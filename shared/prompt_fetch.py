@@ -4,8 +4,8 @@ FastStream's pull subscriber asks nats-py for up to a batch of messages at a tim
 (``fetch(batch, timeout)``). Once nats-py's fetch of more than one message has its first,
 it waits for the rest until the fetch's timeout unless the server ends the pull request
 with a status, and the server does not end a pull request that is held for more
-messages: when a consumer had such a request outstanding (nats-py sends one after a
-probe the server turned away), a new message went to it and sat in this process until
+messages: when a consumer had such a request outstanding (nats-py's fetch sends one when
+its first probe is answered with a status), a new message went to it and sat in this process until
 the consumer's next message came in. At 10 to 20 flows a second that was 30 to 100 ms
 per hop, in bursts, most of the flow's p99 (docs/performance.md, "the flow's p99").
 

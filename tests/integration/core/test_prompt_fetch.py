@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -44,18 +45,18 @@ async def _publish(js: JetStreamContext, namespace: str, n: int, start: int = 0)
         await js.publish(f"{namespace}.prompt.m{i}", str(i).encode())
 
 
-async def _held_request(js: JetStreamContext, sub: Any) -> None:
+async def _held_request(nc: NATS, sub: Any) -> None:
     """A pull request for 16 that the server holds until it has them (or 3 s pass), as
-    nats-py's fetch leaves one after a probe the server turned away."""
+    nats-py's fetch sends one when its first probe is answered with a status."""
     request = {"batch": 16, "expires": int(FETCH_TIMEOUT * 1e9)}
-    await js._nc.publish(sub._nms, json.dumps(request).encode(), sub._deliver)
-    await js._nc.flush()
+    await nc.publish(sub._nms, json.dumps(request).encode(), sub._deliver)
+    await nc.flush()
 
 
 async def test_the_first_message_is_handed_over_while_the_server_holds_a_request(
-    js: JetStreamContext, namespace: str, sub: Any
+    nc: NATS, js: JetStreamContext, namespace: str, sub: Any
 ) -> None:
-    await _held_request(js, sub)
+    await _held_request(nc, sub)
     await _publish(js, namespace, 1)
     t0 = time.monotonic()
     msgs = await sub.fetch(16, timeout=FETCH_TIMEOUT)
