@@ -5,7 +5,9 @@ with correct hashes) straight into a fresh store, then prints:
   * rebuild: the case service's ``case_summary`` projection from all N events, events/s
     (``shared.projections.rebuild``, as ``safepath replay`` runs it);
   * single case: ``read_stream`` + the case domain's ``fold`` of one 1,000-event case;
-  * verify: ``shared.chain.verify_chains`` over all N events, events/s.
+  * verify: ``shared.chain.verify_chains`` over all N events, events/s, in one process
+    and in one worker process per CPU (a store under ``PARALLEL_FROM`` events, as the
+    quick run's, is verified in one process either way).
     python bench/replay.py [--events 1000000] [--quick]   (quick: 20,000 events)
 """
 
@@ -126,10 +128,16 @@ async def main() -> None:
             assert state is not None and len(stored) == 1000
         single_ms = min(timings) * 1000
 
-        t = time.perf_counter()
-        report = await verify_chains(pool, "case")
-        verify_rate = report.events / (time.perf_counter() - t)
-        assert report.ok
+        # One process, then one per CPU (the default of `safepath audit verify`), twice
+        # alternately; best of each. The parallel figure includes starting the workers.
+        jobs = os.cpu_count() or 1
+        rates: dict[int, list[float]] = {1: [], jobs: []}
+        for workers in (1, jobs, 1, jobs):
+            t = time.perf_counter()
+            report = await verify_chains(pool, "case", workers=workers, dsn=bench_db.dsn)
+            rates[workers].append(report.events / (time.perf_counter() - t))
+            assert report.ok and report.events == args.events
+        verify_rate, parallel_rate = max(rates[1]), max(rates[jobs])
     finally:
         await bench_db.stop()
     cpu = machine()
@@ -148,9 +156,21 @@ async def main() -> None:
         f"| verify hash chains of {args.events:,} events | {verify_rate:,.0f} events/s"
         " | >= 200,000 events/s |"
     )
+    print(
+        f"| the same, {jobs} worker processes | {parallel_rate:,.0f} events/s"
+        f" ({parallel_rate / verify_rate:.2f}x) | >= 200,000 events/s |"
+    )
     result("replay", "rebuild_events_per_s", rebuild_rate, "events/s", events=args.events)
     result("replay", "replay_one_case_ms", single_ms, "ms", events=1000)
     result("replay", "verify_events_per_s", verify_rate, "events/s", events=args.events)
+    result(
+        "replay",
+        "verify_parallel_events_per_s",
+        parallel_rate,
+        "events/s",
+        events=args.events,
+        workers=jobs,
+    )
 
 
 if __name__ == "__main__":

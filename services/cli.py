@@ -285,7 +285,9 @@ def cmd_directory_validate(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-async def _audit_verify(services: list[str], case: str | None) -> list[dict[str, object]]:
+async def _audit_verify(
+    services: list[str], case: str | None, jobs: int
+) -> list[dict[str, object]]:
     import asyncpg
 
     from shared.audit import published_checkpoints, verify_service
@@ -315,6 +317,8 @@ async def _audit_verify(services: list[str], case: str | None) -> list[dict[str,
                 stream_id=case,
                 verifier=verifier,
                 published=None if case else (stream, await read_published(js, stream)),
+                workers=jobs,
+                dsn=settings.database_url,
             )
             out.append(report.summary())
         return out
@@ -327,7 +331,9 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     import json
 
     services = [args.service] if args.service else list(SERVICES)
-    results = asyncio.run(_audit_verify(services, args.case))
+    if args.jobs < 1:
+        raise SystemExit("--jobs must be 1 or more")
+    results = asyncio.run(_audit_verify(services, args.case, args.jobs))
     for r in results:
         print(json.dumps(r, indent=2, default=str))
     ok = all(r["ok"] for r in results)
@@ -765,6 +771,12 @@ def build_parser() -> argparse.ArgumentParser:
     av = asub.add_parser("verify", help="verify chains, checkpoint signatures and consistency")
     av.add_argument("--service", choices=SERVICES)
     av.add_argument("--case", help="only this case's (stream's) chain")
+    av.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes hashing the chains of a large store (default: one per CPU)",
+    )
     av.set_defaults(fn=cmd_audit_verify)
     ap = asub.add_parser("proof", help="print an inclusion proof for one event")
     ap.add_argument("--event", required=True)

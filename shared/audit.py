@@ -130,16 +130,22 @@ async def verify_service(
     stream_id: str | None = None,
     verifier: EventVerifier | None = None,
     published: tuple[str, list[Published]] | None = None,
+    workers: int = 1,
+    dsn: str | None = None,
 ) -> AuditReport:
     """Verify one service's store. With ``stream_id``, only that stream's chain. With
     ``verifier``, also the signatures of the other services' events the case timeline
     recorded (the case service's store only). With ``published`` (the service's stream
     name and its messages, ``shared.recovery.read_published``), also name the events the
-    stream holds and the store lacks, and those the store holds differently."""
+    stream holds and the store lacks, and those the store holds differently. With
+    ``workers`` and ``dsn``, the chains of a large store are hashed by that many processes
+    (``shared.chain.verify_chains``)."""
     # The chain pass keeps each event's digest, so the leaves need not hash it again (in
     # a store too large to keep them all, the leaves pass hashes every event itself).
     known: dict[bytes, bytes] | None = {} if stream_id is None else None
-    chains = await verify_chains(pool, schema, stream_id=stream_id, digests=known)
+    chains = await verify_chains(
+        pool, schema, stream_id=stream_id, digests=known, workers=workers, dsn=dsn
+    )
     if known is not None and len(known) < chains.events:
         known = None
     report = AuditReport(schema, chains.events, chains.streams, chain_breaks=list(chains.breaks))
