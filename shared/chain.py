@@ -109,7 +109,6 @@ class _StreamCheck:
     def feed(self, r: Any, digests: dict[bytes, bytes] | None = None) -> None:
         named_before = len(self.breaks)
         v = r["stream_version"]
-        eid = str(r["event_id"])
         if v != self.expected_version:
             self.breaks.append(
                 ChainBreak(
@@ -117,7 +116,8 @@ class _StreamCheck:
                     self.expected_version,
                     None,
                     "missing",
-                    f"versions {self.expected_version}..{v - 1} are missing before event {eid}",
+                    f"versions {self.expected_version}..{v - 1} are missing"
+                    f" before event {r['event_id']}",
                 )
             )
             self.prev_hash = r["prev_hash"]  # the gap is named; judge this row on its own
@@ -131,14 +131,20 @@ class _StreamCheck:
                     ChainBreak(
                         self.stream_id,
                         v,
-                        eid,
+                        str(r["event_id"]),
                         "reordered",
                         f"event was written at version {moved_from}, now stands at {v}",
                     )
                 )
             else:
                 self.breaks.append(
-                    ChainBreak(self.stream_id, v, eid, "changed", "content does not match its hash")
+                    ChainBreak(
+                        self.stream_id,
+                        v,
+                        str(r["event_id"]),
+                        "changed",
+                        "content does not match its hash",
+                    )
                 )
         elif r["prev_hash"] != self.prev_hash and not self._last_row_named:
             # (A link broken only because the row before was itself named - moved or
@@ -147,7 +153,7 @@ class _StreamCheck:
                 ChainBreak(
                     self.stream_id,
                     v,
-                    eid,
+                    str(r["event_id"]),
                     "reordered",
                     "previous-hash link does not match the event before it"
                     " (an event before it was removed, replaced or moved)",

@@ -28,6 +28,7 @@ from shared.eventstore import (
     canonical_bytes,
     canonical_json,
     canonical_json_of_text,
+    canonical_pair_of_text,
     content_digest,
     stored_content_digest,
 )
@@ -89,6 +90,25 @@ def test_the_stored_digest_is_the_content_digest(
         assert stored_content_digest(eid, stream_id, version, event_type, at, d, m) == (
             content_digest(eid, stream_id, version, event_type, at, json.loads(d), json.loads(m))
         )
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(documents, documents)
+def test_a_pair_encodes_as_each_alone(data: Any, metadata: Any) -> None:
+    """One number check over data and metadata together decides as two checks would."""
+    for d, m in zip(_spellings(data), _spellings(metadata), strict=True):
+        assert canonical_pair_of_text(d, m) == (
+            canonical_json_of_text(d),
+            canonical_json_of_text(m),
+        )
+
+
+def test_a_risky_number_on_either_side_of_the_pair_goes_to_the_reference() -> None:
+    plain = '{"a": "x"}'
+    for risky in EDGE_CASES:
+        expected = canonical_json(json.loads(risky))
+        assert canonical_pair_of_text(risky, plain)[0] == expected, risky
+        assert canonical_pair_of_text(plain, risky)[1] == expected, risky
 
 
 EDGE_CASES = [
