@@ -6,27 +6,33 @@ with correct hashes) straight into a fresh store, then prints:
     (``shared.projections.rebuild``, as ``safepath replay`` runs it);
   * single case: ``read_stream`` + the case domain's ``fold`` of one 1,000-event case;
   * verify: ``shared.chain.verify_chains`` over all N events, events/s, in one process
-    and in one worker process per CPU (a store under ``PARALLEL_FROM`` events, as the
-    quick run's, is verified in one process either way).
-    python bench/replay.py [--events 1000000] [--quick]   (quick: 20,000 events)
+    (with its client CPU per event) and in one worker process per CPU (a store under
+    ``PARALLEL_FROM`` events, as the quick run's, is verified in one process either way),
+    ``--rounds`` times each in turns, best of each; with ``--against DIR`` also by another
+    checkout's code in one process, on the same store in the same turns (before/after).
+    python bench/replay.py [--events 1000000] [--quick] [--rounds 2] [--against DIR]
+    (quick: 20,000 events)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
+import subprocess
+import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 from benchkit import BenchDatabase, result
 
 from services.case.domain import fold
 from services.case.projections import PROJECTIONS
-from shared.chain import verify_chains
 from shared.events.base import Sealed
 from shared.events.case import CaseNoteAdded, CaseOpened
 from shared.eventstore import EventStore, _content_digest, canonical_text, chain_hash
@@ -103,6 +109,8 @@ async def main() -> None:
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--per-stream", type=int, default=100)
     ap.add_argument("--quick", action="store_true", help="20,000 events")
+    ap.add_argument("--rounds", type=int, default=2, help="verification runs of each kind")
+    ap.add_argument("--against", metavar="DIR", help="also verify with this checkout's code")
     args = ap.parse_args()
     if args.quick:
         args.events = 20_000
@@ -128,16 +136,19 @@ async def main() -> None:
             assert state is not None and len(stored) == 1000
         single_ms = min(timings) * 1000
 
-        # One process, then one per CPU (the default of `safepath audit verify`), twice
-        # alternately; best of each. The parallel figure includes starting the workers.
+        # One process, then one per CPU (the default of `safepath audit verify`), and with
+        # --against another checkout in one process, on this store, in turns; best of
+        # each. Each runs in a process of its own (bench/verify_child.py); the parallel
+        # figure includes starting its workers.
         jobs = os.cpu_count() or 1
-        rates: dict[int, list[float]] = {1: [], jobs: []}
-        for workers in (1, jobs, 1, jobs):
-            t = time.perf_counter()
-            report = await verify_chains(pool, "case", workers=workers, dsn=bench_db.dsn)
-            rates[workers].append(report.events / (time.perf_counter() - t))
-            assert report.ok and report.events == args.events
-        verify_rate, parallel_rate = max(rates[1]), max(rates[jobs])
+        runs = [("one process", HERE, 1), (f"{jobs} worker processes", HERE, jobs)]
+        if args.against:
+            runs.append((f"one process, {args.against}", args.against, 1))
+        verify = [(0.0, 0.0)] * len(runs)  # per run: best events/s, its CPU µs per event
+        for _ in range(args.rounds):
+            for i, (_name, root, workers) in enumerate(runs):
+                rate, cpu_us = verify_in_child(root, bench_db.dsn, workers, args.events)
+                verify[i] = max(verify[i], (rate, cpu_us))
     finally:
         await bench_db.stop()
     cpu = machine()
@@ -152,25 +163,46 @@ async def main() -> None:
         f"| replay one case of 1,000 events (read + fold, best of 5) | {single_ms:.1f} ms"
         " | <= 20 ms |"
     )
-    print(
-        f"| verify hash chains of {args.events:,} events | {verify_rate:,.0f} events/s"
-        " | >= 200,000 events/s |"
-    )
-    print(
-        f"| the same, {jobs} worker processes | {parallel_rate:,.0f} events/s"
-        f" ({parallel_rate / verify_rate:.2f}x) | >= 200,000 events/s |"
-    )
+    for (name, _root, workers), (rate, cpu_us) in zip(runs, verify, strict=True):
+        cpu = f", client CPU {cpu_us:.2f} µs/event" if workers == 1 else ""
+        print(
+            f"| verify hash chains of {args.events:,} events, {name} | {rate:,.0f} events/s"
+            f"{cpu} | >= 200,000 events/s |"
+        )
     result("replay", "rebuild_events_per_s", rebuild_rate, "events/s", events=args.events)
     result("replay", "replay_one_case_ms", single_ms, "ms", events=1000)
-    result("replay", "verify_events_per_s", verify_rate, "events/s", events=args.events)
+    one, many = verify[0], verify[1]
+    result("replay", "verify_events_per_s", one[0], "events/s", events=args.events)
+    result("replay", "verify_client_cpu_us", one[1], "µs/event", events=args.events)
     result(
         "replay",
         "verify_parallel_events_per_s",
-        parallel_rate,
+        many[0],
         "events/s",
         events=args.events,
         workers=jobs,
     )
+    if args.against:
+        other = verify[2]
+        result("replay", "verify_against_events_per_s", other[0], "events/s", events=args.events)
+        result("replay", "verify_against_client_cpu_us", other[1], "µs/event", events=args.events)
+
+
+HERE = str(Path(__file__).resolve().parent.parent)
+
+
+def verify_in_child(root: str, dsn: str, workers: int, events: int) -> tuple[float, float]:
+    """Events/s and CPU µs per event of one verification by ``root``'s code."""
+    out = subprocess.run(
+        [sys.executable, str(Path(HERE) / "bench" / "verify_child.py"), root, dsn, str(workers)],
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode:
+        raise SystemExit(f"verification by {root} failed:\n{out.stderr}")
+    doc = json.loads(out.stdout.strip().splitlines()[-1])
+    assert doc["ok"] and doc["events"] == events, doc
+    return doc["events"] / doc["wall"], doc["cpu"] / doc["events"] * 1e6
 
 
 if __name__ == "__main__":
