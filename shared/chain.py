@@ -44,8 +44,9 @@ class ChainReport:
         return self.breaks[0] if self.breaks else None
 
 
-# The columns a chain check reads. Data and metadata come as jsonb's text in UTF-8 bytes
-# (bytea): what orjson parses, without decoding to str and encoding again.
+# The columns a chain check reads, in the order ``_StreamCheck.feed`` unpacks them. Data
+# and metadata come as jsonb's text in UTF-8 bytes (bytea): what orjson parses, without
+# decoding to str and encoding again.
 COLUMNS = (
     "event_id, stream_id, stream_version, event_type, occurred_at,"
     " convert_to(data::text, 'UTF8') AS data, convert_to(metadata::text, 'UTF8') AS metadata,"
@@ -108,7 +109,9 @@ class _StreamCheck:
 
     def feed(self, r: Any, digests: dict[bytes, bytes] | None = None) -> None:
         named_before = len(self.breaks)
-        v = r["stream_version"]
+        # A row of ``COLUMNS``, unpacked by position: per event, cheaper than a lookup by
+        # name for each column.
+        event_id, stream_id, v, event_type, occurred_at, data, metadata, prev_hash, stored = r
         if v != self.expected_version:
             self.breaks.append(
                 ChainBreak(
@@ -117,21 +120,23 @@ class _StreamCheck:
                     None,
                     "missing",
                     f"versions {self.expected_version}..{v - 1} are missing"
-                    f" before event {r['event_id']}",
+                    f" before event {event_id}",
                 )
             )
-            self.prev_hash = r["prev_hash"]  # the gap is named; judge this row on its own
-        digest = row_digest(r, v)
+            self.prev_hash = prev_hash  # the gap is named; judge this row on its own
+        digest = stored_content_digest(
+            event_id, stream_id, v, event_type, occurred_at, data, metadata
+        )
         if digests is not None:
-            digests[r["event_id"].bytes] = digest
-        if chain_hash(r["prev_hash"], digest) != r["hash"]:
+            digests[event_id.bytes] = digest
+        if chain_hash(prev_hash, digest) != stored:
             moved_from = self._original_version(r)
             if moved_from is not None:
                 self.breaks.append(
                     ChainBreak(
                         self.stream_id,
                         v,
-                        str(r["event_id"]),
+                        str(event_id),
                         "reordered",
                         f"event was written at version {moved_from}, now stands at {v}",
                     )
@@ -141,26 +146,26 @@ class _StreamCheck:
                     ChainBreak(
                         self.stream_id,
                         v,
-                        str(r["event_id"]),
+                        str(event_id),
                         "changed",
                         "content does not match its hash",
                     )
                 )
-        elif r["prev_hash"] != self.prev_hash and not self._last_row_named:
+        elif prev_hash != self.prev_hash and not self._last_row_named:
             # (A link broken only because the row before was itself named - moved or
             # changed - is that row's break, not a second one.)
             self.breaks.append(
                 ChainBreak(
                     self.stream_id,
                     v,
-                    str(r["event_id"]),
+                    str(event_id),
                     "reordered",
                     "previous-hash link does not match the event before it"
                     " (an event before it was removed, replaced or moved)",
                 )
             )
         self._last_row_named = len(self.breaks) > named_before
-        self.prev_hash = r["hash"]
+        self.prev_hash = stored
         self.expected_version = v + 1
 
     @staticmethod
