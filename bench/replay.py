@@ -39,6 +39,8 @@ from shared.eventstore import EventStore, _content_digest, canonical_text, chain
 from shared.ids import uuid7
 from shared.projections import rebuild
 
+# This checkout (bench/verify_child.py verifies with its code unless told another).
+HERE = str(Path(__file__).resolve().parent.parent)
 ACTOR = canonical_text({"actor": "caseworker:bench", "correlationid": "bench"})
 SEALED = Sealed(kid="k", nonce="AAAAAAAAAAAAAAAA", ct="Y2lwaGVydGV4dA==")
 
@@ -186,9 +188,6 @@ async def main() -> None:
         other = verify[2]
         result("replay", "verify_against_events_per_s", other[0], "events/s", events=args.events)
         result("replay", "verify_against_client_cpu_us", other[1], "µs/event", events=args.events)
-
-
-HERE = str(Path(__file__).resolve().parent.parent)
 
 
 def verify_in_child(root: str, dsn: str, workers: int, events: int) -> tuple[float, float]:
