@@ -327,12 +327,16 @@ async def _audit_verify(
         await pool.close()
 
 
+MAX_AUDIT_JOBS = 64
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     import json
 
     services = [args.service] if args.service else list(SERVICES)
-    if args.jobs < 1:
-        raise SystemExit("--jobs must be 1 or more")
+    if not 1 <= args.jobs <= MAX_AUDIT_JOBS:
+        # Each job holds a Postgres connection: a slip of the finger must not take them all.
+        raise SystemExit(f"--jobs must be between 1 and {MAX_AUDIT_JOBS}")
     results = asyncio.run(_audit_verify(services, args.case, args.jobs))
     for r in results:
         print(json.dumps(r, indent=2, default=str))
@@ -775,7 +779,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--jobs",
         type=int,
         default=os.cpu_count() or 1,
-        help="processes hashing the chains of a large store (default: one per CPU)",
+        help=f"processes hashing the chains of a large store, 1 to {MAX_AUDIT_JOBS}"
+        " (default: one per CPU)",
     )
     av.set_defaults(fn=cmd_audit_verify)
     ap = asub.add_parser("proof", help="print an inclusion proof for one event")

@@ -1,5 +1,5 @@
-"""``safepath audit verify --jobs``: a count below one is refused before anything is read
-or connected to (issue 12)."""
+"""``safepath audit verify --jobs``: a count below one or above the cap is refused before
+anything is read or connected to (issue 12)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import pytest
 from services import cli
 
 
-@pytest.mark.parametrize("jobs", ["0", "-3"])
-def test_a_job_count_below_one_is_refused(jobs: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("jobs", ["0", "-3", "65", "100000"])
+def test_a_job_count_out_of_range_is_refused(jobs: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # Nothing may be read: settings that would be used are made to fail loudly.
     monkeypatch.setattr(cli, "_operator_settings", lambda: pytest.fail("settings read"))
-    with pytest.raises(SystemExit, match="--jobs must be 1 or more"):
+    with pytest.raises(SystemExit, match="--jobs must be between 1 and 64"):
         cli.main(["audit", "verify", "--jobs", jobs])
 
 
