@@ -9,8 +9,10 @@ with correct hashes) straight into a fresh store, then prints:
     (with its client CPU per event) and in one worker process per CPU (a store under
     ``PARALLEL_FROM`` events, as the quick run's, is verified in one process either way),
     ``--rounds`` times each in turns, best of each; with ``--against DIR`` also by another
-    checkout's code in one process, on the same store in the same turns (before/after).
-    python bench/replay.py [--events 1000000] [--quick] [--rounds 2] [--against DIR]
+    checkout's code in one process, on the same store in the same turns (before/after);
+    with ``--audit`` also ``shared.audit.verify_service`` (chains, then the Merkle leaves
+    from the digests kept; no checkpoints) in one process and with workers.
+    python bench/replay.py [--events 1000000] [--quick] [--rounds 2] [--against DIR] [--audit]
     (quick: 20,000 events)
 """
 
@@ -113,6 +115,7 @@ async def main() -> None:
     ap.add_argument("--quick", action="store_true", help="20,000 events")
     ap.add_argument("--rounds", type=int, default=2, help="verification runs of each kind")
     ap.add_argument("--against", metavar="DIR", help="also verify with this checkout's code")
+    ap.add_argument("--audit", action="store_true", help="also time audit verify's two passes")
     args = ap.parse_args()
     if args.quick:
         args.events = 20_000
@@ -143,13 +146,20 @@ async def main() -> None:
         # each. Each runs in a process of its own (bench/verify_child.py); the parallel
         # figure includes starting its workers.
         jobs = os.cpu_count() or 1
-        runs = [("one process", HERE, 1), (f"{jobs} worker processes", HERE, jobs)]
+        runs = [
+            ("verify hash chains", "one process", HERE, 1),
+            ("verify hash chains", f"{jobs} worker processes", HERE, jobs),
+        ]
         if args.against:
-            runs.append((f"one process, {args.against}", args.against, 1))
+            runs.append(("verify hash chains", f"one process, {args.against}", args.against, 1))
+        if args.audit:
+            runs.append(("audit verify (chains, leaves)", "one process", HERE, 1))
+            runs.append(("audit verify (chains, leaves)", f"{jobs} worker processes", HERE, jobs))
         verify = [(0.0, 0.0)] * len(runs)  # per run: best events/s, its CPU µs per event
         for _ in range(args.rounds):
-            for i, (_name, root, workers) in enumerate(runs):
-                rate, cpu_us = verify_in_child(root, bench_db.dsn, workers, args.events)
+            for i, (what, _name, root, workers) in enumerate(runs):
+                mode = "audit" if what.startswith("audit") else "chains"
+                rate, cpu_us = verify_in_child(root, bench_db.dsn, workers, args.events, mode)
                 verify[i] = max(verify[i], (rate, cpu_us))
     finally:
         await bench_db.stop()
@@ -165,11 +175,11 @@ async def main() -> None:
         f"| replay one case of 1,000 events (read + fold, best of 5) | {single_ms:.1f} ms"
         " | <= 20 ms |"
     )
-    for (name, _root, workers), (rate, cpu_us) in zip(runs, verify, strict=True):
+    for (what, name, _root, workers), (rate, cpu_us) in zip(runs, verify, strict=True):
         cpu = f", client CPU {cpu_us:.2f} µs/event" if workers == 1 else ""
+        target = ">= 200,000 events/s" if what.startswith("verify") else "-"
         print(
-            f"| verify hash chains of {args.events:,} events, {name} | {rate:,.0f} events/s"
-            f"{cpu} | >= 200,000 events/s |"
+            f"| {what} of {args.events:,} events, {name} | {rate:,.0f} events/s{cpu} | {target} |"
         )
     result("replay", "rebuild_events_per_s", rebuild_rate, "events/s", events=args.events)
     result("replay", "replay_one_case_ms", single_ms, "ms", events=1000)
@@ -184,16 +194,31 @@ async def main() -> None:
         events=args.events,
         workers=jobs,
     )
+    if args.audit:
+        audit_one, audit_many = verify[-2], verify[-1]
+        result("replay", "audit_events_per_s", audit_one[0], "events/s", events=args.events)
+        result(
+            "replay",
+            "audit_parallel_events_per_s",
+            audit_many[0],
+            "events/s",
+            events=args.events,
+            workers=jobs,
+        )
     if args.against:
         other = verify[2]
         result("replay", "verify_against_events_per_s", other[0], "events/s", events=args.events)
         result("replay", "verify_against_client_cpu_us", other[1], "µs/event", events=args.events)
 
 
-def verify_in_child(root: str, dsn: str, workers: int, events: int) -> tuple[float, float]:
-    """Events/s and CPU µs per event of one verification by ``root``'s code."""
+def verify_in_child(
+    root: str, dsn: str, workers: int, events: int, what: str
+) -> tuple[float, float]:
+    """Events/s and CPU µs per event of one verification (``what``: chains or audit) by
+    ``root``'s code."""
+    child = str(Path(HERE) / "bench" / "verify_child.py")
     out = subprocess.run(
-        [sys.executable, str(Path(HERE) / "bench" / "verify_child.py"), root, dsn, str(workers)],
+        [sys.executable, child, root, dsn, str(workers), what],
         capture_output=True,
         text=True,
     )
