@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import re
 import shutil
 import signal
@@ -29,6 +30,8 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from shared.secretfiles import load_or_create, random_text
+
+_random = random.SystemRandom()  # not the test's seeded generator: ports differ per process
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +91,42 @@ def postgres_bin_path() -> Path:
     return Path(POSTGRES_BIN_PATH)
 
 
+# Ports handed out below the kernel's ephemeral range: a port the kernel hands out for
+# ``bind(0)`` lies in that range, where any outgoing connection may take it as its local
+# port in the second a server takes to start, and the server then fails with "address
+# already in use" (seen in the test harness). Ports below the range are never taken so.
+_LISTEN_PORTS_FROM = 20_000
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
 def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on now, outside the ephemeral range where
+    the kernel says which that is (otherwise, any port the kernel hands out)."""
+    low = _ephemeral_low()
+    if low is not None and low > _LISTEN_PORTS_FROM:
+        for _ in range(64):
+            port = _random.randrange(_LISTEN_PORTS_FROM, low)
+            if _bindable(port):
+                return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _ephemeral_low() -> int | None:
+    try:
+        return int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
