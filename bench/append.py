@@ -51,9 +51,10 @@ from benchkit import result
 
 from services.migrations import migrate_all
 from shared.devservers import EmbeddedPostgres
+from shared.digest import canonical_text, chain_hash
 from shared.envelope import Actor
 from shared.events import Event, Registry
-from shared.eventstore import EventStore, NewEvent, canonical_text, chain_hash
+from shared.eventstore import EventStore, NewEvent
 from shared.runtime import keep_session
 
 WRITERS = (1, 8, 32)

@@ -35,9 +35,10 @@ from benchkit import BenchDatabase, result
 
 from services.case.domain import fold
 from services.case.projections import PROJECTIONS
+from shared.digest import _content_digest, canonical_text, chain_hash
 from shared.events.base import Sealed
 from shared.events.case import CaseNoteAdded, CaseOpened
-from shared.eventstore import EventStore, _content_digest, canonical_text, chain_hash
+from shared.eventstore import EventStore
 from shared.ids import uuid7
 from shared.projections import rebuild
 

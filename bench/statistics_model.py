@@ -51,6 +51,7 @@ from services.case.app.statistics.query import Question, Raw, _spread, answer, b
 from services.case.app.statistics.tables import publish
 from services.case.projections import PROJECTIONS
 from shared import pgcopy
+from shared.digest import _content_digest, canonical_text, chain_hash
 from shared.events.base import Event, Sealed
 from shared.events.case import (
     CaseClosed,
@@ -64,7 +65,7 @@ from shared.events.case import (
 )
 from shared.events.case_facts import MineFacts
 from shared.events.vocabulary import DISTRICTS, REGIONS
-from shared.eventstore import EventStore, _content_digest, canonical_text, chain_hash
+from shared.eventstore import EventStore
 from shared.ids import uuid7
 from shared.projections import Projection, rebuild
 

@@ -24,16 +24,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shared.settings import Settings
-
 if TYPE_CHECKING:
     from nats.aio.client import Client as NATS
 
     from shared.installation import Installation
+    from shared.settings import Settings
 
 SERVICES = ("case", "referral", "notify")
 # What `safepath up` starts and keeps running: the three services and the web app.
 PROCESSES = (*SERVICES, "web")
+
+
+def _settings() -> Settings:
+    # Imported here, not at the top: pydantic's import is most of this module's, and the
+    # chain verification workers (``safepath audit verify --jobs``) import this module
+    # again as the parent's main module without needing it.
+    from shared.settings import Settings
+
+    return Settings()
 
 
 def _port_of(settings: Settings, service: str) -> int:
@@ -88,7 +96,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     def interrupted(*_: object) -> None:
         raise KeyboardInterrupt
 
-    settings = Settings()
+    settings = _settings()
     missing = missing_local_servers(settings)
     if missing:
         print(
@@ -231,7 +239,7 @@ async def _create_database(admin_url: str, name: str) -> None:
 def cmd_migrate(args: argparse.Namespace) -> int:
     from services.migrations import migrate_all
 
-    settings = Settings()
+    settings = _settings()
     if not settings.database_url:
         print("SAFEPATH_DATABASE_URL is not set", file=sys.stderr)
         return 2
@@ -257,7 +265,7 @@ async def _declare_streams(settings: Settings) -> None:
 def cmd_token(args: argparse.Namespace) -> int:
     from shared.auth import AuthConfig, mint_token
 
-    settings = Settings()
+    settings = _settings()
     print(
         mint_token(
             AuthConfig.from_settings(settings),
@@ -473,7 +481,7 @@ async def _replay(service: str, name: str, fresh: bool) -> int:
     from shared.eventstore import EventStore
     from shared.projections import progress_bar, rebuild
 
-    settings = Settings()
+    settings = _settings()
     if not settings.database_url:
         raise SystemExit("SAFEPATH_DATABASE_URL must be set")
     module = importlib.import_module(f"services.{service}.projections")
@@ -493,13 +501,13 @@ async def _replay(service: str, name: str, fresh: bool) -> int:
 def _installation() -> Installation:
     from shared.installation import Installation
 
-    settings = Settings()
+    settings = _settings()
     return Installation(Path(settings.data_dir), settings.namespace)
 
 
 def _operator_settings() -> Settings:
     """Settings of an operator command: the setup identity's credentials by default."""
-    settings = Settings()
+    settings = _settings()
     install = _installation()
     if settings.nats_credentials is None:
         setup = install.credentials.path("setup")
@@ -573,7 +581,7 @@ async def build_report(args: argparse.Namespace) -> dict[str, Any]:
     from services.case.entrypoints.schemas_statistics import PeriodParams
     from shared.problems import ProblemError
 
-    settings = Settings()
+    settings = _settings()
     if not settings.database_url:
         raise SystemExit("SAFEPATH_DATABASE_URL must be set")
     try:
@@ -640,7 +648,7 @@ async def _person_index_rebuild(operator: str) -> str:
     from shared.eventstore import EventStore
     from shared.ids import uuid7
 
-    settings = Settings()
+    settings = _settings()
     if not settings.database_url:
         raise SystemExit("SAFEPATH_DATABASE_URL must be set")
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)

@@ -19,7 +19,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from shared.chain import COLUMNS, ChainBreak, each_batch, row_digest, verify_chains
-from shared.eventstore import chain_hash, content_digest
+from shared.digest import chain_hash, content_digest
 from shared.merkle import consistency_proof, verify_consistency
 from shared.migrations import quote_ident
 from shared.recovery import LIST_LIMIT, TRACE_FIELDS, Comparison, Published, compare, rebuild

@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shared.rfc3339 import format_time as format_time  # used here and by shared.digest
+
 # Where the JSON Schema of every event type is published: ``docs/schemas/<type>.json``
 # in the repository (``safepath contract`` writes them from the models; a test keeps them
 # in step). An installation that serves that directory at an absolute URL sets
@@ -106,11 +108,6 @@ class Envelope(BaseModel):
         if not isinstance(doc, dict):
             raise ValueError("a CloudEvent must be a JSON object")
         return cls.model_validate(doc)
-
-
-def format_time(t: datetime) -> str:
-    """RFC 3339 in UTC with microseconds: the one spelling used in hashes and on the bus."""
-    return t.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def schema_base() -> str:

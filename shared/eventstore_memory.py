@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from shared.digest import chain_hash
 from shared.events.base import Event
 from shared.events.registry import Registry
 from shared.events.registry import registry as default_registry
@@ -22,7 +23,6 @@ from shared.eventstore import (
     ConcurrencyError,
     NewEvent,
     StoredEvent,
-    chain_hash,
     event_row,
 )
 from shared.times import Clock, utc_now

@@ -38,7 +38,7 @@ import asyncpg
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from shared.eventstore import chain_hash, content_digest
+from shared.digest import chain_hash, content_digest
 from shared.migrations import quote_ident
 from shared.signatures import BadSignature, EventVerifier
 

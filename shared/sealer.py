@@ -22,8 +22,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from shared.digest import canonical_json
 from shared.envelope import format_time
-from shared.eventstore import Checkpoint, EventStore, StoredEvent, canonical_json
+from shared.eventstore import Checkpoint, EventStore, StoredEvent
 from shared.logging import get_logger
 from shared.merkle import leaf_hash, node_hash
 from shared.migrations import quote_ident

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from services import contract
+from shared.digest import content_digest
 from shared.envelope import SCHEMA_BASE_VARIABLE, dataschema_for
 from shared.events import registry
-from shared.eventstore import StoredEvent, content_digest
+from shared.eventstore import StoredEvent
 from shared.ids import uuid7
 from shared.settings import PROJECT_ROOT
 

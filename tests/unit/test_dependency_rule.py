@@ -2,10 +2,10 @@
 
 Every module under ``services/*/domain`` may import only the pure standard library, the
 pure libraries below (models, YAML text, webhook HMAC), the shared event contract
-(``shared.events``, ``shared.envelope``, ``shared.pseudonym``) and its own service's
-domain. It may not read
-the clock (``datetime.now``, ``date.today``, ``time``) or draw random values (``random``,
-``secrets``, ``os.urandom``, ``uuid4``): the application layer passes ``now``, ids and
+(``shared.events``, ``shared.envelope``, ``shared.pseudonym``, ``shared.rfc3339``) and its
+own service's domain. It may not read the clock (``datetime.now``, ``date.today``,
+``time``) or draw random values (``random``, ``secrets``, ``os.urandom``, ``uuid4``): the
+application layer passes ``now``, ids and
 random bytes in. The shared modules a domain may use are held to the same rule.
 """
 
@@ -26,7 +26,7 @@ PURE_STDLIB = {
     "textwrap", "types", "typing", "unicodedata", "uuid",
 }  # fmt: skip
 PURE_LIBRARIES = {"pydantic", "pydantic_core", "annotated_types", "yaml", "standardwebhooks"}
-SHARED_PURE = ("shared.events", "shared.envelope", "shared.pseudonym")
+SHARED_PURE = ("shared.events", "shared.envelope", "shared.pseudonym", "shared.rfc3339")
 # shared/envelope.py reads SAFEPATH_SCHEMA_BASE_URL in ``schema_base()``, which only the
 # shell calls (a domain passes the base in); it may import ``os`` for that, nothing else.
 SHARED_EXCEPTIONS = {"shared.envelope": {"os"}}

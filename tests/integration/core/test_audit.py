@@ -9,7 +9,8 @@ import pytest
 from nats.js import JetStreamContext
 
 from shared.audit import published_checkpoints, verify_service
-from shared.eventstore import EventStore, chain_hash, content_digest
+from shared.digest import chain_hash, content_digest
+from shared.eventstore import EventStore
 from shared.jetstream import ensure_stream, stream_config
 from shared.merkle import inclusion_proof, verify_inclusion
 from shared.sealer import Sealer, event_leaf, load_signing_key, public_key_b64

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from shared.eventstore import canonical_json, canonical_json_of_text, canonical_text
+from shared.digest import canonical_json, canonical_json_of_text, canonical_text
 
 ALPHABET = (
     "abcxyzABC019 _-./:+eE"

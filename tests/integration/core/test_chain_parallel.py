@@ -67,8 +67,12 @@ async def test_workers_give_the_report_one_process_gives(
     for workers in (2, 3):
         many = await verify_chains(pool, "case", workers=workers, dsn=database_url)
         assert (many.streams, many.events, many.breaks) == (8, 39, one.breaks), workers
-    # Each run was split, and its ranges cover the stream ids once, in order.
-    assert [len(r) for r in parallel_from_zero] == [2, 3]
+    # Each run was split into more ranges than workers (up to RANGES_PER_WORKER each, cut
+    # at stream ids: here at most one range per stream), taken in turn by the workers;
+    # the ranges cover the stream ids once, in order, and the breaks still come in order.
+    assert len(parallel_from_zero) == 2
+    for ranges, workers in zip(parallel_from_zero, (2, 3), strict=True):
+        assert workers < len(ranges) <= min(len(STREAMS), workers * chain.RANGES_PER_WORKER)
     for ranges in parallel_from_zero:
         assert ranges[0][0] is None and ranges[-1][1] is None
         assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))

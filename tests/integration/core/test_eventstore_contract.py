@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
+from shared.digest import chain_hash, content_digest
 from shared.eventlog import EventLog
 from shared.eventstore import (
     Checkpoint,
@@ -22,8 +23,6 @@ from shared.eventstore import (
     EventStore,
     NewEvent,
     StoredEvent,
-    chain_hash,
-    content_digest,
 )
 from shared.eventstore_memory import InMemoryEventStore
 from tests.integration.core.events import ACTOR, Noted, noted, test_registry
