@@ -153,6 +153,14 @@ async def main() -> None:
         ]
         if args.against:
             runs.append(("verify hash chains", f"one process, {args.against}", args.against, 1))
+            runs.append(
+                (
+                    "verify hash chains",
+                    f"{jobs} worker processes, {args.against}",
+                    args.against,
+                    jobs,
+                )
+            )
         if args.audit:
             runs.append(("audit verify (chains, leaves)", "one process", HERE, 1))
             runs.append(("audit verify (chains, leaves)", f"{jobs} worker processes", HERE, jobs))
@@ -210,6 +218,14 @@ async def main() -> None:
         other = verify[2]
         result("replay", "verify_against_events_per_s", other[0], "events/s", events=args.events)
         result("replay", "verify_against_client_cpu_us", other[1], "µs/event", events=args.events)
+        result(
+            "replay",
+            "verify_against_parallel_events_per_s",
+            verify[3][0],
+            "events/s",
+            events=args.events,
+            workers=jobs,
+        )
 
 
 def verify_in_child(

@@ -261,10 +261,11 @@ async def _verify_on(
 PARALLEL_FROM = 200_000
 # Stream ids sampled to cut the store into ranges of about equal numbers of events.
 SAMPLE_ROWS = 4_000
-# Ranges per worker, taken in turn by whichever worker is free: one range each left a
-# worker idle for the last 8 % of the time when its half came out smaller or the other
-# was slowed (measured: 0.65 s of 7.4); each range costs a connection and one snapshot
-# import, tens of milliseconds.
+# Ranges per worker, taken in turn by whichever worker is free, so that a worker slowed
+# by its neighbours or given a larger range takes fewer of the rest (docs/performance.md:
+# on the 2-core VM the idle tail was no shorter than with one range each, 0.4 to 0.7 s,
+# since the two processes' speeds varied as much as the ranges' sizes); each range costs
+# a connection and one snapshot import, tens of milliseconds.
 RANGES_PER_WORKER = 4
 # What pg_export_snapshot returns (it is written into SET TRANSACTION SNAPSHOT).
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
