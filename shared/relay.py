@@ -34,7 +34,8 @@ from uuid import UUID
 import asyncpg
 import nats.errors
 from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
+from nats.js.api import PubAck
+from nats.js.errors import APIError, NotFoundError
 
 from shared.eventstore import Checkpoint, EventStore, StoredEvent
 from shared.logging import get_logger
@@ -50,11 +51,21 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")
 # A committed event a read could not see yet (an older transaction still runs) is looked
 # for again after this, then twice as long each time it is still held, up to the poll.
 HELD_FIRST_RETRY_SECONDS = 0.002
+# Events of a batch sent before their acks come back (``Relay.publish_batch``).
+IN_FLIGHT = 64
+# JetStream's error code for a publish refused by ``Nats-Expected-Last-Msg-Id``.
+_WRONG_LAST_MSG_ID = 10070
 
 
 def _cancelling() -> bool:
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
+
+
+def _refused_as_not_next(error: BaseException) -> bool:
+    """JetStream refused a publish because the stream's last message was not the one its
+    ``Nats-Expected-Last-Msg-Id`` named (nothing was stored)."""
+    return isinstance(error, APIError) and error.err_code == _WRONG_LAST_MSG_ID
 
 
 def subject_for(root: str, event: StoredEvent) -> str:
@@ -116,6 +127,10 @@ class Relay:
         # instead of waiting for the next commit announced or its poll.
         self.held_back = False
         self._held_retry = HELD_FIRST_RETRY_SECONDS
+        # The event this relay last stored on the stream (its message id), which the next
+        # one sent ahead of the acks expects to follow; None after a (re)start or anything
+        # unexpected: publish one at a time until an ack tells it.
+        self._last_id: str | None = None
 
     def nudge(self, *_: object) -> None:
         self._wake.set()
@@ -208,6 +223,7 @@ class Relay:
 
     async def _start_from(self) -> Checkpoint | None:
         """Where to publish from, or None while the store is behind the stream."""
+        self._last_id = None
         try:
             cp = await self._already_published(await self.store.get_checkpoint(self.name))
         except StoreBehindStream as e:
@@ -232,41 +248,85 @@ class Relay:
     async def publish_batch(self, cp: Checkpoint) -> tuple[Checkpoint, int]:
         """Publish the next batch after ``cp``; return the new checkpoint and the count.
 
-        One event at a time, each after the previous one's ack: nothing of a batch goes
-        out ahead of an event that may yet be lost. (Sending a batch without waiting for
-        each ack was tried: when NATS restarted mid-batch, the first publishes died with
-        the connection while nats-py sent the later ones it had buffered once it had
-        reconnected, and the stream held a hole, or, repaired, events out of order.)"""
+        Up to ``IN_FLIGHT`` events are sent before their acks come back, each with
+        ``Nats-Expected-Last-Msg-Id`` naming the event before it: JetStream stores an event
+        only if the stream's last message is that one, so an event lost in a reconnect, or
+        a message someone else put on the stream, makes every later one of the window
+        refused instead of stored after a hole. (A window without that header was tried:
+        when NATS restarted mid-batch, the first publishes died with the connection while
+        nats-py sent the later ones it had buffered once it had reconnected, and the stream
+        held a hole, or, repaired, events out of order. An expected last *sequence* is not
+        enough: one foreign message moves it by one and the window's later expectations
+        match again, which a test here showed.)
+
+        The first of a window follows the event this relay last stored: after a (re)start,
+        and after anything unexpected, events go one at a time without an expectation, as
+        before (JetStream drops the copies of events it already holds, and a copy is not
+        the stream's last message), until one is stored anew."""
         events, self.held_back = await self.store.read_all_held(cp, self.batch)
         done = cp
         sent = 0
         try:
-            for ev in events:
-                env = ev.to_envelope(self.store.service)
-                # A traced event is published in its own span (shared/tracing.py).
-                with publishing(self.store.service, self.stream, env) as env:
-                    doc = self.signer.sign(env.to_dict())
-                    payload = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
-                    await self.js.publish(
-                        subject_for(self.root, ev),
-                        payload,
-                        timeout=self.ack_timeout,
-                        stream=self.stream,
-                        headers={
-                            "Nats-Msg-Id": str(ev.event_id),
-                            "Content-Type": "application/cloudevents+json",
-                        },
+            i = 0
+            while i < len(events):
+                if self._last_id is None:
+                    window = events[i : i + 1]
+                    acks: list[PubAck | BaseException] = [await self._publish(window[0], None)]
+                else:
+                    window = events[i : i + IN_FLIGHT]
+                    before = [self._last_id, *(str(ev.event_id) for ev in window[:-1])]
+                    acks = await asyncio.gather(
+                        *(self._publish(ev, b) for ev, b in zip(window, before, strict=True)),
+                        return_exceptions=True,
                     )
-                if self.after_publish is not None:
-                    await self.after_publish(ev)
-                done = ev.checkpoint
-                sent += 1
+                for k, ack in enumerate(acks):
+                    if isinstance(ack, BaseException):
+                        self._last_id = None
+                        if _refused_as_not_next(ack):
+                            # Refused, and the rest after it: the stream moved on without
+                            # this relay (another publisher's message). Nothing of the
+                            # window was lost before it; go on one at a time from here.
+                            break
+                        # Lost, or perhaps stored with its ack lost, the rest of the window
+                        # with it: the relay starts again from its checkpoint and the
+                        # stream's last message (``_already_published``).
+                        raise ack
+                    ev = window[k]
+                    if self.after_publish is not None:
+                        await self.after_publish(ev)
+                    done = ev.checkpoint
+                    sent += 1
+                    i += 1
+                    if ack.duplicate:
+                        # Already on the stream (a copy is not stored, so the stream's last
+                        # message is not this one): the rest of the window was refused; go
+                        # on one at a time.
+                        self._last_id = None
+                        break
+                    self._last_id = str(ev.event_id)
         finally:
             if done != cp:
                 await self.store.save_checkpoint(self.name, done)
                 self.published += sent
                 RELAY_PUBLISHED.labels(self.store.service).inc(sent)
         return done, sent
+
+    async def _publish(self, ev: StoredEvent, after: str | None) -> PubAck:
+        env = ev.to_envelope(self.store.service)
+        headers = {"Nats-Msg-Id": str(ev.event_id), "Content-Type": "application/cloudevents+json"}
+        if after is not None:
+            headers["Nats-Expected-Last-Msg-Id"] = after
+        # A traced event is published in its own span (shared/tracing.py).
+        with publishing(self.store.service, self.stream, env) as env:
+            doc = self.signer.sign(env.to_dict())
+            payload = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+            return await self.js.publish(
+                subject_for(self.root, ev),
+                payload,
+                timeout=self.ack_timeout,
+                stream=self.stream,
+                headers=headers,
+            )
 
     def _next_look(self) -> float:
         """How long an idle relay waits for a commit to be announced before it reads again:

@@ -167,7 +167,9 @@ async def republish(
         raise ValueError(f"order must be same, reverse or shuffle, not {order!r}")
     acks = []
     for m in batch:
-        headers = dict(m.headers)
+        # A copy of the event, not of its publisher's expectation of the stream (the
+        # relay's Nats-Expected-Last-Msg-Id would refuse it).
+        headers = {k: v for k, v in m.headers.items() if not k.startswith("Nats-Expected")}
         if not keep_msg_id:
             headers[MSG_ID] = str(uuid.uuid4())
         acks.append(await js.publish(m.subject, m.data, headers=headers))
