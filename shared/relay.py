@@ -282,6 +282,10 @@ class Relay:
                 for k, ack in enumerate(acks):
                     if isinstance(ack, BaseException):
                         self._last_id = None
+                        if isinstance(ack, asyncio.CancelledError):
+                            # One publish cancelled under us (not this task: gather would
+                            # have raised): its outcome is unknown, like a lost ack's.
+                            raise nats.errors.TimeoutError from ack
                         if _refused_as_not_next(ack):
                             # Refused, and the rest after it: the stream moved on without
                             # this relay (another publisher's message). Nothing of the

@@ -236,8 +236,10 @@ class _LosesOnePublish:
     """The relay's JetStream context, except that the publish of one event is lost (as in
     a reconnect) while the rest of its window is sent."""
 
-    def __init__(self, js: JetStreamContext, event_id: str) -> None:
-        self._js, self._lost = js, event_id
+    def __init__(
+        self, js: JetStreamContext, event_id: str, lost_as: type[BaseException] = Exception
+    ) -> None:
+        self._js, self._lost, self._lost_as = js, event_id, lost_as
         self.expectations: list[str] = []
 
     def __getattr__(self, name: str) -> object:
@@ -248,6 +250,8 @@ class _LosesOnePublish:
         self.expectations.append(headers.get("Nats-Expected-Last-Msg-Id", "-"))
         if headers.get("Nats-Msg-Id") == self._lost:
             self._lost = ""
+            if self._lost_as is asyncio.CancelledError:
+                raise asyncio.CancelledError
             raise nats.errors.TimeoutError
         return await self._js.publish(subject, payload, **kw)
 
@@ -364,3 +368,21 @@ async def test_a_message_another_publisher_adds_mid_run_does_not_stop_the_relay(
     assert sent == 5 and cp == (await store.read_all(Checkpoint()))[-1].checkpoint
     versions = [m.get("streamversion") for m in await stream_messages(js, stream)]
     assert versions == [1, 2, 3, None, 4, 5, 6, 7, 8]
+
+
+async def test_a_publish_cancelled_under_the_relay_is_a_failed_round_not_its_end(
+    setup: EventStore, js: JetStreamContext, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A publish of a window cancelled by the client (not the relay's own cancellation)
+    fails the round like a lost ack, which the relay retries; re-raised as a cancellation
+    it would end the relay's task for good."""
+    store = setup
+    for i in range(6):
+        await store.append("s", i, [noted(i)])
+    events = await store.read_all(Checkpoint())
+    monkeypatch.setattr(relay_module, "IN_FLIGHT", 8)
+    relay = make_relay(store, js, namespace)
+    relay.js = _LosesOnePublish(js, str(events[2].event_id), asyncio.CancelledError)  # type: ignore[assignment]
+    with pytest.raises(nats.errors.TimeoutError):
+        await relay.publish_batch(Checkpoint())
+    assert await store.get_checkpoint("relay") == events[1].checkpoint
