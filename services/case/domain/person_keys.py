@@ -13,7 +13,6 @@ precision and recall.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import unicodedata
@@ -38,17 +37,17 @@ _VOWELS_AND_H = re.compile(r"[aeiouh]")
 _REPEATS = re.compile(r"(.)\1+")
 
 
+_TO_LATIN = str.maketrans(_CYRILLIC)
+_NOT_LATIN = re.compile(r"[^a-z]+")
+
+
 def fold(name: str) -> str:
-    """Lower case, Latin letters only: ``Зарина`` → ``zarina``, ``Zaríná`` → ``zarina``."""
-    out: list[str] = []
-    for ch in name.lower():
-        if ch in _CYRILLIC:
-            out.append(_CYRILLIC[ch])
-            continue
-        for c in unicodedata.normalize("NFKD", ch):
-            if "a" <= c <= "z":
-                out.append(c)
-    return "".join(out)
+    """Lower case, Latin letters only: ``Зарина`` → ``zarina``, ``Zaríná`` → ``zarina``.
+
+    Cyrillic letters are transliterated before the decomposition (``й`` is ``y``, not
+    ``и`` and a breve); what decomposes to anything but a-z (marks, digits, other
+    scripts) is dropped."""
+    return _NOT_LATIN.sub("", unicodedata.normalize("NFKD", name.lower().translate(_TO_LATIN)))
 
 
 def sound(name: str) -> str:
@@ -57,7 +56,10 @@ def sound(name: str) -> str:
     ``Zarina``, ``Zarinah``, ``Зарина`` → ``zrn``; ``Qodirova``, ``Kodirova``,
     ``Кодырова`` → ``kdrv``; ``Khurshed``, ``Хуршед``, ``Xurshed`` → ``hrsd``.
     """
-    s = fold(name)
+    return _sound_of(fold(name))
+
+
+def _sound_of(s: str) -> str:
     for spelling, one in _SOUNDS:
         s = s.replace(spelling, one)
     if not s:
@@ -100,13 +102,25 @@ class Probe:
     weight: float
 
 
-def _names(identity: Identity, *, swapped: bool = False) -> tuple[str, str] | None:
-    given, family = identity.given_name or "", identity.family_name or ""
-    if swapped:
-        given, family = family, given
-    if not fold(given) or not fold(family):
+@dataclass(frozen=True)
+class _Spelled:
+    """A person's two names, folded and as sound keys: worked out once per identity (a
+    write looks up and stores some forty keys, each spelled from these four)."""
+
+    given: str
+    family: str
+    given_sound: str
+    family_sound: str
+
+    def swapped(self) -> _Spelled:
+        return _Spelled(self.family, self.given, self.family_sound, self.given_sound)
+
+
+def _spelled(identity: Identity) -> _Spelled | None:
+    given, family = fold(identity.given_name or ""), fold(identity.family_name or "")
+    if not given or not family:
         return None  # one name alone (or none) is too common to match on
-    return given, family
+    return _Spelled(given, family, _sound_of(given), _sound_of(family))
 
 
 # A family name one letter off: the sound key as entered (``=``), and with the letter at
@@ -134,55 +148,51 @@ def _near_probes(t: str) -> list[tuple[str, str]]:
     return sorted(probes)
 
 
-def _fuzzy(given: str, family: str, sex: str, dob: date, *, lookup: bool) -> list[str]:
-    s = sound(family)
+def _fuzzy(names: _Spelled, sex: str, dob: date, *, lookup: bool) -> list[str]:
+    s = names.family_sound
     near = _near_probes(s) if lookup else _near_stored(s)
-    return ["\x1f".join(("fuzzy_dob", sound(given), k, at, sex, dob.isoformat())) for k, at in near]
+    tail = (sex, dob.isoformat())
+    return ["\x1f".join(("fuzzy_dob", names.given_sound, k, at, *tail)) for k, at in near]
 
 
-def _values(kind: str, given: str, family: str, sex: str, when: str) -> str:
-    names = (
-        (fold(given), fold(family)) if kind.startswith("name") else (sound(given), sound(family))
-    )
-    return "\x1f".join((kind, *names, sex, when))
+def _values(kind: str, names: _Spelled, sex: str, when: str) -> str:
+    if kind.startswith("name"):
+        return "\x1f".join((kind, names.given, names.family, sex, when))
+    return "\x1f".join((kind, names.given_sound, names.family_sound, sex, when))
 
 
 def stored_keys(identity: Identity) -> list[Probe]:
     """The keys a case is indexed under. ``*_year`` keys carry ``any`` (every case with a
     year) or ``nodob`` (cases without a full date), so a full date that differs is never
     a match on the year alone."""
-    names = _names(identity)
+    names = _spelled(identity)
     year = identity.year()
     if names is None or year is None:
         return []
     keys: list[Probe] = []
-    given, family = names
     sex = identity.sex
     if identity.date_of_birth is not None:
         born = identity.date_of_birth
         dob = born.isoformat()
-        keys += [
-            Probe(k, _values(k, given, family, sex, dob), 1.0) for k in ("name_dob", "sound_dob")
-        ]
-        keys += [Probe("fuzzy_dob", v, 1.0) for v in _fuzzy(given, family, sex, born, lookup=False)]
+        keys += [Probe(k, _values(k, names, sex, dob), 1.0) for k in ("name_dob", "sound_dob")]
+        keys += [Probe("fuzzy_dob", v, 1.0) for v in _fuzzy(names, sex, born, lookup=False)]
     marks = [(year, "any")] if identity.date_of_birth else [(year, "any"), (year, "nodob")]
     if identity.year_estimated:  # an estimated age: either neighbouring year, marked so
         marks += [(year - 1, "est"), (year + 1, "est")]
     for y, mark in marks:
         for k in ("name_year", "sound_year"):
-            keys.append(Probe(k, _values(k, given, family, sex, f"{y}:{mark}"), 1.0))
+            keys.append(Probe(k, _values(k, names, sex, f"{y}:{mark}"), 1.0))
     return keys
 
 
 def lookup_keys(identity: Identity) -> list[Probe]:
     """The keys to look up for a new or changed profile, each with the weight of a match."""
     probes: list[Probe] = []
-    for swapped, w in ((False, 1.0), (True, SWAPPED)):
-        names = _names(identity, swapped=swapped)
-        year = identity.year()
-        if names is None or year is None:
-            continue
-        given, family = names
+    as_entered = _spelled(identity)
+    year = identity.year()
+    if as_entered is None or year is None:
+        return probes
+    for names, swapped, w in ((as_entered, False, 1.0), (as_entered.swapped(), True, SWAPPED)):
         sex = identity.sex
         dob = identity.date_of_birth
         if dob is not None:
@@ -191,15 +201,13 @@ def lookup_keys(identity: Identity) -> list[Probe]:
                 dates.append((date(dob.year, dob.day, dob.month), w * DAY_MONTH_SWAPPED))
             for d, dw in dates:
                 for k in ("name_dob", "sound_dob"):
-                    probes.append(Probe(k, _values(k, given, family, sex, d.isoformat()), dw))
+                    probes.append(Probe(k, _values(k, names, sex, d.isoformat()), dw))
             if not swapped:  # a typo, only on the date and names as entered
-                probes += [
-                    Probe("fuzzy_dob", v, w) for v in _fuzzy(given, family, sex, dob, lookup=True)
-                ]
+                probes += [Probe("fuzzy_dob", v, w) for v in _fuzzy(names, sex, dob, lookup=True)]
             # Against cases that only know a year, or estimated it one year off.
             for k in ("name_year", "sound_year"):
-                probes.append(Probe(k, _values(k, given, family, sex, f"{year}:nodob"), w))
-                est = _values(k, given, family, sex, f"{year}:est")
+                probes.append(Probe(k, _values(k, names, sex, f"{year}:nodob"), w))
+                est = _values(k, names, sex, f"{year}:est")
                 probes.append(Probe(k, est, w * NEAR_YEAR))
             continue
         years = [(year, "any", w), (year, "est", w * NEAR_YEAR)]
@@ -207,13 +215,13 @@ def lookup_keys(identity: Identity) -> list[Probe]:
             years += [(year - 1, "any", w * NEAR_YEAR), (year + 1, "any", w * NEAR_YEAR)]
         for y, mark, yw in years:
             for k in ("name_year", "sound_year"):
-                probes.append(Probe(k, _values(k, given, family, sex, f"{y}:{mark}"), yw))
+                probes.append(Probe(k, _values(k, names, sex, f"{y}:{mark}"), yw))
     return probes
 
 
 def blind(key: bytes, probe: Probe) -> bytes:
     """The stored form of a probe: HMAC-SHA256 under the index key, first 16 bytes."""
-    return hmac.new(key, probe.value.encode(), hashlib.sha256).digest()[:16]
+    return hmac.digest(key, probe.value.encode(), "sha256")[:16]
 
 
 def score(probe: Probe) -> float:
