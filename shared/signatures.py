@@ -29,8 +29,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from shared.digest import canonical_bytes
+
 EXTENSION = "signature"
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")
 
 
@@ -39,8 +40,10 @@ class BadSignature(ValueError):
 
 
 def canonical_body(doc: Mapping[str, Any]) -> bytes:
-    """What is signed: the envelope without its signature, in one JSON spelling."""
-    return _CANONICAL.encode({k: v for k, v in doc.items() if k != EXTENSION}).encode()
+    """What is signed: the envelope without its signature, in one JSON spelling (sorted
+    keys, no spaces, UTF-8 as is: ``shared.digest.canonical_bytes``, the reference
+    encoder's bytes, written by orjson where it spells them alike)."""
+    return canonical_bytes({k: v for k, v in doc.items() if k != EXTENSION})
 
 
 def new_signing_key() -> str:
