@@ -1,7 +1,9 @@
 """Replay and verification speed (``make bench``; not a test).
 
 Generates N events (real case events: each stream is a CaseOpened followed by notes,
-with correct hashes) straight into a fresh store, then prints:
+with correct hashes, each with a UUID correlation id in its metadata as the services
+write it; before 2026-12-03 evening the metadata held the word ``bench``) straight into a
+fresh store, then prints:
   * rebuild: the case service's ``case_summary`` projection from all N events, events/s
     (``shared.projections.rebuild``, as ``safepath replay`` runs it);
   * single case: ``read_stream`` + the case domain's ``fold`` of one 1,000-event case;
@@ -44,7 +46,7 @@ from shared.projections import rebuild
 
 # This checkout (bench/verify_child.py verifies with its code unless told another).
 HERE = str(Path(__file__).resolve().parent.parent)
-ACTOR = canonical_text({"actor": "caseworker:bench", "correlationid": "bench"})
+ACTOR = "caseworker:bench"
 SEALED = Sealed(kid="k", nonce="AAAAAAAAAAAAAAAA", ct="Y2lwaGVydGV4dA==")
 
 
@@ -60,9 +62,12 @@ def stream_rows(case_id: str, n: int, t0: datetime) -> list[tuple[object, ...]]:
             ev = CaseNoteAdded(note_id=f"n{v}", note=SEALED)
         data = canonical_text(ev.model_dump(mode="json"))
         eid, at = uuid7(), t0 + timedelta(microseconds=v)
-        digest = _content_digest(eid, case_id, v, ev.type_name(), at, data, ACTOR)
+        # Each event its own request's correlation id, a UUID as the services write it (a
+        # UUID's text holds ``e-`` one time in four: the canonical form's number check).
+        meta = canonical_text({"actor": ACTOR, "correlationid": str(uuid7())})
+        digest = _content_digest(eid, case_id, v, ev.type_name(), at, data, meta)
         h = chain_hash(prev, digest)
-        rows.append((eid, case_id, v, ev.type_name(), at, data, ACTOR, prev, h))
+        rows.append((eid, case_id, v, ev.type_name(), at, data, meta, prev, h))
         prev = h
     return rows
 

@@ -104,7 +104,7 @@ class PossibleDuplicate:
     score: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)  # its probes spell the names out
 class BlindKeys:
     """One write's keys, blinded under the index key: what it looks up (with the weight of
     each) and what it stores."""

@@ -67,7 +67,7 @@ def _sound_of(s: str) -> str:
     return _REPEATS.sub(r"\1", s[0] + _VOWELS_AND_H.sub("", s[1:]))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)  # plaintext: no repr to land in a log or a traceback
 class Identity:
     """What identifies a person for matching (plaintext: never stored, never logged)."""
 
@@ -95,14 +95,14 @@ DAY_MONTH_SWAPPED = 0.9  # 03/04 entered as 04/03
 NEAR_YEAR = 0.8  # an estimated age: the year is ±1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)  # its value spells the names out
 class Probe:
     kind: str
     value: str
     weight: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)  # plaintext names: no repr to land in a log
 class _Spelled:
     """A person's two names, folded and as sound keys: worked out once per identity (a
     write looks up and stores some forty keys, each spelled from these four)."""
