@@ -13,14 +13,14 @@ from datetime import datetime
 import asyncpg
 
 from services.case.app.due_dates import project_due_dates
-from services.case.app.loading import load_case
+from services.case.app.loading import LoadedCase, load_case
 from services.case.app.policy import in_scope
 from services.case.app.projection import project
 from services.case.app.reflection import project_reflection
 from services.case.app.statistics.model import project as project_statistics
 from services.case.app.timeline import record_own_events
 from services.case.app.transfers import project_transfers
-from services.case.domain import Case, decide, fold
+from services.case.domain import Case, decide, evolve, fold
 from services.case.domain.commands import CaseCommand, OpenCase
 from shared.auth import Principal
 from shared.commands import StaleVersion, execute
@@ -43,6 +43,9 @@ class OutOfScope(Exception):
 class Written:
     version: int
     events: list[Event]
+    # The case after the write (``change`` only): what a step after it in the same
+    # transaction would otherwise load again.
+    case: Case | None = None
 
 
 # Builds the command once the case (None when opening) and its key are known.
@@ -113,17 +116,21 @@ class CaseWrites:
         expected_version: int | None,
         correlation_id: str,
         may_act: MayAct | None = None,
+        loaded: LoadedCase | None = None,
     ) -> Written:
         """Decide ``build(...)`` on the case and append what it decides.
 
         ``may_act`` replaces the scope check for the few acts of someone outside the
-        case's scope (the receiving side of a transfer).
+        case's scope (the receiving side of a transfer). ``loaded``: the case as the
+        caller loaded it in this transaction (the HTTP write's scope check), not read
+        again.
 
         Scope is checked before the version, so a stale ``If-Match`` on a case the caller
-        may not see is still a 404. A concurrent writer that appended after our load makes
+        may not see is still a 404. A concurrent writer that appended after the load makes
         the append raise ``ConcurrencyError`` (nothing is written).
         """
-        loaded = await load_case(self.store, case_id, conn=conn)
+        if loaded is None:
+            loaded = await load_case(self.store, case_id, conn=conn)
         case = loaded.state
         if case is None or not (may_act or visible)(principal, case):
             raise CaseNotVisible()
@@ -133,7 +140,7 @@ class CaseWrites:
         now = self.clock()
         events: Sequence[Event] = decide(case, build(case, key, now), now)
         if not events:
-            return Written(loaded.version, [])
+            return Written(loaded.version, [], case)
         actor = actor_of(principal)
         stored = await self.store.append(
             case_id,
@@ -147,4 +154,7 @@ class CaseWrites:
         await project_due_dates(conn, stored)
         await project_transfers(conn, stored)
         await record_own_events(conn, stored)  # the history, in the same transaction
-        return Written(stored[-1].stream_version, list(events))
+        after: Case = case
+        for event in events:
+            after = evolve(after, event)
+        return Written(stored[-1].stream_version, list(events), after)

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from services.case.app.handling import BuildCommand, CaseNotVisible, MayAct, Written, visible
-from services.case.app.loading import load_case
+from services.case.app.loading import LoadedCase, load_case
 from services.case.entrypoints.deps import CaseService, Service
 from services.case.entrypoints.schemas import CaseWritten
 from services.case.entrypoints.writes import ETAG_HEADER, IdempotencyKey, IfMatch
@@ -72,9 +72,12 @@ class CaseChange:
         sid, principal, svc = self.case_id, self.principal, self.service
         expected = expected_version(self.if_match)
 
+        seen: list[LoadedCase] = []  # the case as ``authorize`` loaded it, for ``work``
+
         async def authorize(conn: asyncpg.Connection) -> None:
             # Scope on the case as it stands now, before a stored response may be replayed.
             loaded = await load_case(svc.store, sid, conn=conn)
+            seen.append(loaded)
             # (Or the one act ``may_act`` allows: once it is done, e.g. a transfer accepted,
             # the caller is in scope and may still get its stored answer.)
             case = loaded.state
@@ -92,6 +95,9 @@ class CaseChange:
                 expected_version=expected,
                 correlation_id=self.request.state.correlation_id,
                 may_act=may_act,
+                # Loaded by ``authorize`` just before, in this transaction: one read of
+                # the stream per write (a concurrent append still fails ours on version).
+                loaded=seen[-1],
             )
             extra = None
             if after is not None:  # more of the same write, in its transaction

@@ -73,7 +73,7 @@ async def post_referral(body: ReferralIn, change: Change) -> JSONResponse:
     async def once_per_person(conn: asyncpg.Connection, written: Written) -> None:
         # Refused (and rolled back) when a linked case of the same person asked already.
         svc = change.service
-        case = (await load_case(svc.store, change.case_id, conn=conn)).state
+        case = written.case  # after the request, as the write left it (not read again)
         if case is not None and case.same_person:
             linked = {c: await load_case(svc.store, c, conn=conn) for c in case.same_person}
             states = {c: x.state for c, x in linked.items() if x.state is not None}
