@@ -197,8 +197,8 @@ class PersonIndex:
         ``new_case``: the case was opened in this transaction, so it has no keys to
         delete, and its keys are stored by the lookup's own statement (two round trips
         fewer at intake). The keys are derived and blinded once, for the locks, the
-        lookup and the store alike (some fifty HMACs: a quarter of an intake's CPU
-        when it was done twice)."""
+        lookup and the store alike (some forty HMACs: done twice, the index was about a
+        quarter of the case service's CPU at intake)."""
         keys = self.keys_of(identity)
         await self._one_at_a_time(conn, keys)
         if new_case:  # nothing to replace: look up and store in one statement
