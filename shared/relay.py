@@ -127,6 +127,10 @@ class Relay:
         # instead of waiting for the next commit announced or its poll.
         self.held_back = False
         self._held_retry = HELD_FIRST_RETRY_SECONDS
+        # The last read returned fewer events than a batch and held none back: the relay
+        # had every committed event as of that read, and a commit announced since has set
+        # ``_wake`` (cleared before the read), so it waits instead of reading again.
+        self.caught_up = False
         # The event this relay last stored on the stream (its message id), which the next
         # one sent ahead of the acks expects to follow; None after a (re)start or anything
         # unexpected: publish one at a time until an ack tells it.
@@ -264,6 +268,7 @@ class Relay:
         before (JetStream drops the copies of events it already holds, and a copy is not
         the stream's last message), until one is stored anew."""
         events, self.held_back = await self.store.read_all_held(cp, self.batch)
+        self.caught_up = not self.held_back and len(events) < self.batch
         done = cp
         sent = 0
         try:
@@ -374,7 +379,9 @@ class Relay:
                     await asyncio.sleep(self.behind_retry_seconds)
                     continue
                 delay = 0.2
-                if sent == 0:
+                # After a round that published, a relay caught up does not read again
+                # at once to find nothing (one statement per commit, half its reads).
+                if sent == 0 or self.caught_up:
                     try:
                         # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
                         # cancellation that arrives as the wait completes.

@@ -389,3 +389,54 @@ async def test_a_publish_cancelled_under_the_relay_is_a_failed_round_not_its_end
     with pytest.raises(nats.errors.TimeoutError):
         await relay.publish_batch(Checkpoint())
     assert await store.get_checkpoint("relay") == events[1].checkpoint
+
+
+async def test_a_relay_caught_up_reads_once_per_commit_announced(
+    setup: EventStore, js: JetStreamContext, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a round that published, the relay waits for the next commit instead of
+    reading again to find nothing; a commit announced while it published is still read
+    at once (the wake is cleared before each read), and nothing waits for the poll."""
+    store = setup
+    reads = 0
+    real_read = store.read_all_held
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return await real_read(*args, **kwargs)
+
+    monkeypatch.setattr(store, "read_all_held", counted)
+    relay = Relay(
+        store,
+        js,
+        subject_root=f"{namespace}.case",
+        stream=f"{namespace}_CASE".upper(),
+        batch=50,
+        signer=EventSigner(SIGNING_KEYS["case"]),
+        poll_seconds=30.0,  # only commits announced wake it during the test
+    )
+    task = asyncio.create_task(relay.run())
+    try:
+        for _ in range(100):  # the first round: nothing to publish yet
+            if reads:
+                break
+            await asyncio.sleep(0.02)
+        for n in range(1, 4):  # one commit at a time, each read once
+            await store.append("one", n - 1, [noted(n)])
+            for _ in range(200):
+                if relay.published == n:
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.2)  # time for a needless read, were there one
+            assert (relay.published, reads) == (n, 1 + n)
+        # Commits announced while the relay publishes: none waits for the 30 s poll.
+        for v in range(3, 13):
+            await store.append("one", v, [noted(v)])
+        for _ in range(250):
+            if relay.published == 13:
+                break
+            await asyncio.sleep(0.02)
+        assert relay.published == 13
+    finally:
+        await cancel_until_done(task)
