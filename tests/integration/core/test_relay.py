@@ -40,7 +40,9 @@ async def stream_messages(js: JetStreamContext, stream: str) -> list[dict[str, o
     return out
 
 
-def make_relay(store: EventStore, js: JetStreamContext, ns: str) -> Relay:
+def make_relay(
+    store: EventStore, js: JetStreamContext, ns: str, *, poll_seconds: float = 0.25
+) -> Relay:
     return Relay(
         store,
         js,
@@ -48,6 +50,7 @@ def make_relay(store: EventStore, js: JetStreamContext, ns: str) -> Relay:
         stream=f"{ns}_CASE".upper(),
         batch=50,
         signer=EventSigner(SIGNING_KEYS["case"]),
+        poll_seconds=poll_seconds,
     )
 
 
@@ -407,15 +410,8 @@ async def test_a_relay_caught_up_reads_once_per_commit_announced(
         return await real_read(*args, **kwargs)
 
     monkeypatch.setattr(store, "read_all_held", counted)
-    relay = Relay(
-        store,
-        js,
-        subject_root=f"{namespace}.case",
-        stream=f"{namespace}_CASE".upper(),
-        batch=50,
-        signer=EventSigner(SIGNING_KEYS["case"]),
-        poll_seconds=30.0,  # only commits announced wake it during the test
-    )
+    # A 30 s poll: during the test only commits announced wake it.
+    relay = make_relay(store, js, namespace, poll_seconds=30.0)
     task = asyncio.create_task(relay.run())
     try:
         for _ in range(100):  # the first round: nothing to publish yet

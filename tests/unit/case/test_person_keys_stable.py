@@ -17,6 +17,7 @@ import pytest
 
 from services.case.domain.person_keys import (
     Identity,
+    Probe,
     blind,
     fold,
     lookup_keys,
@@ -39,7 +40,7 @@ PEOPLE = {
 }
 
 
-def _digest(probes: list) -> str:  # type: ignore[type-arg]
+def _digest(probes: list[Probe]) -> str:
     lines = [f"{p.kind}|{p.value}|{p.weight!r}|{blind(KEY, p).hex()}" for p in probes]
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
 
