@@ -154,9 +154,15 @@ async def referral_statuses(pool: asyncpg.Pool, case_id: str) -> dict[str, list[
 
 # -- the case's own events -------------------------------------------------------------------
 
+# One statement for all the events of an append (an intake appends two), in their order
+# (``seq`` numbers the rows as they are inserted).
 _OWN_SQL = """INSERT INTO "case".case_timeline (event_id, case_id, service, event_type,
         occurred_at, actor, stream_id, stream_version, correlation_id, causation_id, data)
-    VALUES ($1::uuid, $2, 'case', $3, $4, $5, $2, $6, $7, $8, $9::jsonb)
+    SELECT u.e, u.s, 'case', u.t, u.o, u.a, u.s, u.v, u.c, u.k, u.d::jsonb
+    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::int[],
+                $7::text[], $8::text[], $9::text[])
+         WITH ORDINALITY AS u(e, s, t, o, a, v, c, k, d, i)
+    ORDER BY u.i
     ON CONFLICT (event_id) DO NOTHING"""
 
 
@@ -182,7 +188,7 @@ async def record_own_events(conn: asyncpg.Connection, events: Sequence[StoredEve
         if e.event_type.startswith("org.safepath.case.") and not e.stream_id.startswith("access-")
     ]
     if rows:
-        await conn.executemany(_OWN_SQL, rows)
+        await conn.execute(_OWN_SQL, *(list(column) for column in zip(*rows, strict=True)))
 
 
 # -- reading the history ---------------------------------------------------------------------

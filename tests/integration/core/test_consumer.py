@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import asyncpg
 import pytest
@@ -25,6 +26,7 @@ from shared.events import Event
 from shared.eventstore import Checkpoint, EventStore, NewEvent
 from shared.jetstream import dead_letter_stream, dead_letter_subject, ensure_stream, stream_config
 from shared.relay import Relay
+from shared.runtime import keep_session
 from shared.signatures import EventSigner, EventVerifier
 from tests.conftest import credentials
 from tests.integration.core.events import ACTOR, Noted, Tagged, noted, test_registry
@@ -547,3 +549,63 @@ async def test_a_batch_whose_position_another_transaction_moved_changes_nothing(
     assert seen == []
     positions = await _positions(pool, "raced")
     assert positions == {"c": 1}  # d's position was not moved either
+
+
+async def test_an_applied_event_costs_one_statement_besides_its_effects(
+    pool: asyncpg.Pool, database_url: str
+) -> None:
+    # Issue 12: the claim of an event's position and its inbox row are one statement, one
+    # event at a time and in a batch; an event passed over writes no inbox row, and a
+    # second delivery writes nothing.
+    # The consumer's pool: one connection, released as the services' pools release theirs.
+    async with asyncpg.create_pool(database_url, min_size=1, max_size=1, reset=keep_session) as one:
+        sent: list[str] = []
+
+        def logged(q: Any) -> None:  # an asyncpg LoggedQuery
+            sent.append(q.query.split()[0].rstrip(";").upper())
+
+        async with one.acquire() as c:
+            c.add_query_logger(logged)
+
+        async def apply(conn: asyncpg.Connection, envelope: Envelope, event: Event) -> None:
+            await conn.execute("SELECT 'effect'")
+
+        consumer = IdempotentConsumer(
+            one, "referral", "counted", apply, types={"Noted"}, registry=test_registry
+        )
+        a1, a2, a3, a4 = await _envelopes(pool, "a", [1, 2, 3, 4])
+        (t1,) = [
+            e.to_envelope("case")
+            for e in await EventStore(pool, "case", registry=test_registry).append(
+                "t", 0, [NewEvent(Tagged(tag="x"), ACTOR, "corr")]
+            )
+        ]
+        noted_of = {e.id: test_registry.load(e.type, e.data) for e in (a1, a2, a3, a4)}
+        sent.clear()
+
+        assert await consumer.handle(a1, noted_of[a1.id]) == Outcome.HANDLED
+        assert sent == ["BEGIN", "WITH", "SELECT", "COMMIT"]  # claim + inbox, effect
+        sent.clear()
+        assert await consumer.handle(a2, noted_of[a2.id]) == Outcome.HANDLED
+        assert sent == ["BEGIN", "WITH", "SELECT", "COMMIT"]
+        sent.clear()
+        assert await consumer.handle(a2, noted_of[a2.id]) == Outcome.DUPLICATE
+        assert await consumer.handle(t1, None) == Outcome.IGNORED
+        # (a first batch makes asyncpg look up the array types: not counted)
+        b1, b2 = await _envelopes(pool, "b", [5, 6])
+        warm = [(e, test_registry.load(e.type, e.data)) for e in (b1, b2)]
+        assert await consumer.handle_batch(warm) == [Outcome.HANDLED, Outcome.HANDLED]
+        sent.clear()
+        batch = [(e, noted_of[e.id]) for e in (a3, a4)]
+        assert await consumer.handle_batch(batch) == [Outcome.HANDLED, Outcome.HANDLED]
+        # positions read; claimed with the inbox rows; two effects
+        assert sent == ["SELECT", "BEGIN", "WITH", "SELECT", "SELECT", "COMMIT"]
+
+        inbox = {
+            r["id"]
+            for r in await one.fetch(
+                'SELECT event_id::text AS id FROM "referral".inbox WHERE consumer = $1', "counted"
+            )
+        }
+        assert inbox == {a1.id, a2.id, a3.id, a4.id, b1.id, b2.id}  # not the one passed over
+        assert await _positions(one, "counted") == {"a": 4, "b": 2, "t": 1}
