@@ -287,8 +287,8 @@ class IdempotentConsumer:
             claimed = [k for k in keys if at.get(k, 0) != was.get(k, 0)]
             if not claimed:
                 return out
-            handled = zip(batch, out, strict=True)
-            applied = [env.id for (env, _), o in handled if o is Outcome.HANDLED]
+            each = zip(batch, out, strict=True)
+            applied = [env.id for (env, _), o in each if o is Outcome.HANDLED]
             claim = (
                 self.name,
                 [k[0] for k in claimed],
