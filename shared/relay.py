@@ -9,10 +9,14 @@ process by ``NOTIFY`` on the store's ``appended_channel``), with a slow poll as 
 fallback; and, when a read saw a committed event that an older transaction still running
 holds back (``EventStore.read_all_held``; that one's commit is not announced), it looks
 again within milliseconds.
-A crash between publish and checkpoint republishes at most one batch; JetStream drops
-those duplicates by message id, and on start the relay also skips what the stream
-already holds (its last message names the last event published), so an event lands on
-the stream once even when the relay was down longer than the duplicate window.
+The checkpoint is saved at most once every ``checkpoint_seconds`` (1 s; sooner after
+``UNSAVED_AT_MOST`` events), not after every round: each save is a commit and a WAL flush,
+and a relay at ten flows a second had made one per event it published. What a crash
+loses is a position, never an event: on start the relay skips what the stream already
+holds (its last message names the last event published, and the events between the
+saved checkpoint and it are checked against the stream's last messages one by one), and
+what it publishes again JetStream drops by message id, so an event lands on the stream
+once even when the relay was down longer than the duplicate window.
 
 When that last message names an event the store does not hold, the store is behind the
 stream (restored from a backup): publishing now would put new events where the missing
@@ -48,6 +52,10 @@ log = get_logger("safepath.relay")
 # beyond, the relay publishes again and JetStream drops the copies it holds.
 _MAX_SKIP = 5000
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")
+# An acked position is saved within this many seconds, or once this many events are
+# published since the last save (well under ``_MAX_SKIP``: a restart checks them all).
+CHECKPOINT_SECONDS = 1.0
+UNSAVED_AT_MOST = 1000
 # A committed event a read could not see yet (an older transaction still runs) is looked
 # for again after this, then twice as long each time it is still held, up to the poll.
 HELD_FIRST_RETRY_SECONDS = 0.002
@@ -103,6 +111,7 @@ class Relay:
         behind_retry_seconds: float = 10.0,
         ack_timeout: float = 5.0,
         round_timeout: float = 30.0,
+        checkpoint_seconds: float = CHECKPOINT_SECONDS,
     ) -> None:
         self.store = store
         self.js = js
@@ -115,6 +124,14 @@ class Relay:
         self.ack_timeout = ack_timeout
         self.round_timeout = round_timeout
         self.behind_retry_seconds = behind_retry_seconds
+        self.checkpoint_seconds = checkpoint_seconds
+        # The last event JetStream acked (in memory), the last position saved, when, and
+        # how many events were published since: the save is due after
+        # ``checkpoint_seconds`` or ``UNSAVED_AT_MOST`` events (``save_when_due``).
+        self.acked = Checkpoint()
+        self._saved = Checkpoint()
+        self._saved_at: float | None = None
+        self._unsaved = 0
         # Why the relay publishes nothing (the store is behind its stream), or None.
         self.blocked: str | None = None
         self._wake = asyncio.Event()
@@ -229,7 +246,10 @@ class Relay:
         """Where to publish from, or None while the store is behind the stream."""
         self._last_id = None
         try:
-            cp = await self._already_published(await self.store.get_checkpoint(self.name))
+            # A position acked but not saved yet (this process's, after a NATS error) is
+            # as good as a saved one: every event up to it is on the stream.
+            saved = await self.store.get_checkpoint(self.name)
+            cp = await self._already_published(max(saved, self.acked))
         except StoreBehindStream as e:
             if self.blocked is None:  # one ERROR per episode, not one per check
                 log.error(
@@ -246,8 +266,30 @@ class Relay:
         if self.blocked is not None:
             log.info("relay_resumed", service=self.store.service, stream=self.stream)
             self.blocked = None
-        await self.store.save_checkpoint(self.name, cp)
+        if cp != saved:
+            await self.store.save_checkpoint(self.name, cp)
+        self.acked = self._saved = cp
+        self._saved_at = asyncio.get_running_loop().time()
+        self._unsaved = 0
         return cp
+
+    def _save_due_in(self) -> float | None:
+        """Seconds until the acked position must be saved (0: now), or None when saved."""
+        if self.acked == self._saved:
+            return None
+        if self._saved_at is None or self._unsaved >= UNSAVED_AT_MOST:
+            return 0.0
+        elapsed = asyncio.get_running_loop().time() - self._saved_at
+        return max(0.0, self.checkpoint_seconds - elapsed)
+
+    async def save_when_due(self, *, now: bool = False) -> None:
+        """Save the acked position if it is due (``now``: if it is not saved yet)."""
+        due = self._save_due_in()
+        if due is None or (due > 0 and not now):
+            return
+        cp = self.acked
+        await self.store.save_checkpoint(self.name, cp)
+        self._saved, self._saved_at, self._unsaved = cp, asyncio.get_running_loop().time(), 0
 
     async def publish_batch(self, cp: Checkpoint) -> tuple[Checkpoint, int]:
         """Publish the next batch after ``cp``; return the new checkpoint and the count.
@@ -315,9 +357,11 @@ class Relay:
                     self._last_id = str(ev.event_id)
         finally:
             if done != cp:
-                await self.store.save_checkpoint(self.name, done)
+                self.acked = max(self.acked, done)
+                self._unsaved += sent
                 self.published += sent
                 RELAY_PUBLISHED.labels(self.store.service).inc(sent)
+                await self.save_when_due()
         return done, sent
 
     async def _publish(self, ev: StoredEvent, after: str | None) -> PubAck:
@@ -348,6 +392,23 @@ class Relay:
         self._held_retry = min(self._held_retry * 2, self.poll_seconds)
         return wait
 
+    async def _idle(self) -> None:
+        """Wait for a commit announced or the next look; meanwhile save the acked position
+        when its save comes due (a relay with nothing more to publish still saves where
+        it got to, without reading again for it)."""
+        clock = asyncio.get_running_loop().time
+        until = clock() + self._next_look()
+        while (left := until - clock()) > 0:
+            due = self._save_due_in()
+            try:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
+                # cancellation that arrives as the wait completes.
+                async with asyncio.timeout(left if due is None else min(left, due)):
+                    await self._wake.wait()
+                return
+            except TimeoutError:
+                await self.save_when_due()
+
     async def run(self) -> None:
         """Run until cancelled. Survives NATS and Postgres outages by retrying."""
         # This process's commits that append wake the relay directly (after commit);
@@ -358,6 +419,11 @@ class Relay:
         finally:
             stop_hearing()
             await self._unlisten()
+            # Stopping (shutdown, the lease lost): save where it got to, if it can quickly;
+            # if not, the next start finds the events on the stream.
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2.0):
+                    await self.save_when_due(now=True)
 
     async def _run(self) -> None:
         cp: Checkpoint | None = None
@@ -382,13 +448,8 @@ class Relay:
                 # After a round that published, a relay caught up does not read again
                 # at once to find nothing (one statement per commit, half its reads).
                 if sent == 0 or self.caught_up:
-                    try:
-                        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
-                        # cancellation that arrives as the wait completes.
-                        async with asyncio.timeout(self._next_look()):
-                            await self._wake.wait()
-                    except TimeoutError:
-                        pass
+                    async with asyncio.timeout(self.round_timeout):
+                        await self._idle()
             except asyncio.CancelledError:
                 raise
             except (nats.errors.Error, OSError, TimeoutError) as e:

@@ -41,7 +41,12 @@ async def stream_messages(js: JetStreamContext, stream: str) -> list[dict[str, o
 
 
 def make_relay(
-    store: EventStore, js: JetStreamContext, ns: str, *, poll_seconds: float = 0.25
+    store: EventStore,
+    js: JetStreamContext,
+    ns: str,
+    *,
+    poll_seconds: float = 0.25,
+    checkpoint_seconds: float = relay_module.CHECKPOINT_SECONDS,
 ) -> Relay:
     return Relay(
         store,
@@ -51,6 +56,7 @@ def make_relay(
         batch=50,
         signer=EventSigner(SIGNING_KEYS["case"]),
         poll_seconds=poll_seconds,
+        checkpoint_seconds=checkpoint_seconds,
     )
 
 
@@ -436,3 +442,107 @@ async def test_a_relay_caught_up_reads_once_per_commit_announced(
         assert relay.published == 13
     finally:
         await cancel_until_done(task)
+
+
+async def _until(condition: Any, within: float = 10.0) -> None:
+    for _ in range(int(within / 0.02)):
+        if await condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not reached in time")
+
+
+async def test_a_running_relay_saves_its_position_once_per_period_not_per_round(
+    setup: EventStore, js: JetStreamContext, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 12: a save is a commit and a WAL flush; a relay saved one per round, which at
+    a low rate is one per event. It now saves the position JetStream acked at most once a
+    ``checkpoint_seconds``, and, once it has nothing more to publish, within one."""
+    store = setup
+    saves: list[Checkpoint] = []
+    real_save = store.save_checkpoint
+
+    async def counted(name: str, cp: Checkpoint, **kw: Any) -> None:
+        saves.append(cp)
+        await real_save(name, cp, **kw)
+
+    monkeypatch.setattr(store, "save_checkpoint", counted)
+    relay = make_relay(store, js, namespace, poll_seconds=30.0, checkpoint_seconds=0.6)
+    task = asyncio.create_task(relay.run())
+    loop = asyncio.get_running_loop()
+    try:
+        started = loop.time()
+        for n in range(1, 21):  # twenty commits, each its own round
+            await store.append("lazy", n - 1, [noted(n)])
+
+            async def published(n: int = n) -> bool:
+                return relay.published == n
+
+            await _until(published)
+        rounds_took = loop.time() - started
+        last = (await store.read_all(Checkpoint()))[-1].checkpoint
+
+        async def saved() -> bool:
+            return await store.get_checkpoint("relay") == last
+
+        await _until(saved, within=5.0)
+    finally:
+        await cancel_until_done(task)
+    assert relay.published == 20
+    # Fails when every round saves (20 saves): at most one per period, and the last.
+    assert len(saves) <= rounds_took / 0.6 + 2, (len(saves), rounds_took)
+    assert saves[-1] == last and saves == sorted(saves)
+
+
+async def test_a_relay_stopped_saves_where_it_got_to(
+    setup: EventStore, js: JetStreamContext, namespace: str
+) -> None:
+    store = setup
+    relay = make_relay(store, js, namespace, poll_seconds=30.0, checkpoint_seconds=60.0)
+    task = asyncio.create_task(relay.run())
+    try:
+
+        async def started() -> bool:
+            return relay.acked == Checkpoint() and relay._saved_at is not None
+
+        await _until(started)
+        for n in range(1, 4):
+            await store.append("stop", n - 1, [noted(n)])
+
+        async def published() -> bool:
+            return relay.published == 3
+
+        await _until(published)
+        assert await store.get_checkpoint("relay") == Checkpoint()  # not due for a minute
+    finally:
+        await cancel_until_done(task)
+    last = (await store.read_all(Checkpoint()))[-1].checkpoint
+    assert relay.acked == last
+    assert await store.get_checkpoint("relay") == last  # saved as it stopped
+
+
+async def test_after_a_failed_round_the_relay_goes_on_from_what_was_acked_not_saved(
+    setup: EventStore, js: JetStreamContext, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The position acked and not yet saved is where a retry starts (the saved one is up
+    to a period older): the events between are not checked against the stream again."""
+    store = setup
+    events = await _one_stream(store, 6)
+    relay = make_relay(store, js, namespace, poll_seconds=30.0, checkpoint_seconds=60.0)
+    cp, sent = await relay.publish_batch(Checkpoint())  # the first save is made at once
+    assert sent == 6 and await store.get_checkpoint("relay") == events[-1].checkpoint
+    more = await store.append("s", 6, [noted(n) for n in range(7, 10)])
+    cp, sent = await relay.publish_batch(cp)
+    assert sent == 3 and relay.acked == more[-1].checkpoint
+    assert await store.get_checkpoint("relay") == events[-1].checkpoint  # not due yet
+    fetched: list[int] = []
+    real_get = relay.js.get_msg
+
+    async def counting_get(*args: Any, **kw: Any) -> Any:
+        fetched.append(kw.get("seq") or 0)
+        return await real_get(*args, **kw)
+
+    monkeypatch.setattr(relay.js, "get_msg", counting_get)
+    assert await relay._start_from() == more[-1].checkpoint
+    assert len(fetched) == 1  # the stream's last message only, nothing to check before it
+    assert await store.get_checkpoint("relay") == more[-1].checkpoint
