@@ -82,6 +82,14 @@ class DirectoryViews:
         q = quote_ident(schema)
         self.q = q
         self.default_language = default_language
+        self._sql_caseworker = f"""SELECT c.caseworker, l.language
+            FROM {q}.case_caseworker c LEFT JOIN {q}.recipient_language l
+              ON l.recipient_kind = 'caseworker' AND l.recipient_id = c.caseworker
+            WHERE c.case_id = $1"""
+        self._sql_coordinators = f"""SELECT c.category, c.coordinator_id, l.language
+            FROM {q}.coordinator_contact c LEFT JOIN {q}.recipient_language l
+              ON l.recipient_kind = 'coordinator' AND l.recipient_id = c.coordinator_id
+            WHERE c.category = ANY($1::text[])"""
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -186,12 +194,10 @@ class DirectoryViews:
 
     async def caseworker_of(self, conn: asyncpg.Connection, case_id: str) -> Contact | None:
         """The case's caseworker as notify knows it (None: not heard of yet)."""
-        who = await conn.fetchval(
-            f"SELECT caseworker FROM {self.q}.case_caseworker WHERE case_id = $1", case_id
-        )
-        if who is None:
+        row = await conn.fetchrow(self._sql_caseworker, case_id)
+        if row is None:
             return None
-        return Contact(id=who, language=await self.language_of(conn, "caseworker", who))
+        return Contact(id=row["caseworker"], language=row["language"] or self.default_language)
 
     async def language_of(self, conn: asyncpg.Connection, kind: str, recipient_id: str) -> str:
         """The recipient's own language setting, else the default."""
@@ -236,19 +242,12 @@ class DirectoryViews:
                 language=languages[0] if languages else self.default_language,
                 has_webhook=bool(row["has_webhook"]),
             )
-        for r in await conn.fetch(
-            f"SELECT category, coordinator_id FROM {self.q}.coordinator_contact"
-            " WHERE category = ANY($1::text[])",
-            list(facts.categories),
-        ):
-            language = await self.language_of(conn, "coordinator", r["coordinator_id"])
+        # Each with its own language setting joined in (one statement, not one per person).
+        for r in await conn.fetch(self._sql_coordinators, list(facts.categories)):
             contacts.coordinators[r["category"]] = Contact(
-                id=r["coordinator_id"], language=language
+                id=r["coordinator_id"], language=r["language"] or self.default_language
             )
-        who = await conn.fetchval(
-            f"SELECT caseworker FROM {self.q}.case_caseworker WHERE case_id = $1", facts.case_id
-        )
-        if who is not None:
-            language = await self.language_of(conn, "caseworker", who)
-            contacts.caseworkers[facts.case_id] = Contact(id=who, language=language)
+        caseworker = await self.caseworker_of(conn, facts.case_id)
+        if caseworker is not None:
+            contacts.caseworkers[facts.case_id] = caseworker
         return contacts

@@ -3,14 +3,20 @@ default is English); only the recipient itself, or an admin, may set it."""
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 import asyncpg
 import httpx
 from nats.js import JetStreamContext
 
+from services.notify.app.directory import DirectoryViews
+from services.notify.domain.referral_facts import ReferralFacts
 from shared.events.case import CaseOpened
 from shared.events.referral import ReferralAccepted, ReferralEscalated
 from tests.integration.notify.conftest import Token
 from tests.integration.notify.stories import (
+    PROVIDER,
     envelope,
     eventually,
     notify_events,
@@ -89,3 +95,53 @@ async def test_only_the_recipient_or_an_admin_sets_its_language(
     assert bad.status_code == 422 and bad.json()["errors"][0]["path"] == "body.language"
     got = await client.get("/recipients/caseworker/cw-1/language", headers=cw)
     assert got.status_code == 200 and got.json()["language"] == "en"  # the default
+
+
+async def test_the_contacts_of_an_event_come_with_their_languages_in_three_statements(
+    client: httpx.AsyncClient, auth: Token, pool: asyncpg.Pool
+) -> None:
+    # Issue 12: the coordinators' and the caseworker's languages are joined into the
+    # statements that find them, not read one person at a time (five statements before).
+    admin = auth("admin")
+    for kind, who, language in (
+        ("caseworker", "cw-khujand-1", "tg"),
+        ("coordinator", "imcctip-secretariat", "ru"),
+    ):
+        r = await client.put(
+            f"/recipients/{kind}/{who}/language", json={"language": language}, headers=admin
+        )
+        assert r.status_code == 200, r.text
+    case_id = str(uuid.uuid4())
+    await pool.execute(
+        'INSERT INTO "notify".case_caseworker (case_id, caseworker) VALUES ($1, $2)',
+        case_id,
+        "cw-khujand-1",
+    )
+    facts = ReferralFacts(
+        referral_id=str(uuid.uuid4()),
+        case_id=case_id,
+        needs=("shelter",),
+        urgency="urgent",
+        categories=("trafficking",),
+        region="sughd",
+        district=None,
+        sex="female",
+        age_band="18-24",
+        language="tg",
+        disability=False,
+        provider_id=PROVIDER,
+    )
+    sent: list[str] = []
+
+    def logged(q: Any) -> None:  # an asyncpg LoggedQuery
+        sent.append(q.query)
+
+    async with pool.acquire() as conn:
+        conn.add_query_logger(logged)
+        contacts = await DirectoryViews("notify").contacts_for(conn, facts)
+        conn.remove_query_logger(logged)
+    assert contacts.caseworkers[case_id].language == "tg"
+    assert contacts.coordinators["trafficking"].id == "imcctip-secretariat"
+    assert contacts.coordinators["trafficking"].language == "ru"
+    assert contacts.providers[PROVIDER].language == "tg"
+    assert len(sent) == 3, sent  # the provider, the coordinators, the caseworker
