@@ -407,7 +407,9 @@ class Relay:
                     await self._wake.wait()
                 return
             except TimeoutError:
-                await self.save_when_due()
+                # No step may hang for ever (see ``_run``).
+                async with asyncio.timeout(self.round_timeout):
+                    await self.save_when_due()
 
     async def run(self) -> None:
         """Run until cancelled. Survives NATS and Postgres outages by retrying."""
@@ -448,8 +450,7 @@ class Relay:
                 # After a round that published, a relay caught up does not read again
                 # at once to find nothing (one statement per commit, half its reads).
                 if sent == 0 or self.caught_up:
-                    async with asyncio.timeout(self.round_timeout):
-                        await self._idle()
+                    await self._idle()
             except asyncio.CancelledError:
                 raise
             except (nats.errors.Error, OSError, TimeoutError) as e:
