@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +19,7 @@ from uuid import UUID
 
 import orjson
 
+from shared.jsontext import finite as _finite
 from shared.rfc3339 import format_time
 
 # One encoder, built once: ``json.dumps`` with these options builds a new one per call.
@@ -168,17 +168,6 @@ _ORJSON_VALUES = (
     | orjson.OPT_PASSTHROUGH_DATACLASS
     | orjson.OPT_PASSTHROUGH_SUBCLASS
 )
-
-
-def _finite(value: Any) -> bool:
-    """No NaN or infinity anywhere in ``value`` (orjson writes them as ``null``)."""
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, dict):
-        return all(_finite(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return all(_finite(v) for v in value)
-    return True
 
 
 def canonical_bytes(value: Any) -> bytes:

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shared import jsontext
 from shared.rfc3339 import format_time as format_time  # used here and by shared.digest
 
 # Where the JSON Schema of every event type is published: ``docs/schemas/<type>.json``
@@ -104,7 +105,7 @@ class Envelope(BaseModel):
     @classmethod
     def from_json(cls, raw: bytes | str) -> Envelope:
         """Parse structured-mode JSON. Raises ValueError (incl. pydantic's) on bad input."""
-        doc = json.loads(raw)
+        doc = jsontext.loads(raw)  # as the signature check read it
         if not isinstance(doc, dict):
             raise ValueError("a CloudEvent must be a JSON object")
         return cls.model_validate(doc)

@@ -17,7 +17,6 @@ Guarantees (each proven by a test in ``tests/integration/platform``):
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from uuid import UUID
 
 import asyncpg
 
+from shared import jsontext
 from shared.digest import _json_content_digest, canonical_bytes, chain_hash
 from shared.envelope import Actor, Envelope, dataschema_for
 from shared.events.base import Event
@@ -175,8 +175,8 @@ def _row_to_event(r: asyncpg.Record) -> StoredEvent:
         stream_version=r["stream_version"],
         event_type=r["event_type"],
         occurred_at=r["occurred_at"],
-        data=json.loads(r["data"]),
-        metadata=json.loads(r["metadata"]),
+        data=jsontext.loads(r["data"]),
+        metadata=jsontext.loads(r["metadata"]),
         prev_hash=r["prev_hash"],
         hash=r["hash"],
     )

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -29,6 +28,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from shared import jsontext
 from shared.digest import canonical_bytes
 
 EXTENSION = "signature"
@@ -131,7 +131,7 @@ class EventVerifier:
     def verify(self, raw: bytes, *, subject: str, stream: str | None) -> None:
         """Verify a message as it arrived: signature, then that subject and stream agree."""
         try:
-            doc = json.loads(raw)
+            doc = jsontext.loads(raw)  # as ``Envelope.from_json`` reads it after
         except (ValueError, UnicodeDecodeError):
             raise BadSignature("not JSON") from None
         if not isinstance(doc, dict):

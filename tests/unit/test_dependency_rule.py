@@ -1,8 +1,9 @@
 """The dependency rule: a service's domain depends on nothing with I/O, clocks or chance.
 
 Every module under ``services/*/domain`` may import only the pure standard library, the
-pure libraries below (models, YAML text, webhook HMAC), the shared event contract
-(``shared.events``, ``shared.envelope``, ``shared.pseudonym``, ``shared.rfc3339``) and its
+pure libraries below (models, YAML text, webhook HMAC, JSON), the shared event contract
+(``shared.events``, ``shared.envelope`` with the JSON reader it uses, ``shared.jsontext``,
+``shared.pseudonym``, ``shared.rfc3339``) and its
 own service's domain. It may not read the clock (``datetime.now``, ``date.today``,
 ``time``) or draw random values (``random``, ``secrets``, ``os.urandom``, ``uuid4``): the
 application layer passes ``now``, ids and
@@ -25,8 +26,12 @@ PURE_STDLIB = {
     "ipaddress", "itertools", "json", "math", "operator", "re", "statistics", "string",
     "textwrap", "types", "typing", "unicodedata", "uuid",
 }  # fmt: skip
-PURE_LIBRARIES = {"pydantic", "pydantic_core", "annotated_types", "yaml", "standardwebhooks"}
-SHARED_PURE = ("shared.events", "shared.envelope", "shared.pseudonym", "shared.rfc3339")
+PURE_LIBRARIES = {
+    "pydantic", "pydantic_core", "annotated_types", "yaml", "standardwebhooks", "orjson",
+}  # fmt: skip
+SHARED_PURE = (
+    "shared.events", "shared.envelope", "shared.jsontext", "shared.pseudonym", "shared.rfc3339",
+)  # fmt: skip
 # shared/envelope.py reads SAFEPATH_SCHEMA_BASE_URL in ``schema_base()``, which only the
 # shell calls (a domain passes the base in); it may import ``os`` for that, nothing else.
 SHARED_EXCEPTIONS = {"shared.envelope": {"os"}}
