@@ -13,21 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared import jsontext
+from tests.unit.shared.test_canonical import python_values
 
-# Any JSON value: unbounded integers (past 64 bits too), every float (NaN and infinities
-# included: ``json`` writes and reads them), any text, nested containers.
-values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats()
-    | st.text(),
-    lambda children: (
-        st.lists(children, max_size=6) | st.dictionaries(st.text(max_size=8), children, max_size=6)
-    ),
-    max_leaves=40,
-)
+# Any JSON value as the services hold them: unbounded integers (past 64 bits too), every
+# float (NaN and infinities included: ``json`` writes and reads them), any text, nested
+# containers (the canonical encoding's property tests use the same).
+values = python_values
 
 
 def same(a: Any, b: Any) -> bool:
